@@ -1,0 +1,287 @@
+#include "archive.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+struct held {
+    char *key;
+    struct og_route route;
+    struct og_store_item item;
+    UT_hash_handle hh;
+};
+
+struct og_archive {
+    struct og_archive_opts o;
+    struct og_link_server *srv;
+    struct og_store *store;
+    struct held **batch; /* in arrival order */
+    size_t n, cap;
+    struct held *by_key;
+    int64_t first_at;      /* when the oldest held record arrived (monotonic us) */
+    int64_t retry_at;      /* no database work before this (backoff) */
+    int64_t backoff;
+    bool db_down;
+    uint64_t committed, batches, duplicates, refused_records;
+};
+
+struct og_archive *og_archive_new(const struct og_archive_opts *o, struct og_link_server *srv,
+                                  struct og_store *store)
+{
+    struct og_archive *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->o = *o;
+    a->srv = srv;
+    a->store = store;
+    a->cap = o->batch_max * 4;
+    a->batch = calloc(a->cap, sizeof(*a->batch));
+    if (!a->batch) {
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void held_free(struct held *h)
+{
+    og_store_item_clear(&h->item);
+    if (h->item.frame)
+        onegrid__v1__frame__free_unpacked(h->item.frame, NULL);
+    free(h->key);
+    free(h);
+}
+
+void og_archive_destroy(struct og_archive **ap)
+{
+    struct og_archive *a = *ap;
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->n; i++) {
+        HASH_DEL(a->by_key, a->batch[i]);
+        held_free(a->batch[i]);
+    }
+    free(a->batch);
+    free(a);
+    *ap = NULL;
+}
+
+/* Removes the first k held records from the batch (after they were answered). */
+static void shift(struct og_archive *a, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        HASH_DEL(a->by_key, a->batch[i]);
+        held_free(a->batch[i]);
+    }
+    memmove(a->batch, a->batch + k, (a->n - k) * sizeof(*a->batch));
+    a->n -= k;
+    a->first_at = a->n ? og_mono_us() : 0;
+}
+
+static void answer(struct og_archive *a, struct held *h, uint64_t epoch)
+{
+    Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
+    f.kind = ONEGRID__V1__FRAME__KIND__KIND_ANSWER;
+    f.key = h->key;
+    f.epoch = epoch;
+    f.reply = h->item.reply;
+    if (og_link_server_answer(a->srv, &h->route, &f) < 0)
+        og_debug("answer for a record not delivered; dispatch will resend it");
+}
+
+static void receive(struct og_archive *a)
+{
+    while (a->n < a->cap) {
+        struct og_route from;
+        Onegrid__V1__Frame *f = NULL;
+        struct held *h;
+        int rc = og_link_server_recv(a->srv, &from, &f);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            continue;
+        if (!f->submission || !*f->shard) {
+            og_warn("dropping a record without submission or shard (key \"%s\")", f->key);
+            onegrid__v1__frame__free_unpacked(f, NULL);
+            continue;
+        }
+        HASH_FIND_STR(a->by_key, f->key, h);
+        if (h) {
+            /* A resend of a record we hold: answer wherever it came from last. */
+            h->route = from;
+            onegrid__v1__frame__free_unpacked(f, NULL);
+            continue;
+        }
+        h = calloc(1, sizeof(*h));
+        if (!h || !(h->key = strdup(f->key))) {
+            og_err("out of memory; dispatch will resend the record");
+            free(h);
+            onegrid__v1__frame__free_unpacked(f, NULL);
+            break;
+        }
+        h->route = from;
+        h->item.frame = f;
+        HASH_ADD_KEYPTR(hh, a->by_key, h->key, strlen(h->key), h);
+        if (a->n == 0)
+            a->first_at = og_mono_us();
+        a->batch[a->n++] = h;
+    }
+}
+
+static void db_failed(struct og_archive *a, const char *err)
+{
+    int64_t now = og_mono_us();
+    if (!a->db_down)
+        og_err("database unavailable, holding %zu records and retrying: %s", a->n, err);
+    a->db_down = true;
+    a->backoff = a->backoff ? a->backoff * 2 : 100000;
+    if (a->backoff > 5000000)
+        a->backoff = 5000000;
+    a->retry_at = now + a->backoff;
+    og_daemon_status("database unavailable: %s", err);
+}
+
+/* Commits the first k held records (one shard and epoch) and answers them. k is halved
+ * around a record the database refuses, so one bad record cannot hold up the rest. */
+static int commit_some(struct og_archive *a, size_t k)
+{
+    struct og_store_item *items = calloc(k, sizeof(*items));
+    const Onegrid__V1__Frame *first = a->batch[0]->item.frame;
+    uint64_t current = 0;
+    char err[512];
+    int rc;
+
+    if (!items)
+        return -ENOMEM;
+    for (size_t i = 0; i < k; i++)
+        items[i] = a->batch[i]->item;
+    rc = og_store_commit(a->store, first->shard, first->epoch, items, k, &current, err,
+                         sizeof(err));
+    for (size_t i = 0; i < k; i++)
+        a->batch[i]->item.reply = items[i].reply;
+    free(items);
+
+    if (rc == 0) {
+        for (size_t i = 0; i < k; i++) {
+            const Onegrid__V1__Reply *r = a->batch[i]->item.reply;
+            if (r && r->ack && r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE)
+                a->duplicates++;
+            answer(a, a->batch[i], first->epoch);
+        }
+        a->committed += k;
+        a->batches++;
+        if (a->db_down)
+            og_notice("database available again");
+        a->db_down = false;
+        a->backoff = 0;
+        shift(a, k);
+        return 0;
+    }
+    if (rc == -ESTALE) {
+        /* A newer dispatch owns the shard: its predecessor's records are void. Tell the
+         * sender (the answer carries the current epoch, and no reply) and drop them. */
+        size_t m = 0;
+        og_warn("dropping records of shard \"%s\" epoch %llu: current epoch is %llu",
+                first->shard, (unsigned long long)first->epoch, (unsigned long long)current);
+        while (m < a->n && strcmp(a->batch[m]->item.frame->shard, first->shard) == 0 &&
+               a->batch[m]->item.frame->epoch < current) {
+            answer(a, a->batch[m], current);
+            m++;
+        }
+        if (m == 0) {
+            db_failed(a, "a record's epoch is newer than the database's");
+            return -ESTALE;
+        }
+        shift(a, m);
+        return 0;
+    }
+    if (rc == -EINVAL) {
+        if (k > 1)
+            return commit_some(a, k / 2);
+        og_err("the database refused record \"%s\"; recording it as refused: %s",
+               a->batch[0]->key, err);
+        a->refused_records++;
+        if (og_store_refuse(&a->batch[0]->item, err) < 0)
+            return -ENOMEM;
+        return commit_some(a, 1);
+    }
+    db_failed(a, err);
+    return rc;
+}
+
+static void commit_ready(struct og_archive *a, bool force)
+{
+    int64_t now = og_mono_us();
+    char err[512];
+
+    while (a->n > 0) {
+        if (now < a->retry_at)
+            return;
+        if (!force && a->n < a->o.batch_max && now - a->first_at < a->o.batch_wait)
+            return;
+        size_t k = 1;
+        const Onegrid__V1__Frame *first = a->batch[0]->item.frame;
+        while (k < a->n && k < a->o.batch_max &&
+               strcmp(a->batch[k]->item.frame->shard, first->shard) == 0 &&
+               a->batch[k]->item.frame->epoch == first->epoch)
+            k++;
+        if (a->db_down && og_store_connect(a->store, err, sizeof(err)) < 0) {
+            db_failed(a, err);
+            return;
+        }
+        if (commit_some(a, k) < 0)
+            return;
+        now = og_mono_us();
+    }
+}
+
+int og_archive_run(struct og_archive *a, int drain_ms)
+{
+    int64_t drain_until = 0, last_status = 0;
+
+    for (;;) {
+        zmq_pollitem_t item = {og_link_server_socket(a->srv), 0, ZMQ_POLLIN, 0};
+        long timeout = 1000;
+        int64_t now = og_mono_us();
+
+        if (a->n > 0) {
+            int64_t due = a->db_down ? a->retry_at : a->first_at + a->o.batch_wait;
+            timeout = due > now ? (long)((due - now + 999) / 1000) : 0;
+        }
+        if (zmq_poll(&item, 1, timeout) < 0 && errno != EINTR) {
+            og_err("zmq_poll: %s", zmq_strerror(errno));
+            return -errno;
+        }
+        if (!drain_until)
+            receive(a);
+        commit_ready(a, drain_until != 0);
+
+        now = og_mono_us();
+        if (og_stop_requested && !drain_until) {
+            og_daemon_stopping();
+            og_notice("stopping: committing the %zu records held (up to %d ms)", a->n, drain_ms);
+            drain_until = now + (int64_t)drain_ms * 1000;
+            commit_ready(a, true);
+        }
+        if (drain_until && (a->n == 0 || now >= drain_until)) {
+            if (a->n)
+                og_warn("stopped with %zu records uncommitted; dispatch will resend them", a->n);
+            og_notice("stopped: %llu records committed in %llu batches (%llu duplicates)",
+                      (unsigned long long)a->committed, (unsigned long long)a->batches,
+                      (unsigned long long)a->duplicates);
+            return 0;
+        }
+        if (now - last_status > 5000000 && !a->db_down) {
+            og_daemon_status("committed %llu records in %llu batches, holding %zu",
+                             (unsigned long long)a->committed, (unsigned long long)a->batches,
+                             a->n);
+            last_status = now;
+        }
+    }
+}

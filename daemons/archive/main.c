@@ -1,0 +1,83 @@
+/* onegrid-archive: arguments, configuration, sockets, readiness; the work is in
+ * archive.c and store.c. */
+#include <stdlib.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "archive.h"
+#include "daemon.h"
+#include "log.h"
+
+static const char *const known_keys[] = {"listen",     "conninfo", "batch_max", "batch_wait_ms",
+                                         "credit",     "drain_ms", "name",      NULL};
+
+int main(int argc, char **argv)
+{
+    struct og_config *cfg = og_daemon_start(argc, argv, "onegrid-archive");
+    struct og_archive_opts o = {0};
+    struct og_link_server *srv = NULL;
+    struct og_store *store = NULL;
+    struct og_archive *a = NULL;
+    void *ctx = NULL;
+    long batch_max, wait_ms, credit, drain_ms;
+    char err[512], host[64], name[128];
+    int rc = EXIT_FAILURE;
+
+    if (!cfg)
+        return EXIT_FAILURE;
+    if (og_config_check_keys(cfg, "archive", known_keys, err, sizeof(err)) ||
+        og_config_int(cfg, "archive", "batch_max", 1000, 1, 10000, &batch_max, err,
+                      sizeof(err)) ||
+        og_config_int(cfg, "archive", "batch_wait_ms", 5, 0, 10000, &wait_ms, err,
+                      sizeof(err)) ||
+        og_config_int(cfg, "archive", "credit", 2000, 1, 100000, &credit, err, sizeof(err)) ||
+        og_config_int(cfg, "archive", "drain_ms", 10000, 0, 600000, &drain_ms, err,
+                      sizeof(err))) {
+        og_err("%s", err);
+        goto out;
+    }
+    const char *listen = og_config_get(cfg, "archive", "listen");
+    const char *conninfo = og_config_str(cfg, "archive", "conninfo",
+                                         og_config_get(cfg, "database", "conninfo"));
+    if (!listen || !conninfo) {
+        og_err("[archive] listen and conninfo (or [database] conninfo) are required");
+        goto out;
+    }
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    snprintf(name, sizeof(name), "%s", og_config_str(cfg, "archive", "name", host));
+    o.batch_max = (size_t)batch_max;
+    o.batch_wait = wait_ms * 1000;
+    o.name = name;
+
+    store = og_store_new(conninfo, name);
+    if (!store) {
+        og_err("out of memory");
+        goto out;
+    }
+    /* Start even when PostgreSQL is away: records are held (and credit with them) until
+     * it is back, which is what the rest of the pipeline expects. */
+    if (og_store_connect(store, err, sizeof(err)) < 0)
+        og_warn("database unavailable at start, will retry: %s", err);
+    ctx = zmq_ctx_new();
+    srv = og_link_server_new(ctx, listen, (uint32_t)credit, err, sizeof(err));
+    if (!srv) {
+        og_err("listening socket: %s", err);
+        goto out;
+    }
+    a = og_archive_new(&o, srv, store);
+    if (!a) {
+        og_err("out of memory");
+        goto out;
+    }
+    og_daemon_ready("listening on %s, batches of up to %ld", listen, batch_max);
+    rc = og_archive_run(a, (int)drain_ms) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+out:
+    og_archive_destroy(&a);
+    og_link_server_destroy(&srv);
+    og_store_destroy(&store);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    og_config_destroy(&cfg);
+    return rc;
+}

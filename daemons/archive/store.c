@@ -1,0 +1,455 @@
+#include "archive.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "pbjson.h"
+#include "util.h"
+#include "validate.h"
+
+struct og_store {
+    char *conninfo;
+    char *name;
+    PGconn *conn;
+};
+
+static const char SQL_BEGIN_BATCH[] = "SELECT og.begin_batch($1, $2, $3)";
+static const char SQL_STORE_EVENT[] =
+    "SELECT outcome, case_id FROM og.store_event($1, $2, $3, $4, $5::jsonb, $6::bytea, "
+    "$7::jsonb, $8::bytea, $9::jsonb, $10::boolean, $11::jsonb)";
+static const char SQL_STORE_REJECTION[] =
+    "SELECT og.store_rejection($1::timestamptz, $2, $3, $4, $5, $6, $7::bytea, $8::integer, "
+    "$9::bytea)";
+static const char SQL_EPOCH[] = "SELECT epoch FROM og.dispatch_epoch WHERE shard = $1";
+
+struct og_store *og_store_new(const char *conninfo, const char *name)
+{
+    struct og_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->conninfo = strdup(conninfo);
+    s->name = strdup(name);
+    if (!s->conninfo || !s->name)
+        og_store_destroy(&s);
+    return s;
+}
+
+void og_store_destroy(struct og_store **sp)
+{
+    struct og_store *s = *sp;
+    if (!s)
+        return;
+    if (s->conn)
+        PQfinish(s->conn);
+    free(s->conninfo);
+    free(s->name);
+    free(s);
+    *sp = NULL;
+}
+
+static int prepare(PGconn *c, const char *name, const char *sql, char *err, size_t errlen)
+{
+    PGresult *r = PQprepare(c, name, sql, 0, NULL);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : og_db_error(c, r, err, errlen);
+    PQclear(r);
+    return rc;
+}
+
+int og_store_connect(struct og_store *s, char *err, size_t errlen)
+{
+    if (s->conn)
+        PQfinish(s->conn);
+    s->conn = og_db_connect(s->conninfo, "onegrid-archive", err, errlen);
+    if (!s->conn)
+        return -EIO;
+    /* Prepared statements belong to the session: made again after every reconnect. */
+    if (prepare(s->conn, "begin_batch", SQL_BEGIN_BATCH, err, errlen) ||
+        prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||
+        prepare(s->conn, "store_rejection", SQL_STORE_REJECTION, err, errlen) ||
+        prepare(s->conn, "epoch", SQL_EPOCH, err, errlen)) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return -EIO;
+    }
+    return 0;
+}
+
+void og_store_item_clear(struct og_store_item *item)
+{
+    if (item->reply)
+        onegrid__v1__reply__free_unpacked(item->reply, NULL);
+    item->reply = NULL;
+}
+
+/* Parameters of one statement: text values, except bytea ones sent in binary. */
+struct params {
+    int n;
+    const char *v[12];
+    int len[12];
+    int fmt[12];
+    char *owned[12]; /* freed after sending */
+};
+
+static void p_text(struct params *p, const char *s)
+{
+    p->v[p->n] = s;
+    p->len[p->n] = 0;
+    p->fmt[p->n] = 0;
+    p->n++;
+}
+
+static void p_owned(struct params *p, char *s)
+{
+    p->owned[p->n] = s;
+    p_text(p, s);
+}
+
+static void p_bytes(struct params *p, const uint8_t *data, size_t len, char *owned)
+{
+    p->v[p->n] = (const char *)data;
+    p->len[p->n] = (int)len;
+    p->fmt[p->n] = 1;
+    p->owned[p->n] = owned;
+    p->n++;
+}
+
+static void p_json(struct params *p, json_object *j)
+{
+    char *s = j ? strdup(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE))
+                : NULL;
+    p_owned(p, s);
+}
+
+static void p_clear(struct params *p)
+{
+    for (int i = 0; i < p->n; i++)
+        free(p->owned[i]);
+    memset(p, 0, sizeof(*p));
+}
+
+static char *time_str(const Onegrid__V1__Timestamp *t)
+{
+    char buf[48];
+    return t ? strdup(og_time_format(t->seconds, t->nanos, buf, sizeof(buf))) : NULL;
+}
+
+static void add_time(json_object *o, const char *key, const Onegrid__V1__Timestamp *t)
+{
+    char buf[48];
+    if (t)
+        json_object_object_add(
+            o, key, json_object_new_string(og_time_format(t->seconds, t->nanos, buf, sizeof(buf))));
+}
+
+/* The case columns a decision sets (see og.store_event). */
+static json_object *case_json(const Onegrid__V1__Frame *f, bool opens)
+{
+    const Onegrid__V1__Decision *d = f->decision;
+    const Onegrid__V1__Envelope *e = f->submission->event;
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "case_id", json_object_new_string(d->case_id));
+    json_object_object_add(o, "state", json_object_new_string(d->state));
+    json_object_object_add(o, "unit_code", *d->unit ? json_object_new_string(d->unit) : NULL);
+    json_object_object_add(o, "rule_id", d->rule_id ? json_object_new_int64(d->rule_id) : NULL);
+    json_object_object_add(o, "rule_version",
+                           d->rule_id ? json_object_new_int(d->rule_version) : NULL);
+    add_time(o, "deadline_at", d->deadline);
+    add_time(o, "closed_at", d->closed);
+    json_object_object_add(o, "contacts", json_object_new_int(d->contacts > 0 ? d->contacts : 1));
+    if (opens) {
+        const char *title = "", *channel = "CHANNEL_SENSOR";
+        if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT) {
+            const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+                &onegrid__v1__channel__descriptor, e->report->channel);
+            title = e->report->title;
+            channel = ev ? ev->name : "CHANNEL_UNSPECIFIED";
+        } else if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT) {
+            title = e->sensor_alert->title;
+        }
+        json_object_object_add(o, "shard", json_object_new_string(f->shard));
+        json_object_object_add(o, "district_code", json_object_new_string(d->district));
+        json_object_object_add(o, "area_code", json_object_new_string(d->grid));
+        json_object_object_add(o, "category_code", json_object_new_string(d->category));
+        json_object_object_add(o, "title", json_object_new_string(title));
+        json_object_object_add(o, "channel", json_object_new_string(channel));
+        json_object_object_add(o, "source_system", json_object_new_string(f->submission->source));
+        json_object_object_add(o, "source_event_id", json_object_new_string(e->id));
+        add_time(o, "occurred_at", e->time);
+        add_time(o, "opened_at", d->opened ? d->opened : f->submission->received);
+    }
+    return o;
+}
+
+/* Queues the statement for one item. The event is recorded without the reporter's
+ * contact (kept apart, in og.reporter_contact, so it can be erased). */
+static int send_item(struct og_store *s, const struct og_store_item *it)
+{
+    const Onegrid__V1__Frame *f = it->frame;
+    const Onegrid__V1__Submission *sub = f->submission;
+    const Onegrid__V1__Decision *d = f->decision;
+    struct params p = {0};
+    int ok;
+
+    if (!d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT) {
+        const Onegrid__V1__Nack *n = d && d->rejection ? d->rejection : sub->rejection;
+        const uint8_t *raw = sub->raw.data;
+        size_t raw_len = sub->raw.len;
+        uint8_t *packed = NULL;
+        if (!n)
+            return -EINVAL;
+        if (!sub->rejection && sub->event) /* refused by dispatch: the event as received */
+            raw = packed = og_pack(&sub->event->base, &raw_len);
+        char size_s[16];
+        snprintf(size_s, sizeof(size_s), "%u", sub->raw_size ? sub->raw_size : (unsigned)raw_len);
+        p_owned(&p, time_str(sub->received));
+        p_text(&p, sub->publisher);
+        p_text(&p, sub->source);
+        p_text(&p, sub->event ? sub->event->id : "");
+        p_text(&p, og_reason_name(n->reason));
+        p_text(&p, n->text);
+        p_bytes(&p, raw ? raw : (const uint8_t *)"", raw ? raw_len : 0, (char *)packed);
+        p_text(&p, size_s);
+        if (sub->raw_sha256.len)
+            p_bytes(&p, sub->raw_sha256.data, sub->raw_sha256.len, NULL);
+        else
+            p_text(&p, NULL);
+        ok = PQsendQueryPrepared(s->conn, "store_rejection", p.n, p.v, p.len, p.fmt, 0);
+        p_clear(&p);
+        return ok ? 0 : -EIO;
+    }
+
+    Onegrid__V1__Envelope *e = sub->event;
+    Onegrid__V1__Contact *contact = NULL;
+    json_object *contact_json = NULL, *event_json, *decision_json;
+    uint8_t *ebody, *dbody;
+    size_t elen, dlen;
+    bool opens = d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE;
+
+    if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT && e->report->contact) {
+        contact = e->report->contact;
+        e->report->contact = NULL;
+        contact_json = og_pbjson_render(&contact->base);
+    }
+    ebody = og_pack(&e->base, &elen);
+    event_json = og_pbjson_render(&e->base);
+    if (contact)
+        e->report->contact = contact;
+    dbody = og_pack(&d->base, &dlen);
+    decision_json = og_pbjson_render(&d->base);
+    json_object_object_add(event_json, "received", NULL);
+    add_time(event_json, "received", sub->received);
+    json_object_object_add(event_json, "publisher", json_object_new_string(sub->publisher));
+
+    p_text(&p, sub->source);
+    p_text(&p, e->id);
+    p_text(&p, e->type);
+    p_text(&p, d->district);
+    p_json(&p, event_json);
+    p_bytes(&p, ebody, elen, (char *)ebody);
+    p_json(&p, decision_json);
+    p_bytes(&p, dbody, dlen, (char *)dbody);
+    json_object *cj = *d->case_id ? case_json(f, opens) : NULL;
+    p_json(&p, cj);
+    p_text(&p, opens ? "true" : "false");
+    p_json(&p, contact_json);
+    ok = PQsendQueryPrepared(s->conn, "store_event", p.n, p.v, p.len, p.fmt, 0);
+    p_clear(&p);
+    json_object_put(event_json);
+    json_object_put(decision_json);
+    json_object_put(cj);
+    json_object_put(contact_json);
+    return ok ? 0 : -EIO;
+}
+
+static Onegrid__V1__Reply *make_reply(const Onegrid__V1__Frame *f, const char *outcome,
+                                      const char *case_id)
+{
+    const Onegrid__V1__Submission *sub = f->submission;
+    const Onegrid__V1__Decision *d = f->decision;
+    Onegrid__V1__Reply *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    onegrid__v1__reply__init(r);
+    r->event_id = strdup(sub->event ? sub->event->id : "");
+    r->source = strdup(sub->source);
+    if (!d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT) {
+        const Onegrid__V1__Nack *n = d && d->rejection ? d->rejection : sub->rejection;
+        r->result_case = ONEGRID__V1__REPLY__RESULT_NACK;
+        r->nack = calloc(1, sizeof(*r->nack));
+        if (r->nack) {
+            onegrid__v1__nack__init(r->nack);
+            r->nack->reason = n->reason;
+            r->nack->text = strdup(n->text);
+        }
+    } else {
+        r->result_case = ONEGRID__V1__REPLY__RESULT_ACK;
+        r->ack = calloc(1, sizeof(*r->ack));
+        if (r->ack) {
+            onegrid__v1__ack__init(r->ack);
+            r->ack->outcome = strcmp(outcome, "stored") == 0
+                                  ? ONEGRID__V1__ACK__OUTCOME__OUTCOME_STORED
+                                  : ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
+            r->ack->case_id = strdup(case_id ? case_id : "");
+        }
+    }
+    return r;
+}
+
+/* Reads every result up to the pipeline's sync point, so the connection is usable
+ * afterwards whatever happened. */
+static void drain(PGconn *c)
+{
+    PGresult *r;
+    for (int nulls = 0; nulls < 2;) {
+        r = PQgetResult(c);
+        if (!r) {
+            nulls++;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            return;
+        if (PQstatus(c) != CONNECTION_OK)
+            return;
+    }
+}
+
+static int read_epoch(struct og_store *s, const char *shard, uint64_t *current)
+{
+    const char *v[] = {shard};
+    PGresult *r = PQexecPrepared(s->conn, "epoch", 1, v, NULL, NULL, 0);
+    int rc = -EIO;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        *current = PQntuples(r) ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+        rc = 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
+                    struct og_store_item *items, size_t n, uint64_t *current, char *err,
+                    size_t errlen)
+{
+    char epoch_s[32];
+    const char *bv[] = {shard, epoch_s, s->name};
+    PGresult *r;
+    int rc = 0;
+    size_t got = 0;
+
+    if (og_db_broken(s->conn)) {
+        snprintf(err, errlen, "not connected");
+        return -EIO;
+    }
+    snprintf(epoch_s, sizeof(epoch_s), "%llu", (unsigned long long)epoch);
+    if (!PQenterPipelineMode(s->conn)) {
+        og_db_error(s->conn, NULL, err, errlen);
+        return -EIO;
+    }
+    /* BEGIN; begin_batch; one call per record; COMMIT; then one sync: one round trip. */
+    if (!PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQsendQueryPrepared(s->conn, "begin_batch", 3, bv, NULL, NULL, 0))
+        rc = -EIO;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = send_item(s, &items[i]);
+    if (rc == 0 && (!PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+                    !PQpipelineSync(s->conn)))
+        rc = -EIO;
+    if (rc < 0) {
+        og_db_error(s->conn, NULL, err, errlen);
+        PQexitPipelineMode(s->conn);
+        return rc == -EINVAL ? -EINVAL : -EIO;
+    }
+
+    /* Results come in order: BEGIN, begin_batch, n records, COMMIT, sync. */
+    for (size_t q = 0; q < n + 3; q++) {
+        r = PQgetResult(s->conn);
+        if (!r) {
+            if (PQstatus(s->conn) != CONNECTION_OK) {
+                og_db_error(s->conn, NULL, err, errlen);
+                return -EIO;
+            }
+            q--; /* the NULL that ends each statement's results */
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (rc == 0 && st == PGRES_FATAL_ERROR) {
+            const char *state = og_db_sqlstate(r);
+            og_db_error(s->conn, r, err, errlen);
+            if (strcmp(state, "OG001") == 0)
+                rc = -ESTALE;
+            else if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+                     strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
+                     strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+                rc = -EIO; /* connection, shutdown, serialisation: try again */
+            else
+                rc = -EINVAL;
+        } else if (rc == 0 && q >= 2 && q < n + 2 && st == PGRES_TUPLES_OK) {
+            struct og_store_item *it = &items[q - 2];
+            const Onegrid__V1__Decision *d = it->frame->decision;
+            og_store_item_clear(it);
+            if (!d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT)
+                it->reply = make_reply(it->frame, "stored", NULL);
+            else
+                it->reply = make_reply(it->frame, PQgetvalue(r, 0, 0),
+                                       PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
+            got++;
+        }
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    drain(s->conn);
+    PQexitPipelineMode(s->conn);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        if (rc == 0) {
+            og_db_error(s->conn, NULL, err, errlen);
+            rc = -EIO; /* lost around COMMIT: the outcome is unknown */
+        }
+    }
+    if (rc == -ESTALE && read_epoch(s, shard, current) < 0)
+        rc = -EIO;
+    if (rc < 0 || got != n) {
+        for (size_t i = 0; i < n; i++)
+            og_store_item_clear(&items[i]);
+        if (rc == 0) {
+            snprintf(err, errlen, "%zu of %zu records answered", got, n);
+            rc = -EIO;
+        }
+    }
+    return rc;
+}
+
+int og_store_refuse(struct og_store_item *it, const char *text)
+{
+    Onegrid__V1__Frame *f = it->frame;
+    Onegrid__V1__Decision *d = f->decision;
+    Onegrid__V1__Nack *n;
+
+    if (!d) {
+        d = f->decision = calloc(1, sizeof(*d));
+        if (!d)
+            return -ENOMEM;
+        onegrid__v1__decision__init(d);
+    }
+    n = calloc(1, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    onegrid__v1__nack__init(n);
+    n->reason = ONEGRID__V1__REASON__REASON_STORAGE_REFUSED;
+    n->text = strdup(text);
+    if (d->rejection)
+        onegrid__v1__nack__free_unpacked(d->rejection, NULL);
+    d->rejection = n;
+    d->kind = ONEGRID__V1__DECISION__KIND__KIND_REJECT;
+    return n->text ? 0 : -ENOMEM;
+}

@@ -1,0 +1,23 @@
+/* PostgreSQL connections for the daemons: connect with the session settings onegrid
+ * relies on (synchronous_commit on, an application_name for pg_stat_activity), and small
+ * helpers that turn a failed PGresult into a caller-owned message. Nothing here logs. */
+#ifndef OG_DB_H
+#define OG_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Connects and sets the session up. Returns NULL with err filled. */
+PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err,
+                      size_t errlen);
+/* Runs a statement without parameters; 0, or -EIO with err filled (message and SQLSTATE). */
+int og_db_exec(PGconn *c, const char *sql, char *err, size_t errlen);
+/* Fills err from a failed result ("ERROR: ... (SQLSTATE 23505)"); returns -EIO. */
+int og_db_error(PGconn *c, const PGresult *r, char *err, size_t errlen);
+/* The SQLSTATE of r, or "" when none. */
+const char *og_db_sqlstate(const PGresult *r);
+/* True when the connection is gone and must be made again. */
+bool og_db_broken(PGconn *c);
+
+#endif

@@ -1,0 +1,84 @@
+/* The reliable link every internal hop runs (intake -> dispatch -> archive): the client
+ * side keeps each DATA frame until the server answers its key, never has more unanswered
+ * than the credit the server granted at HELLO, and resends after a timeout; the server
+ * side grants credit and sends answers back to the route a frame came from. A resend is
+ * harmless because every receiver treats a key it already holds as the same message.
+ * The link owns the frames it is given (it keeps packed copies); answers it returns are
+ * the caller's to free with onegrid__v1__frame__free_unpacked(f, NULL). Nothing here logs:
+ * counters say what happened. */
+#ifndef OG_LINK_H
+#define OG_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "onegrid/v1/internal.pb-c.h"
+#include "zsock.h"
+
+struct og_link_stats {
+    uint64_t sent;       /* DATA frames sent, first time */
+    uint64_t resent;     /* DATA frames sent again after a timeout */
+    uint64_t answered;   /* answers matched to a pending key */
+    uint64_t stray;      /* answers for keys not pending (answer to a resend) */
+    uint64_t send_fail;  /* sends refused by the socket (EAGAIN): retried later */
+    uint64_t bad_frames; /* frames that could not be decoded */
+};
+
+/* Client ----------------------------------------------------------------------------- */
+
+struct og_link_client;
+
+/* A DEALER connected to endpoint. name is sent in HELLO for the server's logs.
+ * max_queue bounds the frames held (queued + unanswered). */
+struct og_link_client *og_link_client_new(void *ctx, const char *endpoint, const char *name,
+                                          size_t max_queue, int64_t resend_us, char *err,
+                                          size_t errlen);
+void og_link_client_destroy(struct og_link_client **c);
+void *og_link_client_socket(struct og_link_client *c);
+
+/* Queues a DATA frame (f->key must be set). Returns 0 when queued, 1 when a frame with
+ * this key is already held (nothing is done), -ENOBUFS when the queue is full, -ENOMEM. */
+int og_link_client_send(struct og_link_client *c, const Onegrid__V1__Frame *f);
+/* Handles everything readable. For each ANSWER to a held key, removes the key and calls
+ * on_answer(answer, arg); the callback takes ownership of the frame. Returns the number
+ * of answers delivered. */
+int og_link_client_recv(struct og_link_client *c,
+                        void (*on_answer)(Onegrid__V1__Frame *answer, void *arg), void *arg);
+/* Sends queued frames within credit and resends unanswered ones whose time has come.
+ * Call it after every poll. */
+void og_link_client_tick(struct og_link_client *c);
+/* Frames held: queued plus unanswered. */
+size_t og_link_client_held(const struct og_link_client *c);
+bool og_link_client_full(const struct og_link_client *c);
+/* How many more frames og_link_client_send would take. */
+size_t og_link_client_room(const struct og_link_client *c);
+/* True once the server has granted credit (answered HELLO). */
+bool og_link_client_connected(const struct og_link_client *c);
+const struct og_link_stats *og_link_client_stats(const struct og_link_client *c);
+/* Forgets every held frame (after a fencing change the frames are worthless). */
+void og_link_client_drop_all(struct og_link_client *c);
+
+/* Server ----------------------------------------------------------------------------- */
+
+struct og_link_server;
+
+struct og_link_server *og_link_server_new(void *ctx, const char *endpoints, uint32_t credit,
+                                          char *err, size_t errlen);
+void og_link_server_destroy(struct og_link_server **s);
+void *og_link_server_socket(struct og_link_server *s);
+
+/* Receives one DATA frame if any: 1 and *f (caller frees) and *from filled, 0 when a
+ * control frame was handled internally or a bad frame dropped, -EAGAIN when nothing is
+ * readable. */
+int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid__V1__Frame **f);
+/* Sends an ANSWER frame for key to route. Returns 0 or -errno (-EHOSTUNREACH: that peer is
+ * gone; it will resend and be answered again). */
+int og_link_server_answer(struct og_link_server *s, const struct og_route *to,
+                          const Onegrid__V1__Frame *answer);
+const struct og_link_stats *og_link_server_stats(const struct og_link_server *s);
+
+/* Packs any protobuf-c message into a new buffer (free it). NULL on ENOMEM. */
+uint8_t *og_pack(const ProtobufCMessage *m, size_t *len);
+
+#endif

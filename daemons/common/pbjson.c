@@ -1,0 +1,312 @@
+#include "pbjson.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onegrid/v1/event.pb-c.h"
+#include "util.h"
+
+#define MEMBER(type, m, off) (*(type *)((uint8_t *)(m) + (off)))
+
+static int fail(char *err, size_t errlen, const char *path, const char *what)
+{
+    snprintf(err, errlen, "%s: %s", path, what);
+    return -EINVAL;
+}
+
+static size_t scalar_size(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    default:
+        return 4;
+    }
+}
+
+static int parse_timestamp(json_object *j, const ProtobufCMessageDescriptor *d, void **out,
+                           const char *path, char *err, size_t errlen)
+{
+    Onegrid__V1__Timestamp *t;
+    int64_t s;
+    int32_t ns;
+
+    if (!json_object_is_type(j, json_type_string) ||
+        og_time_parse(json_object_get_string(j), &s, &ns))
+        return fail(err, errlen, path, "expected an RFC 3339 time like \"2026-11-20T09:15:00+08:00\"");
+    t = malloc(sizeof(*t));
+    if (!t)
+        return fail(err, errlen, path, "out of memory");
+    onegrid__v1__timestamp__init(t);
+    t->seconds = s;
+    t->nanos = ns;
+    *out = t;
+    return 0;
+}
+
+static int parse_message(json_object *obj, const ProtobufCMessageDescriptor *d, void **out,
+                         const char *path, char *err, size_t errlen);
+
+/* Parses one JSON value into the storage at dst for field f. */
+static int parse_value(json_object *j, const ProtobufCFieldDescriptor *f, void *dst,
+                       const char *path, char *err, size_t errlen)
+{
+    json_type jt = json_object_get_type(j);
+
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        if (jt != json_type_string)
+            return fail(err, errlen, path, "expected a string");
+        size_t n = (size_t)json_object_get_string_len(j);
+        char *s = malloc(n + 1);
+        if (!s)
+            return fail(err, errlen, path, "out of memory");
+        /* memcpy, not strdup: a "\u0000" inside must survive to be caught by intake. */
+        memcpy(s, json_object_get_string(j), n + 1);
+        *(char **)dst = s;
+        return 0;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE:
+        if (jt != json_type_object && f->descriptor != &onegrid__v1__timestamp__descriptor)
+            return fail(err, errlen, path, "expected an object");
+        return parse_message(j, f->descriptor, (void **)dst, path, err, errlen);
+    case PROTOBUF_C_TYPE_ENUM: {
+        const ProtobufCEnumValue *ev;
+        if (jt == json_type_int) {
+            *(int *)dst = json_object_get_int(j);
+            return 0;
+        }
+        if (jt != json_type_string)
+            return fail(err, errlen, path, "expected an enum name or number");
+        ev = protobuf_c_enum_descriptor_get_value_by_name(f->descriptor, json_object_get_string(j));
+        if (!ev)
+            return fail(err, errlen, path, "unknown enum name");
+        *(int *)dst = ev->value;
+        return 0;
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        if (jt != json_type_boolean)
+            return fail(err, errlen, path, "expected true or false");
+        *(protobuf_c_boolean *)dst = json_object_get_boolean(j);
+        return 0;
+    case PROTOBUF_C_TYPE_DOUBLE:
+    case PROTOBUF_C_TYPE_FLOAT: {
+        if (jt != json_type_double && jt != json_type_int)
+            return fail(err, errlen, path, "expected a number");
+        double x = json_object_get_double(j);
+        if (f->type == PROTOBUF_C_TYPE_DOUBLE)
+            *(double *)dst = x;
+        else
+            *(float *)dst = (float)x;
+        return 0;
+    }
+    case PROTOBUF_C_TYPE_BYTES:
+        return fail(err, errlen, path, "bytes fields are not accepted in JSON input");
+    default: {
+        if (jt != json_type_int)
+            return fail(err, errlen, path, "expected an integer");
+        errno = 0;
+        int64_t x = json_object_get_int64(j);
+        if (errno)
+            return fail(err, errlen, path, "integer out of range");
+        if (scalar_size(f->type) == 8)
+            *(int64_t *)dst = x;
+        else if (x < INT32_MIN || x > UINT32_MAX)
+            return fail(err, errlen, path, "integer out of range");
+        else
+            *(int32_t *)dst = (int32_t)x;
+        return 0;
+    }
+    }
+}
+
+static int parse_message(json_object *obj, const ProtobufCMessageDescriptor *d, void **out,
+                         const char *path, char *err, size_t errlen)
+{
+    ProtobufCMessage *m;
+    char sub[256];
+
+    if (d == &onegrid__v1__timestamp__descriptor)
+        return parse_timestamp(obj, d, out, path, err, errlen);
+    m = calloc(1, d->sizeof_message);
+    if (!m)
+        return fail(err, errlen, path, "out of memory");
+    d->message_init(m);
+    *out = m;
+    json_object_object_foreach(obj, key, val)
+    {
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, key);
+        snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", key);
+        if (!f)
+            return fail(err, errlen, sub, "unknown key");
+        if (json_object_is_type(val, json_type_null))
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n, size = scalar_size(f->type);
+            uint8_t *arr;
+            if (!json_object_is_type(val, json_type_array))
+                return fail(err, errlen, sub, "expected an array");
+            n = json_object_array_length(val);
+            arr = calloc(n ? n : 1, size);
+            if (!arr)
+                return fail(err, errlen, sub, "out of memory");
+            MEMBER(void *, m, f->offset) = arr;
+            for (size_t i = 0; i < n; i++) {
+                /* Count each element before it is parsed: the array is zeroed, so a failure
+                 * leaves a NULL or a partial message there, and freeing handles both. */
+                MEMBER(size_t, m, f->quantifier_offset) = i + 1;
+                if (parse_value(json_object_array_get_idx(val, i), f, arr + i * size, sub, err,
+                                errlen))
+                    return -EINVAL;
+            }
+            continue;
+        }
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            uint32_t *which = &MEMBER(uint32_t, m, f->quantifier_offset);
+            if (*which != 0)
+                return fail(err, errlen, sub, "only one member of a oneof may be given");
+            *which = f->id;
+        }
+        if (parse_value(val, f, (uint8_t *)m + f->offset, sub, err, errlen))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+ProtobufCMessage *og_pbjson_parse(json_object *obj, const ProtobufCMessageDescriptor *d,
+                                  char *err, size_t errlen)
+{
+    void *m = NULL;
+    if (!json_object_is_type(obj, json_type_object)) {
+        fail(err, errlen, "(top)", "expected a JSON object");
+        return NULL;
+    }
+    if (parse_message(obj, d, &m, "", err, errlen)) {
+        if (m)
+            protobuf_c_message_free_unpacked(m, NULL);
+        return NULL;
+    }
+    return m;
+}
+
+/* Rendering -------------------------------------------------------------------------- */
+
+static json_object *render_value(const ProtobufCFieldDescriptor *f, const void *src)
+{
+    char buf[64];
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+        return json_object_new_string(*(const char *const *)src);
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)src;
+        if (sub->descriptor == &onegrid__v1__timestamp__descriptor) {
+            const Onegrid__V1__Timestamp *t = (const Onegrid__V1__Timestamp *)sub;
+            return json_object_new_string(og_time_format(t->seconds, t->nanos, buf, sizeof(buf)));
+        }
+        return og_pbjson_render(sub);
+    }
+    case PROTOBUF_C_TYPE_ENUM: {
+        int v = *(const int *)src;
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+        return ev ? json_object_new_string(ev->name) : json_object_new_int(v);
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        return json_object_new_boolean(*(const protobuf_c_boolean *)src);
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return json_object_new_double(*(const double *)src);
+    case PROTOBUF_C_TYPE_FLOAT:
+        return json_object_new_double(*(const float *)src);
+    case PROTOBUF_C_TYPE_BYTES: {
+        const ProtobufCBinaryData *b = src;
+        char *hex = malloc(2 * b->len + 1);
+        json_object *j;
+        if (!hex)
+            return NULL;
+        j = json_object_new_string(og_hex(b->data, b->len, hex));
+        free(hex);
+        return j;
+    }
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        return json_object_new_int64(*(const uint32_t *)src);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        /* Above INT64_MAX would wrap; no onegrid field gets there. */
+        return json_object_new_int64((int64_t) * (const uint64_t *)src);
+    default:
+        if (scalar_size(f->type) == 8)
+            return json_object_new_int64(*(const int64_t *)src);
+        return json_object_new_int(*(const int32_t *)src);
+    }
+}
+
+static int is_default(const ProtobufCFieldDescriptor *f, const void *src)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING: {
+        const char *s = *(const char *const *)src;
+        return !s || !*s;
+    }
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return *(const void *const *)src == NULL;
+    case PROTOBUF_C_TYPE_BYTES:
+        return ((const ProtobufCBinaryData *)src)->len == 0;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return *(const double *)src == 0;
+    case PROTOBUF_C_TYPE_FLOAT:
+        return *(const float *)src == 0;
+    case PROTOBUF_C_TYPE_BOOL:
+        return !*(const protobuf_c_boolean *)src;
+    default:
+        return scalar_size(f->type) == 8 ? *(const int64_t *)src == 0
+                                         : *(const int32_t *)src == 0;
+    }
+}
+
+json_object *og_pbjson_render(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    json_object *obj = json_object_new_object();
+
+    if (!obj)
+        return NULL;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const void *src = (const uint8_t *)m + f->offset;
+        json_object *v;
+        if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+            if (MEMBER(const uint32_t, m, f->quantifier_offset) != f->id)
+                continue;
+        } else if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = MEMBER(const size_t, m, f->quantifier_offset);
+            const uint8_t *arr = *(const uint8_t *const *)src;
+            if (n == 0)
+                continue;
+            v = json_object_new_array();
+            for (size_t k = 0; k < n; k++)
+                json_object_array_add(v, render_value(f, arr + k * scalar_size(f->type)));
+            json_object_object_add(obj, f->name, v);
+            continue;
+        } else if (is_default(f, src)) {
+            continue;
+        }
+        json_object_object_add(obj, f->name, render_value(f, src));
+    }
+    return obj;
+}

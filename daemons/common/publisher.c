@@ -1,0 +1,218 @@
+/* libonegrid's publisher (include/onegrid/publisher.h). */
+#include "onegrid/publisher.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include <zmq.h>
+
+#include "onegrid/v1/event.pb-c.h"
+#include "util.h"
+#include "validate.h"
+#include "zsock.h"
+
+struct held {
+    uint64_t token;
+    uint8_t *buf;
+    size_t len;
+    int64_t sent_at; /* 0: queued */
+    struct held *next_queued;
+    UT_hash_handle hh;
+};
+
+struct og_publisher {
+    void *ctx, *sock;
+    struct og_publisher_opts o;
+    struct held *by_token, *queue_head, *queue_tail;
+    size_t held, inflight;
+    uint64_t resent;
+};
+
+struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publisher_opts *o,
+                                      char *err, size_t errlen)
+{
+    struct og_publisher *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (o)
+        p->o = *o;
+    if (!p->o.window)
+        p->o.window = 500;
+    if (!p->o.resend_ms)
+        p->o.resend_ms = 10000;
+    if (!p->o.max_held)
+        p->o.max_held = 100000;
+    p->ctx = zmq_ctx_new();
+    p->sock = p->ctx ? og_dealer_new(p->ctx, endpoint, err, errlen) : NULL;
+    if (!p->sock) {
+        if (p->ctx)
+            zmq_ctx_term(p->ctx);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void og_publisher_destroy(struct og_publisher **pp)
+{
+    struct og_publisher *p = *pp;
+    struct held *h, *tmp;
+    if (!p)
+        return;
+    HASH_ITER(hh, p->by_token, h, tmp)
+    {
+        HASH_DEL(p->by_token, h);
+        free(h->buf);
+        free(h);
+    }
+    zmq_close(p->sock);
+    zmq_ctx_term(p->ctx);
+    free(p);
+    *pp = NULL;
+}
+
+int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope, size_t len)
+{
+    struct held *h;
+    HASH_FIND(hh, p->by_token, &token, sizeof(token), h);
+    if (h)
+        return -EEXIST;
+    if (p->held >= p->o.max_held)
+        return -ENOBUFS;
+    h = calloc(1, sizeof(*h));
+    if (!h || !(h->buf = malloc(len ? len : 1))) {
+        free(h);
+        return -ENOMEM;
+    }
+    memcpy(h->buf, envelope, len);
+    h->len = len;
+    h->token = token;
+    HASH_ADD(hh, p->by_token, token, sizeof(h->token), h);
+    if (p->queue_tail)
+        p->queue_tail->next_queued = h;
+    else
+        p->queue_head = h;
+    p->queue_tail = h;
+    p->held++;
+    return 0;
+}
+
+static int send_held(struct og_publisher *p, struct held *h)
+{
+    uint8_t tag[8];
+    for (int i = 0; i < 8; i++)
+        tag[i] = (uint8_t)(h->token >> (56 - 8 * i));
+    const void *parts[] = {tag, h->buf};
+    size_t sizes[] = {sizeof(tag), h->len};
+    return og_zsend(p->sock, parts, sizes, 2);
+}
+
+static void pump(struct og_publisher *p)
+{
+    int64_t now = og_mono_us(), resend = (int64_t)p->o.resend_ms * 1000;
+    struct held *h, *tmp;
+
+    HASH_ITER(hh, p->by_token, h, tmp)
+    {
+        if (h->sent_at == 0 || now - h->sent_at < resend)
+            continue;
+        if (send_held(p, h) < 0)
+            return;
+        h->sent_at = now;
+        p->resent++;
+    }
+    while (p->queue_head && p->inflight < p->o.window) {
+        h = p->queue_head;
+        if (send_held(p, h) < 0)
+            return;
+        h->sent_at = now;
+        p->queue_head = h->next_queued;
+        if (!p->queue_head)
+            p->queue_tail = NULL;
+        p->inflight++;
+    }
+}
+
+static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn fn, void *arg)
+{
+    Onegrid__V1__Reply *r;
+    struct og_answer a = {0};
+    struct held *h;
+    uint64_t token = 0;
+
+    if (m->n != 2 || m->size[0] != 8)
+        return 0; /* not ours (an answer to a frame we never sent like that) */
+    for (int i = 0; i < 8; i++)
+        token = token << 8 | m->data[0][i];
+    HASH_FIND(hh, p->by_token, &token, sizeof(token), h);
+    if (!h || h->sent_at == 0)
+        return 0; /* an answer to a resend already answered */
+    r = onegrid__v1__reply__unpack(NULL, m->size[1], m->data[1]);
+    if (!r)
+        return 0; /* keep it; the resend will be answered again */
+    a.token = token;
+    a.event_id = r->event_id;
+    a.source = r->source;
+    a.case_id = "";
+    a.reason_name = "";
+    a.text = "";
+    if (r->result_case == ONEGRID__V1__REPLY__RESULT_ACK) {
+        a.outcome = r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE
+                        ? OG_OUTCOME_DUPLICATE
+                        : OG_OUTCOME_STORED;
+        a.case_id = r->ack->case_id;
+    } else if (r->result_case == ONEGRID__V1__REPLY__RESULT_NACK) {
+        a.outcome = OG_OUTCOME_REJECTED;
+        a.reason = r->nack->reason;
+        a.reason_name = og_reason_name(r->nack->reason);
+        a.text = r->nack->text;
+    } else {
+        onegrid__v1__reply__free_unpacked(r, NULL);
+        return 0;
+    }
+    HASH_DEL(p->by_token, h);
+    free(h->buf);
+    free(h);
+    p->held--;
+    p->inflight--;
+    fn(&a, arg);
+    onegrid__v1__reply__free_unpacked(r, NULL);
+    return 1;
+}
+
+int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, void *arg)
+{
+    zmq_pollitem_t item = {p->sock, 0, ZMQ_POLLIN, 0};
+    int64_t until = og_mono_us() + (int64_t)timeout_ms * 1000;
+    int answers = 0;
+
+    for (;;) {
+        struct og_zmsg m;
+        int64_t left;
+        pump(p);
+        while (og_zrecv(p->sock, &m) == 0) {
+            answers += deliver(p, &m, fn, arg);
+            og_zmsg_close(&m);
+        }
+        left = (until - og_mono_us()) / 1000;
+        if (answers > 0 || left <= 0 || p->held == 0)
+            return answers;
+        /* Wake at least every 100 ms to resend what is late. */
+        if (zmq_poll(&item, 1, left < 100 ? left : 100) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+size_t og_publisher_held(const struct og_publisher *p)
+{
+    return p->held;
+}
+
+uint64_t og_publisher_resent(const struct og_publisher *p)
+{
+    return p->resent;
+}

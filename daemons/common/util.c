@@ -1,0 +1,181 @@
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int64_t og_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t og_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)**p))
+            return -EINVAL;
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    *out = v;
+    return 0;
+}
+
+static int expect(const char **p, const char *set)
+{
+    if (**p == '\0' || !strchr(set, **p))
+        return -EINVAL;
+    (*p)++;
+    return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's
+ * days_from_civil); timegm() would depend on TZ handling we do not need. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int og_time_parse(const char *s, int64_t *seconds, int32_t *nanos)
+{
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const char *p = s;
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
+    int32_t ns = 0;
+
+    if (digits(&p, 4, &y) || expect(&p, "-") || digits(&p, 2, &mo) || expect(&p, "-") ||
+        digits(&p, 2, &d) || expect(&p, "Tt ") || digits(&p, 2, &h) || expect(&p, ":") ||
+        digits(&p, 2, &mi) || expect(&p, ":") || digits(&p, 2, &sec))
+        return -EINVAL;
+    if (*p == '.') {
+        int n = 0;
+        p++;
+        while (isdigit((unsigned char)*p)) {
+            if (n < 9) {
+                ns = ns * 10 + (*p - '0');
+                n++;
+            }
+            p++;
+        }
+        if (n == 0)
+            return -EINVAL;
+        for (; n < 9; n++)
+            ns *= 10;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p == '+' ? 1 : -1;
+        p++;
+        if (digits(&p, 2, &oh) || expect(&p, ":") || digits(&p, 2, &om))
+            return -EINVAL;
+    } else {
+        return -EINVAL;
+    }
+    if (*p != '\0' || y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
+        mi > 59 || sec > 60 || oh > 23 || om > 59)
+        return -EINVAL;
+    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        return -EINVAL;
+    if (sec == 60) /* leap second: POSIX time has none; take the next second */
+        sec = 59, ns = 999999999;
+    *seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+               sign * (oh * 3600 + om * 60);
+    *nanos = ns;
+    return 0;
+}
+
+char *og_time_format(int64_t seconds, int32_t nanos, char *buf, size_t size)
+{
+    time_t t = (time_t)seconds;
+    struct tm tm;
+    size_t n;
+
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, size, "invalid-time(%lld)", (long long)seconds);
+        return buf;
+    }
+    n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (nanos > 0)
+        snprintf(buf + n, size - n, ".%09dZ", (int)nanos);
+    else
+        snprintf(buf + n, size - n, "Z");
+    return buf;
+}
+
+bool og_utf8_valid(const uint8_t *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        uint32_t cp;
+        size_t n;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i <= n) /* truncated sequence */
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+size_t og_utf8_length(const uint8_t *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+int og_event_key(const char *source, const char *id, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s\x1f%s", source, id);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+char *og_hex(const uint8_t *data, size_t len, char *buf)
+{
+    static const char hexd[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        buf[2 * i] = hexd[data[i] >> 4];
+        buf[2 * i + 1] = hexd[data[i] & 15];
+    }
+    buf[2 * len] = '\0';
+    return buf;
+}

@@ -1,0 +1,35 @@
+/* Small helpers shared by every onegrid program: clocks, RFC 3339 times, UTF-8 checks,
+ * idempotency keys. Pure functions; nothing here logs or allocates unless it says so. */
+#ifndef OG_UTIL_H
+#define OG_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define OG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall clock and monotonic clock in microseconds. */
+int64_t og_now_us(void);
+int64_t og_mono_us(void);
+
+/* Parses an RFC 3339 date-time ("2026-11-20T09:15:00+08:00", "(...)Z", optional fraction).
+ * Returns 0 and sets *seconds and *nanos, or -EINVAL. */
+int og_time_parse(const char *s, int64_t *seconds, int32_t *nanos);
+/* Formats seconds/nanos as RFC 3339 UTC ("2026-11-20T01:15:00Z", or with .nnnnnnnnnZ
+ * when nanos != 0) into buf (at least 40 bytes). Returns buf. */
+char *og_time_format(int64_t seconds, int32_t nanos, char *buf, size_t size);
+
+/* True when s[0..len) is valid UTF-8 (no overlongs, no surrogates, max U+10FFFF). */
+bool og_utf8_valid(const uint8_t *s, size_t len);
+/* Number of code points in valid UTF-8 s[0..len). */
+size_t og_utf8_length(const uint8_t *s, size_t len);
+
+/* The idempotency key of an event, "source\x1fid", into buf. Returns -ENAMETOOLONG when
+ * it does not fit. */
+int og_event_key(const char *source, const char *id, char *buf, size_t size);
+
+/* Lowercase hex of len bytes into buf (2*len+1 bytes). Returns buf. */
+char *og_hex(const uint8_t *data, size_t len, char *buf);
+
+#endif

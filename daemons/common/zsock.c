@@ -1,0 +1,138 @@
+#include "zsock.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+/* High-water marks far above any window a peer is granted, so that a full queue means a
+ * broken peer, not normal load. */
+#define HWM 200000
+
+static void common_opts(void *s)
+{
+    int linger = 1000, hwm = HWM, ivl = 1000, timeout = 5000, ttl = 10000;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
+    zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &ttl, sizeof(ttl));
+}
+
+void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err, size_t errlen)
+{
+    void *s = zmq_socket(ctx, ZMQ_ROUTER);
+    int one = 1;
+    char *list, *save = NULL;
+
+    if (!s) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    common_opts(s);
+    zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    list = strdup(endpoints);
+    if (!list) {
+        snprintf(err, errlen, "out of memory");
+        zmq_close(s);
+        return NULL;
+    }
+    for (char *ep = strtok_r(list, ", ", &save); ep; ep = strtok_r(NULL, ", ", &save)) {
+        if (zmq_bind(s, ep) != 0) {
+            snprintf(err, errlen, "bind \"%s\": %s", ep, zmq_strerror(errno));
+            free(list);
+            zmq_close(s);
+            return NULL;
+        }
+    }
+    free(list);
+    return s;
+}
+
+void og_router_endpoint(void *sock, char *buf, size_t size)
+{
+    size_t len = size;
+    if (zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, buf, &len) != 0)
+        snprintf(buf, size, "?");
+}
+
+void *og_dealer_new(void *ctx, const char *endpoint, char *err, size_t errlen)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int one = 1, ivl = 100, max = 2000;
+
+    if (!s) {
+        snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    common_opts(s);
+    /* Queue only to completed connections: messages queued to a half-open one can be
+     * lost (PITFALLS.md); the link resends anyway, but this keeps resends rare. */
+    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &max, sizeof(max));
+    if (zmq_connect(s, endpoint) != 0) {
+        snprintf(err, errlen, "connect \"%s\": %s", endpoint, zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+int og_zsend(void *sock, const void *const *parts, const size_t *sizes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int flags = ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0);
+        if (zmq_send(sock, parts[i], sizes[i], flags) < 0) {
+            /* Only the first part can fail with EAGAIN/EHOSTUNREACH: libzmq accepts the
+             * rest of a message once its first part is in. */
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+int og_zrecv(void *sock, struct og_zmsg *m)
+{
+    zmq_msg_t *msgs = calloc(OG_MAX_PARTS, sizeof(zmq_msg_t));
+    int more = 1;
+
+    memset(m, 0, sizeof(*m));
+    if (!msgs)
+        return -ENOMEM;
+    m->msgs = msgs;
+    while (more) {
+        zmq_msg_t scratch, *msg = m->n < OG_MAX_PARTS ? &msgs[m->n] : &scratch;
+        zmq_msg_init(msg);
+        if (zmq_msg_recv(msg, sock, m->n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(msg);
+            og_zmsg_close(m);
+            return -e;
+        }
+        more = zmq_msg_more(msg);
+        if (msg == &scratch) {
+            zmq_msg_close(msg);
+            m->truncated = 1;
+            continue;
+        }
+        m->data[m->n] = zmq_msg_data(msg);
+        m->size[m->n] = zmq_msg_size(msg);
+        m->n++;
+    }
+    return 0;
+}
+
+void og_zmsg_close(struct og_zmsg *m)
+{
+    zmq_msg_t *msgs = m->msgs;
+    if (!msgs)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        zmq_msg_close(&msgs[i]);
+    free(msgs);
+    memset(m, 0, sizeof(*m));
+}

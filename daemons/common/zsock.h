@@ -1,0 +1,43 @@
+/* ZeroMQ socket set-up and multipart send/receive with the options every onegrid socket
+ * needs (PITFALLS.md): finite linger, heartbeats, ROUTER_MANDATORY, high-water marks above
+ * any window, and non-blocking sends whose failure is returned, never ignored. */
+#ifndef OG_ZSOCK_H
+#define OG_ZSOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OG_MAX_PARTS 4
+#define OG_MAX_ROUTE 256
+
+/* A received multipart message: parts[i] point into the zmq_msg_t storage. */
+struct og_zmsg {
+    size_t n;
+    void *msgs; /* zmq_msg_t[OG_MAX_PARTS] */
+    const uint8_t *data[OG_MAX_PARTS];
+    size_t size[OG_MAX_PARTS];
+    int truncated; /* more parts arrived than OG_MAX_PARTS; they were dropped */
+};
+
+/* A ROUTER peer's routing id. */
+struct og_route {
+    uint8_t id[OG_MAX_ROUTE];
+    size_t len;
+};
+
+/* A ROUTER socket bound to each endpoint of a comma-separated list. Returns NULL with err
+ * filled ("bind \"tcp://...\": Address already in use"). maxmsg bounds a frame's size. */
+void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err, size_t errlen);
+/* A DEALER socket connected to endpoint. */
+void *og_dealer_new(void *ctx, const char *endpoint, char *err, size_t errlen);
+/* Writes the endpoints actually bound (tcp port 0 or * resolved) into buf. */
+void og_router_endpoint(void *sock, char *buf, size_t size);
+
+/* Sends n parts without blocking. Returns 0, -EAGAIN (queue full: no credit),
+ * -EHOSTUNREACH (ROUTER: peer gone) or another -errno. */
+int og_zsend(void *sock, const void *const *parts, const size_t *sizes, size_t n);
+/* Receives one multipart message without blocking: 0, -EAGAIN, or -errno. */
+int og_zrecv(void *sock, struct og_zmsg *m);
+void og_zmsg_close(struct og_zmsg *m);
+
+#endif

@@ -1,0 +1,189 @@
+#include "dispatch.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "validate.h"
+
+static int set_str(char **dst, const char *s)
+{
+    char *copy = strdup(s ? s : "");
+    if (!copy)
+        return -ENOMEM;
+    *dst = copy;
+    return 0;
+}
+
+static Onegrid__V1__Timestamp *ts(int64_t seconds)
+{
+    Onegrid__V1__Timestamp *t;
+    if (seconds == 0)
+        return NULL;
+    t = malloc(sizeof(*t));
+    if (t) {
+        onegrid__v1__timestamp__init(t);
+        t->seconds = seconds;
+    }
+    return t;
+}
+
+static int refuse(Onegrid__V1__Decision *d, Onegrid__V1__Reason reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int refuse(Onegrid__V1__Decision *d, Onegrid__V1__Reason reason, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    Onegrid__V1__Nack *n = malloc(sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    onegrid__v1__nack__init(n);
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    n->reason = reason;
+    d->kind = ONEGRID__V1__DECISION__KIND__KIND_REJECT;
+    d->rejection = n;
+    return set_str(&n->text, text);
+}
+
+/* Describes case c, as it now is, in d (which then carries absolute values only). */
+static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const char *previous)
+{
+    d->rule_id = c->rule_id;
+    d->rule_version = c->rule_version;
+    d->contacts = c->contacts;
+    d->opened = ts(c->opened);
+    d->deadline = ts(c->deadline);
+    d->closed = ts(c->closed);
+    if (set_str(&d->case_id, c->id) || set_str(&d->district, c->district) ||
+        set_str(&d->grid, c->area) || set_str(&d->category, c->category) ||
+        set_str(&d->unit, c->unit) || set_str(&d->state, c->state) ||
+        set_str(&d->previous_state, previous) || (c->opened && !d->opened) ||
+        (c->deadline && !d->deadline) || (c->closed && !d->closed))
+        return -ENOMEM;
+    return 0;
+}
+
+static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, const char *subject,
+                     const char *category, int64_t now, Onegrid__V1__Decision *d)
+{
+    const char *area, *district;
+    const struct og_rule *rule;
+    struct og_case *c;
+
+    area = og_registry_map(dc->reg, s->source, subject);
+    if (!area)
+        return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_GRID,
+                      "subject: \"%s\" is not a grid id of source \"%s\" in the crosswalk", subject,
+                      s->source);
+    district = og_registry_district(dc->reg, area);
+    if (!district || strncmp(area, dc->shard, strlen(dc->shard)) != 0)
+        return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_GRID,
+                      "subject: \"%s\" maps to area %s, outside this dispatch's shard %s", subject,
+                      area, dc->shard);
+    if (!og_registry_category(dc->reg, category))
+        return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_CATEGORY,
+                      "category: \"%s\" is not in the category catalogue", category);
+    c = og_cases_open(dc->cases, district, area, category);
+    if (!c)
+        return -ENOMEM;
+    c->opened = now;
+    rule = og_registry_route(dc->reg, category, area, now);
+    if (rule) {
+        if (og_case_set_unit(c, rule->unit))
+            return -ENOMEM;
+        c->rule_id = rule->id;
+        c->rule_version = rule->version;
+        snprintf(c->state, sizeof(c->state), "%s", OG_STATE_DISPATCHED);
+    } else {
+        /* No rule: the case is filed and waits for an operator to route it. */
+        snprintf(c->state, sizeof(c->state), "%s", OG_STATE_REPORTED);
+    }
+    d->kind = ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE;
+    return describe(d, c, "");
+}
+
+static struct og_case *find_case(struct og_decider *dc, const char *id, Onegrid__V1__Decision *d,
+                                 int *rc)
+{
+    struct og_case *c = og_cases_find(dc->cases, id);
+    if (!c)
+        *rc = refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_CASE,
+                     "case_id: \"%s\" is not a case of shard %s", id, dc->shard);
+    return c;
+}
+
+static int move(struct og_case *c, const char *next, int64_t now, Onegrid__V1__Decision *d)
+{
+    char previous[sizeof(c->state)];
+    snprintf(previous, sizeof(previous), "%s", c->state);
+    snprintf(c->state, sizeof(c->state), "%s", next);
+    if (strcmp(next, OG_STATE_CLOSED) == 0)
+        c->closed = now;
+    else if (!og_lifecycle_final(next))
+        c->closed = 0;
+    d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
+    return describe(d, c, previous);
+}
+
+int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t now,
+              Onegrid__V1__Decision *d)
+{
+    const Onegrid__V1__Envelope *e = s->event;
+    struct og_case *c;
+    const char *next;
+    char why[200];
+    int rc = 0;
+
+    if (s->rejection || !e) {
+        d->kind = ONEGRID__V1__DECISION__KIND__KIND_REJECT; /* intake's refusal stands */
+        return 0;
+    }
+    if (!og_registry_has_source(dc->reg, s->source))
+        return refuse(d, ONEGRID__V1__REASON__REASON_UNAUTHORISED_SOURCE,
+                      "source: \"%s\" is not a registered source system", s->source);
+    switch (e->payload_case) {
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT:
+        return open_case(dc, s, e->subject, e->report->category, now, d);
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT:
+        return open_case(dc, s, e->subject, e->sensor_alert->category, now, d);
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS: {
+        const Onegrid__V1__StatusUpdate *u = e->status;
+        if (!(c = find_case(dc, u->case_id, d, &rc)))
+            return rc;
+        if (!og_registry_has_unit(dc->reg, u->unit))
+            return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_UNIT,
+                          "status.unit: \"%s\" is not a registered handling unit", u->unit);
+        if (!c->unit || strcmp(c->unit, u->unit) != 0)
+            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                          "status.unit: case %s is held by \"%s\", not \"%s\"", c->id,
+                          c->unit ? c->unit : "no unit", u->unit);
+        const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
+        next = og_lifecycle_status(c->state, u->status, cat ? cat->check_required : true, why,
+                                   sizeof(why));
+        if (!next)
+            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id,
+                          why);
+        return move(c, next, now, d);
+    }
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION:
+        if (!(c = find_case(dc, e->evaluation->case_id, d, &rc)))
+            return rc;
+        next = og_lifecycle_evaluation(c->state, e->evaluation->result, why, sizeof(why));
+        if (!next)
+            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id,
+                          why);
+        return move(c, next, now, d);
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION:
+        /* Joint-meeting decisions act on shelved demand-list cases, which come with the
+         * case-management work; until then they are refused with a reason, not dropped. */
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                      "decision: no case is shelved in the demand list (需求清单) yet");
+    default:
+        return refuse(d, ONEGRID__V1__REASON__REASON_MISSING_FIELD, "payload: required");
+    }
+}

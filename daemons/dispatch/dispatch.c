@@ -1,0 +1,463 @@
+#include "dispatch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "util.h"
+#include "validate.h"
+
+#define BURST 512 /* submissions read and checked against the database per turn */
+
+/* A submission passed to archive, waiting for its answer. */
+struct pending {
+    char *key;
+    struct og_route route; /* the intake to answer */
+    char case_id[32];      /* the case a stored event opened or moved ("" for refusals) */
+    bool refusal;
+    UT_hash_handle hh;
+};
+
+struct inbox_item {
+    struct og_route route;
+    Onegrid__V1__Frame *frame;
+};
+
+struct og_dispatch {
+    struct og_dispatch_opts o;
+    PGconn *conn;
+    uint64_t epoch;
+    struct og_registry *reg;
+    struct og_cases *cases;
+    struct og_decider decider;
+    struct og_link_server *in;
+    struct og_link_client *out;
+    struct pending *pending;
+    struct inbox_item inbox[BURST];
+    size_t n_inbox;
+    bool db_down, fenced;
+    int64_t retry_at, backoff;
+    uint64_t decided, duplicates, refused;
+};
+
+static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
+{
+    if (d->conn)
+        PQfinish(d->conn);
+    d->conn = og_db_connect(d->o.conninfo, "onegrid-dispatch", err, errlen);
+    return d->conn ? 0 : -EIO;
+}
+
+/* Takes the next epoch, then loads registry and cases in one snapshot. Taking the epoch
+ * waits for any batch of the previous epoch still committing (og.begin_batch holds a
+ * share lock on the epoch row), so the snapshot includes every batch that can commit. */
+static int take_over(struct og_dispatch *d, char *err, size_t errlen)
+{
+    const char *params[] = {d->o.shard, d->o.holder};
+    PGresult *r = PQexecParams(d->conn, "SELECT og.take_epoch($1, $2)", 2, NULL, params, NULL,
+                               NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        og_db_error(d->conn, r, err, errlen);
+        PQclear(r);
+        return -EIO;
+    }
+    d->epoch = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    if (og_db_exec(d->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) ||
+        og_registry_load(d->reg, d->conn, err, errlen) ||
+        og_cases_load(d->cases, d->conn, d->o.shard, err, errlen) ||
+        og_db_exec(d->conn, "COMMIT", err, errlen))
+        return -EIO;
+    return 0;
+}
+
+struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
+                                    struct og_link_server *from_intake,
+                                    struct og_link_client *to_archive)
+{
+    struct og_dispatch *d = calloc(1, sizeof(*d));
+    char err[512];
+
+    if (!d)
+        return NULL;
+    d->o = *o;
+    d->in = from_intake;
+    d->out = to_archive;
+    d->reg = og_registry_new();
+    d->cases = og_cases_new();
+    if (!d->reg || !d->cases) {
+        og_err("out of memory");
+        goto fail;
+    }
+    if (connect_db(d, err, sizeof(err)) || take_over(d, err, sizeof(err))) {
+        og_err("could not load state from the database: %s", err);
+        goto fail;
+    }
+    d->decider.reg = d->reg;
+    d->decider.cases = d->cases;
+    d->decider.shard = d->o.shard;
+    og_notice("shard %s epoch %llu: %zu areas, %zu crosswalk entries, %zu sources, "
+              "%zu categories, %zu units, %zu rules, %zu cases",
+              o->shard, (unsigned long long)d->epoch, og_registry_count(d->reg, "areas"),
+              og_registry_count(d->reg, "crosswalk"), og_registry_count(d->reg, "sources"),
+              og_registry_count(d->reg, "categories"), og_registry_count(d->reg, "units"),
+              og_registry_count(d->reg, "rules"), og_cases_count(d->cases));
+    return d;
+fail:
+    og_dispatch_destroy(&d);
+    return NULL;
+}
+
+void og_dispatch_destroy(struct og_dispatch **dp)
+{
+    struct og_dispatch *d = *dp;
+    struct pending *p, *tmp;
+    if (!d)
+        return;
+    HASH_ITER(hh, d->pending, p, tmp)
+    {
+        HASH_DEL(d->pending, p);
+        free(p->key);
+        free(p);
+    }
+    for (size_t i = 0; i < d->n_inbox; i++)
+        onegrid__v1__frame__free_unpacked(d->inbox[i].frame, NULL);
+    og_registry_destroy(&d->reg);
+    og_cases_destroy(&d->cases);
+    if (d->conn)
+        PQfinish(d->conn);
+    free(d);
+    *dp = NULL;
+}
+
+void og_dispatch_set_intake(struct og_dispatch *d, struct og_link_server *from_intake)
+{
+    d->in = from_intake;
+}
+
+uint64_t og_dispatch_epoch(const struct og_dispatch *d)
+{
+    return d->epoch;
+}
+
+static void answer_intake(struct og_dispatch *d, const struct og_route *to, const char *key,
+                          Onegrid__V1__Reply *reply)
+{
+    Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
+    f.kind = ONEGRID__V1__FRAME__KIND__KIND_ANSWER;
+    f.key = (char *)key;
+    f.reply = reply;
+    if (og_link_server_answer(d->in, to, &f) < 0)
+        og_debug("answer for \"%s\" not delivered; intake will resend", key);
+}
+
+static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
+{
+    struct og_dispatch *d = arg;
+    struct pending *p;
+
+    HASH_FIND_STR(d->pending, f->key, p);
+    if (f->epoch > d->epoch || !f->reply) {
+        og_log(LOG_CRIT, "fenced: archive answered with epoch %llu, ours is %llu; another "
+                         "dispatch owns shard %s",
+               (unsigned long long)f->epoch, (unsigned long long)d->epoch, d->o.shard);
+        d->fenced = true;
+    } else if (p) {
+        const Onegrid__V1__Reply *r = f->reply;
+        if (!p->refusal && (r->nack || (r->ack && strcmp(r->ack->case_id, p->case_id) != 0))) {
+            /* Committed state is not what memory holds: reload it (by restarting). */
+            og_log(LOG_CRIT, "archive's answer for \"%s\" (%s) disagrees with the decision "
+                             "(case %s); reloading state",
+                   f->key, r->nack ? r->nack->text : r->ack->case_id, p->case_id);
+            d->fenced = true;
+        }
+        answer_intake(d, &p->route, p->key, f->reply);
+        HASH_DEL(d->pending, p);
+        free(p->key);
+        free(p);
+    }
+    onegrid__v1__frame__free_unpacked(f, NULL);
+}
+
+/* A PostgreSQL text[] literal under construction: {"a","b"}. */
+struct arr {
+    char *buf;
+    size_t len, cap;
+    int n;
+};
+
+static int arr_put(struct arr *a, const char *s)
+{
+    size_t need = a->len + 2 * strlen(s) + 5;
+    if (need > a->cap) {
+        char *b = realloc(a->buf, need * 2);
+        if (!b)
+            return -ENOMEM;
+        a->buf = b;
+        a->cap = need * 2;
+    }
+    a->buf[a->len++] = a->n++ ? ',' : '{';
+    a->buf[a->len++] = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            a->buf[a->len++] = '\\';
+        a->buf[a->len++] = *s;
+    }
+    a->buf[a->len++] = '"';
+    a->buf[a->len] = '\0';
+    return 0;
+}
+
+static const char *arr_close(struct arr *a)
+{
+    a->buf[a->len++] = '}'; /* arr_put left room for it */
+    a->buf[a->len] = '\0';
+    return a->buf;
+}
+
+/* Finds inbox items whose event is already committed and sets committed_case[i] (a
+ * malloc'ed case id) for those. One round trip for the whole inbox. */
+static int find_committed(struct og_dispatch *d, char **committed_case, char *err, size_t errlen)
+{
+    struct arr src = {0}, ids = {0};
+    PGresult *r;
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < d->n_inbox; i++) {
+        const Onegrid__V1__Submission *s = d->inbox[i].frame->submission;
+        if (s->event && !s->rejection)
+            rc = arr_put(&src, s->source) ? -ENOMEM : arr_put(&ids, s->event->id) ? -ENOMEM : 0;
+    }
+    if (rc == 0 && src.n > 0) {
+        const char *params[] = {arr_close(&src), arr_close(&ids)};
+        r = PQexecParams(d->conn,
+                         "SELECT k.source_system || chr(31) || k.source_event_id, k.case_id "
+                         "FROM og.event_key k JOIN unnest($1::text[], $2::text[]) AS u(s, i) "
+                         "ON k.source_system = u.s AND k.source_event_id = u.i",
+                         2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            rc = og_db_error(d->conn, r, err, errlen);
+        } else {
+            /* O(found x inbox): duplicates are rare and the inbox is small. */
+            for (int row = 0; row < PQntuples(r); row++)
+                for (size_t i = 0; i < d->n_inbox; i++)
+                    if (!committed_case[i] &&
+                        strcmp(d->inbox[i].frame->key, PQgetvalue(r, row, 0)) == 0)
+                        committed_case[i] = strdup(PQgetvalue(r, row, 1));
+        }
+        PQclear(r);
+    }
+    free(src.buf);
+    free(ids.buf);
+    return rc;
+}
+
+static Onegrid__V1__Reply *duplicate_reply(const Onegrid__V1__Submission *s, const char *case_id)
+{
+    Onegrid__V1__Reply *r = calloc(1, sizeof(*r));
+    Onegrid__V1__Ack *a = calloc(1, sizeof(*a));
+    if (!r || !a) {
+        free(r);
+        free(a);
+        return NULL;
+    }
+    onegrid__v1__reply__init(r);
+    onegrid__v1__ack__init(a);
+    r->result_case = ONEGRID__V1__REPLY__RESULT_ACK;
+    r->ack = a;
+    a->outcome = ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
+    r->event_id = strdup(s->event->id);
+    r->source = strdup(s->source);
+    a->case_id = strdup(case_id);
+    return r;
+}
+
+/* Decides and forwards one inbox item that is not yet committed. */
+static int forward(struct og_dispatch *d, struct inbox_item *it)
+{
+    Onegrid__V1__Frame *f = it->frame;
+    Onegrid__V1__Decision *dec = calloc(1, sizeof(*dec));
+    struct pending *p = calloc(1, sizeof(*p));
+    int rc;
+
+    if (!dec || !p || !(p->key = strdup(f->key))) {
+        free(dec);
+        free(p);
+        return -ENOMEM;
+    }
+    onegrid__v1__decision__init(dec);
+    f->decision = dec;
+    rc = og_decide(&d->decider, f->submission, og_now_us() / 1000000, dec);
+    if (rc < 0) {
+        free(p->key);
+        free(p);
+        return rc;
+    }
+    f->epoch = d->epoch;
+    free(f->shard != protobuf_c_empty_string ? f->shard : NULL);
+    f->shard = strdup(d->o.shard);
+    p->route = it->route;
+    p->refusal = dec->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT;
+    snprintf(p->case_id, sizeof(p->case_id), "%s", dec->case_id ? dec->case_id : "");
+    if (p->refusal) {
+        d->refused++;
+        if (dec->rejection)
+            og_info("refusing \"%s\": %s: %s", f->submission->event ? f->submission->event->id : "",
+                    og_reason_name(dec->rejection->reason), dec->rejection->text);
+    } else {
+        d->decided++;
+    }
+    if (!f->shard || og_link_client_send(d->out, f) < 0) {
+        /* Cannot happen while credit is respected (the inbox is only filled when the link
+         * has room); memory now holds a decision archive never saw: reload. */
+        og_log(LOG_CRIT, "could not queue a decision for archive; reloading state");
+        d->fenced = true;
+    }
+    HASH_ADD_KEYPTR(hh, d->pending, p->key, strlen(p->key), p);
+    return 0;
+}
+
+static void db_failed(struct og_dispatch *d, const char *err)
+{
+    if (!d->db_down)
+        og_err("database unavailable, holding %zu submissions: %s", d->n_inbox, err);
+    d->db_down = true;
+    d->backoff = d->backoff ? d->backoff * 2 : 100000;
+    if (d->backoff > 5000000)
+        d->backoff = 5000000;
+    d->retry_at = og_mono_us() + d->backoff;
+    og_daemon_status("database unavailable: %s", err);
+}
+
+static void process_inbox(struct og_dispatch *d)
+{
+    char *committed[BURST] = {0};
+    char err[512];
+    int rc;
+
+    if (d->n_inbox == 0 || og_mono_us() < d->retry_at)
+        return;
+    if (og_db_broken(d->conn) && connect_db(d, err, sizeof(err)) < 0) {
+        db_failed(d, err);
+        return;
+    }
+    rc = find_committed(d, committed, err, sizeof(err));
+    if (rc < 0) {
+        for (size_t i = 0; i < d->n_inbox; i++)
+            free(committed[i]);
+        if (rc == -EIO)
+            db_failed(d, err);
+        return;
+    }
+    if (d->db_down)
+        og_notice("database available again");
+    d->db_down = false;
+    d->backoff = 0;
+    for (size_t i = 0; i < d->n_inbox; i++) {
+        struct inbox_item *it = &d->inbox[i];
+        struct pending *p;
+        HASH_FIND_STR(d->pending, it->frame->key, p);
+        if (p) {
+            p->route = it->route; /* a resend of something we forwarded: answer it there */
+        } else if (committed[i]) {
+            Onegrid__V1__Reply *r = duplicate_reply(it->frame->submission, committed[i]);
+            d->duplicates++;
+            if (r) {
+                answer_intake(d, &it->route, it->frame->key, r);
+                onegrid__v1__reply__free_unpacked(r, NULL);
+            }
+        } else if (forward(d, it) < 0) {
+            og_err("out of memory deciding \"%s\"; intake will resend it", it->frame->key);
+        }
+        free(committed[i]);
+        onegrid__v1__frame__free_unpacked(it->frame, NULL);
+        it->frame = NULL;
+    }
+    d->n_inbox = 0;
+}
+
+static void receive(struct og_dispatch *d)
+{
+    /* Every inbox item may become a frame for archive: never take more than fits. */
+    while (d->n_inbox < BURST && d->n_inbox < og_link_client_room(d->out)) {
+        struct og_route from;
+        Onegrid__V1__Frame *f = NULL;
+        int rc = og_link_server_recv(d->in, &from, &f);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            continue;
+        if (!f->submission) {
+            og_warn("dropping a frame without a submission (key \"%s\")", f->key);
+            onegrid__v1__frame__free_unpacked(f, NULL);
+            continue;
+        }
+        d->inbox[d->n_inbox].route = from;
+        d->inbox[d->n_inbox].frame = f;
+        d->n_inbox++;
+    }
+}
+
+int og_dispatch_run(struct og_dispatch *d)
+{
+    int64_t drain_until = 0, last_status = 0;
+
+    for (;;) {
+        zmq_pollitem_t items[2] = {
+            {og_link_client_socket(d->out), 0, ZMQ_POLLIN, 0},
+            {og_link_server_socket(d->in), 0, ZMQ_POLLIN, 0},
+        };
+        /* Read intake only with room on the way to archive: credit flows backwards. */
+        int n = !drain_until && d->n_inbox < BURST && d->n_inbox < og_link_client_room(d->out)
+                    ? 2
+                    : 1;
+        int64_t now;
+
+        if (zmq_poll(items, n, d->n_inbox ? 10 : 100) < 0 && errno != EINTR) {
+            og_err("zmq_poll: %s", zmq_strerror(errno));
+            return -errno;
+        }
+        og_link_client_recv(d->out, on_archive_answer, d);
+        if (d->fenced)
+            return -ESTALE;
+        if (n == 2)
+            receive(d);
+        process_inbox(d);
+        if (d->fenced)
+            return -ESTALE;
+        og_link_client_tick(d->out);
+
+        now = og_mono_us();
+        if (og_stop_requested && !drain_until) {
+            og_daemon_stopping();
+            og_notice("stopping: %zu decisions waiting for archive (up to %d ms)",
+                      og_link_client_held(d->out), d->o.drain_ms);
+            drain_until = now + (int64_t)d->o.drain_ms * 1000;
+        }
+        if (drain_until && ((og_link_client_held(d->out) == 0 && d->n_inbox == 0) ||
+                            now >= drain_until)) {
+            if (og_link_client_held(d->out))
+                og_warn("stopped with %zu decisions unanswered; the next dispatch reloads "
+                        "what was committed and intake resends the rest",
+                        og_link_client_held(d->out));
+            og_notice("stopped: %llu decided, %llu refused, %llu duplicates",
+                      (unsigned long long)d->decided, (unsigned long long)d->refused,
+                      (unsigned long long)d->duplicates);
+            return 0;
+        }
+        if (now - last_status > 5000000 && !d->db_down) {
+            og_daemon_status("epoch %llu: %llu decided, %llu refused, %llu duplicates, %zu "
+                             "cases, %zu waiting for archive",
+                             (unsigned long long)d->epoch, (unsigned long long)d->decided,
+                             (unsigned long long)d->refused, (unsigned long long)d->duplicates,
+                             og_cases_count(d->cases), og_link_client_held(d->out));
+            last_status = now;
+        }
+    }
+}

@@ -1,0 +1,166 @@
+/* onegrid-dispatch: owns the case state of one shard (a unified-code prefix). It takes a
+ * fencing epoch in PostgreSQL, loads the registry and the shard's cases, then decides for
+ * each submission from intake: map the source's grid id to the unified grid, open a case
+ * and route it, or move an existing case along its lifecycle, or refuse with a reason.
+ * Each decision goes to archive with the event; the answer goes back to intake.
+ *
+ * registry.c   grids, crosswalk, sources, categories, units, routing rules
+ * lifecycle.c  the case state machine (which step is allowed from which state)
+ * cases.c      the shard's cases in memory, and case numbering
+ * decide.c     one submission -> one decision (no I/O)
+ * dispatch.c   the engine: fencing, loading, duplicate checks, the link both ways
+ * main.c       arguments, configuration, sockets, readiness */
+#ifndef OG_DISPATCH_H
+#define OG_DISPATCH_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "link.h"
+#include "onegrid/v1/internal.pb-c.h"
+
+#define OG_CODE_MAX 16 /* unified area codes: 6 to 15 digits */
+
+/* registry.c */
+
+struct og_rule {
+    int64_t id;
+    int version;
+    char *category; /* NULL: any category */
+    char prefix[OG_CODE_MAX];
+    char *unit;
+    int priority;
+    int64_t valid_from, valid_to; /* seconds; INT64_MIN / INT64_MAX for unbounded */
+};
+
+struct og_category_info {
+    const char *code;
+    const char *unit_level;
+    int time_limit;
+    const char *time_unit;
+    bool check_required;
+};
+
+struct og_registry;
+
+struct og_registry *og_registry_new(void);
+void og_registry_destroy(struct og_registry **r);
+/* Loads everything from PostgreSQL (in the caller's transaction). 0 or -EIO with err. */
+int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen);
+/* Building blocks, used by the loader and by tests. 0 or -ENOMEM / -EINVAL. */
+int og_registry_add_area(struct og_registry *r, const char *code, const char *level,
+                         const char *parent, const char *district);
+int og_registry_add_source(struct og_registry *r, const char *code);
+int og_registry_add_crosswalk(struct og_registry *r, const char *source, const char *grid_id,
+                              const char *area);
+int og_registry_add_category(struct og_registry *r, const struct og_category_info *c);
+int og_registry_add_unit(struct og_registry *r, const char *code, const char *area);
+int og_registry_add_rule(struct og_registry *r, const struct og_rule *rule);
+
+bool og_registry_has_source(const struct og_registry *r, const char *source);
+bool og_registry_has_unit(const struct og_registry *r, const char *unit);
+/* The unified area a source's grid id maps to, or NULL. */
+const char *og_registry_map(const struct og_registry *r, const char *source, const char *grid);
+/* The district (6-digit county code) of an area, or NULL when unknown. */
+const char *og_registry_district(const struct og_registry *r, const char *area);
+const struct og_category_info *og_registry_category(const struct og_registry *r,
+                                                    const char *code);
+/* The rule for category in area at time t: longest matching prefix, then a rule naming
+ * the category over a catch-all, then the higher priority. NULL when none applies. */
+const struct og_rule *og_registry_route(const struct og_registry *r, const char *category,
+                                        const char *area, int64_t t);
+size_t og_registry_count(const struct og_registry *r, const char *what);
+
+/* lifecycle.c */
+
+/* Case states, in lowercase as stored in og.case.state. */
+#define OG_STATE_REPORTED    "reported"    /* filed, not yet routed to a unit */
+#define OG_STATE_DISPATCHED  "dispatched"  /* routed; the unit's clock runs */
+#define OG_STATE_ACCEPTED    "accepted"
+#define OG_STATE_IN_PROGRESS "in_progress"
+#define OG_STATE_RESOLVED    "resolved"
+#define OG_STATE_CHECKED     "checked"
+#define OG_STATE_CLOSED      "closed"
+#define OG_STATE_EVALUATED   "evaluated"
+#define OG_STATE_VOIDED      "voided"
+#define OG_STATE_RETURNED    "returned"
+
+/* The state after a unit's status update, or NULL when the step is not allowed from
+ * state (why then says so). check_required: the category needs a field check (核查)
+ * before closing. */
+const char *og_lifecycle_status(const char *state, int status, bool check_required,
+                                char *why, size_t whylen);
+/* The state after a resident's evaluation, or NULL when not allowed. */
+const char *og_lifecycle_evaluation(const char *state, int result, char *why, size_t whylen);
+/* True for states that no longer need a unit's work. */
+bool og_lifecycle_final(const char *state);
+
+/* cases.c */
+
+struct og_case {
+    char id[32];
+    char district[8];
+    char area[OG_CODE_MAX];
+    char *category;
+    char state[16];
+    char *unit; /* NULL when not routed */
+    int64_t rule_id;
+    int rule_version;
+    int contacts;
+    int64_t opened, deadline, closed; /* seconds; 0 = none */
+};
+
+struct og_cases;
+
+struct og_cases *og_cases_new(void);
+void og_cases_destroy(struct og_cases **cs);
+/* Loads the shard's cases (in the caller's transaction). */
+int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen);
+struct og_case *og_cases_find(struct og_cases *cs, const char *id);
+/* A new case with the next number of its district ("650204-00000042"); NULL on ENOMEM. */
+struct og_case *og_cases_open(struct og_cases *cs, const char *district, const char *area,
+                              const char *category);
+/* Sets a case's unit (NULL allowed). 0 or -ENOMEM. */
+int og_case_set_unit(struct og_case *c, const char *unit);
+size_t og_cases_count(const struct og_cases *cs);
+
+/* decide.c */
+
+struct og_decider {
+    struct og_registry *reg;
+    struct og_cases *cases;
+    const char *shard;
+};
+
+/* Fills d (initialised by the caller; strings it sets are malloc'ed, so free d with
+ * onegrid__v1__decision__free_unpacked semantics) and updates the in-memory cases. The
+ * decision is final: archive stores it as given. Returns 0 or -ENOMEM. */
+int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t now,
+              Onegrid__V1__Decision *d);
+
+/* dispatch.c */
+
+struct og_dispatch_opts {
+    const char *shard;
+    const char *conninfo;
+    const char *holder; /* who takes the epoch, for og.dispatch_epoch.holder */
+    int drain_ms;
+};
+
+struct og_dispatch;
+
+/* Connects, takes the epoch and loads state. NULL (logged) on failure. */
+struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
+                                    struct og_link_server *from_intake,
+                                    struct og_link_client *to_archive);
+void og_dispatch_destroy(struct og_dispatch **d);
+uint64_t og_dispatch_epoch(const struct og_dispatch *d);
+/* Sets the server intake connects to (made after state is loaded). */
+void og_dispatch_set_intake(struct og_dispatch *d, struct og_link_server *from_intake);
+/* Runs until stopped or fenced. 0 on a clean stop, -ESTALE when fenced by a newer epoch
+ * or when committed state disagreed with memory (a restart reloads it). */
+int og_dispatch_run(struct og_dispatch *d);
+
+#endif

@@ -1,0 +1,69 @@
+#include "dispatch.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "onegrid/v1/event.pb-c.h"
+
+/* One allowed step: from a state, on a status, to a state. The full standard workflow
+ * (GB/T 30428; see shared/GLOSSARY.md): dispatched -> accepted -> in progress -> resolved
+ * -> checked -> closed -> evaluated, with void, return and rework as side exits. */
+struct step {
+    const char *from;
+    int status;
+    const char *to;
+};
+
+static const struct step steps[] = {
+    {OG_STATE_DISPATCHED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_ACCEPTED, OG_STATE_ACCEPTED},
+    {OG_STATE_DISPATCHED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_IN_PROGRESS, OG_STATE_IN_PROGRESS},
+    {OG_STATE_ACCEPTED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_IN_PROGRESS, OG_STATE_IN_PROGRESS},
+    {OG_STATE_ACCEPTED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_RESOLVED, OG_STATE_RESOLVED},
+    {OG_STATE_IN_PROGRESS, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_RESOLVED, OG_STATE_RESOLVED},
+    {OG_STATE_DISPATCHED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_RETURNED, OG_STATE_RETURNED},
+    {OG_STATE_ACCEPTED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_RETURNED, OG_STATE_RETURNED},
+    {OG_STATE_RESOLVED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_CHECKED_OK, OG_STATE_CHECKED},
+    {OG_STATE_RESOLVED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_CHECK_FAILED, OG_STATE_IN_PROGRESS},
+    {OG_STATE_CHECKED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_CLOSED, OG_STATE_CLOSED},
+    {OG_STATE_REPORTED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_VOIDED, OG_STATE_VOIDED},
+    {OG_STATE_DISPATCHED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_VOIDED, OG_STATE_VOIDED},
+    {OG_STATE_ACCEPTED, ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_VOIDED, OG_STATE_VOIDED},
+};
+
+static const char *status_name(int status)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&onegrid__v1__status_update__status__descriptor, status);
+    return v ? v->name : "?";
+}
+
+const char *og_lifecycle_status(const char *state, int status, bool check_required, char *why,
+                                size_t whylen)
+{
+    /* A category without a field check closes straight from resolved. */
+    if (!check_required && strcmp(state, OG_STATE_RESOLVED) == 0 &&
+        status == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_CLOSED)
+        return OG_STATE_CLOSED;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+        if (steps[i].status == status && strcmp(steps[i].from, state) == 0)
+            return steps[i].to;
+    snprintf(why, whylen, "%s is not allowed when the case is %s", status_name(status), state);
+    return NULL;
+}
+
+const char *og_lifecycle_evaluation(const char *state, int result, char *why, size_t whylen)
+{
+    if (strcmp(state, OG_STATE_CLOSED) != 0) {
+        snprintf(why, whylen, "only a closed case can be evaluated; the case is %s", state);
+        return NULL;
+    }
+    /* 不满意 reopens the case for its unit (返工); the others complete it. */
+    return result == ONEGRID__V1__EVALUATION__RESULT__RESULT_UNSATISFIED ? OG_STATE_DISPATCHED
+                                                                         : OG_STATE_EVALUATED;
+}
+
+bool og_lifecycle_final(const char *state)
+{
+    return strcmp(state, OG_STATE_CLOSED) == 0 || strcmp(state, OG_STATE_EVALUATED) == 0 ||
+           strcmp(state, OG_STATE_VOIDED) == 0;
+}

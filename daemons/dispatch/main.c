@@ -1,0 +1,87 @@
+/* onegrid-dispatch: arguments, configuration, sockets, readiness; the work is in
+ * dispatch.c and the modules it names. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "dispatch.h"
+#include "log.h"
+
+static const char *const known_keys[] = {"listen", "archive",  "shard",  "conninfo", "credit",
+                                         "window", "resend_ms", "drain_ms", NULL};
+
+int main(int argc, char **argv)
+{
+    struct og_config *cfg = og_daemon_start(argc, argv, "onegrid-dispatch");
+    struct og_dispatch_opts o = {0};
+    struct og_link_server *in = NULL;
+    struct og_link_client *out = NULL;
+    struct og_dispatch *d = NULL;
+    void *ctx = NULL;
+    long credit, window, resend_ms, drain_ms;
+    char err[512], host[64], holder[128];
+    int rc = EXIT_FAILURE;
+
+    if (!cfg)
+        return EXIT_FAILURE;
+    if (og_config_check_keys(cfg, "dispatch", known_keys, err, sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "credit", 2000, 1, 100000, &credit, err, sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "window", 4000, 1, 100000, &window, err, sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "resend_ms", 5000, 100, 600000, &resend_ms, err,
+                      sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "drain_ms", 10000, 0, 600000, &drain_ms, err,
+                      sizeof(err))) {
+        og_err("%s", err);
+        goto out;
+    }
+    const char *listen = og_config_get(cfg, "dispatch", "listen");
+    const char *archive = og_config_get(cfg, "dispatch", "archive");
+    o.shard = og_config_get(cfg, "dispatch", "shard");
+    o.conninfo = og_config_str(cfg, "dispatch", "conninfo",
+                               og_config_get(cfg, "database", "conninfo"));
+    if (!listen || !archive || !o.shard || !o.conninfo) {
+        og_err("[dispatch] listen, archive, shard and conninfo (or [database] conninfo) are "
+               "required");
+        goto out;
+    }
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    snprintf(holder, sizeof(holder), "%s:%ld", host, (long)getpid());
+    o.holder = holder;
+    o.drain_ms = (int)drain_ms;
+
+    ctx = zmq_ctx_new();
+    out = og_link_client_new(ctx, archive, "dispatch", (size_t)window, (int64_t)resend_ms * 1000,
+                             err, sizeof(err));
+    if (!out) {
+        og_err("link to archive: %s", err);
+        goto out;
+    }
+    d = og_dispatch_new(&o, NULL, out);
+    if (!d)
+        goto out;
+    /* Listen only once state is loaded, so intake's frames wait in intake meanwhile. */
+    in = og_link_server_new(ctx, listen, (uint32_t)credit, err, sizeof(err));
+    if (!in) {
+        og_err("listening socket: %s", err);
+        goto out;
+    }
+    og_dispatch_set_intake(d, in);
+    og_daemon_ready("shard %s epoch %llu, listening on %s, archive at %s", o.shard,
+                    (unsigned long long)og_dispatch_epoch(d), listen, archive);
+    rc = og_dispatch_run(d);
+    if (rc == -ESTALE)
+        og_notice("exiting so that a restart reloads committed state");
+    rc = rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+out:
+    og_dispatch_destroy(&d);
+    og_link_server_destroy(&in);
+    og_link_client_destroy(&out);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    og_config_destroy(&cfg);
+    return rc;
+}

@@ -1,0 +1,335 @@
+#include "intake.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+#include <zmq.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+#include "validate.h"
+
+#define MAX_TAG 64
+#define MAX_WAITERS 8 /* publishers (connections) waiting on one key */
+#define BURST 256     /* publisher frames read per loop turn */
+
+static Onegrid__V1__Timestamp *new_timestamp(int64_t us)
+{
+    Onegrid__V1__Timestamp *t = malloc(sizeof(*t));
+    if (!t)
+        return NULL;
+    onegrid__v1__timestamp__init(t);
+    t->seconds = us / 1000000;
+    t->nanos = (int32_t)(us % 1000000) * 1000;
+    return t;
+}
+
+Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *publisher,
+                                    const char *auth_source, const uint8_t *buf, size_t len,
+                                    int64_t now_us)
+{
+    struct og_limits lim = {o->max_event_bytes, now_us / 1000000, o->max_age, o->max_future};
+    struct og_verdict v;
+    Onegrid__V1__Frame *f = calloc(1, sizeof(*f));
+    Onegrid__V1__Submission *s = calloc(1, sizeof(*s));
+    Onegrid__V1__Envelope *e;
+    char key[256];
+
+    if (!f || !s) {
+        free(f);
+        free(s);
+        return NULL;
+    }
+    onegrid__v1__frame__init(f);
+    onegrid__v1__submission__init(s);
+    f->kind = ONEGRID__V1__FRAME__KIND__KIND_DATA;
+    f->submission = s;
+    if (!(s->publisher = strdup(publisher)) || !(s->received = new_timestamp(now_us)))
+        goto oom;
+
+    e = og_validate_envelope(buf, len, &lim, &v);
+    if (e && auth_source && *e->source && strcmp(e->source, auth_source) != 0) {
+        v.reason = ONEGRID__V1__REASON__REASON_UNAUTHORISED_SOURCE;
+        snprintf(v.text, sizeof(v.text),
+                 "source: \"%s\" is not the source this publisher is registered for (\"%s\")",
+                 e->source, auth_source);
+    }
+    if (e && v.reason == ONEGRID__V1__REASON__REASON_UNSPECIFIED) {
+        const char *src = auth_source ? auth_source : e->source;
+        if (og_event_key(src, e->id, key, sizeof(key)) || !(s->source = strdup(src)) ||
+            !(f->key = strdup(key)))
+            goto oom_event;
+        s->event = e;
+        return f;
+    }
+
+    /* A refusal: keep who, why, and a bounded copy of the bytes. Its key is the digest,
+     * so a resent refused frame is the same message all the way to the database. */
+    {
+        uint8_t digest[crypto_hash_sha256_BYTES];
+        char hex[2 * crypto_hash_sha256_BYTES + 1];
+        size_t keep = len < o->max_rejected_bytes ? len : o->max_rejected_bytes;
+        Onegrid__V1__Nack *n = calloc(1, sizeof(*n));
+        const char *src = auth_source ? auth_source : (e && *e->source ? e->source : "");
+
+        if (!n)
+            goto oom_event;
+        onegrid__v1__nack__init(n);
+        s->rejection = n;
+        n->reason = v.reason;
+        crypto_hash_sha256(digest, buf, len);
+        snprintf(key, sizeof(key), "!%s\x1f%s", og_hex(digest, sizeof(digest), hex), publisher);
+        s->raw.data = malloc(keep ? keep : 1);
+        s->raw_sha256.data = malloc(sizeof(digest));
+        if (!(n->text = strdup(v.text)) || !(s->source = strdup(src)) ||
+            !(f->key = strdup(key)) || !s->raw.data || !s->raw_sha256.data)
+            goto oom_event;
+        memcpy(s->raw.data, buf, keep);
+        s->raw.len = keep;
+        s->raw_size = (uint32_t)len;
+        memcpy(s->raw_sha256.data, digest, sizeof(digest));
+        s->raw_sha256.len = sizeof(digest);
+        /* Keep the decoded event (its id, for the record) when there is one. */
+        s->event = e;
+        return f;
+    }
+oom_event:
+    if (e && s->event != e)
+        onegrid__v1__envelope__free_unpacked(e, NULL);
+oom:
+    og_intake_frame_free(&f);
+    return NULL;
+}
+
+void og_intake_frame_free(Onegrid__V1__Frame **f)
+{
+    if (*f)
+        onegrid__v1__frame__free_unpacked(*f, NULL);
+    *f = NULL;
+}
+
+/* The engine ---------------------------------------------------------------------------- */
+
+struct waiter {
+    struct og_route route;
+    uint8_t tag[MAX_TAG];
+    size_t tag_len;
+};
+
+struct waiting {
+    char *key;
+    struct waiter w[MAX_WAITERS];
+    size_t n;
+    UT_hash_handle hh;
+};
+
+struct og_intake {
+    struct og_intake_opts opts;
+    void *pub;
+    struct og_link_client *dispatch;
+    struct waiting *waiting;
+    uint64_t received, answered, unroutable;
+};
+
+struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers,
+                                struct og_link_client *dispatch)
+{
+    struct og_intake *in = calloc(1, sizeof(*in));
+    if (!in)
+        return NULL;
+    in->opts = *o;
+    in->pub = publishers;
+    in->dispatch = dispatch;
+    return in;
+}
+
+void og_intake_destroy(struct og_intake **inp)
+{
+    struct og_intake *in = *inp;
+    struct waiting *w, *tmp;
+    if (!in)
+        return;
+    HASH_ITER(hh, in->waiting, w, tmp)
+    {
+        HASH_DEL(in->waiting, w);
+        free(w->key);
+        free(w);
+    }
+    free(in);
+    *inp = NULL;
+}
+
+static void reply_to(struct og_intake *in, const struct waiter *w, const Onegrid__V1__Reply *r)
+{
+    size_t len;
+    uint8_t *buf = og_pack(&r->base, &len);
+    int rc;
+    if (!buf) {
+        og_err("out of memory packing a reply");
+        return;
+    }
+    const void *parts[] = {w->route.id, w->tag, buf};
+    size_t sizes[] = {w->route.len, w->tag_len, len};
+    rc = og_zsend(in->pub, parts, sizes, 3);
+    free(buf);
+    if (rc == 0) {
+        in->answered++;
+    } else {
+        /* The publisher went away (or its queue is full): it keeps the event and resends,
+         * and will be answered "duplicate" then. */
+        in->unroutable++;
+        og_debug("reply to a publisher not delivered: %s", zmq_strerror(-rc));
+    }
+}
+
+/* Answers a publisher at once, for frames that never reach a Submission. */
+static void reply_now(struct og_intake *in, const struct waiter *w, Onegrid__V1__Reason reason,
+                      const char *text)
+{
+    Onegrid__V1__Reply r = ONEGRID__V1__REPLY__INIT;
+    Onegrid__V1__Nack n = ONEGRID__V1__NACK__INIT;
+    n.reason = reason;
+    n.text = (char *)text;
+    r.result_case = ONEGRID__V1__REPLY__RESULT_NACK;
+    r.nack = &n;
+    reply_to(in, w, &r);
+}
+
+static void on_answer(Onegrid__V1__Frame *f, void *arg)
+{
+    struct og_intake *in = arg;
+    struct waiting *w;
+
+    HASH_FIND_STR(in->waiting, f->key, w);
+    if (w && f->reply) {
+        for (size_t i = 0; i < w->n; i++)
+            reply_to(in, &w->w[i], f->reply);
+        HASH_DEL(in->waiting, w);
+        free(w->key);
+        free(w);
+    }
+    onegrid__v1__frame__free_unpacked(f, NULL);
+}
+
+static int add_waiter(struct og_intake *in, const char *key, const struct waiter *wt)
+{
+    struct waiting *w;
+    HASH_FIND_STR(in->waiting, key, w);
+    if (!w) {
+        w = calloc(1, sizeof(*w));
+        if (!w || !(w->key = strdup(key))) {
+            free(w);
+            return -ENOMEM;
+        }
+        HASH_ADD_KEYPTR(hh, in->waiting, w->key, strlen(w->key), w);
+    }
+    for (size_t i = 0; i < w->n; i++)
+        if (w->w[i].route.len == wt->route.len &&
+            memcmp(w->w[i].route.id, wt->route.id, wt->route.len) == 0 &&
+            w->w[i].tag_len == wt->tag_len && memcmp(w->w[i].tag, wt->tag, wt->tag_len) == 0)
+            return 0;
+    if (w->n == MAX_WAITERS) /* the oldest connection is the likeliest to be gone */
+        memmove(&w->w[0], &w->w[1], sizeof(w->w[0]) * (MAX_WAITERS - 1)), w->n--;
+    w->w[w->n++] = *wt;
+    return 0;
+}
+
+static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
+{
+    struct waiter wt = {0};
+    const uint8_t *body;
+    size_t body_len;
+    Onegrid__V1__Frame *f;
+    int rc;
+
+    if (m->n < 1 || m->size[0] > OG_MAX_ROUTE)
+        return;
+    memcpy(wt.route.id, m->data[0], m->size[0]);
+    wt.route.len = m->size[0];
+    if (m->n != 3 || m->truncated || m->size[1] > MAX_TAG) {
+        /* Not [tag, envelope]: answer with an empty tag so the publisher sees why. */
+        reply_now(in, &wt, ONEGRID__V1__REASON__REASON_UNDECODABLE,
+                  "a message must be two frames: a tag of at most 64 bytes, then the Envelope");
+        return;
+    }
+    memcpy(wt.tag, m->data[1], m->size[1]);
+    wt.tag_len = m->size[1];
+    body = m->data[2];
+    body_len = m->size[2];
+    in->received++;
+
+    f = og_intake_frame(&in->opts, "local", NULL, body, body_len, og_now_us());
+    if (!f) {
+        og_err("out of memory handling an event; the publisher will resend it");
+        return;
+    }
+    if (f->submission->rejection)
+        og_info("refusing an event from %s: %s: %s", f->submission->publisher,
+                og_reason_name(f->submission->rejection->reason), f->submission->rejection->text);
+    rc = og_link_client_send(in->dispatch, f);
+    if (rc >= 0)
+        rc = add_waiter(in, f->key, &wt);
+    if (rc < 0)
+        og_warn("could not pass an event on (%s); the publisher will resend it", strerror(-rc));
+    og_intake_frame_free(&f);
+}
+
+int og_intake_run(struct og_intake *in, int drain_ms)
+{
+    int64_t drain_until = 0, last_status = 0;
+
+    for (;;) {
+        zmq_pollitem_t items[2] = {
+            {og_link_client_socket(in->dispatch), 0, ZMQ_POLLIN, 0},
+            {in->pub, 0, ZMQ_POLLIN, 0},
+        };
+        /* Backpressure: while the link to dispatch holds all it may, publishers wait in
+         * their own queues (and then TCP) instead of in our memory. */
+        int npoll = drain_until || og_link_client_full(in->dispatch) ? 1 : 2;
+        int64_t now;
+
+        if (zmq_poll(items, npoll, 100) < 0 && errno != EINTR) {
+            og_err("zmq_poll: %s", zmq_strerror(errno));
+            return -errno;
+        }
+        og_link_client_recv(in->dispatch, on_answer, in);
+        if (npoll == 2 && (items[1].revents & ZMQ_POLLIN)) {
+            struct og_zmsg m;
+            for (int i = 0; i < BURST && !og_link_client_full(in->dispatch); i++) {
+                if (og_zrecv(in->pub, &m) < 0)
+                    break;
+                handle_publisher(in, &m);
+                og_zmsg_close(&m);
+            }
+        }
+        og_link_client_tick(in->dispatch);
+
+        now = og_mono_us();
+        if (og_stop_requested && !drain_until) {
+            og_daemon_stopping();
+            og_notice("stopping: %zu events in flight, waiting up to %d ms for their answers",
+                      og_link_client_held(in->dispatch), drain_ms);
+            drain_until = now + (int64_t)drain_ms * 1000;
+        }
+        if (drain_until && (og_link_client_held(in->dispatch) == 0 || now >= drain_until)) {
+            size_t left = og_link_client_held(in->dispatch);
+            if (left)
+                og_warn("stopped with %zu events unanswered; their publishers will resend them",
+                        left);
+            og_notice("stopped: received %llu events, answered %llu, %llu answers undeliverable",
+                      (unsigned long long)in->received, (unsigned long long)in->answered,
+                      (unsigned long long)in->unroutable);
+            return 0;
+        }
+        if (now - last_status > 5000000) {
+            const struct og_link_stats *st = og_link_client_stats(in->dispatch);
+            og_daemon_status("received %llu, answered %llu, in flight %zu, resent %llu",
+                             (unsigned long long)in->received, (unsigned long long)in->answered,
+                             og_link_client_held(in->dispatch), (unsigned long long)st->resent);
+            last_status = now;
+        }
+    }
+}

@@ -1,0 +1,46 @@
+/* onegrid-intake: takes publishers' events on a ROUTER socket, validates them, passes
+ * valid events and refusals alike to dispatch over the reliable link, and answers each
+ * publisher only when the outcome comes back committed.
+ *
+ * intake.c  the engine: turning a publisher frame into a Submission, the publisher-facing
+ *           socket, the table of publishers waiting for each key, the loop
+ * main.c    arguments, configuration, sockets, readiness */
+#ifndef OG_INTAKE_H
+#define OG_INTAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "link.h"
+#include "onegrid/v1/internal.pb-c.h"
+
+struct og_intake_opts {
+    size_t max_event_bytes;    /* larger frames are REASON_TOO_LARGE */
+    size_t max_rejected_bytes; /* how much of a refused frame is kept as evidence */
+    int64_t max_age;           /* seconds an event's time may lie in the past */
+    int64_t max_future;        /* seconds it may lie in the future */
+};
+
+/* intake.c */
+
+/* Builds the DATA frame for one publisher frame: a Submission carrying either the valid
+ * Envelope or the refusal with a bounded copy of the bytes; the key is the idempotency
+ * key for valid events and a digest of the bytes for refusals. auth_source is the source
+ * system the publisher authenticated as, or NULL without authentication. Returns NULL only
+ * on ENOMEM; free with og_intake_frame_free(). */
+Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *publisher,
+                                    const char *auth_source, const uint8_t *buf, size_t len,
+                                    int64_t now_us);
+void og_intake_frame_free(Onegrid__V1__Frame **f);
+
+struct og_intake;
+
+/* Takes ownership of neither socket. */
+struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers,
+                                struct og_link_client *dispatch);
+void og_intake_destroy(struct og_intake **in);
+/* Runs until og_stop_requested, then drains: stops reading publishers and waits up to
+ * drain_ms for the answers of what is in flight. Returns 0, or -errno on a fatal error. */
+int og_intake_run(struct og_intake *in, int drain_ms);
+
+#endif

@@ -1,0 +1,22 @@
+/* onegridctl: the operator's and integrator's tool.
+ *
+ * main.c     subcommand dispatch and usage
+ * migrate.c  `onegridctl migrate`: numbered SQL migrations, each once, in order
+ * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited */
+#ifndef OG_ONEGRIDCTL_H
+#define OG_ONEGRIDCTL_H
+
+/* Exit statuses shared by the subcommands. */
+#define OG_EXIT_OK          0
+#define OG_EXIT_FAIL        1 /* the operation failed */
+#define OG_EXIT_USAGE       2 /* bad arguments or unreadable input */
+#define OG_EXIT_REJECTED    3 /* publish: some events were rejected (all answered) */
+#define OG_EXIT_UNANSWERED  4 /* publish: some events got no answer in time */
+
+/* migrate.c */
+int og_cmd_migrate(int argc, char **argv);
+
+/* publish.c */
+int og_cmd_publish(int argc, char **argv);
+
+#endif

@@ -1,0 +1,303 @@
+/* `onegridctl publish`: reads events as JSON Lines (docs/integrating.md), publishes them
+ * with libonegrid, waits for every answer and prints what happened to them. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onegrid/publisher.h"
+#include "onegrid/v1/event.pb-c.h"
+#include "onegridctl.h"
+#include "pbjson.h"
+#include "util.h"
+#include "validate.h"
+
+#define MAX_REASONS 32
+
+struct sent { /* what we know of each event we sent, by token */
+    const char *file;
+    long line;
+    char *id, *source;
+    int answered;
+};
+
+struct run {
+    struct sent *sent;
+    size_t n_sent, cap_sent;
+    unsigned long stored, duplicate, rejected, input_errors;
+    unsigned long by_reason[MAX_REASONS];
+    FILE *results;
+};
+
+static void on_answer(const struct og_answer *a, void *arg)
+{
+    struct run *run = arg;
+    struct sent *s = &run->sent[a->token];
+    static const char *names[] = {"", "stored", "duplicate", "rejected"};
+    json_object *o;
+
+    s->answered = 1;
+    if (a->outcome == OG_OUTCOME_STORED)
+        run->stored++;
+    else if (a->outcome == OG_OUTCOME_DUPLICATE)
+        run->duplicate++;
+    else {
+        run->rejected++;
+        if (a->reason >= 0 && a->reason < MAX_REASONS)
+            run->by_reason[a->reason]++;
+    }
+    if (!run->results)
+        return;
+    o = json_object_new_object();
+    json_object_object_add(o, "file", json_object_new_string(s->file));
+    json_object_object_add(o, "line", json_object_new_int64(s->line));
+    json_object_object_add(o, "id", json_object_new_string(*a->event_id ? a->event_id : s->id));
+    json_object_object_add(o, "source", json_object_new_string(*a->source ? a->source : s->source));
+    json_object_object_add(o, "outcome", json_object_new_string(names[a->outcome]));
+    if (*a->case_id)
+        json_object_object_add(o, "case_id", json_object_new_string(a->case_id));
+    if (a->outcome == OG_OUTCOME_REJECTED) {
+        json_object_object_add(o, "reason", json_object_new_string(a->reason_name));
+        json_object_object_add(o, "text", json_object_new_string(a->text));
+    }
+    fprintf(run->results, "%s\n",
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+}
+
+/* Turns one JSON line into Envelope bytes. Returns 0 (and *buf, *len, *id, *source), or
+ * -EINVAL with err filled. */
+static int encode_line(const char *line, int64_t shift, uint8_t **buf, size_t *len, char **id,
+                       char **source, char *err, size_t errlen)
+{
+    enum json_tokener_error jerr;
+    json_object *obj = json_tokener_parse_verbose(line, &jerr), *raw;
+    Onegrid__V1__Envelope *e;
+    int rc = -EINVAL;
+
+    if (!obj) {
+        snprintf(err, errlen, "not JSON: %s", json_tokener_error_desc(jerr));
+        return -EINVAL;
+    }
+    if (json_object_object_get_ex(obj, "raw_base64", &raw)) {
+        const char *b64 = json_object_get_string(raw);
+        size_t cap = strlen(b64) + 1, n = 0;
+        *buf = malloc(cap);
+        if (!*buf || sodium_base642bin(*buf, cap, b64, strlen(b64), " \n", &n, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL) != 0) {
+            snprintf(err, errlen, "raw_base64: not valid base64");
+            free(*buf);
+            *buf = NULL;
+        } else {
+            *len = n;
+            *id = strdup("");
+            *source = strdup("");
+            rc = 0;
+        }
+        json_object_put(obj);
+        return rc;
+    }
+    e = (Onegrid__V1__Envelope *)og_pbjson_parse(obj, &onegrid__v1__envelope__descriptor, err,
+                                                 errlen);
+    json_object_put(obj);
+    if (!e)
+        return -EINVAL;
+    if (e->time)
+        e->time->seconds += shift;
+    *len = protobuf_c_message_get_packed_size(&e->base);
+    *buf = malloc(*len ? *len : 1);
+    if (*buf)
+        protobuf_c_message_pack(&e->base, *buf);
+    *id = strdup(e->id);
+    *source = strdup(e->source);
+    onegrid__v1__envelope__free_unpacked(e, NULL);
+    return *buf ? 0 : -ENOMEM;
+}
+
+static int add_sent(struct run *run, const char *file, long line, char *id, char *source)
+{
+    if (run->n_sent == run->cap_sent) {
+        size_t cap = run->cap_sent ? run->cap_sent * 2 : 1024;
+        struct sent *s = realloc(run->sent, cap * sizeof(*s));
+        if (!s)
+            return -ENOMEM;
+        run->sent = s;
+        run->cap_sent = cap;
+    }
+    run->sent[run->n_sent++] = (struct sent){file, line, id, source, 0};
+    return 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: onegridctl publish --endpoint EP [options] FILE...\n"
+            "  -e, --endpoint EP        onegrid-intake's endpoint (tcp://HOST:PORT, ipc://PATH)\n"
+            "  -w, --window N           events unanswered at most (default 500)\n"
+            "  -t, --timeout S          give up when no answer came for S seconds (default 60)\n"
+            "  -r, --results FILE       write one JSON line per event with its answer\n"
+            "      --rebase-time TIME   shift every event's time by (now - TIME), to replay\n"
+            "                           sample data recorded at TIME (RFC 3339)\n"
+            "FILE is JSON Lines (docs/integrating.md), - for standard input.\n"
+            "exit status: 0 all stored or duplicate, 3 some rejected, 4 some unanswered,\n"
+            "             2 bad arguments or input lines\n");
+}
+
+int og_cmd_publish(int argc, char **argv)
+{
+    static const struct option opts[] = {{"endpoint", required_argument, NULL, 'e'},
+                                         {"window", required_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"results", required_argument, NULL, 'r'},
+                                         {"rebase-time", required_argument, NULL, 'b'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct og_publisher_opts po = {0};
+    struct og_publisher *p = NULL;
+    struct run run = {0};
+    const char *endpoint = NULL;
+    int64_t shift = 0, last_answer;
+    long timeout_s = 60;
+    char err[512], *line = NULL;
+    size_t line_cap = 0;
+    int c, rc = OG_EXIT_FAIL;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "e:w:t:r:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            endpoint = optarg;
+            break;
+        case 'w':
+            po.window = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 't':
+            timeout_s = strtol(optarg, NULL, 10);
+            break;
+        case 'r':
+            run.results = fopen(optarg, "w");
+            if (!run.results) {
+                fprintf(stderr, "onegridctl publish: could not open \"%s\": %s\n", optarg,
+                        strerror(errno));
+                return OG_EXIT_USAGE;
+            }
+            break;
+        case 'b': {
+            int64_t ref;
+            int32_t ns;
+            if (og_time_parse(optarg, &ref, &ns)) {
+                fprintf(stderr, "onegridctl publish: --rebase-time: \"%s\" is not an RFC 3339 time\n",
+                        optarg);
+                return OG_EXIT_USAGE;
+            }
+            shift = og_now_us() / 1000000 - ref;
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return OG_EXIT_OK;
+        default:
+            usage(stderr);
+            return OG_EXIT_USAGE;
+        }
+    }
+    if (!endpoint || optind == argc || timeout_s < 1) {
+        usage(stderr);
+        if (run.results)
+            fclose(run.results);
+        return OG_EXIT_USAGE;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "onegridctl publish: libsodium could not be initialised\n");
+        goto out;
+    }
+    p = og_publisher_new(endpoint, &po, err, sizeof(err));
+    if (!p) {
+        fprintf(stderr, "onegridctl publish: %s\n", err);
+        goto out;
+    }
+
+    for (int i = optind; i < argc; i++) {
+        const char *name = argv[i];
+        FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "r");
+        long lineno = 0;
+        if (!f) {
+            fprintf(stderr, "onegridctl publish: could not open \"%s\": %s\n", name,
+                    strerror(errno));
+            run.input_errors++;
+            continue;
+        }
+        while (getline(&line, &line_cap, f) > 0) {
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            char *id = NULL, *source = NULL;
+            lineno++;
+            if (line[strspn(line, " \t\r\n")] == '\0')
+                continue;
+            if (encode_line(line, shift, &buf, &len, &id, &source, err, sizeof(err)) < 0) {
+                fprintf(stderr, "%s:%ld: %s\n", name, lineno, err);
+                run.input_errors++;
+                continue;
+            }
+            if (add_sent(&run, name, lineno, id, source) < 0 ||
+                og_publisher_send(p, run.n_sent - 1, buf, len) < 0) {
+                fprintf(stderr, "onegridctl publish: out of memory\n");
+                free(buf);
+                goto out;
+            }
+            free(buf);
+            /* Keep what is held bounded while reading a large file. */
+            while (og_publisher_held(p) >= 10000)
+                og_publisher_poll(p, 100, on_answer, &run);
+        }
+        if (f != stdin)
+            fclose(f);
+    }
+
+    last_answer = og_mono_us();
+    while (og_publisher_held(p) > 0) {
+        int n = og_publisher_poll(p, 200, on_answer, &run);
+        if (n > 0)
+            last_answer = og_mono_us();
+        else if (og_mono_us() - last_answer > timeout_s * 1000000)
+            break;
+    }
+
+    size_t unanswered = og_publisher_held(p);
+    printf("published %zu events: stored %lu, duplicate %lu, rejected %lu, unanswered %zu\n",
+           run.n_sent, run.stored, run.duplicate, run.rejected, unanswered);
+    if (run.rejected) {
+        printf("rejected by reason:\n");
+        for (int r = 0; r < MAX_REASONS; r++)
+            if (run.by_reason[r])
+                printf("  %-28s %lu\n", og_reason_name(r), run.by_reason[r]);
+    }
+    if (run.input_errors)
+        printf("input lines not published: %lu (see the messages above)\n", run.input_errors);
+    if (unanswered) {
+        for (size_t i = 0; i < run.n_sent; i++)
+            if (!run.sent[i].answered)
+                fprintf(stderr, "%s:%ld: no answer for \"%s\"\n", run.sent[i].file,
+                        run.sent[i].line, run.sent[i].id);
+        rc = OG_EXIT_UNANSWERED;
+    } else if (run.input_errors) {
+        rc = OG_EXIT_USAGE;
+    } else {
+        rc = run.rejected ? OG_EXIT_REJECTED : OG_EXIT_OK;
+    }
+out:
+    og_publisher_destroy(&p);
+    for (size_t i = 0; i < run.n_sent; i++) {
+        free(run.sent[i].id);
+        free(run.sent[i].source);
+    }
+    free(run.sent);
+    free(line);
+    if (run.results)
+        fclose(run.results);
+    return rc;
+}

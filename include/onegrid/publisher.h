@@ -1,0 +1,77 @@
+/* libonegrid: what another grid system links to publish events to onegrid reliably.
+ *
+ * The publisher keeps every event it is given until onegrid answers it (stored,
+ * duplicate, or rejected with a reason), never has more than `window` events unanswered,
+ * and resends any event whose answer is late. Resending is always safe: onegrid stores an
+ * event once per (source, id) and answers a resend "duplicate".
+ *
+ * Events are the serialised bytes of onegrid.v1.Envelope (proto/onegrid/v1/event.proto).
+ * The publisher copies what it is given; answers passed to the callback are valid only
+ * during the call. Not thread-safe: use one publisher per thread.
+ *
+ * Limits of this version: unanswered events are kept in memory, so a publisher process
+ * that dies loses the ones it held; keep your own record until the answer arrives. */
+#ifndef ONEGRID_PUBLISHER_H
+#define ONEGRID_PUBLISHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OG_API __attribute__((visibility("default")))
+
+enum og_outcome {
+    OG_OUTCOME_STORED = 1,    /* committed now */
+    OG_OUTCOME_DUPLICATE = 2, /* (source, id) was already stored */
+    OG_OUTCOME_REJECTED = 3,  /* refused; reason and text say why; the refusal is recorded */
+};
+
+struct og_answer {
+    uint64_t token;           /* what was given to og_publisher_send */
+    enum og_outcome outcome;
+    const char *event_id;     /* "" when the event could not be decoded */
+    const char *source;
+    const char *case_id;      /* stored and duplicate: the case the event belongs to */
+    int reason;               /* rejected: an onegrid.v1.Reason number */
+    const char *reason_name;  /* rejected: e.g. "REASON_UNKNOWN_GRID" */
+    const char *text;         /* rejected: what was wrong, for people */
+};
+
+typedef void (*og_answer_fn)(const struct og_answer *answer, void *arg);
+
+struct og_publisher_opts {
+    unsigned window;    /* events unanswered at most; default 500 */
+    unsigned resend_ms; /* resend an unanswered event after this long; default 10000 */
+    size_t max_held;    /* events held (queued + unanswered) at most; default 100000 */
+};
+
+struct og_publisher;
+
+/* Connects to onegrid-intake at endpoint ("tcp://host:7300", "ipc:///run/onegrid/intake.sock").
+ * o may be NULL for defaults. Returns NULL with err filled. */
+OG_API struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publisher_opts *o,
+                                      char *err, size_t errlen);
+/* Stops and frees; events still held are dropped (check og_publisher_held first). */
+OG_API void og_publisher_destroy(struct og_publisher **p);
+
+/* Hands over one event. token identifies it in the answer and must be unique among held
+ * events. Returns 0, -EEXIST (token held), -ENOBUFS (max_held reached), -ENOMEM. */
+OG_API int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope, size_t len);
+
+/* Sends, resends and receives for up to timeout_ms (0: without waiting), calling fn once
+ * for each answer. Returns the number of answers, or a negative errno. */
+OG_API int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, void *arg);
+
+/* Events held: queued plus unanswered. */
+OG_API size_t og_publisher_held(const struct og_publisher *p);
+/* Events sent again because their answer was late. */
+OG_API uint64_t og_publisher_resent(const struct og_publisher *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
