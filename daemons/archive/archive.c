@@ -24,8 +24,8 @@ struct og_archive {
     struct held **batch; /* in arrival order */
     size_t n, cap;
     struct held *by_key;
-    int64_t first_at;      /* when the oldest held record arrived (monotonic us) */
-    int64_t retry_at;      /* no database work before this (backoff) */
+    int64_t first_at; /* when the oldest held record arrived (monotonic us) */
+    int64_t retry_at; /* no database work before this (backoff) */
     int64_t backoff;
     bool db_down;
     uint64_t committed, batches, duplicates, refused_records;
@@ -161,8 +161,8 @@ static int commit_some(struct og_archive *a, size_t k)
         return -ENOMEM;
     for (size_t i = 0; i < k; i++)
         items[i] = a->batch[i]->item;
-    rc = og_store_commit(a->store, first->shard, first->epoch, items, k, &current, err,
-                         sizeof(err));
+    rc =
+        og_store_commit(a->store, first->shard, first->epoch, items, k, &current, err, sizeof(err));
     for (size_t i = 0; i < k; i++)
         a->batch[i]->item.reply = items[i].reply;
     free(items);
@@ -170,7 +170,8 @@ static int commit_some(struct og_archive *a, size_t k)
     if (rc == 0) {
         for (size_t i = 0; i < k; i++) {
             const Onegrid__V1__Reply *r = a->batch[i]->item.reply;
-            if (r && r->ack && r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE)
+            if (r && r->result_case == ONEGRID__V1__REPLY__RESULT_ACK &&
+                r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE)
                 a->duplicates++;
             answer(a, a->batch[i], first->epoch);
         }
@@ -187,8 +188,8 @@ static int commit_some(struct og_archive *a, size_t k)
         /* A newer dispatch owns the shard: its predecessor's records are void. Tell the
          * sender (the answer carries the current epoch, and no reply) and drop them. */
         size_t m = 0;
-        og_warn("dropping records of shard \"%s\" epoch %llu: current epoch is %llu",
-                first->shard, (unsigned long long)first->epoch, (unsigned long long)current);
+        og_warn("dropping records of shard \"%s\" epoch %llu: current epoch is %llu", first->shard,
+                (unsigned long long)first->epoch, (unsigned long long)current);
         while (m < a->n && strcmp(a->batch[m]->item.frame->shard, first->shard) == 0 &&
                a->batch[m]->item.frame->epoch < current) {
             answer(a, a->batch[m], current);
@@ -204,8 +205,8 @@ static int commit_some(struct og_archive *a, size_t k)
     if (rc == -EINVAL) {
         if (k > 1)
             return commit_some(a, k / 2);
-        og_err("the database refused record \"%s\"; recording it as refused: %s",
-               a->batch[0]->key, err);
+        og_err("the database refused record \"%s\"; recording it as refused: %s", a->batch[0]->key,
+               err);
         a->refused_records++;
         if (og_store_refuse(&a->batch[0]->item, err) < 0)
             return -ENOMEM;

@@ -45,9 +45,9 @@ void og_store_item_clear(struct og_store_item *item);
 /* archive.c */
 
 struct og_archive_opts {
-    size_t batch_max;    /* records per transaction */
-    int64_t batch_wait;  /* microseconds a record may wait for more to join its batch */
-    const char *name;    /* recorded in og.batch.archive */
+    size_t batch_max;   /* records per transaction */
+    int64_t batch_wait; /* microseconds a record may wait for more to join its batch */
+    const char *name;   /* recorded in og.batch.archive */
 };
 
 struct og_archive;

@@ -8,8 +8,8 @@
 #include "daemon.h"
 #include "log.h"
 
-static const char *const known_keys[] = {"listen",     "conninfo", "batch_max", "batch_wait_ms",
-                                         "credit",     "drain_ms", "name",      NULL};
+static const char *const known_keys[] = {"listen", "conninfo", "batch_max", "batch_wait_ms",
+                                         "credit", "drain_ms", "name",      NULL};
 
 int main(int argc, char **argv)
 {
@@ -26,19 +26,16 @@ int main(int argc, char **argv)
     if (!cfg)
         return EXIT_FAILURE;
     if (og_config_check_keys(cfg, "archive", known_keys, err, sizeof(err)) ||
-        og_config_int(cfg, "archive", "batch_max", 1000, 1, 10000, &batch_max, err,
-                      sizeof(err)) ||
-        og_config_int(cfg, "archive", "batch_wait_ms", 5, 0, 10000, &wait_ms, err,
-                      sizeof(err)) ||
+        og_config_int(cfg, "archive", "batch_max", 1000, 1, 10000, &batch_max, err, sizeof(err)) ||
+        og_config_int(cfg, "archive", "batch_wait_ms", 5, 0, 10000, &wait_ms, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "credit", 2000, 1, 100000, &credit, err, sizeof(err)) ||
-        og_config_int(cfg, "archive", "drain_ms", 10000, 0, 600000, &drain_ms, err,
-                      sizeof(err))) {
+        og_config_int(cfg, "archive", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err))) {
         og_err("%s", err);
         goto out;
     }
     const char *listen = og_config_get(cfg, "archive", "listen");
-    const char *conninfo = og_config_str(cfg, "archive", "conninfo",
-                                         og_config_get(cfg, "database", "conninfo"));
+    const char *conninfo =
+        og_config_str(cfg, "archive", "conninfo", og_config_get(cfg, "database", "conninfo"));
     if (!listen || !conninfo) {
         og_err("[archive] listen and conninfo (or [database] conninfo) are required");
         goto out;

@@ -100,16 +100,16 @@ int og_config_int(const struct og_config *cfg, const char *section, const char *
     errno = 0;
     n = strtol(v, &end, 10);
     if (errno || end == v || *end != '\0' || n < min || n > max) {
-        snprintf(err, errlen, "[%s] %s: \"%s\" is not an integer in %ld..%ld", section, key, v,
-                 min, max);
+        snprintf(err, errlen, "[%s] %s: \"%s\" is not an integer in %ld..%ld", section, key, v, min,
+                 max);
         return -EINVAL;
     }
     *out = n;
     return 0;
 }
 
-int og_config_check_keys(const struct og_config *cfg, const char *section,
-                         const char *const *known, char *err, size_t errlen)
+int og_config_check_keys(const struct og_config *cfg, const char *section, const char *const *known,
+                         char *err, size_t errlen)
 {
     for (const struct entry *e = cfg->head; e; e = e->next) {
         bool found = false;

@@ -24,7 +24,7 @@ int og_config_int(const struct og_config *cfg, const char *section, const char *
                   long min, long max, long *out, char *err, size_t errlen);
 /* Keys of section that are not in the NULL-terminated list known: the first one is
  * written to err and -ENOENT returned, so that a typo is an error, not a silent default. */
-int og_config_check_keys(const struct og_config *cfg, const char *section,
-                         const char *const *known, char *err, size_t errlen);
+int og_config_check_keys(const struct og_config *cfg, const char *section, const char *const *known,
+                         char *err, size_t errlen);
 
 #endif

@@ -36,8 +36,7 @@ int og_db_exec(PGconn *c, const char *sql, char *err, size_t errlen)
     return rc;
 }
 
-PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err,
-                      size_t errlen)
+PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err, size_t errlen)
 {
     const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
     const char *vals[] = {conninfo, application_name, "5", NULL};

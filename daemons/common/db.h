@@ -9,8 +9,7 @@
 #include <stddef.h>
 
 /* Connects and sets the session up. Returns NULL with err filled. */
-PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err,
-                      size_t errlen);
+PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err, size_t errlen);
 /* Runs a statement without parameters; 0, or -EIO with err filled (message and SQLSTATE). */
 int og_db_exec(PGconn *c, const char *sql, char *err, size_t errlen);
 /* Fills err from a failed result ("ERROR: ... (SQLSTATE 23505)"); returns -EIO. */

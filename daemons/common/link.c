@@ -57,8 +57,8 @@ struct held {
 struct og_link_client {
     void *sock;
     char *name;
-    struct held *by_key;        /* every held frame, in insertion order */
-    struct held *queue_head;    /* not yet sent, FIFO */
+    struct held *by_key;     /* every held frame, in insertion order */
+    struct held *queue_head; /* not yet sent, FIFO */
     struct held *queue_tail;
     size_t held, inflight, max_queue;
     uint32_t credit;

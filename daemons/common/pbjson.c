@@ -49,7 +49,8 @@ static int parse_timestamp(json_object *j, const ProtobufCMessageDescriptor *d, 
 
     if (!json_object_is_type(j, json_type_string) ||
         og_time_parse(json_object_get_string(j), &s, &ns))
-        return fail(err, errlen, path, "expected an RFC 3339 time like \"2026-11-20T09:15:00+08:00\"");
+        return fail(err, errlen, path,
+                    "expected an RFC 3339 time like \"2026-11-20T09:15:00+08:00\"");
     t = malloc(sizeof(*t));
     if (!t)
         return fail(err, errlen, path, "out of memory");
@@ -74,11 +75,15 @@ static int parse_value(json_object *j, const ProtobufCFieldDescriptor *f, void *
         if (jt != json_type_string)
             return fail(err, errlen, path, "expected a string");
         size_t n = (size_t)json_object_get_string_len(j);
-        char *s = malloc(n + 1);
+        char *s;
+        /* protobuf-c encodes strings up to their first NUL: refuse rather than truncate. */
+        if (memchr(json_object_get_string(j), 0, n))
+            return fail(err, errlen, path,
+                        "contains a NUL character (\\u0000), which cannot "
+                        "be encoded; use raw_base64 to send such bytes");
+        s = strdup(json_object_get_string(j));
         if (!s)
             return fail(err, errlen, path, "out of memory");
-        /* memcpy, not strdup: a "\u0000" inside must survive to be caught by intake. */
-        memcpy(s, json_object_get_string(j), n + 1);
         *(char **)dst = s;
         return 0;
     }
@@ -189,8 +194,8 @@ static int parse_message(json_object *obj, const ProtobufCMessageDescriptor *d, 
     return 0;
 }
 
-ProtobufCMessage *og_pbjson_parse(json_object *obj, const ProtobufCMessageDescriptor *d,
-                                  char *err, size_t errlen)
+ProtobufCMessage *og_pbjson_parse(json_object *obj, const ProtobufCMessageDescriptor *d, char *err,
+                                  size_t errlen)
 {
     void *m = NULL;
     if (!json_object_is_type(obj, json_type_object)) {
@@ -274,8 +279,7 @@ static int is_default(const ProtobufCFieldDescriptor *f, const void *src)
     case PROTOBUF_C_TYPE_BOOL:
         return !*(const protobuf_c_boolean *)src;
     default:
-        return scalar_size(f->type) == 8 ? *(const int64_t *)src == 0
-                                         : *(const int32_t *)src == 0;
+        return scalar_size(f->type) == 8 ? *(const int64_t *)src == 0 : *(const int32_t *)src == 0;
     }
 }
 

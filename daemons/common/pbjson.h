@@ -13,8 +13,8 @@
  * unknown enum names are errors (err names the key path). Enum numbers are taken as
  * given, even unknown ones, so that tests can send them. Returns NULL on error; free the
  * result with protobuf_c_message_free_unpacked(m, NULL). */
-ProtobufCMessage *og_pbjson_parse(json_object *obj, const ProtobufCMessageDescriptor *d,
-                                  char *err, size_t errlen);
+ProtobufCMessage *og_pbjson_parse(json_object *obj, const ProtobufCMessageDescriptor *d, char *err,
+                                  size_t errlen);
 
 /* A new JSON object for m (caller owns it: json_object_put). */
 json_object *og_pbjson_render(const ProtobufCMessage *m);

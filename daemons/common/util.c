@@ -96,8 +96,8 @@ int og_time_parse(const char *s, int64_t *seconds, int32_t *nanos)
         return -EINVAL;
     if (sec == 60) /* leap second: POSIX time has none; take the next second */
         sec = 59, ns = 999999999;
-    *seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
-               sign * (oh * 3600 + om * 60);
+    *seconds =
+        days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - sign * (oh * 3600 + om * 60);
     *nanos = ns;
     return 0;
 }

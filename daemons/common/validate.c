@@ -134,8 +134,8 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uin
                           "%s: field number %u is not defined in this version of the schema",
                           d->name, number);
         unsigned idx = (unsigned)(f - d->fields);
-        bool packed = f->label == PROTOBUF_C_LABEL_REPEATED && wt == 2 &&
-                      wire_type_of(f->type) != 2;
+        bool packed =
+            f->label == PROTOBUF_C_LABEL_REPEATED && wt == 2 && wire_type_of(f->type) != 2;
         if (!packed && (int)wt != wire_type_of(f->type))
             return refuse(v, ONEGRID__V1__REASON__REASON_UNDECODABLE,
                           "%s.%s: wire type %u does not match the field's type", d->short_name,
@@ -161,8 +161,8 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uin
         switch (wt) {
         case 0:
             if (read_varint(&p, end, &n))
-                return refuse(v, ONEGRID__V1__REASON__REASON_UNDECODABLE,
-                              "%s.%s: malformed varint", d->short_name, f->name);
+                return refuse(v, ONEGRID__V1__REASON__REASON_UNDECODABLE, "%s.%s: malformed varint",
+                              d->short_name, f->name);
             if (f->type == PROTOBUF_C_TYPE_ENUM && check_enum(f, d, n, v))
                 return -EINVAL;
             break;
@@ -223,8 +223,7 @@ int og_validate_wire(const ProtobufCMessageDescriptor *d, const uint8_t *buf, si
 /* Meaning ---------------------------------------------------------------------------- */
 
 /* A string field's length in characters: required ones must have min >= 1. */
-static int check_str(struct og_verdict *v, const char *name, const char *s, size_t min,
-                     size_t max)
+static int check_str(struct og_verdict *v, const char *name, const char *s, size_t min, size_t max)
 {
     size_t n = og_utf8_length((const uint8_t *)s, strlen(s));
     if (n == 0 && min > 0)
@@ -279,12 +278,11 @@ static int check_time(struct og_verdict *v, const Onegrid__V1__Timestamp *t,
         return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_TIME, "time: out of range");
     og_time_format(t->seconds, t->nanos, when, sizeof(when));
     if (t->seconds > lim->now + lim->max_future)
-        return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_TIME,
-                      "time: %s is in the future", when);
+        return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_TIME, "time: %s is in the future",
+                      when);
     if (t->seconds < lim->now - lim->max_age)
         return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_TIME,
-                      "time: %s is older than %lld days", when,
-                      (long long)(lim->max_age / 86400));
+                      "time: %s is older than %lld days", when, (long long)(lim->max_age / 86400));
     return 0;
 }
 
@@ -363,8 +361,9 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e)
     case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION: {
         const Onegrid__V1__MeetingDecision *m = e->decision;
         if (m->n_case_ids < 1 || m->n_case_ids > 100)
-            return refuse(v, m->n_case_ids ? ONEGRID__V1__REASON__REASON_INVALID_FIELD
-                                           : ONEGRID__V1__REASON__REASON_MISSING_FIELD,
+            return refuse(v,
+                          m->n_case_ids ? ONEGRID__V1__REASON__REASON_INVALID_FIELD
+                                        : ONEGRID__V1__REASON__REASON_MISSING_FIELD,
                           "decision.case_ids: %zu given, allowed 1..100", m->n_case_ids);
         for (size_t i = 0; i < m->n_case_ids; i++)
             if (check_id(v, "decision.case_ids[]", m->case_ids[i]))

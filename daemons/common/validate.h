@@ -17,10 +17,10 @@ struct og_verdict {
 };
 
 struct og_limits {
-    size_t max_bytes;     /* frames above this are REASON_TOO_LARGE */
-    int64_t now;          /* seconds since the epoch, the reference for time checks */
-    int64_t max_age;      /* seconds an event's time may lie in the past */
-    int64_t max_future;   /* seconds it may lie in the future (clock skew) */
+    size_t max_bytes;   /* frames above this are REASON_TOO_LARGE */
+    int64_t now;        /* seconds since the epoch, the reference for time checks */
+    int64_t max_age;    /* seconds an event's time may lie in the past */
+    int64_t max_future; /* seconds it may lie in the future (clock skew) */
 };
 
 /* Checks the raw bytes of an Envelope. On success returns the decoded Envelope (free it

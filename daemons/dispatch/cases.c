@@ -129,15 +129,15 @@ static int64_t secs(const PGresult *r, int row, int col)
 int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
     const char *params[] = {shard};
-    PGresult *r = PQexecParams(
-        c,
-        "SELECT case_id, district_code, area_code, category_code, state, unit_code, "
-        "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "
-        "floor(extract(epoch FROM opened_at))::bigint, "
-        "floor(extract(epoch FROM deadline_at))::bigint, "
-        "floor(extract(epoch FROM closed_at))::bigint "
-        "FROM og.case WHERE shard = $1",
-        1, NULL, params, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(c,
+                     "SELECT case_id, district_code, area_code, category_code, state, unit_code, "
+                     "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "
+                     "floor(extract(epoch FROM opened_at))::bigint, "
+                     "floor(extract(epoch FROM deadline_at))::bigint, "
+                     "floor(extract(epoch FROM closed_at))::bigint "
+                     "FROM og.case WHERE shard = $1",
+                     1, NULL, params, NULL, NULL, 0);
     int rc = 0;
 
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {

@@ -60,8 +60,8 @@ static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
 static int take_over(struct og_dispatch *d, char *err, size_t errlen)
 {
     const char *params[] = {d->o.shard, d->o.holder};
-    PGresult *r = PQexecParams(d->conn, "SELECT og.take_epoch($1, $2)", 2, NULL, params, NULL,
-                               NULL, 0);
+    PGresult *r =
+        PQexecParams(d->conn, "SELECT og.take_epoch($1, $2)", 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         og_db_error(d->conn, r, err, errlen);
         PQclear(r);
@@ -164,17 +164,21 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
 
     HASH_FIND_STR(d->pending, f->key, p);
     if (f->epoch > d->epoch || !f->reply) {
-        og_log(LOG_CRIT, "fenced: archive answered with epoch %llu, ours is %llu; another "
-                         "dispatch owns shard %s",
+        og_log(LOG_CRIT,
+               "fenced: archive answered with epoch %llu, ours is %llu; another "
+               "dispatch owns shard %s",
                (unsigned long long)f->epoch, (unsigned long long)d->epoch, d->o.shard);
         d->fenced = true;
     } else if (p) {
         const Onegrid__V1__Reply *r = f->reply;
-        if (!p->refusal && (r->nack || (r->ack && strcmp(r->ack->case_id, p->case_id) != 0))) {
+        /* ack and nack share a union (a oneof): test result_case, never the pointers. */
+        bool nack = r->result_case != ONEGRID__V1__REPLY__RESULT_ACK;
+        if (!p->refusal && (nack || strcmp(r->ack->case_id, p->case_id) != 0)) {
             /* Committed state is not what memory holds: reload it (by restarting). */
-            og_log(LOG_CRIT, "archive's answer for \"%s\" (%s) disagrees with the decision "
-                             "(case %s); reloading state",
-                   f->key, r->nack ? r->nack->text : r->ack->case_id, p->case_id);
+            og_log(LOG_CRIT,
+                   "archive's answer for \"%s\" (%s) disagrees with the decision "
+                   "(case %s); reloading state",
+                   f->key, nack ? "refused" : r->ack->case_id, p->case_id);
             d->fenced = true;
         }
         answer_intake(d, &p->route, p->key, f->reply);
@@ -414,9 +418,8 @@ int og_dispatch_run(struct og_dispatch *d)
             {og_link_server_socket(d->in), 0, ZMQ_POLLIN, 0},
         };
         /* Read intake only with room on the way to archive: credit flows backwards. */
-        int n = !drain_until && d->n_inbox < BURST && d->n_inbox < og_link_client_room(d->out)
-                    ? 2
-                    : 1;
+        int n =
+            !drain_until && d->n_inbox < BURST && d->n_inbox < og_link_client_room(d->out) ? 2 : 1;
         int64_t now;
 
         if (zmq_poll(items, n, d->n_inbox ? 10 : 100) < 0 && errno != EINTR) {
@@ -440,8 +443,8 @@ int og_dispatch_run(struct og_dispatch *d)
                       og_link_client_held(d->out), d->o.drain_ms);
             drain_until = now + (int64_t)d->o.drain_ms * 1000;
         }
-        if (drain_until && ((og_link_client_held(d->out) == 0 && d->n_inbox == 0) ||
-                            now >= drain_until)) {
+        if (drain_until &&
+            ((og_link_client_held(d->out) == 0 && d->n_inbox == 0) || now >= drain_until)) {
             if (og_link_client_held(d->out))
                 og_warn("stopped with %zu decisions unanswered; the next dispatch reloads "
                         "what was committed and intake resends the rest",

@@ -65,8 +65,7 @@ bool og_registry_has_unit(const struct og_registry *r, const char *unit);
 const char *og_registry_map(const struct og_registry *r, const char *source, const char *grid);
 /* The district (6-digit county code) of an area, or NULL when unknown. */
 const char *og_registry_district(const struct og_registry *r, const char *area);
-const struct og_category_info *og_registry_category(const struct og_registry *r,
-                                                    const char *code);
+const struct og_category_info *og_registry_category(const struct og_registry *r, const char *code);
 /* The rule for category in area at time t: longest matching prefix, then a rule naming
  * the category over a catch-all, then the higher priority. NULL when none applies. */
 const struct og_rule *og_registry_route(const struct og_registry *r, const char *category,
@@ -76,8 +75,8 @@ size_t og_registry_count(const struct og_registry *r, const char *what);
 /* lifecycle.c */
 
 /* Case states, in lowercase as stored in og.case.state. */
-#define OG_STATE_REPORTED    "reported"    /* filed, not yet routed to a unit */
-#define OG_STATE_DISPATCHED  "dispatched"  /* routed; the unit's clock runs */
+#define OG_STATE_REPORTED    "reported"   /* filed, not yet routed to a unit */
+#define OG_STATE_DISPATCHED  "dispatched" /* routed; the unit's clock runs */
 #define OG_STATE_ACCEPTED    "accepted"
 #define OG_STATE_IN_PROGRESS "in_progress"
 #define OG_STATE_RESOLVED    "resolved"
@@ -90,8 +89,8 @@ size_t og_registry_count(const struct og_registry *r, const char *what);
 /* The state after a unit's status update, or NULL when the step is not allowed from
  * state (why then says so). check_required: the category needs a field check (核查)
  * before closing. */
-const char *og_lifecycle_status(const char *state, int status, bool check_required,
-                                char *why, size_t whylen);
+const char *og_lifecycle_status(const char *state, int status, bool check_required, char *why,
+                                size_t whylen);
 /* The state after a resident's evaluation, or NULL when not allowed. */
 const char *og_lifecycle_evaluation(const char *state, int result, char *why, size_t whylen);
 /* True for states that no longer need a unit's work. */

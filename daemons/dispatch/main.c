@@ -10,7 +10,7 @@
 #include "dispatch.h"
 #include "log.h"
 
-static const char *const known_keys[] = {"listen", "archive",  "shard",  "conninfo", "credit",
+static const char *const known_keys[] = {"listen", "archive",   "shard",    "conninfo", "credit",
                                          "window", "resend_ms", "drain_ms", NULL};
 
 int main(int argc, char **argv)
@@ -32,16 +32,15 @@ int main(int argc, char **argv)
         og_config_int(cfg, "dispatch", "window", 4000, 1, 100000, &window, err, sizeof(err)) ||
         og_config_int(cfg, "dispatch", "resend_ms", 5000, 100, 600000, &resend_ms, err,
                       sizeof(err)) ||
-        og_config_int(cfg, "dispatch", "drain_ms", 10000, 0, 600000, &drain_ms, err,
-                      sizeof(err))) {
+        og_config_int(cfg, "dispatch", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err))) {
         og_err("%s", err);
         goto out;
     }
     const char *listen = og_config_get(cfg, "dispatch", "listen");
     const char *archive = og_config_get(cfg, "dispatch", "archive");
     o.shard = og_config_get(cfg, "dispatch", "shard");
-    o.conninfo = og_config_str(cfg, "dispatch", "conninfo",
-                               og_config_get(cfg, "database", "conninfo"));
+    o.conninfo =
+        og_config_str(cfg, "dispatch", "conninfo", og_config_get(cfg, "database", "conninfo"));
     if (!listen || !archive || !o.shard || !o.conninfo) {
         og_err("[dispatch] listen, archive, shard and conninfo (or [database] conninfo) are "
                "required");

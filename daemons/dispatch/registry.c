@@ -228,8 +228,7 @@ const char *og_registry_district(const struct og_registry *r, const char *area)
     return a ? a->district : NULL;
 }
 
-const struct og_category_info *og_registry_category(const struct og_registry *r,
-                                                    const char *code)
+const struct og_category_info *og_registry_category(const struct og_registry *r, const char *code)
 {
     struct category *c;
     HASH_FIND_STR(r->categories, code, c);
@@ -308,8 +307,9 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
     PGresult *res;
     int rc = 0;
 
-    if (!(res = query(c, "SELECT code, level, coalesce(parent_code, ''), district_code FROM og.area",
-                      err, errlen)))
+    if (!(res =
+              query(c, "SELECT code, level, coalesce(parent_code, ''), district_code FROM og.area",
+                    err, errlen)))
         return -EIO;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
         rc = og_registry_add_area(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
@@ -322,8 +322,9 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
         rc = og_registry_add_source(r, PQgetvalue(res, i, 0));
     PQclear(res);
 
-    if (rc || !(res = query(c, "SELECT source_system, source_grid_id, area_code FROM og.grid_crosswalk",
-                            err, errlen)))
+    if (rc ||
+        !(res = query(c, "SELECT source_system, source_grid_id, area_code FROM og.grid_crosswalk",
+                      err, errlen)))
         return rc ? rc : -EIO;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
         rc = og_registry_add_crosswalk(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
@@ -350,12 +351,14 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
     PQclear(res);
 
     if (rc ||
-        !(res = query(c,
-                      "SELECT rule_id, version, category_code, area_prefix, unit_code, priority, "
-                      "CASE WHEN isfinite(valid_from) THEN floor(extract(epoch FROM valid_from))::bigint END, "
-                      "CASE WHEN isfinite(valid_to) THEN floor(extract(epoch FROM valid_to))::bigint END "
-                      "FROM og.routing_rule ORDER BY rule_id",
-                      err, errlen)))
+        !(res = query(
+              c,
+              "SELECT rule_id, version, category_code, area_prefix, unit_code, priority, "
+              "CASE WHEN isfinite(valid_from) THEN floor(extract(epoch FROM valid_from))::bigint "
+              "END, "
+              "CASE WHEN isfinite(valid_to) THEN floor(extract(epoch FROM valid_to))::bigint END "
+              "FROM og.routing_rule ORDER BY rule_id",
+              err, errlen)))
         return rc ? rc : -EIO;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         struct og_rule rule = {0};

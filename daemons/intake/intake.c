@@ -12,9 +12,9 @@
 #include "util.h"
 #include "validate.h"
 
-#define MAX_TAG 64
-#define MAX_WAITERS 8 /* publishers (connections) waiting on one key */
-#define BURST 256     /* publisher frames read per loop turn */
+#define MAX_TAG     64
+#define MAX_WAITERS 8   /* publishers (connections) waiting on one key */
+#define BURST       256 /* publisher frames read per loop turn */
 
 static Onegrid__V1__Timestamp *new_timestamp(int64_t us)
 {
@@ -84,8 +84,8 @@ Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *
         snprintf(key, sizeof(key), "!%s\x1f%s", og_hex(digest, sizeof(digest), hex), publisher);
         s->raw.data = malloc(keep ? keep : 1);
         s->raw_sha256.data = malloc(sizeof(digest));
-        if (!(n->text = strdup(v.text)) || !(s->source = strdup(src)) ||
-            !(f->key = strdup(key)) || !s->raw.data || !s->raw_sha256.data)
+        if (!(n->text = strdup(v.text)) || !(s->source = strdup(src)) || !(f->key = strdup(key)) ||
+            !s->raw.data || !s->raw_sha256.data)
             goto oom_event;
         memcpy(s->raw.data, buf, keep);
         s->raw.len = keep;
@@ -205,8 +205,13 @@ static void on_answer(Onegrid__V1__Frame *f, void *arg)
 
     HASH_FIND_STR(in->waiting, f->key, w);
     if (w && f->reply) {
-        for (size_t i = 0; i < w->n; i++)
+        /* The first submission of an event is the one stored; any copy that arrived while
+         * it was in flight is, to its sender, a duplicate. */
+        for (size_t i = 0; i < w->n; i++) {
+            if (i == 1 && f->reply->result_case == ONEGRID__V1__REPLY__RESULT_ACK)
+                f->reply->ack->outcome = ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
             reply_to(in, &w->w[i], f->reply);
+        }
         HASH_DEL(in->waiting, w);
         free(w->key);
         free(w);
@@ -231,8 +236,8 @@ static int add_waiter(struct og_intake *in, const char *key, const struct waiter
             memcmp(w->w[i].route.id, wt->route.id, wt->route.len) == 0 &&
             w->w[i].tag_len == wt->tag_len && memcmp(w->w[i].tag, wt->tag, wt->tag_len) == 0)
             return 0;
-    if (w->n == MAX_WAITERS) /* the oldest connection is the likeliest to be gone */
-        memmove(&w->w[0], &w->w[1], sizeof(w->w[0]) * (MAX_WAITERS - 1)), w->n--;
+    if (w->n == MAX_WAITERS) /* the newest waiters drop out; they resend */
+        return 0;
     w->w[w->n++] = *wt;
     return 0;
 }

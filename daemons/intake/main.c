@@ -7,9 +7,15 @@
 #include "intake.h"
 #include "log.h"
 
-static const char *const known_keys[] = {"listen", "dispatch", "max_event_bytes",
-                                         "max_rejected_bytes", "max_event_age_days",
-                                         "window", "resend_ms", "drain_ms", NULL};
+static const char *const known_keys[] = {"listen",
+                                         "dispatch",
+                                         "max_event_bytes",
+                                         "max_rejected_bytes",
+                                         "max_event_age_days",
+                                         "window",
+                                         "resend_ms",
+                                         "drain_ms",
+                                         NULL};
 
 int main(int argc, char **argv)
 {
@@ -34,8 +40,7 @@ int main(int argc, char **argv)
         og_config_int(cfg, "intake", "window", 2000, 1, 100000, &window, err, sizeof(err)) ||
         og_config_int(cfg, "intake", "resend_ms", 5000, 100, 600000, &resend_ms, err,
                       sizeof(err)) ||
-        og_config_int(cfg, "intake", "drain_ms", 10000, 0, 600000, &drain_ms, err,
-                      sizeof(err))) {
+        og_config_int(cfg, "intake", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err))) {
         og_err("%s", err);
         goto out;
     }
@@ -74,8 +79,7 @@ int main(int argc, char **argv)
         goto out;
     }
     og_router_endpoint(pub, bound, sizeof(bound));
-    og_daemon_ready("listening on %s (last bound: %s), dispatch at %s", listen, bound,
-                    dispatch_ep);
+    og_daemon_ready("listening on %s (last bound: %s), dispatch at %s", listen, bound, dispatch_ep);
     rc = og_intake_run(in, (int)drain_ms) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
     og_intake_destroy(&in);

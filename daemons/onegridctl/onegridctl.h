@@ -7,11 +7,11 @@
 #define OG_ONEGRIDCTL_H
 
 /* Exit statuses shared by the subcommands. */
-#define OG_EXIT_OK          0
-#define OG_EXIT_FAIL        1 /* the operation failed */
-#define OG_EXIT_USAGE       2 /* bad arguments or unreadable input */
-#define OG_EXIT_REJECTED    3 /* publish: some events were rejected (all answered) */
-#define OG_EXIT_UNANSWERED  4 /* publish: some events got no answer in time */
+#define OG_EXIT_OK         0
+#define OG_EXIT_FAIL       1 /* the operation failed */
+#define OG_EXIT_USAGE      2 /* bad arguments or unreadable input */
+#define OG_EXIT_REJECTED   3 /* publish: some events were rejected (all answered) */
+#define OG_EXIT_UNANSWERED 4 /* publish: some events got no answer in time */
 
 /* migrate.c */
 int og_cmd_migrate(int argc, char **argv);

@@ -63,9 +63,9 @@ static void on_answer(const struct og_answer *a, void *arg)
         json_object_object_add(o, "reason", json_object_new_string(a->reason_name));
         json_object_object_add(o, "text", json_object_new_string(a->text));
     }
-    fprintf(run->results, "%s\n",
-            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    fprintf(
+        run->results, "%s\n",
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
 }
 
@@ -190,7 +190,8 @@ int og_cmd_publish(int argc, char **argv)
             int64_t ref;
             int32_t ns;
             if (og_time_parse(optarg, &ref, &ns)) {
-                fprintf(stderr, "onegridctl publish: --rebase-time: \"%s\" is not an RFC 3339 time\n",
+                fprintf(stderr,
+                        "onegridctl publish: --rebase-time: \"%s\" is not an RFC 3339 time\n",
                         optarg);
                 return OG_EXIT_USAGE;
             }

@@ -721,7 +721,9 @@ def build():
 
     ev = some('dangjian', 'dispute.neighbour')
     ev['report']['description'] = ev['report']['description'][:12] + '\u0000' + ev['report']['description'][12:]
-    bad('REASON_EMBEDDED_NUL', 'description contains U+0000', ev)
+    # As raw bytes: protobuf-c packs strings up to their first NUL, so onegridctl refuses
+    # a JSON string containing one instead of sending it truncated.
+    bad('REASON_EMBEDDED_NUL', 'description contains U+0000', ev, raw=('plain', None))
 
     # byte-level faults
     raw = bytes([0x00]) + bytes(r.randrange(256) for _ in range(47))
@@ -772,7 +774,9 @@ def raw_line(e):
     else:
         what, arg = kind
         ev = e['ev']
-        if what == 'truncate':
+        if what == 'plain':
+            b = enc_envelope(ev)
+        elif what == 'truncate':
             b = enc_envelope(ev)
             b = b[:len(b) - 25]
         elif what == 'extra':

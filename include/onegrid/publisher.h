@@ -30,14 +30,14 @@ enum og_outcome {
 };
 
 struct og_answer {
-    uint64_t token;           /* what was given to og_publisher_send */
+    uint64_t token; /* what was given to og_publisher_send */
     enum og_outcome outcome;
-    const char *event_id;     /* "" when the event could not be decoded */
+    const char *event_id; /* "" when the event could not be decoded */
     const char *source;
-    const char *case_id;      /* stored and duplicate: the case the event belongs to */
-    int reason;               /* rejected: an onegrid.v1.Reason number */
-    const char *reason_name;  /* rejected: e.g. "REASON_UNKNOWN_GRID" */
-    const char *text;         /* rejected: what was wrong, for people */
+    const char *case_id;     /* stored and duplicate: the case the event belongs to */
+    int reason;              /* rejected: an onegrid.v1.Reason number */
+    const char *reason_name; /* rejected: e.g. "REASON_UNKNOWN_GRID" */
+    const char *text;        /* rejected: what was wrong, for people */
 };
 
 typedef void (*og_answer_fn)(const struct og_answer *answer, void *arg);
@@ -52,14 +52,15 @@ struct og_publisher;
 
 /* Connects to onegrid-intake at endpoint ("tcp://host:7300", "ipc:///run/onegrid/intake.sock").
  * o may be NULL for defaults. Returns NULL with err filled. */
-OG_API struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publisher_opts *o,
-                                      char *err, size_t errlen);
+OG_API struct og_publisher *
+og_publisher_new(const char *endpoint, const struct og_publisher_opts *o, char *err, size_t errlen);
 /* Stops and frees; events still held are dropped (check og_publisher_held first). */
 OG_API void og_publisher_destroy(struct og_publisher **p);
 
 /* Hands over one event. token identifies it in the answer and must be unique among held
  * events. Returns 0, -EEXIST (token held), -ENOBUFS (max_held reached), -ENOMEM. */
-OG_API int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope, size_t len);
+OG_API int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope,
+                             size_t len);
 
 /* Sends, resends and receives for up to timeout_ms (0: without waiting), calling fn once
  * for each answer. Returns the number of answers, or a negative errno. */
