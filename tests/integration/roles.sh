@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Least privilege as migration 001 sets it up: archive's role can only call the store
+# functions (no direct INSERT, UPDATE or DELETE on the record), dispatch's role can read
+# the registry and take an epoch but not write, and the auditor role reads nothing raw.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+
+test_begin "roles"
+test_createdb
+
+# as ROLE SQL: runs SQL as a login role; prints "denied" when permission is refused.
+as() {
+	local out
+	if out=$("$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U "$1" -c "$2" 2>&1); then
+		echo "$out"
+	elif [[ $out == *"permission denied"* ]]; then
+		echo denied
+	else
+		echo "error: $out"
+	fi
+}
+
+assert_eq "writer cannot INSERT into the ledger directly" denied \
+	"$(as onegrid_archive "INSERT INTO og.ledger VALUES (1, now(), 1, '650204', 'event', NULL, 's', 'e', 'report', '{}', '')")"
+assert_eq "writer cannot UPDATE cases directly" denied \
+	"$(as onegrid_archive "UPDATE og.case SET state = 'closed'")"
+assert_eq "writer cannot DELETE event keys" denied \
+	"$(as onegrid_archive "DELETE FROM og.event_key")"
+assert_eq "writer cannot change the registry" denied \
+	"$(as onegrid_archive "DELETE FROM og.routing_rule")"
+assert_eq "writer cannot take a dispatch epoch" denied \
+	"$(as onegrid_archive "SELECT og.take_epoch('6502', 'intruder')")"
+assert_eq "reader can read the registry" 4 \
+	"$(as onegrid_dispatch "SELECT count(*) FROM og.area WHERE level = 'district'")"
+assert_eq "reader cannot store events" denied \
+	"$(as onegrid_dispatch "SELECT og.begin_batch('6502', 1, 'x')")"
+assert_eq "reader cannot write cases" denied \
+	"$(as onegrid_dispatch "INSERT INTO og.case (case_id) VALUES ('x')")"
+assert_eq "reader cannot read reporters' contacts" denied \
+	"$(as onegrid_dispatch "SELECT count(*) FROM og.reporter_contact")"
+assert_eq "auditor cannot read raw tables" denied \
+	"$(as onegrid_audit "SELECT count(*) FROM og.ledger")"
+assert_eq "auditor cannot read contacts" denied \
+	"$(as onegrid_audit "SELECT count(*) FROM og.reporter_contact")"
+assert_eq "begin_batch refuses an epoch nobody took" \
+	"error: ERROR:  stale dispatch epoch 7 for shard \"6502\" (current <NULL>)" \
+	"$(as onegrid_archive "SELECT og.begin_batch('6502', 7, 'x')" | head -1)"
