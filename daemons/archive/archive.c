@@ -263,6 +263,14 @@ int og_archive_run(struct og_archive *a, int drain_ms)
             receive(a);
         commit_ready(a, drain_until != 0);
 
+        if (og_reload_requested) {
+            og_reload_requested = 0;
+            og_daemon_reloading();
+            og_notice("reload requested: %s has nothing to reload; restart it to apply a "
+                      "changed configuration",
+                      "onegrid-archive");
+            og_daemon_reloaded();
+        }
         now = og_mono_us();
         if (og_stop_requested && !drain_until) {
             og_daemon_stopping();

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
@@ -105,4 +106,17 @@ void og_daemon_status(const char *fmt, ...)
 void og_daemon_stopping(void)
 {
     sd_notify(0, "STOPPING=1");
+}
+
+void og_daemon_reloading(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+}
+
+void og_daemon_reloaded(void)
+{
+    sd_notify(0, "READY=1");
 }

@@ -19,5 +19,9 @@ struct og_config *og_daemon_start(int argc, char **argv, const char *name);
 void og_daemon_ready(const char *status_fmt, ...) __attribute__((format(printf, 1, 2)));
 void og_daemon_status(const char *status_fmt, ...) __attribute__((format(printf, 1, 2)));
 void og_daemon_stopping(void);
+/* Brackets a configuration or registry reload for systemd (Type=notify on systemd 252 has
+ * no notify-reload: RELOADING=1 with MONOTONIC_USEC=, then READY=1). */
+void og_daemon_reloading(void);
+void og_daemon_reloaded(void);
 
 #endif

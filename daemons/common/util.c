@@ -106,17 +106,21 @@ char *og_time_format(int64_t seconds, int32_t nanos, char *buf, size_t size)
 {
     time_t t = (time_t)seconds;
     struct tm tm;
-    size_t n;
+    int n;
 
     if (!gmtime_r(&t, &tm)) {
         snprintf(buf, size, "invalid-time(%lld)", (long long)seconds);
         return buf;
     }
-    n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* By hand, not strftime: %Y does not pad years below 1000 to four digits. */
+    n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n < 0 || (size_t)n >= size)
+        return buf;
     if (nanos > 0)
-        snprintf(buf + n, size - n, ".%09dZ", (int)nanos);
+        snprintf(buf + n, size - (size_t)n, ".%09dZ", (int)nanos);
     else
-        snprintf(buf + n, size - n, "Z");
+        snprintf(buf + n, size - (size_t)n, "Z");
     return buf;
 }
 

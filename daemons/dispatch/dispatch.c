@@ -386,6 +386,39 @@ static void process_inbox(struct og_dispatch *d)
     d->n_inbox = 0;
 }
 
+/* SIGHUP: loads the registry again (grids, crosswalk, sources, categories, units, rules)
+ * and switches to it between two submissions; on any error the old one stays. Cases are
+ * not reloaded: this dispatch is their only writer. */
+static void reload_registry(struct og_dispatch *d)
+{
+    struct og_registry *fresh = og_registry_new();
+    char err[512];
+
+    og_daemon_reloading();
+    if (!fresh) {
+        og_err("reload: out of memory; keeping the current registry");
+    } else if ((og_db_broken(d->conn) && connect_db(d, err, sizeof(err)) < 0) ||
+               og_db_exec(d->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err,
+                          sizeof(err)) ||
+               og_registry_load(fresh, d->conn, err, sizeof(err)) ||
+               og_db_exec(d->conn, "COMMIT", err, sizeof(err))) {
+        og_err("reload failed, keeping the current registry: %s", err);
+        if (!og_db_broken(d->conn))
+            og_db_exec(d->conn, "ROLLBACK", err, sizeof(err));
+        og_registry_destroy(&fresh);
+    } else {
+        og_registry_destroy(&d->reg);
+        d->reg = fresh;
+        d->decider.reg = fresh;
+        og_notice("registry reloaded: %zu areas, %zu crosswalk entries, %zu sources, "
+                  "%zu categories, %zu units, %zu rules",
+                  og_registry_count(fresh, "areas"), og_registry_count(fresh, "crosswalk"),
+                  og_registry_count(fresh, "sources"), og_registry_count(fresh, "categories"),
+                  og_registry_count(fresh, "units"), og_registry_count(fresh, "rules"));
+    }
+    og_daemon_reloaded();
+}
+
 static void receive(struct og_dispatch *d)
 {
     /* Every inbox item may become a frame for archive: never take more than fits. */
@@ -429,6 +462,10 @@ int og_dispatch_run(struct og_dispatch *d)
         og_link_client_recv(d->out, on_archive_answer, d);
         if (d->fenced)
             return -ESTALE;
+        if (og_reload_requested) {
+            og_reload_requested = 0;
+            reload_registry(d);
+        }
         if (n == 2)
             receive(d);
         process_inbox(d);

@@ -312,6 +312,14 @@ int og_intake_run(struct og_intake *in, int drain_ms)
         }
         og_link_client_tick(in->dispatch);
 
+        if (og_reload_requested) {
+            og_reload_requested = 0;
+            og_daemon_reloading();
+            og_notice("reload requested: %s has nothing to reload; restart it to apply a "
+                      "changed configuration",
+                      "onegrid-intake");
+            og_daemon_reloaded();
+        }
         now = og_mono_us();
         if (og_stop_requested && !drain_until) {
             og_daemon_stopping();

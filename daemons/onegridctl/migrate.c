@@ -174,8 +174,9 @@ int og_cmd_migrate(int argc, char **argv)
         fprintf(stderr, "onegridctl migrate: %s\n", err);
         goto out;
     }
-    /* One migrator at a time, for the whole run. */
-    if (exec_or_report(conn, "SELECT pg_advisory_lock(hashtext('onegrid migrate'))", "lock") ||
+    /* One migrator at a time, for the whole run; only warnings from the server. */
+    if (exec_or_report(conn, "SET client_min_messages = warning", "settings") ||
+        exec_or_report(conn, "SELECT pg_advisory_lock(hashtext('onegrid migrate'))", "lock") ||
         exec_or_report(conn,
                        "CREATE TABLE IF NOT EXISTS public.onegrid_migration ("
                        " version integer PRIMARY KEY, name text NOT NULL,"

@@ -1,0 +1,292 @@
+# shellcheck shell=bash
+# Private, throw-away PostgreSQL 15 clusters for tests and the quickstart.
+#
+# Source this file, then:
+#   pgcluster_start DIR              initdb + start a cluster in DIR (an existing, empty
+#                                    directory, normally from mktemp -d); exports PGHOST,
+#                                    PGPORT, PGUSER and writes them to DIR/env
+#   pgcluster_stop DIR               fast shutdown; fine if it is not running
+#   pgcluster_restart_immediate DIR  crash it (immediate stop) and start it again
+#   pgcluster_createdb NAME [--no-registry]
+#                                    create database NAME in the cluster PGHOST/PGPORT
+#                                    name, migrate it, make the login roles, load the
+#                                    sample registry
+#
+# Layout: DIR/data (PGDATA), DIR/sock (the only socket; no TCP), DIR/log/postgresql.log,
+# DIR/env (sourceable exports). The server refuses to run as root, so the cluster belongs
+# to the `postgres` system user (or `onegrid-pg`, created on demand); local connections
+# use trust authentication, so any OS user may connect as any role. Durability settings
+# stay on (fsync, synchronous_commit): the tests check that acknowledged events survive
+# a crash, which would prove nothing otherwise.
+#
+# Functions return non-zero on failure and say why on stderr; they do not exit, so a
+# caller's own traps and `set -e` decide what happens next.
+
+[[ -n ${_ONEGRID_PGCLUSTER_SH:-} ]] && return 0
+_ONEGRID_PGCLUSTER_SH=1
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+ONEGRID_REPO=${ONEGRID_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+ONEGRID_BIN=${ONEGRID_BIN:-$ONEGRID_REPO/build/bin}
+
+_pgc_err() { echo "pgcluster: $*" >&2; }
+
+# The OS user that owns and runs private clusters. Prints its name.
+_pgc_os_user() {
+	if ((EUID != 0)); then
+		# Not root: the server runs as whoever we are.
+		id -un
+	elif getent passwd postgres >/dev/null; then
+		echo postgres
+	else
+		if ! getent passwd onegrid-pg >/dev/null; then
+			useradd --system --user-group --no-create-home --home-dir /nonexistent \
+				--shell /usr/sbin/nologin --comment "onegrid test PostgreSQL" onegrid-pg ||
+				return 1
+		fi
+		echo onegrid-pg
+	fi
+}
+
+# Runs a command as the cluster's OS user $1 (directly if that is us).
+_pgc_as() {
+	local user=$1
+	shift
+	if [[ $user == "$(id -un)" ]]; then
+		"$@"
+	else
+		# runuser, not su/sudo: it needs no PAM session or password and comes with
+		# util-linux (Essential on Debian). Environment is kept, so PG* variables of
+		# the caller reach pg_ctl unchanged. The subshell leaves a working directory
+		# the user may not enter (/root), which initdb and psql complain about.
+		(cd / && runuser -u "$user" -- "$@")
+	fi
+}
+
+# True if PostgreSQL port $1 is taken anywhere on this host: a socket file named
+# .s.PGSQL.$1 (any directory; another cluster's lock and shared memory key derive from
+# the port) or a TCP listener on it.
+_pgc_port_in_use() {
+	local port=$1 hex
+	hex=$(printf '%04X' "$port")
+	# /proc/net/unix lists bound unix sockets with their path in the last column.
+	if grep -q "/\.s\.PGSQL\.$port\$" /proc/net/unix 2>/dev/null; then
+		return 0
+	fi
+	# /proc/net/tcp{,6}: column 2 is local address:port in hex, column 4 the state; 0A is
+	# LISTEN.
+	if awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
+		END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+		return 0
+	fi
+	return 1
+}
+
+# Prints a free port in 15432-25432, starting at a random point so parallel callers
+# rarely collide (a collision makes pg_ctl start fail, it cannot corrupt anything).
+_pgc_free_port() {
+	local dir=$1 i port
+	for ((i = 0; i < 10000; i++)); do
+		port=$((15432 + (RANDOM * 32768 + RANDOM + i) % 10001))
+		[[ -e $dir/sock/.s.PGSQL.$port ]] && continue
+		_pgc_port_in_use "$port" && continue
+		echo "$port"
+		return 0
+	done
+	_pgc_err "no free port in 15432-25432"
+	return 1
+}
+
+pgcluster_start() {
+	local dir=${1:?usage: pgcluster_start DIR}
+	local user port locale
+	if [[ ! -d $dir ]]; then
+		_pgc_err "directory \"$dir\" does not exist (create it with mktemp -d)"
+		return 1
+	fi
+	dir=$(cd "$dir" && pwd)
+	if [[ -e $dir/data ]]; then
+		_pgc_err "\"$dir/data\" already exists; use a fresh directory"
+		return 1
+	fi
+	user=$(_pgc_os_user) || return 1
+
+	# Each step checks its own failure: callers use `pgcluster_start DIR || ...`, which
+	# turns set -e off inside the function.
+	mkdir -p "$dir/data" "$dir/sock" "$dir/log" || return 1
+	# The server user must own its directories; others (root callers, the daemons under
+	# test running as other users) need to reach the socket, so DIR and DIR/sock are
+	# world-searchable. The data directory stays private (initdb insists on 0700/0750).
+	chmod 0755 "$dir" "$dir/sock" "$dir/log" || return 1
+	chmod 0700 "$dir/data" || return 1
+	if [[ $user != "$(id -un)" ]]; then
+		chown "$user:" "$dir" "$dir/data" "$dir/sock" "$dir/log" || return 1
+	fi
+	if ! _pgc_as "$user" test -w "$dir/data"; then
+		_pgc_err "user \"$user\" cannot reach \"$dir\" (is a parent directory private?)"
+		return 1
+	fi
+
+	# UTF-8 throughout: the registry and the events are Chinese text. C.UTF-8 sorts by
+	# code point and exists on every Debian 12; fall back to no locale if stripped.
+	if locale -a 2>/dev/null | grep -qix 'c\.utf-\?8'; then
+		locale=(--locale=C.UTF-8)
+	else
+		locale=(--no-locale)
+	fi
+	if ! _pgc_as "$user" "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust \
+		--encoding=UTF8 "${locale[@]}" >"$dir/log/initdb.log" 2>&1; then
+		_pgc_err "initdb failed:"
+		tail -n 20 "$dir/log/initdb.log" >&2
+		return 1
+	fi
+
+	port=$(_pgc_free_port "$dir") || return 1
+	# Appended settings override initdb's earlier lines (last one wins). Must not fail
+	# silently: the defaults would put the socket in /var/run/postgresql.
+	_pgc_as "$user" tee -a "$dir/data/postgresql.conf" >/dev/null <<-EOF || return 1
+
+		# --- onegrid private test cluster (tests/lib/pgcluster.sh) ---
+		listen_addresses = ''
+		port = $port
+		unix_socket_directories = '$dir/sock'
+		fsync = on
+		synchronous_commit = on
+		full_page_writes = on
+		log_line_prefix = '%m [%p] %q%u@%d '
+	EOF
+
+	if ! _pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log/postgresql.log" \
+		-w -t 60 start >"$dir/log/pg_ctl.log" 2>&1; then
+		_pgc_err "could not start the cluster in \"$dir\":"
+		tail -n 20 "$dir/log/postgresql.log" "$dir/log/pg_ctl.log" >&2
+		return 1
+	fi
+
+	export PGHOST=$dir/sock PGPORT=$port PGUSER=postgres
+	{
+		printf 'export PGHOST=%q\n' "$PGHOST"
+		printf 'export PGPORT=%q\n' "$PGPORT"
+		printf 'export PGUSER=%q\n' "$PGUSER"
+	} >"$dir/env" || return 1
+}
+
+# Prints the OS user that owns the cluster in DIR (so stop/restart need no state).
+_pgc_owner() {
+	stat -c %U "$1/data"
+}
+
+pgcluster_stop() {
+	local dir=${1:?usage: pgcluster_stop DIR} user rc=0
+	[[ -d $dir/data ]] || return 0
+	user=$(_pgc_owner "$dir") || return 1
+	# pg_ctl status: 0 running, 3 not running, 4 no usable data directory.
+	_pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || rc=$?
+	((rc == 3 || rc == 4)) && return 0
+	if ! _pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop \
+		>>"$dir/log/pg_ctl.log" 2>&1; then
+		_pgc_err "could not stop the cluster in \"$dir\":"
+		tail -n 20 "$dir/log/pg_ctl.log" >&2
+		return 1
+	fi
+}
+
+# Simulates a crash of the database server (no shutdown checkpoint, crash recovery on
+# start): what a power cut does to PostgreSQL, as far as our data is concerned.
+pgcluster_restart_immediate() {
+	local dir=${1:?usage: pgcluster_restart_immediate DIR} user
+	user=$(_pgc_owner "$dir") || return 1
+	if ! _pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate -w -t 60 stop \
+		>>"$dir/log/pg_ctl.log" 2>&1; then
+		_pgc_err "immediate stop of the cluster in \"$dir\" failed:"
+		tail -n 20 "$dir/log/pg_ctl.log" >&2
+		return 1
+	fi
+	if ! _pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log/postgresql.log" \
+		-w -t 120 start >>"$dir/log/pg_ctl.log" 2>&1; then
+		_pgc_err "could not restart the cluster in \"$dir\":"
+		tail -n 20 "$dir/log/postgresql.log" >&2
+		return 1
+	fi
+}
+
+# Runs SQL on database $1 of the current cluster, stopping at the first error.
+_pgc_psql() {
+	local db=$1
+	shift
+	# Quiet NOTICEs ("already exists, skipping") so callers see only what matters.
+	PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning" \
+		"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
+}
+
+pgcluster_createdb() {
+	local name=${1:?usage: pgcluster_createdb NAME [--no-registry]} registry=1
+	if [[ ${2:-} == --no-registry ]]; then
+		registry=0
+	elif [[ -n ${2:-} ]]; then
+		_pgc_err "pgcluster_createdb: unknown option \"$2\""
+		return 1
+	fi
+	if [[ -z ${PGHOST:-} || -z ${PGPORT:-} ]]; then
+		_pgc_err "PGHOST/PGPORT are not set: call pgcluster_start or source DIR/env first"
+		return 1
+	fi
+	if [[ ! $name =~ ^[a-z_][a-z0-9_]{0,62}$ ]]; then
+		# Keeps conninfo strings and SQL free of quoting trouble.
+		_pgc_err "database name \"$name\" must match ^[a-z_][a-z0-9_]{0,62}\$"
+		return 1
+	fi
+
+	_pgc_psql postgres -c "CREATE DATABASE $name" || return 1
+
+	# The schema comes from onegridctl, the same path an operator uses, so the tests
+	# exercise the migration runner too. It connects as PGUSER (postgres, superuser),
+	# which migration 001 needs to create the group roles.
+	if [[ ! -x $ONEGRID_BIN/onegridctl ]]; then
+		_pgc_err "\"$ONEGRID_BIN/onegridctl\" not found (build first, or set ONEGRID_BIN)"
+		return 1
+	fi
+	if ! "$ONEGRID_BIN/onegridctl" migrate --db "dbname=$name" \
+		--sql-dir "$ONEGRID_REPO/deploy/sql" >/dev/null; then
+		_pgc_err "onegridctl migrate of database \"$name\" failed"
+		return 1
+	fi
+
+	# Login roles are cluster-wide and other tests may already have made them (or be
+	# making them right now: the exception handler covers that race). Membership is
+	# granted separately so a role left over without it is repaired.
+	_pgc_psql "$name" <<-'EOF' || return 1
+		DO $$
+		DECLARE
+		  login text[] := ARRAY['onegrid_archive', 'onegrid_dispatch', 'onegrid_audit'];
+		  grp   text[] := ARRAY['onegrid_writer',  'onegrid_reader',   'onegrid_auditor'];
+		BEGIN
+		  FOR i IN 1 .. array_length(login, 1) LOOP
+		    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login[i]) THEN
+		      BEGIN
+		        EXECUTE format('CREATE ROLE %I LOGIN IN ROLE %I', login[i], grp[i]);
+		      EXCEPTION WHEN duplicate_object OR unique_violation THEN
+		        NULL;
+		      END;
+		    END IF;
+		    IF NOT pg_has_role(login[i], grp[i], 'MEMBER') THEN
+		      EXECUTE format('GRANT %I TO %I', grp[i], login[i]);
+		    END IF;
+		  END LOOP;
+		END $$;
+	EOF
+
+	if ((registry)); then
+		local reg=$ONEGRID_REPO/deploy/sample/karamay-registry.sql
+		if [[ ! -r $reg ]]; then
+			_pgc_err "\"$reg\" not found (or pass --no-registry)"
+			return 1
+		fi
+		# No -1: the file has its own BEGIN/COMMIT; ON_ERROR_STOP still stops it at the
+		# first error and the caller discards a database that failed to load.
+		_pgc_psql "$name" -f "$reg" >/dev/null || {
+			_pgc_err "loading \"$reg\" into \"$name\" failed"
+			return 1
+		}
+	fi
+}
