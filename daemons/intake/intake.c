@@ -73,7 +73,19 @@ Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *
         char hex[2 * crypto_hash_sha256_BYTES + 1];
         size_t keep = len < o->max_rejected_bytes ? len : o->max_rejected_bytes;
         Onegrid__V1__Nack *n = calloc(1, sizeof(*n));
-        const char *src = auth_source ? auth_source : (e && *e->source ? e->source : "");
+        const char *src;
+
+        /* Refused for its meaning, not its bytes: decode it again so that the record
+         * names the source and event id (bounded: they were not checked). */
+        if (!e && len <= o->max_event_bytes &&
+            og_validate_wire(&onegrid__v1__envelope__descriptor, buf, len,
+                             &(struct og_verdict){0}) == 0)
+            e = onegrid__v1__envelope__unpack(NULL, len, buf);
+        if (e && (strlen(e->source) > 32 || strlen(e->id) > 128)) {
+            onegrid__v1__envelope__free_unpacked(e, NULL);
+            e = NULL;
+        }
+        src = auth_source ? auth_source : (e ? e->source : "");
 
         if (!n)
             goto oom_event;

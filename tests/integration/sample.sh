@@ -38,6 +38,10 @@ done <"$SAMPLE/expected.txt"
 assert_eq "every rejection keeps publisher, detail, size and digest" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection WHERE publisher = '' OR detail = ''
 	                   OR raw_size <= 0 OR length(raw_sha256) <> 32")"
+assert_eq "refusals for content name their source and event id" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection WHERE reason IN ('REASON_INVALID_TIME',
+	                   'REASON_MISSING_FIELD', 'REASON_TYPE_MISMATCH', 'REASON_UNKNOWN_GRID')
+	                   AND (source_system = '' OR source_event_id = '')")"
 assert_eq "stored events = cases = expected stored" "$(expected stored)" \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case")"
 contacts=$(grep -c '"contact"' "$SAMPLE/events.jsonl" || true)
