@@ -50,12 +50,15 @@ struct held {
     uint8_t *buf; /* the packed DATA frame */
     size_t len;
     int64_t sent_at; /* monotonic us of the last send; 0 = queued, not sent */
+    int tries;       /* sends so far: the wait before the next one doubles, up to 16x */
     struct held *next_queued;
     UT_hash_handle hh;
 };
 
 struct og_link_client {
     void *sock;
+    void *monitor; /* PAIR receiving the DEALER's connect and disconnect events */
+    bool was_connected;
     char *name;
     struct held *by_key;     /* every held frame, in insertion order */
     struct held *queue_head; /* not yet sent, FIFO */
@@ -84,6 +87,24 @@ struct og_link_client *og_link_client_new(void *ctx, const char *endpoint, const
     }
     c->max_queue = max_queue;
     c->resend_us = resend_us;
+    /* Reconnects are how a restarted peer shows itself: whatever was in flight to the
+     * old one is lost with it, so it is resent at once instead of after a timeout. */
+    char addr[64];
+    snprintf(addr, sizeof(addr), "inproc://og-link-monitor-%p", (void *)c);
+    if (zmq_socket_monitor(c->sock, addr, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0) {
+        c->monitor = zmq_socket(ctx, ZMQ_PAIR);
+        if (c->monitor && zmq_connect(c->monitor, addr) != 0) {
+            zmq_close(c->monitor);
+            c->monitor = NULL;
+        }
+    }
+    if (!c->monitor) {
+        snprintf(err, errlen, "socket monitor: %s", zmq_strerror(errno));
+        zmq_close(c->sock);
+        free(c->name);
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -112,6 +133,8 @@ void og_link_client_destroy(struct og_link_client **cp)
     if (!c)
         return;
     og_link_client_drop_all(c);
+    zmq_socket_monitor(c->sock, NULL, 0);
+    zmq_close(c->monitor);
     zmq_close(c->sock);
     free(c->name);
     free(c);
@@ -206,14 +229,17 @@ void og_link_client_tick(struct og_link_client *c)
             send_hello(c, now);
         return;
     }
-    /* Resend what has waited too long, oldest first. */
+    /* Resend what has waited too long, oldest first. While a peer stays connected nothing
+     * is lost on the way (it is slow, or its database is away), so the wait doubles each
+     * time: a stalled peer is not flooded with copies. */
     HASH_ITER(hh, c->by_key, h, tmp)
     {
-        if (h->sent_at == 0 || now - h->sent_at < c->resend_us)
+        if (h->sent_at == 0 || now - h->sent_at < c->resend_us << (h->tries < 5 ? h->tries - 1 : 4))
             continue;
         if (send_held(c, h) < 0)
             break;
         h->sent_at = now;
+        h->tries++;
         c->stats.resent++;
     }
     while (c->queue_head && c->inflight < c->credit) {
@@ -221,6 +247,7 @@ void og_link_client_tick(struct og_link_client *c)
         if (send_held(c, h) < 0)
             break;
         h->sent_at = now;
+        h->tries = 1;
         c->queue_head = h->next_queued;
         if (!c->queue_head)
             c->queue_tail = NULL;
@@ -230,12 +257,42 @@ void og_link_client_tick(struct og_link_client *c)
     }
 }
 
+/* Reads the socket monitor: after a reconnect, asks for credit again and makes every
+ * unanswered frame due for resending at once. */
+static void watch_connection(struct og_link_client *c)
+{
+    struct og_zmsg m;
+    while (og_zrecv(c->monitor, &m) == 0) {
+        uint16_t event = 0;
+        if (m.n >= 1 && m.size[0] >= 2)
+            memcpy(&event, m.data[0], sizeof(event));
+        og_zmsg_close(&m);
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            c->stats.disconnects++;
+        } else if (event == ZMQ_EVENT_CONNECTED) {
+            if (c->was_connected) {
+                struct held *h, *tmp;
+                c->stats.reconnects++;
+                c->credit = 0;
+                c->hello_at = 0;
+                HASH_ITER(hh, c->by_key, h, tmp)
+                {
+                    if (h->sent_at != 0)
+                        h->sent_at = 1, h->tries = 1; /* due now */
+                }
+            }
+            c->was_connected = true;
+        }
+    }
+}
+
 int og_link_client_recv(struct og_link_client *c,
                         void (*on_answer)(Onegrid__V1__Frame *answer, void *arg), void *arg)
 {
     int delivered = 0;
     struct og_zmsg m;
 
+    watch_connection(c);
     while (og_zrecv(c->sock, &m) == 0) {
         Onegrid__V1__Frame *f = NULL;
         struct held *h = NULL;

@@ -1,7 +1,9 @@
 /* The reliable link every internal hop runs (intake -> dispatch -> archive): the client
  * side keeps each DATA frame until the server answers its key, never has more unanswered
  * than the credit the server granted at HELLO, and resends after a timeout; the server
- * side grants credit and sends answers back to the route a frame came from. A resend is
+ * side grants credit and sends answers back to the route a frame came from. After a
+ * reconnect (a restarted peer) everything unanswered is resent at once; otherwise the
+ * wait before a resend doubles each time, up to 16 times the first. A resend is
  * harmless because every receiver treats a key it already holds as the same message.
  * The link owns the frames it is given (it keeps packed copies); answers it returns are
  * the caller's to free with onegrid__v1__frame__free_unpacked(f, NULL). Nothing here logs:
@@ -23,6 +25,8 @@ struct og_link_stats {
     uint64_t stray;      /* answers for keys not pending (answer to a resend) */
     uint64_t send_fail;  /* sends refused by the socket (EAGAIN): retried later */
     uint64_t bad_frames; /* frames that could not be decoded */
+    uint64_t disconnects; /* client: connections to the server lost */
+    uint64_t reconnects;  /* client: connections made again (everything unanswered resent) */
 };
 
 /* Client ----------------------------------------------------------------------------- */

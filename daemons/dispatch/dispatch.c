@@ -96,7 +96,7 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
         goto fail;
     }
     if (connect_db(d, err, sizeof(err)) || take_over(d, err, sizeof(err))) {
-        og_err("could not load state from the database: %s", err);
+        og_err("could not load state from the database (retrying): %s", err);
         goto fail;
     }
     d->decider.reg = d->reg;

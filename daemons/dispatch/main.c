@@ -59,9 +59,19 @@ int main(int argc, char **argv)
         og_err("link to archive: %s", err);
         goto out;
     }
-    d = og_dispatch_new(&o, NULL, out);
-    if (!d)
-        goto out;
+    /* PostgreSQL may be away (restarting, or not up yet at boot): keep trying, with
+     * backoff up to 5 s, until it answers or we are told to stop. */
+    for (long wait_ms = 100; !(d = og_dispatch_new(&o, NULL, out)); wait_ms *= 2) {
+        if (wait_ms > 5000)
+            wait_ms = 5000;
+        og_daemon_status("waiting for the database to load state");
+        for (long slept = 0; slept < wait_ms && !og_stop_requested; slept += 50)
+            usleep(50000);
+        if (og_stop_requested) {
+            rc = EXIT_SUCCESS;
+            goto out;
+        }
+    }
     /* Listen only once state is loaded, so intake's frames wait in intake meanwhile. */
     in = og_link_server_new(ctx, listen, (uint32_t)credit, err, sizeof(err));
     if (!in) {
