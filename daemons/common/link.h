@@ -19,12 +19,12 @@
 #include "zsock.h"
 
 struct og_link_stats {
-    uint64_t sent;       /* DATA frames sent, first time */
-    uint64_t resent;     /* DATA frames sent again after a timeout */
-    uint64_t answered;   /* answers matched to a pending key */
-    uint64_t stray;      /* answers for keys not pending (answer to a resend) */
-    uint64_t send_fail;  /* sends refused by the socket (EAGAIN): retried later */
-    uint64_t bad_frames; /* frames that could not be decoded */
+    uint64_t sent;        /* DATA frames sent, first time */
+    uint64_t resent;      /* DATA frames sent again after a timeout */
+    uint64_t answered;    /* answers matched to a pending key */
+    uint64_t stray;       /* answers for keys not pending (answer to a resend) */
+    uint64_t send_fail;   /* sends refused by the socket (EAGAIN): retried later */
+    uint64_t bad_frames;  /* frames that could not be decoded */
     uint64_t disconnects; /* client: connections to the server lost */
     uint64_t reconnects;  /* client: connections made again (everything unanswered resent) */
 };

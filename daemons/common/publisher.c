@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "onegrid/v1/event.pb-c.h"
+#include "outbox.h"
 #include "util.h"
 #include "validate.h"
 #include "zsock.h"
@@ -24,11 +25,15 @@ struct held {
 
 struct og_publisher {
     void *ctx, *sock;
+    struct og_outbox *outbox; /* NULL: memory only */
     struct og_publisher_opts o;
     struct held *by_token, *queue_head, *queue_tail;
     size_t held, inflight;
+    int recovery_failed;
     uint64_t resent;
 };
+
+static void recovered(uint64_t token, const uint8_t *data, size_t len, void *arg);
 
 struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publisher_opts *o,
                                       char *err, size_t errlen)
@@ -46,6 +51,8 @@ struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publ
         p->o.resend_ms = 10000;
     if (!p->o.max_held)
         p->o.max_held = 100000;
+    if (!p->o.max_outbox_bytes)
+        p->o.max_outbox_bytes = 64u << 20;
     p->ctx = zmq_ctx_new();
     p->sock = p->ctx ? og_dealer_new(p->ctx, endpoint, err, errlen) : NULL;
     if (!p->sock) {
@@ -53,6 +60,16 @@ struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publ
             zmq_ctx_term(p->ctx);
         free(p);
         return NULL;
+    }
+    if (p->o.outbox_path) {
+        p->outbox =
+            og_outbox_open(p->o.outbox_path, p->o.max_outbox_bytes, recovered, p, err, errlen);
+        if (!p->outbox || p->recovery_failed) {
+            if (p->outbox)
+                snprintf(err, errlen, "out of memory recovering the outbox");
+            og_publisher_destroy(&p);
+            return NULL;
+        }
     }
     return p;
 }
@@ -69,21 +86,17 @@ void og_publisher_destroy(struct og_publisher **pp)
         free(h->buf);
         free(h);
     }
+    og_outbox_close(&p->outbox);
     zmq_close(p->sock);
     zmq_ctx_term(p->ctx);
     free(p);
     *pp = NULL;
 }
 
-int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope, size_t len)
+/* Queues an event in memory (it is already in the outbox, if there is one). */
+static int enqueue(struct og_publisher *p, uint64_t token, const void *envelope, size_t len)
 {
-    struct held *h;
-    HASH_FIND(hh, p->by_token, &token, sizeof(token), h);
-    if (h)
-        return -EEXIST;
-    if (p->held >= p->o.max_held)
-        return -ENOBUFS;
-    h = calloc(1, sizeof(*h));
+    struct held *h = calloc(1, sizeof(*h));
     if (!h || !(h->buf = malloc(len ? len : 1))) {
         free(h);
         return -ENOMEM;
@@ -101,6 +114,28 @@ int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelo
     return 0;
 }
 
+static void recovered(uint64_t token, const uint8_t *data, size_t len, void *arg)
+{
+    struct og_publisher *p = arg;
+    if (enqueue(p, token, data, len) < 0)
+        p->recovery_failed = 1;
+}
+
+int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope, size_t len)
+{
+    struct held *h;
+    int rc;
+
+    HASH_FIND(hh, p->by_token, &token, sizeof(token), h);
+    if (h)
+        return -EEXIST;
+    if (p->held >= p->o.max_held)
+        return -ENOBUFS;
+    if (p->outbox && (rc = og_outbox_add(p->outbox, token, envelope, len)) < 0)
+        return rc;
+    return enqueue(p, token, envelope, len);
+}
+
 static int send_held(struct og_publisher *p, struct held *h)
 {
     uint8_t tag[8];
@@ -111,30 +146,36 @@ static int send_held(struct og_publisher *p, struct held *h)
     return og_zsend(p->sock, parts, sizes, 2);
 }
 
-static void pump(struct og_publisher *p)
+static int pump(struct og_publisher *p)
 {
     int64_t now = og_mono_us(), resend = (int64_t)p->o.resend_ms * 1000;
     struct held *h, *tmp;
+    int rc;
 
     HASH_ITER(hh, p->by_token, h, tmp)
     {
         if (h->sent_at == 0 || now - h->sent_at < resend)
             continue;
         if (send_held(p, h) < 0)
-            return;
+            return 0;
         h->sent_at = now;
         p->resent++;
     }
+    /* An event leaves only once it is on disk: one fdatasync covers all queued so far. */
+    if (p->queue_head && p->inflight < p->o.window && p->outbox &&
+        (rc = og_outbox_sync(p->outbox)) < 0)
+        return rc;
     while (p->queue_head && p->inflight < p->o.window) {
         h = p->queue_head;
         if (send_held(p, h) < 0)
-            return;
+            return 0;
         h->sent_at = now;
         p->queue_head = h->next_queued;
         if (!p->queue_head)
             p->queue_tail = NULL;
         p->inflight++;
     }
+    return 0;
 }
 
 static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn fn, void *arg)
@@ -179,6 +220,10 @@ static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn
     free(h);
     p->held--;
     p->inflight--;
+    /* If "done" cannot be written the event is sent again after a restart and answered
+     * "duplicate": nothing is lost, so the answer is still delivered now. */
+    if (p->outbox)
+        og_outbox_done(p->outbox, token);
     fn(&a, arg);
     onegrid__v1__reply__free_unpacked(r, NULL);
     return 1;
@@ -193,7 +238,9 @@ int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, v
     for (;;) {
         struct og_zmsg m;
         int64_t left;
-        pump(p);
+        int rc = pump(p);
+        if (rc < 0)
+            return rc;
         while (og_zrecv(p->sock, &m) == 0) {
             answers += deliver(p, &m, fn, arg);
             og_zmsg_close(&m);

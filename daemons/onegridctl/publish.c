@@ -27,6 +27,8 @@ struct sent { /* what we know of each event we sent, by token */
 struct run {
     struct sent *sent;
     size_t n_sent, cap_sent;
+    uint64_t base;           /* this run's tokens are base + index into sent */
+    unsigned long recovered; /* answers to events recovered from the outbox */
     unsigned long stored, duplicate, rejected, input_errors;
     unsigned long by_reason[MAX_REASONS];
     FILE *results;
@@ -35,10 +37,15 @@ struct run {
 static void on_answer(const struct og_answer *a, void *arg)
 {
     struct run *run = arg;
-    struct sent *s = &run->sent[a->token];
     static const char *names[] = {"", "stored", "duplicate", "rejected"};
+    static struct sent from_outbox = {"(outbox)", 0, "", "", 0};
+    struct sent *s = &from_outbox;
     json_object *o;
 
+    if (a->token >= run->base && a->token - run->base < run->n_sent)
+        s = &run->sent[a->token - run->base];
+    else
+        run->recovered++; /* sent by an earlier run that did not live to see its answer */
     s->answered = 1;
     if (a->outcome == OG_OUTCOME_STORED)
         run->stored++;
@@ -135,14 +142,17 @@ static int add_sent(struct run *run, const char *file, long line, char *id, char
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: onegridctl publish --endpoint EP [options] FILE...\n"
+            "usage: onegridctl publish --endpoint EP [options] [FILE...]\n"
             "  -e, --endpoint EP        onegrid-intake's endpoint (tcp://HOST:PORT, ipc://PATH)\n"
             "  -w, --window N           events unanswered at most (default 500)\n"
             "  -t, --timeout S          give up when no answer came for S seconds (default 60)\n"
             "  -r, --results FILE       write one JSON line per event with its answer\n"
             "      --rebase-time TIME   shift every event's time by (now - TIME), to replay\n"
             "                           sample data recorded at TIME (RFC 3339)\n"
-            "FILE is JSON Lines (docs/integrating.md), - for standard input.\n"
+            "  -o, --outbox FILE        keep events in FILE until answered; events an earlier\n"
+            "                           run left unanswered there are sent again first\n"
+            "FILE is JSON Lines (docs/integrating.md), - for standard input. With --outbox and no\n"
+            "FILE, only what an earlier run left in the outbox is sent.\n"
             "exit status: 0 all stored or duplicate, 3 some rejected, 4 some unanswered,\n"
             "             2 bad arguments or input lines\n");
 }
@@ -154,6 +164,7 @@ int og_cmd_publish(int argc, char **argv)
                                          {"timeout", required_argument, NULL, 't'},
                                          {"results", required_argument, NULL, 'r'},
                                          {"rebase-time", required_argument, NULL, 'b'},
+                                         {"outbox", required_argument, NULL, 'o'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct og_publisher_opts po = {0};
@@ -167,8 +178,11 @@ int og_cmd_publish(int argc, char **argv)
     int c, rc = OG_EXIT_FAIL;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "e:w:t:r:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:w:t:r:o:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'o':
+            po.outbox_path = optarg;
+            break;
         case 'e':
             endpoint = optarg;
             break;
@@ -206,7 +220,7 @@ int og_cmd_publish(int argc, char **argv)
             return OG_EXIT_USAGE;
         }
     }
-    if (!endpoint || optind == argc || timeout_s < 1) {
+    if (!endpoint || (optind == argc && !po.outbox_path) || timeout_s < 1) {
         usage(stderr);
         if (run.results)
             fclose(run.results);
@@ -221,6 +235,11 @@ int og_cmd_publish(int argc, char **argv)
         fprintf(stderr, "onegridctl publish: %s\n", err);
         goto out;
     }
+    if (og_publisher_held(p))
+        printf("outbox: %zu events of an earlier run not yet answered, sending them again\n",
+               og_publisher_held(p));
+    /* Tokens from the clock: never equal to those of an earlier run left in the outbox. */
+    run.base = (uint64_t)og_now_us() << 8;
 
     for (int i = optind; i < argc; i++) {
         const char *name = argv[i];
@@ -244,16 +263,27 @@ int og_cmd_publish(int argc, char **argv)
                 run.input_errors++;
                 continue;
             }
-            if (add_sent(&run, name, lineno, id, source) < 0 ||
-                og_publisher_send(p, run.n_sent - 1, buf, len) < 0) {
+            if (add_sent(&run, name, lineno, id, source) < 0) {
                 fprintf(stderr, "onegridctl publish: out of memory\n");
                 free(buf);
                 goto out;
             }
+            /* A full outbox or queue drains as answers come; other errors are final. */
+            int src;
+            while ((src = og_publisher_send(p, run.base + run.n_sent - 1, buf, len)) == -ENOSPC ||
+                   src == -ENOBUFS) {
+                if (og_publisher_poll(p, 100, on_answer, &run) < 0)
+                    break;
+            }
             free(buf);
+            if (src < 0) {
+                fprintf(stderr, "onegridctl publish: %s:%ld: %s\n", name, lineno, strerror(-src));
+                goto out;
+            }
             /* Keep what is held bounded while reading a large file. */
             while (og_publisher_held(p) >= 10000)
-                og_publisher_poll(p, 100, on_answer, &run);
+                if (og_publisher_poll(p, 100, on_answer, &run) < 0)
+                    break;
         }
         if (f != stdin)
             fclose(f);
@@ -262,6 +292,10 @@ int og_cmd_publish(int argc, char **argv)
     last_answer = og_mono_us();
     while (og_publisher_held(p) > 0) {
         int n = og_publisher_poll(p, 200, on_answer, &run);
+        if (n < 0) {
+            fprintf(stderr, "onegridctl publish: %s\n", strerror(-n));
+            break;
+        }
         if (n > 0)
             last_answer = og_mono_us();
         else if (og_mono_us() - last_answer > timeout_s * 1000000)
@@ -270,13 +304,15 @@ int og_cmd_publish(int argc, char **argv)
 
     size_t unanswered = og_publisher_held(p);
     printf("published %zu events: stored %lu, duplicate %lu, rejected %lu, unanswered %zu\n",
-           run.n_sent, run.stored, run.duplicate, run.rejected, unanswered);
+           run.n_sent + run.recovered, run.stored, run.duplicate, run.rejected, unanswered);
     if (run.rejected) {
         printf("rejected by reason:\n");
         for (int r = 0; r < MAX_REASONS; r++)
             if (run.by_reason[r])
                 printf("  %-28s %lu\n", og_reason_name(r), run.by_reason[r]);
     }
+    if (run.recovered)
+        printf("of these answers, %lu were for events recovered from the outbox\n", run.recovered);
     if (run.input_errors)
         printf("input lines not published: %lu (see the messages above)\n", run.input_errors);
     if (unanswered) {

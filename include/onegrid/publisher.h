@@ -9,8 +9,12 @@
  * The publisher copies what it is given; answers passed to the callback are valid only
  * during the call. Not thread-safe: use one publisher per thread.
  *
- * Limits of this version: unanswered events are kept in memory, so a publisher process
- * that dies loses the ones it held; keep your own record until the answer arrives. */
+ * With an outbox file (opts.outbox_path), every event handed over is appended to it and
+ * made durable (fdatasync) before it is first sent, and stays there until answered: a
+ * publisher process that dies loses nothing, because the next og_publisher_new on the
+ * same file sends the unanswered events again, with their tokens, and their answers come
+ * through the callback like any other. Without one, unanswered events live in memory only.
+ * One process at a time per outbox file. */
 #ifndef ONEGRID_PUBLISHER_H
 #define ONEGRID_PUBLISHER_H
 
@@ -43,27 +47,34 @@ struct og_answer {
 typedef void (*og_answer_fn)(const struct og_answer *answer, void *arg);
 
 struct og_publisher_opts {
-    unsigned window;    /* events unanswered at most; default 500 */
-    unsigned resend_ms; /* resend an unanswered event after this long; default 10000 */
-    size_t max_held;    /* events held (queued + unanswered) at most; default 100000 */
+    unsigned window;         /* events unanswered at most; default 500 */
+    unsigned resend_ms;      /* resend an unanswered event after this long; default 10000 */
+    size_t max_held;         /* events held (queued + unanswered) at most; default 100000 */
+    const char *outbox_path; /* durable outbox file, or NULL to keep events in memory only */
+    size_t max_outbox_bytes; /* unanswered event bytes the outbox may hold; default 64 MiB */
 };
 
 struct og_publisher;
 
 /* Connects to onegrid-intake at endpoint ("tcp://host:7300", "ipc:///run/onegrid/intake.sock").
- * o may be NULL for defaults. Returns NULL with err filled. */
+ * o may be NULL for defaults. With an outbox, the events it still holds are queued first
+ * (og_publisher_held counts them). Returns NULL with err filled. */
 OG_API struct og_publisher *
 og_publisher_new(const char *endpoint, const struct og_publisher_opts *o, char *err, size_t errlen);
 /* Stops and frees; events still held are dropped (check og_publisher_held first). */
 OG_API void og_publisher_destroy(struct og_publisher **p);
 
 /* Hands over one event. token identifies it in the answer and must be unique among held
- * events. Returns 0, -EEXIST (token held), -ENOBUFS (max_held reached), -ENOMEM. */
+ * events, including those recovered from the outbox. Returns 0, -EEXIST (token held),
+ * -ENOBUFS (max_held reached), -ENOSPC (the outbox is full: wait for answers), -ENOMEM,
+ * or another -errno when the outbox cannot be written. */
 OG_API int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope,
                              size_t len);
 
 /* Sends, resends and receives for up to timeout_ms (0: without waiting), calling fn once
- * for each answer. Returns the number of answers, or a negative errno. */
+ * for each answer. Before sending new events it makes the outbox durable. Returns the
+ * number of answers, or a negative errno (-EIO and friends: the outbox could not be
+ * synced; nothing new is sent until it can be). */
 OG_API int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, void *arg);
 
 /* Events held: queued plus unanswered. */
