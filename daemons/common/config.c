@@ -32,10 +32,42 @@ static int on_entry(void *user, const char *section, const char *key, const char
     return e->section && e->key && e->value;
 }
 
+/* libinih as packaged reads at most INI_MAX_LINE (200) bytes of a line and parses the
+ * rest as a new line, silently. Refuse such lines instead of misreading them. */
+static int check_line_lengths(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    int c, line = 1;
+    long len = 0;
+    if (!f)
+        return 0; /* ini_parse reports it */
+    while ((c = getc(f)) != EOF) {
+        if (c == '\n') {
+            line++, len = 0;
+            continue;
+        }
+        if (++len >= INI_MAX_LINE - 1) {
+            snprintf(err, errlen,
+                     "\"%s\" line %d is longer than %d characters, which the configuration "
+                     "parser cannot read; shorten it (a long conninfo can name a service in "
+                     "pg_service.conf: conninfo = service=onegrid)",
+                     path, line, INI_MAX_LINE - 2);
+            fclose(f);
+            return -E2BIG;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
 struct og_config *og_config_load(const char *path, char *err, size_t errlen)
 {
-    struct og_config *cfg = calloc(1, sizeof(*cfg));
+    struct og_config *cfg;
     int rc;
+
+    if (check_line_lengths(path, err, errlen) < 0)
+        return NULL;
+    cfg = calloc(1, sizeof(*cfg));
 
     if (!cfg) {
         snprintf(err, errlen, "out of memory");

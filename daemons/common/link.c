@@ -51,6 +51,7 @@ struct held {
     size_t len;
     int64_t sent_at; /* monotonic us of the last send; 0 = queued, not sent */
     int tries;       /* sends so far: the wait before the next one doubles, up to 16x */
+    bool sent_once;  /* sent at least once (after a reconnect it is queued again) */
     struct held *next_queued;
     UT_hash_handle hh;
 };
@@ -212,10 +213,9 @@ static void send_hello(struct og_link_client *c, int64_t now)
     Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
     f.kind = ONEGRID__V1__FRAME__KIND__KIND_HELLO;
     f.sender = c->name;
+    /* Fails (EAGAIN) until the connection is up, with ZMQ_IMMEDIATE: not a send failure. */
     if (send_frame(c->sock, NULL, &f) == 0)
         c->hello_at = now;
-    else
-        c->stats.send_fail++;
 }
 
 void og_link_client_tick(struct og_link_client *c)
@@ -253,7 +253,11 @@ void og_link_client_tick(struct og_link_client *c)
             c->queue_tail = NULL;
         h->next_queued = NULL;
         c->inflight++;
-        c->stats.sent++;
+        if (h->sent_once)
+            c->stats.resent++;
+        else
+            c->stats.sent++;
+        h->sent_once = true;
     }
 }
 
@@ -271,15 +275,25 @@ static void watch_connection(struct og_link_client *c)
             c->stats.disconnects++;
         } else if (event == ZMQ_EVENT_CONNECTED) {
             if (c->was_connected) {
-                struct held *h, *tmp;
+                /* Everything unanswered was lost with the old connection: put it all back
+                 * in the queue, in order, to go out within the credit granted anew. */
+                struct held *h, *tmp, *prev = NULL;
                 c->stats.reconnects++;
                 c->credit = 0;
                 c->hello_at = 0;
+                c->queue_head = NULL;
                 HASH_ITER(hh, c->by_key, h, tmp)
                 {
-                    if (h->sent_at != 0)
-                        h->sent_at = 1, h->tries = 1; /* due now */
+                    h->sent_at = 0;
+                    h->next_queued = NULL;
+                    if (prev)
+                        prev->next_queued = h;
+                    else
+                        c->queue_head = h;
+                    prev = h;
                 }
+                c->queue_tail = prev;
+                c->inflight = 0;
             }
             c->was_connected = true;
         }

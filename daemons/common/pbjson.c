@@ -128,14 +128,30 @@ static int parse_value(json_object *j, const ProtobufCFieldDescriptor *f, void *
             return fail(err, errlen, path, "expected an integer");
         errno = 0;
         int64_t x = json_object_get_int64(j);
-        if (errno)
-            return fail(err, errlen, path, "integer out of range");
+        int64_t lo = INT64_MIN, hi = INT64_MAX;
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_UINT64:
+        case PROTOBUF_C_TYPE_FIXED64:
+            lo = 0; /* above INT64_MAX json-c cannot give us anyway */
+            break;
+        case PROTOBUF_C_TYPE_UINT32:
+        case PROTOBUF_C_TYPE_FIXED32:
+            lo = 0, hi = UINT32_MAX;
+            break;
+        case PROTOBUF_C_TYPE_INT32:
+        case PROTOBUF_C_TYPE_SINT32:
+        case PROTOBUF_C_TYPE_SFIXED32:
+            lo = INT32_MIN, hi = INT32_MAX;
+            break;
+        default:
+            break;
+        }
+        if (errno || x < lo || x > hi)
+            return fail(err, errlen, path, "integer out of range for the field's type");
         if (scalar_size(f->type) == 8)
             *(int64_t *)dst = x;
-        else if (x < INT32_MIN || x > UINT32_MAX)
-            return fail(err, errlen, path, "integer out of range");
         else
-            *(int32_t *)dst = (int32_t)x;
+            *(uint32_t *)dst = (uint32_t)x;
         return 0;
     }
     }

@@ -252,9 +252,11 @@ static int check_id(struct og_verdict *v, const char *name, const char *s)
     return 0;
 }
 
-static int check_source(struct og_verdict *v, const char *s)
+static int check_source(struct og_verdict *v, const char *s, bool authenticated)
 {
     size_t n = strlen(s);
+    if (n == 0 && authenticated)
+        return 0;
     if (n == 0)
         return refuse(v, ONEGRID__V1__REASON__REASON_MISSING_FIELD, "source: required");
     bool ok = n <= 32 && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'));
@@ -405,8 +407,8 @@ Onegrid__V1__Envelope *og_validate_envelope(const uint8_t *buf, size_t len,
         refuse(v, ONEGRID__V1__REASON__REASON_UNDECODABLE, "not a valid onegrid.v1.Envelope");
         return NULL;
     }
-    if (check_id(v, "id", e->id) || check_source(v, e->source) || check_time(v, e->time, lim) ||
-        check_location(v, e->location) || check_payload(v, e))
+    if (check_id(v, "id", e->id) || check_source(v, e->source, lim->authenticated) ||
+        check_time(v, e->time, lim) || check_location(v, e->location) || check_payload(v, e))
         goto refused;
     want = og_payload_type(e->payload_case);
     if (strcmp(e->type, want) != 0) {

@@ -6,6 +6,7 @@
 #ifndef OG_VALIDATE_H
 #define OG_VALIDATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,7 @@ struct og_limits {
     int64_t now;        /* seconds since the epoch, the reference for time checks */
     int64_t max_age;    /* seconds an event's time may lie in the past */
     int64_t max_future; /* seconds it may lie in the future (clock skew) */
+    bool authenticated; /* the publisher's key names its source: `source` may be empty */
 };
 
 /* Checks the raw bytes of an Envelope. On success returns the decoded Envelope (free it

@@ -31,7 +31,8 @@ Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *
                                     const char *auth_source, const uint8_t *buf, size_t len,
                                     int64_t now_us)
 {
-    struct og_limits lim = {o->max_event_bytes, now_us / 1000000, o->max_age, o->max_future};
+    struct og_limits lim = {o->max_event_bytes, now_us / 1000000, o->max_age, o->max_future,
+                            auth_source != NULL};
     struct og_verdict v;
     Onegrid__V1__Frame *f = calloc(1, sizeof(*f));
     Onegrid__V1__Submission *s = calloc(1, sizeof(*s));

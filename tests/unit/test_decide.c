@@ -1,0 +1,513 @@
+/* Unit tests for daemons/dispatch/decide.c (with cases.c and registry.c underneath): one
+ * submission in, one decision out, the in-memory cases updated. No database, no sockets. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dispatch.h"
+#include "util.h"
+#include "wire.h"
+
+#define R(x)    ONEGRID__V1__REASON__REASON_##x
+#define KIND(x) ONEGRID__V1__DECISION__KIND__KIND_##x
+#define S(x)    ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_##x
+#define NOW     T_NOW
+
+struct fixture {
+    struct og_registry *reg;
+    struct og_cases *cases;
+    struct og_decider dc;
+};
+
+static struct og_rule rule(int64_t id, int version, const char *category, const char *prefix,
+                           const char *unit, int priority)
+{
+    struct og_rule r = {.id = id,
+                        .version = version,
+                        .category = (char *)category,
+                        .unit = (char *)unit,
+                        .priority = priority,
+                        .valid_from = INT64_MIN,
+                        .valid_to = INT64_MAX};
+    snprintf(r.prefix, sizeof(r.prefix), "%s", prefix);
+    return r;
+}
+
+static int setup(void **state)
+{
+    static const struct og_category_info cats[] = {
+        {"facility.handrail", "community", 3, "workday", false},
+        {"hazard.gas", "district", 2, "hour", true},
+        {"env.unrouted", "community", 1, "day", false},
+    };
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    if (!fx)
+        return -1;
+    *state = fx;
+    fx->reg = og_registry_new();
+    fx->cases = og_cases_new();
+    if (!fx->reg || !fx->cases)
+        return -1;
+    struct og_registry *r = fx->reg;
+    if (og_registry_add_area(r, "650204001001", "community", "650204001", "650204") ||
+        og_registry_add_area(r, "650204001002", "community", "650204001", "650204") ||
+        og_registry_add_area(r, "650205001001", "community", "650205001", "650205") ||
+        og_registry_add_source(r, "zongzhi") || og_registry_add_source(r, "iot.gas") ||
+        og_registry_add_crosswalk(r, "zongzhi", "BJT-QY-03", "650204001001") ||
+        og_registry_add_crosswalk(r, "zongzhi", "BJT-QY-04", "650204001002") ||
+        og_registry_add_crosswalk(r, "iot.gas", "GAS-0042", "650204001002") ||
+        og_registry_add_crosswalk(r, "zongzhi", "OTHER-01", "650205001001") ||
+        og_registry_add_crosswalk(r, "zongzhi", "NOWHERE-1", "650204009009") ||
+        og_registry_add_unit(r, "unit-a", "650204001001") ||
+        og_registry_add_unit(r, "unit-b", "650204001002") ||
+        og_registry_add_unit(r, "unit-gas", "650204"))
+        return -1;
+    for (size_t i = 0; i < OG_ARRAY_SIZE(cats); i++)
+        if (og_registry_add_category(r, &cats[i]))
+            return -1;
+    struct og_rule rules[] = {
+        rule(7, 2, "facility.handrail", "650204001001", "unit-a", 0),
+        rule(8, 1, "facility.handrail", "650204001002", "unit-b", 0),
+        rule(9, 3, "hazard.gas", "650204", "unit-gas", 0),
+    };
+    for (size_t i = 0; i < OG_ARRAY_SIZE(rules); i++)
+        if (og_registry_add_rule(r, &rules[i]))
+            return -1;
+    fx->dc.reg = fx->reg;
+    fx->dc.cases = fx->cases;
+    fx->dc.shard = "650204";
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    og_registry_destroy(&fx->reg);
+    og_cases_destroy(&fx->cases);
+    free(fx);
+    return 0;
+}
+
+/* Runs og_decide on x's envelope from source x->e.source. Returns a new decision (free
+ * with decision_free). */
+static Onegrid__V1__Decision *decide_at(struct fixture *fx, struct ex *x, int64_t now)
+{
+    Onegrid__V1__Submission s = ONEGRID__V1__SUBMISSION__INIT;
+    Onegrid__V1__Decision *d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    onegrid__v1__decision__init(d);
+    s.publisher = (char *)"local";
+    s.source = x->e.source;
+    s.event = &x->e;
+    assert_int_equal(og_decide(&fx->dc, &s, now, d), 0);
+    return d;
+}
+
+static Onegrid__V1__Decision *decide(struct fixture *fx, struct ex *x)
+{
+    return decide_at(fx, x, NOW);
+}
+
+static void decision_free(Onegrid__V1__Decision *d)
+{
+    onegrid__v1__decision__free_unpacked(d, NULL);
+}
+
+/* Checks a refusal: kind, reason and a word of the text. Frees d. */
+static void expect_reject(const char *name, Onegrid__V1__Decision *d, Onegrid__V1__Reason reason,
+                          const char *needle)
+{
+    if (d->kind != KIND(REJECT))
+        fail_msg("%s: kind %d, expected REJECT", name, d->kind);
+    if (!d->rejection)
+        fail_msg("%s: REJECT without a rejection", name);
+    if (d->rejection->reason != reason)
+        fail_msg("%s: reason %d (%s), expected %d", name, d->rejection->reason, d->rejection->text,
+                 reason);
+    if (needle && !strstr(d->rejection->text, needle))
+        fail_msg("%s: text \"%s\" does not mention \"%s\"", name, d->rejection->text, needle);
+    decision_free(d);
+}
+
+/* Opens a handrail case at BJT-QY-03 and returns its id (static buffer). */
+static const char *open_handrail(struct fixture *fx)
+{
+    static char id[32];
+    struct ex x;
+    ex_report(&x);
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+    return id;
+}
+
+/* A status update from unit for case_id. */
+static Onegrid__V1__Decision *status(struct fixture *fx, const char *case_id, const char *unit,
+                                     int st, int64_t now)
+{
+    struct ex x;
+    ex_status(&x);
+    x.status.case_id = (char *)case_id;
+    x.status.unit = (char *)unit;
+    x.status.status = st;
+    return decide_at(fx, &x, now);
+}
+
+/* Moves case_id by unit through statuses, each step allowed. */
+static void walk(struct fixture *fx, const char *case_id, const char *unit, const int *sts,
+                 size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Onegrid__V1__Decision *d = status(fx, case_id, unit, sts[i], NOW + 60 * (int64_t)i);
+        if (d->kind != KIND(UPDATE_CASE))
+            fail_msg("step %zu (status %d) refused: %s", i, sts[i],
+                     d->rejection ? d->rejection->text : "?");
+        decision_free(d);
+    }
+}
+
+/* Reports ---------------------------------------------------------------------------- */
+
+static void test_report_opens_cases(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    Onegrid__V1__Decision *d;
+
+    ex_report(&x);
+    d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    assert_string_equal(d->case_id, "650204-00000001");
+    assert_string_equal(d->district, "650204");
+    assert_string_equal(d->grid, "650204001001");
+    assert_string_equal(d->category, "facility.handrail");
+    assert_string_equal(d->unit, "unit-a");
+    assert_int_equal(d->rule_id, 7);
+    assert_int_equal(d->rule_version, 2);
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_string_equal(d->previous_state, "");
+    assert_int_equal(d->contacts, 1);
+    assert_non_null(d->opened);
+    assert_int_equal(d->opened->seconds, NOW);
+    assert_null(d->closed);
+    assert_null(d->rejection);
+    decision_free(d);
+
+    /* The next case of the district gets the next number, routed by its own rule. */
+    x.e.id = (char *)"evt-0002";
+    x.e.subject = (char *)"BJT-QY-04";
+    d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    assert_string_equal(d->case_id, "650204-00000002");
+    assert_string_equal(d->grid, "650204001002");
+    assert_string_equal(d->unit, "unit-b");
+    assert_int_equal(d->rule_id, 8);
+    assert_int_equal(d->rule_version, 1);
+    decision_free(d);
+
+    /* The cases are held in memory as decided. */
+    assert_int_equal(og_cases_count(fx->cases), 2);
+    struct og_case *c = og_cases_find(fx->cases, "650204-00000001");
+    assert_non_null(c);
+    assert_string_equal(c->state, OG_STATE_DISPATCHED);
+    assert_string_equal(c->unit, "unit-a");
+    assert_string_equal(c->area, "650204001001");
+    assert_int_equal(c->opened, NOW);
+    assert_null(og_cases_find(fx->cases, "650204-00000003"));
+}
+
+static void test_sensor_alert_opens_case(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    ex_alert(&x);
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    assert_string_equal(d->case_id, "650204-00000001");
+    assert_string_equal(d->grid, "650204001002");
+    assert_string_equal(d->category, "hazard.gas");
+    assert_string_equal(d->unit, "unit-gas");
+    assert_int_equal(d->rule_id, 9);
+    assert_int_equal(d->rule_version, 3);
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    decision_free(d);
+}
+
+static void test_report_without_rule_is_reported(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    ex_report(&x);
+    x.report.category = (char *)"env.unrouted";
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    assert_string_equal(d->case_id, "650204-00000001");
+    assert_string_equal(d->state, OG_STATE_REPORTED);
+    assert_string_equal(d->unit, "");
+    assert_int_equal(d->rule_id, 0);
+    assert_int_equal(d->rule_version, 0);
+    decision_free(d);
+    struct og_case *c = og_cases_find(fx->cases, "650204-00000001");
+    assert_non_null(c);
+    assert_null(c->unit);
+}
+
+static void test_report_refusals(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+
+    ex_report(&x);
+    x.e.source = (char *)"weibo";
+    expect_reject("unknown source", decide(fx, &x), R(UNAUTHORISED_SOURCE), "weibo");
+
+    ex_report(&x);
+    x.e.subject = (char *)"BJT-QY-99";
+    expect_reject("unknown subject", decide(fx, &x), R(UNKNOWN_GRID), "BJT-QY-99");
+
+    /* A grid id of another source: the crosswalk is per source. */
+    ex_alert(&x);
+    x.e.subject = (char *)"BJT-QY-03";
+    expect_reject("subject of another source", decide(fx, &x), R(UNKNOWN_GRID), "BJT-QY-03");
+
+    ex_report(&x);
+    x.e.subject = (char *)"OTHER-01";
+    expect_reject("area outside the shard", decide(fx, &x), R(UNKNOWN_GRID), "650205001001");
+
+    ex_report(&x);
+    x.e.subject = (char *)"NOWHERE-1";
+    expect_reject("area without a district", decide(fx, &x), R(UNKNOWN_GRID), "NOWHERE-1");
+
+    ex_report(&x);
+    x.report.category = (char *)"facility.elevator";
+    expect_reject("unknown category", decide(fx, &x), R(UNKNOWN_CATEGORY), "facility.elevator");
+
+    ex_alert(&x);
+    x.alert.category = (char *)"hazard.flood";
+    expect_reject("unknown alert category", decide(fx, &x), R(UNKNOWN_CATEGORY), "hazard.flood");
+
+    /* No refusal opened a case or used a number. */
+    assert_int_equal(og_cases_count(fx->cases), 0);
+    assert_string_equal(open_handrail(fx), "650204-00000001");
+}
+
+static void test_intake_rejection_stands(void **state)
+{
+    struct fixture *fx = *state;
+    Onegrid__V1__Submission s = ONEGRID__V1__SUBMISSION__INIT;
+    Onegrid__V1__Nack n = ONEGRID__V1__NACK__INIT;
+    Onegrid__V1__Decision *d = calloc(1, sizeof(*d));
+    struct ex x;
+
+    assert_non_null(d);
+    onegrid__v1__decision__init(d);
+    n.reason = R(INVALID_UTF8);
+    n.text = (char *)"subject: not valid UTF-8";
+    s.publisher = (char *)"local";
+    s.source = (char *)"zongzhi";
+    s.rejection = &n;
+    assert_int_equal(og_decide(&fx->dc, &s, NOW, d), 0);
+    assert_int_equal(d->kind, KIND(REJECT));
+    assert_int_equal(og_cases_count(fx->cases), 0);
+    decision_free(d);
+
+    /* Even with a decoded event alongside (intake keeps it for the record). */
+    ex_report(&x);
+    d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    onegrid__v1__decision__init(d);
+    s.event = &x.e;
+    n.reason = R(UNAUTHORISED_SOURCE);
+    assert_int_equal(og_decide(&fx->dc, &s, NOW, d), 0);
+    assert_int_equal(d->kind, KIND(REJECT));
+    assert_int_equal(og_cases_count(fx->cases), 0);
+    decision_free(d);
+}
+
+/* Status updates and evaluations ----------------------------------------------------- */
+
+static void test_status_update_moves_state(void **state)
+{
+    struct fixture *fx = *state;
+    const char *id = open_handrail(fx);
+    Onegrid__V1__Decision *d = status(fx, id, "unit-a", S(ACCEPTED), NOW + 60);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->case_id, id);
+    assert_string_equal(d->previous_state, OG_STATE_DISPATCHED);
+    assert_string_equal(d->state, OG_STATE_ACCEPTED);
+    /* The decision describes the whole case, not only what changed. */
+    assert_string_equal(d->unit, "unit-a");
+    assert_string_equal(d->district, "650204");
+    assert_string_equal(d->grid, "650204001001");
+    assert_string_equal(d->category, "facility.handrail");
+    assert_int_equal(d->rule_id, 7);
+    assert_int_equal(d->rule_version, 2);
+    assert_non_null(d->opened);
+    assert_int_equal(d->opened->seconds, NOW);
+    decision_free(d);
+    assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_ACCEPTED);
+
+    /* A step the state does not allow. */
+    d = status(fx, id, "unit-a", S(CHECKED_OK), NOW + 120);
+    expect_reject("checked_ok while accepted", d, R(INVALID_TRANSITION), "accepted");
+    assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_ACCEPTED);
+}
+
+static void test_status_update_refusals(void **state)
+{
+    struct fixture *fx = *state;
+    const char *id = open_handrail(fx);
+
+    expect_reject("another unit", status(fx, id, "unit-b", S(ACCEPTED), NOW), R(INVALID_TRANSITION),
+                  "unit-b");
+    expect_reject("unknown unit", status(fx, id, "unit-zz", S(ACCEPTED), NOW), R(UNKNOWN_UNIT),
+                  "unit-zz");
+    expect_reject("unknown case", status(fx, "650204-00000099", "unit-a", S(ACCEPTED), NOW),
+                  R(UNKNOWN_CASE), "650204-00000099");
+    /* Nothing moved. */
+    assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_DISPATCHED);
+
+    /* An unrouted case is held by no unit: no unit may move it. */
+    struct ex x;
+    ex_report(&x);
+    x.report.category = (char *)"env.unrouted";
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    char unrouted[32];
+    snprintf(unrouted, sizeof(unrouted), "%s", d->case_id);
+    decision_free(d);
+    expect_reject("unrouted case", status(fx, unrouted, "unit-a", S(VOIDED), NOW),
+                  R(INVALID_TRANSITION), "no unit");
+
+    /* A meeting decision is refused with a reason, not dropped. */
+    ex_decision(&x);
+    expect_reject("meeting decision", decide(fx, &x), R(INVALID_TRANSITION), "decision");
+}
+
+static void test_full_lifecycle_and_evaluation(void **state)
+{
+    struct fixture *fx = *state;
+    const char *id = open_handrail(fx);
+    char case_id[32];
+    static const int to_closed[] = {S(ACCEPTED), S(IN_PROGRESS), S(RESOLVED), S(CLOSED)};
+    snprintf(case_id, sizeof(case_id), "%s", id);
+
+    /* facility.handrail needs no field check: resolved -> closed directly. */
+    walk(fx, case_id, "unit-a", to_closed, 3);
+    Onegrid__V1__Decision *d = status(fx, case_id, "unit-a", S(CLOSED), NOW + 500);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->previous_state, OG_STATE_RESOLVED);
+    assert_string_equal(d->state, OG_STATE_CLOSED);
+    assert_non_null(d->closed);
+    assert_int_equal(d->closed->seconds, NOW + 500);
+    decision_free(d);
+
+    /* 不满意 reopens the case for the same unit; it is no longer closed. */
+    struct ex x;
+    ex_evaluation(&x);
+    x.evaluation.case_id = case_id;
+    x.evaluation.result = ONEGRID__V1__EVALUATION__RESULT__RESULT_UNSATISFIED;
+    d = decide_at(fx, &x, NOW + 900);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->previous_state, OG_STATE_CLOSED);
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_string_equal(d->unit, "unit-a");
+    assert_null(d->closed);
+    decision_free(d);
+    assert_int_equal(og_cases_find(fx->cases, case_id)->closed, 0);
+
+    /* Evaluating a case that is not closed is refused. */
+    x.evaluation.result = ONEGRID__V1__EVALUATION__RESULT__RESULT_SATISFIED;
+    expect_reject("evaluation of a dispatched case", decide(fx, &x), R(INVALID_TRANSITION),
+                  "closed");
+
+    /* Round two, satisfied: evaluated, and the close time kept. */
+    walk(fx, case_id, "unit-a", to_closed, 4);
+    d = decide_at(fx, &x, NOW + 2000);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_EVALUATED);
+    assert_non_null(d->closed);
+    assert_int_equal(d->closed->seconds, NOW + 180); /* the 4th step of walk */
+    decision_free(d);
+
+    /* Evaluation of an unknown case. */
+    x.evaluation.case_id = (char *)"650204-00000042";
+    expect_reject("evaluation of an unknown case", decide(fx, &x), R(UNKNOWN_CASE),
+                  "650204-00000042");
+}
+
+static void test_field_check_required(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    ex_alert(&x);
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+
+    /* hazard.gas requires a field check: resolved -> closed is refused. */
+    static const int to_resolved[] = {S(ACCEPTED), S(RESOLVED)};
+    walk(fx, id, "unit-gas", to_resolved, 2);
+    expect_reject("close without check", status(fx, id, "unit-gas", S(CLOSED), NOW),
+                  R(INVALID_TRANSITION), "STATUS_CLOSED");
+    static const int checked[] = {S(CHECKED_OK), S(CLOSED)};
+    walk(fx, id, "unit-gas", checked, 2);
+    assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_CLOSED);
+}
+
+/* cases.c numbering ------------------------------------------------------------------ */
+
+static void test_case_numbering(void **state)
+{
+    struct og_cases *cs = og_cases_new();
+    assert_non_null(cs);
+    struct og_case *a = og_cases_open(cs, "650204", "650204001001", "x");
+    struct og_case *b = og_cases_open(cs, "650205", "650205001001", "x");
+    struct og_case *c = og_cases_open(cs, "650204", "650204001002", "y");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_string_equal(a->id, "650204-00000001");
+    assert_string_equal(b->id, "650205-00000001"); /* numbered per district */
+    assert_string_equal(c->id, "650204-00000002");
+    assert_int_equal(a->contacts, 1);
+    assert_null(a->unit);
+    assert_int_equal(og_case_set_unit(a, "unit-a"), 0);
+    assert_string_equal(a->unit, "unit-a");
+    assert_int_equal(og_case_set_unit(a, NULL), 0);
+    assert_null(a->unit);
+    assert_int_equal(og_case_set_unit(a, "unit-b"), 0);
+    assert_ptr_equal(og_cases_find(cs, "650204-00000002"), c);
+    assert_int_equal(og_cases_count(cs), 3);
+    og_cases_destroy(&cs);
+    assert_null(cs);
+    og_cases_destroy(&cs);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_report_opens_cases),
+        T(test_sensor_alert_opens_case),
+        T(test_report_without_rule_is_reported),
+        T(test_report_refusals),
+        T(test_intake_rejection_stands),
+        T(test_status_update_moves_state),
+        T(test_status_update_refusals),
+        T(test_full_lifecycle_and_evaluation),
+        T(test_field_check_required),
+        cmocka_unit_test(test_case_numbering),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,605 @@
+/* Unit tests for daemons/common/link.c: a real ZeroMQ client and server over an ipc://
+ * endpoint in a private mkdtemp directory, driven by a small poll loop with a deadline
+ * (og_link_client_tick / og_link_client_recv / og_link_server_recv), as the daemons do. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "link.h"
+#include "util.h"
+
+#define MAX_RX      64
+#define LONG_RESEND (10 * 1000000) /* no resend within any test */
+
+struct got {
+    Onegrid__V1__Frame *f;
+    struct og_route from;
+    bool answered;
+    int64_t at; /* monotonic us when the server took it */
+};
+
+struct link {
+    void *ctx;
+    char dir[64];
+    char endpoint[128];
+    struct og_link_server *srv;
+    struct og_link_client *cli;
+    /* What the server received, in order. */
+    struct got rx[MAX_RX];
+    size_t n_rx;
+    /* What the client delivered to on_answer, in order. */
+    char answers[MAX_RX][64];
+    size_t n_answers;
+    bool answer_without_reply;
+};
+
+static int setup(void **state)
+{
+    struct link *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -1;
+    snprintf(l->dir, sizeof(l->dir), "/tmp/og-test-link-XXXXXX");
+    if (!mkdtemp(l->dir)) {
+        free(l);
+        return -1;
+    }
+    snprintf(l->endpoint, sizeof(l->endpoint), "ipc://%s/link.sock", l->dir);
+    l->ctx = zmq_ctx_new();
+    *state = l;
+    return l->ctx ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct link *l = *state;
+    char path[128];
+    for (size_t i = 0; i < l->n_rx; i++)
+        onegrid__v1__frame__free_unpacked(l->rx[i].f, NULL);
+    og_link_client_destroy(&l->cli);
+    og_link_server_destroy(&l->srv);
+    zmq_ctx_term(l->ctx);
+    snprintf(path, sizeof(path), "%s/link.sock", l->dir);
+    unlink(path);
+    rmdir(l->dir);
+    free(l);
+    return 0;
+}
+
+/* A server with credit, and a client with max_queue and resend_us. */
+static void start(struct link *l, uint32_t credit, size_t max_queue, int64_t resend_us)
+{
+    char err[256];
+    l->srv = og_link_server_new(l->ctx, l->endpoint, credit, err, sizeof(err));
+    if (!l->srv)
+        fail_msg("server: %s", err);
+    l->cli = og_link_client_new(l->ctx, l->endpoint, "unit-test", max_queue, resend_us, err,
+                                sizeof(err));
+    if (!l->cli)
+        fail_msg("client: %s", err);
+}
+
+static void on_answer(Onegrid__V1__Frame *a, void *arg)
+{
+    struct link *l = arg;
+    if (l->n_answers < MAX_RX)
+        snprintf(l->answers[l->n_answers++], sizeof(l->answers[0]), "%s", a->key);
+    if (a->kind != ONEGRID__V1__FRAME__KIND__KIND_ANSWER || !a->reply)
+        l->answer_without_reply = true;
+    onegrid__v1__frame__free_unpacked(a, NULL); /* the callback owns it */
+}
+
+static size_t unanswered_at_server(const struct link *l)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->n_rx; i++)
+        n += !l->rx[i].answered;
+    return n;
+}
+
+/* Runs both ends for up to ms milliseconds, or until done(l). Returns done(l) (true when
+ * no done is given). Records the most frames the server held unanswered at once. */
+static bool pump(struct link *l, int ms, bool (*done)(const struct link *), size_t *max_unanswered)
+{
+    int64_t deadline = og_mono_us() + (int64_t)ms * 1000;
+    do {
+        zmq_pollitem_t items[] = {
+            {og_link_client_socket(l->cli), 0, ZMQ_POLLIN, 0},
+            {l->srv ? og_link_server_socket(l->srv) : NULL, 0, ZMQ_POLLIN, 0},
+        };
+        og_link_client_tick(l->cli);
+        zmq_poll(items, l->srv ? 2 : 1, 5);
+        og_link_client_recv(l->cli, on_answer, l);
+        while (l->srv) {
+            struct og_route from;
+            Onegrid__V1__Frame *f = NULL;
+            int rc = og_link_server_recv(l->srv, &from, &f);
+            if (rc == -EAGAIN)
+                break;
+            if (rc == 1) {
+                if (l->n_rx == MAX_RX)
+                    fail_msg("more than %d frames at the server", MAX_RX);
+                l->rx[l->n_rx].f = f;
+                l->rx[l->n_rx].from = from;
+                l->rx[l->n_rx].answered = false;
+                l->rx[l->n_rx].at = og_mono_us();
+                l->n_rx++;
+            } else {
+                assert_int_equal(rc, 0);
+            }
+        }
+        if (max_unanswered && unanswered_at_server(l) > *max_unanswered)
+            *max_unanswered = unanswered_at_server(l);
+        if (done && done(l))
+            return true;
+    } while (og_mono_us() < deadline);
+    return !done;
+}
+
+static bool connected(const struct link *l)
+{
+    return og_link_client_connected(l->cli);
+}
+
+static void connect_or_fail(struct link *l)
+{
+    if (!pump(l, 2000, connected, NULL))
+        fail_msg("no credit from the server within 2 s");
+}
+
+static size_t want_rx, want_answers;
+
+static bool rx_reached(const struct link *l)
+{
+    return l->n_rx >= want_rx;
+}
+
+static bool answers_reached(const struct link *l)
+{
+    return l->n_answers >= want_answers;
+}
+
+/* Queues a DATA frame with key and a small submission. Returns og_link_client_send's rc. */
+static int send_key(struct link *l, const char *key)
+{
+    Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
+    Onegrid__V1__Submission s = ONEGRID__V1__SUBMISSION__INIT;
+    f.kind = ONEGRID__V1__FRAME__KIND__KIND_DATA;
+    f.key = (char *)key;
+    f.submission = &s;
+    s.publisher = (char *)"local";
+    s.source = (char *)"zongzhi";
+    return og_link_client_send(l->cli, &f);
+}
+
+/* Sends the server's ANSWER for key to the route of received frame i. */
+static int answer_key(struct link *l, size_t i, const char *key)
+{
+    Onegrid__V1__Frame a = ONEGRID__V1__FRAME__INIT;
+    Onegrid__V1__Reply r = ONEGRID__V1__REPLY__INIT;
+    Onegrid__V1__Ack ack = ONEGRID__V1__ACK__INIT;
+    a.kind = ONEGRID__V1__FRAME__KIND__KIND_ANSWER;
+    a.key = (char *)key;
+    a.reply = &r;
+    r.event_id = (char *)"e";
+    r.result_case = ONEGRID__V1__REPLY__RESULT_ACK;
+    r.ack = &ack;
+    ack.outcome = ONEGRID__V1__ACK__OUTCOME__OUTCOME_STORED;
+    return og_link_server_answer(l->srv, &l->rx[i].from, &a);
+}
+
+static void answer(struct link *l, size_t i)
+{
+    assert_true(i < l->n_rx);
+    assert_int_equal(answer_key(l, i, l->rx[i].f->key), 0);
+    l->rx[i].answered = true;
+}
+
+static size_t count_answers(const struct link *l, const char *key)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->n_answers; i++)
+        n += strcmp(l->answers[i], key) == 0;
+    return n;
+}
+
+/* Tests ------------------------------------------------------------------------------ */
+
+static void test_handshake_grants_credit(void **state)
+{
+    struct link *l = *state;
+    start(l, 3, 16, LONG_RESEND);
+    assert_false(og_link_client_connected(l->cli));
+    connect_or_fail(l);
+    assert_true(og_link_client_connected(l->cli));
+    /* HELLO is handled inside the server: nothing is handed to the caller. */
+    assert_int_equal(l->n_rx, 0);
+    assert_int_equal(og_link_client_stats(l->cli)->sent, 0);
+    assert_int_equal(og_link_server_stats(l->srv)->bad_frames, 0);
+    /* The first connection is not a reconnect. */
+    assert_int_equal(og_link_client_stats(l->cli)->reconnects, 0);
+}
+
+static void test_data_arrives_with_key(void **state)
+{
+    struct link *l = *state;
+    start(l, 3, 16, LONG_RESEND);
+    /* Frames queued before the handshake wait for credit, then go. */
+    assert_int_equal(send_key(l, "zongzhi\x1f"
+                                 "e-1"),
+                     0);
+    assert_int_equal(send_key(l, "zongzhi\x1f"
+                                 "e-2"),
+                     0);
+    assert_int_equal(og_link_client_held(l->cli), 2);
+    want_rx = 2;
+    if (!pump(l, 2000, rx_reached, NULL))
+        fail_msg("server got %zu of 2 frames", l->n_rx);
+    assert_string_equal(l->rx[0].f->key, "zongzhi\x1f"
+                                         "e-1");
+    assert_string_equal(l->rx[1].f->key, "zongzhi\x1f"
+                                         "e-2");
+    assert_int_equal(l->rx[0].f->kind, ONEGRID__V1__FRAME__KIND__KIND_DATA);
+    assert_non_null(l->rx[0].f->submission);
+    assert_string_equal(l->rx[0].f->submission->source, "zongzhi");
+    assert_true(l->rx[0].from.len > 0);
+    assert_int_equal(og_link_client_stats(l->cli)->sent, 2);
+    /* Still held until answered. */
+    assert_int_equal(og_link_client_held(l->cli), 2);
+    assert_int_equal(l->n_answers, 0);
+}
+
+static void test_credit_bounds_unanswered(void **state)
+{
+    struct link *l = *state;
+    char key[16];
+    size_t max_unanswered = 0;
+    start(l, 3, 16, LONG_RESEND);
+    connect_or_fail(l);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%02d", i);
+        assert_int_equal(send_key(l, key), 0);
+    }
+    assert_int_equal(og_link_client_held(l->cli), 10);
+
+    /* Unanswered, the server gets exactly the credit, however long it waits. */
+    pump(l, 300, NULL, &max_unanswered);
+    assert_int_equal(l->n_rx, 3);
+    assert_int_equal(og_link_client_stats(l->cli)->sent, 3);
+    assert_int_equal(og_link_client_held(l->cli), 10);
+
+    /* An answer for a key that is held but not yet sent is not delivered. */
+    assert_int_equal(answer_key(l, 0, "k09"), 0);
+    /* One answer releases one frame. */
+    answer(l, 0);
+    want_answers = 1;
+    assert_true(pump(l, 2000, answers_reached, &max_unanswered));
+    pump(l, 200, NULL, &max_unanswered);
+    assert_int_equal(l->n_answers, 1);
+    assert_string_equal(l->answers[0], "k00");
+    assert_false(l->answer_without_reply);
+    assert_int_equal(l->n_rx, 4);
+    assert_string_equal(l->rx[3].f->key, "k03");
+    assert_int_equal(og_link_client_stats(l->cli)->stray, 1);
+    assert_int_equal(og_link_client_held(l->cli), 9);
+
+    /* Answer everything as it comes; the window never exceeds the credit. */
+    int64_t deadline = og_mono_us() + 3000000;
+    while (l->n_answers < 10 && og_mono_us() < deadline) {
+        for (size_t i = 0; i < l->n_rx; i++)
+            if (!l->rx[i].answered)
+                answer(l, i);
+        pump(l, 20, NULL, &max_unanswered);
+    }
+    assert_int_equal(l->n_answers, 10);
+    assert_int_equal(l->n_rx, 10); /* nothing resent */
+    assert_true(max_unanswered <= 3);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "k%02d", i);
+        assert_string_equal(l->rx[i].f->key, key); /* in order */
+        if (count_answers(l, key) != 1)
+            fail_msg("%s delivered %zu times", key, count_answers(l, key));
+    }
+    const struct og_link_stats *st = og_link_client_stats(l->cli);
+    assert_int_equal(st->sent, 10);
+    assert_int_equal(st->answered, 10);
+    assert_int_equal(st->resent, 0);
+    assert_int_equal(og_link_client_held(l->cli), 0);
+    assert_int_equal(og_link_server_stats(l->srv)->answered, 11);
+}
+
+static void test_same_key_twice(void **state)
+{
+    struct link *l = *state;
+    start(l, 3, 16, LONG_RESEND);
+    connect_or_fail(l);
+    assert_int_equal(send_key(l, "dup"), 0);
+    assert_int_equal(send_key(l, "dup"), 1);
+    pump(l, 100, NULL, NULL);
+    assert_int_equal(send_key(l, "dup"), 1); /* also once sent */
+    pump(l, 200, NULL, NULL);
+    assert_int_equal(l->n_rx, 1);
+    assert_int_equal(og_link_client_stats(l->cli)->sent, 1);
+    assert_int_equal(og_link_client_held(l->cli), 1);
+    answer(l, 0);
+    want_answers = 1;
+    assert_true(pump(l, 2000, answers_reached, NULL));
+    assert_int_equal(og_link_client_held(l->cli), 0);
+    /* Once answered the key is free again: a new message under it is sent. */
+    assert_int_equal(send_key(l, "dup"), 0);
+    want_rx = 2;
+    assert_true(pump(l, 2000, rx_reached, NULL));
+}
+
+static void test_resend_after_timeout(void **state)
+{
+    struct link *l = *state;
+    start(l, 3, 16, 200000); /* 200 ms */
+    connect_or_fail(l);
+    assert_int_equal(send_key(l, "slow"), 0);
+    want_rx = 1;
+    assert_true(pump(l, 1000, rx_reached, NULL));
+    int64_t first = og_mono_us();
+    /* No answer: after 200 ms it comes again. */
+    want_rx = 2;
+    if (!pump(l, 1500, rx_reached, NULL))
+        fail_msg("not resent within 1.5 s (resend_us 200 ms)");
+    int64_t waited = og_mono_us() - first;
+    assert_true(waited >= 150000); /* not before its time (some slack for the clock) */
+    assert_string_equal(l->rx[1].f->key, "slow");
+    const struct og_link_stats *st = og_link_client_stats(l->cli);
+    assert_true(st->resent >= 1);
+    assert_int_equal(st->sent, 1);
+
+    /* Both copies answered: one delivery, the other answer is stray. */
+    answer(l, 0);
+    answer(l, 1);
+    want_answers = 1;
+    assert_true(pump(l, 1000, answers_reached, NULL));
+    pump(l, 100, NULL, NULL);
+    assert_int_equal(l->n_answers, 1);
+    assert_int_equal(count_answers(l, "slow"), 1);
+    assert_int_equal(st->answered, 1);
+    assert_true(st->stray >= 1);
+    /* Answered: no more resends. */
+    size_t n = l->n_rx;
+    uint64_t resent = st->resent;
+    pump(l, 450, NULL, NULL);
+    assert_int_equal(st->resent, resent);
+    assert_int_equal(l->n_rx, n);
+    assert_int_equal(og_link_client_held(l->cli), 0);
+}
+
+/* While the peer stays connected the wait before each resend doubles, up to 16 times
+ * resend_us: with 20 ms, copies come after 20, 40, 80, 160, 320, 320 ms. */
+static void test_resend_backs_off(void **state)
+{
+    struct link *l = *state;
+    static const int64_t expect_ms[] = {20, 40, 80, 160, 320, 320};
+    start(l, 3, 16, 20000);
+    connect_or_fail(l);
+    assert_int_equal(send_key(l, "stalled"), 0);
+    want_rx = 1 + OG_ARRAY_SIZE(expect_ms);
+    if (!pump(l, 4000, rx_reached, NULL))
+        fail_msg("%zu copies within 4 s, expected %zu", l->n_rx, want_rx);
+    for (size_t i = 0; i < OG_ARRAY_SIZE(expect_ms); i++) {
+        int64_t gap_ms = (l->rx[i + 1].at - l->rx[i].at) / 1000;
+        assert_string_equal(l->rx[i + 1].f->key, "stalled");
+        /* Never early (5 ms of poll granularity), and the cap holds: the 6th wait is
+         * 320 ms, not 640. */
+        if (gap_ms < expect_ms[i] - 5 || (i == 5 && gap_ms >= 600))
+            fail_msg("copy %zu came %lld ms after the one before, expected about %lld ms", i + 1,
+                     (long long)gap_ms, (long long)expect_ms[i]);
+    }
+    assert_int_equal(og_link_client_stats(l->cli)->sent, 1);
+    assert_true(og_link_client_stats(l->cli)->resent >= OG_ARRAY_SIZE(expect_ms));
+}
+
+static bool saw_disconnect(const struct link *l)
+{
+    return og_link_client_stats(l->cli)->disconnects > 0;
+}
+
+/* A restarted server: credit is asked for again and everything unanswered is resent at
+ * once, long before resend_us. */
+static void test_reconnect_resends_at_once(void **state)
+{
+    struct link *l = *state;
+    char err[256];
+    start(l, 3, 16, LONG_RESEND);
+    connect_or_fail(l);
+    assert_int_equal(send_key(l, "r1"), 0);
+    assert_int_equal(send_key(l, "r2"), 0);
+    assert_int_equal(send_key(l, "r3"), 0);
+    assert_int_equal(send_key(l, "r4"), 0); /* beyond the credit: still queued */
+    want_rx = 3;
+    assert_true(pump(l, 2000, rx_reached, NULL));
+
+    /* The server goes away with three frames unanswered. */
+    for (size_t i = 0; i < l->n_rx; i++)
+        onegrid__v1__frame__free_unpacked(l->rx[i].f, NULL);
+    l->n_rx = 0;
+    og_link_server_destroy(&l->srv);
+    if (!pump(l, 3000, saw_disconnect, NULL))
+        fail_msg("client did not see the server go");
+    pump(l, 100, NULL, NULL); /* let the old listener's ipc file go before binding again */
+
+    int64_t t0 = og_mono_us();
+    l->srv = og_link_server_new(l->ctx, l->endpoint, 3, err, sizeof(err));
+    if (!l->srv)
+        fail_msg("server again: %s", err);
+    want_rx = 3;
+    if (!pump(l, 3000, rx_reached, NULL))
+        fail_msg("after the reconnect the new server got %zu of 3 frames", l->n_rx);
+    assert_true(og_mono_us() - t0 < LONG_RESEND / 2);
+    const struct og_link_stats *st = og_link_client_stats(l->cli);
+    assert_int_equal(st->reconnects, 1);
+    assert_int_equal(st->resent, 3);
+    assert_int_equal(st->sent, 3);
+    /* The new server got the unanswered ones, r4 still waits for credit. */
+    pump(l, 100, NULL, NULL);
+    assert_int_equal(l->n_rx, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_true(strcmp(l->rx[i].f->key, "r4") != 0);
+
+    /* Answers flow again, and r4 goes. */
+    int64_t deadline = og_mono_us() + 3000000;
+    while (l->n_answers < 4 && og_mono_us() < deadline) {
+        for (size_t i = 0; i < l->n_rx; i++)
+            if (!l->rx[i].answered)
+                answer(l, i);
+        pump(l, 20, NULL, NULL);
+    }
+    assert_int_equal(l->n_answers, 4);
+    assert_int_equal(count_answers(l, "r1"), 1);
+    assert_int_equal(count_answers(l, "r4"), 1);
+    assert_int_equal(og_link_client_held(l->cli), 0);
+}
+
+static void test_stray_answer(void **state)
+{
+    struct link *l = *state;
+    start(l, 3, 16, LONG_RESEND);
+    connect_or_fail(l);
+    assert_int_equal(send_key(l, "real"), 0);
+    want_rx = 1;
+    assert_true(pump(l, 1000, rx_reached, NULL));
+    assert_int_equal(answer_key(l, 0, "nope"), 0);
+    pump(l, 200, NULL, NULL);
+    assert_int_equal(l->n_answers, 0);
+    assert_int_equal(og_link_client_stats(l->cli)->stray, 1);
+    assert_int_equal(og_link_client_stats(l->cli)->answered, 0);
+    assert_int_equal(og_link_client_held(l->cli), 1);
+    answer(l, 0);
+    want_answers = 1;
+    assert_true(pump(l, 1000, answers_reached, NULL));
+    assert_string_equal(l->answers[0], "real");
+    assert_int_equal(og_link_client_stats(l->cli)->stray, 1);
+}
+
+static void test_max_queue(void **state)
+{
+    struct link *l = *state;
+    start(l, 2, 4, LONG_RESEND);
+    assert_int_equal(og_link_client_room(l->cli), 4);
+    assert_false(og_link_client_full(l->cli));
+    for (int i = 0; i < 4; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "q%d", i);
+        assert_int_equal(send_key(l, key), 0);
+        assert_int_equal(og_link_client_room(l->cli), 3 - i);
+    }
+    assert_true(og_link_client_full(l->cli));
+    assert_int_equal(send_key(l, "q4"), -ENOBUFS);
+    assert_int_equal(send_key(l, "q0"), 1); /* a held key is still recognised */
+    assert_int_equal(og_link_client_held(l->cli), 4);
+
+    /* Sent frames count as held until answered: full stays full. */
+    connect_or_fail(l);
+    want_rx = 2;
+    assert_true(pump(l, 1000, rx_reached, NULL));
+    assert_true(og_link_client_full(l->cli));
+    assert_int_equal(send_key(l, "q4"), -ENOBUFS);
+    answer(l, 0);
+    want_answers = 1;
+    assert_true(pump(l, 1000, answers_reached, NULL));
+    assert_false(og_link_client_full(l->cli));
+    assert_int_equal(og_link_client_room(l->cli), 1);
+    assert_int_equal(send_key(l, "q4"), 0);
+    assert_int_equal(og_link_client_room(l->cli), 0);
+    assert_int_equal(send_key(l, "q5"), -ENOBUFS);
+
+    og_link_client_drop_all(l->cli);
+    assert_int_equal(og_link_client_held(l->cli), 0);
+    assert_int_equal(og_link_client_room(l->cli), 4);
+    assert_false(og_link_client_full(l->cli));
+}
+
+static void test_server_bad_input(void **state)
+{
+    struct link *l = *state;
+    char err[256];
+    start(l, 3, 16, LONG_RESEND);
+    connect_or_fail(l);
+
+    /* A peer that sends garbage, and a DATA frame without a key. */
+    void *raw = og_dealer_new(l->ctx, l->endpoint, err, sizeof(err));
+    assert_non_null(raw);
+    Onegrid__V1__Frame nokey = ONEGRID__V1__FRAME__INIT;
+    nokey.kind = ONEGRID__V1__FRAME__KIND__KIND_DATA;
+    size_t len;
+    uint8_t *packed = og_pack(&nokey.base, &len);
+    assert_non_null(packed);
+    const void *p1[] = {"\xff\xff\xff"};
+    const size_t s1[] = {3};
+    const void *p2[] = {packed};
+    const size_t s2[] = {len};
+    int64_t deadline = og_mono_us() + 2000000;
+    int sent = 0;
+    while (sent < 2 && og_mono_us() < deadline) { /* IMMEDIATE: wait for the connection */
+        if (sent == 0 && og_zsend(raw, p1, s1, 1) == 0)
+            sent++;
+        if (sent == 1 && og_zsend(raw, p2, s2, 1) == 0)
+            sent++;
+        usleep(2000);
+    }
+    free(packed);
+    assert_int_equal(sent, 2);
+    deadline = og_mono_us() + 2000000;
+    while (og_link_server_stats(l->srv)->bad_frames < 2 && og_mono_us() < deadline)
+        pump(l, 20, NULL, NULL);
+    assert_int_equal(og_link_server_stats(l->srv)->bad_frames, 2);
+    assert_int_equal(l->n_rx, 0);
+    zmq_close(raw);
+
+    /* An answer to a peer that is not there. */
+    struct og_route nobody = {.len = 6};
+    memcpy(nobody.id, "nobody", 6);
+    Onegrid__V1__Frame a = ONEGRID__V1__FRAME__INIT;
+    a.kind = ONEGRID__V1__FRAME__KIND__KIND_ANSWER;
+    a.key = (char *)"x";
+    assert_int_equal(og_link_server_answer(l->srv, &nobody, &a), -EHOSTUNREACH);
+    assert_int_equal(og_link_server_stats(l->srv)->send_fail, 1);
+}
+
+static void test_new_errors(void **state)
+{
+    struct link *l = *state;
+    char err[256] = "";
+    assert_null(og_link_server_new(l->ctx, "nonsense://x", 1, err, sizeof(err)));
+    assert_non_null(strstr(err, "nonsense://x"));
+    err[0] = '\0';
+    assert_null(og_link_client_new(l->ctx, "nonsense://y", "t", 1, 1, err, sizeof(err)));
+    assert_non_null(strstr(err, "nonsense://y"));
+    og_link_client_destroy(&l->cli); /* NULL is fine */
+    og_link_server_destroy(&l->srv);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_handshake_grants_credit),
+        T(test_data_arrives_with_key),
+        T(test_credit_bounds_unanswered),
+        T(test_same_key_twice),
+        T(test_resend_after_timeout),
+        T(test_resend_backs_off),
+        T(test_reconnect_resends_at_once),
+        T(test_stray_answer),
+        T(test_max_queue),
+        T(test_server_bad_input),
+        T(test_new_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
