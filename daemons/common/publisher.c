@@ -19,6 +19,7 @@ struct held {
     uint8_t *buf;
     size_t len;
     int64_t sent_at; /* 0: queued */
+    int tries;       /* sends so far; the wait before the next doubles, up to 8x */
     struct held *next_queued;
     UT_hash_handle hh;
 };
@@ -138,12 +139,27 @@ int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelo
 
 static int send_held(struct og_publisher *p, struct held *h)
 {
-    uint8_t tag[8];
+    Onegrid__V1__Submit s = ONEGRID__V1__SUBMIT__INIT;
+    uint8_t tag[8], *buf;
+    size_t len;
+    int rc;
+
     for (int i = 0; i < 8; i++)
         tag[i] = (uint8_t)(h->token >> (56 - 8 * i));
-    const void *parts[] = {tag, h->buf};
-    size_t sizes[] = {sizeof(tag), h->len};
-    return og_zsend(p->sock, parts, sizes, 2);
+    s.tag.data = tag;
+    s.tag.len = sizeof(tag);
+    s.event.data = h->buf;
+    s.event.len = h->len;
+    len = protobuf_c_message_get_packed_size(&s.base);
+    buf = malloc(len ? len : 1);
+    if (!buf)
+        return -ENOMEM;
+    protobuf_c_message_pack(&s.base, buf);
+    const void *parts[] = {buf};
+    size_t sizes[] = {len};
+    rc = og_zsend(p->sock, parts, sizes, 1);
+    free(buf);
+    return rc;
 }
 
 static int pump(struct og_publisher *p)
@@ -154,11 +170,14 @@ static int pump(struct og_publisher *p)
 
     HASH_ITER(hh, p->by_token, h, tmp)
     {
-        if (h->sent_at == 0 || now - h->sent_at < resend)
+        /* Back off: an intake that does not answer is busy or waiting for its database;
+         * more copies would only queue up in front of it. */
+        if (h->sent_at == 0 || now - h->sent_at < resend << (h->tries < 4 ? h->tries - 1 : 3))
             continue;
         if (send_held(p, h) < 0)
             return 0;
         h->sent_at = now;
+        h->tries++;
         p->resent++;
     }
     /* An event leaves only once it is on disk: one fdatasync covers all queued so far. */
@@ -170,6 +189,7 @@ static int pump(struct og_publisher *p)
         if (send_held(p, h) < 0)
             return 0;
         h->sent_at = now;
+        h->tries = 1;
         p->queue_head = h->next_queued;
         if (!p->queue_head)
             p->queue_tail = NULL;
@@ -185,16 +205,22 @@ static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn
     struct held *h;
     uint64_t token = 0;
 
-    if (m->n != 2 || m->size[0] != 8)
-        return 0; /* not ours (an answer to a frame we never sent like that) */
-    for (int i = 0; i < 8; i++)
-        token = token << 8 | m->data[0][i];
-    HASH_FIND(hh, p->by_token, &token, sizeof(token), h);
-    if (!h || h->sent_at == 0)
-        return 0; /* an answer to a resend already answered */
-    r = onegrid__v1__reply__unpack(NULL, m->size[1], m->data[1]);
+    if (m->n != 1)
+        return 0; /* not an answer of this protocol */
+    r = onegrid__v1__reply__unpack(NULL, m->size[0], m->data[0]);
     if (!r)
-        return 0; /* keep it; the resend will be answered again */
+        return 0; /* keep the event; the resend will be answered again */
+    if (r->tag.len != 8) {
+        onegrid__v1__reply__free_unpacked(r, NULL); /* not about one of our events */
+        return 0;
+    }
+    for (int i = 0; i < 8; i++)
+        token = token << 8 | r->tag.data[i];
+    HASH_FIND(hh, p->by_token, &token, sizeof(token), h);
+    if (!h || h->sent_at == 0) {
+        onegrid__v1__reply__free_unpacked(r, NULL); /* an answer to a resend already answered */
+        return 0;
+    }
     a.token = token;
     a.event_id = r->event_id;
     a.source = r->source;

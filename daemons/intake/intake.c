@@ -175,18 +175,24 @@ void og_intake_destroy(struct og_intake **inp)
     *inp = NULL;
 }
 
-static void reply_to(struct og_intake *in, const struct waiter *w, const Onegrid__V1__Reply *r)
+static void reply_to(struct og_intake *in, const struct waiter *w, Onegrid__V1__Reply *r)
 {
     size_t len;
-    uint8_t *buf = og_pack(&r->base, &len);
+    uint8_t *buf;
     int rc;
+
+    r->tag.data = (uint8_t *)w->tag;
+    r->tag.len = w->tag_len;
+    buf = og_pack(&r->base, &len);
+    r->tag.data = NULL;
+    r->tag.len = 0;
     if (!buf) {
         og_err("out of memory packing a reply");
         return;
     }
-    const void *parts[] = {w->route.id, w->tag, buf};
-    size_t sizes[] = {w->route.len, w->tag_len, len};
-    rc = og_zsend(in->pub, parts, sizes, 3);
+    const void *parts[] = {w->route.id, buf};
+    size_t sizes[] = {w->route.len, len};
+    rc = og_zsend(in->pub, parts, sizes, 2);
     free(buf);
     if (rc == 0) {
         in->answered++;
@@ -258,8 +264,8 @@ static int add_waiter(struct og_intake *in, const char *key, const struct waiter
 static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
 {
     struct waiter wt = {0};
-    const uint8_t *body;
-    size_t body_len;
+    struct og_verdict v;
+    Onegrid__V1__Submit *sub = NULL;
     Onegrid__V1__Frame *f;
     int rc;
 
@@ -267,19 +273,29 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
         return;
     memcpy(wt.route.id, m->data[0], m->size[0]);
     wt.route.len = m->size[0];
-    if (m->n != 3 || m->truncated || m->size[1] > MAX_TAG) {
-        /* Not [tag, envelope]: answer with an empty tag so the publisher sees why. */
+    in->received++;
+    /* The wrapper first: one frame, a Submit with a short tag, nothing unknown in it. A
+     * publisher that cannot even be answered with its tag still hears why. */
+    if (m->n != 2 || m->truncated) {
         reply_now(in, &wt, ONEGRID__V1__REASON__REASON_UNDECODABLE,
-                  "a message must be two frames: a tag of at most 64 bytes, then the Envelope");
+                  "a message must be one frame holding one onegrid.v1.Submit");
         return;
     }
-    memcpy(wt.tag, m->data[1], m->size[1]);
-    wt.tag_len = m->size[1];
-    body = m->data[2];
-    body_len = m->size[2];
-    in->received++;
+    if (og_validate_wire(&onegrid__v1__submit__descriptor, m->data[1], m->size[1], &v) < 0 ||
+        !(sub = onegrid__v1__submit__unpack(NULL, m->size[1], m->data[1])) ||
+        sub->tag.len > MAX_TAG) {
+        reply_now(in, &wt, v.reason && !sub ? v.reason : ONEGRID__V1__REASON__REASON_UNDECODABLE,
+                  !sub ? (*v.text ? v.text : "not a valid onegrid.v1.Submit")
+                       : "Submit.tag: longer than 64 bytes");
+        if (sub)
+            onegrid__v1__submit__free_unpacked(sub, NULL);
+        return;
+    }
+    memcpy(wt.tag, sub->tag.data, sub->tag.len);
+    wt.tag_len = sub->tag.len;
 
-    f = og_intake_frame(&in->opts, "local", NULL, body, body_len, og_now_us());
+    f = og_intake_frame(&in->opts, "local", NULL, sub->event.data, sub->event.len, og_now_us());
+    onegrid__v1__submit__free_unpacked(sub, NULL);
     if (!f) {
         og_err("out of memory handling an event; the publisher will resend it");
         return;
