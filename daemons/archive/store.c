@@ -410,6 +410,10 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
     }
     drain(s->conn);
     PQexitPipelineMode(s->conn);
+    /* A failed statement makes the pipeline skip the rest, COMMIT included: the session is
+     * left inside the aborted transaction until it is rolled back. */
+    if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
     if (PQstatus(s->conn) != CONNECTION_OK) {
         if (rc == 0) {
             og_db_error(s->conn, NULL, err, errlen);

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Fencing: a second dispatch for the same shard takes a newer epoch; archive then refuses
+# every record of the first one, which notices, says so and exits rather than let its
+# memory disagree with what is committed. A restarted dispatch (a newer epoch again)
+# reloads committed state, and every event ends up stored exactly once.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
+
+test_begin "fencing"
+test_createdb
+og_write_config "$TEST_DIR" "$TEST_DB"
+sed -i 's/^\[intake\]$/[intake]\nresend_ms = 1000/' "$TEST_DIR/onegrid.conf"
+og_start_all "$TEST_DIR"
+og_gen_reports "$TEST_DB" 200 fe >"$TEST_DIR/all.jsonl"
+head -100 "$TEST_DIR/all.jsonl" >"$TEST_DIR/first.jsonl"
+tail -100 "$TEST_DIR/all.jsonl" >"$TEST_DIR/second.jsonl"
+publish() {
+	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 60 \
+		"$TEST_DIR/$1.jsonl" >"$TEST_DIR/$1.txt" 2>&1
+}
+
+publish first
+assert_eq "first 100 stored under epoch 1" "100|1" \
+	"$(sql "$TEST_DB" "SELECT count(*), max(epoch) FROM og.event_key, og.dispatch_epoch")"
+
+# A second dispatch for the same shard, with its own socket but the same archive.
+mkdir "$TEST_DIR/b" && chmod 755 "$TEST_DIR/b"
+og_write_config "$TEST_DIR/b" "$TEST_DB"
+sed -i "s|^archive = .*|archive = ipc://$TEST_DIR/archive.sock|" "$TEST_DIR/b/onegrid.conf"
+og_start dispatch "$TEST_DIR/b"
+assert_eq "the second dispatch took epoch 2" 2 "$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")"
+
+publish second &
+pub=$!
+on_exit "kill $pub 2>/dev/null || true"
+for _ in $(seq 100); do
+	kill -0 "$(<"$TEST_DIR/dispatch.pid")" 2>/dev/null || break
+	sleep 0.1
+done
+if og_stop dispatch "$TEST_DIR" 2>/dev/null; then
+	fail "the fenced dispatch should have exited on its own"
+fi
+pass "the first dispatch exited when archive refused its epoch"
+assert_match "and said why" "fenced: archive answered with epoch 2, ours is 1" "$(cat "$TEST_DIR/dispatch.log")"
+assert_eq "nothing of epoch 1 was stored after the takeover" 100 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key")"
+
+og_stop dispatch "$TEST_DIR/b"
+og_start dispatch "$TEST_DIR"
+rc=0
+wait "$pub" || rc=$?
+assert_eq "the publisher got every answer after the restart" 0 "$rc"
+assert_eq "epoch 3 now" 3 "$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")"
+assert_eq "all 200 stored exactly once" 200 "$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key")"
+assert_eq "200 distinct cases" 200 "$(sql "$TEST_DB" "SELECT count(DISTINCT case_id) FROM og.case")"
+assert_eq "every batch carried the epoch current when it committed" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.batch b WHERE b.epoch NOT IN (1, 3)")"
