@@ -42,6 +42,7 @@ struct og_dispatch {
     struct inbox_item inbox[BURST];
     size_t n_inbox;
     bool db_down, fenced;
+    bool must_reload; /* memory disagrees with the database: drain, then exit to reload */
     int64_t retry_at, backoff;
     uint64_t decided, duplicates, refused;
 };
@@ -174,12 +175,13 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
         /* ack and nack share a union (a oneof): test result_case, never the pointers. */
         bool nack = r->result_case != ONEGRID__V1__REPLY__RESULT_ACK;
         if (!p->refusal && (nack || strcmp(r->ack->case_id, p->case_id) != 0)) {
-            /* Committed state is not what memory holds: reload it (by restarting). */
+            /* Committed state is not what memory holds: finish what archive already has
+             * (those answers are good), then exit so that a restart reloads it. */
             og_log(LOG_CRIT,
-                   "archive's answer for \"%s\" (%s) disagrees with the decision "
-                   "(case %s); reloading state",
+                   "archive's answer for \"%s\" (%s) disagrees with the decision (case %s); "
+                   "finishing what is in flight, then exiting to reload state",
                    f->key, nack ? "refused" : r->ack->case_id, p->case_id);
-            d->fenced = true;
+            d->must_reload = true;
         }
         answer_intake(d, &p->route, p->key, f->reply);
         HASH_DEL(d->pending, p);
@@ -320,8 +322,8 @@ static int forward(struct og_dispatch *d, struct inbox_item *it)
     if (!f->shard || og_link_client_send(d->out, f) < 0) {
         /* Cannot happen while credit is respected (the inbox is only filled when the link
          * has room); memory now holds a decision archive never saw: reload. */
-        og_log(LOG_CRIT, "could not queue a decision for archive; reloading state");
-        d->fenced = true;
+        og_log(LOG_CRIT, "could not queue a decision for archive; exiting to reload state");
+        d->must_reload = true;
     }
     HASH_ADD_KEYPTR(hh, d->pending, p->key, strlen(p->key), p);
     return 0;
@@ -345,6 +347,13 @@ static void process_inbox(struct og_dispatch *d)
     char err[512];
     int rc;
 
+    if (d->must_reload) {
+        /* Memory is wrong: decide nothing more. intake resends these to the next dispatch. */
+        for (size_t i = 0; i < d->n_inbox; i++)
+            onegrid__v1__frame__free_unpacked(d->inbox[i].frame, NULL);
+        d->n_inbox = 0;
+        return;
+    }
     if (d->n_inbox == 0 || og_mono_us() < d->retry_at)
         return;
     if (og_db_broken(d->conn) && connect_db(d, err, sizeof(err)) < 0) {
@@ -474,7 +483,7 @@ int og_dispatch_run(struct og_dispatch *d)
         og_link_client_tick(d->out);
 
         now = og_mono_us();
-        if (og_stop_requested && !drain_until) {
+        if ((og_stop_requested || d->must_reload) && !drain_until) {
             og_daemon_stopping();
             og_notice("stopping: %zu decisions waiting for archive (up to %d ms)",
                       og_link_client_held(d->out), d->o.drain_ms);
@@ -489,7 +498,7 @@ int og_dispatch_run(struct og_dispatch *d)
             og_notice("stopped: %llu decided, %llu refused, %llu duplicates",
                       (unsigned long long)d->decided, (unsigned long long)d->refused,
                       (unsigned long long)d->duplicates);
-            return 0;
+            return d->must_reload ? -ESTALE : 0;
         }
         if (now - last_status > 5000000 && !d->db_down) {
             og_daemon_status("epoch %llu: %llu decided, %llu refused, %llu duplicates, %zu "
