@@ -24,10 +24,8 @@ struct og_archive {
     struct held **batch; /* in arrival order */
     size_t n, cap;
     struct held *by_key;
-    int64_t first_at; /* when the oldest held record arrived (monotonic us) */
-    int64_t retry_at; /* no database work before this (backoff) */
-    int64_t backoff;
-    bool db_down;
+    int64_t first_at;     /* when the oldest held record arrived (monotonic us) */
+    struct og_backoff db; /* while the database fails */
     uint64_t committed, batches, duplicates, refused_records;
 };
 
@@ -136,14 +134,8 @@ static void receive(struct og_archive *a)
 
 static void db_failed(struct og_archive *a, const char *err)
 {
-    int64_t now = og_mono_us();
-    if (!a->db_down)
+    if (og_backoff_failed(&a->db))
         og_err("database unavailable, holding %zu records and retrying: %s", a->n, err);
-    a->db_down = true;
-    a->backoff = a->backoff ? a->backoff * 2 : 100000;
-    if (a->backoff > 5000000)
-        a->backoff = 5000000;
-    a->retry_at = now + a->backoff;
     og_daemon_status("database unavailable: %s", err);
 }
 
@@ -177,10 +169,8 @@ static int commit_some(struct og_archive *a, size_t k)
         }
         a->committed += k;
         a->batches++;
-        if (a->db_down)
+        if (og_backoff_succeeded(&a->db))
             og_notice("database available again");
-        a->db_down = false;
-        a->backoff = 0;
         shift(a, k);
         return 0;
     }
@@ -222,7 +212,7 @@ static void commit_ready(struct og_archive *a, bool force)
     char err[512];
 
     while (a->n > 0) {
-        if (now < a->retry_at)
+        if (!og_backoff_ready(&a->db))
             return;
         if (!force && a->n < a->o.batch_max && now - a->first_at < a->o.batch_wait)
             return;
@@ -232,7 +222,7 @@ static void commit_ready(struct og_archive *a, bool force)
                strcmp(a->batch[k]->item.frame->shard, first->shard) == 0 &&
                a->batch[k]->item.frame->epoch == first->epoch)
             k++;
-        if (a->db_down && og_store_connect(a->store, err, sizeof(err)) < 0) {
+        if (a->db.wait && og_store_connect(a->store, err, sizeof(err)) < 0) {
             db_failed(a, err);
             return;
         }
@@ -252,7 +242,7 @@ int og_archive_run(struct og_archive *a, int drain_ms)
         int64_t now = og_mono_us();
 
         if (a->n > 0) {
-            int64_t due = a->db_down ? a->retry_at : a->first_at + a->o.batch_wait;
+            int64_t due = a->db.wait ? a->db.until : a->first_at + a->o.batch_wait;
             timeout = due > now ? (long)((due - now + 999) / 1000) : 0;
         }
         if (zmq_poll(&item, 1, timeout) < 0 && errno != EINTR) {
@@ -286,7 +276,7 @@ int og_archive_run(struct og_archive *a, int drain_ms)
                       (unsigned long long)a->duplicates);
             return 0;
         }
-        if (now - last_status > 5000000 && !a->db_down) {
+        if (now - last_status > 5000000 && !a->db.wait) {
             og_daemon_status("committed %llu records in %llu batches, holding %zu",
                              (unsigned long long)a->committed, (unsigned long long)a->batches,
                              a->n);

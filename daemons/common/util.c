@@ -183,3 +183,26 @@ char *og_hex(const uint8_t *data, size_t len, char *buf)
     buf[2 * len] = '\0';
     return buf;
 }
+
+bool og_backoff_failed(struct og_backoff *b)
+{
+    bool first = b->wait == 0;
+    b->wait = first ? 100000 : b->wait * 2;
+    if (b->wait > 5000000)
+        b->wait = 5000000;
+    b->until = og_mono_us() + b->wait;
+    return first;
+}
+
+bool og_backoff_succeeded(struct og_backoff *b)
+{
+    bool was_failing = b->wait != 0;
+    b->wait = 0;
+    b->until = 0;
+    return was_failing;
+}
+
+bool og_backoff_ready(const struct og_backoff *b)
+{
+    return og_mono_us() >= b->until;
+}

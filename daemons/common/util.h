@@ -29,6 +29,19 @@ size_t og_utf8_length(const uint8_t *s, size_t len);
  * it does not fit. */
 int og_event_key(const char *source, const char *id, char *buf, size_t size);
 
+/* Retrying something that failed (a database that went away): each failure doubles the
+ * wait, from 100 ms up to 5 s; a success resets it. Times are og_mono_us() values. */
+struct og_backoff {
+    int64_t wait;  /* 0 while things work */
+    int64_t until; /* no retry before this */
+};
+
+/* Records a failure; returns true when it is the first of a run (log it once). */
+bool og_backoff_failed(struct og_backoff *b);
+/* Records a success; returns true when it ends a run of failures. */
+bool og_backoff_succeeded(struct og_backoff *b);
+bool og_backoff_ready(const struct og_backoff *b);
+
 /* Lowercase hex of len bytes into buf (2*len+1 bytes). Returns buf. */
 char *og_hex(const uint8_t *data, size_t len, char *buf);
 

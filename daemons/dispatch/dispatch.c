@@ -41,9 +41,9 @@ struct og_dispatch {
     struct pending *pending;
     struct inbox_item inbox[BURST];
     size_t n_inbox;
-    bool db_down, fenced;
-    bool must_reload; /* memory disagrees with the database: drain, then exit to reload */
-    int64_t retry_at, backoff;
+    bool fenced;
+    struct og_backoff db; /* while the database fails */
+    bool must_reload;     /* memory disagrees with the database: drain, then exit to reload */
     uint64_t decided, duplicates, refused;
 };
 
@@ -331,13 +331,8 @@ static int forward(struct og_dispatch *d, struct inbox_item *it)
 
 static void db_failed(struct og_dispatch *d, const char *err)
 {
-    if (!d->db_down)
+    if (og_backoff_failed(&d->db))
         og_err("database unavailable, holding %zu submissions: %s", d->n_inbox, err);
-    d->db_down = true;
-    d->backoff = d->backoff ? d->backoff * 2 : 100000;
-    if (d->backoff > 5000000)
-        d->backoff = 5000000;
-    d->retry_at = og_mono_us() + d->backoff;
     og_daemon_status("database unavailable: %s", err);
 }
 
@@ -354,7 +349,7 @@ static void process_inbox(struct og_dispatch *d)
         d->n_inbox = 0;
         return;
     }
-    if (d->n_inbox == 0 || og_mono_us() < d->retry_at)
+    if (d->n_inbox == 0 || !og_backoff_ready(&d->db))
         return;
     if (og_db_broken(d->conn) && connect_db(d, err, sizeof(err)) < 0) {
         db_failed(d, err);
@@ -368,10 +363,8 @@ static void process_inbox(struct og_dispatch *d)
             db_failed(d, err);
         return;
     }
-    if (d->db_down)
+    if (og_backoff_succeeded(&d->db))
         og_notice("database available again");
-    d->db_down = false;
-    d->backoff = 0;
     for (size_t i = 0; i < d->n_inbox; i++) {
         struct inbox_item *it = &d->inbox[i];
         struct pending *p;
@@ -500,7 +493,7 @@ int og_dispatch_run(struct og_dispatch *d)
                       (unsigned long long)d->duplicates);
             return d->must_reload ? -ESTALE : 0;
         }
-        if (now - last_status > 5000000 && !d->db_down) {
+        if (now - last_status > 5000000 && !d->db.wait) {
             og_daemon_status("epoch %llu: %llu decided, %llu refused, %llu duplicates, %zu "
                              "cases, %zu waiting for archive",
                              (unsigned long long)d->epoch, (unsigned long long)d->decided,

@@ -34,10 +34,7 @@ assert_eq "the second dispatch took epoch 2" 2 "$(sql "$TEST_DB" "SELECT epoch F
 publish second &
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
-for _ in $(seq 100); do
-	kill -0 "$(<"$TEST_DIR/dispatch.pid")" 2>/dev/null || break
-	sleep 0.1
-done
+og_wait_exit dispatch "$TEST_DIR" 10 || true
 if og_stop dispatch "$TEST_DIR" 2>/dev/null; then
 	fail "the fenced dispatch should have exited on its own"
 fi

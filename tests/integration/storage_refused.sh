@@ -29,10 +29,7 @@ sed -i '25s/"channel":/"contact":{"name":"REFUSE-ME","phone":"13800000000"},"cha
 	--results "$TEST_DIR/r.out" "$TEST_DIR/e.jsonl" >"$TEST_DIR/p.txt" 2>&1 &
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
-for _ in $(seq 100); do
-	kill -0 "$(<"$TEST_DIR/dispatch.pid")" 2>/dev/null || break
-	sleep 0.1
-done
+og_wait_exit dispatch "$TEST_DIR" 10 || true
 og_stop dispatch "$TEST_DIR" 2>/dev/null && fail "dispatch should have exited to reload its state"
 pass "dispatch exited to reload its state"
 assert_match "after finishing what archive held" "stopped: [0-9]+ decided" "$(cat "$TEST_DIR/dispatch.log")"

@@ -10,6 +10,7 @@
 #   og_start NAME DIR     start onegrid-NAME, wait for its "<5>ready" line
 #   og_stop NAME DIR      SIGTERM, wait for a clean exit
 #   og_kill NAME DIR      SIGKILL (crash it)
+#   og_wait_exit NAME DIR [S]  wait for a daemon to exit on its own
 #   og_start_all DIR / og_stop_all DIR
 #   og_dump_logs DIR [LINES]
 #   og_free_tcp_port      print a TCP port nobody listens on
@@ -292,6 +293,19 @@ og_kill() {
 	while _og_alive "$pid"; do sleep 0.02; done
 	_og_collect "$name" "$dir"
 	echo "# ---- $(date -u +%FT%TZ) onegrid-$name killed with SIGKILL" >>"$dir/$name.log"
+}
+
+# og_wait_exit NAME DIR [SECONDS]: waits (default 10 s) for a daemon to exit on its own,
+# as one does when it is fenced or must reload; true when it did.
+og_wait_exit() {
+	local name=${1:?usage: og_wait_exit NAME DIR [SECONDS]} dir=${2:?} secs=${3:-10} i
+	local pid
+	pid=$(<"$dir/$name.pid") || return 1
+	for ((i = 0; i < secs * 10; i++)); do
+		_og_alive "$pid" || return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 og_start_all() {
