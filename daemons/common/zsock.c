@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <zmq.h>
 
 /* High-water marks far above any window a peer is granted, so that a full queue means a
@@ -19,6 +22,24 @@ static void common_opts(void *s)
     zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &ivl, sizeof(ivl));
     zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof(timeout));
     zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &ttl, sizeof(ttl));
+}
+
+/* libzmq binds an ipc:// path by removing whatever socket file is there: a second daemon
+ * started by mistake would silently take the endpoint from the running one. Refuse when
+ * something accepts connections on the path. */
+static int ipc_in_use(const char *ep)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd, rc;
+    if (strncmp(ep, "ipc://", 6) != 0 || strlen(ep + 6) >= sizeof(sa.sun_path))
+        return 0;
+    strcpy(sa.sun_path, ep + 6);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return rc;
 }
 
 void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err, size_t errlen)
@@ -41,6 +62,12 @@ void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err,
         return NULL;
     }
     for (char *ep = strtok_r(list, ", ", &save); ep; ep = strtok_r(NULL, ", ", &save)) {
+        if (ipc_in_use(ep)) {
+            snprintf(err, errlen, "bind \"%s\": another process is listening there", ep);
+            free(list);
+            zmq_close(s);
+            return NULL;
+        }
         if (zmq_bind(s, ep) != 0) {
             snprintf(err, errlen, "bind \"%s\": %s", ep, zmq_strerror(errno));
             free(list);

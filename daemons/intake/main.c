@@ -60,9 +60,12 @@ int main(int argc, char **argv)
     o.max_future = 300;
 
     ctx = zmq_ctx_new();
-    /* Oversized frames are answered by us (REASON_TOO_LARGE); libzmq's own limit, which
-     * drops the connection without a word (PITFALLS.md), only guards against abuse. */
-    pub = og_router_new(ctx, listen, (int64_t)max_bytes * 4 + 4096, err, sizeof(err));
+    /* Oversized frames are answered by us (REASON_TOO_LARGE). libzmq's own limit drops
+     * the connection without a word (PITFALLS.md), so it sits far above ours and only
+     * guards memory against abuse: 16 MiB, or 4x max_event_bytes if that is more. */
+    int64_t zmq_limit = (int64_t)max_bytes * 4 + 4096;
+    pub = og_router_new(ctx, listen, zmq_limit > (16 << 20) ? zmq_limit : (16 << 20), err,
+                        sizeof(err));
     if (!pub) {
         og_err("publishers' socket: %s", err);
         goto out;

@@ -12,7 +12,7 @@
 # and og.category rows of karamay-registry.sql (next to this file), so the events always
 # name grids and categories that the sample registry has.
 #
-# The JSON Lines format is the one of docs/interfaces-draft.md (keys = proto field names
+# The JSON Lines format is the one of docs/integrating.md (keys = proto field names
 # of onegrid.v1.Envelope). Lines {"raw_base64": "..."} carry hand-encoded protobuf bytes
 # for byte-level faults; the encoder below follows proto/onegrid/v1/event.proto.
 #
