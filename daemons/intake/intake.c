@@ -27,17 +27,11 @@ static Onegrid__V1__Timestamp *new_timestamp(int64_t us)
     return t;
 }
 
-Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *publisher,
-                                    const char *auth_source, const uint8_t *buf, size_t len,
-                                    int64_t now_us)
+/* A new DATA frame with an empty Submission, or NULL on ENOMEM. */
+static Onegrid__V1__Frame *new_frame(const char *publisher, int64_t now_us)
 {
-    struct og_limits lim = {o->max_event_bytes, now_us / 1000000, o->max_age, o->max_future,
-                            auth_source != NULL};
-    struct og_verdict v;
     Onegrid__V1__Frame *f = calloc(1, sizeof(*f));
     Onegrid__V1__Submission *s = calloc(1, sizeof(*s));
-    Onegrid__V1__Envelope *e;
-    char key[256];
 
     if (!f || !s) {
         free(f);
@@ -49,8 +43,68 @@ Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *
     f->kind = ONEGRID__V1__FRAME__KIND__KIND_DATA;
     f->submission = s;
     if (!(s->publisher = strdup(publisher)) || !(s->received = new_timestamp(now_us)))
-        goto oom;
+        og_intake_frame_free(&f);
+    return f;
+}
 
+/* Makes f a refusal of buf for v: who, why, and a bounded copy of the bytes. Its key is
+ * the digest, so a resent refused frame is the same message all the way to the database.
+ * Takes e (the decoded event, or NULL). 0 or -ENOMEM. */
+static int fill_refusal(Onegrid__V1__Frame *f, const struct og_intake_opts *o,
+                        const char *auth_source, Onegrid__V1__Envelope *e, const uint8_t *buf,
+                        size_t len, const struct og_verdict *v)
+{
+    Onegrid__V1__Submission *s = f->submission;
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    char hex[2 * crypto_hash_sha256_BYTES + 1], key[256];
+    size_t keep = len < o->max_rejected_bytes ? len : o->max_rejected_bytes;
+    Onegrid__V1__Nack *n;
+
+    /* Refused for its meaning, not its bytes: decode it again so that the record names
+     * the source and event id (bounded: they were not checked). */
+    if (!e && len <= o->max_event_bytes &&
+        og_validate_wire(&onegrid__v1__envelope__descriptor, buf, len, &(struct og_verdict){0}) ==
+            0)
+        e = onegrid__v1__envelope__unpack(NULL, len, buf);
+    if (e && (strlen(e->source) > 32 || strlen(e->id) > 128)) {
+        onegrid__v1__envelope__free_unpacked(e, NULL);
+        e = NULL;
+    }
+    s->event = e;
+    n = s->rejection = calloc(1, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    onegrid__v1__nack__init(n);
+    n->reason = v->reason;
+    crypto_hash_sha256(digest, buf, len);
+    snprintf(key, sizeof(key), "!%s\x1f%s", og_hex(digest, sizeof(digest), hex), s->publisher);
+    s->raw.data = malloc(keep ? keep : 1);
+    s->raw_sha256.data = malloc(sizeof(digest));
+    if (!(n->text = strdup(v->text)) ||
+        !(s->source = strdup(auth_source ? auth_source : (e ? e->source : ""))) ||
+        !(f->key = strdup(key)) || !s->raw.data || !s->raw_sha256.data)
+        return -ENOMEM;
+    memcpy(s->raw.data, buf, keep);
+    s->raw.len = keep;
+    s->raw_size = (uint32_t)len;
+    memcpy(s->raw_sha256.data, digest, sizeof(digest));
+    s->raw_sha256.len = sizeof(digest);
+    return 0;
+}
+
+Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *publisher,
+                                    const char *auth_source, const uint8_t *buf, size_t len,
+                                    int64_t now_us)
+{
+    struct og_limits lim = {o->max_event_bytes, now_us / 1000000, o->max_age, o->max_future,
+                            auth_source != NULL};
+    struct og_verdict v;
+    Onegrid__V1__Frame *f = new_frame(publisher, now_us);
+    Onegrid__V1__Envelope *e;
+    char key[256];
+
+    if (!f)
+        return NULL;
     e = og_validate_envelope(buf, len, &lim, &v);
     if (e && auth_source && *e->source && strcmp(e->source, auth_source) != 0) {
         v.reason = ONEGRID__V1__REASON__REASON_UNAUTHORISED_SOURCE;
@@ -60,61 +114,31 @@ Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *
     }
     if (e && v.reason == ONEGRID__V1__REASON__REASON_UNSPECIFIED) {
         const char *src = auth_source ? auth_source : e->source;
-        if (og_event_key(src, e->id, key, sizeof(key)) || !(s->source = strdup(src)) ||
+        f->submission->event = e;
+        if (og_event_key(src, e->id, key, sizeof(key)) || !(f->submission->source = strdup(src)) ||
             !(f->key = strdup(key)))
-            goto oom_event;
-        s->event = e;
+            og_intake_frame_free(&f);
         return f;
     }
+    if (fill_refusal(f, o, auth_source, e, buf, len, &v) < 0)
+        og_intake_frame_free(&f);
+    return f;
+}
 
-    /* A refusal: keep who, why, and a bounded copy of the bytes. Its key is the digest,
-     * so a resent refused frame is the same message all the way to the database. */
-    {
-        uint8_t digest[crypto_hash_sha256_BYTES];
-        char hex[2 * crypto_hash_sha256_BYTES + 1];
-        size_t keep = len < o->max_rejected_bytes ? len : o->max_rejected_bytes;
-        Onegrid__V1__Nack *n = calloc(1, sizeof(*n));
-        const char *src;
+Onegrid__V1__Frame *og_intake_refusal(const struct og_intake_opts *o, const char *publisher,
+                                      const uint8_t *buf, size_t len, Onegrid__V1__Reason reason,
+                                      const char *text, int64_t now_us)
+{
+    struct og_verdict v = {.reason = reason};
+    Onegrid__V1__Frame *f = new_frame(publisher, now_us);
 
-        /* Refused for its meaning, not its bytes: decode it again so that the record
-         * names the source and event id (bounded: they were not checked). */
-        if (!e && len <= o->max_event_bytes &&
-            og_validate_wire(&onegrid__v1__envelope__descriptor, buf, len,
-                             &(struct og_verdict){0}) == 0)
-            e = onegrid__v1__envelope__unpack(NULL, len, buf);
-        if (e && (strlen(e->source) > 32 || strlen(e->id) > 128)) {
-            onegrid__v1__envelope__free_unpacked(e, NULL);
-            e = NULL;
-        }
-        src = auth_source ? auth_source : (e ? e->source : "");
-
-        if (!n)
-            goto oom_event;
-        onegrid__v1__nack__init(n);
-        s->rejection = n;
-        n->reason = v.reason;
-        crypto_hash_sha256(digest, buf, len);
-        snprintf(key, sizeof(key), "!%s\x1f%s", og_hex(digest, sizeof(digest), hex), publisher);
-        s->raw.data = malloc(keep ? keep : 1);
-        s->raw_sha256.data = malloc(sizeof(digest));
-        if (!(n->text = strdup(v.text)) || !(s->source = strdup(src)) || !(f->key = strdup(key)) ||
-            !s->raw.data || !s->raw_sha256.data)
-            goto oom_event;
-        memcpy(s->raw.data, buf, keep);
-        s->raw.len = keep;
-        s->raw_size = (uint32_t)len;
-        memcpy(s->raw_sha256.data, digest, sizeof(digest));
-        s->raw_sha256.len = sizeof(digest);
-        /* Keep the decoded event (its id, for the record) when there is one. */
-        s->event = e;
-        return f;
-    }
-oom_event:
-    if (e && s->event != e)
-        onegrid__v1__envelope__free_unpacked(e, NULL);
-oom:
-    og_intake_frame_free(&f);
-    return NULL;
+    snprintf(v.text, sizeof(v.text), "%s", text);
+    /* Not an Envelope at all (a broken Submit): no event to decode from these bytes. */
+    struct og_intake_opts no_decode = *o;
+    no_decode.max_event_bytes = 0;
+    if (f && fill_refusal(f, &no_decode, NULL, NULL, buf, len, &v) < 0)
+        og_intake_frame_free(&f);
+    return f;
 }
 
 void og_intake_frame_free(Onegrid__V1__Frame **f)
@@ -204,19 +228,6 @@ static void reply_to(struct og_intake *in, const struct waiter *w, Onegrid__V1__
     }
 }
 
-/* Answers a publisher at once, for frames that never reach a Submission. */
-static void reply_now(struct og_intake *in, const struct waiter *w, Onegrid__V1__Reason reason,
-                      const char *text)
-{
-    Onegrid__V1__Reply r = ONEGRID__V1__REPLY__INIT;
-    Onegrid__V1__Nack n = ONEGRID__V1__NACK__INIT;
-    n.reason = reason;
-    n.text = (char *)text;
-    r.result_case = ONEGRID__V1__REPLY__RESULT_NACK;
-    r.nack = &n;
-    reply_to(in, w, &r);
-}
-
 static void on_answer(Onegrid__V1__Frame *f, void *arg)
 {
     struct og_intake *in = arg;
@@ -261,41 +272,10 @@ static int add_waiter(struct og_intake *in, const char *key, const struct waiter
     return 0;
 }
 
-static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
+/* Passes f on to dispatch and remembers who waits for its answer; frees f. */
+static void submit(struct og_intake *in, Onegrid__V1__Frame *f, const struct waiter *wt)
 {
-    struct waiter wt = {0};
-    struct og_verdict v;
-    Onegrid__V1__Submit *sub = NULL;
-    Onegrid__V1__Frame *f;
     int rc;
-
-    if (m->n < 1 || m->size[0] > OG_MAX_ROUTE)
-        return;
-    memcpy(wt.route.id, m->data[0], m->size[0]);
-    wt.route.len = m->size[0];
-    in->received++;
-    /* The wrapper first: one frame, a Submit with a short tag, nothing unknown in it. A
-     * publisher that cannot even be answered with its tag still hears why. */
-    if (m->n != 2 || m->truncated) {
-        reply_now(in, &wt, ONEGRID__V1__REASON__REASON_UNDECODABLE,
-                  "a message must be one frame holding one onegrid.v1.Submit");
-        return;
-    }
-    if (og_validate_wire(&onegrid__v1__submit__descriptor, m->data[1], m->size[1], &v) < 0 ||
-        !(sub = onegrid__v1__submit__unpack(NULL, m->size[1], m->data[1])) ||
-        sub->tag.len > MAX_TAG) {
-        reply_now(in, &wt, v.reason && !sub ? v.reason : ONEGRID__V1__REASON__REASON_UNDECODABLE,
-                  !sub ? (*v.text ? v.text : "not a valid onegrid.v1.Submit")
-                       : "Submit.tag: longer than 64 bytes");
-        if (sub)
-            onegrid__v1__submit__free_unpacked(sub, NULL);
-        return;
-    }
-    memcpy(wt.tag, sub->tag.data, sub->tag.len);
-    wt.tag_len = sub->tag.len;
-
-    f = og_intake_frame(&in->opts, "local", NULL, sub->event.data, sub->event.len, og_now_us());
-    onegrid__v1__submit__free_unpacked(sub, NULL);
     if (!f) {
         og_err("out of memory handling an event; the publisher will resend it");
         return;
@@ -305,10 +285,59 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
                 og_reason_name(f->submission->rejection->reason), f->submission->rejection->text);
     rc = og_link_client_send(in->dispatch, f);
     if (rc >= 0)
-        rc = add_waiter(in, f->key, &wt);
+        rc = add_waiter(in, f->key, wt);
     if (rc < 0)
         og_warn("could not pass an event on (%s); the publisher will resend it", strerror(-rc));
     og_intake_frame_free(&f);
+}
+
+static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
+{
+    struct waiter wt = {0};
+    struct og_verdict v;
+    Onegrid__V1__Submit *sub = NULL;
+    Onegrid__V1__Frame *f;
+
+    if (m->n < 1 || m->size[0] > OG_MAX_ROUTE)
+        return;
+    memcpy(wt.route.id, m->data[0], m->size[0]);
+    wt.route.len = m->size[0];
+    in->received++;
+    /* The wrapper first: one frame, a Submit with a short tag, nothing unknown in it.
+     * A broken one is refused like a broken event (recorded, answered), with an empty
+     * tag since none could be read. */
+    if (m->n != 2 || m->truncated) {
+        char text[96];
+        snprintf(text, sizeof(text), "a message must be one frame holding one Submit, not %zu%s",
+                 m->n - 1, m->truncated ? " or more" : "");
+        submit(in,
+               og_intake_refusal(&in->opts, "local", m->n > 1 ? m->data[1] : (const uint8_t *)"",
+                                 m->n > 1 ? m->size[1] : 0, ONEGRID__V1__REASON__REASON_UNDECODABLE,
+                                 text, og_now_us()),
+               &wt);
+        return;
+    }
+    if (og_validate_wire(&onegrid__v1__submit__descriptor, m->data[1], m->size[1], &v) < 0 ||
+        !(sub = onegrid__v1__submit__unpack(NULL, m->size[1], m->data[1])) ||
+        sub->tag.len > MAX_TAG) {
+        const char *text = sub ? "Submit.tag: longer than 64 bytes"
+                               : (*v.text ? v.text : "not a valid onegrid.v1.Submit");
+        Onegrid__V1__Reason reason =
+            v.reason && !sub ? v.reason : ONEGRID__V1__REASON__REASON_UNDECODABLE;
+        if (sub)
+            onegrid__v1__submit__free_unpacked(sub, NULL);
+        submit(in,
+               og_intake_refusal(&in->opts, "local", m->data[1], m->size[1], reason, text,
+                                 og_now_us()),
+               &wt);
+        return;
+    }
+    memcpy(wt.tag, sub->tag.data, sub->tag.len);
+    wt.tag_len = sub->tag.len;
+
+    f = og_intake_frame(&in->opts, "local", NULL, sub->event.data, sub->event.len, og_now_us());
+    onegrid__v1__submit__free_unpacked(sub, NULL);
+    submit(in, f, &wt);
 }
 
 int og_intake_run(struct og_intake *in, int drain_ms)

@@ -31,6 +31,10 @@ struct og_intake_opts {
 Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *publisher,
                                     const char *auth_source, const uint8_t *buf, size_t len,
                                     int64_t now_us);
+/* The DATA frame for bytes that are not even a Submit: a refusal with reason and text. */
+Onegrid__V1__Frame *og_intake_refusal(const struct og_intake_opts *o, const char *publisher,
+                                      const uint8_t *buf, size_t len, Onegrid__V1__Reason reason,
+                                      const char *text, int64_t now_us);
 void og_intake_frame_free(Onegrid__V1__Frame **f);
 
 struct og_intake;
