@@ -88,10 +88,14 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
     if (!og_registry_category(dc->reg, category))
         return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_CATEGORY,
                       "category: \"%s\" is not in the category catalogue", category);
+    const struct og_category_info *cat = og_registry_category(dc->reg, category);
     c = og_cases_open(dc->cases, district, area, category);
     if (!c)
         return -ENOMEM;
     c->opened = now;
+    /* The clock starts at filing: the category's time limit on the working calendar. */
+    c->deadline =
+        og_calendar_deadline(og_registry_calendar(dc->reg), now, cat->time_limit, cat->time_unit);
     rule = og_registry_route(dc->reg, category, area, now);
     if (rule) {
         if (og_case_set_unit(c, rule->unit))
@@ -177,6 +181,13 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
         if (!next)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id,
                           why);
+        if (strcmp(next, OG_STATE_DISPATCHED) == 0) {
+            /* Reopened after an unsatisfied evaluation: a new clock for the rework. */
+            const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
+            if (cat)
+                c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now,
+                                                   cat->time_limit, cat->time_unit);
+        }
         return move(c, next, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION:
         /* Joint-meeting decisions act on shelved demand-list cases, which come with the

@@ -4,7 +4,8 @@
  * and route it, or move an existing case along its lifecycle, or refuse with a reason.
  * Each decision goes to archive with the event; the answer goes back to intake.
  *
- * registry.c   grids, crosswalk, sources, categories, units, routing rules
+ * registry.c   grids, crosswalk, sources, categories, units, routing rules, calendar
+ * calendar.c   working days (holidays, make-up days) and deadlines on them
  * lifecycle.c  the case state machine (which step is allowed from which state)
  * cases.c      the shard's cases in memory, and case numbering
  * decide.c     one submission -> one decision (no I/O)
@@ -22,6 +23,26 @@
 #include "onegrid/v1/internal.pb-c.h"
 
 #define OG_CODE_MAX 16 /* unified area codes: 6 to 15 digits */
+
+/* calendar.c */
+
+/* Working days and deadlines. Days are counted in China Standard Time (UTC+8, no DST);
+ * a working day is Monday to Friday unless og.calendar_day says otherwise (a public
+ * holiday, or a weekend make-up working day, 调休); working hours are 09:00-17:00. */
+struct og_calendar;
+
+struct og_calendar *og_calendar_new(void);
+void og_calendar_destroy(struct og_calendar **cal);
+/* day: days since 1970-01-01 (local). 0 or -ENOMEM. */
+int og_calendar_set(struct og_calendar *cal, int64_t day, bool working);
+bool og_calendar_working(const struct og_calendar *cal, int64_t day);
+/* Days listed as exceptions. */
+size_t og_calendar_count(const struct og_calendar *cal);
+/* When a stage started at start (seconds) with limit in unit ("hours", "working_hours",
+ * "working_days") is due: hours run day and night; working hours count only 09:00-17:00
+ * of working days; working days end at 17:00 of the limit-th working day after start. */
+int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int limit,
+                             const char *unit);
 
 /* registry.c */
 
@@ -71,6 +92,8 @@ const struct og_category_info *og_registry_category(const struct og_registry *r,
 const struct og_rule *og_registry_route(const struct og_registry *r, const char *category,
                                         const char *area, int64_t t);
 size_t og_registry_count(const struct og_registry *r, const char *what);
+/* The working-day calendar (owned by the registry). */
+struct og_calendar *og_registry_calendar(struct og_registry *r);
 
 /* lifecycle.c */
 

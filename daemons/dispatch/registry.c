@@ -39,11 +39,22 @@ struct og_registry {
     struct category *categories;
     struct og_rule *rules;
     size_t n_rules, cap_rules;
+    struct og_calendar *calendar;
 };
 
 struct og_registry *og_registry_new(void)
 {
-    return calloc(1, sizeof(struct og_registry));
+    struct og_registry *r = calloc(1, sizeof(*r));
+    if (r && !(r->calendar = og_calendar_new())) {
+        free(r);
+        r = NULL;
+    }
+    return r;
+}
+
+struct og_calendar *og_registry_calendar(struct og_registry *r)
+{
+    return r->calendar;
 }
 
 static void free_names(struct name **head)
@@ -91,6 +102,7 @@ void og_registry_destroy(struct og_registry **rp)
         free(r->rules[i].unit);
     }
     free(r->rules);
+    og_calendar_destroy(&r->calendar);
     free(r);
     *rp = NULL;
 }
@@ -281,6 +293,8 @@ size_t og_registry_count(const struct og_registry *r, const char *what)
         return HASH_COUNT(r->units);
     if (strcmp(what, "rules") == 0)
         return r->n_rules;
+    if (strcmp(what, "calendar") == 0)
+        return og_calendar_count(r->calendar);
     return 0;
 }
 
@@ -372,6 +386,14 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
         rule.valid_to = bound(res, i, 7, INT64_MAX);
         rc = og_registry_add_rule(r, &rule);
     }
+    PQclear(res);
+
+    if (rc || !(res = query(c, "SELECT (day - date '1970-01-01'), working FROM og.calendar_day",
+                            err, errlen)))
+        return rc ? rc : -EIO;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = og_calendar_set(r->calendar, strtoll(PQgetvalue(res, i, 0), NULL, 10),
+                             PQgetvalue(res, i, 1)[0] == 't');
     PQclear(res);
     if (rc)
         snprintf(err, errlen, "registry: %s", strerror(-rc));

@@ -32,6 +32,16 @@ assert_eq "ledger: one event and one decision row each" 2000 \
 assert_eq "every case routed to a unit by a recorded rule" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case WHERE unit_code IS NULL OR rule_id IS NULL
 	                   OR state <> 'dispatched'")"
+assert_eq "every case has a deadline after its opening" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case WHERE deadline_at IS NULL OR deadline_at <= opened_at")"
+assert_eq "a limit in plain hours is due exactly that much later" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case c JOIN og.category k ON k.code = c.category_code
+	                   WHERE k.time_unit = 'hours'
+	                   AND c.deadline_at <> date_trunc('second', c.opened_at) + make_interval(hours => k.time_limit)")"
+assert_eq "working-day limits end at 17:00 China time" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case c JOIN og.category k ON k.code = c.category_code
+	                   WHERE k.time_unit = 'working_days'
+	                   AND (c.deadline_at AT TIME ZONE 'Asia/Shanghai')::time <> '17:00'")"
 assert_eq "case ids agree with event keys" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key k LEFT JOIN og.case c USING (case_id)
 	                   WHERE c.case_id IS NULL OR c.source_event_id <> k.source_event_id")"

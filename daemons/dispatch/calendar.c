@@ -1,0 +1,111 @@
+#include "dispatch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <uthash.h>
+
+/* Working time: China has one time zone and no daylight saving, so local time is UTC+8
+ * throughout; a working day runs from 09:00 to 17:00 local time (8 working hours). */
+#define TZ_OFFSET (8 * 3600)
+#define DAY_START (9 * 3600)
+#define DAY_END   (17 * 3600)
+
+struct exception_day {
+    int64_t day; /* days since 1970-01-01, local */
+    bool working;
+    UT_hash_handle hh;
+};
+
+struct og_calendar {
+    struct exception_day *days;
+};
+
+struct og_calendar *og_calendar_new(void)
+{
+    return calloc(1, sizeof(struct og_calendar));
+}
+
+void og_calendar_destroy(struct og_calendar **calp)
+{
+    struct og_calendar *cal = *calp;
+    struct exception_day *d, *t;
+    if (!cal)
+        return;
+    HASH_ITER(hh, cal->days, d, t)
+    {
+        HASH_DEL(cal->days, d);
+        free(d);
+    }
+    free(cal);
+    *calp = NULL;
+}
+
+int og_calendar_set(struct og_calendar *cal, int64_t day, bool working)
+{
+    struct exception_day *d;
+    HASH_FIND(hh, cal->days, &day, sizeof(day), d);
+    if (!d) {
+        d = calloc(1, sizeof(*d));
+        if (!d)
+            return -ENOMEM;
+        d->day = day;
+        HASH_ADD(hh, cal->days, day, sizeof(d->day), d);
+    }
+    d->working = working;
+    return 0;
+}
+
+size_t og_calendar_count(const struct og_calendar *cal)
+{
+    return HASH_COUNT(cal->days);
+}
+
+bool og_calendar_working(const struct og_calendar *cal, int64_t day)
+{
+    struct exception_day *d;
+    HASH_FIND(hh, cal->days, &day, sizeof(day), d);
+    if (d)
+        return d->working;
+    /* 1970-01-01 was a Thursday: (day + 3) % 7 is 0 on Mondays. */
+    int64_t wd = ((day + 3) % 7 + 7) % 7;
+    return wd < 5;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int limit,
+                             const char *unit)
+{
+    int64_t local = start + TZ_OFFSET;
+    int64_t day = floor_div(local, 86400), sec = local - day * 86400;
+
+    if (limit <= 0)
+        return start;
+    if (unit[0] == 'h') /* "hours": the clock runs day and night */
+        return start + (int64_t)limit * 3600;
+    if (unit[8] == 'd') { /* "working_days": the end of the limit-th working day after */
+        int n = 0;
+        for (int guard = 0; n < limit && guard < 3660; guard++)
+            if (og_calendar_working(cal, ++day))
+                n++;
+        if (n < limit) /* a calendar without working days: plain days */
+            return start + (int64_t)limit * 86400;
+        return day * 86400 + DAY_END - TZ_OFFSET;
+    }
+    /* "working_hours": only time within working days' 09:00-17:00 counts. */
+    int64_t left = (int64_t)limit * 3600;
+    for (int guard = 0; guard < 3660; guard++, day++, sec = 0) {
+        if (!og_calendar_working(cal, day))
+            continue;
+        int64_t from = sec < DAY_START ? DAY_START : sec;
+        if (from >= DAY_END)
+            continue;
+        if (DAY_END - from >= left)
+            return day * 86400 + from + left - TZ_OFFSET;
+        left -= DAY_END - from;
+    }
+    return start + (int64_t)limit * 3600; /* a calendar without working days: plain hours */
+}
