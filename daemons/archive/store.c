@@ -71,7 +71,8 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     if (prepare(s->conn, "begin_batch", SQL_BEGIN_BATCH, err, errlen) ||
         prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||
         prepare(s->conn, "store_rejection", SQL_STORE_REJECTION, err, errlen) ||
-        prepare(s->conn, "epoch", SQL_EPOCH, err, errlen)) {
+        prepare(s->conn, "epoch", SQL_EPOCH, err, errlen) ||
+        prepare(s->conn, "end_batch", "SELECT og.end_batch()", err, errlen)) {
         PQfinish(s->conn);
         s->conn = NULL;
         return -EIO;
@@ -361,7 +362,9 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         rc = -EIO;
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = send_item(s, &items[i]);
-    if (rc == 0 && (!PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+    /* end_batch appends this batch's links to the districts' hash chains. */
+    if (rc == 0 && (!PQsendQueryPrepared(s->conn, "end_batch", 0, NULL, NULL, NULL, 0) ||
+                    !PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
                     !PQpipelineSync(s->conn)))
         rc = -EIO;
     if (rc < 0) {
@@ -370,8 +373,8 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         return rc == -EINVAL ? -EINVAL : -EIO;
     }
 
-    /* Results come in order: BEGIN, begin_batch, n records, COMMIT, sync. */
-    for (size_t q = 0; q < n + 3; q++) {
+    /* Results come in order: BEGIN, begin_batch, n records, end_batch, COMMIT, sync. */
+    for (size_t q = 0; q < n + 4; q++) {
         r = PQgetResult(s->conn);
         if (!r) {
             if (PQstatus(s->conn) != CONNECTION_OK) {

@@ -51,8 +51,12 @@ static int refuse(Onegrid__V1__Decision *d, Onegrid__V1__Reason reason, const ch
 }
 
 /* Describes case c, as it now is, in d (which then carries absolute values only). */
-static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const char *previous)
+static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const char *previous,
+                    int64_t now)
 {
+    d->decided = ts(now);
+    if (!d->decided)
+        return -ENOMEM;
     d->rule_id = c->rule_id;
     d->rule_version = c->rule_version;
     d->contacts = c->contacts;
@@ -108,7 +112,7 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
         snprintf(c->state, sizeof(c->state), "%s", OG_STATE_REPORTED);
     }
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE;
-    return describe(d, c, "");
+    return describe(d, c, "", now);
 }
 
 static struct og_case *find_case(struct og_decider *dc, const char *id, Onegrid__V1__Decision *d,
@@ -131,7 +135,7 @@ static int move(struct og_case *c, const char *next, int64_t now, Onegrid__V1__D
     else if (!og_lifecycle_final(next))
         c->closed = 0;
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
-    return describe(d, c, previous);
+    return describe(d, c, previous, now);
 }
 
 int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t now,

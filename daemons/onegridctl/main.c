@@ -15,6 +15,12 @@ static void usage(FILE *out)
             "  publish --endpoint EP [--window N] [--timeout S] [--results FILE]\n"
             "          [--rebase-time RFC3339] FILE...\n"
             "      publish events from JSON Lines files (- for stdin) and wait for every answer\n"
+            "  audit verify --db CONNINFO\n"
+            "      recompute every district's hash chain from the ledger (exit 1 if broken)\n"
+            "  audit heads --db CONNINFO\n"
+            "      print the chain heads, to publish elsewhere (anchoring)\n"
+            "  rebuild-cases --db CONNINFO [--apply]\n"
+            "      compare the case projection with the ledger (or rebuild it)\n"
             "\n"
             "Run `onegridctl COMMAND --help` for a command's options.\n");
 }
@@ -38,6 +44,10 @@ int main(int argc, char **argv)
         return og_cmd_migrate(argc - 1, argv + 1);
     if (strcmp(argv[1], "publish") == 0)
         return og_cmd_publish(argc - 1, argv + 1);
+    if (strcmp(argv[1], "audit") == 0)
+        return og_cmd_audit(argc - 1, argv + 1);
+    if (strcmp(argv[1], "rebuild-cases") == 0)
+        return og_cmd_rebuild_cases(argc - 1, argv + 1);
     fprintf(stderr, "onegridctl: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return OG_EXIT_USAGE;

@@ -2,7 +2,8 @@
  *
  * main.c     subcommand dispatch and usage
  * migrate.c  `onegridctl migrate`: numbered SQL migrations, each once, in order
- * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited */
+ * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited
+ * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases` */
 #ifndef OG_ONEGRIDCTL_H
 #define OG_ONEGRIDCTL_H
 
@@ -18,5 +19,9 @@ int og_cmd_migrate(int argc, char **argv);
 
 /* publish.c */
 int og_cmd_publish(int argc, char **argv);
+
+/* audit.c */
+int og_cmd_audit(int argc, char **argv);
+int og_cmd_rebuild_cases(int argc, char **argv);
 
 #endif
