@@ -81,3 +81,12 @@ assert_ge "second run: at most the re-encoded refusals added ($added)" "$added" 
 assert_eq "second run: no frame recorded twice" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM (SELECT raw_sha256 FROM og.rejection
 	                   GROUP BY raw_sha256 HAVING count(*) > 1) d")"
+
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit") || rc=$?
+assert_eq "the hash chains verify as the auditor" 0 "$rc"
+assert_match "one chain per district with cases" "audit verify: passed" "$out"
+assert_eq "four districts, four chains" 4 "$(grep -c ': intact$' <<<"$out")"
+rc=0
+"$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null || rc=$?
+assert_eq "rebuild-cases: the projection equals the ledger" 0 "$rc"
