@@ -164,6 +164,9 @@ static json_object *case_json(const Onegrid__V1__Frame *f, bool opens)
     add_time(o, "deadline_at", d->deadline);
     add_time(o, "closed_at", d->closed);
     json_object_object_add(o, "contacts", json_object_new_int(d->contacts > 0 ? d->contacts : 1));
+    json_object_object_add(o, "escalation_level", json_object_new_int(d->escalation_level));
+    json_object_object_add(o, "supervisor_unit",
+                           *d->supervisor ? json_object_new_string(d->supervisor) : NULL);
     if (opens) {
         const char *title = "", *channel = "CHANNEL_SENSOR";
         if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT) {

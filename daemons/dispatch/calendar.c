@@ -87,7 +87,7 @@ int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int l
         return start;
     if (strcmp(unit, "working_hours") != 0 && strcmp(unit, "working_days") != 0)
         return start + (int64_t)limit * 3600; /* "hours": the clock runs day and night */
-    if (strcmp(unit, "working_days") == 0) { /* the end of the limit-th working day after */
+    if (strcmp(unit, "working_days") == 0) {  /* the end of the limit-th working day after */
         int n = 0;
         for (int guard = 0; n < limit && guard < 3660; guard++)
             if (og_calendar_working(cal, ++day))

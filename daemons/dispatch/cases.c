@@ -41,6 +41,7 @@ void og_cases_destroy(struct og_cases **csp)
         HASH_DEL(cs->by_id, e);
         free(e->c.category);
         free(e->c.unit);
+        free(e->c.supervisor);
         free(e);
     }
     HASH_ITER(hh, cs->seqs, s, ts)
@@ -116,6 +117,18 @@ int og_case_set_unit(struct og_case *c, const char *unit)
     return 0;
 }
 
+int og_cases_each(struct og_cases *cs, int (*fn)(struct og_case *c, void *arg), void *arg)
+{
+    struct entry *e, *t;
+    int rc = 0;
+    HASH_ITER(hh, cs->by_id, e, t)
+    {
+        if ((rc = fn(&e->c, arg)) != 0)
+            break;
+    }
+    return rc;
+}
+
 size_t og_cases_count(const struct og_cases *cs)
 {
     return HASH_COUNT(cs->by_id);
@@ -162,6 +175,12 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
         k->opened = secs(r, i, 9);
         k->deadline = secs(r, i, 10);
         k->closed = secs(r, i, 11);
+        k->escalation_level = (int)secs(r, i, 12);
+        if (!PQgetisnull(r, i, 13) && !(k->supervisor = strdup(PQgetvalue(r, i, 13)))) {
+            rc = -ENOMEM;
+            snprintf(err, errlen, "out of memory loading cases");
+            break;
+        }
         if (dash && strtol(dash + 1, NULL, 10) > s->last)
             s->last = strtol(dash + 1, NULL, 10);
     }

@@ -60,14 +60,15 @@ static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const cha
     d->rule_id = c->rule_id;
     d->rule_version = c->rule_version;
     d->contacts = c->contacts;
+    d->escalation_level = c->escalation_level;
     d->opened = ts(c->opened);
     d->deadline = ts(c->deadline);
     d->closed = ts(c->closed);
     if (set_str(&d->case_id, c->id) || set_str(&d->district, c->district) ||
         set_str(&d->grid, c->area) || set_str(&d->category, c->category) ||
         set_str(&d->unit, c->unit) || set_str(&d->state, c->state) ||
-        set_str(&d->previous_state, previous) || (c->opened && !d->opened) ||
-        (c->deadline && !d->deadline) || (c->closed && !d->closed))
+        set_str(&d->supervisor, c->supervisor) || set_str(&d->previous_state, previous) ||
+        (c->opened && !d->opened) || (c->deadline && !d->deadline) || (c->closed && !d->closed))
         return -ENOMEM;
     return 0;
 }
@@ -186,11 +187,15 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id,
                           why);
         if (strcmp(next, OG_STATE_DISPATCHED) == 0) {
-            /* Reopened after an unsatisfied evaluation: a new clock for the rework. */
+            /* Reopened after an unsatisfied evaluation: a new clock for the rework, and
+             * supervision starts over with it. */
             const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
             if (cat)
                 c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now,
                                                    cat->time_limit, cat->time_unit);
+            c->escalation_level = 0;
+            free(c->supervisor);
+            c->supervisor = NULL;
         }
         return move(c, next, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION:
@@ -201,4 +206,31 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
     default:
         return refuse(d, ONEGRID__V1__REASON__REASON_MISSING_FIELD, "payload: required");
     }
+}
+
+int og_escalate(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d)
+{
+    static const size_t prefix[] = {0, 12, 9, 6}; /* community, street, district codes */
+    char area[OG_CODE_MAX];
+    const char *unit;
+    int64_t limit = c->deadline - c->opened;
+    int due;
+
+    if (c->deadline == 0 || now < c->deadline || c->escalation_level >= 3 || limit <= 0 ||
+        og_lifecycle_final(c->state) || strcmp(c->state, OG_STATE_RESOLVED) == 0 ||
+        strcmp(c->state, OG_STATE_CHECKED) == 0)
+        return 0;
+    due = 1 + (int)((now - c->deadline) / limit);
+    if (due <= c->escalation_level)
+        return 0;
+    /* One level per call: each level is its own event and decision in the record. */
+    c->escalation_level++;
+    snprintf(area, sizeof(area), "%.*s", (int)prefix[c->escalation_level], c->area);
+    unit = og_registry_supervisor(dc->reg, area);
+    free(c->supervisor);
+    c->supervisor = unit ? strdup(unit) : NULL;
+    if (unit && !c->supervisor)
+        return -ENOMEM;
+    d->kind = ONEGRID__V1__DECISION__KIND__KIND_ESCALATE;
+    return describe(d, c, c->state, now) < 0 ? -ENOMEM : 1;
 }

@@ -21,6 +21,7 @@ struct pending {
     struct og_route route; /* the intake to answer */
     char case_id[32];      /* the case a stored event opened or moved ("" for refusals) */
     bool refusal;
+    bool internal; /* dispatch's own event (an escalation): nobody to answer */
     UT_hash_handle hh;
 };
 
@@ -104,12 +105,12 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
     d->decider.cases = d->cases;
     d->decider.shard = d->o.shard;
     og_notice("shard %s epoch %llu: %zu areas, %zu crosswalk entries, %zu sources, "
-              "%zu categories, %zu units, %zu rules, %zu calendar days, %zu cases",
+              "%zu categories, %zu units, %zu rules, %zu supervisors, %zu calendar days, %zu cases",
               o->shard, (unsigned long long)d->epoch, og_registry_count(d->reg, "areas"),
               og_registry_count(d->reg, "crosswalk"), og_registry_count(d->reg, "sources"),
               og_registry_count(d->reg, "categories"), og_registry_count(d->reg, "units"),
-              og_registry_count(d->reg, "rules"), og_registry_count(d->reg, "calendar"),
-              og_cases_count(d->cases));
+              og_registry_count(d->reg, "rules"), og_registry_count(d->reg, "supervisors"),
+              og_registry_count(d->reg, "calendar"), og_cases_count(d->cases));
     return d;
 fail:
     og_dispatch_destroy(&d);
@@ -184,7 +185,8 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
                    f->key, nack ? "refused" : r->ack->case_id, p->case_id);
             d->must_reload = true;
         }
-        answer_intake(d, &p->route, p->key, f->reply);
+        if (!p->internal)
+            answer_intake(d, &p->route, p->key, f->reply);
         HASH_DEL(d->pending, p);
         free(p->key);
         free(p);
@@ -422,6 +424,97 @@ static void reload_registry(struct og_dispatch *d)
     og_daemon_reloaded();
 }
 
+/* 督办 ---------------------------------------------------------------------------------- */
+
+struct scan {
+    struct og_dispatch *d;
+    int64_t now;
+    unsigned escalated;
+};
+
+static Onegrid__V1__Timestamp *stamp(int64_t seconds)
+{
+    Onegrid__V1__Timestamp *t = malloc(sizeof(*t));
+    if (t) {
+        onegrid__v1__timestamp__init(t);
+        t->seconds = seconds;
+    }
+    return t;
+}
+
+/* One escalation: dispatch's own event ("onegrid", "esc-<case>-<level>"), stored like any
+ * other; its id makes a second attempt at the same level a duplicate. */
+static int escalate_one(struct og_case *c, void *arg)
+{
+    struct scan *sc = arg;
+    struct og_dispatch *d = sc->d;
+    Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
+    Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
+    Onegrid__V1__Envelope e = ONEGRID__V1__ENVELOPE__INIT;
+    Onegrid__V1__Decision *dec;
+    struct pending *p;
+    char id[64], key[96];
+    int rc;
+
+    if (og_link_client_room(d->out) == 0)
+        return 1; /* the rest wait for the next scan */
+    dec = calloc(1, sizeof(*dec));
+    if (!dec)
+        return 1;
+    onegrid__v1__decision__init(dec);
+    rc = og_escalate(&d->decider, c, sc->now, dec);
+    if (rc <= 0) {
+        onegrid__v1__decision__free_unpacked(dec, NULL);
+        return rc < 0;
+    }
+    snprintf(id, sizeof(id), "esc-%s-%d", c->id, c->escalation_level);
+    og_event_key("onegrid", id, key, sizeof(key));
+    e.id = id;
+    e.source = "onegrid";
+    e.type = "escalation";
+    e.time = stamp(sc->now);
+    sub.publisher = "onegrid-dispatch";
+    sub.source = "onegrid";
+    sub.received = stamp(sc->now);
+    sub.event = &e;
+    f.kind = ONEGRID__V1__FRAME__KIND__KIND_DATA;
+    f.key = key;
+    f.epoch = d->epoch;
+    f.shard = (char *)d->o.shard;
+    f.submission = &sub;
+    f.decision = dec;
+    p = calloc(1, sizeof(*p));
+    if (!e.time || !sub.received || !p || !(p->key = strdup(key)) ||
+        og_link_client_send(d->out, &f) < 0) {
+        og_log(LOG_CRIT, "could not queue escalation \"%s\"; exiting to reload state", id);
+        d->must_reload = true;
+        if (p)
+            free(p->key);
+        free(p);
+    } else {
+        p->internal = true;
+        snprintf(p->case_id, sizeof(p->case_id), "%s", c->id);
+        HASH_ADD_KEYPTR(hh, d->pending, p->key, strlen(p->key), p);
+        og_notice("督办: case %s is overdue; escalated to level %d (%s), supervisor %s", c->id,
+                  c->escalation_level,
+                  c->escalation_level == 1   ? "community"
+                  : c->escalation_level == 2 ? "street"
+                                             : "district",
+                  c->supervisor ? c->supervisor : "(none registered)");
+        sc->escalated++;
+    }
+    free(e.time);
+    free(sub.received);
+    onegrid__v1__decision__free_unpacked(dec, NULL);
+    return d->must_reload;
+}
+
+static void scan_escalations(struct og_dispatch *d)
+{
+    struct scan sc = {d, og_now_us() / 1000000, 0};
+    og_cases_each(d->cases, escalate_one, &sc);
+}
+
 static void receive(struct og_dispatch *d)
 {
     /* Every inbox item may become a frame for archive: never take more than fits. */
@@ -446,7 +539,7 @@ static void receive(struct og_dispatch *d)
 
 int og_dispatch_run(struct og_dispatch *d)
 {
-    int64_t drain_until = 0, last_status = 0;
+    int64_t drain_until = 0, last_status = 0, last_scan = 0;
 
     for (;;) {
         zmq_pollitem_t items[2] = {
@@ -474,6 +567,11 @@ int og_dispatch_run(struct og_dispatch *d)
         process_inbox(d);
         if (d->fenced)
             return -ESTALE;
+        if (!drain_until && !d->must_reload &&
+            og_mono_us() - last_scan >= d->o.escalation_scan_us) {
+            scan_escalations(d);
+            last_scan = og_mono_us();
+        }
         og_link_client_tick(d->out);
 
         now = og_mono_us();

@@ -79,6 +79,9 @@ int og_registry_add_crosswalk(struct og_registry *r, const char *source, const c
 int og_registry_add_category(struct og_registry *r, const struct og_category_info *c);
 int og_registry_add_unit(struct og_registry *r, const char *code, const char *area);
 int og_registry_add_rule(struct og_registry *r, const struct og_rule *rule);
+int og_registry_add_supervisor(struct og_registry *r, const char *area, const char *unit);
+/* The unit supervising an area (community, street or district), or NULL. */
+const char *og_registry_supervisor(const struct og_registry *r, const char *area);
 
 bool og_registry_has_source(const struct og_registry *r, const char *source);
 bool og_registry_has_unit(const struct og_registry *r, const char *unit);
@@ -132,6 +135,8 @@ struct og_case {
     int rule_version;
     int contacts;
     int64_t opened, deadline, closed; /* seconds; 0 = none */
+    int escalation_level;             /* 督办: 0 none, 1 community, 2 street, 3 district */
+    char *supervisor;                 /* the unit escalated to, NULL when none */
 };
 
 struct og_cases;
@@ -161,6 +166,12 @@ struct og_decider {
  * decision is final: archive stores it as given. Returns 0 or -ENOMEM. */
 int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t now,
               Onegrid__V1__Decision *d);
+/* 督办: if open case c is past its deadline and its next escalation level is due at now
+ * (level k at deadline + (k - 1) x its time limit, up to 3), raises it one level and fills
+ * d (KIND_ESCALATE); returns 1. Returns 0 when nothing is due, -ENOMEM. */
+int og_escalate(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d);
+/* Calls fn for every case (in no particular order) until it returns non-zero. */
+int og_cases_each(struct og_cases *cs, int (*fn)(struct og_case *c, void *arg), void *arg);
 
 /* dispatch.c */
 
@@ -169,6 +180,7 @@ struct og_dispatch_opts {
     const char *conninfo;
     const char *holder; /* who takes the epoch, for og.dispatch_epoch.holder */
     int drain_ms;
+    int64_t escalation_scan_us; /* how often open cases are checked for 督办 */
 };
 
 struct og_dispatch;

@@ -10,8 +10,9 @@
 #include "dispatch.h"
 #include "log.h"
 
-static const char *const known_keys[] = {"listen", "archive",   "shard",    "conninfo", "credit",
-                                         "window", "resend_ms", "drain_ms", NULL};
+static const char *const known_keys[] = {
+    "listen", "archive",   "shard",    "conninfo",           "credit",
+    "window", "resend_ms", "drain_ms", "escalation_scan_ms", NULL};
 
 int main(int argc, char **argv)
 {
@@ -21,7 +22,7 @@ int main(int argc, char **argv)
     struct og_link_client *out = NULL;
     struct og_dispatch *d = NULL;
     void *ctx = NULL;
-    long credit, window, resend_ms, drain_ms;
+    long credit, window, resend_ms, drain_ms, scan_ms;
     char err[512], host[64], holder[128];
     int rc = EXIT_FAILURE;
 
@@ -32,7 +33,9 @@ int main(int argc, char **argv)
         og_config_int(cfg, "dispatch", "window", 4000, 1, 100000, &window, err, sizeof(err)) ||
         og_config_int(cfg, "dispatch", "resend_ms", 5000, 100, 600000, &resend_ms, err,
                       sizeof(err)) ||
-        og_config_int(cfg, "dispatch", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err))) {
+        og_config_int(cfg, "dispatch", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "escalation_scan_ms", 60000, 100, 3600000, &scan_ms, err,
+                      sizeof(err))) {
         og_err("%s", err);
         goto out;
     }
@@ -51,6 +54,7 @@ int main(int argc, char **argv)
     snprintf(holder, sizeof(holder), "%s:%ld", host, (long)getpid());
     o.holder = holder;
     o.drain_ms = (int)drain_ms;
+    o.escalation_scan_us = (int64_t)scan_ms * 1000;
 
     ctx = zmq_ctx_new();
     out = og_link_client_new(ctx, archive, "dispatch", (size_t)window, (int64_t)resend_ms * 1000,

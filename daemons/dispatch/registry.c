@@ -32,7 +32,14 @@ struct category {
     UT_hash_handle hh;
 };
 
+struct supervisor {
+    char area[OG_CODE_MAX];
+    char *unit;
+    UT_hash_handle hh;
+};
+
 struct og_registry {
+    struct supervisor *supervisors;
     struct area *areas;
     struct name *sources, *units;
     struct xwalk *xwalk;
@@ -94,6 +101,13 @@ void og_registry_destroy(struct og_registry **rp)
         free(c->unit_level);
         free(c->time_unit);
         free(c);
+    }
+    struct supervisor *sv, *tsv;
+    HASH_ITER(hh, r->supervisors, sv, tsv)
+    {
+        HASH_DEL(r->supervisors, sv);
+        free(sv->unit);
+        free(sv);
     }
     free_names(&r->sources);
     free_names(&r->units);
@@ -209,6 +223,28 @@ int og_registry_add_rule(struct og_registry *r, const struct og_rule *rule)
     return 0;
 }
 
+int og_registry_add_supervisor(struct og_registry *r, const char *area, const char *unit)
+{
+    struct supervisor *sv;
+    if (strlen(area) >= OG_CODE_MAX)
+        return -EINVAL;
+    sv = calloc(1, sizeof(*sv));
+    if (!sv || !(sv->unit = strdup(unit))) {
+        free(sv);
+        return -ENOMEM;
+    }
+    strcpy(sv->area, area);
+    HASH_ADD_STR(r->supervisors, area, sv);
+    return 0;
+}
+
+const char *og_registry_supervisor(const struct og_registry *r, const char *area)
+{
+    struct supervisor *sv;
+    HASH_FIND_STR(r->supervisors, area, sv);
+    return sv ? sv->unit : NULL;
+}
+
 bool og_registry_has_source(const struct og_registry *r, const char *source)
 {
     struct name *n;
@@ -293,6 +329,8 @@ size_t og_registry_count(const struct og_registry *r, const char *what)
         return HASH_COUNT(r->units);
     if (strcmp(what, "rules") == 0)
         return r->n_rules;
+    if (strcmp(what, "supervisors") == 0)
+        return HASH_COUNT(r->supervisors);
     if (strcmp(what, "calendar") == 0)
         return og_calendar_count(r->calendar);
     return 0;
@@ -386,6 +424,12 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
         rule.valid_to = bound(res, i, 7, INT64_MAX);
         rc = og_registry_add_rule(r, &rule);
     }
+    PQclear(res);
+
+    if (rc || !(res = query(c, "SELECT area_code, unit_code FROM og.supervisor", err, errlen)))
+        return rc ? rc : -EIO;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = og_registry_add_supervisor(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     PQclear(res);
 
     if (rc || !(res = query(c, "SELECT (day - date '1970-01-01'), working FROM og.calendar_day",

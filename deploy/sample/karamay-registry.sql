@@ -726,4 +726,15 @@ INSERT INTO og.calendar_day (day, working, note) VALUES
   ('2026-10-07', false, '国庆节 (周三)'),
   ('2026-10-10', true, '国庆节调休上班 (周六)');
 
+
+-- 督办: who supervises each community, street and district (003_escalation.sql). A case
+-- past its deadline escalates to the community's 两委, then the street office, then the
+-- district's grid management centre.
+INSERT INTO og.supervisor (area_code, unit_code)
+SELECT a.code, u.code FROM og.area a
+  JOIN og.handling_unit u ON u.code = CASE a.level WHEN 'community' THEN 'CU-' || a.code
+                                                     WHEN 'street' THEN 'ST-' || a.code
+                                                     WHEN 'district' THEN 'GC-' || a.code END
+ WHERE a.level IN ('community', 'street', 'district');
+
 COMMIT;

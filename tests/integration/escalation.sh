@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# 督办: a gas hazard (2 hours to handle) that nobody handles escalates to the community at
+# its deadline, to the street two hours later and to the district two hours after that,
+# once per level, however often dispatch restarts; a handled case stops escalating. The
+# clock is dispatch's, set with faketime, so the test does not wait for hours.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+
+test_begin "escalation"
+test_createdb
+og_write_config "$TEST_DIR" "$TEST_DB"
+sed -i 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 100/' "$TEST_DIR/onegrid.conf"
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+[[ -r $FAKETIME_LIB ]] || fail "libfaketime is missing: deploy/install-deps installs the faketime package"
+dispatch_at() { # dispatch_at "YYYY-MM-DD HH:MM:SS" (UTC), then let it scan
+	og_stop dispatch "$TEST_DIR"
+	FAKETIME="@$1" FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+		ONEGRID_WRAPPER="env LD_PRELOAD=$FAKETIME_LIB" og_start dispatch "$TEST_DIR"
+	sleep 1.5
+}
+levels() { sql "$TEST_DB" "SELECT string_agg(level || ':' || coalesce(supervisor_unit, '-'), ' ' ORDER BY level)
+                           FROM audit.escalations WHERE case_id = '$1'"; }
+og_start_all "$TEST_DIR"
+GRID=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk x JOIN og.area a ON a.code = x.area_code
+                       WHERE x.source_system = 'iot' AND a.level = 'grid' ORDER BY 1 LIMIT 1")
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+alert() {
+	printf '{"id":"%s","source":"iot","type":"sensor_alert","time":"%s","subject":"%s","sensor_alert":{"category":"hazard.gas","sensor_id":"GAS-%s","title":"燃气浓度超限","urgency":"URGENCY_IMMEDIATE","severity":"SEVERITY_SEVERE","certainty":"CERTAINTY_OBSERVED","reading":"CH4 2.3 %%LEL"}}\n' \
+		"$1" "$NOW" "$GRID" "$1"
+}
+
+dispatch_at "2026-11-16 10:00:00"
+{ alert gas-1; alert gas-2; } >"$TEST_DIR/alerts.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/a.out" \
+	"$TEST_DIR/alerts.jsonl" >/dev/null
+CASE1=$(grep -o '"id":"gas-1".*"case_id":"[^"]*"' "$TEST_DIR/a.out" | grep -o '[0-9]\{6\}-[0-9]*')
+CASE2=$(grep -o '"id":"gas-2".*"case_id":"[^"]*"' "$TEST_DIR/a.out" | grep -o '[0-9]\{6\}-[0-9]*')
+AREA=$(sql "$TEST_DB" "SELECT area_code FROM og.case WHERE case_id = '$CASE1'")
+UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$CASE2'")
+assert_eq "due two hours after filing" "2026-11-16 12:00:00+00" \
+	"$(sql "$TEST_DB" "SELECT date_trunc('minute', deadline_at) FROM og.case WHERE case_id = '$CASE1'")"
+
+dispatch_at "2026-11-16 11:00:00"
+assert_eq "before the deadline: no escalation" "" "$(levels "$CASE1")"
+
+# Case 2 is handled in time: accepted and resolved at 11:00.
+printf '%s\n' \
+	"{\"id\":\"st-1\",\"source\":\"zongzhi\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$CASE2\",\"status\":\"STATUS_ACCEPTED\",\"unit\":\"$UNIT\"}}" \
+	"{\"id\":\"st-2\",\"source\":\"zongzhi\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$CASE2\",\"status\":\"STATUS_RESOLVED\",\"unit\":\"$UNIT\"}}" \
+	>"$TEST_DIR/handle.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" "$TEST_DIR/handle.jsonl" >/dev/null
+
+dispatch_at "2026-11-16 12:30:00"
+assert_eq "past the deadline: escalated to the community's 两委" "1:CU-${AREA:0:12}" "$(levels "$CASE1")"
+dispatch_at "2026-11-16 12:45:00"
+assert_eq "a restart does not escalate twice" "1:CU-${AREA:0:12}" "$(levels "$CASE1")"
+dispatch_at "2026-11-16 14:10:00"
+assert_eq "two hours on: the street office" "1:CU-${AREA:0:12} 2:ST-${AREA:0:9}" "$(levels "$CASE1")"
+dispatch_at "2026-11-16 20:00:00"
+assert_eq "then the district's grid centre, once per level" \
+	"1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}" "$(levels "$CASE1")"
+assert_eq "the case shows its level and supervisor" "3|GC-${AREA:0:6}|dispatched" \
+	"$(sql "$TEST_DB" "SELECT escalation_level, supervisor_unit, state FROM og.case WHERE case_id = '$CASE1'")"
+assert_eq "the handled case never escalated" "" "$(levels "$CASE2")"
+assert_eq "its clock is red, as the auditor sees it" red \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c "SELECT colour FROM audit.\"案件时钟\" WHERE case_id = '$CASE1'")"
+assert_eq "escalations are ledger events of their own, one each" 3 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_system = 'onegrid' AND case_id = '$CASE1'")"
+assert_eq "the record verifies" 0 \
+	"$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null; echo $?)"
+assert_eq "the projection rebuilds from the ledger" 0 \
+	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
