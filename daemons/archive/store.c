@@ -186,6 +186,10 @@ static json_object *case_json(const Onegrid__V1__Frame *f, bool opens)
         json_object_object_add(o, "source_system", json_object_new_string(f->submission->source));
         json_object_object_add(o, "source_event_id", json_object_new_string(e->id));
         add_time(o, "occurred_at", e->time);
+        if (e->location) {
+            json_object_object_add(o, "latitude", json_object_new_double(e->location->latitude));
+            json_object_object_add(o, "longitude", json_object_new_double(e->location->longitude));
+        }
         add_time(o, "opened_at", d->opened ? d->opened : f->submission->received);
     }
     return o;

@@ -1,6 +1,7 @@
 #include "dispatch.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,18 @@ struct seq { /* the last case number used in a district */
     UT_hash_handle hh;
 };
 
+/* Open cases by "category\x1fcommunity code": where a new report looks for its problem. */
+struct bucket {
+    char *key;
+    struct og_case **cases;
+    size_t n, cap;
+    UT_hash_handle hh;
+};
+
 struct og_cases {
     struct entry *by_id;
     struct seq *seqs;
+    struct bucket *buckets;
 };
 
 struct og_cases *og_cases_new(void)
@@ -48,6 +58,14 @@ void og_cases_destroy(struct og_cases **csp)
     {
         HASH_DEL(cs->seqs, s);
         free(s);
+    }
+    struct bucket *b, *tb;
+    HASH_ITER(hh, cs->buckets, b, tb)
+    {
+        HASH_DEL(cs->buckets, b);
+        free(b->key);
+        free(b->cases);
+        free(b);
     }
     free(cs);
     *csp = NULL;
@@ -93,6 +111,89 @@ struct og_case *og_cases_find(struct og_cases *cs, const char *id)
     return e ? &e->c : NULL;
 }
 
+static int bucket_key(const char *category, const char *area, char *key, size_t size)
+{
+    /* Reports only known at street or district level are too vague to merge. */
+    if (strlen(area) < 12)
+        return -EINVAL;
+    return snprintf(key, size, "%s\x1f%.12s", category, area) < (int)size ? 0 : -EINVAL;
+}
+
+int og_cases_index(struct og_cases *cs, struct og_case *c)
+{
+    char key[128];
+    struct bucket *b;
+    if (bucket_key(c->category, c->area, key, sizeof(key)) < 0)
+        return 0;
+    HASH_FIND_STR(cs->buckets, key, b);
+    if (!b) {
+        b = calloc(1, sizeof(*b));
+        if (!b || !(b->key = strdup(key))) {
+            free(b);
+            return -ENOMEM;
+        }
+        HASH_ADD_KEYPTR(hh, cs->buckets, b->key, strlen(b->key), b);
+    }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4;
+        struct og_case **v = realloc(b->cases, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        b->cases = v;
+        b->cap = cap;
+    }
+    b->cases[b->n++] = c;
+    return 0;
+}
+
+double og_distance_m(double lat1, double lon1, double lat2, double lon2)
+{
+    const double r = 6371008.8, rad = M_PI / 180;
+    double dlat = (lat2 - lat1) * rad, dlon = (lon2 - lon1) * rad;
+    double a = sin(dlat / 2) * sin(dlat / 2) +
+               cos(lat1 * rad) * cos(lat2 * rad) * sin(dlon / 2) * sin(dlon / 2);
+    return 2 * r * atan2(sqrt(a), sqrt(1 - a));
+}
+
+static bool nested(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    return strncmp(a, b, la < lb ? la : lb) == 0;
+}
+
+struct og_case *og_cases_find_merge(struct og_cases *cs, const char *category, const char *area,
+                                    bool has_location, double latitude, double longitude,
+                                    int64_t now, const struct og_merge_rule *rule)
+{
+    char key[128];
+    struct bucket *b;
+    struct og_case *best = NULL;
+
+    if (rule->window <= 0 || bucket_key(category, area, key, sizeof(key)) < 0)
+        return NULL;
+    HASH_FIND_STR(cs->buckets, key, b);
+    if (!b)
+        return NULL;
+    /* Drop cases that no longer take reports while looking: the bucket stays small. */
+    for (size_t i = 0; i < b->n;) {
+        struct og_case *c = b->cases[i];
+        if (og_lifecycle_final(c->state) || strcmp(c->state, OG_STATE_RESOLVED) == 0 ||
+            strcmp(c->state, OG_STATE_CHECKED) == 0) {
+            b->cases[i] = b->cases[--b->n];
+            continue;
+        }
+        i++;
+        if (now - c->opened > rule->window || !nested(area, c->area))
+            continue;
+        if (has_location && c->has_location &&
+            og_distance_m(latitude, longitude, c->latitude, c->longitude) > rule->distance_m)
+            continue;
+        if (!best || c->opened > best->opened)
+            best = c;
+    }
+    return best;
+}
+
 struct og_case *og_cases_open(struct og_cases *cs, const char *district, const char *area,
                               const char *category)
 {
@@ -104,6 +205,8 @@ struct og_case *og_cases_open(struct og_cases *cs, const char *district, const c
     struct og_case *c = add(cs, id, district, area, category);
     if (c)
         s->last++;
+    if (c && og_cases_index(cs, c) < 0)
+        return NULL;
     return c;
 }
 
@@ -148,8 +251,8 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
                      "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "
                      "floor(extract(epoch FROM opened_at))::bigint, "
                      "floor(extract(epoch FROM deadline_at))::bigint, "
-                     "floor(extract(epoch FROM closed_at))::bigint "
-                     "FROM og.case WHERE shard = $1",
+                     "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "
+                     "latitude, longitude FROM og.case WHERE shard = $1",
                      1, NULL, params, NULL, NULL, 0);
     int rc = 0;
 
@@ -177,6 +280,16 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
         k->closed = secs(r, i, 11);
         k->escalation_level = (int)secs(r, i, 12);
         if (!PQgetisnull(r, i, 13) && !(k->supervisor = strdup(PQgetvalue(r, i, 13)))) {
+            rc = -ENOMEM;
+            snprintf(err, errlen, "out of memory loading cases");
+            break;
+        }
+        if (!PQgetisnull(r, i, 14) && !PQgetisnull(r, i, 15)) {
+            k->has_location = true;
+            k->latitude = strtod(PQgetvalue(r, i, 14), NULL);
+            k->longitude = strtod(PQgetvalue(r, i, 15), NULL);
+        }
+        if (!og_lifecycle_final(k->state) && og_cases_index(cs, k) < 0) {
             rc = -ENOMEM;
             snprintf(err, errlen, "out of memory loading cases");
             break;

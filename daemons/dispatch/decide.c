@@ -94,10 +94,26 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
         return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_CATEGORY,
                       "category: \"%s\" is not in the category catalogue", category);
     const struct og_category_info *cat = og_registry_category(dc->reg, category);
+    const Onegrid__V1__Location *loc = s->event->location;
+    /* 最多跑一次: the same problem reported again, by any grid system, joins its case. */
+    c = og_cases_find_merge(dc->cases, category, area, loc != NULL, loc ? loc->latitude : 0,
+                            loc ? loc->longitude : 0, now, &dc->merge);
+    if (c) {
+        c->contacts++;
+        d->kind = ONEGRID__V1__DECISION__KIND__KIND_MERGE;
+        if (describe(d, c, c->state, now) < 0 || set_str(&d->report_area, area) < 0)
+            return -ENOMEM;
+        return 0;
+    }
     c = og_cases_open(dc->cases, district, area, category);
     if (!c)
         return -ENOMEM;
     c->opened = now;
+    if (loc) {
+        c->has_location = true;
+        c->latitude = loc->latitude;
+        c->longitude = loc->longitude;
+    }
     /* The clock starts at filing: the category's time limit on the working calendar. */
     c->deadline =
         og_calendar_deadline(og_registry_calendar(dc->reg), now, cat->time_limit, cat->time_unit);

@@ -104,6 +104,7 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
     d->decider.reg = d->reg;
     d->decider.cases = d->cases;
     d->decider.shard = d->o.shard;
+    d->decider.merge = d->o.merge;
     og_notice("shard %s epoch %llu: %zu areas, %zu crosswalk entries, %zu sources, "
               "%zu categories, %zu units, %zu rules, %zu supervisors, %zu calendar days, %zu cases",
               o->shard, (unsigned long long)d->epoch, og_registry_count(d->reg, "areas"),

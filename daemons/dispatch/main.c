@@ -11,8 +11,9 @@
 #include "log.h"
 
 static const char *const known_keys[] = {
-    "listen", "archive",   "shard",    "conninfo",           "credit",
-    "window", "resend_ms", "drain_ms", "escalation_scan_ms", NULL};
+    "listen",           "archive",   "shard",    "conninfo",           "credit",
+    "window",           "resend_ms", "drain_ms", "escalation_scan_ms", "merge_window_hours",
+    "merge_distance_m", NULL};
 
 int main(int argc, char **argv)
 {
@@ -22,7 +23,7 @@ int main(int argc, char **argv)
     struct og_link_client *out = NULL;
     struct og_dispatch *d = NULL;
     void *ctx = NULL;
-    long credit, window, resend_ms, drain_ms, scan_ms;
+    long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m;
     char err[512], host[64], holder[128];
     int rc = EXIT_FAILURE;
 
@@ -35,6 +36,10 @@ int main(int argc, char **argv)
                       sizeof(err)) ||
         og_config_int(cfg, "dispatch", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err)) ||
         og_config_int(cfg, "dispatch", "escalation_scan_ms", 60000, 100, 3600000, &scan_ms, err,
+                      sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "merge_window_hours", 72, 0, 24 * 365, &merge_hours, err,
+                      sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "merge_distance_m", 150, 1, 100000, &merge_m, err,
                       sizeof(err))) {
         og_err("%s", err);
         goto out;
@@ -55,6 +60,8 @@ int main(int argc, char **argv)
     o.holder = holder;
     o.drain_ms = (int)drain_ms;
     o.escalation_scan_us = (int64_t)scan_ms * 1000;
+    o.merge.window = (int64_t)merge_hours * 3600;
+    o.merge.distance_m = (double)merge_m;
 
     ctx = zmq_ctx_new();
     out = og_link_client_new(ctx, archive, "dispatch", (size_t)window, (int64_t)resend_ms * 1000,

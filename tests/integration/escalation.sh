@@ -62,6 +62,8 @@ assert_eq "then the district's grid centre, once per level" \
 assert_eq "the case shows its level and supervisor" "3|GC-${AREA:0:6}|dispatched" \
 	"$(sql "$TEST_DB" "SELECT escalation_level, supervisor_unit, state FROM og.case WHERE case_id = '$CASE1'")"
 assert_eq "the handled case never escalated" "" "$(levels "$CASE2")"
+assert_eq "restarted dispatches knew the levels reached (no level attempted twice)" 3 \
+	"$(grep -c "case $CASE1 is overdue; escalated" "$TEST_DIR/dispatch.log")"
 assert_eq "its clock is red, as the auditor sees it" red \
 	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c "SELECT colour FROM audit.\"案件时钟\" WHERE case_id = '$CASE1'")"
 assert_eq "escalations are ledger events of their own, one each" 3 \

@@ -88,6 +88,9 @@ og_write_config() {
 		listen = ipc://$dir/dispatch.sock
 		archive = ipc://$dir/archive.sock
 		shard = 6502
+		; Merging (最多跑一次) off: most tests count one case per report. Tests of merging
+		; and the quickstart turn it on.
+		merge_window_hours = 0
 		conninfo = $base user=onegrid_dispatch
 
 		[archive]
