@@ -163,7 +163,7 @@ static bool nested(const char *a, const char *b)
 
 struct og_case *og_cases_find_merge(struct og_cases *cs, const char *category, const char *area,
                                     bool has_location, double latitude, double longitude,
-                                    int64_t now, const struct og_merge_rule *rule)
+                                    int64_t occurred, const struct og_merge_rule *rule)
 {
     char key[128];
     struct bucket *b;
@@ -183,12 +183,12 @@ struct og_case *og_cases_find_merge(struct og_cases *cs, const char *category, c
             continue;
         }
         i++;
-        if (now - c->opened > rule->window || !nested(area, c->area))
+        if (llabs(occurred - c->occurred) > rule->window || !nested(area, c->area))
             continue;
         if (has_location && c->has_location &&
             og_distance_m(latitude, longitude, c->latitude, c->longitude) > rule->distance_m)
             continue;
-        if (!best || c->opened > best->opened)
+        if (!best || llabs(occurred - c->occurred) < llabs(occurred - best->occurred))
             best = c;
     }
     return best;
@@ -245,15 +245,16 @@ static int64_t secs(const PGresult *r, int row, int col)
 int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
     const char *params[] = {shard};
-    PGresult *r =
-        PQexecParams(c,
-                     "SELECT case_id, district_code, area_code, category_code, state, unit_code, "
-                     "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "
-                     "floor(extract(epoch FROM opened_at))::bigint, "
-                     "floor(extract(epoch FROM deadline_at))::bigint, "
-                     "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "
-                     "latitude, longitude FROM og.case WHERE shard = $1",
-                     1, NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(
+        c,
+        "SELECT case_id, district_code, area_code, category_code, state, unit_code, "
+        "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "
+        "floor(extract(epoch FROM opened_at))::bigint, "
+        "floor(extract(epoch FROM deadline_at))::bigint, "
+        "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "
+        "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint "
+        "FROM og.case WHERE shard = $1",
+        1, NULL, params, NULL, NULL, 0);
     int rc = 0;
 
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -284,6 +285,7 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
             snprintf(err, errlen, "out of memory loading cases");
             break;
         }
+        k->occurred = secs(r, i, 16);
         if (!PQgetisnull(r, i, 14) && !PQgetisnull(r, i, 15)) {
             k->has_location = true;
             k->latitude = strtod(PQgetvalue(r, i, 14), NULL);

@@ -96,8 +96,9 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
     const struct og_category_info *cat = og_registry_category(dc->reg, category);
     const Onegrid__V1__Location *loc = s->event->location;
     /* 最多跑一次: the same problem reported again, by any grid system, joins its case. */
+    int64_t occurred = s->event->time ? s->event->time->seconds : now;
     c = og_cases_find_merge(dc->cases, category, area, loc != NULL, loc ? loc->latitude : 0,
-                            loc ? loc->longitude : 0, now, &dc->merge);
+                            loc ? loc->longitude : 0, occurred, &dc->merge);
     if (c) {
         c->contacts++;
         d->kind = ONEGRID__V1__DECISION__KIND__KIND_MERGE;
@@ -109,6 +110,7 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
     if (!c)
         return -ENOMEM;
     c->opened = now;
+    c->occurred = occurred;
     if (loc) {
         c->has_location = true;
         c->latitude = loc->latitude;

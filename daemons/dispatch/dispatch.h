@@ -137,13 +137,14 @@ struct og_case {
     int64_t opened, deadline, closed; /* seconds; 0 = none */
     int escalation_level;             /* 督办: 0 none, 1 community, 2 street, 3 district */
     char *supervisor;                 /* the unit escalated to, NULL when none */
+    int64_t occurred;                 /* when the opening report says it happened */
     bool has_location;                /* the opening report's WGS 84 position */
     double latitude, longitude;
 };
 
 /* What makes a new report the same problem as an open case (最多跑一次). */
 struct og_merge_rule {
-    int64_t window;    /* seconds after the case was filed; 0 turns merging off */
+    int64_t window;    /* seconds between the two reports' times; 0 turns merging off */
     double distance_m; /* when both have coordinates, at most this far apart */
 };
 
@@ -159,13 +160,13 @@ struct og_case *og_cases_open(struct og_cases *cs, const char *district, const c
                               const char *category);
 /* Indexes c for merging (og_cases_open does it; the loader too). 0 or -ENOMEM. */
 int og_cases_index(struct og_cases *cs, struct og_case *c);
-/* The open case a new report of category in area (with its position, if has_location)
- * joins under rule at now, or NULL: same category, areas nested within one community,
- * filed within the window, and within distance when both have coordinates. Of several,
- * the most recently filed. */
+/* The open case a new report of category in area, which happened at occurred (with its
+ * position, if has_location), joins under rule, or NULL: same category, areas nested
+ * within one community, the two reports' times within the window, and within distance
+ * when both have coordinates. Of several, the one whose report is nearest in time. */
 struct og_case *og_cases_find_merge(struct og_cases *cs, const char *category, const char *area,
                                     bool has_location, double latitude, double longitude,
-                                    int64_t now, const struct og_merge_rule *rule);
+                                    int64_t occurred, const struct og_merge_rule *rule);
 /* Great-circle distance in metres between two WGS 84 points. */
 double og_distance_m(double lat1, double lon1, double lat2, double lon2);
 /* Sets a case's unit (NULL allowed). 0 or -ENOMEM. */
