@@ -157,6 +157,49 @@ static int move(struct og_case *c, const char *next, int64_t now, Onegrid__V1__D
     return describe(d, c, previous, now);
 }
 
+/* 退回: the unit says the case is not its remit. Re-route it at once: the best rule that
+ * names another unit, else the district's supervising unit; the case gets a new clock.
+ * With neither it stays "returned", unassigned, for an operator. The decision records
+ * who returned it, so returns are counted (退回率, 准确派遣率). */
+static int reroute(struct og_decider *dc, struct og_case *c, const struct og_category_info *cat,
+                   int64_t now, Onegrid__V1__Decision *d)
+{
+    char previous[sizeof(c->state)], district[8];
+    char *returned_by = c->unit;
+    const struct og_rule *rule =
+        og_registry_route_except(dc->reg, c->category, c->area, now, returned_by);
+    const char *unit = rule ? rule->unit : NULL;
+    int rc;
+
+    snprintf(previous, sizeof(previous), "%s", c->state);
+    snprintf(district, sizeof(district), "%.6s", c->area);
+    if (!unit) {
+        unit = og_registry_supervisor(dc->reg, district);
+        if (unit && strcmp(unit, returned_by) == 0)
+            unit = NULL;
+    }
+    c->unit = unit ? strdup(unit) : NULL;
+    if (unit && !c->unit) {
+        c->unit = returned_by;
+        return -ENOMEM;
+    }
+    c->rule_id = rule ? rule->id : 0;
+    c->rule_version = rule ? rule->version : 0;
+    snprintf(c->state, sizeof(c->state), "%s", unit ? OG_STATE_DISPATCHED : OG_STATE_RETURNED);
+    if (unit && cat)
+        c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now, cat->time_limit,
+                                           cat->time_unit);
+    c->escalation_level = 0;
+    free(c->supervisor);
+    c->supervisor = NULL;
+    d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
+    rc = describe(d, c, previous, now);
+    if (rc == 0)
+        rc = set_str(&d->returned_by, returned_by);
+    free(returned_by);
+    return rc < 0 ? -ENOMEM : 0;
+}
+
 int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t now,
               Onegrid__V1__Decision *d)
 {
@@ -195,6 +238,8 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
         if (!next)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id,
                           why);
+        if (strcmp(next, OG_STATE_RETURNED) == 0)
+            return reroute(dc, c, cat, now, d);
         return move(c, next, now, d);
     }
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION:

@@ -94,6 +94,9 @@ const struct og_category_info *og_registry_category(const struct og_registry *r,
  * the category over a catch-all, then the higher priority. NULL when none applies. */
 const struct og_rule *og_registry_route(const struct og_registry *r, const char *category,
                                         const char *area, int64_t t);
+/* The same, among rules that do not send the case to unit except. */
+const struct og_rule *og_registry_route_except(const struct og_registry *r, const char *category,
+                                               const char *area, int64_t t, const char *except);
 size_t og_registry_count(const struct og_registry *r, const char *what);
 /* The working-day calendar (owned by the registry). */
 struct og_calendar *og_registry_calendar(struct og_registry *r);

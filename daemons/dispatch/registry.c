@@ -299,6 +299,12 @@ static bool better(const struct og_rule *a, const struct og_rule *b)
 const struct og_rule *og_registry_route(const struct og_registry *r, const char *category,
                                         const char *area, int64_t t)
 {
+    return og_registry_route_except(r, category, area, t, NULL);
+}
+
+const struct og_rule *og_registry_route_except(const struct og_registry *r, const char *category,
+                                               const char *area, int64_t t, const char *except)
+{
     /* O(rules) per case; a district has hundreds of rules, not millions. */
     const struct og_rule *best = NULL;
     for (size_t i = 0; i < r->n_rules; i++) {
@@ -308,6 +314,8 @@ const struct og_rule *og_registry_route(const struct og_registry *r, const char 
         if (x->category && strcmp(x->category, category) != 0)
             continue;
         if (t < x->valid_from || t >= x->valid_to)
+            continue;
+        if (except && strcmp(x->unit, except) == 0)
             continue;
         if (!best || better(x, best))
             best = x;

@@ -76,14 +76,23 @@ cols="filed, on_time_handling_rate, overdue_open, closure_rate, on_time_closure_
 # deadline C (returned) and D: 2; closed A: 0.25, on time 0.25; no rework: 0; returned C:
 # accurate dispatch 0.75, return rate 0.25; evaluated A, satisfied: 1; 1 contact each.
 want="4|0.5000|2|0.2500|0.2500|0.0000|0.7500|0.2500|1.0000|1.00"
-for level in district street community unit; do
+for level in district street community; do
 	case $level in
-	district) code=${COMMUNITY:0:6} ;; street) code=${COMMUNITY:0:9} ;;
-	community) code=$COMMUNITY ;; unit) code=$UNIT ;;
+	district) code=${COMMUNITY:0:6} ;; street) code=${COMMUNITY:0:9} ;; community) code=$COMMUNITY ;;
 	esac
 	assert_eq "KPIs by $level ($code) match the hand-computed values" "2026-11|$want" \
 		"$(sql "$TEST_DB" "SELECT month, $cols FROM audit.kpi WHERE level = '$level' AND code = '$code'" | tr -d ' ')"
 done
+# C was returned and re-routed to the district's grid centre: the community's unit keeps
+# A, B and D: filed 3; resolved A (on time), B (late): 0.5; overdue D: 1; closed A: 1/3;
+# no returns among its cases: accurate dispatch 1, return rate 0; satisfied 1.
+assert_eq "KPIs by unit ($UNIT): its three cases" "2026-11|3|0.5000|1|0.3333|0.3333|0.0000|1.0000|0.0000|1.0000|1.00" \
+	"$(sql "$TEST_DB" "SELECT month, $cols FROM audit.kpi WHERE level = 'unit' AND code = '$UNIT'" | tr -d ' ')"
+assert_eq "the returned case went to the district's grid centre, on a new clock" "GC-${COMMUNITY:0:6}|dispatched" \
+	"$(sql "$TEST_DB" "SELECT unit_code, state FROM og.case WHERE case_id = '$(case_of C)'")"
+assert_eq "the return is on record (退回记录)" "$UNIT GC-${COMMUNITY:0:6}" \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
+		"SELECT returned_by || ' ' || rerouted_to FROM audit.\"退回记录\" WHERE case_id = '$(case_of C)'")"
 assert_eq "mean handling time: (0 h for A + 216 h for B) / 2" t \
 	"$(kpi "mean_handling_hours BETWEEN 107.9 AND 108.1" community "$COMMUNITY")"
 assert_eq "overdue cases: C and D, as the auditor sees them" "$(case_of C) $(case_of D)" \
