@@ -116,9 +116,17 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
         c->latitude = loc->latitude;
         c->longitude = loc->longitude;
     }
-    /* The clock starts at filing: the category's time limit on the working calendar. */
-    c->deadline =
-        og_calendar_deadline(og_registry_calendar(dc->reg), now, cat->time_limit, cat->time_unit);
+    /* The clock starts at filing: the category's time limit on the working calendar, or
+     * the catalogue's limit for the hazard's CAP severity where it gives one. */
+    int limit = cat->time_limit, severity = 0;
+    const char *unit = cat->time_unit;
+    if (s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT)
+        severity = s->event->sensor_alert->severity;
+    else if (s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT)
+        severity = s->event->report->severity;
+    if (severity)
+        og_registry_severity_limit(dc->reg, category, severity, &limit, &unit);
+    c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now, limit, unit);
     rule = og_registry_route(dc->reg, category, area, now);
     if (rule) {
         if (og_case_set_unit(c, rule->unit))

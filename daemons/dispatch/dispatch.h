@@ -98,6 +98,12 @@ const struct og_rule *og_registry_route(const struct og_registry *r, const char 
 const struct og_rule *og_registry_route_except(const struct og_registry *r, const char *category,
                                                const char *area, int64_t t, const char *except);
 size_t og_registry_count(const struct og_registry *r, const char *what);
+/* A time limit for category at a CAP severity (1 extreme .. 4 minor), overriding the
+ * category's own; false when the catalogue has none. */
+int og_registry_add_severity_limit(struct og_registry *r, const char *category, int severity,
+                                   int limit, const char *unit);
+bool og_registry_severity_limit(const struct og_registry *r, const char *category, int severity,
+                                int *limit, const char **unit);
 /* The working-day calendar (owned by the registry). */
 struct og_calendar *og_registry_calendar(struct og_registry *r);
 

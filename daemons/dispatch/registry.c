@@ -32,6 +32,13 @@ struct category {
     UT_hash_handle hh;
 };
 
+struct severity_limit {
+    char *key; /* "category\x1fseverity" */
+    int limit;
+    char unit[16];
+    UT_hash_handle hh;
+};
+
 struct supervisor {
     char area[OG_CODE_MAX];
     char *unit;
@@ -39,6 +46,7 @@ struct supervisor {
 };
 
 struct og_registry {
+    struct severity_limit *severity_limits;
     struct supervisor *supervisors;
     struct area *areas;
     struct name *sources, *units;
@@ -101,6 +109,13 @@ void og_registry_destroy(struct og_registry **rp)
         free(c->unit_level);
         free(c->time_unit);
         free(c);
+    }
+    struct severity_limit *sl, *tsl;
+    HASH_ITER(hh, r->severity_limits, sl, tsl)
+    {
+        HASH_DEL(r->severity_limits, sl);
+        free(sl->key);
+        free(sl);
     }
     struct supervisor *sv, *tsv;
     HASH_ITER(hh, r->supervisors, sv, tsv)
@@ -221,6 +236,38 @@ int og_registry_add_rule(struct og_registry *r, const struct og_rule *rule)
     }
     r->n_rules++;
     return 0;
+}
+
+int og_registry_add_severity_limit(struct og_registry *r, const char *category, int severity,
+                                   int limit, const char *unit)
+{
+    struct severity_limit *sl = calloc(1, sizeof(*sl));
+    char key[96];
+    if (!sl)
+        return -ENOMEM;
+    snprintf(key, sizeof(key), "%s\x1f%d", category, severity);
+    snprintf(sl->unit, sizeof(sl->unit), "%s", unit);
+    sl->limit = limit;
+    if (!(sl->key = strdup(key))) {
+        free(sl);
+        return -ENOMEM;
+    }
+    HASH_ADD_KEYPTR(hh, r->severity_limits, sl->key, strlen(sl->key), sl);
+    return 0;
+}
+
+bool og_registry_severity_limit(const struct og_registry *r, const char *category, int severity,
+                                int *limit, const char **unit)
+{
+    struct severity_limit *sl;
+    char key[96];
+    snprintf(key, sizeof(key), "%s\x1f%d", category, severity);
+    HASH_FIND_STR(r->severity_limits, key, sl);
+    if (!sl)
+        return false;
+    *limit = sl->limit;
+    *unit = sl->unit;
+    return true;
 }
 
 int og_registry_add_supervisor(struct og_registry *r, const char *area, const char *unit)
@@ -432,6 +479,16 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
         rule.valid_to = bound(res, i, 7, INT64_MAX);
         rc = og_registry_add_rule(r, &rule);
     }
+    PQclear(res);
+
+    if (rc || !(res = query(c,
+                            "SELECT category_code, severity, time_limit, time_unit "
+                            "FROM og.severity_limit",
+                            err, errlen)))
+        return rc ? rc : -EIO;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = og_registry_add_severity_limit(r, PQgetvalue(res, i, 0), atoi(PQgetvalue(res, i, 1)),
+                                            atoi(PQgetvalue(res, i, 2)), PQgetvalue(res, i, 3));
     PQclear(res);
 
     if (rc || !(res = query(c, "SELECT area_code, unit_code FROM og.supervisor", err, errlen)))

@@ -737,4 +737,13 @@ SELECT a.code, u.code FROM og.area a
                                                      WHEN 'district' THEN 'GC-' || a.code END
  WHERE a.level IN ('community', 'street', 'district');
 
+
+-- Time limits by CAP severity (006_severity.sql): hazards reported as extreme are due
+-- sooner than the category's own limit, minor ones later.
+INSERT INTO og.severity_limit (category_code, severity, time_limit, time_unit)
+SELECT code, s.severity, s.time_limit, 'hours'
+  FROM og.category,
+       (VALUES (1, 1), (2, 2), (4, 24)) AS s (severity, time_limit)
+ WHERE kind = 'hazard';
+
 COMMIT;

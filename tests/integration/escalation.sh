@@ -24,13 +24,15 @@ og_start_all "$TEST_DIR"
 GRID=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk x JOIN og.area a ON a.code = x.area_code
                        WHERE x.source_system = 'iot' AND a.level = 'grid' ORDER BY 1 LIMIT 1")
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-alert() {
-	printf '{"id":"%s","source":"iot","type":"sensor_alert","time":"%s","subject":"%s","sensor_alert":{"category":"hazard.gas","sensor_id":"GAS-%s","title":"燃气浓度超限","urgency":"URGENCY_IMMEDIATE","severity":"SEVERITY_SEVERE","certainty":"CERTAINTY_OBSERVED","reading":"CH4 2.3 %%LEL"}}\n' \
-		"$1" "$NOW" "$GRID" "$1"
+alert() { # alert ID [SEVERITY]
+	printf '{"id":"%s","source":"iot","type":"sensor_alert","time":"%s","subject":"%s","sensor_alert":{"category":"hazard.gas","sensor_id":"GAS-%s","title":"燃气浓度超限","urgency":"URGENCY_IMMEDIATE","severity":"%s","certainty":"CERTAINTY_OBSERVED","reading":"CH4 2.3 %%LEL"}}\n' \
+		"$1" "$NOW" "$GRID" "$1" "${2:-SEVERITY_SEVERE}"
 }
 
 dispatch_at "2026-11-16 10:00:00"
 { alert gas-1; alert gas-2; } >"$TEST_DIR/alerts.jsonl"
+# CAP severity sets the limit where the catalogue says so (sample: extreme 1 h, minor 24 h).
+{ alert gas-x SEVERITY_EXTREME; alert gas-m SEVERITY_MINOR; } >"$TEST_DIR/severity.jsonl"
 "$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/a.out" \
 	"$TEST_DIR/alerts.jsonl" >/dev/null
 CASE1=$(grep -o '"id":"gas-1".*"case_id":"[^"]*"' "$TEST_DIR/a.out" | grep -o '[0-9]\{6\}-[0-9]*')
@@ -39,6 +41,12 @@ AREA=$(sql "$TEST_DB" "SELECT area_code FROM og.case WHERE case_id = '$CASE1'")
 UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$CASE2'")
 assert_eq "due two hours after filing" "2026-11-16 12:00:00+00" \
 	"$(sql "$TEST_DB" "SELECT date_trunc('minute', deadline_at) FROM og.case WHERE case_id = '$CASE1'")"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/s.out" \
+	"$TEST_DIR/severity.jsonl" >/dev/null
+assert_eq "an extreme leak is due in one hour, a minor one in 24" \
+	"gas-m 2026-11-17 10:00:00+00|gas-x 2026-11-16 11:00:00+00" \
+	"$(sql "$TEST_DB" "SELECT string_agg(source_event_id || ' ' || date_trunc('minute', deadline_at), '|'
+	                   ORDER BY source_event_id) FROM og.case WHERE source_event_id IN ('gas-x', 'gas-m')")"
 
 dispatch_at "2026-11-16 11:00:00"
 assert_eq "before the deadline: no escalation" "" "$(levels "$CASE1")"
