@@ -302,8 +302,9 @@ int og_cmd_rebuild_cases(int argc, char **argv)
         return OG_EXIT_FAIL;
     if (apply) {
         r = query(c,
-                  "BEGIN; LOCK og.case; DELETE FROM og.case; "
-                  "INSERT INTO og.case SELECT * FROM og.case_rebuilt; COMMIT",
+                  "BEGIN; LOCK og.case; ALTER TABLE og.case DISABLE TRIGGER feed; "
+                  "DELETE FROM og.case; INSERT INTO og.case SELECT * FROM og.case_rebuilt; "
+                  "ALTER TABLE og.case ENABLE TRIGGER feed; COMMIT",
                   0, NULL);
         if (!r)
             goto out;

@@ -21,6 +21,8 @@ static void usage(FILE *out)
             "      print the chain heads, to publish elsewhere (anchoring)\n"
             "  rebuild-cases --db CONNINFO [--apply]\n"
             "      compare the case projection with the ledger (or rebuild it)\n"
+            "  feed --db CONNINFO --unit UNIT [--after SEQ] [--follow]\n"
+            "      a handling unit's assignments after a sequence number, as JSON Lines\n"
             "\n"
             "Run `onegridctl COMMAND --help` for a command's options.\n");
 }
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
         return og_cmd_audit(argc - 1, argv + 1);
     if (strcmp(argv[1], "rebuild-cases") == 0)
         return og_cmd_rebuild_cases(argc - 1, argv + 1);
+    if (strcmp(argv[1], "feed") == 0)
+        return og_cmd_feed(argc - 1, argv + 1);
     fprintf(stderr, "onegridctl: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return OG_EXIT_USAGE;

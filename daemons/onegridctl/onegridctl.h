@@ -3,7 +3,8 @@
  * main.c     subcommand dispatch and usage
  * migrate.c  `onegridctl migrate`: numbered SQL migrations, each once, in order
  * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited
- * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases` */
+ * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases`
+ * feed.c     `onegridctl feed`: a handling unit's assignments, caught up and followed */
 #ifndef OG_ONEGRIDCTL_H
 #define OG_ONEGRIDCTL_H
 
@@ -23,5 +24,8 @@ int og_cmd_publish(int argc, char **argv);
 /* audit.c */
 int og_cmd_audit(int argc, char **argv);
 int og_cmd_rebuild_cases(int argc, char **argv);
+
+/* feed.c */
+int og_cmd_feed(int argc, char **argv);
 
 #endif

@@ -1,0 +1,141 @@
+/* `onegridctl feed`: a handling unit's assignments (deploy/sql/007_feed.sql) after a
+ * sequence number, as JSON Lines; with --follow it then waits (LISTEN) and prints new ones
+ * as they are committed. A subscriber that remembers the last seq it processed and starts
+ * again with --after it misses nothing. */
+#include <errno.h>
+#include <getopt.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+
+#include "db.h"
+#include "onegridctl.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static const char SQL_AFTER[] =
+    "SELECT seq, json_build_object('seq', seq, 'kind', kind, 'case_id', case_id, 'state', state, "
+    "'deadline_at', deadline_at, 'category', category_code, 'area', area_code, 'title', title, "
+    "'latitude', latitude, 'longitude', longitude, 'contacts', contacts) "
+    "FROM feed.assignments WHERE unit_code = $1 AND seq > $2 ORDER BY seq LIMIT 1000";
+
+/* Prints what follows *after; advances it. Returns rows printed, or -1. */
+static int print_after(PGconn *c, const char *unit, long long *after)
+{
+    char buf[32];
+    const char *params[] = {unit, buf};
+    int n = 0;
+    for (;;) {
+        snprintf(buf, sizeof(buf), "%lld", *after);
+        PGresult *r = PQexecParams(c, SQL_AFTER, 2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            char err[1024];
+            og_db_error(c, r, err, sizeof(err));
+            fprintf(stderr, "onegridctl feed: %s\n", err);
+            PQclear(r);
+            return -1;
+        }
+        for (int i = 0; i < PQntuples(r); i++) {
+            printf("%s\n", PQgetvalue(r, i, 1));
+            *after = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        }
+        n += PQntuples(r);
+        fflush(stdout);
+        int more = PQntuples(r) == 1000;
+        PQclear(r);
+        if (!more)
+            return n;
+    }
+}
+
+int og_cmd_feed(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},    {"unit", required_argument, NULL, 'u'},
+        {"after", required_argument, NULL, 'a'}, {"follow", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    static const char usage[] =
+        "usage: onegridctl feed --db CONNINFO --unit UNIT [--after SEQ] [--follow]\n"
+        "  prints UNIT's assignments after sequence number SEQ (default 0) as JSON Lines;\n"
+        "  --follow keeps waiting for new ones until interrupted\n";
+    const char *conninfo = NULL, *unit = NULL;
+    long long after = 0;
+    bool follow = false;
+    char err[1024];
+    PGconn *c;
+    int ch, rc = OG_EXIT_FAIL;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "d:u:a:fh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            conninfo = optarg;
+            break;
+        case 'u':
+            unit = optarg;
+            break;
+        case 'a':
+            after = strtoll(optarg, NULL, 10);
+            break;
+        case 'f':
+            follow = true;
+            break;
+        case 'h':
+            printf("%s", usage);
+            return OG_EXIT_OK;
+        default:
+            fprintf(stderr, "%s", usage);
+            return OG_EXIT_USAGE;
+        }
+    }
+    if (!conninfo || !unit || optind != argc) {
+        fprintf(stderr, "%s", usage);
+        return OG_EXIT_USAGE;
+    }
+    c = og_db_connect(conninfo, "onegridctl feed", err, sizeof(err));
+    if (!c) {
+        fprintf(stderr, "onegridctl feed: %s\n", err);
+        return OG_EXIT_FAIL;
+    }
+    /* LISTEN before the first read: nothing committed in between can be missed. */
+    if (follow && og_db_exec(c, "LISTEN onegrid_assignment", err, sizeof(err)) < 0) {
+        fprintf(stderr, "onegridctl feed: %s\n", err);
+        goto out;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    if (print_after(c, unit, &after) < 0)
+        goto out;
+    while (follow && !stop) {
+        fd_set fds;
+        struct timeval tv = {5, 0}; /* also poll now and then: a lost notification costs 5 s */
+        int sock = PQsocket(c);
+        PGnotify *n;
+        FD_ZERO(&fds);
+        FD_SET(sock, &fds);
+        if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 && errno != EINTR)
+            break;
+        if (!PQconsumeInput(c)) {
+            fprintf(stderr, "onegridctl feed: %s", PQerrorMessage(c));
+            goto out;
+        }
+        while ((n = PQnotifies(c)))
+            PQfreemem(n);
+        if (print_after(c, unit, &after) < 0)
+            goto out;
+    }
+    rc = OG_EXIT_OK;
+out:
+    PQfinish(c);
+    return rc;
+}
