@@ -20,11 +20,11 @@ read -r ZZ QY < <(sql "$TEST_DB" "SELECT x.source_grid_id, left(x.area_code, 12)
 RX=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk WHERE source_system = '12345' AND area_code = '$QY' ORDER BY 1 LIMIT 1")
 ZZ_OTHER=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk WHERE source_system = 'zongzhi'
                            AND left(area_code, 12) <> '$QY' ORDER BY 1 LIMIT 1")
-report() { # report ID SOURCE SUBJECT CATEGORY CHANNEL [LAT LON]
+report() { # report ID SOURCE SUBJECT CATEGORY CHANNEL [LAT LON]; $WHEN overrides the time
 	local loc=
 	[[ -n ${6:-} ]] && loc=",\"location\":{\"latitude\":$6,\"longitude\":$7}"
 	printf '{"id":"%s","source":"%s","type":"report","time":"%s","subject":"%s"%s,"report":{"category":"%s","title":"单元门前需要扶手","description":"老人腿脚不便","channel":"%s"}}\n' \
-		"$1" "$2" "$NOW" "$3" "$loc" "$4" "$5"
+		"$1" "$2" "${WHEN:-$NOW}" "$3" "$loc" "$4" "$5"
 }
 publish() {
 	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/$1.out" \
@@ -39,19 +39,26 @@ case_of() { grep -h "\"id\":\"$1\"" "$TEST_DIR"/*.out | grep -o '"case_id":"[^"]
 	report other-cat zongzhi "$ZZ" facility.streetlight CHANNEL_GRID_PATROL 45.5960 84.8800
 	report other-com zongzhi "$ZZ_OTHER" facility.handrail CHANNEL_GRID_PATROL
 	report far-1 zongzhi "$ZZ" facility.handrail CHANNEL_GRID_PATROL 45.6100 84.9000
+	# The window compares when the reports say it happened: 71 h apart joins, 73 h not.
+	WHEN=$(date -u -d '-71 hours' +%Y-%m-%dT%H:%M:%SZ) report early-in 12345 "$RX" facility.handrail CHANNEL_HOTLINE
 } >"$TEST_DIR/day1.jsonl"
+WHEN=$(date -u -d '-73 hours' +%Y-%m-%dT%H:%M:%SZ) report early-out 12345 "$RX" facility.handrail CHANNEL_HOTLINE \
+	>>"$TEST_DIR/day1.jsonl"
 publish day1
 CASE=$(case_of visit-1)
 assert_eq "the 12345 call joins the liaison's case" "$CASE" "$(case_of call-1)"
 assert_eq "a patrol 70 m away joins it too" "$CASE" "$(case_of near-1)"
-assert_eq "and is answered as stored" 3 "$(grep -c "\"case_id\":\"$CASE\".*\|\"outcome\":\"stored\",\"case_id\":\"$CASE\"" "$TEST_DIR/day1.out")"
-assert_eq "the case counts three contacts" 3 "$(sql "$TEST_DB" "SELECT contacts FROM og.case WHERE case_id = '$CASE'")"
+assert_eq "all four answered with that case" 4 "$(grep -c "\"case_id\":\"$CASE\".*\|\"outcome\":\"stored\",\"case_id\":\"$CASE\"" "$TEST_DIR/day1.out")"
+assert_eq "a report 71 hours earlier joins" "$CASE" "$(case_of early-in)"
+[[ $(case_of early-out) != "$CASE" ]] || fail "a report 73 hours earlier must not join"
+pass "a report 73 hours earlier does not"
+assert_eq "the case counts four contacts" 4 "$(sql "$TEST_DB" "SELECT contacts FROM og.case WHERE case_id = '$CASE'")"
 for r in other-cat other-com far-1; do
 	[[ $(case_of $r) != "$CASE" && -n $(case_of $r) ]] || fail "$r should have its own case"
 done
 pass "another category, another community, 2 km away: cases of their own"
-assert_eq "four cases for six reports" 4 "$(sql "$TEST_DB" "SELECT count(*) FROM og.case")"
-assert_eq "the merges are recorded, as the auditor sees them" "12345 call-1 2|zongzhi near-1 3" \
+assert_eq "five cases for eight reports" 5 "$(sql "$TEST_DB" "SELECT count(*) FROM og.case")"
+assert_eq "the merges are recorded, as the auditor sees them" "12345 call-1 2|zongzhi near-1 3|12345 early-in 4" \
 	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
 		"SELECT string_agg(source_system || ' ' || source_event_id || ' ' || contacts_after, '|' ORDER BY ledger_id)
 		 FROM audit.\"合并记录\" WHERE case_id = '$CASE'")"
