@@ -14,15 +14,8 @@ og_write_config "$TEST_DIR" "$TEST_DB"
 EP="ipc://$TEST_DIR/intake.sock"
 AUDITOR="dbname=$TEST_DB user=onegrid_audit"
 CTL=$ONEGRID_BIN/onegridctl
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-[[ -r $FAKETIME_LIB ]] || fail "libfaketime is missing: deploy/install-deps installs the faketime package"
-
-# dispatch at a fixed wall-clock time (UTC); monotonic time is left alone for libzmq.
-dispatch_at() {
-	og_stop dispatch "$TEST_DIR"
-	FAKETIME="@$1" FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-		ONEGRID_WRAPPER="env LD_PRELOAD=$FAKETIME_LIB" og_start dispatch "$TEST_DIR"
-}
+# dispatch at a fixed wall-clock time (UTC).
+dispatch_at() { og_restart_at dispatch "$TEST_DIR" "$1"; }
 publish() { # publish NAME: $TEST_DIR/NAME.jsonl; status in $rc
 	rc=0
 	"$CTL" publish --endpoint "$EP" --results "$TEST_DIR/$1.out" "$TEST_DIR/$1.jsonl" \

@@ -10,12 +10,8 @@ test_begin "escalation"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
 sed -i 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 100/' "$TEST_DIR/onegrid.conf"
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-[[ -r $FAKETIME_LIB ]] || fail "libfaketime is missing: deploy/install-deps installs the faketime package"
 dispatch_at() { # dispatch_at "YYYY-MM-DD HH:MM:SS" (UTC), then let it scan
-	og_stop dispatch "$TEST_DIR"
-	FAKETIME="@$1" FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-		ONEGRID_WRAPPER="env LD_PRELOAD=$FAKETIME_LIB" og_start dispatch "$TEST_DIR"
+	og_restart_at dispatch "$TEST_DIR" "$1"
 	sleep 1.5
 }
 levels() { sql "$TEST_DB" "SELECT string_agg(level || ':' || coalesce(supervisor_unit, '-'), ' ' ORDER BY level)

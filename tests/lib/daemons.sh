@@ -11,6 +11,7 @@
 #   og_stop NAME DIR      SIGTERM, wait for a clean exit
 #   og_kill NAME DIR      SIGKILL (crash it)
 #   og_wait_exit NAME DIR [S]  wait for a daemon to exit on its own
+#   og_restart_at NAME DIR TIME  restart it with its clock set to TIME (faketime)
 #   og_start_all DIR / og_stop_all DIR
 #   og_dump_logs DIR [LINES]
 #   og_free_tcp_port      print a TCP port nobody listens on
@@ -309,6 +310,22 @@ og_wait_exit() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# og_restart_at NAME DIR "YYYY-MM-DD HH:MM:SS": restarts a daemon whose wall clock starts
+# at that UTC time (libfaketime, from Debian's faketime package) and runs on from there;
+# monotonic time is left alone for libzmq. For tests of deadlines, KPIs and escalation.
+OG_FAKETIME_LIB=${OG_FAKETIME_LIB:-/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1}
+og_restart_at() {
+	local name=${1:?usage: og_restart_at NAME DIR TIME} dir=${2:?} at=${3:?}
+	if [[ ! -r $OG_FAKETIME_LIB ]]; then
+		_og_err "libfaketime is missing: deploy/install-deps installs the faketime package"
+		return 1
+	fi
+	og_stop "$name" "$dir" || return 1
+	FAKETIME="@$at" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+		ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+		ONEGRID_WRAPPER="env LD_PRELOAD=$OG_FAKETIME_LIB" og_start "$name" "$dir"
 }
 
 og_start_all() {
