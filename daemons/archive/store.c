@@ -26,6 +26,8 @@ static const char SQL_STORE_REJECTION[] =
     "SELECT og.store_rejection($1::timestamptz, $2, $3, $4, $5, $6, $7::bytea, $8::integer, "
     "$9::bytea)";
 static const char SQL_EPOCH[] = "SELECT epoch FROM og.dispatch_epoch WHERE shard = $1";
+static const char SQL_STORE_DECISION[] =
+    "SELECT og.store_decision($1, $2, $3, $4, $5::jsonb, $6::bytea, $7::jsonb)";
 
 struct og_store *og_store_new(const char *conninfo, const char *name)
 {
@@ -72,7 +74,8 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
         prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||
         prepare(s->conn, "store_rejection", SQL_STORE_REJECTION, err, errlen) ||
         prepare(s->conn, "epoch", SQL_EPOCH, err, errlen) ||
-        prepare(s->conn, "end_batch", "SELECT og.end_batch()", err, errlen)) {
+        prepare(s->conn, "end_batch", "SELECT og.end_batch()", err, errlen) ||
+        prepare(s->conn, "store_decision", SQL_STORE_DECISION, err, errlen)) {
         PQfinish(s->conn);
         s->conn = NULL;
         return -EIO;
@@ -149,9 +152,9 @@ static void add_time(json_object *o, const char *key, const Onegrid__V1__Timesta
 }
 
 /* The case columns a decision sets (see og.store_event). */
-static json_object *case_json(const Onegrid__V1__Frame *f, bool opens)
+static json_object *case_json(const Onegrid__V1__Frame *f, const Onegrid__V1__Decision *d,
+                              bool opens)
 {
-    const Onegrid__V1__Decision *d = f->decision;
     const Onegrid__V1__Envelope *e = f->submission->event;
     json_object *o = json_object_new_object();
 
@@ -263,7 +266,7 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     p_bytes(&p, ebody, elen, (char *)ebody);
     p_json(&p, decision_json);
     p_bytes(&p, dbody, dlen, (char *)dbody);
-    json_object *cj = *d->case_id ? case_json(f, opens) : NULL;
+    json_object *cj = *d->case_id ? case_json(f, d, opens) : NULL;
     p_json(&p, cj);
     p_text(&p, opens ? "true" : "false");
     p_json(&p, contact_json);
@@ -273,6 +276,23 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     json_object_put(decision_json);
     json_object_put(cj);
     json_object_put(contact_json);
+    /* Further cases the event decided on (a joint meeting's decision). */
+    for (size_t i = 0; ok && i < f->n_more_decisions; i++) {
+        const Onegrid__V1__Decision *m = f->more_decisions[i];
+        json_object *mj = og_pbjson_render(&m->base), *mc = case_json(f, m, false);
+        uint8_t *mbody = og_pack(&m->base, &dlen);
+        p_text(&p, sub->source);
+        p_text(&p, e->id);
+        p_text(&p, e->type);
+        p_text(&p, m->district);
+        p_json(&p, mj);
+        p_bytes(&p, mbody, dlen, (char *)mbody);
+        p_json(&p, mc);
+        ok = PQsendQueryPrepared(s->conn, "store_decision", p.n, p.v, p.len, p.fmt, 0);
+        p_clear(&p);
+        json_object_put(mj);
+        json_object_put(mc);
+    }
     return ok ? 0 : -EIO;
 }
 
@@ -380,8 +400,13 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         return rc == -EINVAL ? -EINVAL : -EIO;
     }
 
-    /* Results come in order: BEGIN, begin_batch, n records, end_batch, COMMIT, sync. */
-    for (size_t q = 0; q < n + 4; q++) {
+    /* Results come in order: BEGIN, begin_batch, for each record its store_event and any
+     * store_decision calls, end_batch, COMMIT, then sync. Each record is answered from its
+     * store_event result. */
+    size_t total = 0, item = 0, sub = 0;
+    for (size_t i = 0; i < n; i++)
+        total += 1 + items[i].frame->n_more_decisions;
+    for (size_t q = 0; q < total + 4; q++) {
         r = PQgetResult(s->conn);
         if (!r) {
             if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -403,8 +428,8 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
                 rc = -EIO; /* connection, shutdown, serialisation: try again */
             else
                 rc = -EINVAL;
-        } else if (rc == 0 && q >= 2 && q < n + 2 && st == PGRES_TUPLES_OK) {
-            struct og_store_item *it = &items[q - 2];
+        } else if (rc == 0 && q >= 2 && q < total + 2 && st == PGRES_TUPLES_OK && sub == 0) {
+            struct og_store_item *it = &items[item];
             const Onegrid__V1__Decision *d = it->frame->decision;
             og_store_item_clear(it);
             if (!d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT)
@@ -413,6 +438,10 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
                 it->reply = make_reply(it->frame, PQgetvalue(r, 0, 0),
                                        PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
             got++;
+        }
+        if (q >= 2 && q < total + 2) { /* advance to the next statement's record */
+            if (++sub > items[item].frame->n_more_decisions)
+                sub = 0, item++;
         }
         PQclear(r);
         if (st == PGRES_PIPELINE_SYNC)

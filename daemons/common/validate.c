@@ -332,12 +332,17 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e)
     }
     case ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS: {
         const Onegrid__V1__StatusUpdate *s = e->status;
-        return check_id(v, "status.case_id", s->case_id) ||
-                       check_enum_set(v, "status.status", s->status) ||
-                       check_id(v, "status.unit", s->unit) ||
-                       check_str(v, "status.note", s->note, 0, 1024)
-                   ? -EINVAL
-                   : 0;
+        if (check_id(v, "status.case_id", s->case_id) ||
+            check_enum_set(v, "status.status", s->status) || check_id(v, "status.unit", s->unit) ||
+            check_str(v, "status.note", s->note, 0, 1024))
+            return -EINVAL;
+        if ((s->status == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED) !=
+                (s->extension_working_days != 0) ||
+            s->extension_working_days < 0 || s->extension_working_days > 30)
+            return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                          "status.extension_working_days: 1..30 with STATUS_EXTENDED, "
+                          "absent otherwise");
+        return 0;
     }
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION: {
         const Onegrid__V1__Evaluation *ev = e->evaluation;

@@ -95,10 +95,20 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
                       "category: \"%s\" is not in the category catalogue", category);
     const struct og_category_info *cat = og_registry_category(dc->reg, category);
     const Onegrid__V1__Location *loc = s->event->location;
-    /* 最多跑一次: the same problem reported again, by any grid system, joins its case. */
     int64_t occurred = s->event->time ? s->event->time->seconds : now;
-    c = og_cases_find_merge(dc->cases, category, area, loc != NULL, loc ? loc->latitude : 0,
-                            loc ? loc->longitude : 0, occurred, &dc->merge);
+    bool on_spot = s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT &&
+                   s->event->report->handled_on_spot;
+    if (on_spot && strcmp(cat->unit_level, "community") != 0 &&
+        strcmp(cat->unit_level, "grid") != 0)
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                      "report.handled_on_spot: %s is handled at %s level, not by the community",
+                      category, cat->unit_level);
+    /* 最多跑一次: the same problem reported again, by any grid system, joins its case. A
+     * report handled on the spot is its own, finished case. */
+    c = on_spot
+            ? NULL
+            : og_cases_find_merge(dc->cases, category, area, loc != NULL, loc ? loc->latitude : 0,
+                                  loc ? loc->longitude : 0, occurred, &dc->merge);
     if (c) {
         c->contacts++;
         d->kind = ONEGRID__V1__DECISION__KIND__KIND_MERGE;
@@ -119,16 +129,27 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
     /* The clock starts at filing: the category's time limit on the working calendar, or
      * the catalogue's limit for the hazard's CAP severity where it gives one. */
     int limit = cat->time_limit, severity = 0;
-    const char *unit = cat->time_unit;
+    const char *time_unit = cat->time_unit;
     if (s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT)
         severity = s->event->sensor_alert->severity;
     else if (s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT)
         severity = s->event->report->severity;
     if (severity)
-        og_registry_severity_limit(dc->reg, category, severity, &limit, &unit);
-    c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now, limit, unit);
+        og_registry_severity_limit(dc->reg, category, severity, &limit, &time_unit);
+    c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now, limit, time_unit);
     rule = og_registry_route(dc->reg, category, area, now);
-    if (rule) {
+    if (on_spot) {
+        /* 社区自办: the community's own unit handled it; the case is closed as it opens. */
+        char community[13];
+        snprintf(community, sizeof(community), "%.12s", area);
+        const char *unit = og_registry_supervisor(dc->reg, community);
+        if (og_case_set_unit(c, unit ? unit : rule ? rule->unit : NULL))
+            return -ENOMEM;
+        c->rule_id = !unit && rule ? rule->id : 0;
+        c->rule_version = !unit && rule ? rule->version : 0;
+        c->closed = now;
+        snprintf(c->state, sizeof(c->state), "%s", OG_STATE_CLOSED);
+    } else if (rule) {
         if (og_case_set_unit(c, rule->unit))
             return -ENOMEM;
         c->rule_id = rule->id;
@@ -208,6 +229,63 @@ static int reroute(struct og_decider *dc, struct og_case *c, const struct og_cat
     return rc < 0 ? -ENOMEM : 0;
 }
 
+/* 联席会: a joint meeting assigns shelved demand-list cases to a unit (on a new clock) or
+ * closes them. All or nothing: one case that is unknown or not shelved refuses the event.
+ * The first case's decision goes in d, the others in dc->more. */
+static int meeting(struct og_decider *dc, const Onegrid__V1__MeetingDecision *m, int64_t now,
+                   Onegrid__V1__Decision *d)
+{
+    bool assign = m->action == ONEGRID__V1__MEETING_DECISION__ACTION__ACTION_ASSIGN;
+    int rc = 0;
+
+    if (assign && !og_registry_has_unit(dc->reg, m->unit))
+        return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_UNIT,
+                      "decision.unit: \"%s\" is not a registered handling unit", m->unit);
+    for (size_t i = 0; i < m->n_case_ids; i++) {
+        struct og_case *c = find_case(dc, m->case_ids[i], d, &rc);
+        if (!c)
+            return rc;
+        if (strcmp(c->state, OG_STATE_SHELVED) != 0)
+            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                          "decision: case %s is %s, not in the demand list (需求清单)", c->id,
+                          c->state);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(m->case_ids[k], m->case_ids[i]) == 0)
+                return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                              "decision.case_ids: %s is listed twice", c->id);
+    }
+    dc->more = calloc(m->n_case_ids, sizeof(*dc->more));
+    if (!dc->more && m->n_case_ids > 1)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->n_case_ids; i++) {
+        struct og_case *c = og_cases_find(dc->cases, m->case_ids[i]);
+        Onegrid__V1__Decision *di = d;
+        if (i > 0) {
+            di = dc->more[dc->n_more] = calloc(1, sizeof(*di));
+            if (!di)
+                return -ENOMEM;
+            onegrid__v1__decision__init(di);
+            dc->n_more++;
+        }
+        if (assign) {
+            const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
+            if (og_case_set_unit(c, m->unit))
+                return -ENOMEM;
+            c->rule_id = 0; /* the meeting's decision, not a rule */
+            c->rule_version = 0;
+            c->deadline = cat ? og_calendar_deadline(og_registry_calendar(dc->reg), now,
+                                                     cat->time_limit, cat->time_unit)
+                              : 0;
+            rc = move(c, OG_STATE_DISPATCHED, now, di);
+        } else {
+            rc = move(c, OG_STATE_CLOSED, now, di);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t now,
               Onegrid__V1__Decision *d)
 {
@@ -248,6 +326,17 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
                           why);
         if (strcmp(next, OG_STATE_RETURNED) == 0)
             return reroute(dc, c, cat, now, d);
+        if (strcmp(next, OG_STATE_SHELVED) == 0) {
+            /* Into the demand list: no unit can meet a deadline alone, so none runs. */
+            c->deadline = 0;
+            c->escalation_level = 0;
+            free(c->supervisor);
+            c->supervisor = NULL;
+        } else if (u->status == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED) {
+            c->deadline =
+                og_calendar_deadline(og_registry_calendar(dc->reg), c->deadline ? c->deadline : now,
+                                     u->extension_working_days, "working_days");
+        }
         return move(c, next, now, d);
     }
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION:
@@ -270,10 +359,7 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
         }
         return move(c, next, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION:
-        /* Joint-meeting decisions act on shelved demand-list cases, which come with the
-         * case-management work; until then they are refused with a reason, not dropped. */
-        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
-                      "decision: no case is shelved in the demand list (需求清单) yet");
+        return meeting(dc, e->decision, now, d);
     default:
         return refuse(d, ONEGRID__V1__REASON__REASON_MISSING_FIELD, "payload: required");
     }

@@ -304,6 +304,11 @@ static int forward(struct og_dispatch *d, struct inbox_item *it)
     onegrid__v1__decision__init(dec);
     f->decision = dec;
     rc = og_decide(&d->decider, f->submission, og_now_us() / 1000000, dec);
+    /* Decisions on further cases travel in the same frame (the frame owns them now). */
+    f->more_decisions = d->decider.more;
+    f->n_more_decisions = d->decider.n_more;
+    d->decider.more = NULL;
+    d->decider.n_more = 0;
     if (rc < 0) {
         free(p->key);
         free(p);

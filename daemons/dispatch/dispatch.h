@@ -120,6 +120,7 @@ struct og_calendar *og_registry_calendar(struct og_registry *r);
 #define OG_STATE_EVALUATED   "evaluated"
 #define OG_STATE_VOIDED      "voided"
 #define OG_STATE_RETURNED    "returned"
+#define OG_STATE_SHELVED     "shelved" /* in the demand list (需求清单), clock stopped */
 
 /* The state after a unit's status update, or NULL when the step is not allowed from
  * state (why then says so). check_required: the category needs a field check (核查)
@@ -189,6 +190,10 @@ struct og_decider {
     struct og_cases *cases;
     const char *shard;
     struct og_merge_rule merge;
+    /* Decisions on further cases of the same event (a joint meeting acts on several):
+     * og_decide leaves them here; the caller takes them (and sets n_more to 0). */
+    Onegrid__V1__Decision **more;
+    size_t n_more;
 };
 
 /* Fills d (initialised by the caller; strings it sets are malloc'ed, so free d with

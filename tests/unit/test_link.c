@@ -389,16 +389,19 @@ static void test_resend_backs_off(void **state)
     connect_or_fail(l);
     assert_int_equal(send_key(l, "stalled"), 0);
     want_rx = 1 + OG_ARRAY_SIZE(expect_ms);
-    if (!pump(l, 4000, rx_reached, NULL))
-        fail_msg("%zu copies within 4 s, expected %zu", l->n_rx, want_rx);
+    if (!pump(l, 8000, rx_reached, NULL))
+        fail_msg("%zu copies within 8 s, expected %zu", l->n_rx, want_rx);
+    int64_t prev_gap = 0;
     for (size_t i = 0; i < OG_ARRAY_SIZE(expect_ms); i++) {
         int64_t gap_ms = (l->rx[i + 1].at - l->rx[i].at) / 1000;
         assert_string_equal(l->rx[i + 1].f->key, "stalled");
-        /* Never early (5 ms of poll granularity), and the cap holds: the 6th wait is
-         * 320 ms, not 640. */
-        if (gap_ms < expect_ms[i] - 5 || (i == 5 && gap_ms >= 600))
+        /* Never early (5 ms of poll granularity), and the cap holds: the 6th wait is about
+         * the 5th (320 ms), not twice it. Judged relative to the 5th, since a loaded
+         * machine stretches both. */
+        if (gap_ms < expect_ms[i] - 5 || (i == 5 && gap_ms * 10 >= prev_gap * 17))
             fail_msg("copy %zu came %lld ms after the one before, expected about %lld ms", i + 1,
                      (long long)gap_ms, (long long)expect_ms[i]);
+        prev_gap = gap_ms;
     }
     assert_int_equal(og_link_client_stats(l->cli)->sent, 1);
     assert_true(og_link_client_stats(l->cli)->resent >= OG_ARRAY_SIZE(expect_ms));

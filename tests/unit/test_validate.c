@@ -338,8 +338,8 @@ static void test_unknown_enum(void **state)
     expect_ex("report.channel -1", &x, R(UNKNOWN_ENUM), "channel");
 
     ex_status(&x);
-    x.status.status = (Onegrid__V1__StatusUpdate__Status)9;
-    expect_ex("status.status 9", &x, R(UNKNOWN_ENUM), "status");
+    x.status.status = (Onegrid__V1__StatusUpdate__Status)99;
+    expect_ex("status.status 99", &x, R(UNKNOWN_ENUM), "status");
 
     ex_alert(&x);
     x.alert.severity = (Onegrid__V1__SensorAlert__Severity)5;
