@@ -336,6 +336,29 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e)
             check_enum_set(v, "status.status", s->status) || check_id(v, "status.unit", s->unit) ||
             check_str(v, "status.note", s->note, 0, 1024))
             return -EINVAL;
+        if (s->mediation) {
+            const Onegrid__V1__Mediation *m = s->mediation;
+            size_t hl = strlen(m->agreement_sha256);
+            bool hex = hl == 64 && strspn(m->agreement_sha256, "0123456789abcdef") == 64;
+            if (s->status != ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_RESOLVED)
+                return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                              "status.mediation: only with STATUS_RESOLVED");
+            if (m->parties < 2 || m->parties > 20)
+                return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                              "status.mediation.parties: %d, allowed 2..20", m->parties);
+            if (!hex)
+                return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                              "status.mediation.agreement_sha256: 64 lowercase hex digits");
+            if (!m->agreement_date)
+                return refuse(v, ONEGRID__V1__REASON__REASON_MISSING_FIELD,
+                              "status.mediation.agreement_date: required");
+            if (m->follow_up_days < 1 || m->follow_up_days > 90)
+                return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                              "status.mediation.follow_up_days: %d, allowed 1..90",
+                              m->follow_up_days);
+            if (check_str(v, "status.mediation.mediator", m->mediator, 0, 64))
+                return -EINVAL;
+        }
         if ((s->status == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED) !=
                 (s->extension_working_days != 0) ||
             s->extension_working_days < 0 || s->extension_working_days > 30)

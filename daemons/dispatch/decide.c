@@ -186,6 +186,21 @@ static int move(struct og_case *c, const char *next, int64_t now, Onegrid__V1__D
     return describe(d, c, previous, now);
 }
 
+/* 调解: the written agreement a dispute was resolved with goes on record in the decision,
+ * with the day its follow-up visit (回访) is due. */
+static int record_mediation(const Onegrid__V1__Mediation *m, Onegrid__V1__Decision *d)
+{
+    size_t len = protobuf_c_message_get_packed_size(&m->base);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return -ENOMEM;
+    protobuf_c_message_pack(&m->base, buf);
+    d->mediation = onegrid__v1__mediation__unpack(NULL, len, buf);
+    free(buf);
+    d->follow_up_due = ts(m->agreement_date->seconds + (int64_t)m->follow_up_days * 86400);
+    return d->mediation && d->follow_up_due ? 0 : -ENOMEM;
+}
+
 /* 退回: the unit says the case is not its remit. Re-route it at once: the best rule that
  * names another unit, else the district's supervising unit; the case gets a new clock.
  * With neither it stays "returned", unassigned, for an operator. The decision records
@@ -324,6 +339,10 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
         if (!next)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id,
                           why);
+        if (u->mediation && (!cat || !cat->kind || strcmp(cat->kind, "dispute") != 0))
+            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                          "status.mediation: case %s is a %s, not a dispute", c->id,
+                          cat && cat->kind ? cat->kind : "case of unknown kind");
         if (strcmp(next, OG_STATE_RETURNED) == 0)
             return reroute(dc, c, cat, now, d);
         if (strcmp(next, OG_STATE_SHELVED) == 0) {
@@ -337,7 +356,9 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
                 og_calendar_deadline(og_registry_calendar(dc->reg), c->deadline ? c->deadline : now,
                                      u->extension_working_days, "working_days");
         }
-        return move(c, next, now, d);
+        if ((rc = move(c, next, now, d)) == 0 && u->mediation)
+            rc = record_mediation(u->mediation, d);
+        return rc;
     }
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION:
         if (!(c = find_case(dc, e->evaluation->case_id, d, &rc)))

@@ -62,6 +62,7 @@ struct og_category_info {
     int time_limit;
     const char *time_unit;
     bool check_required;
+    const char *kind; /* part, event, demand, hazard, dispute, policy (NULL: not known) */
 };
 
 struct og_registry;

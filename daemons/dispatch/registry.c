@@ -28,7 +28,7 @@ struct xwalk {
 
 struct category {
     struct og_category_info info;
-    char *code, *unit_level, *time_unit;
+    char *code, *unit_level, *time_unit, *kind;
     UT_hash_handle hh;
 };
 
@@ -197,10 +197,12 @@ int og_registry_add_category(struct og_registry *r, const struct og_category_inf
     c->code = strdup(info->code);
     c->unit_level = strdup(info->unit_level);
     c->time_unit = strdup(info->time_unit);
-    if (!c->code || !c->unit_level || !c->time_unit) {
+    c->kind = info->kind ? strdup(info->kind) : NULL;
+    if (!c->code || !c->unit_level || !c->time_unit || (info->kind && !c->kind)) {
         free(c->code);
         free(c->unit_level);
         free(c->time_unit);
+        free(c->kind);
         free(c);
         return -ENOMEM;
     }
@@ -208,6 +210,7 @@ int og_registry_add_category(struct og_registry *r, const struct og_category_inf
     c->info.code = c->code;
     c->info.unit_level = c->unit_level;
     c->info.time_unit = c->time_unit;
+    c->info.kind = c->kind;
     HASH_ADD_KEYPTR(hh, r->categories, c->code, strlen(c->code), c);
     return 0;
 }
@@ -439,14 +442,14 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
     PQclear(res);
 
     if (rc || !(res = query(c,
-                            "SELECT code, unit_level, time_limit, time_unit, check_required "
+                            "SELECT code, unit_level, time_limit, time_unit, check_required, kind "
                             "FROM og.category",
                             err, errlen)))
         return rc ? rc : -EIO;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        struct og_category_info info = {PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-                                        atoi(PQgetvalue(res, i, 2)), PQgetvalue(res, i, 3),
-                                        PQgetvalue(res, i, 4)[0] == 't'};
+        struct og_category_info info = {PQgetvalue(res, i, 0),           PQgetvalue(res, i, 1),
+                                        atoi(PQgetvalue(res, i, 2)),     PQgetvalue(res, i, 3),
+                                        PQgetvalue(res, i, 4)[0] == 't', PQgetvalue(res, i, 5)};
         rc = og_registry_add_category(r, &info);
     }
     PQclear(res);

@@ -44,9 +44,9 @@ static struct og_rule rule(int64_t id, int version, const char *category, const 
 static int setup(void **state)
 {
     static const struct og_category_info cats[] = {
-        {"facility.handrail", "community", 3, "workday", false},
-        {"hazard.gas", "district", 2, "hour", true},
-        {"env.unrouted", "community", 1, "day", false},
+        {"facility.handrail", "community", 3, "workday", false, NULL},
+        {"hazard.gas", "district", 2, "hour", true, NULL},
+        {"env.unrouted", "community", 1, "day", false, NULL},
     };
     struct fixture *fx = calloc(1, sizeof(*fx));
     if (!fx)

@@ -34,9 +34,9 @@ static int setup(void **state)
 {
     struct og_registry *r = og_registry_new();
     static const struct og_category_info cats[] = {
-        {"facility.handrail", "street", 3, "workday", false},
-        {"hazard.gas", "district", 2, "hour", true},
-        {"env.litter", "community", 1, "day", false},
+        {"facility.handrail", "street", 3, "workday", false, NULL},
+        {"hazard.gas", "district", 2, "hour", true, NULL},
+        {"env.litter", "community", 1, "day", false, NULL},
     };
     if (!r)
         return -1;
