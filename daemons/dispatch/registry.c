@@ -108,6 +108,7 @@ void og_registry_destroy(struct og_registry **rp)
         free(c->code);
         free(c->unit_level);
         free(c->time_unit);
+        free(c->kind);
         free(c);
     }
     struct severity_limit *sl, *tsl;

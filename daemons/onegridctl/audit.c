@@ -301,14 +301,17 @@ int og_cmd_rebuild_cases(int argc, char **argv)
     if (!(c = connect_or_report(conninfo, "onegridctl rebuild-cases")))
         return OG_EXIT_FAIL;
     if (apply) {
-        r = query(c,
-                  "BEGIN; LOCK og.case; ALTER TABLE og.case DISABLE TRIGGER feed; "
-                  "DELETE FROM og.case; INSERT INTO og.case SELECT * FROM og.case_rebuilt; "
-                  "ALTER TABLE og.case ENABLE TRIGGER feed; COMMIT",
-                  0, NULL);
-        if (!r)
+        char err[1024];
+        /* Several statements: the simple query protocol, one transaction. */
+        if (og_db_exec(c,
+                       "BEGIN; LOCK og.case; ALTER TABLE og.case DISABLE TRIGGER feed; "
+                       "DELETE FROM og.case; INSERT INTO og.case SELECT * FROM og.case_rebuilt; "
+                       "ALTER TABLE og.case ENABLE TRIGGER feed; COMMIT",
+                       err, sizeof(err)) < 0) {
+            fprintf(stderr, "onegridctl rebuild-cases: %s\n", err);
+            PQclear(PQexec(c, "ROLLBACK"));
             goto out;
-        PQclear(r);
+        }
     }
     r = query(c,
               "SELECT side, case_id, state, unit_code, deadline_at, contacts "
