@@ -314,7 +314,8 @@ static int check_phone(struct og_verdict *v, const char *s)
     return 0;
 }
 
-static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e)
+static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e,
+                         const struct og_limits *lim)
 {
     switch (e->payload_case) {
     case ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT: {
@@ -352,6 +353,9 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e)
             if (!m->agreement_date)
                 return refuse(v, ONEGRID__V1__REASON__REASON_MISSING_FIELD,
                               "status.mediation.agreement_date: required");
+            if (m->agreement_date->seconds > lim->now + lim->max_future)
+                return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                              "status.mediation.agreement_date: in the future");
             if (m->follow_up_days < 1 || m->follow_up_days > 90)
                 return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
                               "status.mediation.follow_up_days: %d, allowed 1..90",
@@ -436,7 +440,7 @@ Onegrid__V1__Envelope *og_validate_envelope(const uint8_t *buf, size_t len,
         return NULL;
     }
     if (check_id(v, "id", e->id) || check_source(v, e->source, lim->authenticated) ||
-        check_time(v, e->time, lim) || check_location(v, e->location) || check_payload(v, e))
+        check_time(v, e->time, lim) || check_location(v, e->location) || check_payload(v, e, lim))
         goto refused;
     want = og_payload_type(e->payload_case);
     if (strcmp(e->type, want) != 0) {

@@ -260,7 +260,10 @@ static int meeting(struct og_decider *dc, const Onegrid__V1__MeetingDecision *m,
         struct og_case *c = find_case(dc, m->case_ids[i], d, &rc);
         if (!c)
             return rc;
-        if (strcmp(c->state, OG_STATE_SHELVED) != 0)
+        /* Besides the demand list, a meeting may give a unit a returned case that no rule
+         * and no supervisor could place. */
+        bool stranded = strcmp(c->state, OG_STATE_RETURNED) == 0 && !c->unit && assign;
+        if (strcmp(c->state, OG_STATE_SHELVED) != 0 && !stranded)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "decision: case %s is %s, not in the demand list (需求清单)", c->id,
                           c->state);
@@ -377,6 +380,9 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
             c->escalation_level = 0;
             free(c->supervisor);
             c->supervisor = NULL;
+            /* Open again: it takes reports of the same problem again (最多跑一次). */
+            if (og_cases_index(dc->cases, c) < 0)
+                return -ENOMEM;
         }
         return move(c, next, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION:

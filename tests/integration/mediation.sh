@@ -46,6 +46,8 @@ UNIT2=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$LEAK2'")
 send "$(UNIT=$UNIT2 status n1 "$LEAK2" STATUS_ACCEPTED)" \
 	"$(UNIT=$UNIT2 status n2 "$LEAK2" STATUS_RESOLVED ",\"mediation\":{\"parties\":2,\"agreement_sha256\":\"xyz\",\"agreement_date\":\"$NOW\",\"follow_up_days\":7}")"
 assert_match "a malformed fingerprint: refused" "REASON_INVALID_FIELD.*agreement_sha256: 64 lowercase hex digits" "$(cat "$TEST_DIR/$n.out")"
+send "$(UNIT=$UNIT2 status n3 "$LEAK2" STATUS_RESOLVED ",\"mediation\":{\"parties\":2,\"agreement_sha256\":\"$AGREEMENT\",\"agreement_date\":\"2031-01-01T00:00:00Z\",\"follow_up_days\":7}")"
+assert_match "an agreement dated in the future: refused" "REASON_INVALID_FIELD.*agreement_date: in the future" "$(cat "$TEST_DIR/$n.out")"
 send "$(status m3 "$LEAK" STATUS_CHECKED_OK "$MEDIATION")"
 assert_match "a mediation with another status: refused" "REASON_INVALID_FIELD.*only with STATUS_RESOLVED" "$(cat "$TEST_DIR/$n.out")"
 

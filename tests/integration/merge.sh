@@ -83,6 +83,23 @@ report visit-3 zongzhi "$ZZ" facility.handrail CHANNEL_DOOR_VISIT 45.5960 84.880
 publish day3
 [[ $(case_of visit-3) != "$CASE" ]] || fail "a report after the case was resolved must open a new case"
 pass "once resolved, the case takes no more reports"
+# Closed, then reopened by an unsatisfied evaluation: open again, it takes reports again.
+for st in STATUS_CHECKED_OK STATUS_CLOSED; do
+	printf '{"id":"st-%s","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
+		"$st" "$NOW" "$CASE" "$st" "$UNIT"
+done >"$TEST_DIR/close.jsonl"
+printf '{"id":"eval-1","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_UNSATISFIED"}}\n' \
+	"$NOW" "$CASE" >>"$TEST_DIR/close.jsonl"
+# visit-3's case was filed twice, in effect: void it, so the reopened case is the only
+# open case of this problem.
+printf '{"id":"void-3","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"STATUS_VOIDED","unit":"%s"}}\n' \
+	"$NOW" "$(case_of visit-3)" "$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$(case_of visit-3)'")" \
+	>>"$TEST_DIR/close.jsonl"
+publish close
+assert_eq "reopened" dispatched "$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$CASE'")"
+report visit-4 zongzhi "$ZZ" facility.handrail CHANNEL_DOOR_VISIT 45.5960 84.8800 >"$TEST_DIR/day4.jsonl"
+publish day4
+assert_eq "a reopened case takes reports again, without a restart" "$CASE" "$(case_of visit-4)"
 assert_eq "the record verifies" 0 \
 	"$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null; echo $?)"
 assert_eq "the projection rebuilds from the ledger" 0 \
