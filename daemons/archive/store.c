@@ -170,7 +170,25 @@ static json_object *case_json(const Onegrid__V1__Frame *f, const Onegrid__V1__De
     json_object_object_add(o, "escalation_level", json_object_new_int(d->escalation_level));
     json_object_object_add(o, "supervisor_unit",
                            *d->supervisor ? json_object_new_string(d->supervisor) : NULL);
-    if (opens) {
+    json_object_object_add(o, "severity", d->severity ? json_object_new_int(d->severity) : NULL);
+    add_time(o, "paused_at", d->paused_at);
+    json_object_object_add(o, "extension_days",
+                           d->paused_at ? json_object_new_int(d->extension_days) : NULL);
+    json_object *returned = json_object_new_array();
+    for (size_t i = 0; i < d->n_returned_units; i++)
+        json_object_array_add(returned, json_object_new_string(d->returned_units[i]));
+    json_object_object_add(o, "returned_units", returned);
+    if (opens && *d->split_from) {
+        /* A case split off another opens with the merged report's own facts: og.store_event
+         * takes its title, channel, time and position from that report's ledger row. */
+        json_object_object_add(o, "shard", json_object_new_string(f->shard));
+        json_object_object_add(o, "district_code", json_object_new_string(d->district));
+        json_object_object_add(o, "area_code", json_object_new_string(d->grid));
+        json_object_object_add(o, "category_code", json_object_new_string(d->category));
+        json_object_object_add(o, "source_system", json_object_new_string(d->report_source));
+        json_object_object_add(o, "source_event_id", json_object_new_string(d->report_event_id));
+        add_time(o, "opened_at", d->opened);
+    } else if (opens) {
         const char *title = "", *channel = "CHANNEL_SENSOR";
         if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT) {
             const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(

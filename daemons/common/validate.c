@@ -44,6 +44,8 @@ const char *og_payload_type(Onegrid__V1__Envelope__PayloadCase c)
         return "sensor_alert";
     case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION:
         return "decision";
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_SPLIT:
+        return "split";
     default:
         return NULL;
     }
@@ -363,12 +365,13 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e,
             if (check_str(v, "status.mediation.mediator", m->mediator, 0, 64))
                 return -EINVAL;
         }
-        if ((s->status == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED) !=
-                (s->extension_working_days != 0) ||
-            s->extension_working_days < 0 || s->extension_working_days > 30)
+        bool days = s->status == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED ||
+                    s->status == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENSION_REQUESTED;
+        if (days != (s->extension_working_days != 0) || s->extension_working_days < 0 ||
+            s->extension_working_days > 30)
             return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
-                          "status.extension_working_days: 1..30 with STATUS_EXTENDED, "
-                          "absent otherwise");
+                          "status.extension_working_days: 1..30 with STATUS_EXTENDED or "
+                          "STATUS_EXTENSION_REQUESTED, absent otherwise");
         return 0;
     }
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION: {
@@ -409,9 +412,19 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e,
             return check_id(v, "decision.unit", m->unit);
         return 0;
     }
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_SPLIT: {
+        const Onegrid__V1__CaseSplit *sp = e->split;
+        return check_id(v, "split.case_id", sp->case_id) ||
+                       check_id(v, "split.report_source", sp->report_source) ||
+                       check_id(v, "split.report_event_id", sp->report_event_id) ||
+                       check_str(v, "split.note", sp->note, 0, 1024)
+                   ? -EINVAL
+                   : 0;
+    }
     default:
         return refuse(v, ONEGRID__V1__REASON__REASON_MISSING_FIELD,
-                      "payload: required (report, status, evaluation, sensor_alert or decision)");
+                      "payload: required (report, status, evaluation, sensor_alert, decision "
+                      "or split)");
     }
 }
 

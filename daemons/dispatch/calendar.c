@@ -80,8 +80,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int limit,
                              const char *unit)
 {
-    int64_t local = start + TZ_OFFSET;
-    int64_t day = floor_div(local, 86400), sec = local - day * 86400;
+    int64_t day = floor_div(start + TZ_OFFSET, 86400);
 
     if (limit <= 0)
         return start;
@@ -97,7 +96,16 @@ int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int l
         return day * 86400 + DAY_END - TZ_OFFSET;
     }
     /* "working_hours": only time within working days' 09:00-17:00 counts. */
-    int64_t left = (int64_t)limit * 3600;
+    return og_calendar_add_working(cal, start, (int64_t)limit * 3600);
+}
+
+int64_t og_calendar_add_working(const struct og_calendar *cal, int64_t start, int64_t seconds)
+{
+    int64_t local = start + TZ_OFFSET;
+    int64_t day = floor_div(local, 86400), sec = local - day * 86400, left = seconds;
+
+    if (seconds <= 0)
+        return start;
     for (int guard = 0; guard < 3660; guard++, day++, sec = 0) {
         if (!og_calendar_working(cal, day))
             continue;
@@ -108,5 +116,41 @@ int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int l
             return day * 86400 + from + left - TZ_OFFSET;
         left -= DAY_END - from;
     }
-    return start + (int64_t)limit * 3600; /* a calendar without working days: plain hours */
+    return start + seconds; /* a calendar without working days: plain time */
+}
+
+int64_t og_calendar_working_between(const struct og_calendar *cal, int64_t from, int64_t to)
+{
+    int64_t total = 0;
+    if (to <= from)
+        return 0;
+    int64_t day = floor_div(from + TZ_OFFSET, 86400), last = floor_div(to + TZ_OFFSET, 86400);
+    for (int guard = 0; day <= last && guard < 3660; guard++, day++) {
+        if (!og_calendar_working(cal, day))
+            continue;
+        int64_t open = day * 86400 + DAY_START - TZ_OFFSET,
+                close = day * 86400 + DAY_END - TZ_OFFSET;
+        int64_t a = from > open ? from : open, b = to < close ? to : close;
+        if (b > a)
+            total += b - a;
+    }
+    return total;
+}
+
+int64_t og_calendar_resume(const struct og_calendar *cal, int64_t deadline, int64_t paused_at,
+                           int64_t now, const char *unit)
+{
+    if (deadline == 0 || now <= paused_at)
+        return deadline;
+    if (strcmp(unit, "working_hours") != 0 && strcmp(unit, "working_days") != 0)
+        return deadline + (now - paused_at); /* "hours": the time paused, day and night */
+    if (deadline <= paused_at)
+        return deadline + (now - paused_at);
+    int64_t due =
+        og_calendar_add_working(cal, now, og_calendar_working_between(cal, paused_at, deadline));
+    if (strcmp(unit, "working_days") == 0) { /* such a limit ends at the close of a working day */
+        int64_t day = floor_div(due + TZ_OFFSET - 1, 86400);
+        due = day * 86400 + DAY_END - TZ_OFFSET;
+    }
+    return due;
 }

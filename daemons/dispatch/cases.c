@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,27 @@ struct bucket {
     UT_hash_handle hh;
 };
 
+struct report_entry {
+    struct og_report r;
+    UT_hash_handle hh;
+};
+
 struct og_cases {
     struct entry *by_id;
     struct seq *seqs;
     struct bucket *buckets;
+    struct report_entry *reports; /* merged reports, by "source\x1fevent id" */
 };
+
+static void free_case(struct og_case *c)
+{
+    free(c->category);
+    free(c->unit);
+    free(c->supervisor);
+    for (size_t i = 0; i < c->n_returned; i++)
+        free(c->returned_units[i]);
+    free(c->returned_units);
+}
 
 struct og_cases *og_cases_new(void)
 {
@@ -49,10 +66,15 @@ void og_cases_destroy(struct og_cases **csp)
     HASH_ITER(hh, cs->by_id, e, te)
     {
         HASH_DEL(cs->by_id, e);
-        free(e->c.category);
-        free(e->c.unit);
-        free(e->c.supervisor);
+        free_case(&e->c);
         free(e);
+    }
+    struct report_entry *r, *tr;
+    HASH_ITER(hh, cs->reports, r, tr)
+    {
+        HASH_DEL(cs->reports, r);
+        free(r->r.key);
+        free(r);
     }
     HASH_ITER(hh, cs->seqs, s, ts)
     {
@@ -210,6 +232,68 @@ struct og_case *og_cases_open(struct og_cases *cs, const char *district, const c
     return c;
 }
 
+static char *report_key(const char *source, const char *event_id)
+{
+    size_t n = strlen(source) + strlen(event_id) + 2;
+    char *key = malloc(n);
+    if (key)
+        snprintf(key, n, "%s\x1f%s", source, event_id);
+    return key;
+}
+
+int og_cases_add_report(struct og_cases *cs, const char *source, const char *event_id,
+                        const struct og_report *r)
+{
+    struct report_entry *e = calloc(1, sizeof(*e)), *old;
+    if (!e || !(e->r.key = report_key(source, event_id))) {
+        free(e);
+        return -ENOMEM;
+    }
+    char *key = e->r.key;
+    e->r = *r;
+    e->r.key = key;
+    HASH_FIND_STR(cs->reports, key, old);
+    if (old) { /* a resend decided again after a reload: the newer record stands */
+        HASH_DEL(cs->reports, old);
+        free(old->r.key);
+        free(old);
+    }
+    HASH_ADD_KEYPTR(hh, cs->reports, e->r.key, strlen(e->r.key), e);
+    return 0;
+}
+
+struct og_report *og_cases_find_report(struct og_cases *cs, const char *source,
+                                       const char *event_id)
+{
+    struct report_entry *e;
+    char *key = report_key(source, event_id);
+    if (!key)
+        return NULL;
+    HASH_FIND_STR(cs->reports, key, e);
+    free(key);
+    return e ? &e->r : NULL;
+}
+
+void og_cases_drop_report(struct og_cases *cs, struct og_report *r)
+{
+    struct report_entry *e = (struct report_entry *)((char *)r - offsetof(struct report_entry, r));
+    HASH_DEL(cs->reports, e);
+    free(e->r.key);
+    free(e);
+}
+
+int og_case_add_returned(struct og_case *c, const char *unit)
+{
+    char **v = realloc(c->returned_units, (c->n_returned + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    c->returned_units = v;
+    if (!(v[c->n_returned] = strdup(unit)))
+        return -ENOMEM;
+    c->n_returned++;
+    return 0;
+}
+
 int og_case_set_unit(struct og_case *c, const char *unit)
 {
     char *u = unit ? strdup(unit) : NULL;
@@ -242,6 +326,44 @@ static int64_t secs(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* The reports merged into the shard's open cases: they can still be split off. */
+static int load_reports(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
+{
+    const char *params[] = {shard};
+    PGresult *r =
+        PQexecParams(c,
+                     "SELECT r.source_system, r.source_event_id, r.case_id, r.area_code, "
+                     "floor(extract(epoch FROM r.occurred_at))::bigint, r.latitude, r.longitude, "
+                     "coalesce(r.severity, 0) "
+                     "FROM og.case_report r JOIN og.case k USING (case_id) "
+                     "WHERE k.shard = $1 AND r.joined = 'merged' "
+                     "AND k.state NOT IN ('closed', 'evaluated', 'voided')",
+                     1, NULL, params, NULL, NULL, 0);
+    int rc = 0;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rc = og_db_error(c, r, err, errlen);
+        PQclear(r);
+        return rc;
+    }
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        struct og_report rep = {0};
+        snprintf(rep.case_id, sizeof(rep.case_id), "%s", PQgetvalue(r, i, 2));
+        snprintf(rep.area, sizeof(rep.area), "%s", PQgetvalue(r, i, 3));
+        rep.occurred = secs(r, i, 4);
+        if (!PQgetisnull(r, i, 5) && !PQgetisnull(r, i, 6)) {
+            rep.has_location = true;
+            rep.latitude = strtod(PQgetvalue(r, i, 5), NULL);
+            rep.longitude = strtod(PQgetvalue(r, i, 6), NULL);
+        }
+        rep.severity = (int)secs(r, i, 7);
+        if ((rc = og_cases_add_report(cs, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), &rep)) < 0)
+            snprintf(err, errlen, "out of memory loading merged reports");
+    }
+    PQclear(r);
+    return rc;
+}
+
 int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
     const char *params[] = {shard};
@@ -252,7 +374,9 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
         "floor(extract(epoch FROM opened_at))::bigint, "
         "floor(extract(epoch FROM deadline_at))::bigint, "
         "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "
-        "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint "
+        "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint, "
+        "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "
+        "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)) "
         "FROM og.case WHERE shard = $1",
         1, NULL, params, NULL, NULL, 0);
     int rc = 0;
@@ -291,6 +415,21 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
             k->latitude = strtod(PQgetvalue(r, i, 14), NULL);
             k->longitude = strtod(PQgetvalue(r, i, 15), NULL);
         }
+        k->severity = (int)secs(r, i, 17);
+        k->paused_at = secs(r, i, 18);
+        k->extension_days = (int)secs(r, i, 19);
+        if (!PQgetisnull(r, i, 20) && *PQgetvalue(r, i, 20)) {
+            char *units = PQgetvalue(r, i, 20), *save = NULL;
+            for (char *u = strtok_r(units, "\x1f", &save); u; u = strtok_r(NULL, "\x1f", &save))
+                if (og_case_add_returned(k, u) < 0) {
+                    rc = -ENOMEM;
+                    break;
+                }
+            if (rc < 0) {
+                snprintf(err, errlen, "out of memory loading cases");
+                break;
+            }
+        }
         if (!og_lifecycle_final(k->state) && og_cases_index(cs, k) < 0) {
             rc = -ENOMEM;
             snprintf(err, errlen, "out of memory loading cases");
@@ -300,5 +439,5 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
             s->last = strtol(dash + 1, NULL, 10);
     }
     PQclear(r);
-    return rc;
+    return rc < 0 ? rc : load_reports(cs, c, shard, err, errlen);
 }

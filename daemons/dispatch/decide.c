@@ -64,6 +64,19 @@ static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const cha
     d->opened = ts(c->opened);
     d->deadline = ts(c->deadline);
     d->closed = ts(c->closed);
+    d->severity = c->severity;
+    d->paused_at = ts(c->paused_at);
+    d->extension_days = c->paused_at ? c->extension_days : 0;
+    if (c->paused_at && !d->paused_at)
+        return -ENOMEM;
+    if (c->n_returned) {
+        d->returned_units = calloc(c->n_returned, sizeof(*d->returned_units));
+        if (!d->returned_units)
+            return -ENOMEM;
+        for (size_t i = 0; i < c->n_returned; i++, d->n_returned_units++)
+            if (set_str(&d->returned_units[i], c->returned_units[i]))
+                return -ENOMEM;
+    }
     if (set_str(&d->case_id, c->id) || set_str(&d->district, c->district) ||
         set_str(&d->grid, c->area) || set_str(&d->category, c->category) ||
         set_str(&d->unit, c->unit) || set_str(&d->state, c->state) ||
@@ -71,6 +84,70 @@ static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const cha
         (c->opened && !d->opened) || (c->deadline && !d->deadline) || (c->closed && !d->closed))
         return -ENOMEM;
     return 0;
+}
+
+/* The time limit of case c's stages: the catalogue's limit for its CAP severity where
+ * there is one, else its category's. False when the category is unknown. */
+static bool case_limit(const struct og_decider *dc, const struct og_case *c, int *limit,
+                       const char **unit)
+{
+    const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
+    if (!cat)
+        return false;
+    *limit = cat->time_limit;
+    *unit = cat->time_unit;
+    if (c->severity)
+        og_registry_severity_limit(dc->reg, c->category, c->severity, limit, unit);
+    return true;
+}
+
+/* Starts a new clock for c at now (filing, re-routing, reopening, a meeting's assignment). */
+static void new_clock(struct og_decider *dc, struct og_case *c, int64_t now)
+{
+    int limit;
+    const char *unit;
+    c->deadline = case_limit(dc, c, &limit, &unit)
+                      ? og_calendar_deadline(og_registry_calendar(dc->reg), now, limit, unit)
+                      : 0;
+    c->paused_at = 0;
+    c->extension_days = 0;
+}
+
+/* A paused clock runs again from now with the time it had left. */
+static void resume_clock(struct og_decider *dc, struct og_case *c, int64_t now)
+{
+    int limit;
+    const char *unit = "hours";
+    if (!c->paused_at)
+        return;
+    case_limit(dc, c, &limit, &unit);
+    c->deadline =
+        og_calendar_resume(og_registry_calendar(dc->reg), c->deadline, c->paused_at, now, unit);
+    c->paused_at = 0;
+    c->extension_days = 0;
+}
+
+/* Supervision (督办) starts over: no level, no supervising unit. */
+static void clear_supervision(struct og_case *c)
+{
+    c->escalation_level = 0;
+    free(c->supervisor);
+    c->supervisor = NULL;
+}
+
+/* True when unit supervises case c: the unit registered for its community, street or
+ * district (the ones it escalates to), who approve or refuse its extensions. */
+static bool supervises(const struct og_decider *dc, const struct og_case *c, const char *unit)
+{
+    static const int prefix[] = {12, 9, 6};
+    for (size_t i = 0; i < sizeof(prefix) / sizeof(prefix[0]); i++) {
+        char area[OG_CODE_MAX];
+        snprintf(area, sizeof(area), "%.*s", prefix[i], c->area);
+        const char *s = og_registry_supervisor(dc->reg, area);
+        if (s && strcmp(s, unit) == 0)
+            return true;
+    }
+    return false;
 }
 
 static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, const char *subject,
@@ -109,12 +186,37 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
             ? NULL
             : og_cases_find_merge(dc->cases, category, area, loc != NULL, loc ? loc->latitude : 0,
                                   loc ? loc->longitude : 0, occurred, &dc->merge);
+    int severity = 0;
+    if (s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT)
+        severity = s->event->sensor_alert->severity;
+    else if (s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT)
+        severity = s->event->report->severity;
     if (c) {
+        /* Remember the report's own facts: an operator may split it off again. */
+        struct og_report rep = {.occurred = occurred, .severity = severity};
+        snprintf(rep.case_id, sizeof(rep.case_id), "%s", c->id);
+        snprintf(rep.area, sizeof(rep.area), "%s", area);
+        if (loc) {
+            rep.has_location = true;
+            rep.latitude = loc->latitude;
+            rep.longitude = loc->longitude;
+        }
+        if (og_cases_add_report(dc->cases, s->source, s->event->id, &rep) < 0)
+            return -ENOMEM;
         c->contacts++;
         d->kind = ONEGRID__V1__DECISION__KIND__KIND_MERGE;
         if (describe(d, c, c->state, now) < 0 || set_str(&d->report_area, area) < 0)
             return -ENOMEM;
         return 0;
+    }
+    /* A report its source places only in a community (or a street) opens its case on the
+     * grid whose boundary holds its position, when exactly one does; a grid the source
+     * names stays (og_registry_locate never leaves area). Merging above compared the
+     * area the crosswalk gave. */
+    if (loc) {
+        const char *grid = og_registry_locate(dc->reg, area, loc->latitude, loc->longitude);
+        if (grid)
+            area = grid;
     }
     c = og_cases_open(dc->cases, district, area, category);
     if (!c)
@@ -127,16 +229,10 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
         c->longitude = loc->longitude;
     }
     /* The clock starts at filing: the category's time limit on the working calendar, or
-     * the catalogue's limit for the hazard's CAP severity where it gives one. */
-    int limit = cat->time_limit, severity = 0;
-    const char *time_unit = cat->time_unit;
-    if (s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT)
-        severity = s->event->sensor_alert->severity;
-    else if (s->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT)
-        severity = s->event->report->severity;
-    if (severity)
-        og_registry_severity_limit(dc->reg, category, severity, &limit, &time_unit);
-    c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now, limit, time_unit);
+     * the catalogue's limit for the hazard's CAP severity where it gives one; the case
+     * keeps its severity for every later clock. */
+    c->severity = severity;
+    new_clock(dc, c, now);
     rule = og_registry_route(dc->reg, category, area, now);
     if (on_spot) {
         /* 社区自办: the community's own unit handled it; the case is closed as it opens. */
@@ -202,25 +298,29 @@ static int record_mediation(const Onegrid__V1__Mediation *m, Onegrid__V1__Decisi
 }
 
 /* 退回: the unit says the case is not its remit. Re-route it at once: the best rule that
- * names another unit, else the district's supervising unit; the case gets a new clock.
- * With neither it stays "returned", unassigned, for an operator. The decision records
- * who returned it, so returns are counted (退回率, 准确派遣率). */
-static int reroute(struct og_decider *dc, struct og_case *c, const struct og_category_info *cat,
-                   int64_t now, Onegrid__V1__Decision *d)
+ * names a unit that has not returned it yet, else the district's supervising unit (if it
+ * has not returned it either); the case gets a new clock. With neither it stays
+ * "returned", unassigned, for a joint meeting or an operator — a case never bounces back
+ * to a unit that returned it. The decision records who returned it, so returns are
+ * counted (退回率, 准确派遣率). */
+static int reroute(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d)
 {
     char previous[sizeof(c->state)], district[8];
     char *returned_by = c->unit;
-    const struct og_rule *rule =
-        og_registry_route_except(dc->reg, c->category, c->area, now, returned_by);
-    const char *unit = rule ? rule->unit : NULL;
     int rc;
 
+    if (og_case_add_returned(c, returned_by) < 0)
+        return -ENOMEM;
+    const struct og_rule *rule = og_registry_route_except(dc->reg, c->category, c->area, now,
+                                                          c->returned_units, c->n_returned);
+    const char *unit = rule ? rule->unit : NULL;
     snprintf(previous, sizeof(previous), "%s", c->state);
     snprintf(district, sizeof(district), "%.6s", c->area);
     if (!unit) {
         unit = og_registry_supervisor(dc->reg, district);
-        if (unit && strcmp(unit, returned_by) == 0)
-            unit = NULL;
+        for (size_t i = 0; unit && i < c->n_returned; i++)
+            if (strcmp(unit, c->returned_units[i]) == 0)
+                unit = NULL;
     }
     c->unit = unit ? strdup(unit) : NULL;
     if (unit && !c->unit) {
@@ -230,12 +330,11 @@ static int reroute(struct og_decider *dc, struct og_case *c, const struct og_cat
     c->rule_id = rule ? rule->id : 0;
     c->rule_version = rule ? rule->version : 0;
     snprintf(c->state, sizeof(c->state), "%s", unit ? OG_STATE_DISPATCHED : OG_STATE_RETURNED);
-    if (unit && cat)
-        c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now, cat->time_limit,
-                                           cat->time_unit);
-    c->escalation_level = 0;
-    free(c->supervisor);
-    c->supervisor = NULL;
+    if (unit)
+        new_clock(dc, c, now);
+    c->paused_at = 0;
+    c->extension_days = 0;
+    clear_supervision(c);
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
     rc = describe(d, c, previous, now);
     if (rc == 0)
@@ -286,14 +385,11 @@ static int meeting(struct og_decider *dc, const Onegrid__V1__MeetingDecision *m,
             dc->n_more++;
         }
         if (assign) {
-            const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
             if (og_case_set_unit(c, m->unit))
                 return -ENOMEM;
             c->rule_id = 0; /* the meeting's decision, not a rule */
             c->rule_version = 0;
-            c->deadline = cat ? og_calendar_deadline(og_registry_calendar(dc->reg), now,
-                                                     cat->time_limit, cat->time_unit)
-                              : 0;
+            new_clock(dc, c, now);
             rc = move(c, OG_STATE_DISPATCHED, now, di);
         } else {
             rc = move(c, OG_STATE_CLOSED, now, di);
@@ -301,6 +397,151 @@ static int meeting(struct og_decider *dc, const Onegrid__V1__MeetingDecision *m,
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+/* A unit's status update on a case: the lifecycle step, and the extension clock (延期):
+ * a request pauses the clock; a supervising unit's approval resumes it and adds the days
+ * granted, its refusal resumes it as it was; any other step lets a pending request lapse
+ * and the clock run again. */
+static int status_update(struct og_decider *dc, const Onegrid__V1__StatusUpdate *u, int64_t now,
+                         Onegrid__V1__Decision *d)
+{
+    const int st = u->status;
+    const bool approve = st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED,
+               refuse_ext = st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENSION_REFUSED,
+               request = st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENSION_REQUESTED;
+    struct og_case *c;
+    const char *next;
+    char why[200];
+    int rc = 0;
+
+    if (!(c = find_case(dc, u->case_id, d, &rc)))
+        return rc;
+    if (!og_registry_has_unit(dc->reg, u->unit))
+        return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_UNIT,
+                      "status.unit: \"%s\" is not a registered handling unit", u->unit);
+    bool holder = c->unit && strcmp(c->unit, u->unit) == 0;
+    bool supervisor = supervises(dc, c, u->unit);
+    if (refuse_ext && !c->paused_at)
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                      "case %s: no extension request is pending", c->id);
+    if ((approve || refuse_ext) && c->paused_at) {
+        /* Not the requesting unit, even where it also supervises the community. */
+        if (!supervisor || holder)
+            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                          "status.unit: the extension request of case %s is decided by a "
+                          "supervising unit of its community, street or district, not \"%s\"",
+                          c->id, u->unit);
+    } else if (!holder && !(approve && supervisor)) {
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                      "status.unit: case %s is held by \"%s\", not \"%s\"", c->id,
+                      c->unit ? c->unit : "no unit", u->unit);
+    }
+    const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
+    next = og_lifecycle_status(c->state, st, cat ? cat->check_required : true, why, sizeof(why));
+    if (!next)
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id, why);
+    if (u->mediation && (!cat || !cat->kind || strcmp(cat->kind, "dispute") != 0))
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                      "status.mediation: case %s is a %s, not a dispute", c->id,
+                      cat && cat->kind ? cat->kind : "case of unknown kind");
+    if (request) {
+        if (c->paused_at)
+            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                          "case %s: an extension request is already pending", c->id);
+        if (!c->deadline || now >= c->deadline)
+            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                          "case %s: %s; an extension is requested before the deadline", c->id,
+                          c->deadline ? "the deadline has passed" : "no clock runs");
+        c->paused_at = now;
+        c->extension_days = u->extension_working_days;
+        return move(c, next, now, d);
+    }
+    resume_clock(dc, c, now); /* decided, or lapsed by the unit's next step */
+    if (strcmp(next, OG_STATE_RETURNED) == 0)
+        return reroute(dc, c, now, d);
+    if (strcmp(next, OG_STATE_SHELVED) == 0) {
+        /* Into the demand list: no unit can meet a deadline alone, so none runs. */
+        c->deadline = 0;
+        clear_supervision(c);
+    } else if (approve) {
+        c->deadline =
+            og_calendar_deadline(og_registry_calendar(dc->reg), c->deadline ? c->deadline : now,
+                                 u->extension_working_days, "working_days");
+    }
+    if ((rc = move(c, next, now, d)) == 0 && u->mediation)
+        rc = record_mediation(u->mediation, d);
+    return rc;
+}
+
+/* 拆分: an operator says a merged report is not the same problem. It leaves its case and
+ * opens a case of its own from its own facts (area, time, position, severity), routed by
+ * today's rules on a new clock. d gets the new case (the event opens it, the ack names
+ * it); dc->more the old case with one contact less. */
+static int split(struct og_decider *dc, const Onegrid__V1__CaseSplit *sp, int64_t now,
+                 Onegrid__V1__Decision *d)
+{
+    struct og_case *c, *n;
+    struct og_report *r;
+    const char *district;
+    int rc = 0;
+
+    if (!(c = find_case(dc, sp->case_id, d, &rc)))
+        return rc;
+    if (og_lifecycle_final(c->state))
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                      "split: case %s is %s; a report of a finished case is not split off "
+                      "(report the problem again instead)",
+                      c->id, c->state);
+    r = og_cases_find_report(dc->cases, sp->report_source, sp->report_event_id);
+    if (!r || strcmp(r->case_id, c->id) != 0)
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                      "split: report %s/%s did not join case %s by a merge", sp->report_source,
+                      sp->report_event_id, c->id);
+    district = og_registry_district(dc->reg, r->area);
+    if (!district)
+        return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_GRID,
+                      "split: the report's area %s is no longer in the registry", r->area);
+    dc->more = calloc(1, sizeof(*dc->more));
+    if (!dc->more || !(dc->more[0] = calloc(1, sizeof(**dc->more))))
+        return -ENOMEM;
+    onegrid__v1__decision__init(dc->more[0]);
+    dc->n_more = 1;
+    const char *area = r->area; /* on its grid, where its position says (as when filed) */
+    if (r->has_location) {
+        const char *grid = og_registry_locate(dc->reg, area, r->latitude, r->longitude);
+        if (grid)
+            area = grid;
+    }
+    if (!(n = og_cases_open(dc->cases, district, area, c->category)))
+        return -ENOMEM;
+    n->opened = now;
+    n->occurred = r->occurred;
+    n->has_location = r->has_location;
+    n->latitude = r->latitude;
+    n->longitude = r->longitude;
+    n->severity = r->severity;
+    new_clock(dc, n, now);
+    const struct og_rule *rule = og_registry_route(dc->reg, n->category, n->area, now);
+    if (rule) {
+        if (og_case_set_unit(n, rule->unit))
+            return -ENOMEM;
+        n->rule_id = rule->id;
+        n->rule_version = rule->version;
+    }
+    snprintf(n->state, sizeof(n->state), "%s", rule ? OG_STATE_DISPATCHED : OG_STATE_REPORTED);
+    c->contacts--;
+    d->kind = ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE;
+    Onegrid__V1__Decision *m = dc->more[0];
+    if (describe(d, n, "", now) < 0 || set_str(&d->report_source, sp->report_source) < 0 ||
+        set_str(&d->report_event_id, sp->report_event_id) < 0 ||
+        set_str(&d->split_from, c->id) < 0 || describe(m, c, c->state, now) < 0 ||
+        set_str(&m->report_source, sp->report_source) < 0 ||
+        set_str(&m->report_event_id, sp->report_event_id) < 0 || set_str(&m->split_to, n->id) < 0)
+        return -ENOMEM;
+    m->kind = ONEGRID__V1__DECISION__KIND__KIND_SPLIT;
+    og_cases_drop_report(dc->cases, r);
     return 0;
 }
 
@@ -325,44 +566,8 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
         return open_case(dc, s, e->subject, e->report->category, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT:
         return open_case(dc, s, e->subject, e->sensor_alert->category, now, d);
-    case ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS: {
-        const Onegrid__V1__StatusUpdate *u = e->status;
-        if (!(c = find_case(dc, u->case_id, d, &rc)))
-            return rc;
-        if (!og_registry_has_unit(dc->reg, u->unit))
-            return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_UNIT,
-                          "status.unit: \"%s\" is not a registered handling unit", u->unit);
-        if (!c->unit || strcmp(c->unit, u->unit) != 0)
-            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
-                          "status.unit: case %s is held by \"%s\", not \"%s\"", c->id,
-                          c->unit ? c->unit : "no unit", u->unit);
-        const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
-        next = og_lifecycle_status(c->state, u->status, cat ? cat->check_required : true, why,
-                                   sizeof(why));
-        if (!next)
-            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id,
-                          why);
-        if (u->mediation && (!cat || !cat->kind || strcmp(cat->kind, "dispute") != 0))
-            return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
-                          "status.mediation: case %s is a %s, not a dispute", c->id,
-                          cat && cat->kind ? cat->kind : "case of unknown kind");
-        if (strcmp(next, OG_STATE_RETURNED) == 0)
-            return reroute(dc, c, cat, now, d);
-        if (strcmp(next, OG_STATE_SHELVED) == 0) {
-            /* Into the demand list: no unit can meet a deadline alone, so none runs. */
-            c->deadline = 0;
-            c->escalation_level = 0;
-            free(c->supervisor);
-            c->supervisor = NULL;
-        } else if (u->status == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED) {
-            c->deadline =
-                og_calendar_deadline(og_registry_calendar(dc->reg), c->deadline ? c->deadline : now,
-                                     u->extension_working_days, "working_days");
-        }
-        if ((rc = move(c, next, now, d)) == 0 && u->mediation)
-            rc = record_mediation(u->mediation, d);
-        return rc;
-    }
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS:
+        return status_update(dc, e->status, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION:
         if (!(c = find_case(dc, e->evaluation->case_id, d, &rc)))
             return rc;
@@ -371,15 +576,10 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION, "case %s: %s", c->id,
                           why);
         if (strcmp(next, OG_STATE_DISPATCHED) == 0) {
-            /* Reopened after an unsatisfied evaluation: a new clock for the rework, and
-             * supervision starts over with it. */
-            const struct og_category_info *cat = og_registry_category(dc->reg, c->category);
-            if (cat)
-                c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg), now,
-                                                   cat->time_limit, cat->time_unit);
-            c->escalation_level = 0;
-            free(c->supervisor);
-            c->supervisor = NULL;
+            /* Reopened after an unsatisfied evaluation: a new clock for the rework (at the
+             * case's severity), and supervision starts over with it. */
+            new_clock(dc, c, now);
+            clear_supervision(c);
             /* Open again: it takes reports of the same problem again (最多跑一次). */
             if (og_cases_index(dc->cases, c) < 0)
                 return -ENOMEM;
@@ -387,6 +587,8 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
         return move(c, next, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION:
         return meeting(dc, e->decision, now, d);
+    case ONEGRID__V1__ENVELOPE__PAYLOAD_SPLIT:
+        return split(dc, e->split, now, d);
     default:
         return refuse(d, ONEGRID__V1__REASON__REASON_MISSING_FIELD, "payload: required");
     }
@@ -400,8 +602,8 @@ int og_escalate(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__
     int64_t limit = c->deadline - c->opened;
     int due;
 
-    if (c->deadline == 0 || now < c->deadline || c->escalation_level >= 3 || limit <= 0 ||
-        og_lifecycle_final(c->state) || strcmp(c->state, OG_STATE_RESOLVED) == 0 ||
+    if (c->deadline == 0 || c->paused_at || now < c->deadline || c->escalation_level >= 3 ||
+        limit <= 0 || og_lifecycle_final(c->state) || strcmp(c->state, OG_STATE_RESOLVED) == 0 ||
         strcmp(c->state, OG_STATE_CHECKED) == 0)
         return 0;
     due = 1 + (int)((now - c->deadline) / limit);

@@ -106,12 +106,14 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
     d->decider.shard = d->o.shard;
     d->decider.merge = d->o.merge;
     og_notice("shard %s epoch %llu: %zu areas, %zu crosswalk entries, %zu sources, "
-              "%zu categories, %zu units, %zu rules, %zu supervisors, %zu calendar days, %zu cases",
+              "%zu categories, %zu units, %zu rules, %zu supervisors, %zu calendar days, "
+              "%zu grid boundaries, %zu cases",
               o->shard, (unsigned long long)d->epoch, og_registry_count(d->reg, "areas"),
               og_registry_count(d->reg, "crosswalk"), og_registry_count(d->reg, "sources"),
               og_registry_count(d->reg, "categories"), og_registry_count(d->reg, "units"),
               og_registry_count(d->reg, "rules"), og_registry_count(d->reg, "supervisors"),
-              og_registry_count(d->reg, "calendar"), og_cases_count(d->cases));
+              og_registry_count(d->reg, "calendar"), og_registry_count(d->reg, "boundaries"),
+              og_cases_count(d->cases));
     return d;
 fail:
     og_dispatch_destroy(&d);

@@ -43,6 +43,15 @@ size_t og_calendar_count(const struct og_calendar *cal);
  * of working days; working days end at 17:00 of the limit-th working day after start. */
 int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int limit,
                              const char *unit);
+/* start plus seconds of working time (09:00-17:00 of working days). */
+int64_t og_calendar_add_working(const struct og_calendar *cal, int64_t start, int64_t seconds);
+/* The working time, in seconds, between from and to (0 when to <= from). */
+int64_t og_calendar_working_between(const struct og_calendar *cal, int64_t from, int64_t to);
+/* A clock paused at paused_at resumes at now: the new deadline leaves the stage the time
+ * it had left when paused — working time for "working_hours" and "working_days" limits
+ * (the latter due at the close of the working day it falls in), plain time for "hours". */
+int64_t og_calendar_resume(const struct og_calendar *cal, int64_t deadline, int64_t paused_at,
+                           int64_t now, const char *unit);
 
 /* registry.c */
 
@@ -88,6 +97,22 @@ bool og_registry_has_source(const struct og_registry *r, const char *source);
 bool og_registry_has_unit(const struct og_registry *r, const char *unit);
 /* The unified area a source's grid id maps to, or NULL. */
 const char *og_registry_map(const struct og_registry *r, const char *source, const char *grid);
+/* Adds the boundary of a grid (15 digits): n_points >= 3 WGS 84 vertices as lon, lat
+ * pairs (lonlat holds 2 * n_points doubles, copied), the last joining the first. 0, or
+ * -EINVAL (a bad code, too few vertices, a coordinate out of range), -EEXIST (the grid has
+ * one already), -ENOMEM. */
+int og_registry_add_boundary(struct og_registry *r, const char *grid, const double *lonlat,
+                             size_t n_points);
+/* The grid at or under area (a district, street, community or grid code; a grid counts as
+ * under itself) whose boundary contains the point, or NULL: no boundary is known there, the
+ * point is in none, or it is in more than one (overlapping grids, or on the border of two
+ * neighbours) — never a guess. A point on a boundary is inside it. It never answers a grid
+ * outside area, so the crosswalk's answer stays authoritative: a source that names a grid
+ * keeps it (NULL when the point is outside it), one that knows only the community or the
+ * street is narrowed down to a grid. Even-odd rule on lon/lat taken as a plane (fine
+ * within a city). The code returned is the registry's, valid while r lives. */
+const char *og_registry_locate(const struct og_registry *r, const char *area, double latitude,
+                               double longitude);
 /* The district (6-digit county code) of an area, or NULL when unknown. */
 const char *og_registry_district(const struct og_registry *r, const char *area);
 const struct og_category_info *og_registry_category(const struct og_registry *r, const char *code);
@@ -95,9 +120,10 @@ const struct og_category_info *og_registry_category(const struct og_registry *r,
  * the category over a catch-all, then the higher priority. NULL when none applies. */
 const struct og_rule *og_registry_route(const struct og_registry *r, const char *category,
                                         const char *area, int64_t t);
-/* The same, among rules that do not send the case to unit except. */
+/* The same, among rules that send the case to none of the n_except units in except. */
 const struct og_rule *og_registry_route_except(const struct og_registry *r, const char *category,
-                                               const char *area, int64_t t, const char *except);
+                                               const char *area, int64_t t, char *const *except,
+                                               size_t n_except);
 size_t og_registry_count(const struct og_registry *r, const char *what);
 /* A time limit for category at a CAP severity (1 extreme .. 4 minor), overriding the
  * category's own; false when the catalogue has none. */
@@ -151,6 +177,23 @@ struct og_case {
     int64_t occurred;                 /* when the opening report says it happened */
     bool has_location;                /* the opening report's WGS 84 position */
     double latitude, longitude;
+    int severity;          /* CAP severity of the opening report (0 none): sets every clock */
+    int64_t paused_at;     /* an extension request is pending since then (0: clock runs) */
+    int extension_days;    /* the working days it asks for */
+    char **returned_units; /* units that returned the case (退回), never routed back to */
+    size_t n_returned;
+};
+
+/* A report that joined an open case by a merge: what a split (拆分) needs to make it a
+ * case of its own again. */
+struct og_report {
+    char *key; /* "source\x1fevent id" */
+    char case_id[32];
+    char area[OG_CODE_MAX];
+    int64_t occurred;
+    bool has_location;
+    double latitude, longitude;
+    int severity;
 };
 
 /* What makes a new report the same problem as an open case (最多跑一次). */
@@ -180,6 +223,17 @@ struct og_case *og_cases_find_merge(struct og_cases *cs, const char *category, c
                                     int64_t occurred, const struct og_merge_rule *rule);
 /* Great-circle distance in metres between two WGS 84 points. */
 double og_distance_m(double lat1, double lon1, double lat2, double lon2);
+/* Records that report (source, event_id) joined case_id by a merge; copies r's fields.
+ * 0 or -ENOMEM. */
+int og_cases_add_report(struct og_cases *cs, const char *source, const char *event_id,
+                        const struct og_report *r);
+/* The merged report (source, event_id), or NULL. */
+struct og_report *og_cases_find_report(struct og_cases *cs, const char *source,
+                                       const char *event_id);
+/* Forgets a merged report (it was split off). */
+void og_cases_drop_report(struct og_cases *cs, struct og_report *r);
+/* Adds unit to the case's returned units. 0 or -ENOMEM. */
+int og_case_add_returned(struct og_case *c, const char *unit);
 /* Sets a case's unit (NULL allowed). 0 or -ENOMEM. */
 int og_case_set_unit(struct og_case *c, const char *unit);
 size_t og_cases_count(const struct og_cases *cs);

@@ -1,6 +1,8 @@
 #include "dispatch.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,24 @@ struct supervisor {
     UT_hash_handle hh;
 };
 
+/* A grid's boundary: a ring of n vertices (lon, lat pairs; the last joins the first) and
+ * its bounding box, checked before the ring. */
+struct boundary {
+    char grid[OG_CODE_MAX];
+    double *lonlat;
+    size_t n;
+    double min_lon, max_lon, min_lat, max_lat;
+};
+
+/* The boundaries of the grids of one community (the first 12 digits of their codes): a
+ * point is tested against one community's grids, not the whole city's. */
+struct community {
+    char code[13];
+    struct boundary *grids;
+    size_t n, cap;
+    UT_hash_handle hh;
+};
+
 struct og_registry {
     struct severity_limit *severity_limits;
     struct supervisor *supervisors;
@@ -55,6 +75,8 @@ struct og_registry {
     struct og_rule *rules;
     size_t n_rules, cap_rules;
     struct og_calendar *calendar;
+    struct community *communities;
+    size_t n_boundaries;
 };
 
 struct og_registry *og_registry_new(void)
@@ -124,6 +146,15 @@ void og_registry_destroy(struct og_registry **rp)
         HASH_DEL(r->supervisors, sv);
         free(sv->unit);
         free(sv);
+    }
+    struct community *cm, *tcm;
+    HASH_ITER(hh, r->communities, cm, tcm)
+    {
+        HASH_DEL(r->communities, cm);
+        for (size_t i = 0; i < cm->n; i++)
+            free(cm->grids[i].lonlat);
+        free(cm->grids);
+        free(cm);
     }
     free_names(&r->sources);
     free_names(&r->units);
@@ -320,6 +351,151 @@ const char *og_registry_map(const struct og_registry *r, const char *source, con
     return x ? x->area : NULL;
 }
 
+/* Grid boundaries ------------------------------------------------------------------------ */
+
+/* How far from an edge a point still counts as on it, in degrees: about 0.1 mm, far below
+ * what a GPS fix means. It only absorbs the rounding of a point computed to lie on an edge
+ * that is not parallel to an axis. */
+#define EDGE_EPS 1e-9
+
+/* True when s is exactly n decimal digits. */
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return s[n] == '\0';
+}
+
+int og_registry_add_boundary(struct og_registry *r, const char *grid, const double *lonlat,
+                             size_t n_points)
+{
+    struct community *cm;
+    struct boundary *b;
+    double *copy;
+
+    if (!all_digits(grid, 15) || n_points < 3 || n_points > SIZE_MAX / (2 * sizeof(*copy)))
+        return -EINVAL;
+    for (size_t i = 0; i < n_points; i++) /* written so that NaN fails too */
+        if (!(fabs(lonlat[2 * i]) <= 180 && fabs(lonlat[2 * i + 1]) <= 90))
+            return -EINVAL;
+    HASH_FIND(hh, r->communities, grid, 12, cm);
+    for (size_t i = 0; cm && i < cm->n; i++)
+        if (strcmp(cm->grids[i].grid, grid) == 0)
+            return -EEXIST;
+    if (!(copy = malloc(2 * n_points * sizeof(*copy))))
+        return -ENOMEM;
+    memcpy(copy, lonlat, 2 * n_points * sizeof(*copy));
+    if (!cm) {
+        if (!(cm = calloc(1, sizeof(*cm)))) {
+            free(copy);
+            return -ENOMEM;
+        }
+        memcpy(cm->code, grid, 12);
+        HASH_ADD_STR(r->communities, code, cm);
+    }
+    if (cm->n == cm->cap) {
+        size_t cap = cm->cap ? cm->cap * 2 : 8;
+        if (!(b = realloc(cm->grids, cap * sizeof(*b)))) {
+            free(copy); /* an empty community may stay behind: it matches nothing */
+            return -ENOMEM;
+        }
+        cm->grids = b;
+        cm->cap = cap;
+    }
+    b = &cm->grids[cm->n++];
+    strcpy(b->grid, grid);
+    b->lonlat = copy;
+    b->n = n_points;
+    b->min_lon = b->max_lon = copy[0];
+    b->min_lat = b->max_lat = copy[1];
+    for (size_t i = 1; i < n_points; i++) {
+        double lon = copy[2 * i], lat = copy[2 * i + 1];
+        b->min_lon = lon < b->min_lon ? lon : b->min_lon;
+        b->max_lon = lon > b->max_lon ? lon : b->max_lon;
+        b->min_lat = lat < b->min_lat ? lat : b->min_lat;
+        b->max_lat = lat > b->max_lat ? lat : b->max_lat;
+    }
+    r->n_boundaries++;
+    return 0;
+}
+
+/* True when (x, y) is within EDGE_EPS of the segment from (ax, ay) to (bx, by). */
+static bool on_edge(double ax, double ay, double bx, double by, double x, double y)
+{
+    double dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy, t, ex, ey;
+    if (x < (ax < bx ? ax : bx) - EDGE_EPS || x > (ax > bx ? ax : bx) + EDGE_EPS ||
+        y < (ay < by ? ay : by) - EDGE_EPS || y > (ay > by ? ay : by) + EDGE_EPS)
+        return false;
+    t = len2 > 0 ? ((x - ax) * dx + (y - ay) * dy) / len2 : 0;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    ex = ax + t * dx - x;
+    ey = ay + t * dy - y;
+    return ex * ex + ey * ey <= EDGE_EPS * EDGE_EPS;
+}
+
+/* Even-odd rule in the plane of (lon, lat): a ray from the point towards growing longitude
+ * crosses the ring an odd number of times when the point is inside. Each edge spans its
+ * lower end up to, not including, its upper end, so a ray through a vertex is counted
+ * once where the ring passes it and twice (or not at all) where the ring turns back there.
+ * A point on the ring counts as inside. Treating degrees as a plane is fine at the scale of
+ * a grid (hundreds of metres; straight edges in lon/lat and on the ground differ by far
+ * less than a GPS fix), not across the antimeridian or near a pole. */
+static bool contains(const struct boundary *b, double x, double y)
+{
+    bool in = false;
+    if (x < b->min_lon - EDGE_EPS || x > b->max_lon + EDGE_EPS || y < b->min_lat - EDGE_EPS ||
+        y > b->max_lat + EDGE_EPS)
+        return false;
+    for (size_t i = 0, j = b->n - 1; i < b->n; j = i++) {
+        double xi = b->lonlat[2 * i], yi = b->lonlat[2 * i + 1];
+        double xj = b->lonlat[2 * j], yj = b->lonlat[2 * j + 1];
+        if (on_edge(xi, yi, xj, yj, x, y))
+            return true;
+        if ((yi > y) != (yj > y) && x < xi + (y - yi) * (xj - xi) / (yj - yi))
+            in = !in;
+    }
+    return in;
+}
+
+/* Counts the grids of cm under area (its first len characters) that contain (x, y), up
+ * to two; *found is the first. */
+static void locate_in(const struct community *cm, const char *area, size_t len, double x, double y,
+                      const char **found, int *hits)
+{
+    for (size_t i = 0; i < cm->n && *hits < 2; i++) {
+        const struct boundary *b = &cm->grids[i];
+        if (strncmp(b->grid, area, len) == 0 && contains(b, x, y) && (*hits)++ == 0)
+            *found = b->grid;
+    }
+}
+
+const char *og_registry_locate(const struct og_registry *r, const char *area, double latitude,
+                               double longitude)
+{
+    size_t len = strlen(area);
+    const char *found = NULL;
+    struct community *cm, *tmp;
+    int hits = 0;
+
+    if (len < 6 || len > 15 || !(fabs(latitude) <= 90) || !(fabs(longitude) <= 180))
+        return NULL;
+    if (len >= 12) {
+        HASH_FIND(hh, r->communities, area, 12, cm);
+        if (cm)
+            locate_in(cm, area, len, longitude, latitude, &found, &hits);
+    } else {
+        /* A street or a district: every community under it, O(communities) (hundreds in a
+         * city); a community or a grid looks at one community's grids only. */
+        HASH_ITER(hh, r->communities, cm, tmp)
+        {
+            if (hits < 2 && strncmp(cm->code, area, len) == 0)
+                locate_in(cm, area, len, longitude, latitude, &found, &hits);
+        }
+    }
+    return hits == 1 ? found : NULL;
+}
+
 const char *og_registry_district(const struct og_registry *r, const char *area)
 {
     struct area *a;
@@ -350,11 +526,12 @@ static bool better(const struct og_rule *a, const struct og_rule *b)
 const struct og_rule *og_registry_route(const struct og_registry *r, const char *category,
                                         const char *area, int64_t t)
 {
-    return og_registry_route_except(r, category, area, t, NULL);
+    return og_registry_route_except(r, category, area, t, NULL, 0);
 }
 
 const struct og_rule *og_registry_route_except(const struct og_registry *r, const char *category,
-                                               const char *area, int64_t t, const char *except)
+                                               const char *area, int64_t t, char *const *except,
+                                               size_t n_except)
 {
     /* O(rules) per case; a district has hundreds of rules, not millions. */
     const struct og_rule *best = NULL;
@@ -366,7 +543,10 @@ const struct og_rule *og_registry_route_except(const struct og_registry *r, cons
             continue;
         if (t < x->valid_from || t >= x->valid_to)
             continue;
-        if (except && strcmp(x->unit, except) == 0)
+        bool excluded = false;
+        for (size_t k = 0; k < n_except && !excluded; k++)
+            excluded = strcmp(x->unit, except[k]) == 0;
+        if (excluded)
             continue;
         if (!best || better(x, best))
             best = x;
@@ -392,6 +572,8 @@ size_t og_registry_count(const struct og_registry *r, const char *what)
         return HASH_COUNT(r->supervisors);
     if (strcmp(what, "calendar") == 0)
         return og_calendar_count(r->calendar);
+    if (strcmp(what, "boundaries") == 0)
+        return r->n_boundaries;
     return 0;
 }
 
@@ -411,6 +593,29 @@ static PGresult *query(PGconn *c, const char *sql, char *err, size_t errlen)
 static int64_t bound(const PGresult *res, int row, int col, int64_t inf)
 {
     return PQgetisnull(res, row, col) ? inf : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* A boundary as the loader reads it: "lon lat lon lat ..." (array_to_string). */
+static int add_boundary_text(struct og_registry *r, const char *grid, const char *text)
+{
+    size_t n = 1, k;
+    const char *p = text;
+    char *end;
+    double *v;
+    int rc;
+
+    for (const char *q = text; *q; q++)
+        n += *q == ' ';
+    if (!(v = malloc(n * sizeof(*v))))
+        return -ENOMEM;
+    for (k = 0; k < n; k++, p = end + 1) {
+        v[k] = strtod(p, &end);
+        if (end == p || *end != (k + 1 < n ? ' ' : '\0'))
+            break;
+    }
+    rc = k == n && n % 2 == 0 ? og_registry_add_boundary(r, grid, v, n / 2) : -EINVAL;
+    free(v);
+    return rc;
 }
 
 int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
@@ -500,6 +705,19 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
     for (int i = 0; rc == 0 && i < PQntuples(res); i++)
         rc = og_registry_add_supervisor(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
     PQclear(res);
+
+    if (rc || !(res = query(c,
+                            "SELECT area_code, array_to_string(vertices, ' ') "
+                            "FROM og.grid_boundary",
+                            err, errlen)))
+        return rc ? rc : -EIO;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        if ((rc = add_boundary_text(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1))))
+            snprintf(err, errlen, "grid boundary of %s: %s", PQgetvalue(res, i, 0),
+                     rc == -EINVAL ? "not a ring of lon/lat pairs in range" : strerror(-rc));
+    PQclear(res);
+    if (rc)
+        return rc;
 
     if (rc || !(res = query(c, "SELECT (day - date '1970-01-01'), working FROM og.calendar_day",
                             err, errlen)))

@@ -746,4 +746,18 @@ SELECT code, s.severity, s.time_limit, 'hours'
        (VALUES (1, 1), (2, 2), (4, 24)) AS s (severity, time_limit)
  WHERE kind = 'hazard';
 
+
+-- Grid boundaries (012_grid_boundary.sql): [longitude, latitude] vertices, WGS 84. Only
+-- 光明鸿雁社区 has them, drawn (ILLUSTRATIVE, not surveyed) around the positions of the
+-- sample events: its box lon 84.8700-84.8760, lat 45.5950-45.6020 cut into the south
+-- strip (grid 1), the middle west (2), an L along the east and the north-east (3) and the
+-- north west (4). A 12345 call placed in the community by `RX-光明鸿雁` that carries a
+-- position lands on the grid holding it: 小刘's leak call (rx-20261112-0002) on grid 2,
+-- where the 接待站's report of the same leak is, two others on grid 1.
+INSERT INTO og.grid_boundary (area_code, vertices) VALUES
+  ('650203002001001', '{{84.8700,45.5950},{84.8760,45.5950},{84.8760,45.5975},{84.8700,45.5975}}'),
+  ('650203002001002', '{{84.8700,45.5975},{84.8732,45.5975},{84.8732,45.5990},{84.8700,45.5990}}'),
+  ('650203002001003', '{{84.8732,45.5975},{84.8760,45.5975},{84.8760,45.6020},{84.8725,45.6020},{84.8725,45.5990},{84.8732,45.5990}}'),
+  ('650203002001004', '{{84.8700,45.5990},{84.8725,45.5990},{84.8725,45.6020},{84.8700,45.6020}}');
+
 COMMIT;

@@ -90,3 +90,13 @@ assert_eq "four districts, four chains" 4 "$(grep -c ': intact$' <<<"$out")"
 rc=0
 "$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null || rc=$?
 assert_eq "rebuild-cases: the projection equals the ledger" 0 "$rc"
+# Grid boundaries (og.grid_boundary; the sample has them for 光明鸿雁社区's four grids):
+# the 12345 hotline's grid ids name only communities, but its calls with a position inside
+# one of those grids open their cases on that grid. Every other 12345 case stays on its
+# community, and no case lands on a grid without a boundary it lies in.
+assert_eq "three located 12345 calls in 光明鸿雁社区 open on their grids" 3 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case c JOIN og.grid_boundary b ON b.area_code = c.area_code
+	                   WHERE c.source_system = '12345' AND c.latitude IS NOT NULL")"
+assert_eq "no other 12345 case is on a grid" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case c WHERE c.source_system = '12345' AND length(c.area_code) = 15
+	                   AND NOT EXISTS (SELECT 1 FROM og.grid_boundary b WHERE b.area_code = c.area_code)")"

@@ -112,6 +112,73 @@ static void test_deadlines(void **state)
     og_calendar_destroy(&cal);
 }
 
+/* Working time between two instants, and adding it back: the arithmetic a paused clock
+ * (an extension request pending) resumes with. */
+static void test_working_time(void **state)
+{
+    struct og_calendar *cal = national_day();
+    struct {
+        const char *from, *to;
+        int64_t minutes; /* of working time */
+    } between[] = {
+        {"2026-11-23T10:00", "2026-11-23T12:30", 150}, /* within one day */
+        {"2026-11-23T07:00", "2026-11-23T20:00", 480}, /* the whole working day */
+        {"2026-11-27T16:00", "2026-11-30T10:00", 120}, /* Fri 1 h + Mon 1 h */
+        {"2026-11-28T10:00", "2026-11-29T16:00", 0},   /* a weekend */
+        {"2026-09-30T16:00", "2026-10-08T09:30", 90},  /* across the holidays */
+        {"2026-10-09T16:00", "2026-10-10T10:00", 120}, /* into a make-up Saturday */
+        {"2026-11-23T12:00", "2026-11-23T11:00", 0},   /* backwards */
+    };
+    (void)state;
+    for (size_t i = 0; i < OG_ARRAY_SIZE(between); i++) {
+        int64_t got = og_calendar_working_between(cal, cst(between[i].from), cst(between[i].to));
+        if (got != between[i].minutes * 60)
+            fail_msg("%s .. %s: %lld s of working time, expected %lld", between[i].from,
+                     between[i].to, (long long)got, (long long)between[i].minutes * 60);
+    }
+    assert_int_equal(og_calendar_add_working(cal, cst("2026-11-27T16:00"), 2 * 3600),
+                     cst("2026-11-30T10:00"));
+    assert_int_equal(og_calendar_add_working(cal, cst("2026-09-30T16:00"), 90 * 60),
+                     cst("2026-10-08T09:30"));
+    assert_int_equal(og_calendar_add_working(cal, cst("2026-11-28T12:00"), 0),
+                     cst("2026-11-28T12:00"));
+    og_calendar_destroy(&cal);
+}
+
+/* A paused clock keeps the working time it had left. */
+static void test_resume(void **state)
+{
+    struct og_calendar *cal = national_day();
+    (void)state;
+    /* Working hours: due Tue 16:00, paused Mon 10:00 with 7 + 7 = 14 working hours left,
+     * resumed Thu 15:00: 2 h Thu, 8 h Fri, 4 h Mon -> Mon 13:00. */
+    int64_t due = cst("2026-11-24T16:00");
+    assert_int_equal(og_calendar_resume(cal, due, cst("2026-11-23T10:00"), cst("2026-11-26T15:00"),
+                                        "working_hours"),
+                     cst("2026-11-30T13:00"));
+    /* Working days end at the close of a working day: the same pause gives Mon 17:00. */
+    assert_int_equal(og_calendar_resume(cal, due, cst("2026-11-23T10:00"), cst("2026-11-26T15:00"),
+                                        "working_days"),
+                     cst("2026-11-30T17:00"));
+    /* Plain hours: the deadline moves by the time paused, night and weekend included. */
+    assert_int_equal(
+        og_calendar_resume(cal, due, cst("2026-11-23T10:00"), cst("2026-11-26T15:00"), "hours"),
+        due + cst("2026-11-26T15:00") - cst("2026-11-23T10:00"));
+    /* Resumed over the National Day holidays: Sep 30 16:00 with 3 h left (due Oct 8
+     * 11:00), resumed Oct 8 09:00 -> 3 working hours later, Oct 8 12:00. */
+    assert_int_equal(og_calendar_resume(cal, cst("2026-10-08T11:00"), cst("2026-09-30T16:00"),
+                                        cst("2026-10-08T09:00"), "working_hours"),
+                     cst("2026-10-08T12:00"));
+    /* Nothing paused, or no clock: unchanged. */
+    assert_int_equal(og_calendar_resume(cal, due, cst("2026-11-23T10:00"), cst("2026-11-23T10:00"),
+                                        "working_hours"),
+                     due);
+    assert_int_equal(og_calendar_resume(cal, 0, cst("2026-11-23T10:00"), cst("2026-11-26T15:00"),
+                                        "working_hours"),
+                     0);
+    og_calendar_destroy(&cal);
+}
+
 static void test_no_working_days(void **state)
 {
     /* A calendar that (wrongly) lists ten years as holidays must not loop for ever. */
@@ -129,8 +196,8 @@ static void test_no_working_days(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_working_days),
-        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_working_days),    cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_working_time),    cmocka_unit_test(test_resume),
         cmocka_unit_test(test_no_working_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -493,7 +493,322 @@ static void test_case_numbering(void **state)
     og_cases_destroy(&cs);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+/* Case work: merges and splits, extension requests, returns, severity ------------------ */
+
+/* The base fixture plus: supervisors at community, street and district level (who
+ * approve extensions), a street-wide handrail rule to unit-c (where a return goes), a
+ * routine demand due in 5 working days, an extreme gas leak due in 1 hour, merging on. */
+static int setup_casework(void **state)
+{
+    static const struct og_category_info demand = {"demand.general", "community", 5,
+                                                   "working_days",   false,       "demand"};
+    if (setup(state))
+        return -1;
+    struct fixture *fx = *state;
+    struct og_registry *r = fx->reg;
+    struct og_rule extra[] = {
+        rule(10, 1, "facility.handrail", "650204001", "unit-c", 0),
+        rule(11, 1, "demand.general", "650204001001", "unit-a", 0),
+    };
+    if (og_registry_add_unit(r, "unit-c", "650204001") ||
+        og_registry_add_unit(r, "sup-comm", "650204001001") ||
+        og_registry_add_unit(r, "sup-street", "650204001") ||
+        og_registry_add_unit(r, "sup-dist", "650204") ||
+        og_registry_add_supervisor(r, "650204001001", "sup-comm") ||
+        og_registry_add_supervisor(r, "650204001", "sup-street") ||
+        og_registry_add_supervisor(r, "650204", "sup-dist") ||
+        og_registry_add_category(r, &demand) ||
+        og_registry_add_severity_limit(r, "hazard.gas", 1, 1, "hours"))
+        return -1;
+    for (size_t i = 0; i < OG_ARRAY_SIZE(extra); i++)
+        if (og_registry_add_rule(r, &extra[i]))
+            return -1;
+    fx->dc.merge.window = 72 * 3600;
+    fx->dc.merge.distance_m = 150;
+    return 0;
+}
+
+/* Takes the further decisions og_decide left in dc.more (the caller owns them). */
+static Onegrid__V1__Decision *take_more(struct fixture *fx)
+{
+    Onegrid__V1__Decision *m = fx->dc.n_more ? fx->dc.more[0] : NULL;
+    assert_true(fx->dc.n_more <= 1);
+    free(fx->dc.more);
+    fx->dc.more = NULL;
+    fx->dc.n_more = 0;
+    return m;
+}
+
+static Onegrid__V1__Decision *split_off(struct fixture *fx, const char *case_id,
+                                        const char *event_id, int64_t now)
+{
+    struct ex x;
+    ex_split(&x);
+    x.split.case_id = (char *)case_id;
+    x.split.report_event_id = (char *)event_id;
+    return decide_at(fx, &x, now);
+}
+
+static void test_split_merged_report(void **state)
+{
+    struct fixture *fx = *state;
+    char first[32];
+    struct ex x;
+
+    snprintf(first, sizeof(first), "%s", open_handrail(fx));
+    /* The same handrail again, 40 m away, from a 12345-style second report. */
+    ex_report(&x);
+    x.e.id = (char *)"evt-0002";
+    x.location.latitude += 0.0003;
+    x.time.seconds += 3600;
+    x.report.severity = ONEGRID__V1__SENSOR_ALERT__SEVERITY__SEVERITY_MINOR;
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(MERGE));
+    assert_string_equal(d->case_id, first);
+    assert_int_equal(d->contacts, 2);
+    decision_free(d);
+
+    /* Refusals first: nothing changes. */
+    expect_reject("the report that opened the case", split_off(fx, first, "evt-0001", NOW),
+                  R(INVALID_FIELD), "did not join");
+    expect_reject("an unknown case", split_off(fx, "650204-00000099", "evt-0002", NOW),
+                  R(UNKNOWN_CASE), "650204-00000099");
+    char other[32];
+    ex_report(&x);
+    x.e.id = (char *)"evt-0003";
+    x.e.subject = (char *)"BJT-QY-04";
+    d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    snprintf(other, sizeof(other), "%s", d->case_id);
+    decision_free(d);
+    expect_reject("the report named with another case", split_off(fx, other, "evt-0002", NOW),
+                  R(INVALID_FIELD), "did not join");
+    assert_int_equal(og_cases_find(fx->cases, first)->contacts, 2);
+
+    /* The split: a new case from the report's own facts, the old one a contact less. */
+    d = split_off(fx, first, "evt-0002", NOW + 7200);
+    Onegrid__V1__Decision *m = take_more(fx);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    assert_string_not_equal(d->case_id, first);
+    assert_string_equal(d->split_from, first);
+    assert_string_equal(d->report_source, "zongzhi");
+    assert_string_equal(d->report_event_id, "evt-0002");
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_string_equal(d->unit, "unit-a");
+    assert_int_equal(d->rule_id, 7);
+    assert_int_equal(d->contacts, 1);
+    assert_int_equal(d->severity, 4);
+    assert_int_equal(d->opened->seconds, NOW + 7200);
+    assert_non_null(m);
+    assert_int_equal(m->kind, KIND(SPLIT));
+    assert_string_equal(m->case_id, first);
+    assert_string_equal(m->split_to, d->case_id);
+    assert_int_equal(m->contacts, 1);
+    struct og_case *n = og_cases_find(fx->cases, d->case_id);
+    assert_non_null(n);
+    assert_int_equal(n->occurred, T_NOW - 600 + 3600);
+    assert_true(n->has_location);
+    assert_int_equal(og_cases_find(fx->cases, first)->contacts, 1);
+    decision_free(d);
+    decision_free(m);
+
+    /* Split once: the report is no longer a merged report of the case. */
+    expect_reject("split twice", split_off(fx, first, "evt-0002", NOW + 7300), R(INVALID_FIELD),
+                  "did not join");
+    assert_null(take_more(fx));
+}
+
+static void test_split_refused_when_finished(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    char first[32];
+    snprintf(first, sizeof(first), "%s", open_handrail(fx));
+    ex_report(&x);
+    x.e.id = (char *)"evt-0002";
+    decision_free(decide(fx, &x));
+    static const int steps[] = {S(ACCEPTED), S(RESOLVED), S(CLOSED)};
+    walk(fx, first, "unit-a", steps, OG_ARRAY_SIZE(steps));
+    expect_reject("a closed case", split_off(fx, first, "evt-0002", NOW + 3600),
+                  R(INVALID_TRANSITION), "closed");
+}
+
+static Onegrid__V1__Decision *extension(struct fixture *fx, const char *case_id, const char *unit,
+                                        int st, int days, int64_t now)
+{
+    struct ex x;
+    ex_status(&x);
+    x.status.case_id = (char *)case_id;
+    x.status.unit = (char *)unit;
+    x.status.status = st;
+    x.status.extension_working_days = days;
+    return decide_at(fx, &x, now);
+}
+
+/* Opens a routine demand (5 working days) at BJT-QY-03; returns its id (static). */
+static const char *open_demand(struct fixture *fx, int64_t now)
+{
+    static char id[32];
+    struct ex x;
+    ex_report(&x);
+    x.report.category = (char *)"demand.general";
+    Onegrid__V1__Decision *d = decide_at(fx, &x, now);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+    return id;
+}
+
+static void test_extension_request_pauses_clock(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
+    struct og_case *c = og_cases_find(fx->cases, id);
+    int64_t due = c->deadline, asked = NOW + 3600, decided = NOW + 3 * 86400;
+    assert_int_equal(due, og_calendar_deadline(cal, NOW, 5, "working_days"));
+
+    expect_reject("a refusal with nothing pending",
+                  extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, asked),
+                  R(INVALID_TRANSITION), "no extension request is pending");
+    expect_reject("a request from another unit",
+                  extension(fx, id, "unit-b", S(EXTENSION_REQUESTED), 3, asked),
+                  R(INVALID_TRANSITION), "held by");
+    Onegrid__V1__Decision *d = extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_non_null(d->paused_at);
+    assert_int_equal(d->paused_at->seconds, asked);
+    assert_int_equal(d->extension_days, 3);
+    assert_int_equal(d->deadline->seconds, due);
+    decision_free(d);
+
+    /* While it is pending, the clock does not escalate, however late it gets. */
+    Onegrid__V1__Decision e = ONEGRID__V1__DECISION__INIT;
+    assert_int_equal(og_escalate(&fx->dc, c, due + 30 * 86400, &e), 0);
+    assert_int_equal(c->escalation_level, 0);
+
+    expect_reject("a second request", extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 2, asked),
+                  R(INVALID_TRANSITION), "already pending");
+    expect_reject("approved by the unit itself",
+                  extension(fx, id, "unit-a", S(EXTENDED), 3, decided), R(INVALID_TRANSITION),
+                  "supervising unit");
+    expect_reject("approved by a unit that does not supervise it",
+                  extension(fx, id, "unit-b", S(EXTENDED), 3, decided), R(INVALID_TRANSITION),
+                  "supervising unit");
+
+    /* The street office approves 2 of the 3 days: the clock resumes with the working time
+     * it had left, then 2 working days more. */
+    d = extension(fx, id, "sup-street", S(EXTENDED), 2, decided);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_null(d->paused_at);
+    assert_int_equal(d->extension_days, 0);
+    int64_t resumed = og_calendar_resume(cal, due, asked, decided, "working_days");
+    assert_true(resumed > due);
+    assert_int_equal(d->deadline->seconds, og_calendar_deadline(cal, resumed, 2, "working_days"));
+    assert_string_equal(d->unit, "unit-a"); /* the holder stays */
+    decision_free(d);
+
+    /* A second request, refused by the community: resumed, nothing added. */
+    int64_t due2 = c->deadline, asked2 = decided + 3600, refused = decided + 86400;
+    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 5, asked2));
+    d = extension(fx, id, "sup-comm", S(EXTENSION_REFUSED), 0, refused);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_null(d->paused_at);
+    assert_int_equal(d->deadline->seconds,
+                     og_calendar_resume(cal, due2, asked2, refused, "working_days"));
+    decision_free(d);
+
+    /* A request pending when the unit resolves the case lapses; the clock is resumed so
+     * that the on-time measure counts the pause. */
+    int64_t due3 = c->deadline, asked3 = refused + 60;
+    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 1, asked3));
+    decision_free(status(fx, id, "unit-a", S(ACCEPTED), asked3 + 60));
+    assert_int_equal(c->paused_at, 0);
+    assert_int_equal(c->deadline,
+                     og_calendar_resume(cal, due3, asked3, asked3 + 60, "working_days"));
+
+    /* Too late: a request after the deadline is refused. */
+    expect_reject("a request after the deadline",
+                  extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 1, c->deadline + 1),
+                  R(INVALID_TRANSITION), "deadline has passed");
+}
+
+static void test_extension_without_request(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
+    struct og_case *c = og_cases_find(fx->cases, id);
+    int64_t due = c->deadline;
+    /* The holder reports an extension approved elsewhere (as before requests existed). */
+    Onegrid__V1__Decision *d = extension(fx, id, "unit-a", S(EXTENDED), 2, NOW + 60);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_int_equal(d->deadline->seconds, og_calendar_deadline(cal, due, 2, "working_days"));
+    decision_free(d);
+    /* A supervising unit may grant one directly. */
+    due = c->deadline;
+    d = extension(fx, id, "sup-dist", S(EXTENDED), 1, NOW + 120);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_int_equal(d->deadline->seconds, og_calendar_deadline(cal, due, 1, "working_days"));
+    decision_free(d);
+    /* But other status updates stay the holder's. */
+    expect_reject("a supervisor's status update", status(fx, id, "sup-dist", S(ACCEPTED), NOW),
+                  R(INVALID_TRANSITION), "held by");
+}
+
+static void test_return_never_bounces(void **state)
+{
+    struct fixture *fx = *state;
+    char id[32];
+    snprintf(id, sizeof(id), "%s", open_handrail(fx));
+    /* unit-a returns it: the street-wide rule gives it to unit-c. */
+    Onegrid__V1__Decision *d = status(fx, id, "unit-a", S(RETURNED), NOW + 60);
+    assert_string_equal(d->unit, "unit-c");
+    assert_string_equal(d->returned_by, "unit-a");
+    assert_int_equal(d->rule_id, 10);
+    decision_free(d);
+    /* unit-c returns it: not back to unit-a; the district's supervising unit. */
+    d = status(fx, id, "unit-c", S(RETURNED), NOW + 120);
+    assert_string_equal(d->unit, "sup-dist");
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_int_equal(d->rule_id, 0);
+    decision_free(d);
+    /* The district returns it too: nobody left; it waits, returned, for a meeting. */
+    d = status(fx, id, "sup-dist", S(RETURNED), NOW + 180);
+    assert_string_equal(d->state, OG_STATE_RETURNED);
+    assert_string_equal(d->unit, "");
+    assert_int_equal(d->n_returned_units, 3);
+    assert_string_equal(d->returned_units[0], "unit-a");
+    assert_string_equal(d->returned_units[1], "unit-c");
+    assert_string_equal(d->returned_units[2], "sup-dist");
+    decision_free(d);
+}
+
+static void test_severity_sets_every_clock(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    ex_alert(&x);
+    x.alert.severity = ONEGRID__V1__SENSOR_ALERT__SEVERITY__SEVERITY_EXTREME;
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    assert_int_equal(d->severity, 1);
+    assert_int_equal(d->deadline->seconds, NOW + 3600); /* 1 h, not the category's 2 h */
+    decision_free(d);
+    /* Returned: the new clock runs at the same severity. */
+    d = status(fx, id, "unit-gas", S(RETURNED), NOW + 600);
+    assert_string_equal(d->unit, "sup-dist");
+    assert_int_equal(d->deadline->seconds, NOW + 600 + 3600);
+    assert_int_equal(d->severity, 1);
+    decision_free(d);
+}
+
+#define T(f)  cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define TC(f) cmocka_unit_test_setup_teardown(f, setup_casework, teardown)
 
 int main(void)
 {
@@ -508,6 +823,12 @@ int main(void)
         T(test_full_lifecycle_and_evaluation),
         T(test_field_check_required),
         cmocka_unit_test(test_case_numbering),
+        TC(test_split_merged_report),
+        TC(test_split_refused_when_finished),
+        TC(test_extension_request_pauses_clock),
+        TC(test_extension_without_request),
+        TC(test_return_never_bounces),
+        TC(test_severity_sets_every_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,19 +26,11 @@ static const char *const states[] = {
 
 /* Every status value, the unspecified one and two that are not defined. */
 static const int statuses[] = {
-    S(UNSPECIFIED),
-    S(ACCEPTED),
-    S(IN_PROGRESS),
-    S(RESOLVED),
-    S(RETURNED),
-    S(CHECKED_OK),
-    S(CHECK_FAILED),
-    S(CLOSED),
-    S(VOIDED),
-    S(SHELVED),
-    S(EXTENDED),
-    99,
-    -1,
+    S(UNSPECIFIED),       S(ACCEPTED), S(IN_PROGRESS),
+    S(RESOLVED),          S(RETURNED), S(CHECKED_OK),
+    S(CHECK_FAILED),      S(CLOSED),   S(VOIDED),
+    S(SHELVED),           S(EXTENDED), S(EXTENSION_REQUESTED),
+    S(EXTENSION_REFUSED), 99,          -1,
 };
 
 struct allowed {
@@ -68,6 +60,13 @@ static const struct allowed allowed[] = {
     {OG_STATE_DISPATCHED, S(EXTENDED), OG_STATE_DISPATCHED, -1}, /* 延期: state unchanged */
     {OG_STATE_ACCEPTED, S(EXTENDED), OG_STATE_ACCEPTED, -1},
     {OG_STATE_IN_PROGRESS, S(EXTENDED), OG_STATE_IN_PROGRESS, -1},
+    /* 申请延期 and its refusal: state unchanged (decide.c pauses and resumes the clock) */
+    {OG_STATE_DISPATCHED, S(EXTENSION_REQUESTED), OG_STATE_DISPATCHED, -1},
+    {OG_STATE_ACCEPTED, S(EXTENSION_REQUESTED), OG_STATE_ACCEPTED, -1},
+    {OG_STATE_IN_PROGRESS, S(EXTENSION_REQUESTED), OG_STATE_IN_PROGRESS, -1},
+    {OG_STATE_DISPATCHED, S(EXTENSION_REFUSED), OG_STATE_DISPATCHED, -1},
+    {OG_STATE_ACCEPTED, S(EXTENSION_REFUSED), OG_STATE_ACCEPTED, -1},
+    {OG_STATE_IN_PROGRESS, S(EXTENSION_REFUSED), OG_STATE_IN_PROGRESS, -1},
 };
 
 static const char *status_name(int status)
@@ -119,9 +118,9 @@ static void test_status_every_pair(void **state)
                 if (status_name(status) && !strstr(why, status_name(status)))
                     fail_msg("why \"%s\" does not name %s", why, status_name(status));
             }
-    /* 13 steps either way plus resolved -> closed without a check. */
-    assert_int_equal(n_allowed, 18 * 2 + 1);
-    assert_int_equal(n_refused, 2 * OG_ARRAY_SIZE(states) * OG_ARRAY_SIZE(statuses) - 37);
+    /* 24 steps either way plus resolved -> closed without a check. */
+    assert_int_equal(n_allowed, 24 * 2 + 1);
+    assert_int_equal(n_refused, 2 * OG_ARRAY_SIZE(states) * OG_ARRAY_SIZE(statuses) - 49);
 }
 
 static void test_status_returns_constants(void **state)

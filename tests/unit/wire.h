@@ -85,6 +85,7 @@ struct ex {
     Onegrid__V1__Evaluation evaluation;
     Onegrid__V1__SensorAlert alert;
     Onegrid__V1__MeetingDecision decision;
+    Onegrid__V1__CaseSplit split;
     char *case_ids[2];
 };
 
@@ -100,6 +101,7 @@ static inline void ex_base(struct ex *x, const char *type)
     onegrid__v1__evaluation__init(&x->evaluation);
     onegrid__v1__sensor_alert__init(&x->alert);
     onegrid__v1__meeting_decision__init(&x->decision);
+    onegrid__v1__case_split__init(&x->split);
     x->e.id = (char *)"evt-0001";
     x->e.source = (char *)"zongzhi";
     x->e.type = (char *)type;
@@ -179,6 +181,19 @@ static inline void ex_decision(struct ex *x)
     x->decision.unit = (char *)"unit-b";
     x->e.payload_case = ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION;
     x->e.decision = &x->decision;
+}
+
+/* An operator splits report zongzhi/evt-0002 off case 650204-00000001 (拆分). */
+static inline void ex_split(struct ex *x)
+{
+    ex_base(x, "split");
+    x->e.id = (char *)"split-1";
+    x->split.case_id = (char *)"650204-00000001";
+    x->split.report_source = (char *)"zongzhi";
+    x->split.report_event_id = (char *)"evt-0002";
+    x->split.note = (char *)"不是同一处扶手";
+    x->e.payload_case = ONEGRID__V1__ENVELOPE__PAYLOAD_SPLIT;
+    x->e.split = &x->split;
 }
 
 static inline void ex_pack(const struct ex *x, struct wbuf *b)

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# 延期: a unit asks for more time before its deadline; while the request is pending the
+# clock is paused — the case does not escalate however late it gets, across dispatch
+# restarts — and a supervising unit (street or district; never the requesting unit,
+# even where it is also the community's supervisor) approves or refuses it. Approved: the
+# clock resumes with the working time it had left, plus the working days granted.
+# Refused: it resumes as it was. A request after the deadline is refused. Dispatch's
+# clock is set with faketime (times below are UTC; 02:00 UTC is 10:00 in China).
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+
+test_begin "extension"
+test_createdb
+og_write_config "$TEST_DIR" "$TEST_DB"
+sed -i 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 100/' "$TEST_DIR/onegrid.conf"
+dispatch_at() { # dispatch_at "YYYY-MM-DD HH:MM:SS" (UTC), then let it scan
+	og_restart_at dispatch "$TEST_DIR" "$1"
+	sleep 1.5
+}
+og_start_all "$TEST_DIR"
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+read -r GRID AREA < <(sql "$TEST_DB" "SELECT x.source_grid_id, x.area_code FROM og.grid_crosswalk x
+                                      JOIN og.area a ON a.code = x.area_code
+                                      WHERE x.source_system = 'zongzhi' AND a.level = 'grid' ORDER BY 1 LIMIT 1" | tr '|' ' ')
+STREET_SUP=$(sql "$TEST_DB" "SELECT unit_code FROM og.supervisor WHERE area_code = left('$AREA', 9)")
+DISTRICT_SUP=$(sql "$TEST_DB" "SELECT unit_code FROM og.supervisor WHERE area_code = left('$AREA', 6)")
+COMMUNITY_SUP=$(sql "$TEST_DB" "SELECT unit_code FROM og.supervisor WHERE area_code = left('$AREA', 12)")
+[[ -n $STREET_SUP && -n $DISTRICT_SUP && -n $COMMUNITY_SUP ]] || fail "the sample registers no supervisors for $AREA"
+echo 0 >"$TEST_DIR/n"
+send() { # send UNIT CASE STATUS [DAYS]: publishes one status update, prints the answer
+	local days= n
+	[[ -n ${4:-} ]] && days=",\"extension_working_days\":$4"
+	n=$(($(cat "$TEST_DIR/n") + 1)) # called in $( ), so the count lives in a file
+	echo "$n" >"$TEST_DIR/n"
+	printf '{"id":"ext-%d","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s","note":"等待配件到货"%s}}\n' \
+		"$n" "$NOW" "$2" "$3" "$1" "$days" >"$TEST_DIR/s$n.jsonl"
+	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/s$n.out" \
+		"$TEST_DIR/s$n.jsonl" >/dev/null 2>&1 || true
+	cat "$TEST_DIR/s$n.out"
+}
+deadline() { sql "$TEST_DB" "SELECT deadline_at FROM og.case WHERE case_id = '$1'"; }
+levels() { sql "$TEST_DB" "SELECT count(*) FROM audit.escalations WHERE case_id = '$1'"; }
+
+# Mon 2026-11-16 10:00 in China: two routine repairs, due in 5 working days (Mon 23rd 17:00).
+dispatch_at "2026-11-16 02:00:00"
+for id in repair-a repair-b; do
+	printf '{"id":"%s","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
+		"$id" "$NOW" "$GRID"
+done >"$TEST_DIR/reports.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/r.out" \
+	"$TEST_DIR/reports.jsonl" >/dev/null
+A=$(grep '"id":"repair-a"' "$TEST_DIR/r.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}')
+B=$(grep '"id":"repair-b"' "$TEST_DIR/r.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}')
+HOLDER=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$A'")
+assert_eq "due at the close of the 5th working day" "2026-11-23 09:00:00+00" "$(deadline "$A")"
+
+# Tue 10:00: the unit asks for 3 more working days; the clock pauses.
+dispatch_at "2026-11-17 02:00:00"
+assert_match "the request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$A" STATUS_EXTENSION_REQUESTED 3)"
+assert_eq "the clock is paused (案件时钟)" "paused|2026-11-23 09:00:00+00" \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
+		"SELECT colour, deadline_at FROM audit.\"案件时钟\" WHERE case_id = '$A'")"
+assert_match "a second request while one is pending: refused" 'REASON_INVALID_TRANSITION.*already pending' \
+	"$(send "$HOLDER" "$A" STATUS_EXTENSION_REQUESTED 1)"
+if [[ $HOLDER == "$COMMUNITY_SUP" ]]; then
+	assert_match "the requesting unit cannot approve its own request (though it supervises the community)" \
+		'REASON_INVALID_TRANSITION.*supervising unit' "$(send "$HOLDER" "$A" STATUS_EXTENDED 3)"
+else
+	assert_match "the requesting unit cannot approve its own request" \
+		'REASON_INVALID_TRANSITION.*supervising unit' "$(send "$HOLDER" "$A" STATUS_EXTENDED 3)"
+fi
+
+# Wed 25th 10:00, two days past the deadline, dispatch restarted: B, ignored, escalates;
+# A, paused, does not.
+dispatch_at "2026-11-25 02:00:00"
+assert_ge "the ignored case escalates" 1 "$(levels "$B")"
+assert_eq "the paused case does not" 0 "$(levels "$A")"
+assert_match "a request after the deadline: refused" 'REASON_INVALID_TRANSITION.*deadline has passed' \
+	"$(send "$HOLDER" "$B" STATUS_EXTENSION_REQUESTED 2)"
+
+# The street office approves 2 days: the 39 working hours left when paused (Tue 10:00 to
+# Mon 17:00) run from Wed 10:00 to Tue Dec 1 17:00, plus 2 working days: Thu Dec 3 17:00.
+assert_match "the street office approves" '"outcome":"stored"' "$(send "$STREET_SUP" "$A" STATUS_EXTENDED 2)"
+assert_eq "the new deadline" "2026-12-03 09:00:00+00" "$(deadline "$A")"
+assert_eq "the holder keeps the case, the clock runs" "$HOLDER||" \
+	"$(sql "$TEST_DB" "SELECT unit_code, paused_at, extension_days FROM og.case WHERE case_id = '$A'" | sed 's/|$/|/')"
+sleep 1
+assert_eq "and it is not overdue now" 0 "$(levels "$A")"
+
+# Thu 26th 10:00 another request; Mon 30th 10:00 the district refuses it: the 47 working
+# hours left run from Mon 10:00 to Mon Dec 7 17:00.
+dispatch_at "2026-11-26 02:00:00"
+send "$HOLDER" "$A" STATUS_EXTENSION_REQUESTED 5 >/dev/null
+dispatch_at "2026-11-30 02:00:00"
+assert_match "the district refuses" '"outcome":"stored"' "$(send "$DISTRICT_SUP" "$A" STATUS_EXTENSION_REFUSED)"
+assert_eq "the clock resumes as it was" "2026-12-07 09:00:00+00" "$(deadline "$A")"
+assert_match "a refusal with nothing pending: refused" 'REASON_INVALID_TRANSITION.*no extension request is pending' \
+	"$(send "$DISTRICT_SUP" "$A" STATUS_EXTENSION_REFUSED)"
+
+assert_eq "the auditor sees every request and decision (延期记录)" \
+	"STATUS_EXTENSION_REQUESTED $HOLDER 3 2026-11-23 09:00:00+00|STATUS_EXTENDED $STREET_SUP 2 2026-12-03 09:00:00+00|STATUS_EXTENSION_REQUESTED $HOLDER 5 2026-12-03 09:00:00+00|STATUS_EXTENSION_REFUSED $DISTRICT_SUP - 2026-12-07 09:00:00+00" \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
+		"SELECT string_agg(step || ' ' || unit || ' ' || coalesce(working_days::text, '-') || ' ' || deadline_after,
+		                   '|' ORDER BY ledger_id) FROM audit.\"延期记录\" WHERE case_id = '$A'")"
+assert_eq "the projection rebuilds from the ledger" 0 \
+	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
+assert_eq "the record verifies" 0 \
+	"$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null; echo $?)"
