@@ -1,7 +1,7 @@
-/* `onegridctl feed`: a handling unit's assignments (deploy/sql/007_feed.sql) after a
+/* `onegridctl feed`: a handling unit's assignments (deploy/sql/007_feed.sql, 011) after a
  * sequence number, as JSON Lines; with --follow it then waits (LISTEN) and prints new ones
  * as they are committed. A subscriber that remembers the last seq it processed and starts
- * again with --after it misses nothing. */
+ * again with --after it misses nothing. A login reads only the units granted to it. */
 #include <errno.h>
 #include <getopt.h>
 #include <libpq-fe.h>
@@ -28,6 +28,31 @@ static const char SQL_AFTER[] =
     "'deadline_at', deadline_at, 'category', category_code, 'area', area_code, 'title', title, "
     "'latitude', latitude, 'longitude', longitude, 'contacts', contacts) "
     "FROM feed.assignments WHERE unit_code = $1 AND seq > $2 ORDER BY seq LIMIT 1000";
+
+/* 1 if the login may read unit's assignments (feed.my_units), 0 if not, -1 on error;
+ * err says why for 0 and -1. feed.assignments would simply show such a login nothing. */
+static int may_read(PGconn *c, const char *unit, char *err, size_t errlen)
+{
+    const char *params[] = {unit};
+    PGresult *r = PQexecParams(c,
+                               "SELECT current_user, EXISTS (SELECT 1 FROM feed.my_units "
+                               "WHERE unit_code = $1)",
+                               1, NULL, params, NULL, NULL, 0);
+    int rc;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        og_db_error(c, r, err, errlen);
+        PQclear(r);
+        return -1;
+    }
+    rc = PQgetvalue(r, 0, 1)[0] == 't';
+    if (!rc)
+        snprintf(err, errlen,
+                 "login \"%s\" may not read the feed of unit \"%s\" (feed.my_units lists "
+                 "the units it may read; operators grant them with og.feed_grant)",
+                 PQgetvalue(r, 0, 0), unit);
+    PQclear(r);
+    return rc;
+}
 
 /* Prints what follows *after; advances it. Returns rows printed, or -1. */
 static int print_after(PGconn *c, const char *unit, long long *after)
@@ -106,6 +131,10 @@ int og_cmd_feed(int argc, char **argv)
     if (!c) {
         fprintf(stderr, "onegridctl feed: %s\n", err);
         return OG_EXIT_FAIL;
+    }
+    if (may_read(c, unit, err, sizeof(err)) != 1) {
+        fprintf(stderr, "onegridctl feed: %s\n", err);
+        goto out;
     }
     /* LISTEN before the first read: nothing committed in between can be missed. */
     if (follow && og_db_exec(c, "LISTEN onegrid_assignment", err, sizeof(err)) < 0) {

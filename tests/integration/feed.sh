@@ -2,17 +2,41 @@
 # Outbound assignments: a handling unit's system reads its assignments from a sequence
 # number on, follows new ones as they are committed, and after being offline catches up
 # without missing any. A return shows as "withdrawn" for one unit and "assigned" for the
-# next. The subscriber role sees the feed and nothing else.
+# next. The subscriber role sees the feed and nothing else, and of the feed only the units
+# an operator granted it; the auditor sees every unit's rows. A unit also hears when its
+# case is finished, reopened or given a new deadline, and a supervisor when its supervision
+# ends (tested on og.case directly, as the owner, in a transaction rolled back).
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 
 test_begin "feed"
 test_createdb
-sql "$TEST_DB" "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'unit_system')
-                THEN CREATE ROLE unit_system LOGIN IN ROLE onegrid_feed; END IF; END \$\$"
+# Logins are cluster-wide and may be left from an earlier run; their units are not (per
+# database). The first two start outside onegrid_feed: og.feed_grant puts them in.
+sql "$TEST_DB" <<'EOF'
+DO $$
+DECLARE
+  r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['unit_system', 'unit_other', 'feed_nobody'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+      EXECUTE format('CREATE ROLE %I LOGIN', r);
+    END IF;
+    IF r <> 'feed_nobody' AND pg_has_role(r, 'onegrid_feed', 'MEMBER') THEN
+      EXECUTE format('REVOKE onegrid_feed FROM %I', r);
+    END IF;
+  END LOOP;
+  IF NOT pg_has_role('feed_nobody', 'onegrid_feed', 'MEMBER') THEN
+    GRANT onegrid_feed TO feed_nobody;
+  END IF;
+END $$;
+EOF
 og_write_config "$TEST_DIR" "$TEST_DB"
 og_start_all "$TEST_DIR"
 FEED="dbname=$TEST_DB user=unit_system"
+OTHER="dbname=$TEST_DB user=unit_other"
+# as LOGIN SQL: runs SQL as a login role, errors and notices included in the output.
+as() { "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U "$1" -c "$2" 2>&1 || true; }
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 read -r GRID AREA < <(sql "$TEST_DB" "SELECT x.source_grid_id, x.area_code FROM og.grid_crosswalk x
                                       JOIN og.area a ON a.code = x.area_code
@@ -26,6 +50,16 @@ report() {
 report f-1
 report f-2
 UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case LIMIT 1")
+
+assert_eq "an operator grants the login its unit" t \
+	"$(sql "$TEST_DB" "SELECT og.feed_grant('unit_system', '$UNIT')")"
+assert_eq "which makes it a member of onegrid_feed" t \
+	"$(sql "$TEST_DB" "SELECT pg_has_role('unit_system', 'onegrid_feed', 'MEMBER')")"
+assert_eq "granting it again changes nothing" f "$(sql "$TEST_DB" "SELECT og.feed_grant('unit_system', '$UNIT')")"
+assert_match "an unknown unit is refused" '"NO-SUCH-UNIT" is not a registered handling unit' \
+	"$(sql "$TEST_DB" "SELECT og.feed_grant('unit_system', 'NO-SUCH-UNIT')" 2>&1 || true)"
+assert_match "only the owner may grant: not archive's role" "permission denied for function feed_grant" \
+	"$(as onegrid_archive "SELECT og.feed_grant('onegrid_archive', '$UNIT')")"
 
 out=$("$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$UNIT")
 assert_eq "two assignments so far" 2 "$(grep -c '"kind" : "assigned"' <<<"$out")"
@@ -54,12 +88,146 @@ out=$("$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$UNIT" --after "$SEEN"
 assert_eq "catching up after being offline: f-4, f-5 assigned, f-5 withdrawn" "assigned assigned withdrawn" \
 	"$(grep -o '"kind" : "[a-z]*"' <<<"$out" | cut -d'"' -f4 | tr '\n' ' ' | sed 's/ $//')"
 NEW_UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$C5'")
+sql "$TEST_DB" "SELECT og.feed_grant('unit_other', '$NEW_UNIT')" >/dev/null
 assert_match "the unit it went to has it in its feed" "\"case_id\" : \"$C5\"" \
-	"$("$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$NEW_UNIT")"
+	"$("$ONEGRID_BIN/onegridctl" feed --db "$OTHER" --unit "$NEW_UNIT")"
 assert_eq "sequence numbers only grow" "" \
 	"$("$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$UNIT" | grep -o '"seq" : [0-9]*' | grep -o '[0-9]*$' | sort -n -c 2>&1)"
 assert_match "the subscriber role reads nothing else" "permission denied" \
 	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U unit_system -c "SELECT 1 FROM og.case LIMIT 1" 2>&1 || true)"
+
+# Per unit: the other unit's login sees its own unit's rows and none of UNIT's.
+assert_eq "a login granted another unit reads none of the first unit's rows" 0 \
+	"$(as unit_other "SELECT count(*) FROM feed.assignments WHERE unit_code = '$UNIT'")"
+assert_eq "it reads its own unit's rows only" "$NEW_UNIT" \
+	"$(as unit_other "SELECT string_agg(DISTINCT unit_code, ' ') FROM feed.assignments")"
+assert_eq "its units, as feed.my_units lists them" "$NEW_UNIT" \
+	"$(as unit_other "SELECT string_agg(unit_code, ' ') FROM feed.my_units")"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" feed --db "$OTHER" --unit "$UNIT" 2>&1) || rc=$?
+assert_eq "onegridctl feed for a unit not granted: exit 1" 1 "$rc"
+assert_match "with a clear error" "^onegridctl feed: login \"unit_other\" may not read the feed of unit \"$UNIT\"" "$out"
+# security_barrier: a cheap function of the reader's own in WHERE would otherwise run
+# before the view's filter and see every row.
+out=$(as unit_other "CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0001
+                     AS \$\$ BEGIN RAISE NOTICE 'peek %', \$1; RETURN true; END \$\$;
+                     SELECT count(*) FROM feed.assignments WHERE pg_temp.peek(unit_code)")
+assert_ge "a function of its own in WHERE sees its unit's rows" 1 "$(grep -c "peek $NEW_UNIT" <<<"$out" || true)"
+assert_eq "and no other unit's row" 0 "$(grep -c "peek $UNIT" <<<"$out" || true)"
+assert_eq "a feed login with no unit granted reads no row" 0 "$(as feed_nobody "SELECT count(*) FROM feed.assignments")"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" feed --db "dbname=$TEST_DB user=feed_nobody" --unit "$UNIT" 2>&1) || rc=$?
+assert_eq "and onegridctl feed refuses it: exit 1, naming the login" "1 login \"feed_nobody\"" \
+	"$rc $(grep -o 'login "[a-z_]*"' <<<"$out")"
+assert_eq "the auditor reads every unit's rows" "$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment")" \
+	"$(as onegrid_audit "SELECT count(*) FROM feed.assignments")"
+assert_eq "onegridctl feed works for the auditor too" \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment WHERE unit_code = '$NEW_UNIT'")" \
+	"$("$ONEGRID_BIN/onegridctl" feed --db "dbname=$TEST_DB user=onegrid_audit" --unit "$NEW_UNIT" | wc -l)"
+assert_eq "revoking the unit" t "$(sql "$TEST_DB" "SELECT og.feed_revoke('unit_other', '$NEW_UNIT')")"
+assert_eq "after which the login reads no row" 0 "$(as unit_other "SELECT count(*) FROM feed.assignments")"
+rc=0
+"$ONEGRID_BIN/onegridctl" feed --db "$OTHER" --unit "$NEW_UNIT" >/dev/null 2>&1 || rc=$?
+assert_eq "and onegridctl feed now refuses that unit: exit 1" 1 "$rc"
+assert_eq "revoking it again: nothing to revoke" f "$(sql "$TEST_DB" "SELECT og.feed_revoke('unit_other', '$NEW_UNIT')")"
+
+# What else a unit hears of its cases. Each step is published alone, then UNIT's rows
+# since the step began are read as the unit's login.
+n=0
+send() { # send JSON...: publishes one batch; rc is onegridctl publish's exit status
+	n=$((n + 1))
+	printf '%s\n' "$@" >"$TEST_DIR/step$n.jsonl"
+	rc=0
+	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" \
+		--results "$TEST_DIR/step$n.out" "$TEST_DIR/step$n.jsonl" >/dev/null 2>&1 || rc=$?
+}
+status() { echo "{\"id\":\"$1\",\"source\":\"zongzhi\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$UNIT\"${4:-}}}"; }
+case_of() { grep -o '"case_id":"[^"]*"' "$TEST_DIR/$1.out" | cut -d'"' -f4; }
+mark() { MARK=$(sql "$TEST_DB" "SELECT coalesce(max(seq), 0) FROM og.assignment"); }
+# Every row added since mark, of any unit, as UNIT:kind:state words.
+added() { sql "$TEST_DB" "SELECT coalesce(string_agg(replace(unit_code, '$UNIT', 'UNIT') || ':' || kind || ':' || state, ' '
+                          ORDER BY seq), '') FROM og.assignment WHERE seq > $MARK"; }
+# The kinds the unit's login reads since mark.
+heard() { "$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$UNIT" --after "$MARK" |
+	grep -o '"kind" : "[a-z_]*"' | cut -d'"' -f4 | tr '\n' ' ' | sed 's/ $//'; }
+C1=$(case_of f-1) C2=$(case_of f-2) C3=$(case_of f-3) C4=$(case_of f-4)
+
+mark
+send "$(status w1 "$C1" STATUS_ACCEPTED)" "$(status w2 "$C1" STATUS_IN_PROGRESS)" \
+	"$(status w3 "$C1" STATUS_RESOLVED)" "$(status w4 "$C1" STATUS_CHECKED_OK)"
+assert_eq "accepted, in progress, resolved, checked: stored" 0 "$rc"
+assert_eq "the unit's own progress adds no row" "" "$(added)"
+send "$(status w5 "$C1" STATUS_CLOSED)"
+assert_eq "closing: one row, finished" "UNIT:finished:closed" "$(added)"
+assert_eq "which the unit's login reads" finished "$(heard)"
+
+mark
+send "{\"id\":\"ev-1\",\"source\":\"12345\",\"type\":\"evaluation\",\"time\":\"$NOW\",\"evaluation\":{\"case_id\":\"$C1\",\"result\":\"RESULT_UNSATISFIED\"}}"
+assert_eq "the evaluation is stored" 0 "$rc"
+assert_eq "不满意 reopens the case: one row, reopened" "UNIT:reopened:dispatched" "$(added)"
+assert_eq "with the rework's new deadline" t \
+	"$(sql "$TEST_DB" "SELECT a.deadline_at = c.deadline_at AND a.deadline_at > now() FROM og.assignment a
+	                   JOIN og.case c USING (case_id) WHERE a.seq > $MARK")"
+assert_eq "which the unit's login reads" reopened "$(heard)"
+
+mark
+send "$(status x1 "$C2" STATUS_EXTENDED ',"extension_working_days":1')"
+assert_eq "延期 is stored" 0 "$rc"
+assert_eq "an extension: one row, deadline_changed" "UNIT:deadline_changed:dispatched" "$(added)"
+assert_eq "with the new deadline" t \
+	"$(sql "$TEST_DB" "SELECT a.deadline_at = c.deadline_at FROM og.assignment a JOIN og.case c USING (case_id)
+	                   WHERE a.seq > $MARK")"
+assert_eq "which the unit's login reads" deadline_changed "$(heard)"
+
+mark
+send "$(status v1 "$C3" STATUS_VOIDED)"
+assert_eq "voiding is stored" 0 "$rc"
+assert_eq "voiding: one row, finished" "UNIT:finished:voided" "$(added)"
+
+# A clock stopped by shelving, and started again when a joint meeting gives the case back.
+mark
+send "$(status s1 "$C4" STATUS_ACCEPTED)" "$(status s2 "$C4" STATUS_SHELVED)"
+assert_eq "accepted and shelved: stored" 0 "$rc"
+assert_eq "shelving: the deadline is gone" "UNIT:deadline_changed:shelved" "$(added)"
+mark
+send "{\"id\":\"lxh-1\",\"source\":\"dangjian\",\"type\":\"decision\",\"time\":\"$NOW\",\"decision\":{\"case_ids\":[\"$C4\"],\"action\":\"ACTION_ASSIGN\",\"unit\":\"$UNIT\",\"minutes_ref\":\"联席会纪要\"}}"
+assert_eq "the joint meeting's decision is stored" 0 "$rc"
+assert_eq "given back to the same unit by a joint meeting: a new deadline" "UNIT:deadline_changed:dispatched" "$(added)"
+
+# On og.case itself as the owner, rolled back: nothing of it stays. A merge, a resolved
+# case's deadline moving (no clock runs then) and a failed check add nothing. Then
+# supervision (escalation needs a clock days ahead; see escalation.sh): set, moved up a
+# level, the case closed, reopened, supervised again and the supervisor cleared.
+# Two units other than UNIT (the trigger does not care whether they supervise that area).
+read -r S1 S2 < <(sql "$TEST_DB" "SELECT string_agg(code, ' ' ORDER BY code) FROM
+                                  (SELECT code FROM og.handling_unit WHERE code <> '$UNIT' ORDER BY code LIMIT 2) u")
+mark
+assert_eq "a supervisor hears when its supervision ends, once" \
+	"S1:supervise S1:supervision_ended S2:supervise UNIT:finished S2:supervision_ended UNIT:reopened S1:supervise S1:supervision_ended" \
+	"$(sql "$TEST_DB" <<EOF
+BEGIN;
+SET LOCAL ROLE onegrid_owner;
+UPDATE og.case SET contacts = contacts + 1 WHERE case_id = '$C2';
+UPDATE og.case SET state = 'resolved' WHERE case_id = '$C2';
+UPDATE og.case SET deadline_at = deadline_at + interval '1 hour' WHERE case_id = '$C2';
+UPDATE og.case SET state = 'in_progress' WHERE case_id = '$C2';
+UPDATE og.case SET supervisor_unit = '$S1', escalation_level = 1 WHERE case_id = '$C2';
+UPDATE og.case SET supervisor_unit = '$S2', escalation_level = 2 WHERE case_id = '$C2';
+UPDATE og.case SET state = 'closed', closed_at = now() WHERE case_id = '$C2';
+UPDATE og.case SET state = 'dispatched', closed_at = NULL, supervisor_unit = NULL, escalation_level = 0,
+                   deadline_at = deadline_at + interval '1 day' WHERE case_id = '$C2';
+UPDATE og.case SET supervisor_unit = '$S1', escalation_level = 1 WHERE case_id = '$C2';
+UPDATE og.case SET supervisor_unit = NULL, escalation_level = 0 WHERE case_id = '$C2';
+SELECT string_agg(CASE unit_code WHEN '$UNIT' THEN 'UNIT' WHEN '$S1' THEN 'S1' WHEN '$S2' THEN 'S2' END
+                  || ':' || kind, ' ' ORDER BY seq)
+  FROM og.assignment WHERE seq > $MARK;
+ROLLBACK;
+EOF
+)"
+assert_eq "no decision gave a unit two rows of one kind" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM (SELECT 1 FROM og.assignment GROUP BY ledger_id, case_id, unit_code, kind
+	                   HAVING count(*) > 1) d")"
+
 before=$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment")
 rc=0
 out=$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" --apply 2>&1) || rc=$?
