@@ -359,9 +359,12 @@ static int meeting(struct og_decider *dc, const Onegrid__V1__MeetingDecision *m,
         struct og_case *c = find_case(dc, m->case_ids[i], d, &rc);
         if (!c)
             return rc;
-        /* Besides the demand list, a meeting may give a unit a returned case that no rule
-         * and no supervisor could place. */
-        bool stranded = strcmp(c->state, OG_STATE_RETURNED) == 0 && !c->unit && assign;
+        /* Besides the demand list, a meeting may give a unit a case nobody holds: one
+         * returned that no rule and no supervisor could place, or one filed without a
+         * routing rule (reported). */
+        bool stranded = ((strcmp(c->state, OG_STATE_RETURNED) == 0 && !c->unit) ||
+                         strcmp(c->state, OG_STATE_REPORTED) == 0) &&
+                        assign;
         if (strcmp(c->state, OG_STATE_SHELVED) != 0 && !stranded)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "decision: case %s is %s, not in the demand list (需求清单)", c->id,

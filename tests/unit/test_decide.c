@@ -259,6 +259,20 @@ static void test_report_without_rule_is_reported(void **state)
     struct og_case *c = og_cases_find(fx->cases, "650204-00000001");
     assert_non_null(c);
     assert_null(c->unit);
+    /* Nobody holds it: a meeting may close it, or give it to a unit on a new clock. */
+    ex_decision(&x);
+    x.decision.n_case_ids = 1;
+    x.decision.action = ONEGRID__V1__MEETING_DECISION__ACTION__ACTION_ASSIGN;
+    x.decision.unit = (char *)"unit-b";
+    d = decide_at(fx, &x, NOW + 3600);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_string_equal(d->previous_state, OG_STATE_REPORTED);
+    assert_string_equal(d->unit, "unit-b");
+    assert_int_equal(d->deadline->seconds, NOW + 3600 + 3600); /* env.unrouted: 1 "day" = 1 h */
+    decision_free(d);
+    free(fx->dc.more);
+    fx->dc.more = NULL;
 }
 
 static void test_report_refusals(void **state)
