@@ -1,6 +1,7 @@
 /* Unit tests for daemons/dispatch/decide.c (with cases.c and registry.c underneath): one
  * submission in, one decision out, the in-memory cases updated. No database, no sockets. */
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -821,6 +822,101 @@ static void test_severity_sets_every_clock(void **state)
     decision_free(d);
 }
 
+/* Merge boundaries (最多跑一次), table-driven on og_cases_find_merge: one open case filed
+ * at a grid of community 650204001001 at T with a position; each row a new report. */
+static void test_merge_boundaries(void **state)
+{
+    const double lat = 45.5960, lon = 84.8800, m_per_deg = 6371008.8 * M_PI / 180;
+    const struct og_merge_rule rule = {.window = 72 * 3600, .distance_m = 150};
+    struct {
+        const char *name;
+        const char *category, *area;
+        bool has_location;
+        double dlat_m;     /* metres north of the case's position */
+        int64_t dt;        /* seconds after the case's report */
+        const char *state; /* the case's state (NULL: dispatched) */
+        bool joins;
+    } rows[] = {
+        {"same place, same time", "facility.handrail", "650204001001001", true, 0, 0, NULL, true},
+        {"149 m away", "facility.handrail", "650204001001001", true, 149, 0, NULL, true},
+        {"151 m away", "facility.handrail", "650204001001001", true, 151, 0, NULL, false},
+        {"no position: no distance test", "facility.handrail", "650204001001001", false, 0, 0, NULL,
+         true},
+        {"72 h later, the edge", "facility.handrail", "650204001001001", true, 0, 72 * 3600, NULL,
+         true},
+        {"72 h and 1 s later", "facility.handrail", "650204001001001", true, 0, 72 * 3600 + 1, NULL,
+         false},
+        {"72 h earlier", "facility.handrail", "650204001001001", true, 0, -72 * 3600, NULL, true},
+        {"72 h and 1 s earlier", "facility.handrail", "650204001001001", true, 0, -72 * 3600 - 1,
+         NULL, false},
+        {"another category", "facility.streetlight", "650204001001001", true, 0, 0, NULL, false},
+        {"the community above (a 12345 call)", "facility.handrail", "650204001001", false, 0, 0,
+         NULL, true},
+        {"another grid of the community", "facility.handrail", "650204001001002", true, 0, 0, NULL,
+         false},
+        {"another community", "facility.handrail", "650204001002", false, 0, 0, NULL, false},
+        {"known only at street level", "facility.handrail", "650204001", false, 0, 0, NULL, false},
+        {"case accepted", "facility.handrail", "650204001001001", true, 0, 0, OG_STATE_ACCEPTED,
+         true},
+        {"case shelved", "facility.handrail", "650204001001001", true, 0, 0, OG_STATE_SHELVED,
+         true},
+        {"case resolved", "facility.handrail", "650204001001001", true, 0, 0, OG_STATE_RESOLVED,
+         false},
+        {"case checked", "facility.handrail", "650204001001001", true, 0, 0, OG_STATE_CHECKED,
+         false},
+        {"case closed", "facility.handrail", "650204001001001", true, 0, 0, OG_STATE_CLOSED, false},
+        {"case voided", "facility.handrail", "650204001001001", true, 0, 0, OG_STATE_VOIDED, false},
+    };
+    (void)state;
+    for (size_t i = 0; i < OG_ARRAY_SIZE(rows); i++) {
+        struct og_cases *cs = og_cases_new();
+        assert_non_null(cs);
+        struct og_case *c = og_cases_open(cs, "650204", "650204001001001", "facility.handrail");
+        assert_non_null(c);
+        snprintf(c->state, sizeof(c->state), "%s",
+                 rows[i].state ? rows[i].state : OG_STATE_DISPATCHED);
+        c->occurred = T_NOW;
+        c->has_location = true;
+        c->latitude = lat;
+        c->longitude = lon;
+        struct og_case *got =
+            og_cases_find_merge(cs, rows[i].category, rows[i].area, rows[i].has_location,
+                                lat + rows[i].dlat_m / m_per_deg, lon, T_NOW + rows[i].dt, &rule);
+        if ((got != NULL) != rows[i].joins)
+            fail_msg("%s: %s, expected %s", rows[i].name, got ? "joins" : "opens a case",
+                     rows[i].joins ? "joins" : "opens a case");
+        /* Merging off: never. */
+        const struct og_merge_rule off = {.window = 0, .distance_m = 150};
+        assert_null(og_cases_find_merge(cs, rows[i].category, rows[i].area, rows[i].has_location,
+                                        lat, lon, T_NOW, &off));
+        og_cases_destroy(&cs);
+    }
+}
+
+/* Of two open cases that both qualify, the one whose report is nearest in time. */
+static void test_merge_nearest_in_time(void **state)
+{
+    const struct og_merge_rule rule = {.window = 72 * 3600, .distance_m = 150};
+    struct og_cases *cs = og_cases_new();
+    (void)state;
+    assert_non_null(cs);
+    struct og_case *a = og_cases_open(cs, "650204", "650204001001001", "facility.handrail");
+    struct og_case *b = og_cases_open(cs, "650204", "650204001001001", "facility.handrail");
+    assert_non_null(a);
+    assert_non_null(b);
+    snprintf(a->state, sizeof(a->state), "%s", OG_STATE_DISPATCHED);
+    snprintf(b->state, sizeof(b->state), "%s", OG_STATE_DISPATCHED);
+    a->occurred = T_NOW - 10 * 3600;
+    b->occurred = T_NOW - 2 * 3600;
+    assert_ptr_equal(
+        og_cases_find_merge(cs, "facility.handrail", "650204001001001", false, 0, 0, T_NOW, &rule),
+        b);
+    assert_ptr_equal(og_cases_find_merge(cs, "facility.handrail", "650204001001001", false, 0, 0,
+                                         T_NOW - 12 * 3600, &rule),
+                     a);
+    og_cases_destroy(&cs);
+}
+
 #define T(f)  cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TC(f) cmocka_unit_test_setup_teardown(f, setup_casework, teardown)
 
@@ -837,6 +933,8 @@ int main(void)
         T(test_full_lifecycle_and_evaluation),
         T(test_field_check_required),
         cmocka_unit_test(test_case_numbering),
+        cmocka_unit_test(test_merge_boundaries),
+        cmocka_unit_test(test_merge_nearest_in_time),
         TC(test_split_merged_report),
         TC(test_split_refused_when_finished),
         TC(test_extension_request_pauses_clock),
