@@ -60,6 +60,10 @@ assert_match "the request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$A"
 assert_eq "the clock is paused (案件时钟)" "paused|2026-11-23 09:00:00+00" \
 	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
 		"SELECT colour, deadline_at FROM audit.\"案件时钟\" WHERE case_id = '$A'")"
+assert_eq "the units that may decide hear of it in their feed, the requester does not" \
+	"$(printf '%s\n' "$COMMUNITY_SUP" "$STREET_SUP" "$DISTRICT_SUP" | grep -vx "$HOLDER" | sort | tr '\n' ' ')" \
+	"$(sql "$TEST_DB" "SELECT string_agg(unit_code, ' ' ORDER BY unit_code) || ' ' FROM og.assignment
+	                   WHERE case_id = '$A' AND kind = 'extension_requested'")"
 assert_match "a second request while one is pending: refused" 'REASON_INVALID_TRANSITION.*already pending' \
 	"$(send "$HOLDER" "$A" STATUS_EXTENSION_REQUESTED 1)"
 if [[ $HOLDER == "$COMMUNITY_SUP" ]]; then
