@@ -55,7 +55,10 @@ struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publ
     if (!p->o.max_outbox_bytes)
         p->o.max_outbox_bytes = 64u << 20;
     p->ctx = zmq_ctx_new();
-    p->sock = p->ctx ? og_dealer_new(p->ctx, endpoint, err, errlen) : NULL;
+    p->sock = p->ctx
+                  ? og_dealer_new_curve(p->ctx, endpoint, p->o.curve_server_key,
+                                        p->o.curve_public_key, p->o.curve_secret_key, err, errlen)
+                  : NULL;
     if (!p->sock) {
         if (p->ctx)
             zmq_ctx_term(p->ctx);

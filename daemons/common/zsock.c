@@ -9,6 +9,12 @@
 #include <unistd.h>
 #include <zmq.h>
 
+/* Draft in libzmq 4.3.4's header, accepted at run time (PITFALLS.md): refuse CURVE clients
+ * when no ZAP handler is bound, instead of letting every key in. */
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
 /* High-water marks far above any window a peer is granted, so that a full queue means a
  * broken peer, not normal load. */
 #define HWM 200000
@@ -42,7 +48,22 @@ static int ipc_in_use(const char *ep)
     return rc;
 }
 
+int og_curve_key_check(const char *z85)
+{
+    uint8_t key[32];
+    if (!z85 || strlen(z85) != 40 || !zmq_z85_decode(key, z85))
+        return -EINVAL;
+    return 0;
+}
+
 void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err, size_t errlen)
+{
+    return og_router_new_curve(ctx, endpoints, maxmsg, NULL, NULL, err, errlen);
+}
+
+void *og_router_new_curve(void *ctx, const char *endpoints, int64_t maxmsg,
+                          const char *server_secret, const char *zap_domain, char *err,
+                          size_t errlen)
 {
     void *s = zmq_socket(ctx, ZMQ_ROUTER);
     int one = 1;
@@ -55,6 +76,18 @@ void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err,
     common_opts(s);
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+    /* Before binding: the options apply to the connections accepted afterwards. */
+    if (server_secret && (og_curve_key_check(server_secret) < 0 ||
+                          zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
+                          zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, server_secret, 40) != 0 ||
+                          zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, zap_domain ? zap_domain : "",
+                                         zap_domain ? strlen(zap_domain) : 0) != 0 ||
+                          zmq_setsockopt(s, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof(one)) != 0)) {
+        snprintf(err, errlen, "CURVE: the server's secret key is not 40 Z85 characters, or %s",
+                 zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
     list = strdup(endpoints);
     if (!list) {
         snprintf(err, errlen, "out of memory");
@@ -88,6 +121,12 @@ void og_router_endpoint(void *sock, char *buf, size_t size)
 
 void *og_dealer_new(void *ctx, const char *endpoint, char *err, size_t errlen)
 {
+    return og_dealer_new_curve(ctx, endpoint, NULL, NULL, NULL, err, errlen);
+}
+
+void *og_dealer_new_curve(void *ctx, const char *endpoint, const char *server_public,
+                          const char *public_key, const char *secret_key, char *err, size_t errlen)
+{
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     int one = 1, ivl = 100, max = 2000;
 
@@ -96,6 +135,20 @@ void *og_dealer_new(void *ctx, const char *endpoint, char *err, size_t errlen)
         return NULL;
     }
     common_opts(s);
+    if (server_public) {
+        const char *bad = og_curve_key_check(server_public) < 0 ? "the server's public key"
+                          : og_curve_key_check(public_key) < 0  ? "the client's public key"
+                          : og_curve_key_check(secret_key) < 0  ? "the client's secret key"
+                                                                : NULL;
+        if (bad || zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_public, 40) != 0 ||
+            zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, public_key, 40) != 0 ||
+            zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0) {
+            snprintf(err, errlen, "CURVE: %s%s", bad ? bad : zmq_strerror(errno),
+                     bad ? " is not 40 Z85 characters" : "");
+            zmq_close(s);
+            return NULL;
+        }
+    }
     /* Queue only to completed connections: messages queued to a half-open one can be
      * lost (PITFALLS.md); the link resends anyway, but this keeps resends rare. */
     zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
@@ -141,6 +194,10 @@ int og_zrecv(void *sock, struct og_zmsg *m)
             return -e;
         }
         more = zmq_msg_more(msg);
+        if (!more) { /* the peer's identity as the ZAP handler named it (CURVE) */
+            const char *uid = zmq_msg_gets(msg, "User-Id");
+            snprintf(m->user_id, sizeof(m->user_id), "%s", uid ? uid : "");
+        }
         if (msg == &scratch) {
             zmq_msg_close(msg);
             m->truncated = 1;

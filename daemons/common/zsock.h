@@ -16,7 +16,8 @@ struct og_zmsg {
     void *msgs; /* zmq_msg_t[OG_MAX_PARTS] */
     const uint8_t *data[OG_MAX_PARTS];
     size_t size[OG_MAX_PARTS];
-    int truncated; /* more parts arrived than OG_MAX_PARTS; they were dropped */
+    int truncated;    /* more parts arrived than OG_MAX_PARTS; they were dropped */
+    char user_id[72]; /* the ZAP handler's User-Id for the peer (CURVE), "" without */
 };
 
 /* A ROUTER peer's routing id. */
@@ -28,8 +29,22 @@ struct og_route {
 /* A ROUTER socket bound to each endpoint of a comma-separated list. Returns NULL with err
  * filled ("bind \"tcp://...\": Address already in use"). maxmsg bounds a frame's size. */
 void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err, size_t errlen);
+/* The same, with CURVE (CurveZMQ: encryption and client keys) when server_secret (the
+ * server's secret key, 40 Z85 characters) is not NULL: every peer must then do a CURVE
+ * handshake, and the ZAP handler (RFC 27, inproc://zeromq.zap.01, which must be bound
+ * first) decides whether its key is let in, under zap_domain; without a handler nobody
+ * is (ZMQ_ZAP_ENFORCE_DOMAIN). */
+void *og_router_new_curve(void *ctx, const char *endpoints, int64_t maxmsg,
+                          const char *server_secret, const char *zap_domain, char *err,
+                          size_t errlen);
 /* A DEALER socket connected to endpoint. */
 void *og_dealer_new(void *ctx, const char *endpoint, char *err, size_t errlen);
+/* The same as a CURVE client when server_public is not NULL: the server's public key and
+ * the client's own key pair (40 Z85 characters each). */
+void *og_dealer_new_curve(void *ctx, const char *endpoint, const char *server_public,
+                          const char *public_key, const char *secret_key, char *err, size_t errlen);
+/* A CURVE key in Z85 (40 characters of the Z85 alphabet): 0, or -EINVAL. */
+int og_curve_key_check(const char *z85);
 /* Writes the endpoints actually bound (tcp port 0 or * resolved) into buf. */
 void og_router_endpoint(void *sock, char *buf, size_t size);
 

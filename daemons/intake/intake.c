@@ -1,4 +1,5 @@
 #include "intake.h"
+#include "zap.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -165,6 +166,7 @@ struct waiting {
 
 struct og_intake {
     struct og_intake_opts opts;
+    struct og_zap *zap; /* CURVE publishers' keys, or NULL */
     void *pub;
     struct og_link_client *dispatch;
     struct waiting *waiting;
@@ -172,12 +174,13 @@ struct og_intake {
 };
 
 struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers,
-                                struct og_link_client *dispatch)
+                                struct og_zap *zap, struct og_link_client *dispatch)
 {
     struct og_intake *in = calloc(1, sizeof(*in));
     if (!in)
         return NULL;
     in->opts = *o;
+    in->zap = zap;
     in->pub = publishers;
     in->dispatch = dispatch;
     return in;
@@ -303,6 +306,17 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
     memcpy(wt.route.id, m->data[0], m->size[0]);
     wt.route.len = m->size[0];
     in->received++;
+    /* With CURVE the ZAP handler let the publisher in under its name, which fixes the
+     * source system its events may claim; without, every publisher is "local". */
+    const char *publisher = "local", *auth_source = NULL;
+    if (in->zap) {
+        auth_source = og_zap_source(in->zap, m->user_id);
+        if (!auth_source) { /* cannot happen: ZAP let in only listed keys */
+            og_err("a CURVE publisher without a known name (\"%s\"): ignored", m->user_id);
+            return;
+        }
+        publisher = m->user_id;
+    }
     /* The wrapper first: one frame, a Submit with a short tag, nothing unknown in it.
      * A broken one is refused like a broken event (recorded, answered), with an empty
      * tag since none could be read. */
@@ -311,7 +325,7 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
         snprintf(text, sizeof(text), "a message must be one frame holding one Submit, not %zu%s",
                  m->n - 1, m->truncated ? " or more" : "");
         submit(in,
-               og_intake_refusal(&in->opts, "local", m->n > 1 ? m->data[1] : (const uint8_t *)"",
+               og_intake_refusal(&in->opts, publisher, m->n > 1 ? m->data[1] : (const uint8_t *)"",
                                  m->n > 1 ? m->size[1] : 0, ONEGRID__V1__REASON__REASON_UNDECODABLE,
                                  text, og_now_us()),
                &wt);
@@ -327,7 +341,7 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
         if (sub)
             onegrid__v1__submit__free_unpacked(sub, NULL);
         submit(in,
-               og_intake_refusal(&in->opts, "local", m->data[1], m->size[1], reason, text,
+               og_intake_refusal(&in->opts, publisher, m->data[1], m->size[1], reason, text,
                                  og_now_us()),
                &wt);
         return;
@@ -335,7 +349,8 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
     memcpy(wt.tag, sub->tag.data, sub->tag.len);
     wt.tag_len = sub->tag.len;
 
-    f = og_intake_frame(&in->opts, "local", NULL, sub->event.data, sub->event.len, og_now_us());
+    f = og_intake_frame(&in->opts, publisher, auth_source, sub->event.data, sub->event.len,
+                        og_now_us());
     onegrid__v1__submit__free_unpacked(sub, NULL);
     submit(in, f, &wt);
 }
@@ -345,13 +360,15 @@ int og_intake_run(struct og_intake *in, int drain_ms)
     int64_t drain_until = 0, last_status = 0;
 
     for (;;) {
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
             {og_link_client_socket(in->dispatch), 0, ZMQ_POLLIN, 0},
+            {in->zap ? og_zap_socket(in->zap) : NULL, 0, in->zap ? ZMQ_POLLIN : 0, 0},
             {in->pub, 0, ZMQ_POLLIN, 0},
         };
         /* Backpressure: while the link to dispatch holds all it may, publishers wait in
-         * their own queues (and then TCP) instead of in our memory. */
-        int npoll = drain_until || og_link_client_full(in->dispatch) ? 1 : 2;
+         * their own queues (and then TCP) instead of in our memory. Handshakes (ZAP) go
+         * on meanwhile. */
+        int npoll = drain_until || og_link_client_full(in->dispatch) ? 2 : 3;
         int64_t now;
 
         if (zmq_poll(items, npoll, 100) < 0 && errno != EINTR) {
@@ -359,7 +376,9 @@ int og_intake_run(struct og_intake *in, int drain_ms)
             return -errno;
         }
         og_link_client_recv(in->dispatch, on_answer, in);
-        if (npoll == 2 && (items[1].revents & ZMQ_POLLIN)) {
+        if (in->zap && (items[1].revents & ZMQ_POLLIN))
+            og_zap_handle(in->zap, og_mono_us());
+        if (npoll == 3 && (items[2].revents & ZMQ_POLLIN)) {
             struct og_zmsg m;
             for (int i = 0; i < BURST && !og_link_client_full(in->dispatch); i++) {
                 if (og_zrecv(in->pub, &m) < 0)

@@ -39,9 +39,12 @@ void og_intake_frame_free(Onegrid__V1__Frame **f);
 
 struct og_intake;
 
-/* Takes ownership of neither socket. */
+struct og_zap;
+
+/* Takes ownership of neither socket nor zap. zap: the CURVE publishers' keys (zap.h), or
+ * NULL when publishers do not authenticate (every one is "local"). */
 struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers,
-                                struct og_link_client *dispatch);
+                                struct og_zap *zap, struct og_link_client *dispatch);
 void og_intake_destroy(struct og_intake **in);
 /* Runs until og_stop_requested, then drains: stops reading publishers and waits up to
  * drain_ms for the answers of what is in flight. Returns 0, or -errno on a fatal error. */

@@ -1,21 +1,47 @@
 /* onegrid-intake: arguments, configuration, sockets, readiness; the work is in intake.c. */
+#include <errno.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zmq.h>
 
 #include "daemon.h"
 #include "intake.h"
 #include "log.h"
+#include "zap.h"
+#include "zsock.h"
 
-static const char *const known_keys[] = {"listen",
-                                         "dispatch",
-                                         "max_event_bytes",
-                                         "max_rejected_bytes",
-                                         "max_event_age_days",
-                                         "window",
-                                         "resend_ms",
-                                         "drain_ms",
-                                         NULL};
+static const char *const known_keys[] = {
+    "listen", "dispatch",  "max_event_bytes", "max_rejected_bytes",    "max_event_age_days",
+    "window", "resend_ms", "drain_ms",        "curve_secret_key_file", "curve_publishers_file",
+    NULL};
+
+/* Reads a CURVE secret key file: its first line holds the 40 Z85 characters (as
+ * `onegridctl keygen` writes it). 0, or -1 with err filled. */
+static int read_key(const char *path, char key[41], char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[128] = "";
+    if (!f) {
+        snprintf(err, errlen, "curve_secret_key_file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, " \t\r\n")] = '\0';
+    if (og_curve_key_check(line) < 0) {
+        snprintf(err, errlen,
+                 "curve_secret_key_file %s: the first line is not a 40-character "
+                 "Z85 key",
+                 path);
+        return -1;
+    }
+    memcpy(key, line, 41);
+    sodium_memzero(line, sizeof(line));
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -23,7 +49,9 @@ int main(int argc, char **argv)
     struct og_intake_opts o = {0};
     struct og_link_client *dispatch = NULL;
     struct og_intake *in = NULL;
+    struct og_zap *zap = NULL;
     void *ctx = NULL, *pub = NULL;
+    char secret[41] = "";
     long max_bytes, max_rej, age_days, window, resend_ms, drain_ms;
     char err[512], bound[256];
     int rc = EXIT_FAILURE;
@@ -59,13 +87,34 @@ int main(int argc, char **argv)
     o.max_age = age_days * 86400;
     o.max_future = 300;
 
+    /* CURVE: publishers prove who they are with their keys; both files or neither. */
+    const char *key_file = og_config_get(cfg, "intake", "curve_secret_key_file");
+    const char *pubs_file = og_config_get(cfg, "intake", "curve_publishers_file");
+    if (!key_file != !pubs_file) {
+        og_err("[intake] curve_secret_key_file and curve_publishers_file go together");
+        goto out;
+    }
+    if (key_file && read_key(key_file, secret, err, sizeof(err)) < 0) {
+        og_err("%s", err);
+        goto out;
+    }
+
     ctx = zmq_ctx_new();
+    if (pubs_file) { /* the ZAP handler is bound before the socket it vets */
+        zap = og_zap_new(ctx, pubs_file, err, sizeof(err));
+        if (!zap) {
+            og_err("curve_publishers_file: %s", err);
+            goto out;
+        }
+        og_notice("CURVE: publishers authenticate; %zu keys in %s", og_zap_count(zap), pubs_file);
+    }
     /* Oversized frames are answered by us (REASON_TOO_LARGE). libzmq's own limit drops
      * the connection without a word (PITFALLS.md), so it sits far above ours and only
      * guards memory against abuse: 16 MiB, or 4x max_event_bytes if that is more. */
     int64_t zmq_limit = (int64_t)max_bytes * 4 + 4096;
-    pub = og_router_new(ctx, listen, zmq_limit > (16 << 20) ? zmq_limit : (16 << 20), err,
-                        sizeof(err));
+    pub = og_router_new_curve(ctx, listen, zmq_limit > (16 << 20) ? zmq_limit : (16 << 20),
+                              zap ? secret : NULL, "onegrid", err, sizeof(err));
+    sodium_memzero(secret, sizeof(secret));
     if (!pub) {
         og_err("publishers' socket: %s", err);
         goto out;
@@ -76,7 +125,7 @@ int main(int argc, char **argv)
         og_err("link to dispatch: %s", err);
         goto out;
     }
-    in = og_intake_new(&o, pub, dispatch);
+    in = og_intake_new(&o, pub, zap, dispatch);
     if (!in) {
         og_err("out of memory");
         goto out;
@@ -89,6 +138,7 @@ out:
     og_link_client_destroy(&dispatch);
     if (pub)
         zmq_close(pub);
+    og_zap_destroy(&zap);
     if (ctx)
         zmq_ctx_term(ctx);
     og_config_destroy(&cfg);

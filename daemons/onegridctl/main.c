@@ -6,25 +6,28 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: onegridctl COMMAND [OPTIONS]\n"
-            "\n"
-            "commands:\n"
-            "  migrate --db CONNINFO [--sql-dir DIR]\n"
-            "      apply the schema migrations that are not applied yet\n"
-            "  publish --endpoint EP [--window N] [--timeout S] [--results FILE]\n"
-            "          [--rebase-time RFC3339] FILE...\n"
-            "      publish events from JSON Lines files (- for stdin) and wait for every answer\n"
-            "  audit verify --db CONNINFO\n"
-            "      recompute every district's hash chain from the ledger (exit 1 if broken)\n"
-            "  audit heads --db CONNINFO\n"
-            "      print the chain heads, to publish elsewhere (anchoring)\n"
-            "  rebuild-cases --db CONNINFO [--apply]\n"
-            "      compare the case projection with the ledger (or rebuild it)\n"
-            "  feed --db CONNINFO --unit UNIT [--after SEQ] [--follow]\n"
-            "      a handling unit's assignments after a sequence number, as JSON Lines\n"
-            "\n"
-            "Run `onegridctl COMMAND --help` for a command's options.\n");
+    fprintf(
+        out,
+        "usage: onegridctl COMMAND [OPTIONS]\n"
+        "\n"
+        "commands:\n"
+        "  migrate --db CONNINFO [--sql-dir DIR]\n"
+        "      apply the schema migrations that are not applied yet\n"
+        "  publish --endpoint EP [--window N] [--timeout S] [--results FILE]\n"
+        "          [--rebase-time RFC3339] [--curve-server-key KEY --curve-key FILE] FILE...\n"
+        "      publish events from JSON Lines files (- for stdin) and wait for every answer\n"
+        "  audit verify --db CONNINFO\n"
+        "      recompute every district's hash chain from the ledger (exit 1 if broken)\n"
+        "  audit heads --db CONNINFO\n"
+        "      print the chain heads, to publish elsewhere (anchoring)\n"
+        "  rebuild-cases --db CONNINFO [--apply]\n"
+        "      compare the case projection with the ledger (or rebuild it)\n"
+        "  feed --db CONNINFO --unit UNIT [--after SEQ] [--follow]\n"
+        "      a handling unit's assignments after a sequence number, as JSON Lines\n"
+        "  keygen --out FILE\n"
+        "      make a CURVE key pair (FILE: secret, FILE.pub: public) for a publisher or intake\n"
+        "\n"
+        "Run `onegridctl COMMAND --help` for a command's options.\n");
 }
 
 int main(int argc, char **argv)
@@ -52,6 +55,8 @@ int main(int argc, char **argv)
         return og_cmd_rebuild_cases(argc - 1, argv + 1);
     if (strcmp(argv[1], "feed") == 0)
         return og_cmd_feed(argc - 1, argv + 1);
+    if (strcmp(argv[1], "keygen") == 0)
+        return og_cmd_keygen(argc - 1, argv + 1);
     fprintf(stderr, "onegridctl: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return OG_EXIT_USAGE;

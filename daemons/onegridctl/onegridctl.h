@@ -4,9 +4,12 @@
  * migrate.c  `onegridctl migrate`: numbered SQL migrations, each once, in order
  * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited
  * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases`
- * feed.c     `onegridctl feed`: a handling unit's assignments, caught up and followed */
+ * feed.c     `onegridctl feed`: a handling unit's assignments, caught up and followed
+ * keys.c     `onegridctl keygen`: CURVE key pairs */
 #ifndef OG_ONEGRIDCTL_H
 #define OG_ONEGRIDCTL_H
+
+#include <stddef.h>
 
 /* Exit statuses shared by the subcommands. */
 #define OG_EXIT_OK         0
@@ -27,5 +30,11 @@ int og_cmd_rebuild_cases(int argc, char **argv);
 
 /* feed.c */
 int og_cmd_feed(int argc, char **argv);
+
+/* keys.c */
+int og_cmd_keygen(int argc, char **argv);
+/* A CURVE key from arg: the 40 Z85 characters themselves, or a file whose first line
+ * holds them. 0, or -1 with err filled. */
+int og_read_key(const char *arg, char key[41], char *err, size_t errlen);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #include "onegrid/publisher.h"
 #include "onegrid/v1/event.pb-c.h"
@@ -141,20 +142,24 @@ static int add_sent(struct run *run, const char *file, long line, char *id, char
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: onegridctl publish --endpoint EP [options] [FILE...]\n"
-            "  -e, --endpoint EP        onegrid-intake's endpoint (tcp://HOST:PORT, ipc://PATH)\n"
-            "  -w, --window N           events unanswered at most (default 500)\n"
-            "  -t, --timeout S          give up when no answer came for S seconds (default 60)\n"
-            "  -r, --results FILE       write one JSON line per event with its answer\n"
-            "      --rebase-time TIME   shift every event's time by (now - TIME), to replay\n"
-            "                           sample data recorded at TIME (RFC 3339)\n"
-            "  -o, --outbox FILE        keep events in FILE until answered; events an earlier\n"
-            "                           run left unanswered there are sent again first\n"
-            "FILE is JSON Lines (docs/integrating.md), - for standard input. With --outbox and no\n"
-            "FILE, only what an earlier run left in the outbox is sent.\n"
-            "exit status: 0 all stored or duplicate, 3 some rejected, 4 some unanswered,\n"
-            "             2 bad arguments or input lines\n");
+    fprintf(
+        out,
+        "usage: onegridctl publish --endpoint EP [options] [FILE...]\n"
+        "  -e, --endpoint EP        onegrid-intake's endpoint (tcp://HOST:PORT, ipc://PATH)\n"
+        "  -w, --window N           events unanswered at most (default 500)\n"
+        "  -t, --timeout S          give up when no answer came for S seconds (default 60)\n"
+        "  -r, --results FILE       write one JSON line per event with its answer\n"
+        "      --rebase-time TIME   shift every event's time by (now - TIME), to replay\n"
+        "                           sample data recorded at TIME (RFC 3339)\n"
+        "  -o, --outbox FILE        keep events in FILE until answered; events an earlier\n"
+        "                           run left unanswered there are sent again first\n"
+        "      --curve-server-key K intake's CURVE public key (the key, or a file holding it)\n"
+        "      --curve-key FILE     this publisher's CURVE secret key file (onegridctl keygen);\n"
+        "                           both when intake requires CURVE\n"
+        "FILE is JSON Lines (docs/integrating.md), - for standard input. With --outbox and no\n"
+        "FILE, only what an earlier run left in the outbox is sent.\n"
+        "exit status: 0 all stored or duplicate, 3 some rejected, 4 some unanswered,\n"
+        "             2 bad arguments or input lines\n");
 }
 
 int og_cmd_publish(int argc, char **argv)
@@ -165,6 +170,8 @@ int og_cmd_publish(int argc, char **argv)
                                          {"results", required_argument, NULL, 'r'},
                                          {"rebase-time", required_argument, NULL, 'b'},
                                          {"outbox", required_argument, NULL, 'o'},
+                                         {"curve-server-key", required_argument, NULL, 'S'},
+                                         {"curve-key", required_argument, NULL, 'K'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct og_publisher_opts po = {0};
@@ -176,10 +183,19 @@ int og_cmd_publish(int argc, char **argv)
     char err[512], *line = NULL;
     size_t line_cap = 0;
     int c, rc = OG_EXIT_FAIL;
+    char server_key[41] = "", client_secret[41] = "", client_public[41] = "";
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "e:w:t:r:o:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'S':
+        case 'K':
+            if (og_read_key(optarg, c == 'S' ? server_key : client_secret, err, sizeof(err)) < 0) {
+                fprintf(stderr, "onegridctl publish: %s: %s\n",
+                        c == 'S' ? "--curve-server-key" : "--curve-key", err);
+                return OG_EXIT_USAGE;
+            }
+            break;
         case 'o':
             po.outbox_path = optarg;
             break;
@@ -229,6 +245,20 @@ int og_cmd_publish(int argc, char **argv)
     if (sodium_init() < 0) {
         fprintf(stderr, "onegridctl publish: libsodium could not be initialised\n");
         goto out;
+    }
+    if (!*server_key != !*client_secret) {
+        fprintf(stderr, "onegridctl publish: --curve-server-key and --curve-key go together\n");
+        rc = OG_EXIT_USAGE;
+        goto out;
+    }
+    if (*server_key) {
+        if (zmq_curve_public(client_public, client_secret) != 0) {
+            fprintf(stderr, "onegridctl publish: --curve-key: %s\n", zmq_strerror(errno));
+            goto out;
+        }
+        po.curve_server_key = server_key;
+        po.curve_public_key = client_public;
+        po.curve_secret_key = client_secret;
     }
     p = og_publisher_new(endpoint, &po, err, sizeof(err));
     if (!p) {
@@ -328,6 +358,7 @@ int og_cmd_publish(int argc, char **argv)
     }
 out:
     og_publisher_destroy(&p);
+    sodium_memzero(client_secret, sizeof(client_secret));
     for (size_t i = 0; i < run.n_sent; i++) {
         free(run.sent[i].id);
         free(run.sent[i].source);

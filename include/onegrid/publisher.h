@@ -52,6 +52,12 @@ struct og_publisher_opts {
     size_t max_held;         /* events held (queued + unanswered) at most; default 100000 */
     const char *outbox_path; /* durable outbox file, or NULL to keep events in memory only */
     size_t max_outbox_bytes; /* unanswered event bytes the outbox may hold; default 64 MiB */
+    /* CURVE, when onegrid-intake requires it: intake's public key and this publisher's
+     * own key pair, 40 Z85 characters each (`onegridctl keygen` makes them; the operators
+     * list the public key in intake's publishers file). NULL server key: no CURVE. */
+    const char *curve_server_key;
+    const char *curve_public_key;
+    const char *curve_secret_key;
 };
 
 struct og_publisher;
