@@ -178,40 +178,37 @@ static json_object *case_json(const Onegrid__V1__Frame *f, const Onegrid__V1__De
     for (size_t i = 0; i < d->n_returned_units; i++)
         json_object_array_add(returned, json_object_new_string(d->returned_units[i]));
     json_object_object_add(o, "returned_units", returned);
-    if (opens && *d->split_from) {
+    if (!opens)
+        return o;
+    json_object_object_add(o, "shard", json_object_new_string(f->shard));
+    json_object_object_add(o, "district_code", json_object_new_string(d->district));
+    json_object_object_add(o, "area_code", json_object_new_string(d->grid));
+    json_object_object_add(o, "category_code", json_object_new_string(d->category));
+    add_time(o, "opened_at", d->opened ? d->opened : f->submission->received);
+    if (*d->split_from) {
         /* A case split off another opens with the merged report's own facts: og.store_event
          * takes its title, channel, time and position from that report's ledger row. */
-        json_object_object_add(o, "shard", json_object_new_string(f->shard));
-        json_object_object_add(o, "district_code", json_object_new_string(d->district));
-        json_object_object_add(o, "area_code", json_object_new_string(d->grid));
-        json_object_object_add(o, "category_code", json_object_new_string(d->category));
         json_object_object_add(o, "source_system", json_object_new_string(d->report_source));
         json_object_object_add(o, "source_event_id", json_object_new_string(d->report_event_id));
-        add_time(o, "opened_at", d->opened);
-    } else if (opens) {
-        const char *title = "", *channel = "CHANNEL_SENSOR";
-        if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT) {
-            const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
-                &onegrid__v1__channel__descriptor, e->report->channel);
-            title = e->report->title;
-            channel = ev ? ev->name : "CHANNEL_UNSPECIFIED";
-        } else if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT) {
-            title = e->sensor_alert->title;
-        }
-        json_object_object_add(o, "shard", json_object_new_string(f->shard));
-        json_object_object_add(o, "district_code", json_object_new_string(d->district));
-        json_object_object_add(o, "area_code", json_object_new_string(d->grid));
-        json_object_object_add(o, "category_code", json_object_new_string(d->category));
-        json_object_object_add(o, "title", json_object_new_string(title));
-        json_object_object_add(o, "channel", json_object_new_string(channel));
-        json_object_object_add(o, "source_system", json_object_new_string(f->submission->source));
-        json_object_object_add(o, "source_event_id", json_object_new_string(e->id));
-        add_time(o, "occurred_at", e->time);
-        if (e->location) {
-            json_object_object_add(o, "latitude", json_object_new_double(e->location->latitude));
-            json_object_object_add(o, "longitude", json_object_new_double(e->location->longitude));
-        }
-        add_time(o, "opened_at", d->opened ? d->opened : f->submission->received);
+        return o;
+    }
+    const char *title = "", *channel = "CHANNEL_SENSOR";
+    if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT) {
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+            &onegrid__v1__channel__descriptor, e->report->channel);
+        title = e->report->title;
+        channel = ev ? ev->name : "CHANNEL_UNSPECIFIED";
+    } else if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT) {
+        title = e->sensor_alert->title;
+    }
+    json_object_object_add(o, "title", json_object_new_string(title));
+    json_object_object_add(o, "channel", json_object_new_string(channel));
+    json_object_object_add(o, "source_system", json_object_new_string(f->submission->source));
+    json_object_object_add(o, "source_event_id", json_object_new_string(e->id));
+    add_time(o, "occurred_at", e->time);
+    if (e->location) {
+        json_object_object_add(o, "latitude", json_object_new_double(e->location->latitude));
+        json_object_object_add(o, "longitude", json_object_new_double(e->location->longitude));
     }
     return o;
 }

@@ -10,6 +10,18 @@ const char *og_db_sqlstate(const PGresult *r)
     return s ? s : "";
 }
 
+PGresult *og_db_query(PGconn *c, const char *sql, int n, const char *const *params, char *err,
+                      size_t errlen)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        og_db_error(c, r, err, errlen);
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
 int og_db_error(PGconn *c, const PGresult *r, char *err, size_t errlen)
 {
     const char *msg = r ? PQresultErrorMessage(r) : "";

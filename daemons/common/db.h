@@ -12,6 +12,9 @@
 PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err, size_t errlen);
 /* Runs a statement without parameters; 0, or -EIO with err filled (message and SQLSTATE). */
 int og_db_exec(PGconn *c, const char *sql, char *err, size_t errlen);
+/* Runs a query with n text parameters; its rows, or NULL with err filled. */
+PGresult *og_db_query(PGconn *c, const char *sql, int n, const char *const *params, char *err,
+                      size_t errlen);
 /* Fills err from a failed result ("ERROR: ... (SQLSTATE 23505)"); returns -EIO. */
 int og_db_error(PGconn *c, const PGresult *r, char *err, size_t errlen);
 /* The SQLSTATE of r, or "" when none. */

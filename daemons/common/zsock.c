@@ -56,6 +56,30 @@ int og_curve_key_check(const char *z85)
     return 0;
 }
 
+int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen)
+{
+    char line[128] = "";
+    FILE *f = fopen(path, "r");
+    int rc = 0;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!fgets(line, sizeof(line), f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, " \t\r\n")] = '\0';
+    if (og_curve_key_check(line) < 0) {
+        snprintf(err, errlen, "%s: the first line is not a 40-character Z85 key", path);
+        rc = -1;
+    } else {
+        memcpy(key, line, 41);
+    }
+    explicit_bzero(line, sizeof(line)); /* it may hold a secret key */
+    return rc;
+}
+
 void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err, size_t errlen)
 {
     return og_router_new_curve(ctx, endpoints, maxmsg, NULL, NULL, err, errlen);

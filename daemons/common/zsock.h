@@ -45,6 +45,9 @@ void *og_dealer_new_curve(void *ctx, const char *endpoint, const char *server_pu
                           const char *public_key, const char *secret_key, char *err, size_t errlen);
 /* A CURVE key in Z85 (40 characters of the Z85 alphabet): 0, or -EINVAL. */
 int og_curve_key_check(const char *z85);
+/* Reads a key file whose first line holds the key (as `onegridctl keygen` writes them).
+ * 0, or -1 with err filled ("PATH: ..."). */
+int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen);
 /* Writes the endpoints actually bound (tcp port 0 or * resolved) into buf. */
 void og_router_endpoint(void *sock, char *buf, size_t size);
 

@@ -326,26 +326,24 @@ static int64_t secs(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* The reports merged into the shard's open cases: they can still be split off. */
+/* The reports merged into the shard's cases, as memory holds them since the merge: a
+ * closed case may be reopened (不满意) and its reports split off then. Evaluated and
+ * voided cases never open again. */
 static int load_reports(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
     const char *params[] = {shard};
-    PGresult *r =
-        PQexecParams(c,
-                     "SELECT r.source_system, r.source_event_id, r.case_id, r.area_code, "
-                     "floor(extract(epoch FROM r.occurred_at))::bigint, r.latitude, r.longitude, "
-                     "coalesce(r.severity, 0) "
-                     "FROM og.case_report r JOIN og.case k USING (case_id) "
-                     "WHERE k.shard = $1 AND r.joined = 'merged' "
-                     "AND k.state NOT IN ('closed', 'evaluated', 'voided')",
-                     1, NULL, params, NULL, NULL, 0);
+    PGresult *r = og_db_query(c,
+                              "SELECT r.source_system, r.source_event_id, r.case_id, r.area_code, "
+                              "floor(extract(epoch FROM r.occurred_at))::bigint, r.latitude, "
+                              "r.longitude, coalesce(r.severity, 0) "
+                              "FROM og.case_report r JOIN og.case k USING (case_id) "
+                              "WHERE k.shard = $1 AND r.joined = 'merged' "
+                              "AND k.state NOT IN ('evaluated', 'voided')",
+                              1, params, err, errlen);
     int rc = 0;
 
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        rc = og_db_error(c, r, err, errlen);
-        PQclear(r);
-        return rc;
-    }
+    if (!r)
+        return -EIO;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         struct og_report rep = {0};
         snprintf(rep.case_id, sizeof(rep.case_id), "%s", PQgetvalue(r, i, 2));
@@ -367,7 +365,7 @@ static int load_reports(struct og_cases *cs, PGconn *c, const char *shard, char 
 int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
     const char *params[] = {shard};
-    PGresult *r = PQexecParams(
+    PGresult *r = og_db_query(
         c,
         "SELECT case_id, district_code, area_code, category_code, state, unit_code, "
         "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "
@@ -378,14 +376,11 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
         "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "
         "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)) "
         "FROM og.case WHERE shard = $1",
-        1, NULL, params, NULL, NULL, 0);
+        1, params, err, errlen);
     int rc = 0;
 
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        rc = og_db_error(c, r, err, errlen);
-        PQclear(r);
-        return rc;
-    }
+    if (!r)
+        return -EIO;
     for (int i = 0; i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0), *district = PQgetvalue(r, i, 1);
         struct og_case *k = add(cs, id, district, PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));

@@ -332,8 +332,6 @@ static int reroute(struct og_decider *dc, struct og_case *c, int64_t now, Onegri
     snprintf(c->state, sizeof(c->state), "%s", unit ? OG_STATE_DISPATCHED : OG_STATE_RETURNED);
     if (unit)
         new_clock(dc, c, now);
-    c->paused_at = 0;
-    c->extension_days = 0;
     clear_supervision(c);
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
     rc = describe(d, c, previous, now);

@@ -581,13 +581,7 @@ size_t og_registry_count(const struct og_registry *r, const char *what)
 
 static PGresult *query(PGconn *c, const char *sql, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(c, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        og_db_error(c, res, err, errlen);
-        PQclear(res);
-        return NULL;
-    }
-    return res;
+    return og_db_query(c, sql, 0, NULL, err, errlen);
 }
 
 static int64_t bound(const PGresult *res, int row, int col, int64_t inf)

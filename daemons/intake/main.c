@@ -1,9 +1,6 @@
 /* onegrid-intake: arguments, configuration, sockets, readiness; the work is in intake.c. */
-#include <errno.h>
 #include <sodium.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <zmq.h>
 
 #include "daemon.h"
@@ -16,32 +13,6 @@ static const char *const known_keys[] = {
     "listen", "dispatch",  "max_event_bytes", "max_rejected_bytes",    "max_event_age_days",
     "window", "resend_ms", "drain_ms",        "curve_secret_key_file", "curve_publishers_file",
     NULL};
-
-/* Reads a CURVE secret key file: its first line holds the 40 Z85 characters (as
- * `onegridctl keygen` writes it). 0, or -1 with err filled. */
-static int read_key(const char *path, char key[41], char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    char line[128] = "";
-    if (!f) {
-        snprintf(err, errlen, "curve_secret_key_file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!fgets(line, sizeof(line), f))
-        line[0] = '\0';
-    fclose(f);
-    line[strcspn(line, " \t\r\n")] = '\0';
-    if (og_curve_key_check(line) < 0) {
-        snprintf(err, errlen,
-                 "curve_secret_key_file %s: the first line is not a 40-character "
-                 "Z85 key",
-                 path);
-        return -1;
-    }
-    memcpy(key, line, 41);
-    sodium_memzero(line, sizeof(line));
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -94,8 +65,8 @@ int main(int argc, char **argv)
         og_err("[intake] curve_secret_key_file and curve_publishers_file go together");
         goto out;
     }
-    if (key_file && read_key(key_file, secret, err, sizeof(err)) < 0) {
-        og_err("%s", err);
+    if (key_file && og_curve_key_read(key_file, secret, err, sizeof(err)) < 0) {
+        og_err("curve_secret_key_file %s", err);
         goto out;
     }
 

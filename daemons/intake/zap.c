@@ -38,7 +38,6 @@ struct og_zap {
     struct key_entry *keys;
     struct name_entry *names;
     struct denied *denied;
-    uint64_t allowed, refused;
 };
 
 static void free_tables(struct og_zap *z)
@@ -253,28 +252,28 @@ void og_zap_handle(struct og_zap *z, int64_t now_us)
         if (kept < 6 || zmq_msg_size(&parts[0]) != 3 || memcmp(zmq_msg_data(&parts[0]), "1.0", 3))
             reply(z, rid, rid_len, "500", "malformed ZAP request", "");
         else if (!k) {
-            char addr[64] = "?";
+            char addr[64];
             snprintf(addr, sizeof(addr), "%.*s", (int)zmq_msg_size(&parts[3]),
                      (const char *)zmq_msg_data(&parts[3]));
             reply(z, rid, rid_len, "400", curve ? "unknown publisher key" : "CURVE required", "");
-            z->refused++;
+            /* Logged once a minute per key: a refused client keeps reconnecting. */
             struct denied *d;
+            bool say = true;
             HASH_FIND_STR(z->denied, key, d);
-            if (!d && HASH_COUNT(z->denied) < 1000 && (d = calloc(1, sizeof(*d)))) {
+            if (d)
+                say = now_us - d->logged_us > 60000000;
+            else if (HASH_COUNT(z->denied) < 1000 && (d = calloc(1, sizeof(*d)))) {
                 snprintf(d->key, sizeof(d->key), "%s", key);
-                d->logged_us = now_us - 61000000;
                 HASH_ADD_STR(z->denied, key, d);
             }
-            if (!d || now_us - d->logged_us > 60000000) {
-                og_warn("refusing a publisher from %s: %s%s (not in the publishers file; "
-                        "logged once a minute per key)",
-                        addr, curve ? "unknown key " : "no CURVE key", key);
+            if (say) {
+                og_warn("refusing a publisher from %s: %s%s (not in the publishers file)", addr,
+                        curve ? "unknown key " : "no CURVE key", key);
                 if (d)
                     d->logged_us = now_us;
             }
         } else {
             reply(z, rid, rid_len, "200", "OK", k->name);
-            z->allowed++;
         }
         for (size_t i = 0; i < kept; i++)
             zmq_msg_close(&parts[i]);

@@ -15,31 +15,11 @@
 
 int og_read_key(const char *arg, char key[41], char *err, size_t errlen)
 {
-    char line[128] = "";
-    FILE *f;
-
     if (og_curve_key_check(arg) == 0) { /* the key itself */
         memcpy(key, arg, 41);
         return 0;
     }
-    f = fopen(arg, "r");
-    if (!f) {
-        snprintf(err, errlen, "\"%s\" is neither a 40-character Z85 key nor a readable file: %s",
-                 arg, strerror(errno));
-        return -1;
-    }
-    if (!fgets(line, sizeof(line), f))
-        line[0] = '\0';
-    fclose(f);
-    line[strcspn(line, " \t\r\n")] = '\0';
-    if (og_curve_key_check(line) < 0) {
-        snprintf(err, errlen, "%s: the first line is not a 40-character Z85 key", arg);
-        sodium_memzero(line, sizeof(line));
-        return -1;
-    }
-    memcpy(key, line, 41);
-    sodium_memzero(line, sizeof(line));
-    return 0;
+    return og_curve_key_read(arg, key, err, errlen);
 }
 
 static int write_file(const char *path, mode_t mode, const char *text, char *err, size_t errlen)

@@ -8,8 +8,11 @@
 -- finished (closed or voided), reopened (不满意) or its deadline moves while it keeps the
 -- open case (延期, a paused clock resumed, a clock stopped by shelving or started again by
 -- a joint meeting), and a supervisor when its supervision ends (the case went to another
--- supervisor, left supervision, or was finished). A status update that only moves the
--- case along its own lifecycle (accepted, in progress, resolved, checked) adds no row.
+-- supervisor, left supervision, or was finished). An extension request (申请延期, 010) is
+-- news for the units that may decide it: the supervising units of the case's community,
+-- street and district (never the unit that asked) each get 'extension_requested'. A
+-- status update that only moves the case along its own lifecycle (accepted, in progress,
+-- resolved, checked) adds no row.
 
 -- og.feed_grant (owner's rights) makes a login a member of onegrid_feed.
 DO $$
@@ -74,7 +77,7 @@ REVOKE ALL ON FUNCTION og.feed_grant(text, text), og.feed_revoke(text, text) FRO
 ALTER TABLE og.assignment DROP CONSTRAINT assignment_kind_check,
   ADD CONSTRAINT assignment_kind_check CHECK (kind IN (
     'assigned', 'withdrawn', 'supervise', 'finished', 'reopened', 'deadline_changed',
-    'supervision_ended'));
+    'supervision_ended', 'extension_requested'));
 
 -- Appends the feed rows a change of a case calls for: at most one row for each part a unit
 -- plays in it (holding the case now, having held it, supervising it now, having
@@ -138,6 +141,18 @@ BEGIN
       units := units || NEW.supervisor_unit;
       kinds := kinds || 'supervise'::text;
     END IF;
+  END IF;
+  -- An extension request (申请延期) waits for a supervising unit of the case's community,
+  -- street or district: each hears of it (never the unit that asked).
+  IF TG_OP = 'UPDATE' AND NEW.paused_at IS NOT NULL AND OLD.paused_at IS NULL THEN
+    units := units || ARRAY(SELECT DISTINCT v.unit_code FROM og.supervisor v
+                             WHERE v.area_code IN (left(NEW.area_code, 12), left(NEW.area_code, 9),
+                                                   left(NEW.area_code, 6))
+                               AND v.unit_code IS DISTINCT FROM NEW.unit_code
+                             ORDER BY v.unit_code);
+    WHILE coalesce(array_length(kinds, 1), 0) < coalesce(array_length(units, 1), 0) LOOP
+      kinds := kinds || 'extension_requested'::text;
+    END LOOP;
   END IF;
   FOR i IN 1 .. coalesce(array_length(units, 1), 0) LOOP
     INSERT INTO og.assignment (unit_code, case_id, kind, state, deadline_at, ledger_id)

@@ -646,6 +646,15 @@ static void test_split_refused_when_finished(void **state)
     walk(fx, first, "unit-a", steps, OG_ARRAY_SIZE(steps));
     expect_reject("a closed case", split_off(fx, first, "evt-0002", NOW + 3600),
                   R(INVALID_TRANSITION), "closed");
+    /* 不满意 reopens it: open again, its merged report can be split off again. */
+    ex_evaluation(&x);
+    x.evaluation.case_id = first;
+    x.evaluation.result = ONEGRID__V1__EVALUATION__RESULT__RESULT_UNSATISFIED;
+    decision_free(decide_at(fx, &x, NOW + 7200));
+    Onegrid__V1__Decision *d = split_off(fx, first, "evt-0002", NOW + 7300);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    decision_free(d);
+    decision_free(take_more(fx));
 }
 
 static Onegrid__V1__Decision *extension(struct fixture *fx, const char *case_id, const char *unit,
