@@ -26,7 +26,8 @@ struct og_archive {
     struct held *by_key;
     int64_t first_at;     /* when the oldest held record arrived (monotonic us) */
     struct og_backoff db; /* while the database fails */
-    uint64_t committed, batches, duplicates, refused_records;
+    uint64_t committed, batches, duplicates, refused_records, malformed;
+    int64_t malformed_logged_at;
 };
 
 struct og_archive *og_archive_new(const struct og_archive_opts *o, struct og_link_server *srv,
@@ -93,8 +94,23 @@ static void answer(struct og_archive *a, struct held *h, uint64_t epoch)
         og_debug("answer for a record not delivered; dispatch will resend it");
 }
 
+/* A malformed frame from the link: counted, logged at most once a minute (with how many
+ * since the last line), dropped. */
+static void malformed(struct og_archive *a, const char *why)
+{
+    int64_t now = og_mono_us();
+    a->malformed++;
+    if (a->malformed_logged_at && now - a->malformed_logged_at < 60000000)
+        return;
+    og_warn("dropping a malformed record from the link (%s); %llu malformed so far", why,
+            (unsigned long long)a->malformed);
+    a->malformed_logged_at = now;
+}
+
 static void receive(struct og_archive *a)
 {
+    char why[128];
+
     while (a->n < a->cap) {
         struct og_route from;
         Onegrid__V1__Frame *f = NULL;
@@ -104,8 +120,8 @@ static void receive(struct og_archive *a)
             break;
         if (rc == 0)
             continue;
-        if (!f->submission || !*f->shard) {
-            og_warn("dropping a record without submission or shard (key \"%s\")", f->key);
+        if (og_store_check(f, why, sizeof(why)) < 0) {
+            malformed(a, why);
             onegrid__v1__frame__free_unpacked(f, NULL);
             continue;
         }
@@ -132,46 +148,81 @@ static void receive(struct og_archive *a)
     }
 }
 
+/* A fault of the database or its connection: the records stay held and are tried again
+ * after a backoff. Logged when a run of faults starts; the STATUS says it while it lasts. */
 static void db_failed(struct og_archive *a, const char *err)
 {
     if (og_backoff_failed(&a->db))
         og_err("database unavailable, holding %zu records and retrying: %s", a->n, err);
-    og_daemon_status("database unavailable: %s", err);
+    og_daemon_status("database unavailable, holding %zu records: %s", a->n, err);
 }
 
-/* Commits the first k held records (one shard and epoch) and answers them. k is halved
- * around a record the database refuses, so one bad record cannot hold up the rest. */
+/* Answers the first k held records after their batch committed. */
+static void committed(struct og_archive *a, size_t k, uint64_t epoch)
+{
+    for (size_t i = 0; i < k; i++) {
+        const Onegrid__V1__Reply *r = a->batch[i]->item.reply;
+        if (r && r->result_case == ONEGRID__V1__REPLY__RESULT_ACK &&
+            r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE)
+            a->duplicates++;
+        answer(a, a->batch[i], epoch);
+    }
+    a->committed += k;
+    a->batches++;
+    if (og_backoff_succeeded(&a->db))
+        og_notice("database available again");
+    shift(a, k);
+}
+
+/* The database refused held record h for its own content: it is recorded as refused
+ * instead, and if the refusal is refused too, as a minimal refusal (safe values only).
+ * -EIO when even that was refused: nothing simpler is left, so it is a fault. */
+static int refuse(struct og_archive *a, struct held *h, const char *err)
+{
+    int rc = og_store_refuse(&h->item, err);
+    if (rc == -EEXIST)
+        rc = og_store_refuse_minimal(&h->item);
+    if (rc == -EEXIST) {
+        og_err("the database refused even a minimal refusal of record \"%s\": %s", h->key, err);
+        return -EIO;
+    }
+    if (rc < 0)
+        return rc;
+    a->refused_records++;
+    og_err("the database refused record \"%s\"; recording it as %s: %s", h->key,
+           h->item.minimal ? "a minimal refusal" : "refused", err);
+    return 0;
+}
+
+/* Commits the first k held records (one shard and epoch) and answers them. A record the
+ * database refuses for its own content is named by the store; it is replaced by its
+ * refusal and the batch tried again. Each pass turns one record into a refusal or a
+ * refusal into a minimal one, so there are at most 2k + 1 passes. */
 static int commit_some(struct og_archive *a, size_t k)
 {
     struct og_store_item *items = calloc(k, sizeof(*items));
     const Onegrid__V1__Frame *first = a->batch[0]->item.frame;
     uint64_t current = 0;
     char err[512];
-    int rc;
+    int rc = -EINVAL;
 
     if (!items)
         return -ENOMEM;
-    for (size_t i = 0; i < k; i++)
-        items[i] = a->batch[i]->item;
-    rc =
-        og_store_commit(a->store, first->shard, first->epoch, items, k, &current, err, sizeof(err));
-    for (size_t i = 0; i < k; i++)
-        a->batch[i]->item.reply = items[i].reply;
+    for (size_t pass = 0; rc == -EINVAL && pass <= 2 * k; pass++) {
+        size_t bad = 0;
+        for (size_t i = 0; i < k; i++)
+            items[i] = a->batch[i]->item;
+        rc = og_store_commit(a->store, first->shard, first->epoch, items, k, &current, &bad, err,
+                             sizeof(err));
+        for (size_t i = 0; i < k; i++)
+            a->batch[i]->item.reply = items[i].reply;
+        if (rc == -EINVAL && (bad >= k || refuse(a, a->batch[bad], err) < 0))
+            rc = -EIO;
+    }
     free(items);
 
     if (rc == 0) {
-        for (size_t i = 0; i < k; i++) {
-            const Onegrid__V1__Reply *r = a->batch[i]->item.reply;
-            if (r && r->result_case == ONEGRID__V1__REPLY__RESULT_ACK &&
-                r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE)
-                a->duplicates++;
-            answer(a, a->batch[i], first->epoch);
-        }
-        a->committed += k;
-        a->batches++;
-        if (og_backoff_succeeded(&a->db))
-            og_notice("database available again");
-        shift(a, k);
+        committed(a, k, first->epoch);
         return 0;
     }
     if (rc == -ESTALE) {
@@ -192,18 +243,13 @@ static int commit_some(struct og_archive *a, size_t k)
         shift(a, m);
         return 0;
     }
-    if (rc == -EINVAL) {
-        if (k > 1)
-            return commit_some(a, k / 2);
-        og_err("the database refused record \"%s\"; recording it as refused: %s", a->batch[0]->key,
-               err);
-        a->refused_records++;
-        if (og_store_refuse(&a->batch[0]->item, err) < 0)
-            return -ENOMEM;
-        return commit_some(a, 1);
+    if (rc == -ENOMEM) {
+        og_err("out of memory recording a refusal; retrying");
+        db_failed(a, "out of memory");
+        return rc;
     }
-    db_failed(a, err);
-    return rc;
+    db_failed(a, rc == -EINVAL ? "records keep being refused" : err);
+    return rc == -EINVAL ? -EIO : rc;
 }
 
 static void commit_ready(struct og_archive *a, bool force)

@@ -8,6 +8,7 @@
 #ifndef OG_ARCHIVE_H
 #define OG_ARCHIVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,27 +20,41 @@
 struct og_store;
 
 /* One record of a batch: the frame in, the reply out (owned by the item after a commit;
- * free with og_store_item_clear). */
+ * free with og_store_item_clear). minimal: the record is stored as a minimal refusal (see
+ * og_store_refuse_minimal). */
 struct og_store_item {
     Onegrid__V1__Frame *frame;
     Onegrid__V1__Reply *reply;
+    bool minimal;
 };
 
 struct og_store *og_store_new(const char *conninfo, const char *name);
 void og_store_destroy(struct og_store **s);
 /* (Re)connects and prepares the statements. 0, or -EIO with err filled. */
 int og_store_connect(struct og_store *s, char *err, size_t errlen);
+/* Checks that a DATA frame from dispatch is a record archive can store: the fields every
+ * kind of record needs are there and consistent with its kind. 0, or -EINVAL with why
+ * filled (safe to log). Frames that fail are dropped on receipt, never stored. */
+int og_store_check(const Onegrid__V1__Frame *f, char *why, size_t whylen);
 /* Commits items (all of one shard and epoch) in one transaction and fills their replies.
  * Returns 0; -ESTALE when the epoch is no longer current (*current set: nothing was
- * stored); -EIO when the connection failed (the outcome may be unknown: commit the same
- * items again, the event keys make that safe); -EINVAL when the database refused a
- * statement (nothing was stored; err says why). */
+ * stored); -EINVAL when the statement of record *bad failed because of the record's own
+ * content (og_db_record_error: nothing was stored; err says why); -EIO for any other
+ * failure, a fault of the database or the connection (nothing was stored, or the outcome
+ * is unknown when the connection was lost around COMMIT: commit the same items again,
+ * the event keys make that safe). */
 int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
-                    struct og_store_item *items, size_t n, uint64_t *current, char *err,
-                    size_t errlen);
-/* Replaces item's record with a refusal (REASON_STORAGE_REFUSED with text), for a record
- * the database will not take, so that it is recorded instead of retried for ever. */
+                    struct og_store_item *items, size_t n, uint64_t *current, size_t *bad,
+                    char *err, size_t errlen);
+/* Replaces item's record with a refusal (REASON_STORAGE_REFUSED with text, cut to fit
+ * and made safe), for an accepted record the database will not take, so that it is
+ * recorded instead of retried for ever. -EEXIST when item is a refusal already (use
+ * og_store_refuse_minimal), -ENOMEM. */
 int og_store_refuse(struct og_store_item *item, const char *text);
+/* Marks a refusal the database will not take either to be stored with safe values only:
+ * its reason, the digest and size of the bytes received, safe identifiers, no free text
+ * and no raw bytes. -EEXIST when it is minimal already: nothing simpler is left to try. */
+int og_store_refuse_minimal(struct og_store_item *item);
 void og_store_item_clear(struct og_store_item *item);
 
 /* archive.c */

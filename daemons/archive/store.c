@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,9 @@
 #include "pbjson.h"
 #include "util.h"
 #include "validate.h"
+
+/* Longest refusal text stored or answered, in bytes (cut on a character boundary). */
+#define OG_REFUSAL_TEXT_MAX 1024
 
 struct og_store {
     char *conninfo;
@@ -213,7 +217,99 @@ static json_object *case_json(const Onegrid__V1__Frame *f, const Onegrid__V1__De
     return o;
 }
 
-/* Queues the statement for one item. The event is recorded without the reporter's
+static bool is_refusal(const Onegrid__V1__Decision *d)
+{
+    return !d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT;
+}
+
+static const Onegrid__V1__Nack *refusal_of(const Onegrid__V1__Frame *f)
+{
+    const Onegrid__V1__Decision *d = f->decision;
+    return d && d->rejection ? d->rejection : f->submission->rejection;
+}
+
+/* The statements one item sends: its store_event or store_rejection call, and one
+ * store_decision call for each further case an accepted event decides on. */
+static size_t statements(const struct og_store_item *it)
+{
+    return is_refusal(it->frame->decision) ? 1 : 1 + it->frame->n_more_decisions;
+}
+
+/* A text parameter made safe to store: valid UTF-8, no control characters, bounded. */
+static void p_safe(struct params *p, const char *s, size_t max)
+{
+    char *buf = malloc(max + 1);
+    p_owned(p, buf ? og_utf8_safe((const uint8_t *)s, strlen(s), buf, max + 1) : NULL);
+}
+
+/* Queues the statement for one refusal. The bytes recorded are those intake received
+ * (the first max_rejected_bytes of them), or the event as dispatch refused it. A minimal
+ * refusal keeps only safe values: the reason, safe identifiers, the size and digest of
+ * the bytes, no free text and no bytes. */
+static int send_refusal(struct og_store *s, const struct og_store_item *it)
+{
+    const Onegrid__V1__Submission *sub = it->frame->submission;
+    const Onegrid__V1__Nack *n = refusal_of(it->frame);
+    const Onegrid__V1__Timestamp *t = sub->received;
+    const uint8_t *raw = sub->raw.data;
+    size_t raw_len = sub->raw.len;
+    uint8_t *packed = NULL, digest[crypto_hash_sha256_BYTES];
+    struct params p = {0};
+    char size_s[16], *received;
+    int ok;
+
+    if (!sub->rejection && sub->event) /* refused by dispatch: the event as received */
+        raw = packed = og_pack(&sub->event->base, &raw_len);
+    snprintf(size_s, sizeof(size_s), "%u", sub->raw_size ? sub->raw_size : (unsigned)raw_len);
+    /* Years 0001..9999, what PostgreSQL's timestamptz and RFC 3339 share. */
+    if (it->minimal && (!t || t->seconds < -62135596800LL || t->seconds > 253402300799LL)) {
+        char buf[48];
+        int64_t now = og_now_us();
+        received = strdup(
+            og_time_format(now / 1000000, (int32_t)(now % 1000000) * 1000, buf, sizeof(buf)));
+    } else {
+        received = time_str(t);
+    }
+    p_owned(&p, received);
+    if (it->minimal) {
+        p_safe(&p, sub->publisher, 128);
+        p_safe(&p, sub->source, 128);
+        p_safe(&p, sub->event ? sub->event->id : "", 128);
+        p_text(&p, n->reason == ONEGRID__V1__REASON__REASON_STORAGE_REFUSED ||
+                           !protobuf_c_enum_descriptor_get_value(&onegrid__v1__reason__descriptor,
+                                                                 n->reason)
+                       ? "REASON_STORAGE_REFUSED"
+                       : og_reason_name(n->reason));
+        p_text(&p, "the database refused this refusal as received: kept are its reason, "
+                   "the size and SHA-256 of the bytes, and safe identifiers");
+        p_bytes(&p, (const uint8_t *)"", 0, NULL);
+        p_text(&p, size_s);
+        if (sub->raw_sha256.len == sizeof(digest)) {
+            memcpy(digest, sub->raw_sha256.data, sizeof(digest));
+        } else {
+            crypto_hash_sha256(digest, raw ? raw : (const uint8_t *)"", raw ? raw_len : 0);
+        }
+        p_bytes(&p, digest, sizeof(digest), NULL);
+    } else {
+        p_text(&p, sub->publisher);
+        p_text(&p, sub->source);
+        p_text(&p, sub->event ? sub->event->id : "");
+        p_text(&p, og_reason_name(n->reason));
+        p_text(&p, n->text);
+        p_bytes(&p, raw ? raw : (const uint8_t *)"", raw ? raw_len : 0, NULL);
+        p_text(&p, size_s);
+        if (sub->raw_sha256.len)
+            p_bytes(&p, sub->raw_sha256.data, sub->raw_sha256.len, NULL);
+        else
+            p_text(&p, NULL);
+    }
+    ok = PQsendQueryPrepared(s->conn, "store_rejection", p.n, p.v, p.len, p.fmt, 0);
+    p_clear(&p);
+    free(packed);
+    return ok ? 0 : -EIO;
+}
+
+/* Queues the statements for one item. The event is recorded without the reporter's
  * contact (kept apart, in og.reporter_contact, so it can be erased). */
 static int send_item(struct og_store *s, const struct og_store_item *it)
 {
@@ -223,33 +319,8 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     struct params p = {0};
     int ok;
 
-    if (!d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT) {
-        const Onegrid__V1__Nack *n = d && d->rejection ? d->rejection : sub->rejection;
-        const uint8_t *raw = sub->raw.data;
-        size_t raw_len = sub->raw.len;
-        uint8_t *packed = NULL;
-        if (!n)
-            return -EINVAL;
-        if (!sub->rejection && sub->event) /* refused by dispatch: the event as received */
-            raw = packed = og_pack(&sub->event->base, &raw_len);
-        char size_s[16];
-        snprintf(size_s, sizeof(size_s), "%u", sub->raw_size ? sub->raw_size : (unsigned)raw_len);
-        p_owned(&p, time_str(sub->received));
-        p_text(&p, sub->publisher);
-        p_text(&p, sub->source);
-        p_text(&p, sub->event ? sub->event->id : "");
-        p_text(&p, og_reason_name(n->reason));
-        p_text(&p, n->text);
-        p_bytes(&p, raw ? raw : (const uint8_t *)"", raw ? raw_len : 0, (char *)packed);
-        p_text(&p, size_s);
-        if (sub->raw_sha256.len)
-            p_bytes(&p, sub->raw_sha256.data, sub->raw_sha256.len, NULL);
-        else
-            p_text(&p, NULL);
-        ok = PQsendQueryPrepared(s->conn, "store_rejection", p.n, p.v, p.len, p.fmt, 0);
-        p_clear(&p);
-        return ok ? 0 : -EIO;
-    }
+    if (is_refusal(d))
+        return send_refusal(s, it);
 
     Onegrid__V1__Envelope *e = sub->event;
     Onegrid__V1__Contact *contact = NULL;
@@ -311,25 +382,28 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     return ok ? 0 : -EIO;
 }
 
-static Onegrid__V1__Reply *make_reply(const Onegrid__V1__Frame *f, const char *outcome,
+static Onegrid__V1__Reply *make_reply(const struct og_store_item *it, const char *outcome,
                                       const char *case_id)
 {
+    const Onegrid__V1__Frame *f = it->frame;
     const Onegrid__V1__Submission *sub = f->submission;
-    const Onegrid__V1__Decision *d = f->decision;
     Onegrid__V1__Reply *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
     onegrid__v1__reply__init(r);
     r->event_id = strdup(sub->event ? sub->event->id : "");
     r->source = strdup(sub->source);
-    if (!d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT) {
-        const Onegrid__V1__Nack *n = d && d->rejection ? d->rejection : sub->rejection;
+    if (is_refusal(f->decision)) {
+        const Onegrid__V1__Nack *n = refusal_of(f);
         r->result_case = ONEGRID__V1__REPLY__RESULT_NACK;
         r->nack = calloc(1, sizeof(*r->nack));
         if (r->nack) {
             onegrid__v1__nack__init(r->nack);
+            /* Publishers' protobuf libraries may refuse a string that is not UTF-8. */
+            char text[OG_REFUSAL_TEXT_MAX + 1];
             r->nack->reason = n->reason;
-            r->nack->text = strdup(n->text);
+            r->nack->text =
+                strdup(og_utf8_safe((const uint8_t *)n->text, strlen(n->text), text, sizeof(text)));
         }
     } else {
         r->result_case = ONEGRID__V1__REPLY__RESULT_ACK;
@@ -380,8 +454,8 @@ static int read_epoch(struct og_store *s, const char *shard, uint64_t *current)
 }
 
 int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
-                    struct og_store_item *items, size_t n, uint64_t *current, char *err,
-                    size_t errlen)
+                    struct og_store_item *items, size_t n, uint64_t *current, size_t *bad,
+                    char *err, size_t errlen)
 {
     char epoch_s[32];
     const char *bv[] = {shard, epoch_s, s->name};
@@ -398,7 +472,8 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         og_db_error(s->conn, NULL, err, errlen);
         return -EIO;
     }
-    /* BEGIN; begin_batch; one call per record; COMMIT; then one sync: one round trip. */
+    /* BEGIN; begin_batch; the statements of each record; end_batch; COMMIT; then one
+     * sync: one round trip. */
     if (!PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
         !PQsendQueryPrepared(s->conn, "begin_batch", 3, bv, NULL, NULL, 0))
         rc = -EIO;
@@ -412,16 +487,19 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
     if (rc < 0) {
         og_db_error(s->conn, NULL, err, errlen);
         PQexitPipelineMode(s->conn);
-        return rc == -EINVAL ? -EINVAL : -EIO;
+        return -EIO;
     }
 
-    /* Results come in order: BEGIN, begin_batch, for each record its store_event and any
-     * store_decision calls, end_batch, COMMIT, then sync. Each record is answered from its
-     * store_event result. */
+    /* Results come in order: BEGIN, begin_batch, the statements of each record (its
+     * store_event or store_rejection first, then any store_decision calls), end_batch,
+     * COMMIT, then sync. Each record is answered from its first statement's result. Only
+     * a record's own statement failing for its own content makes the record the cause;
+     * BEGIN, begin_batch, end_batch and COMMIT failing is never a record's fault. */
     size_t total = 0, item = 0, sub = 0;
     for (size_t i = 0; i < n; i++)
-        total += 1 + items[i].frame->n_more_decisions;
+        total += statements(&items[i]);
     for (size_t q = 0; q < total + 4; q++) {
+        bool record = q >= 2 && q < total + 2;
         r = PQgetResult(s->conn);
         if (!r) {
             if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -435,29 +513,26 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         if (rc == 0 && st == PGRES_FATAL_ERROR) {
             const char *state = og_db_sqlstate(r);
             og_db_error(s->conn, r, err, errlen);
-            if (strcmp(state, "OG001") == 0)
+            if (strcmp(state, "OG001") == 0) {
                 rc = -ESTALE;
-            else if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
-                     strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0 ||
-                     strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-                rc = -EIO; /* connection, shutdown, serialisation: try again */
-            else
+            } else if (record && og_db_record_error(state)) {
                 rc = -EINVAL;
-        } else if (rc == 0 && q >= 2 && q < total + 2 && st == PGRES_TUPLES_OK && sub == 0) {
+                *bad = item;
+            } else {
+                rc = -EIO;
+            }
+        } else if (rc == 0 && record && st == PGRES_TUPLES_OK && sub == 0) {
             struct og_store_item *it = &items[item];
-            const Onegrid__V1__Decision *d = it->frame->decision;
             og_store_item_clear(it);
-            if (!d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT)
-                it->reply = make_reply(it->frame, "stored", NULL);
+            if (is_refusal(it->frame->decision))
+                it->reply = make_reply(it, "stored", NULL);
             else
-                it->reply = make_reply(it->frame, PQgetvalue(r, 0, 0),
+                it->reply = make_reply(it, PQgetvalue(r, 0, 0),
                                        PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
             got++;
         }
-        if (q >= 2 && q < total + 2) { /* advance to the next statement's record */
-            if (++sub > items[item].frame->n_more_decisions)
-                sub = 0, item++;
-        }
+        if (record && ++sub == statements(&items[item])) /* on to the next record */
+            sub = 0, item++;
         PQclear(r);
         if (st == PGRES_PIPELINE_SYNC)
             break;
@@ -492,22 +567,81 @@ int og_store_refuse(struct og_store_item *it, const char *text)
     Onegrid__V1__Frame *f = it->frame;
     Onegrid__V1__Decision *d = f->decision;
     Onegrid__V1__Nack *n;
+    char safe[OG_REFUSAL_TEXT_MAX + 1];
 
-    if (!d) {
-        d = f->decision = calloc(1, sizeof(*d));
-        if (!d)
-            return -ENOMEM;
-        onegrid__v1__decision__init(d);
-    }
+    if (is_refusal(d))
+        return -EEXIST;
     n = calloc(1, sizeof(*n));
     if (!n)
         return -ENOMEM;
     onegrid__v1__nack__init(n);
     n->reason = ONEGRID__V1__REASON__REASON_STORAGE_REFUSED;
-    n->text = strdup(text);
+    n->text = strdup(og_utf8_safe((const uint8_t *)text, strlen(text), safe, sizeof(safe)));
+    if (!n->text) {
+        free(n);
+        return -ENOMEM;
+    }
     if (d->rejection)
         onegrid__v1__nack__free_unpacked(d->rejection, NULL);
     d->rejection = n;
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_REJECT;
-    return n->text ? 0 : -ENOMEM;
+    return 0;
+}
+
+int og_store_refuse_minimal(struct og_store_item *it)
+{
+    if (!is_refusal(it->frame->decision))
+        return -EINVAL;
+    if (it->minimal)
+        return -EEXIST;
+    it->minimal = true;
+    return 0;
+}
+
+static bool time_ok(const Onegrid__V1__Timestamp *t)
+{
+    return t && t->nanos >= 0 && t->nanos < 1000000000;
+}
+
+int og_store_check(const Onegrid__V1__Frame *f, char *why, size_t whylen)
+{
+    const Onegrid__V1__Submission *sub = f->submission;
+    const Onegrid__V1__Decision *d = f->decision;
+    const char *bad = NULL;
+
+    if (f->kind != ONEGRID__V1__FRAME__KIND__KIND_DATA)
+        bad = "not a DATA frame";
+    else if (!*f->key)
+        bad = "no key";
+    else if (!*f->shard)
+        bad = "no shard";
+    else if (!sub)
+        bad = "no submission";
+    else if (!time_ok(sub->received))
+        bad = "no valid receipt time";
+    else if (is_refusal(d) && !refusal_of(f))
+        bad = "a refusal without its reason";
+    else if (!is_refusal(d) && (sub->rejection || !sub->event))
+        bad = "a decision without its event";
+    else if (!is_refusal(d) && (d->kind < ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE ||
+                                d->kind > ONEGRID__V1__DECISION__KIND__KIND_SPLIT))
+        bad = "a decision of an unknown kind";
+    else if (!is_refusal(d) && !*d->district)
+        bad = "a decision without its district";
+    else if (!is_refusal(d) && d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE &&
+             (!*d->grid || !*d->category || !*d->state))
+        bad = "a new case without its grid, category or state";
+    /* Further decisions move cases that exist (a meeting's cases, the case a split
+     * leaves): store_decision cannot open one. */
+    for (size_t i = 0; !bad && !is_refusal(d) && i < f->n_more_decisions; i++) {
+        const Onegrid__V1__Decision *m = f->more_decisions[i];
+        if (m->kind <= ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE ||
+            m->kind > ONEGRID__V1__DECISION__KIND__KIND_SPLIT || !*m->case_id || !*m->district)
+            bad = "a further decision that does not move an existing case";
+    }
+    if (bad) {
+        snprintf(why, whylen, "%s", bad);
+        return -EINVAL;
+    }
+    return 0;
 }

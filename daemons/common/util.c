@@ -124,38 +124,71 @@ char *og_time_format(int64_t seconds, int32_t nanos, char *buf, size_t size)
     return buf;
 }
 
+/* Length of the valid UTF-8 character at s[0..len), or 0 when it is not one. */
+static size_t utf8_char(const uint8_t *s, size_t len)
+{
+    uint8_t c = s[0];
+    uint32_t cp;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    else if ((c & 0xE0) == 0xC0)
+        n = 1, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0)
+        n = 2, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0)
+        n = 3, cp = c & 0x07;
+    else
+        return 0;
+    if (len <= n) /* truncated sequence */
+        return 0;
+    for (size_t k = 1; k <= n; k++) {
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n + 1;
+}
+
 bool og_utf8_valid(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        uint32_t cp;
-        size_t n;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            n = 1, cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2, cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3, cp = c & 0x07;
-        } else {
+    for (size_t i = 0, n; i < len; i += n)
+        if (!(n = utf8_char(s + i, len - i)))
             return false;
-        }
-        if (len - i <= n) /* truncated sequence */
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n + 1;
-    }
     return true;
+}
+
+size_t og_utf8_cut(const char *s, size_t len, size_t max)
+{
+    size_t i = 0, n;
+    while (i < len && (n = utf8_char((const uint8_t *)s + i, len - i)) && i + n <= max)
+        i += n;
+    return i;
+}
+
+char *og_utf8_safe(const uint8_t *s, size_t len, char *buf, size_t size)
+{
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t n = utf8_char(s + i, len - i);
+        bool control = n == 1 && (s[i] < 0x20 || s[i] == 0x7F);
+        /* C1 controls (U+0080..U+009F) are two bytes: C2 80..C2 9F. */
+        control = control || (n == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0);
+        size_t out = n && !control ? n : 1;
+        if (o + out > size - 1)
+            break;
+        if (n && !control)
+            memcpy(buf + o, s + i, n);
+        else
+            buf[o] = '?';
+        o += out;
+        i += n ? n : 1;
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 size_t og_utf8_length(const uint8_t *s, size_t len)

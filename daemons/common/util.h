@@ -24,6 +24,13 @@ char *og_time_format(int64_t seconds, int32_t nanos, char *buf, size_t size);
 bool og_utf8_valid(const uint8_t *s, size_t len);
 /* Number of code points in valid UTF-8 s[0..len). */
 size_t og_utf8_length(const uint8_t *s, size_t len);
+/* The longest prefix of valid UTF-8 s[0..len) that is at most max bytes and ends on a
+ * character boundary: where to cut a text so that it stays valid UTF-8. */
+size_t og_utf8_cut(const char *s, size_t len, size_t max);
+/* Copies s[0..len) into buf (size > 0) as text that is safe to store and to log: valid
+ * UTF-8 (each invalid byte becomes '?'), no control characters (each becomes '?'), cut
+ * on a character boundary to fit size - 1 bytes. Returns buf. */
+char *og_utf8_safe(const uint8_t *s, size_t len, char *buf, size_t size);
 
 /* The idempotency key of an event, "source\x1fid", into buf. Returns -ENAMETOOLONG when
  * it does not fit. */

@@ -234,25 +234,39 @@ static const char *arr_close(struct arr *a)
 }
 
 /* Finds inbox items whose event is already committed and sets committed_case[i] (a
- * malloc'ed case id) for those. One round trip for the whole inbox. */
-static int find_committed(struct og_dispatch *d, char **committed_case, char *err, size_t errlen)
+ * malloc'ed case id) for those, and stored_once[i] when what was stored is this very
+ * submission (a hop resent it after its batch committed): that is "stored" to its
+ * publisher, not "duplicate" (og.stored_outcome). One round trip for the whole inbox. */
+static int find_committed(struct og_dispatch *d, char **committed_case, bool *stored_once,
+                          char *err, size_t errlen)
 {
-    struct arr src = {0}, ids = {0};
+    struct arr src = {0}, ids = {0}, received = {0}, publishers = {0};
     PGresult *r;
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < d->n_inbox; i++) {
         const Onegrid__V1__Submission *s = d->inbox[i].frame->submission;
-        if (s->event && !s->rejection)
-            rc = arr_put(&src, s->source) ? -ENOMEM : arr_put(&ids, s->event->id) ? -ENOMEM : 0;
+        char t[48] = "";
+        if (!s->event || s->rejection)
+            continue;
+        if (s->received)
+            og_time_format(s->received->seconds, s->received->nanos, t, sizeof(t));
+        if (arr_put(&src, s->source) || arr_put(&ids, s->event->id) || arr_put(&received, t) ||
+            arr_put(&publishers, s->publisher))
+            rc = -ENOMEM;
     }
     if (rc == 0 && src.n > 0) {
-        const char *params[] = {arr_close(&src), arr_close(&ids)};
+        const char *params[] = {arr_close(&src), arr_close(&ids), arr_close(&received),
+                                arr_close(&publishers)};
+        /* The cheap join first: og.stored_outcome runs only for the rare stored ones. */
         r = PQexecParams(d->conn,
-                         "SELECT k.source_system || chr(31) || k.source_event_id, k.case_id "
-                         "FROM og.event_key k JOIN unnest($1::text[], $2::text[]) AS u(s, i) "
-                         "ON k.source_system = u.s AND k.source_event_id = u.i",
-                         2, NULL, params, NULL, NULL, 0);
+                         "SELECT k.source_system || chr(31) || k.source_event_id, o.case_id, "
+                         "o.outcome = 'stored' "
+                         "FROM og.event_key k "
+                         "JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
+                         "AS u(s, i, r, p) ON k.source_system = u.s AND k.source_event_id = u.i "
+                         "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p) o",
+                         4, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             rc = og_db_error(d->conn, r, err, errlen);
         } else {
@@ -260,17 +274,22 @@ static int find_committed(struct og_dispatch *d, char **committed_case, char *er
             for (int row = 0; row < PQntuples(r); row++)
                 for (size_t i = 0; i < d->n_inbox; i++)
                     if (!committed_case[i] &&
-                        strcmp(d->inbox[i].frame->key, PQgetvalue(r, row, 0)) == 0)
+                        strcmp(d->inbox[i].frame->key, PQgetvalue(r, row, 0)) == 0) {
                         committed_case[i] = strdup(PQgetvalue(r, row, 1));
+                        stored_once[i] = strcmp(PQgetvalue(r, row, 2), "t") == 0;
+                    }
         }
         PQclear(r);
     }
     free(src.buf);
     free(ids.buf);
+    free(received.buf);
+    free(publishers.buf);
     return rc;
 }
 
-static Onegrid__V1__Reply *duplicate_reply(const Onegrid__V1__Submission *s, const char *case_id)
+static Onegrid__V1__Reply *committed_reply(const Onegrid__V1__Submission *s, const char *case_id,
+                                           bool stored_once)
 {
     Onegrid__V1__Reply *r = calloc(1, sizeof(*r));
     Onegrid__V1__Ack *a = calloc(1, sizeof(*a));
@@ -283,7 +302,8 @@ static Onegrid__V1__Reply *duplicate_reply(const Onegrid__V1__Submission *s, con
     onegrid__v1__ack__init(a);
     r->result_case = ONEGRID__V1__REPLY__RESULT_ACK;
     r->ack = a;
-    a->outcome = ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
+    a->outcome = stored_once ? ONEGRID__V1__ACK__OUTCOME__OUTCOME_STORED
+                             : ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
     r->event_id = strdup(s->event->id);
     r->source = strdup(s->source);
     a->case_id = strdup(case_id);
@@ -350,6 +370,7 @@ static void db_failed(struct og_dispatch *d, const char *err)
 static void process_inbox(struct og_dispatch *d)
 {
     char *committed[BURST] = {0};
+    bool stored_once[BURST] = {0};
     char err[512];
     int rc;
 
@@ -366,7 +387,7 @@ static void process_inbox(struct og_dispatch *d)
         db_failed(d, err);
         return;
     }
-    rc = find_committed(d, committed, err, sizeof(err));
+    rc = find_committed(d, committed, stored_once, err, sizeof(err));
     if (rc < 0) {
         for (size_t i = 0; i < d->n_inbox; i++)
             free(committed[i]);
@@ -383,8 +404,9 @@ static void process_inbox(struct og_dispatch *d)
         if (p) {
             p->route = it->route; /* a resend of something we forwarded: answer it there */
         } else if (committed[i]) {
-            Onegrid__V1__Reply *r = duplicate_reply(it->frame->submission, committed[i]);
-            d->duplicates++;
+            Onegrid__V1__Reply *r =
+                committed_reply(it->frame->submission, committed[i], stored_once[i]);
+            d->duplicates += !stored_once[i];
             if (r) {
                 answer_intake(d, &it->route, it->frame->key, r);
                 onegrid__v1__reply__free_unpacked(r, NULL);

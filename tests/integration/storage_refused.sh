@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# A record the database itself refuses (here: a trigger an operator added) must not block
-# the batch it is in, nor be retried for ever, nor vanish. archive halves the batch until
-# the record is alone, records it as a refusal (REASON_STORAGE_REFUSED, with the database's
-# message) and commits the rest; dispatch, whose memory held the refused case, exits so
-# that a restart reloads committed state.
+# A record the database itself refuses for its content (here: a constraint trigger an
+# operator added, SQLSTATE class 23) must not block the batch it is in, nor be retried for
+# ever, nor vanish. The store names the record whose statement failed; archive records it
+# as a refusal (REASON_STORAGE_REFUSED, with the database's message) and commits the rest;
+# dispatch, whose memory held the refused case, exits so that a restart reloads committed
+# state. (A failure that is not about the record is retried: tests/integration/db_faults.sh.)
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -13,7 +14,7 @@ test_createdb
 sql "$TEST_DB" <<'SQL'
 CREATE FUNCTION public.refuse_me() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF NEW.name = 'REFUSE-ME' THEN RAISE EXCEPTION 'contact "REFUSE-ME" refused by test trigger'; END IF;
+  IF NEW.name = 'REFUSE-ME' THEN RAISE EXCEPTION 'contact "REFUSE-ME" refused by test trigger' USING ERRCODE = 'check_violation'; END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER refuse_me BEFORE INSERT ON og.reporter_contact FOR EACH ROW EXECUTE FUNCTION public.refuse_me();

@@ -275,6 +275,44 @@ static void test_hex(void **state)
     assert_string_equal(og_hex(data, 0, buf), "");
 }
 
+static void test_utf8_cut(void **state)
+{
+    /* "网格" is two 3-byte characters: a cut never splits one. */
+    const char *s = "ab\xe7\xbd\x91\xe6\xa0\xbc";
+    size_t len = strlen(s);
+    assert_int_equal(og_utf8_cut(s, len, 100), len);
+    assert_int_equal(og_utf8_cut(s, len, 8), 8);
+    assert_int_equal(og_utf8_cut(s, len, 7), 5);
+    assert_int_equal(og_utf8_cut(s, len, 5), 5);
+    assert_int_equal(og_utf8_cut(s, len, 4), 2);
+    assert_int_equal(og_utf8_cut(s, len, 2), 2);
+    assert_int_equal(og_utf8_cut(s, len, 0), 0);
+    /* An invalid byte ends the valid prefix. */
+    assert_int_equal(og_utf8_cut("ab\xff"
+                                 "cd",
+                                 5, 100),
+                     2);
+    assert_int_equal(og_utf8_cut("ab\xe7\xbd", 4, 100), 2); /* truncated character */
+}
+
+static void test_utf8_safe(void **state)
+{
+    char buf[16];
+    const uint8_t ok[] = "\xe7\xbd\x91\xe6\xa0\xbc ok";
+    assert_string_equal(og_utf8_safe(ok, sizeof(ok) - 1, buf, sizeof(buf)), (const char *)ok);
+    /* Invalid bytes, NUL, C0 and C1 controls and DEL become '?'. */
+    const uint8_t bad[] = {'a', 0xff, 'b', 0x00, 'c', '\n', 0x7f, 0xc2, 0x85, 'd'};
+    assert_string_equal(og_utf8_safe(bad, sizeof(bad), buf, sizeof(buf)), "a?b?c???d");
+    assert_true(og_utf8_valid((const uint8_t *)buf, strlen(buf)));
+    /* Bounded, and cut on a character boundary: 5 bytes fit "ab" and one 3-byte char. */
+    const uint8_t cjk[] = "ab\xe7\xbd\x91\xe6\xa0\xbc";
+    assert_string_equal(og_utf8_safe(cjk, sizeof(cjk) - 1, buf, 7), "ab\xe7\xbd\x91");
+    assert_string_equal(og_utf8_safe(cjk, sizeof(cjk) - 1, buf, 5), "ab");
+    assert_string_equal(og_utf8_safe(cjk, 0, buf, 1), "");
+    /* A truncated character at the end of the input is one invalid byte per byte. */
+    assert_string_equal(og_utf8_safe(cjk, 4, buf, sizeof(buf)), "ab??");
+}
+
 static void test_clocks(void **state)
 {
     /* Wall clock after 2024-01-01 and in microseconds, monotonic never going back. */
@@ -292,7 +330,8 @@ int main(void)
         cmocka_unit_test(test_time_round_trip),  cmocka_unit_test(test_time_format_small_years),
         cmocka_unit_test(test_utf8_table),       cmocka_unit_test(test_utf8_length_bounds),
         cmocka_unit_test(test_event_key),        cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_clocks),           cmocka_unit_test(test_utf8_cut),
+        cmocka_unit_test(test_utf8_safe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
