@@ -191,6 +191,14 @@ char *og_utf8_safe(const uint8_t *s, size_t len, char *buf, size_t size)
     return buf;
 }
 
+char *og_safe_vformat(char *buf, size_t size, const char *fmt, va_list ap)
+{
+    char raw[1024];
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1;
+    return og_utf8_safe((const uint8_t *)raw, len, buf, size);
+}
+
 size_t og_utf8_length(const uint8_t *s, size_t len)
 {
     size_t n = 0;

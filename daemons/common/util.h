@@ -3,6 +3,7 @@
 #ifndef OG_UTIL_H
 #define OG_UTIL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,10 @@ size_t og_utf8_cut(const char *s, size_t len, size_t max);
  * UTF-8 (each invalid byte becomes '?'), no control characters (each becomes '?'), cut
  * on a character boundary to fit size - 1 bytes. Returns buf. */
 char *og_utf8_safe(const uint8_t *s, size_t len, char *buf, size_t size);
+/* vsnprintf into buf (size > 0), then made safe as og_utf8_safe does: for texts that
+ * quote what a peer sent (refusal texts, log lines). Returns buf. */
+char *og_safe_vformat(char *buf, size_t size, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* The idempotency key of an event, "source\x1fid", into buf. Returns -ENAMETOOLONG when
  * it does not fit. */

@@ -19,7 +19,9 @@ static int refuse(struct og_verdict *v, Onegrid__V1__Reason reason, const char *
     va_list ap;
     v->reason = reason;
     va_start(ap, fmt);
-    vsnprintf(v->text, sizeof(v->text), fmt, ap);
+    /* Cut on a character boundary: the text quotes the publisher's values, and
+     * PostgreSQL refuses a string cut inside a UTF-8 character. */
+    og_safe_vformat(v->text, sizeof(v->text), fmt, ap);
     va_end(ap);
     return -EINVAL;
 }

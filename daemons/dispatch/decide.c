@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
 #include "validate.h"
 
 static int set_str(char **dst, const char *s)
@@ -42,7 +43,7 @@ static int refuse(Onegrid__V1__Decision *d, Onegrid__V1__Reason reason, const ch
         return -ENOMEM;
     onegrid__v1__nack__init(n);
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    og_safe_vformat(text, sizeof(text), fmt, ap); /* on a character boundary */
     va_end(ap);
     n->reason = reason;
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_REJECT;

@@ -315,6 +315,26 @@ static void test_report_refusals(void **state)
     assert_string_equal(open_handrail(fx), "650204-00000001");
 }
 
+/* A refusal quoting a long value is cut on a character boundary: PostgreSQL refuses a
+ * text cut inside a UTF-8 character, and the real reason was lost. */
+static void test_refusal_text_stays_utf8(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    char subject[100 * 3 + 1] = "";
+
+    for (int i = 0; i < 100; i++)
+        strcat(subject, "\xe7\xbd\x91"); /* 网, 3 bytes: 10 + 3k never ends at 255 */
+    ex_report(&x);
+    x.e.subject = subject;
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(REJECT));
+    assert_true(strlen(d->rejection->text) <= 255);
+    assert_true(strlen(d->rejection->text) > 200);
+    assert_true(og_utf8_valid((const uint8_t *)d->rejection->text, strlen(d->rejection->text)));
+    decision_free(d);
+}
+
 static void test_intake_rejection_stands(void **state)
 {
     struct fixture *fx = *state;
@@ -936,6 +956,7 @@ int main(void)
         T(test_sensor_alert_opens_case),
         T(test_report_without_rule_is_reported),
         T(test_report_refusals),
+        T(test_refusal_text_stays_utf8),
         T(test_intake_rejection_stands),
         T(test_status_update_moves_state),
         T(test_status_update_refusals),
