@@ -66,14 +66,31 @@ struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publ
         return NULL;
     }
     if (p->o.outbox_path) {
+        struct og_outbox_stats st;
         p->outbox =
-            og_outbox_open(p->o.outbox_path, p->o.max_outbox_bytes, recovered, p, err, errlen);
+            og_outbox_open(p->o.outbox_path, p->o.max_outbox_bytes, recovered, p, &st, err, errlen);
         if (!p->outbox || p->recovery_failed) {
             if (p->outbox)
                 snprintf(err, errlen, "out of memory recovering the outbox");
             og_publisher_destroy(&p);
             return NULL;
         }
+        /* Damage is no reason to fail (the rest was recovered), but the caller must hear of
+         * it, and the library does not log: a warning in err, which is "" otherwise. */
+        if (st.corrupt_records > 0 && st.keep_error == 0)
+            snprintf(err, errlen,
+                     "outbox \"%s\": skipped %zu damaged record%s (%llu bytes); the original "
+                     "file is kept as \"%s\"",
+                     p->o.outbox_path, st.corrupt_records, st.corrupt_records == 1 ? "" : "s",
+                     (unsigned long long)st.corrupt_bytes, st.kept_as);
+        else if (st.corrupt_records > 0)
+            snprintf(err, errlen,
+                     "outbox \"%s\": skipped %zu damaged record%s (%llu bytes); the file is "
+                     "left as it is (could not keep a copy and rewrite it: %s)",
+                     p->o.outbox_path, st.corrupt_records, st.corrupt_records == 1 ? "" : "s",
+                     (unsigned long long)st.corrupt_bytes, strerror(-st.keep_error));
+        else if (errlen > 0)
+            err[0] = '\0';
     }
     return p;
 }

@@ -2,6 +2,7 @@
  * with libonegrid, waits for every answer and prints what happened to them. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <json-c/json.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@
 #include "validate.h"
 
 #define MAX_REASONS 32
+/* Exit status when the outbox's file system stayed full for --wait-space seconds. */
+#define EXIT_NO_SPACE 5
 
 struct sent { /* what we know of each event we sent, by token */
     const char *file;
@@ -140,6 +143,47 @@ static int add_sent(struct run *run, const char *file, long line, char *id, char
     return 0;
 }
 
+/* Hands the last event read to the publisher. A full queue or outbox (-ENOBUFS) drains
+ * as answers come. A full file system under the outbox may take long, or forever: say
+ * so once, keep trying, and return -ENOSPC or -EDQUOT when wait_s seconds have passed.
+ * Other errors are final. */
+static int send_waiting(struct og_publisher *p, struct run *run, const uint8_t *buf, size_t len,
+                        const char *outbox, long wait_s)
+{
+    int64_t since = 0;
+    int rc, n;
+
+    for (;;) {
+        rc = og_publisher_send(p, run->base + run->n_sent - 1, buf, len);
+        if (rc != -ENOBUFS && rc != -ENOSPC && rc != -EDQUOT)
+            break;
+        n = og_publisher_poll(p, 100, on_answer, run);
+        if (n == -ENOSPC || n == -EDQUOT) { /* the outbox could not be synced */
+            rc = n;
+            poll(NULL, 0, 100);
+        } else if (n < 0) {
+            rc = n;
+            break;
+        }
+        if (rc == -ENOBUFS)
+            continue;
+        if (!since) {
+            since = og_mono_us();
+            fprintf(stderr,
+                    "onegridctl publish: outbox \"%s\": %s; waiting for space (%zu events "
+                    "waiting)\n",
+                    outbox, rc == -ENOSPC ? "no space left on device" : "disk quota exceeded",
+                    og_publisher_held(p));
+        } else if (og_mono_us() - since > (int64_t)wait_s * 1000000) {
+            return rc;
+        }
+    }
+    if (since && rc == 0)
+        fprintf(stderr, "onegridctl publish: outbox \"%s\": space again after %.1f s\n", outbox,
+                (double)(og_mono_us() - since) / 1e6);
+    return rc;
+}
+
 static void usage(FILE *out)
 {
     fprintf(
@@ -153,13 +197,15 @@ static void usage(FILE *out)
         "                           sample data recorded at TIME (RFC 3339)\n"
         "  -o, --outbox FILE        keep events in FILE until answered; events an earlier\n"
         "                           run left unanswered there are sent again first\n"
+        "      --wait-space S       when the outbox's file system is full, say so, keep trying\n"
+        "                           and give up (exit status 5) after S seconds (default 300)\n"
         "      --curve-server-key K intake's CURVE public key (the key, or a file holding it)\n"
         "      --curve-key FILE     this publisher's CURVE secret key file (onegridctl keygen);\n"
         "                           both when intake requires CURVE\n"
         "FILE is JSON Lines (docs/integrating.md), - for standard input. With --outbox and no\n"
         "FILE, only what an earlier run left in the outbox is sent.\n"
         "exit status: 0 all stored or duplicate, 3 some rejected, 4 some unanswered,\n"
-        "             2 bad arguments or input lines\n");
+        "             2 bad arguments or input lines, 5 no space for the outbox\n");
 }
 
 int og_cmd_publish(int argc, char **argv)
@@ -170,6 +216,7 @@ int og_cmd_publish(int argc, char **argv)
                                          {"results", required_argument, NULL, 'r'},
                                          {"rebase-time", required_argument, NULL, 'b'},
                                          {"outbox", required_argument, NULL, 'o'},
+                                         {"wait-space", required_argument, NULL, 'W'},
                                          {"curve-server-key", required_argument, NULL, 'S'},
                                          {"curve-key", required_argument, NULL, 'K'},
                                          {"help", no_argument, NULL, 'h'},
@@ -179,7 +226,7 @@ int og_cmd_publish(int argc, char **argv)
     struct run run = {0};
     const char *endpoint = NULL;
     int64_t shift = 0, last_answer;
-    long timeout_s = 60;
+    long timeout_s = 60, wait_space_s = 300;
     char err[512], *line = NULL;
     size_t line_cap = 0;
     int c, rc = OG_EXIT_FAIL;
@@ -207,6 +254,9 @@ int og_cmd_publish(int argc, char **argv)
             break;
         case 't':
             timeout_s = strtol(optarg, NULL, 10);
+            break;
+        case 'W':
+            wait_space_s = strtol(optarg, NULL, 10);
             break;
         case 'r':
             run.results = fopen(optarg, "w");
@@ -236,7 +286,7 @@ int og_cmd_publish(int argc, char **argv)
             return OG_EXIT_USAGE;
         }
     }
-    if (!endpoint || (optind == argc && !po.outbox_path) || timeout_s < 1) {
+    if (!endpoint || (optind == argc && !po.outbox_path) || timeout_s < 1 || wait_space_s < 0) {
         usage(stderr);
         if (run.results)
             fclose(run.results);
@@ -260,11 +310,14 @@ int og_cmd_publish(int argc, char **argv)
         po.curve_public_key = client_public;
         po.curve_secret_key = client_secret;
     }
+    err[0] = '\0';
     p = og_publisher_new(endpoint, &po, err, sizeof(err));
     if (!p) {
         fprintf(stderr, "onegridctl publish: %s\n", err);
         goto out;
     }
+    if (*err) /* a warning: damage found in the outbox */
+        fprintf(stderr, "onegridctl publish: warning: %s\n", err);
     if (og_publisher_held(p))
         printf("outbox: %zu events of an earlier run not yet answered, sending them again\n",
                og_publisher_held(p));
@@ -298,14 +351,26 @@ int og_cmd_publish(int argc, char **argv)
                 free(buf);
                 goto out;
             }
-            /* A full outbox or queue drains as answers come; other errors are final. */
-            int src;
-            while ((src = og_publisher_send(p, run.base + run.n_sent - 1, buf, len)) == -ENOSPC ||
-                   src == -ENOBUFS) {
-                if (og_publisher_poll(p, 100, on_answer, &run) < 0)
-                    break;
-            }
+            int src = send_waiting(p, &run, buf, len, po.outbox_path, wait_space_s);
             free(buf);
+            if (src == -ENOSPC || src == -EDQUOT) {
+                fprintf(stderr,
+                        "onegridctl publish: outbox \"%s\": still no space after %ld s, giving "
+                        "up; %s:%ld and the lines after it were not published\n",
+                        po.outbox_path, wait_space_s, name, lineno);
+                rc = EXIT_NO_SPACE;
+                goto out;
+            }
+            if (src == -EMSGSIZE) { /* no answer will make room for it */
+                fprintf(stderr,
+                        "%s:%ld: the event (%zu bytes) is larger than the outbox may hold\n", name,
+                        lineno, len);
+                run.n_sent--;
+                free(run.sent[run.n_sent].id);
+                free(run.sent[run.n_sent].source);
+                run.input_errors++;
+                continue;
+            }
             if (src < 0) {
                 fprintf(stderr, "onegridctl publish: %s:%ld: %s\n", name, lineno, strerror(-src));
                 goto out;
