@@ -1,7 +1,10 @@
 /* `onegridctl feed`: a handling unit's assignments (deploy/sql/007_feed.sql, 011) after a
  * sequence number, as JSON Lines; with --follow it then waits (LISTEN) and prints new ones
  * as they are committed. A subscriber that remembers the last seq it processed and starts
- * again with --after it misses nothing. A login reads only the units granted to it. */
+ * again with --after it misses nothing: the numbers are given at commit, in commit order
+ * (013), so no row becomes visible after one with a higher seq. That is what makes reading
+ * "seq > last" in pages, each statement with a snapshot of its own, safe. A login reads
+ * only the units granted to it. */
 #include <errno.h>
 #include <getopt.h>
 #include <libpq-fe.h>

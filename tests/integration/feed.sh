@@ -38,7 +38,7 @@ OTHER="dbname=$TEST_DB user=unit_other"
 # as LOGIN SQL: runs SQL as a login role, errors and notices included in the output.
 as() { "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U "$1" -c "$2" 2>&1 || true; }
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-read -r GRID AREA < <(sql "$TEST_DB" "SELECT x.source_grid_id, x.area_code FROM og.grid_crosswalk x
+read -r GRID _ < <(sql "$TEST_DB" "SELECT x.source_grid_id, x.area_code FROM og.grid_crosswalk x
                                       JOIN og.area a ON a.code = x.area_code
                                       WHERE x.source_system = 'zongzhi' AND a.level = 'grid' ORDER BY 1 LIMIT 1" | tr '|' ' ')
 report() {
@@ -218,6 +218,8 @@ UPDATE og.case SET state = 'dispatched', closed_at = NULL, supervisor_unit = NUL
                    deadline_at = deadline_at + interval '1 day' WHERE case_id = '$C2';
 UPDATE og.case SET supervisor_unit = '$S1', escalation_level = 1 WHERE case_id = '$C2';
 UPDATE og.case SET supervisor_unit = NULL, escalation_level = 0 WHERE case_id = '$C2';
+-- The rows get their numbers at commit (013); this numbers them now, as COMMIT would.
+SET CONSTRAINTS ALL IMMEDIATE;
 SELECT string_agg(CASE unit_code WHEN '$UNIT' THEN 'UNIT' WHEN '$S1' THEN 'S1' WHEN '$S2' THEN 'S2' END
                   || ':' || kind, ' ' ORDER BY seq)
   FROM og.assignment WHERE seq > $MARK;
