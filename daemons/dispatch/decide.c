@@ -406,8 +406,16 @@ static int meeting(struct og_decider *dc, const Onegrid__V1__MeetingDecision *m,
  * a request pauses the clock; a supervising unit's approval resumes it and adds the days
  * granted, its refusal resumes it as it was; any other step lets a pending request lapse
  * and the clock run again. */
-static int status_update(struct og_decider *dc, const Onegrid__V1__StatusUpdate *u, int64_t now,
-                         Onegrid__V1__Decision *d)
+/* Refuses an action the authenticated source was not granted (UNAUTHORISED_SOURCE). */
+static int unauthorised(Onegrid__V1__Decision *d, const char *source, enum og_action a)
+{
+    return refuse(d, ONEGRID__V1__REASON__REASON_UNAUTHORISED_SOURCE,
+                  "source \"%s\" may not send %s (og.source_action_grant)", source,
+                  og_action_name(a));
+}
+
+static int status_update(struct og_decider *dc, const char *source,
+                         const Onegrid__V1__StatusUpdate *u, int64_t now, Onegrid__V1__Decision *d)
 {
     const int st = u->status;
     const bool approve = st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED,
@@ -418,17 +426,27 @@ static int status_update(struct og_decider *dc, const Onegrid__V1__StatusUpdate 
     char why[200];
     int rc = 0;
 
-    if (!(c = find_case(dc, u->case_id, d, &rc)))
-        return rc;
+    /* Who may speak for the unit comes before the case: the answer must not tell a source
+     * without the right which cases exist. (Unit codes are no secret.) */
     if (!og_registry_has_unit(dc->reg, u->unit))
         return refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_UNIT,
                       "status.unit: \"%s\" is not a registered handling unit", u->unit);
+    if (!og_registry_speaks_for(dc->reg, source, u->unit))
+        return refuse(d, ONEGRID__V1__REASON__REASON_UNAUTHORISED_SOURCE,
+                      "source \"%s\" may not speak for unit \"%s\" (og.source_unit_grant)", source,
+                      u->unit);
+    if (u->mediation && !og_registry_may(dc->reg, source, OG_ACTION_MEDIATION))
+        return unauthorised(d, source, OG_ACTION_MEDIATION);
+    if (!(c = find_case(dc, u->case_id, d, &rc)))
+        return rc;
     bool holder = c->unit && strcmp(c->unit, u->unit) == 0;
     bool supervisor = supervises(dc, c, u->unit);
     if (refuse_ext && !c->paused_at)
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "case %s: no extension request is pending", c->id);
     if ((approve || refuse_ext) && c->paused_at) {
+        if (!og_registry_may(dc->reg, source, OG_ACTION_EXTENSION_DECISION))
+            return unauthorised(d, source, OG_ACTION_EXTENSION_DECISION);
         /* Not the requesting unit, even where it also supervises the community. */
         if (!supervisor || holder)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
@@ -569,8 +587,10 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
     case ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT:
         return open_case(dc, s, e->subject, e->sensor_alert->category, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS:
-        return status_update(dc, e->status, now, d);
+        return status_update(dc, s->source, e->status, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION:
+        if (!og_registry_may(dc->reg, s->source, OG_ACTION_EVALUATION))
+            return unauthorised(d, s->source, OG_ACTION_EVALUATION);
         if (!(c = find_case(dc, e->evaluation->case_id, d, &rc)))
             return rc;
         next = og_lifecycle_evaluation(c->state, e->evaluation->result, why, sizeof(why));
@@ -588,8 +608,12 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
         }
         return move(c, next, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_DECISION:
+        if (!og_registry_may(dc->reg, s->source, OG_ACTION_MEETING_DECISION))
+            return unauthorised(d, s->source, OG_ACTION_MEETING_DECISION);
         return meeting(dc, e->decision, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_SPLIT:
+        if (!og_registry_may(dc->reg, s->source, OG_ACTION_SPLIT))
+            return unauthorised(d, s->source, OG_ACTION_SPLIT);
         return split(dc, e->split, now, d);
     default:
         return refuse(d, ONEGRID__V1__REASON__REASON_MISSING_FIELD, "payload: required");

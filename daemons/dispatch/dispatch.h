@@ -134,6 +134,29 @@ bool og_registry_severity_limit(const struct og_registry *r, const char *categor
 /* The working-day calendar (owned by the registry). */
 struct og_calendar *og_registry_calendar(struct og_registry *r);
 
+/* Who may send what (og.source_unit_grant, og.source_action_grant): a field in the payload
+ * never grants a right, the authenticated source system does. Case actions beyond a
+ * unit's own status updates, each granted to source systems by name. */
+enum og_action {
+    OG_ACTION_EVALUATION,         /* 满意度评价 */
+    OG_ACTION_MEETING_DECISION,   /* 联席会 decisions */
+    OG_ACTION_SPLIT,              /* 拆分 */
+    OG_ACTION_MEDIATION,          /* 调解 outcomes (a status update with a mediation) */
+    OG_ACTION_EXTENSION_DECISION, /* approving or refusing a pending extension request */
+    OG_ACTION_COUNT
+};
+/* The action's name as og.source_action_grant.action spells it. */
+const char *og_action_name(enum og_action a);
+/* Grants source the right to speak for unit_pattern: a unit code, or a prefix ending in
+ * '*' ("CGJ-*"). 0, -EINVAL, -ENOMEM. */
+int og_registry_add_unit_grant(struct og_registry *r, const char *source, const char *unit_pattern);
+/* Grants source an action by its name. 0, -EINVAL (unknown action), -ENOMEM. */
+int og_registry_add_action_grant(struct og_registry *r, const char *source, const char *action);
+/* True when source may send status updates for unit. */
+bool og_registry_speaks_for(const struct og_registry *r, const char *source, const char *unit);
+/* True when source may send action. */
+bool og_registry_may(const struct og_registry *r, const char *source, enum og_action a);
+
 /* lifecycle.c */
 
 /* Case states, in lowercase as stored in og.case.state. */

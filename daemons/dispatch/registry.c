@@ -65,7 +65,22 @@ struct community {
     UT_hash_handle hh;
 };
 
+/* A right granted to a source system: "source\x1funit", "source\x1fprefix*" or
+ * "source\x1faction". */
+struct grant {
+    char *key;
+    UT_hash_handle hh;
+};
+
+/* Unit prefixes granted ("CGJ-*"), few: searched in a list. */
+struct prefix_grant {
+    char *source, *prefix;
+    struct prefix_grant *next;
+};
+
 struct og_registry {
+    struct grant *grants;
+    struct prefix_grant *prefix_grants;
     struct severity_limit *severity_limits;
     struct supervisor *supervisors;
     struct area *areas;
@@ -105,9 +120,29 @@ static void free_names(struct name **head)
     }
 }
 
+static void free_grants(struct og_registry *r)
+{
+    struct grant *g, *tmp;
+    HASH_ITER(hh, r->grants, g, tmp)
+    {
+        HASH_DEL(r->grants, g);
+        free(g->key);
+        free(g);
+    }
+    while (r->prefix_grants) {
+        struct prefix_grant *p = r->prefix_grants;
+        r->prefix_grants = p->next;
+        free(p->source);
+        free(p->prefix);
+        free(p);
+    }
+}
+
 void og_registry_destroy(struct og_registry **rp)
 {
     struct og_registry *r = *rp;
+    if (r)
+        free_grants(r);
     struct area *a, *ta;
     struct xwalk *x, *tx;
     struct category *c, *tc;
@@ -341,6 +376,91 @@ bool og_registry_has_unit(const struct og_registry *r, const char *unit)
     return n != NULL;
 }
 
+static const char *const action_names[OG_ACTION_COUNT] = {
+    [OG_ACTION_EVALUATION] = "evaluation",
+    [OG_ACTION_MEETING_DECISION] = "meeting_decision",
+    [OG_ACTION_SPLIT] = "split",
+    [OG_ACTION_MEDIATION] = "mediation",
+    [OG_ACTION_EXTENSION_DECISION] = "extension_decision",
+};
+
+const char *og_action_name(enum og_action a)
+{
+    return a < OG_ACTION_COUNT ? action_names[a] : "unknown";
+}
+
+static int add_grant(struct og_registry *r, const char *source, const char *what)
+{
+    struct grant *g = calloc(1, sizeof(*g));
+    size_t n = strlen(source) + strlen(what) + 2;
+    if (!g || !(g->key = malloc(n))) {
+        free(g);
+        return -ENOMEM;
+    }
+    snprintf(g->key, n, "%s\x1f%s", source, what);
+    struct grant *old;
+    HASH_FIND_STR(r->grants, g->key, old);
+    if (old) { /* granted twice: once is enough */
+        free(g->key);
+        free(g);
+        return 0;
+    }
+    HASH_ADD_KEYPTR(hh, r->grants, g->key, strlen(g->key), g);
+    return 0;
+}
+
+static bool has_grant(const struct og_registry *r, const char *source, const char *what)
+{
+    char key[256];
+    struct grant *g;
+    if (snprintf(key, sizeof(key), "%s\x1f%s", source, what) >= (int)sizeof(key))
+        return false;
+    HASH_FIND_STR(r->grants, key, g);
+    return g != NULL;
+}
+
+int og_registry_add_unit_grant(struct og_registry *r, const char *source, const char *unit_pattern)
+{
+    size_t n = strlen(unit_pattern);
+    if (n == 0 || !*source)
+        return -EINVAL;
+    if (unit_pattern[n - 1] != '*')
+        return add_grant(r, source, unit_pattern);
+    struct prefix_grant *p = calloc(1, sizeof(*p));
+    if (!p || !(p->source = strdup(source)) || !(p->prefix = strndup(unit_pattern, n - 1))) {
+        if (p)
+            free(p->source);
+        free(p);
+        return -ENOMEM;
+    }
+    p->next = r->prefix_grants;
+    r->prefix_grants = p;
+    return 0;
+}
+
+int og_registry_add_action_grant(struct og_registry *r, const char *source, const char *action)
+{
+    for (int a = 0; a < OG_ACTION_COUNT; a++)
+        if (strcmp(action, action_names[a]) == 0)
+            return add_grant(r, source, action_names[a]);
+    return -EINVAL;
+}
+
+bool og_registry_speaks_for(const struct og_registry *r, const char *source, const char *unit)
+{
+    if (has_grant(r, source, unit))
+        return true;
+    for (const struct prefix_grant *p = r->prefix_grants; p; p = p->next)
+        if (strcmp(p->source, source) == 0 && strncmp(unit, p->prefix, strlen(p->prefix)) == 0)
+            return true;
+    return false;
+}
+
+bool og_registry_may(const struct og_registry *r, const char *source, enum og_action a)
+{
+    return a < OG_ACTION_COUNT && has_grant(r, source, action_names[a]);
+}
+
 const char *og_registry_map(const struct og_registry *r, const char *source, const char *grid)
 {
     char key[256];
@@ -570,6 +690,12 @@ size_t og_registry_count(const struct og_registry *r, const char *what)
         return r->n_rules;
     if (strcmp(what, "supervisors") == 0)
         return HASH_COUNT(r->supervisors);
+    if (strcmp(what, "grants") == 0) {
+        size_t n = HASH_COUNT(r->grants);
+        for (const struct prefix_grant *p = r->prefix_grants; p; p = p->next)
+            n++;
+        return n;
+    }
     if (strcmp(what, "calendar") == 0)
         return og_calendar_count(r->calendar);
     if (strcmp(what, "boundaries") == 0)
@@ -693,6 +819,23 @@ int og_registry_load(struct og_registry *r, PGconn *c, char *err, size_t errlen)
         rc = og_registry_add_severity_limit(r, PQgetvalue(res, i, 0), atoi(PQgetvalue(res, i, 1)),
                                             atoi(PQgetvalue(res, i, 2)), PQgetvalue(res, i, 3));
     PQclear(res);
+
+    if (rc || !(res = query(c, "SELECT source_system, unit_pattern FROM og.source_unit_grant", err,
+                            errlen)))
+        return rc ? rc : -EIO;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = og_registry_add_unit_grant(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+    PQclear(res);
+    if (rc ||
+        !(res = query(c, "SELECT source_system, action FROM og.source_action_grant", err, errlen)))
+        return rc ? rc : -EIO;
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        if ((rc = og_registry_add_action_grant(r, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1))))
+            snprintf(err, errlen, "og.source_action_grant: unknown action \"%s\"",
+                     PQgetvalue(res, i, 1));
+    PQclear(res);
+    if (rc)
+        return rc;
 
     if (rc || !(res = query(c, "SELECT area_code, unit_code FROM og.supervisor", err, errlen)))
         return rc ? rc : -EIO;

@@ -761,3 +761,36 @@ INSERT INTO og.grid_boundary (area_code, vertices) VALUES
   ('650203002001004', '{{84.8700,45.5990},{84.8725,45.5990},{84.8725,45.6020},{84.8700,45.6020}}');
 
 COMMIT;
+
+-- Who may send what (多网合一 work platforms) ------------------------------------------------
+-- Each handling unit works its cases in its own system: the urban-management bureaus in the
+-- 城管 system, the police sub-bureaus in the 公安 system, every other unit (communities,
+-- streets, the 网格化服务管理中心, housing and emergency bureaus, property companies,
+-- volunteer desks, social organisations, utilities) in the 综治 platform; community 两委
+-- also in the 党建 grid. The district 网格化服务管理中心 (综治) holds joint meetings, splits
+-- merged reports and decides extension requests with the streets; joint meetings (联席会)
+-- are also convened under party leadership (党建引领), so the 党建 grid may record them; 12345 and the community
+-- systems collect satisfaction evaluations; mediation outcomes come from the 综治 platform.
+-- 物联感知平台 (iot) only reports.
+INSERT INTO og.source_unit_grant (source_system, unit_pattern, note) VALUES
+  ('chengguan', 'CGJ-*', '城市管理局 work in the 城管 system'),
+  ('gongan', 'GAJ-*', '公安分局 work in the 公安 system'),
+  ('zongzhi', 'CU-*', '社区两委'),
+  ('zongzhi', 'ST-*', '街道办事处'),
+  ('zongzhi', 'GC-*', '网格化服务管理中心'),
+  ('zongzhi', 'ZJJ-*', '住房和城乡建设局'),
+  ('zongzhi', 'YJJ-*', '应急管理局'),
+  ('zongzhi', 'PM-*', '物业服务中心'),
+  ('zongzhi', 'VOL-*', '居民自治接待站, 调解室'),
+  ('zongzhi', 'SO-*', '社会组织'),
+  ('zongzhi', 'UT-*', '燃气, 供热'),
+  ('dangjian', 'CU-*', '社区两委 also in the 党建 grid');
+INSERT INTO og.source_action_grant (source_system, action, note) VALUES
+  ('zongzhi', 'meeting_decision', '联席会: 网格化服务管理中心'),
+  ('dangjian', 'meeting_decision', '联席会: 党建引领, convened by the party committee'),
+  ('zongzhi', 'split', '拆分: 网格化服务管理中心'),
+  ('zongzhi', 'extension_decision', '延期审批: 街道, 区网格化服务管理中心'),
+  ('zongzhi', 'mediation', '调解协议'),
+  ('zongzhi', 'evaluation', '回访评价: 社区'),
+  ('dangjian', 'evaluation', '回访评价: 社区两委'),
+  ('12345', 'evaluation', '12345 回访');

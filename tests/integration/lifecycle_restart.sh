@@ -20,8 +20,8 @@ publish() {
 		"$TEST_DIR/$1.jsonl" >"$TEST_DIR/$1.txt" || rc=$?
 }
 status() { # status ID CASE STATUS UNIT
-	printf '{"id":"%s","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
-		"$1" "$NOW" "$2" "$3" "$4"
+	printf '{"id":"%s","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
+		"$1" "$(src=$(og_unit_source "$TEST_DB" "$4") && echo "${src:-zongzhi}")" "$NOW" "$2" "$3" "$4"
 }
 field() { grep -o "\"$2\":\"[^\"]*\"" "$TEST_DIR/$1.out" | head -1 | cut -d'"' -f4; }
 

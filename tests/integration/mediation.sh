@@ -7,6 +7,7 @@
 # is refused.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "mediation"
 test_createdb
@@ -25,7 +26,8 @@ send() {
 		--results "$TEST_DIR/$n.out" "$TEST_DIR/$n.jsonl" >/dev/null 2>&1 || rc=$?
 }
 case_of() { grep -h "\"id\":\"$1\"" "$TEST_DIR"/*.out | grep -o '"case_id":"[^"]*"' | head -1 | cut -d'"' -f4; }
-status() { echo "{\"id\":\"$1\",\"source\":\"zongzhi\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$UNIT\"${4:-}}}"; }
+# A unit's status update comes from the system that unit works in (og.source_unit_grant).
+status() { echo "{\"id\":\"$1\",\"source\":\"$(og_unit_source "$TEST_DB" "$UNIT")\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$UNIT\"${4:-}}}"; }
 
 send "{\"id\":\"leak-1\",\"source\":\"zongzhi\",\"type\":\"report\",\"time\":\"$NOW\",\"subject\":\"$GRID\",\"report\":{\"category\":\"dispute.water_leak\",\"title\":\"楼上卫生间跑水泡坏地板\",\"description\":\"双方对维修价格有争议\",\"channel\":\"CHANNEL_WALK_IN\"}}" \
 	"{\"id\":\"lamp-1\",\"source\":\"zongzhi\",\"type\":\"report\",\"time\":\"$NOW\",\"subject\":\"$GRID\",\"report\":{\"category\":\"facility.streetlight\",\"title\":\"路灯不亮\",\"channel\":\"CHANNEL_GRID_PATROL\"}}"
@@ -39,6 +41,19 @@ MEDIATION=",\"mediation\":{\"parties\":2,\"agreement_sha256\":\"$AGREEMENT\",\"a
 send "$(status m1 "$LEAK" STATUS_ACCEPTED)" "$(status m2 "$LEAK" STATUS_RESOLVED "$MEDIATION")"
 assert_eq "the dispute resolved with its written agreement" 0 "$rc"
 UNIT_LAMP=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$LAMP'")
+# The streetlight's unit works in the 城管 system, which records no mediations in the
+# sample registry: without a grant the outcome is refused as unauthorised ...
+send "$(UNIT=$UNIT_LAMP status l0 "$LAMP" STATUS_RESOLVED "$MEDIATION")"
+assert_match "a mediation from a source not granted mediation: refused" \
+	"REASON_UNAUTHORISED_SOURCE.*may not send mediation" "$(cat "$TEST_DIR/$n.out")"
+# ... and with the grant, as no dispute.
+sql "$TEST_DB" "INSERT INTO og.source_action_grant VALUES ('$(og_unit_source "$TEST_DB" "$UNIT_LAMP")', 'mediation', 'test')"
+kill -HUP "$(<"$TEST_DIR/dispatch.pid")"
+for ((i = 0; i < 300; i++)); do
+	grep -q "registry reloaded" "$TEST_DIR/dispatch.log" && break
+	sleep 0.1
+done
+assert_match "dispatch reloaded the grants" "registry reloaded" "$(cat "$TEST_DIR/dispatch.log")"
 UNIT=$UNIT_LAMP send "$(UNIT=$UNIT_LAMP status l1 "$LAMP" STATUS_ACCEPTED)" \
 	"$(UNIT=$UNIT_LAMP status l2 "$LAMP" STATUS_RESOLVED "$MEDIATION")"
 assert_match "mediation on a streetlight: refused" "REASON_INVALID_FIELD.*is a part, not a dispute" "$(cat "$TEST_DIR/$n.out")"

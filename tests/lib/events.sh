@@ -30,3 +30,10 @@ og_gen_reports() {
 			}
 		}'
 }
+
+# og_unit_source DB UNIT: the source system UNIT's status updates come from
+# (og.unit_source: its grant in og.source_unit_grant), "" when none speaks for it.
+og_unit_source() {
+	local db=${1:?usage: og_unit_source DB UNIT} unit=${2:?usage: og_unit_source DB UNIT}
+	sql "$db" "SELECT coalesce(og.unit_source('$unit'), '')"
+}

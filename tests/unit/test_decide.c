@@ -69,8 +69,15 @@ static int setup(void **state)
         og_registry_add_crosswalk(r, "zongzhi", "NOWHERE-1", "650204009009") ||
         og_registry_add_unit(r, "unit-a", "650204001001") ||
         og_registry_add_unit(r, "unit-b", "650204001002") ||
-        og_registry_add_unit(r, "unit-gas", "650204"))
+        og_registry_add_unit(r, "unit-gas", "650204") ||
+        /* zongzhi speaks for every unit of the tests and may send every case action;
+         * iot.gas only reports. */
+        og_registry_add_unit_grant(r, "zongzhi", "unit-*") ||
+        og_registry_add_unit_grant(r, "zongzhi", "sup-*"))
         return -1;
+    for (int a = 0; a < OG_ACTION_COUNT; a++)
+        if (og_registry_add_action_grant(r, "zongzhi", og_action_name(a)))
+            return -1;
     for (size_t i = 0; i < OG_ARRAY_SIZE(cats); i++)
         if (og_registry_add_category(r, &cats[i]))
             return -1;
@@ -313,6 +320,109 @@ static void test_report_refusals(void **state)
     /* No refusal opened a case or used a number. */
     assert_int_equal(og_cases_count(fx->cases), 0);
     assert_string_equal(open_handrail(fx), "650204-00000001");
+}
+
+/* Who may send what: the authenticated source, never the payload. Each kind of case
+ * action from a source without the grant is refused UNAUTHORISED_SOURCE before the case
+ * is looked at; the same from zongzhi (granted) passes that check. */
+static void test_authorisation(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    char id[32];
+
+    snprintf(id, sizeof(id), "%s", open_handrail(fx)); /* held by unit-a */
+
+    /* A status update for the holding unit, sent by the key of source iot.gas (the attack
+     * of the issue: iot moved a chengguan case to ACCEPTED by naming its unit). */
+    ex_status(&x);
+    x.status.case_id = id;
+    x.e.source = (char *)"iot.gas";
+    expect_reject("status from a source not speaking for the unit", decide(fx, &x),
+                  R(UNAUTHORISED_SOURCE), "may not speak for unit \"unit-a\"");
+    /* Also for a case that does not exist: the answer tells nothing about cases. */
+    x.status.case_id = (char *)"650204-99999999";
+    expect_reject("status for an unknown case, unauthorised", decide(fx, &x),
+                  R(UNAUTHORISED_SOURCE), "unit-a");
+    /* A grant for one unit is not one for another. */
+    og_registry_add_unit_grant(fx->reg, "iot.gas", "unit-gas");
+    x.status.case_id = id;
+    expect_reject("a grant for another unit", decide(fx, &x), R(UNAUTHORISED_SOURCE), "unit-a");
+
+    ex_evaluation(&x);
+    x.evaluation.case_id = id;
+    x.e.source = (char *)"iot.gas";
+    expect_reject("evaluation", decide(fx, &x), R(UNAUTHORISED_SOURCE), "may not send evaluation");
+
+    ex_decision(&x);
+    x.e.source = (char *)"iot.gas";
+    expect_reject("meeting decision", decide(fx, &x), R(UNAUTHORISED_SOURCE),
+                  "may not send meeting_decision");
+
+    ex_split(&x);
+    x.split.case_id = id;
+    x.e.source = (char *)"iot.gas";
+    expect_reject("split", decide(fx, &x), R(UNAUTHORISED_SOURCE), "may not send split");
+
+    /* Mediation: iot.gas now speaks for unit-gas, but may not record mediations. */
+    Onegrid__V1__Mediation med = ONEGRID__V1__MEDIATION__INIT;
+    ex_status(&x);
+    x.status.case_id = id;
+    x.status.unit = (char *)"unit-gas";
+    x.status.status = ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_RESOLVED;
+    x.status.mediation = &med;
+    x.e.source = (char *)"iot.gas";
+    expect_reject("mediation", decide(fx, &x), R(UNAUTHORISED_SOURCE), "may not send mediation");
+
+    /* Allowed from zongzhi: each passes the grant check and meets the case's own rules. */
+    ex_status(&x);
+    x.status.case_id = id;
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    decision_free(d);
+    ex_evaluation(&x);
+    x.evaluation.case_id = id;
+    expect_reject("evaluation from zongzhi: past the grant, refused by the lifecycle",
+                  decide(fx, &x), R(INVALID_TRANSITION), NULL);
+    ex_split(&x);
+    x.split.case_id = id;
+    expect_reject("split from zongzhi: past the grant, refused for the report", decide(fx, &x),
+                  R(INVALID_FIELD), NULL);
+}
+
+/* Extension decisions: a supervising unit's approval needs the extension_decision grant
+ * too, besides speaking for that unit. */
+static void test_authorisation_extension(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    char id[32];
+
+    snprintf(id, sizeof(id), "%s", open_handrail(fx));
+    ex_status(&x);
+    x.status.case_id = id;
+    x.status.status = ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENSION_REQUESTED;
+    x.status.extension_working_days = 2;
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    decision_free(d);
+
+    /* dangjian speaks for the street's supervisor but was not granted extension decisions. */
+    og_registry_add_source(fx->reg, "dangjian");
+    og_registry_add_unit_grant(fx->reg, "dangjian", "sup-street");
+    ex_status(&x);
+    x.e.id = (char *)"st-10";
+    x.e.source = (char *)"dangjian";
+    x.status.case_id = id;
+    x.status.unit = (char *)"sup-street";
+    x.status.status = ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED;
+    x.status.extension_working_days = 2;
+    expect_reject("extension decision without the grant", decide(fx, &x), R(UNAUTHORISED_SOURCE),
+                  "may not send extension_decision");
+    og_registry_add_action_grant(fx->reg, "dangjian", "extension_decision");
+    d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    decision_free(d);
 }
 
 /* A refusal quoting a long value is cut on a character boundary: PostgreSQL refuses a
@@ -957,6 +1067,8 @@ int main(void)
         T(test_report_without_rule_is_reported),
         T(test_report_refusals),
         T(test_refusal_text_stays_utf8),
+        cmocka_unit_test_setup_teardown(test_authorisation, setup_casework, teardown),
+        cmocka_unit_test_setup_teardown(test_authorisation_extension, setup_casework, teardown),
         T(test_intake_rejection_stands),
         T(test_status_update_moves_state),
         T(test_status_update_refusals),
