@@ -5,7 +5,7 @@
  * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited
  * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases`
  * feed.c     `onegridctl feed`: a handling unit's assignments, caught up and followed
- * keys.c     `onegridctl keygen`: CURVE key pairs */
+ * keys.c     `onegridctl keygen`: CURVE key pairs, archive's chain-signing key pair */
 #ifndef OG_ONEGRIDCTL_H
 #define OG_ONEGRIDCTL_H
 
@@ -17,6 +17,7 @@
 #define OG_EXIT_USAGE      2 /* bad arguments or unreadable input */
 #define OG_EXIT_REJECTED   3 /* publish: some events were rejected (all answered) */
 #define OG_EXIT_UNANSWERED 4 /* publish: some events got no answer in time */
+#define OG_EXIT_NO_SPACE   5 /* publish: the outbox's file system stayed full too long */
 
 /* migrate.c */
 int og_cmd_migrate(int argc, char **argv);

@@ -18,8 +18,6 @@
 #include "validate.h"
 
 #define MAX_REASONS 32
-/* Exit status when the outbox's file system stayed full for --wait-space seconds. */
-#define EXIT_NO_SPACE 5
 
 struct sent { /* what we know of each event we sent, by token */
     const char *file;
@@ -358,7 +356,7 @@ int og_cmd_publish(int argc, char **argv)
                         "onegridctl publish: outbox \"%s\": still no space after %ld s, giving "
                         "up; %s:%ld and the lines after it were not published\n",
                         po.outbox_path, wait_space_s, name, lineno);
-                rc = EXIT_NO_SPACE;
+                rc = OG_EXIT_NO_SPACE;
                 goto out;
             }
             if (src == -EMSGSIZE) { /* no answer will make room for it */

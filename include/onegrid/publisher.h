@@ -64,7 +64,8 @@ struct og_publisher;
 
 /* Connects to onegrid-intake at endpoint ("tcp://host:7300", "ipc:///run/onegrid/intake.sock").
  * o may be NULL for defaults. With an outbox, the events it still holds are queued first
- * (og_publisher_held counts them). Returns NULL with err filled. */
+ * (og_publisher_held counts them). Returns NULL with err filled. On success err is "" or a
+ * warning to show (damaged outbox records were skipped; the original file is kept). */
 OG_API struct og_publisher *
 og_publisher_new(const char *endpoint, const struct og_publisher_opts *o, char *err, size_t errlen);
 /* Stops and frees; events still held are dropped (check og_publisher_held first). */
@@ -72,8 +73,10 @@ OG_API void og_publisher_destroy(struct og_publisher **p);
 
 /* Hands over one event. token identifies it in the answer and must be unique among held
  * events, including those recovered from the outbox. Returns 0, -EEXIST (token held),
- * -ENOBUFS (max_held reached), -ENOSPC (the outbox is full: wait for answers), -ENOMEM,
- * or another -errno when the outbox cannot be written. */
+ * -ENOBUFS (max_held or max_outbox_bytes reached: poll for answers, then send again),
+ * -EMSGSIZE (the event alone exceeds max_outbox_bytes), -ENOSPC or -EDQUOT (the outbox's
+ * file system is full: wait for space), -ENOMEM, or another -errno when the outbox cannot
+ * be written. */
 OG_API int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope,
                              size_t len);
 
