@@ -1,5 +1,6 @@
 /* `onegridctl keygen`: CURVE key pairs for publishers and for onegrid-intake, and reading
- * them back for `onegridctl publish`. */
+ * them back for `onegridctl publish`; Ed25519 key pairs that onegrid-archive signs the
+ * chain links with (`keygen --signing`). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -10,7 +11,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "chainsig.h"
 #include "onegridctl.h"
+#include "util.h"
 #include "zsock.h"
 
 int og_read_key(const char *arg, char key[41], char *err, size_t errlen)
@@ -39,17 +42,68 @@ static int write_file(const char *path, mode_t mode, const char *text, char *err
     return close(fd) == 0 ? 0 : -1;
 }
 
+/* PREFIX.sign.secret (the seed in hex, mode 0600) and PREFIX.sign.public (the public key
+ * in hex); prints the public key. */
+static int keygen_signing(const char *prefix)
+{
+    uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES], sk[OG_CHAINSIG_SECRET_BYTES];
+    char pk_hex[2 * sizeof(pk) + 1], seed_hex[2 * crypto_sign_SEEDBYTES + 1];
+    char text[512], err[512], secret[4096], public[4096];
+    int rc = OG_EXIT_FAIL;
+
+    if (sodium_init() < 0) {
+        fprintf(stderr, "onegridctl keygen: libsodium could not be initialised\n");
+        return OG_EXIT_FAIL;
+    }
+    if ((size_t)snprintf(secret, sizeof(secret), "%s.sign.secret", prefix) >= sizeof(secret) ||
+        (size_t)snprintf(public, sizeof(public), "%s.sign.public", prefix) >= sizeof(public)) {
+        fprintf(stderr, "onegridctl keygen: \"%s\" is too long\n", prefix);
+        return OG_EXIT_USAGE;
+    }
+    crypto_sign_keypair(pk, sk);
+    og_hex(pk, sizeof(pk), pk_hex);
+    og_hex(sk, crypto_sign_SEEDBYTES, seed_hex); /* libsodium's secret key starts with it */
+    snprintf(text, sizeof(text),
+             "%s\n# onegrid chain-signing secret key (Ed25519 seed), for onegrid-archive only "
+             "([archive] signing_key); its public key: %s\n",
+             seed_hex, pk_hex);
+    if (write_file(secret, 0600, text, err, sizeof(err)) < 0)
+        goto fail;
+    snprintf(text, sizeof(text), "%s\n", pk_hex);
+    if (write_file(public, 0644, text, err, sizeof(err)) < 0) {
+        unlink(secret);
+        goto fail;
+    }
+    printf("%s\n", pk_hex);
+    rc = OG_EXIT_OK;
+    goto done;
+fail:
+    fprintf(stderr, "onegridctl keygen: %s\n", err);
+done:
+    sodium_memzero(sk, sizeof(sk));
+    sodium_memzero(seed_hex, sizeof(seed_hex));
+    sodium_memzero(text, sizeof(text));
+    return rc;
+}
+
 int og_cmd_keygen(int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"signing", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *usage =
         "usage: onegridctl keygen --out FILE\n"
-        "  makes a CURVE key pair: FILE holds the secret key (mode 0600; give it to the\n"
-        "  publisher or to onegrid-intake only), FILE.pub the public key, which is also\n"
-        "  printed. Neither file may exist yet.\n";
-    const char *out = NULL;
+        "       onegridctl keygen --signing PREFIX\n"
+        "  --out      makes a CURVE key pair: FILE holds the secret key (mode 0600; give it\n"
+        "             to the publisher or to onegrid-intake only), FILE.pub the public key,\n"
+        "             which is also printed.\n"
+        "  --signing  makes the Ed25519 key pair onegrid-archive signs the hash chains with:\n"
+        "             PREFIX.sign.secret (mode 0600; for onegrid-archive's [archive]\n"
+        "             signing_key only) and PREFIX.sign.public (for auditors: `audit verify\n"
+        "             --public-key`); the public key is also printed.\n"
+        "  No file may exist yet.\n";
+    const char *out = NULL, *signing = NULL;
     char pub[41], sec[41], text[256], err[512], path[4096];
     int c, rc = OG_EXIT_FAIL;
 
@@ -57,15 +111,19 @@ int og_cmd_keygen(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         if (c == 'o')
             out = optarg;
+        else if (c == 's')
+            signing = optarg;
         else {
             fputs(usage, c == 'h' ? stdout : stderr);
             return c == 'h' ? OG_EXIT_OK : OG_EXIT_USAGE;
         }
     }
-    if (!out || optind != argc) {
+    if (!out == !signing || optind != argc) {
         fputs(usage, stderr);
         return OG_EXIT_USAGE;
     }
+    if (signing)
+        return keygen_signing(signing);
     if (zmq_curve_keypair(pub, sec) != 0) {
         fprintf(stderr, "onegridctl keygen: %s (libzmq without CURVE?)\n", zmq_strerror(errno));
         return OG_EXIT_FAIL;
