@@ -2,7 +2,8 @@
  * PostgreSQL in batches (one transaction each, synchronous_commit on, idempotent on the
  * event key), and answers each record only after its batch committed.
  *
- * store.c    one batch into PostgreSQL: pipelined calls of the og.store_* functions
+ * store.c    one batch into PostgreSQL: pipelined calls of the og.store_* functions, and
+ *            the signatures of the chain links it appends
  * archive.c  the engine: collecting batches, fencing, outages, answering
  * main.c     arguments, configuration, sockets, readiness */
 #ifndef OG_ARCHIVE_H
@@ -30,6 +31,11 @@ struct og_store_item {
 
 struct og_store *og_store_new(const char *conninfo, const char *name);
 void og_store_destroy(struct og_store **s);
+/* Reads the Ed25519 secret key file path (og_chainsig_secret_read: refused when its group
+ * or others may read it); from then on every link a commit appends to a hash chain is
+ * signed with it, in the same transaction (og.sign_link). The key stays in s and is wiped
+ * by og_store_destroy. 0, or a negative errno with err filled. */
+int og_store_signing_key(struct og_store *s, const char *path, char *err, size_t errlen);
 /* (Re)connects and prepares the statements. 0, or -EIO with err filled. */
 int og_store_connect(struct og_store *s, char *err, size_t errlen);
 /* Checks that a DATA frame from dispatch is a record archive can store: the fields every

@@ -8,8 +8,9 @@
 #include "daemon.h"
 #include "log.h"
 
-static const char *const known_keys[] = {"listen", "conninfo", "batch_max", "batch_wait_ms",
-                                         "credit", "drain_ms", "name",      NULL};
+static const char *const known_keys[] = {"listen",        "conninfo",    "batch_max",
+                                         "batch_wait_ms", "credit",      "drain_ms",
+                                         "name",          "signing_key", NULL};
 
 int main(int argc, char **argv)
 {
@@ -51,6 +52,19 @@ int main(int argc, char **argv)
     if (!store) {
         og_err("out of memory");
         goto out;
+    }
+    /* The key that signs every chain link: kept here, never in the database, so that
+     * whoever owns the database cannot rewrite the record and sign it again. */
+    const char *signing_key = og_config_get(cfg, "archive", "signing_key");
+    if (signing_key) {
+        if (og_store_signing_key(store, signing_key, err, sizeof(err)) < 0) {
+            og_err("[archive] signing_key: %s", err);
+            goto out;
+        }
+    } else {
+        og_warn("no [archive] signing_key: chain links are not signed, so whoever owns the "
+                "database can rewrite the record and recompute its chains unseen "
+                "(docs/auditing.md)");
     }
     /* Start even when PostgreSQL is away: records are held (and credit with them) until
      * it is back, which is what the rest of the pipeline expects. */

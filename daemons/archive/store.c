@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chainsig.h"
 #include "db.h"
 #include "pbjson.h"
 #include "util.h"
@@ -20,6 +21,9 @@ struct og_store {
     char *conninfo;
     char *name;
     PGconn *conn;
+    bool signing; /* sign each link end_batch appends with sk */
+    uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
+    uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES];
 };
 
 static const char SQL_BEGIN_BATCH[] = "SELECT og.begin_batch($1, $2, $3)";
@@ -32,6 +36,11 @@ static const char SQL_STORE_REJECTION[] =
 static const char SQL_EPOCH[] = "SELECT epoch FROM og.dispatch_epoch WHERE shard = $1";
 static const char SQL_STORE_DECISION[] =
     "SELECT og.store_decision($1, $2, $3, $4, $5::jsonb, $6::bytea, $7::jsonb)";
+/* The links the batch appended (deploy/sql/015_signed_chain.sql), in the columns
+ * link_message reads. */
+static const char SQL_END_BATCH[] =
+    "SELECT district_code, seq, batch_id, format, encode(hash, 'hex') FROM og.end_batch()";
+static const char SQL_SIGN_LINK[] = "SELECT og.sign_link($1, $2::bigint, $3::bytea, $4::bytea)";
 
 struct og_store *og_store_new(const char *conninfo, const char *name)
 {
@@ -52,6 +61,7 @@ void og_store_destroy(struct og_store **sp)
         return;
     if (s->conn)
         PQfinish(s->conn);
+    sodium_memzero(s->sk, sizeof(s->sk));
     free(s->conninfo);
     free(s->name);
     free(s);
@@ -78,13 +88,26 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
         prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||
         prepare(s->conn, "store_rejection", SQL_STORE_REJECTION, err, errlen) ||
         prepare(s->conn, "epoch", SQL_EPOCH, err, errlen) ||
-        prepare(s->conn, "end_batch", "SELECT og.end_batch()", err, errlen) ||
+        prepare(s->conn, "end_batch", SQL_END_BATCH, err, errlen) ||
+        prepare(s->conn, "sign_link", SQL_SIGN_LINK, err, errlen) ||
         prepare(s->conn, "store_decision", SQL_STORE_DECISION, err, errlen)) {
         PQfinish(s->conn);
         s->conn = NULL;
         return -EIO;
     }
     return 0;
+}
+
+int og_store_signing_key(struct og_store *s, const char *path, char *err, size_t errlen)
+{
+    int rc;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "libsodium could not be initialised");
+        return -ENOSYS;
+    }
+    rc = og_chainsig_secret_read(path, s->sk, s->pk, err, errlen);
+    s->signing = rc == 0;
+    return rc;
 }
 
 void og_store_item_clear(struct og_store_item *item)
@@ -453,13 +476,75 @@ static int read_epoch(struct og_store *s, const char *shard, uint64_t *current)
     return rc;
 }
 
+/* The second round trip of a signed batch: signs each link end_batch appended (links:
+ * the rows of SQL_END_BATCH), stores the signatures with og.sign_link and commits. The
+ * key never leaves this process. Any failure here is a fault (-EIO, err filled), never a
+ * record's: the records were all stored by then. */
+static int sign_and_commit(struct og_store *s, const PGresult *links, char *err, size_t errlen)
+{
+    int n = PQntuples(links), rc = 0;
+
+    for (int i = 0; i < n; i++) {
+        const char *chain = PQgetvalue(links, i, 0), *seq = PQgetvalue(links, i, 1);
+        uint8_t hash[OG_CHAINSIG_HASH_BYTES], sig[OG_CHAINSIG_BYTES];
+        char msg[OG_CHAINSIG_MESSAGE_MAX];
+        size_t hash_len = 0;
+        int len = -EINVAL;
+
+        if (sodium_hex2bin(hash, sizeof(hash), PQgetvalue(links, i, 4),
+                           (size_t)PQgetlength(links, i, 4), NULL, &hash_len, NULL) == 0 &&
+            hash_len == sizeof(hash))
+            len = og_chainsig_message(chain, strtoll(seq, NULL, 10),
+                                      strtoll(PQgetvalue(links, i, 2), NULL, 10),
+                                      atoi(PQgetvalue(links, i, 3)), hash, msg);
+        if (len < 0) {
+            snprintf(err, errlen,
+                     "og.end_batch returned link %s of chain \"%s\", which cannot "
+                     "be signed",
+                     seq, chain);
+            return -EIO;
+        }
+        crypto_sign_detached(sig, NULL, (const uint8_t *)msg, (unsigned long long)len, s->sk);
+        const char *v[] = {chain, seq, (const char *)s->pk, (const char *)sig};
+        const int lens[] = {0, 0, sizeof(s->pk), sizeof(sig)}, fmts[] = {0, 0, 1, 1};
+        if (!PQsendQueryPrepared(s->conn, "sign_link", 4, v, lens, fmts, 0))
+            rc = -EIO;
+    }
+    if (rc < 0 || !PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+        !PQpipelineSync(s->conn)) {
+        og_db_error(s->conn, NULL, err, errlen);
+        return -EIO;
+    }
+    /* n sign_link results, COMMIT's; the caller reads the sync. */
+    for (int q = 0; q < n + 1; q++) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            if (PQstatus(s->conn) != CONNECTION_OK) {
+                og_db_error(s->conn, NULL, err, errlen);
+                return -EIO;
+            }
+            q--; /* the NULL that ends each statement's results */
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (rc == 0 && st == PGRES_FATAL_ERROR) {
+            og_db_error(s->conn, r, err, errlen);
+            rc = -EIO;
+        }
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            break;
+    }
+    return rc;
+}
+
 int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
                     struct og_store_item *items, size_t n, uint64_t *current, size_t *bad,
                     char *err, size_t errlen)
 {
     char epoch_s[32];
     const char *bv[] = {shard, epoch_s, s->name};
-    PGresult *r;
+    PGresult *r, *links = NULL;
     int rc = 0;
     size_t got = 0;
 
@@ -473,16 +558,20 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         return -EIO;
     }
     /* BEGIN; begin_batch; the statements of each record; end_batch; COMMIT; then one
-     * sync: one round trip. */
+     * sync: one round trip. When signing, the links end_batch returns must be read first:
+     * the first round trip ends after end_batch, the second signs them and commits
+     * (sign_and_commit). */
     if (!PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
         !PQsendQueryPrepared(s->conn, "begin_batch", 3, bv, NULL, NULL, 0))
         rc = -EIO;
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = send_item(s, &items[i]);
-    /* end_batch appends this batch's links to the districts' hash chains. */
-    if (rc == 0 && (!PQsendQueryPrepared(s->conn, "end_batch", 0, NULL, NULL, NULL, 0) ||
-                    !PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
-                    !PQpipelineSync(s->conn)))
+    /* end_batch appends this batch's links to the hash chains of its districts and
+     * shard. */
+    if (rc == 0 &&
+        (!PQsendQueryPrepared(s->conn, "end_batch", 0, NULL, NULL, NULL, 0) ||
+         (!s->signing && !PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) ||
+         !PQpipelineSync(s->conn)))
         rc = -EIO;
     if (rc < 0) {
         og_db_error(s->conn, NULL, err, errlen);
@@ -492,13 +581,14 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
 
     /* Results come in order: BEGIN, begin_batch, the statements of each record (its
      * store_event or store_rejection first, then any store_decision calls), end_batch,
-     * COMMIT, then sync. Each record is answered from its first statement's result. Only
-     * a record's own statement failing for its own content makes the record the cause;
-     * BEGIN, begin_batch, end_batch and COMMIT failing is never a record's fault. */
+     * COMMIT (not when signing), then sync. Each record is answered from its first
+     * statement's result. Only a record's own statement failing for its own content makes
+     * the record the cause; BEGIN, begin_batch, end_batch, signing and COMMIT failing is
+     * never a record's fault. */
     size_t total = 0, item = 0, sub = 0;
     for (size_t i = 0; i < n; i++)
         total += statements(&items[i]);
-    for (size_t q = 0; q < total + 4; q++) {
+    for (size_t q = 0; q < total + (s->signing ? 3 : 4); q++) {
         bool record = q >= 2 && q < total + 2;
         r = PQgetResult(s->conn);
         if (!r) {
@@ -530,6 +620,9 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
                 it->reply = make_reply(it, PQgetvalue(r, 0, 0),
                                        PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
             got++;
+        } else if (rc == 0 && q == total + 2 && st == PGRES_TUPLES_OK && s->signing) {
+            links = r; /* end_batch's links, signed below */
+            r = NULL;
         }
         if (record && ++sub == statements(&items[item])) /* on to the next record */
             sub = 0, item++;
@@ -538,6 +631,19 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
             break;
     }
     drain(s->conn);
+    if (rc == 0 && s->signing) {
+        if (PQstatus(s->conn) != CONNECTION_OK) {
+            og_db_error(s->conn, NULL, err, errlen);
+            rc = -EIO;
+        } else if (!links) {
+            snprintf(err, errlen, "og.end_batch returned no links to sign");
+            rc = -EIO;
+        } else {
+            rc = sign_and_commit(s, links, err, errlen);
+            drain(s->conn);
+        }
+    }
+    PQclear(links);
     PQexitPipelineMode(s->conn);
     /* A failed statement makes the pipeline skip the rest, COMMIT included: the session is
      * left inside the aborted transaction until it is rolled back. */
