@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# A record its owner cannot rewrite unseen (deploy/sql/015_signed_chain.sql): archive signs
+# every chain link with a key the database never holds, and `onegridctl audit verify
+# --public-key` fails after each way the owner role or a superuser can rewrite the record:
+# triggers disabled or session_replication_role = replica, a ledger row edited and every
+# link recomputed with the database's own functions, signatures removed, a rejection, an
+# event key or a batch deleted, an event key forged, the newest batch rolled back (caught
+# by heads kept elsewhere: --expect-heads), a key that is not archive's, and an archive
+# that stops signing. Each case runs on its own copy of the database.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
+
+test_begin "tamper"
+test_createdb
+og_write_config "$TEST_DIR" "$TEST_DB"
+EP="ipc://$TEST_DIR/intake.sock"
+CTL=$ONEGRID_BIN/onegridctl
+KEY=$TEST_DIR/archive.sign.secret
+PUB=$TEST_DIR/archive.sign.public
+
+# The key pair: the secret for archive only, the public key for auditors.
+"$CTL" keygen --signing "$TEST_DIR/archive" >"$TEST_DIR/keygen.out"
+assert_eq "keygen --signing: the secret key file is 0600" 600 "$(stat -c %a "$KEY")"
+assert_eq "and prints the public key it wrote" "$(head -1 "$PUB")" "$(cat "$TEST_DIR/keygen.out")"
+rc=0
+"$CTL" keygen --signing "$TEST_DIR/archive" >/dev/null 2>&1 || rc=$?
+assert_eq "keygen --signing never overwrites a key" 1 "$rc"
+echo "signing_key = $KEY" >>"$TEST_DIR/onegrid.conf" # [archive] is the last section
+
+chmod 0640 "$KEY"
+rc=0
+og_start archive "$TEST_DIR" 2>/dev/null || rc=$?
+assert_eq "archive refuses a signing key its group may read" 1 "$rc"
+assert_match "and says why" "signing_key: signing key file \".*\" is open to its group or others \\(mode 0640\\)" \
+	"$(cat "$TEST_DIR/archive.log")"
+chmod 0600 "$KEY"
+
+og_start_all "$TEST_DIR"
+assert_eq "archive with a key does not warn that links are unsigned" 0 \
+	"$(grep -c 'chain links are not signed' "$TEST_DIR/archive.log" || true)"
+GRID=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk x JOIN og.area a ON a.code = x.area_code
+                       WHERE x.source_system = 'zongzhi' AND a.level = 'grid' ORDER BY 1 LIMIT 1")
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+publish() { # publish NAME: $TEST_DIR/NAME.jsonl; status in $rc
+	rc=0
+	"$CTL" publish --endpoint "$EP" --results "$TEST_DIR/$1.out" "$TEST_DIR/$1.jsonl" \
+		>"$TEST_DIR/$1.txt" 2>&1 || rc=$?
+}
+og_gen_reports "$TEST_DB" 40 first >"$TEST_DIR/first.jsonl"
+# Two refusals: an unknown category (dispatch's) and an unregistered source (intake's).
+printf '{"id":"rj-1","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"pet.dog_barking","title":"狗叫","channel":"CHANNEL_APP"}}\n' \
+	"$NOW" "$GRID" >>"$TEST_DIR/first.jsonl"
+printf '{"id":"rj-2","source":"weibo","type":"report","time":"%s","subject":"%s","report":{"category":"facility.handrail","title":"扶手","channel":"CHANNEL_APP"}}\n' \
+	"$NOW" "$GRID" >>"$TEST_DIR/first.jsonl"
+publish first
+assert_eq "40 events stored, 2 refused (publish exits 3)" 3 "$rc"
+og_gen_reports "$TEST_DB" 20 second >"$TEST_DIR/second.jsonl"
+publish second
+assert_eq "20 more stored" 0 "$rc"
+
+AUDITOR="dbname=$TEST_DB user=onegrid_audit"
+assert_eq "every link is signed" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.chain c WHERE NOT EXISTS
+	                   (SELECT 1 FROM og.chain_signature s WHERE (s.district_code, s.seq) = (c.district_code, c.seq))")"
+assert_eq "the rejections are in their shard's chain" 2 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection j JOIN og.chain c ON c.batch_id = j.batch_id
+	                   AND c.district_code = 'shard:6502'")"
+rc=0
+out=$("$CTL" audit verify --db "$AUDITOR" --public-key "$PUB") || rc=$?
+assert_eq "audit verify --public-key passes as the auditor" 0 "$rc"
+assert_match "every link signed and checked" "audit verify: passed: ([0-9]+) links \\(\\1 signed, every signature valid\\)" "$out"
+assert_match "the shard's chain holds the batches and rejections" "shard:6502: [0-9]+ links \\([0-9]+ signed\\), [0-9]+ batches, 2 rejections, head [0-9a-f]{64}: intact" "$out"
+"$CTL" audit heads --db "$AUDITOR" >"$TEST_DIR/heads1.txt"
+assert_match "audit heads prints signed heads" "^shard:6502 [0-9]+ [0-9a-f]{64} [0-9]+ 2 $(head -1 "$PUB") [0-9a-f]{128}$" \
+	"$(tail -1 "$TEST_DIR/heads1.txt")"
+og_gen_reports "$TEST_DB" 10 third >"$TEST_DIR/third.jsonl"
+publish third
+assert_eq "a third batch" 0 "$rc"
+"$CTL" audit heads --db "$AUDITOR" >"$TEST_DIR/heads2.txt"
+rc=0
+out=$("$CTL" audit verify --db "$AUDITOR" --public-key "$PUB" --expect-heads "$TEST_DIR/heads1.txt") || rc=$?
+assert_eq "heads kept before the third batch are still in their chains" 0 "$rc"
+assert_match "and were read" "expected heads: [0-9]+ read from" "$out"
+
+# Tampering, each on its own copy (daemons stopped: copies need that).
+og_stop_all "$TEST_DIR"
+ROW=$(sql "$TEST_DB" "SELECT min(ledger_id) FROM og.ledger WHERE source_event_id LIKE 'second-%' AND kind = 'event'")
+copy() { # copy NAME: $DB, a copy of the database
+	DB=${TEST_DB}_$1
+	sql postgres "CREATE DATABASE $DB TEMPLATE $TEST_DB" >/dev/null
+	on_exit "$PG_BIN/dropdb --if-exists $DB"
+}
+verify() { # verify [ARGS...]: verify $DB as the auditor; output in $out, status in $rc
+	rc=0
+	out=$("$CTL" audit verify --db "dbname=$DB user=onegrid_audit" "$@") || rc=$?
+}
+EDIT="UPDATE og.ledger SET detail = jsonb_set(detail, '{report,title}', '\"改过的标题\"') WHERE ledger_id = $ROW;"
+# Every link of every chain recomputed with the database's own function (districts first:
+# a shard's link covers its batch's district links), and the heads moved to match.
+RECOMPUTE="DO \$\$
+DECLARE r og.chain; n og.chain; prev bytea; cur text := '';
+BEGIN
+  FOR r IN SELECT * FROM og.chain ORDER BY district_code LIKE 'shard:%', district_code, seq LOOP
+    IF r.district_code <> cur THEN cur := r.district_code; prev := r.prev_hash; END IF;
+    n := og.chain_link(r.district_code, r.seq, r.batch_id, prev);
+    UPDATE og.chain SET prev_hash = prev, hash = n.hash WHERE district_code = r.district_code AND seq = r.seq;
+    UPDATE og.chain_head SET hash = n.hash WHERE district_code = r.district_code;
+    prev := n.hash;
+  END LOOP;
+END \$\$;"
+
+# 1. The owner role: triggers disabled, a row edited, every link recomputed.
+copy owner
+sql "$DB" "SET ROLE onegrid_owner;
+           ALTER TABLE og.ledger DISABLE TRIGGER append_only; ALTER TABLE og.chain DISABLE TRIGGER append_only;
+           $EDIT $RECOMPUTE" >/dev/null
+assert_eq "owner: the row was changed" "改过的标题" \
+	"$(sql "$DB" "SELECT detail #>> '{report,title}' FROM og.ledger WHERE ledger_id = $ROW")"
+verify
+assert_eq "owner, recomputed chains: verify without the public key cannot tell" 0 "$rc"
+verify --public-key "$PUB"
+assert_eq "owner, recomputed chains: verify --public-key fails" 1 "$rc"
+assert_match "a signature no longer matches its link" "BROKEN at link [0-9]+ \\(batch [0-9]+\\): its signature does not match the link" "$out"
+echo "$out" | sed 's/^/# owner: /'
+
+# 2. The owner also removes the signatures of the links that changed.
+copy owner_unsigned
+sql "$DB" "SET ROLE onegrid_owner;
+           ALTER TABLE og.ledger DISABLE TRIGGER append_only; ALTER TABLE og.chain DISABLE TRIGGER append_only;
+           ALTER TABLE og.chain_signature DISABLE TRIGGER append_only;
+           $EDIT $RECOMPUTE
+           DELETE FROM og.chain_signature s USING og.chain c
+            WHERE (c.district_code, c.seq) = (s.district_code, s.seq)
+              AND c.batch_id >= (SELECT batch_id FROM og.ledger WHERE ledger_id = $ROW)" >/dev/null
+verify --public-key "$PUB"
+assert_eq "owner, changed links unsigned: verify --public-key fails" 1 "$rc"
+assert_match "an unsigned link after signed ones" "not signed, though links are signed since batch [0-9]+" "$out"
+
+# 3. A superuser: no trigger touched, session_replication_role = replica.
+copy replica
+sql "$DB" "SET session_replication_role = replica; $EDIT $RECOMPUTE" >/dev/null
+verify --public-key "$PUB"
+assert_eq "superuser (replica role), recomputed chains: verify --public-key fails" 1 "$rc"
+assert_match "a signature no longer matches its link" "its signature does not match the link" "$out"
+echo "$out" | sed 's/^/# replica: /'
+
+# 4-7. Records outside the ledger, each caught by the chain itself (no key needed).
+copy rejection
+sql "$DB" "SET session_replication_role = replica; DELETE FROM og.rejection WHERE source_event_id = 'rj-1'" >/dev/null
+verify
+assert_eq "a rejection deleted: verify fails" 1 "$rc"
+assert_match "its shard's link names what it found" "shard:6502: BROKEN at link [0-9]+ \\(batch [0-9]+\\): recorded [0-9]+ records; found [0-9]+ \\(batch row: present; 1 rejections, ids [0-9]+;" "$out"
+echo "$out" | grep BROKEN | sed 's/^/# rejection deleted: /'
+
+copy event_key
+sql "$DB" "SET session_replication_role = replica; DELETE FROM og.event_key WHERE ledger_id = $ROW" >/dev/null
+verify
+assert_eq "an event key deleted: verify fails" 1 "$rc"
+assert_match "its district's link counts one key less" "BROKEN at link [0-9]+ \\(batch [0-9]+\\): recorded [0-9]+ ledger rows, ids [0-9]+\\.\\.[0-9]+, and ([0-9]+) records in all; found [0-9]+ ledger rows" "$out"
+echo "$out" | grep BROKEN | sed 's/^/# event key deleted: /'
+
+copy batch
+sql "$DB" "SET session_replication_role = replica;
+           DELETE FROM og.batch WHERE batch_id = (SELECT batch_id FROM og.ledger WHERE ledger_id = $ROW)" >/dev/null
+verify
+assert_eq "a batch row deleted: verify fails" 1 "$rc"
+assert_match "its shard's link misses the batch row" "batch row: MISSING" "$out"
+
+copy forged_key
+sql "$DB" "SET session_replication_role = replica;
+           INSERT INTO og.event_key VALUES ('zongzhi', 'not-yet-sent', '650204', NULL, 999999, now())" >/dev/null
+verify
+assert_eq "an event key forged (the event would be answered duplicate): verify fails" 1 "$rc"
+assert_match "and names it" "BROKEN: 1 event keys \\(ledger ids 999999\\.\\.999999\\) name no stored event" "$out"
+
+# 8. Signatures removed altogether.
+copy unsigned
+sql "$DB" "SET session_replication_role = replica; DELETE FROM og.chain_signature" >/dev/null
+verify --public-key "$PUB"
+assert_eq "every signature removed: verify --public-key fails" 1 "$rc"
+assert_match "and says so" "BROKEN: no link is signed" "$out"
+
+# 9. The newest batch rolled back whole: its rows, keys, batch, links and signatures, the
+# heads set back. The chains are consistent and signed: only heads kept elsewhere tell.
+copy rollback
+sql "$DB" "SET session_replication_role = replica;
+  CREATE TEMP TABLE gone AS SELECT max(batch_id) AS b FROM og.batch;
+  DELETE FROM og.event_key k USING og.ledger l, gone WHERE l.ledger_id = k.ledger_id AND l.batch_id = gone.b;
+  DELETE FROM og.case WHERE last_ledger_id IN (SELECT ledger_id FROM og.ledger, gone WHERE batch_id = gone.b);
+  DELETE FROM og.ledger USING gone WHERE batch_id = gone.b;
+  DELETE FROM og.chain_signature s USING og.chain c, gone
+   WHERE (c.district_code, c.seq) = (s.district_code, s.seq) AND c.batch_id = gone.b;
+  DELETE FROM og.chain USING gone WHERE batch_id = gone.b;
+  DELETE FROM og.batch USING gone WHERE batch_id = gone.b;
+  UPDATE og.chain_head h SET seq = c.seq, hash = c.hash FROM og.chain c
+   WHERE c.district_code = h.district_code AND c.seq = (SELECT max(seq) FROM og.chain m WHERE m.district_code = h.district_code);
+  DELETE FROM og.chain_head h WHERE NOT EXISTS (SELECT 1 FROM og.chain c WHERE c.district_code = h.district_code)" >/dev/null
+verify --public-key "$PUB"
+assert_eq "the newest batch rolled back: the signed chains alone cannot tell" 0 "$rc"
+verify --public-key "$PUB" --expect-heads "$TEST_DIR/heads2.txt"
+assert_eq "the newest batch rolled back: verify --expect-heads fails" 1 "$rc"
+assert_match "a kept head is missing" "BROKEN: link [0-9]+, a head kept in .*heads2.txt \\(line [0-9]+\\), is not in the chain" "$out"
+echo "$out" | grep BROKEN | sed 's/^/# rolled back: /'
+
+# 10. Heads kept elsewhere that do not match (an edited copy of the file).
+DB=$TEST_DB
+awk 'NR == 2 { $3 = "00" substr($3, 3) } { print }' "$TEST_DIR/heads1.txt" >"$TEST_DIR/heads_bad.txt"
+verify --public-key "$PUB" --expect-heads "$TEST_DIR/heads_bad.txt"
+assert_eq "a kept head that differs: verify fails" 1 "$rc"
+assert_match "and names both hashes" "BROKEN: link [0-9]+ is [0-9a-f]{64}; .*heads_bad.txt \\(line 2\\) kept it as 00" "$out"
+assert_match "the edited line's own signature fails too" "the signature kept with link [0-9]+ in .*heads_bad.txt \\(line 2\\) is not a signature" "$out"
+
+# 11. A key that is not archive's.
+"$CTL" keygen --signing "$TEST_DIR/other" >/dev/null
+verify --public-key "$TEST_DIR/other.sign.public"
+assert_eq "checked against another key: verify fails" 1 "$rc"
+assert_match "and names the key that signed" "signed with key $(head -1 "$PUB"), which is not one of the public keys given" "$out"
+verify --public-key "$TEST_DIR/other.sign.public" --public-key "$PUB"
+assert_eq "with both keys (a rotation): verify passes" 0 "$rc"
+
+# 12. An archive that stops signing: it warns at start, and its links fail verify.
+sed -i '/^signing_key = /d' "$TEST_DIR/onegrid.conf"
+og_start_all "$TEST_DIR"
+assert_match "archive without a key warns once at start" "<4>no \\[archive\\] signing_key: chain links are not signed" \
+	"$(cat "$TEST_DIR/archive.log")"
+og_gen_reports "$TEST_DB" 5 fourth >"$TEST_DIR/fourth.jsonl"
+publish fourth
+assert_eq "stored unsigned" 0 "$rc"
+verify
+assert_eq "unsigned links: verify without a key passes" 0 "$rc"
+verify --public-key "$PUB"
+assert_eq "unsigned links after signed ones: verify --public-key fails" 1 "$rc"
+assert_match "and names them" "not signed, though links are signed since batch [0-9]+" "$out"
+
+# 13. The upgrade: links made before migration 015 (format 1) still verify, and each chain
+# continues with format-2 links onto the head they left. Driven at the SQL level with the
+# functions archive calls, on a database first migrated up to 014 only.
+UP=${TEST_DB}_upgrade
+mkdir "$TEST_DIR/sql014"
+for f in "$ONEGRID_REPO"/deploy/sql/[0-9]*.sql; do
+	n=$(basename "$f")
+	((10#${n%%_*} <= 14)) && cp "$f" "$TEST_DIR/sql014/"
+done
+sql postgres "CREATE DATABASE $UP" >/dev/null
+on_exit "$PG_BIN/dropdb --if-exists $UP"
+"$CTL" migrate --db "dbname=$UP" --sql-dir "$TEST_DIR/sql014" >/dev/null
+sql "$UP" "INSERT INTO og.dispatch_epoch VALUES ('up', 1, 'test', now())"
+batch() { # batch NAME: one event and one refusal for district 650204, as archive stores them
+	"$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$UP" -U onegrid_archive >/dev/null <<-SQL
+		BEGIN;
+		SELECT og.begin_batch('up', 1, 'test');
+		SELECT og.store_event('zongzhi', 'up-$1', 'report', '650204', '{"id": "up-$1"}', '\x01',
+		       '{"kind": "KIND_OPEN_CASE"}', '\x02', NULL, false, NULL);
+		SELECT og.store_rejection(now(), 'local', 'zongzhi', 'rj-$1', 'REASON_INVALID_FIELD', 'bad',
+		       convert_to('rj-$1', 'UTF8'), 6, NULL);
+		SELECT og.end_batch();
+		COMMIT;
+	SQL
+}
+batch old1
+batch old2
+"$CTL" migrate --db "dbname=$UP" --sql-dir "$ONEGRID_REPO/deploy/sql" >/dev/null
+batch new1
+assert_eq "upgrade: the district's chain goes on, format 1, 1, then 2" "1:1 2:1 3:2" \
+	"$(sql "$UP" "SELECT string_agg(seq || ':' || format, ' ' ORDER BY seq) FROM og.chain WHERE district_code = '650204'")"
+assert_eq "upgrade: the first format-2 link links onto the last format-1 link" t \
+	"$(sql "$UP" "SELECT (SELECT prev_hash FROM og.chain WHERE district_code = '650204' AND seq = 3)
+	              = (SELECT hash FROM og.chain WHERE district_code = '650204' AND seq = 2)")"
+DB=$UP
+verify
+assert_eq "upgrade: both formats verify" 0 "$rc"
+assert_match "upgrade: the shard's chain starts at the upgrade" "shard:up: 1 links, 1 batches, 1 rejections" "$out"
+copy_of() { # copy_of SOURCE NAME: $DB, a copy of database SOURCE
+	DB=${1}_$2
+	sql postgres "CREATE DATABASE $DB TEMPLATE $1" >/dev/null
+	on_exit "$PG_BIN/dropdb --if-exists $DB"
+}
+copy_of "$UP" old_row
+sql "$DB" "SET session_replication_role = replica;
+           UPDATE og.ledger SET detail = '{\"id\": \"forged\"}' WHERE source_event_id = 'up-old1' AND kind = 'event'" >/dev/null
+verify
+assert_eq "upgrade: a row under a format-1 link changed: verify fails" 1 "$rc"
+assert_match "at that link" "650204: BROKEN at link 1 \\(batch 1\\): recorded 2 ledger rows" "$out"
