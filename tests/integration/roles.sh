@@ -45,3 +45,11 @@ assert_eq "auditor cannot read contacts" denied \
 assert_eq "begin_batch refuses an epoch nobody took" \
 	"error: ERROR:  stale dispatch epoch 7 for shard \"6502\" (current <NULL>)" \
 	"$(as onegrid_archive "SELECT og.begin_batch('6502', 7, 'x')" | head -1)"
+# A SECURITY DEFINER function that does not name pg_temp last searches the caller's
+# temporary schema first for relations: every one must (migration 017).
+assert_eq "every SECURITY DEFINER function searches pg_temp last" "" \
+	"$(sql "$TEST_DB" "SELECT string_agg(p.oid::regprocedure::text, ', ')
+	                   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+	                  WHERE p.prosecdef AND n.nspname IN ('og', 'audit', 'feed')
+	                    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c
+	                                     WHERE c LIKE 'search_path=%pg_temp')")"
