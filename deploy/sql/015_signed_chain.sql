@@ -90,63 +90,57 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT CASE WHEN v IS NULL THEN '-' ELSE octet_length(v)::text || ':' || v || ',' END
 $$;
 
--- A time as whole microseconds since the epoch.
-CREATE FUNCTION og.us(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT ((extract(epoch FROM t) * 1000000)::bigint)::text
-$$;
-
-CREATE FUNCTION og.canonical(l og.ledger) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT og.ns('ledger') || og.ns(l.ledger_id::text) || og.ns(og.us(l.recorded_at))
-         || og.ns(l.batch_id::text) || og.ns(l.district_code) || og.ns(l.kind) || og.ns(l.case_id)
-         || og.ns(l.source_system) || og.ns(l.source_event_id) || og.ns(l.event_type)
-         || og.ns(l.detail::text) || og.ns(encode(l.body, 'hex'))
-$$;
-
-CREATE FUNCTION og.canonical(k og.event_key) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT og.ns('event_key') || og.ns(k.source_system) || og.ns(k.source_event_id)
-         || og.ns(k.district_code) || og.ns(k.case_id) || og.ns(k.ledger_id::text)
-         || og.ns(og.us(k.stored_at))
-$$;
-
-CREATE FUNCTION og.canonical(b og.batch) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT og.ns('batch') || og.ns(b.batch_id::text) || og.ns(b.shard) || og.ns(b.epoch::text)
-         || og.ns(b.archive) || og.ns(og.us(b.committed_at))
-$$;
-
-CREATE FUNCTION og.canonical(j og.rejection) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT og.ns('rejection') || og.ns(j.rejection_id::text) || og.ns(j.batch_id::text)
-         || og.ns(og.us(j.received_at)) || og.ns(og.us(j.recorded_at)) || og.ns(j.publisher)
-         || og.ns(j.source_system) || og.ns(j.source_event_id) || og.ns(j.reason)
-         || og.ns(j.detail) || og.ns(j.raw_size::text) || og.ns(encode(j.raw_sha256, 'hex'))
-$$;
-
 -- The format-2 link of chain p_chain for batch p_batch, numbered p_seq, after a link whose
--- hash is p_prev: the whole og.chain row (created_at now()).
+-- hash is p_prev: the whole og.chain row (created_at now()). end_batch makes every link
+-- with it; anyone may recompute a link with it (that is why links are signed).
 CREATE FUNCTION og.chain_link(p_chain text, p_seq bigint, p_batch bigint, p_prev bytea)
   RETURNS og.chain
 LANGUAGE sql STABLE SET search_path = pg_catalog, og, pg_temp AS $$
+  -- Each record's canonical text (see the top of this file). Values that are costly to
+  -- make (jsonb and bytea as text, times as microseconds) are made once per row, behind
+  -- OFFSET 0: og.ns, inlined, refers to its argument three times.
   WITH r (section, id, name, is_row, digest) AS (
-    SELECT 1, l.ledger_id, '', true, sha256(convert_to(og.canonical(l), 'UTF8'))
-      FROM og.ledger l
+    SELECT 1, l.ledger_id, '', true,
+           sha256(convert_to(og.ns('ledger') || og.ns(l.ledger_id::text) || og.ns(x.recorded)
+                             || og.ns(l.batch_id::text) || og.ns(l.district_code) || og.ns(l.kind)
+                             || og.ns(l.case_id) || og.ns(l.source_system)
+                             || og.ns(l.source_event_id) || og.ns(l.event_type) || og.ns(x.detail)
+                             || og.ns(x.body), 'UTF8'))
+      FROM og.ledger l,
+           LATERAL (SELECT ((extract(epoch FROM l.recorded_at) * 1000000)::bigint)::text,
+                           l.detail::text, encode(l.body, 'hex') OFFSET 0) x(recorded, detail, body)
      WHERE l.batch_id = p_batch AND l.district_code = p_chain
     UNION ALL
-    SELECT 2, k.ledger_id, '', false, sha256(convert_to(og.canonical(k), 'UTF8'))
+    SELECT 2, k.ledger_id, '', false,
+           sha256(convert_to(og.ns('event_key') || og.ns(k.source_system)
+                             || og.ns(k.source_event_id) || og.ns(k.district_code)
+                             || og.ns(k.case_id) || og.ns(k.ledger_id::text) || og.ns(x.stored),
+                             'UTF8'))
       FROM og.ledger l
       JOIN og.event_key k ON k.source_system = l.source_system
-                         AND k.source_event_id = l.source_event_id AND k.ledger_id = l.ledger_id
+                         AND k.source_event_id = l.source_event_id AND k.ledger_id = l.ledger_id,
+           LATERAL (SELECT ((extract(epoch FROM k.stored_at) * 1000000)::bigint)::text OFFSET 0) x(stored)
      WHERE l.batch_id = p_batch AND l.district_code = p_chain AND l.kind = 'event'
     UNION ALL
-    SELECT 1, b.batch_id, '', false, sha256(convert_to(og.canonical(b), 'UTF8'))
+    SELECT 1, b.batch_id, '', false,
+           sha256(convert_to(og.ns('batch') || og.ns(b.batch_id::text) || og.ns(b.shard)
+                             || og.ns(b.epoch::text) || og.ns(b.archive)
+                             || og.ns(((extract(epoch FROM b.committed_at) * 1000000)::bigint)::text),
+                             'UTF8'))
       FROM og.batch b
      WHERE p_chain LIKE 'shard:%' AND b.batch_id = p_batch
     UNION ALL
-    SELECT 2, j.rejection_id, '', false, sha256(convert_to(og.canonical(j), 'UTF8'))
-      FROM og.rejection j
+    SELECT 2, j.rejection_id, '', false,
+           sha256(convert_to(og.ns('rejection') || og.ns(j.rejection_id::text)
+                             || og.ns(j.batch_id::text) || og.ns(x.received) || og.ns(x.recorded)
+                             || og.ns(j.publisher) || og.ns(j.source_system)
+                             || og.ns(j.source_event_id) || og.ns(j.reason) || og.ns(j.detail)
+                             || og.ns(j.raw_size::text) || og.ns(encode(j.raw_sha256, 'hex')),
+                             'UTF8'))
+      FROM og.rejection j,
+           LATERAL (SELECT ((extract(epoch FROM j.received_at) * 1000000)::bigint)::text,
+                           ((extract(epoch FROM j.recorded_at) * 1000000)::bigint)::text
+                    OFFSET 0) x(received, recorded)
      WHERE p_chain LIKE 'shard:%' AND j.batch_id = p_batch
     UNION ALL
     SELECT 3, 0, c.district_code, false,
