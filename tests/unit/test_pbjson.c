@@ -225,6 +225,30 @@ static void test_parse_nul_refused(void **state)
     protobuf_c_message_free_unpacked(&e->base, NULL);
 }
 
+/* Found by tests/fuzz (fuzz_pbjson): a time in years 0001 or 9999 whose offset takes it
+ * out of them was taken, and rendered as year 0000 or 10000, which no reader takes back. */
+static void test_parse_time_bounds(void **state)
+{
+    char err[256];
+    Onegrid__V1__Envelope *e;
+
+    refused_env("{\"time\": \"0001-01-01T00:30:00+01:00\"}", "time", "0001-01-01T00:00:00Z");
+    refused_env("{\"time\": \"9999-12-31T23:59:59-21:00\"}", "time", "9999-12-31T23:59:59Z");
+    refused_env("{\"time\": \"0000-06-01T00:00:00Z\"}", "time", "RFC 3339");
+    /* The bounds themselves are times, in any offset that keeps them in range. */
+    e = parse_env("{\"time\": \"0001-01-01T00:30:00+00:30\"}", err, sizeof(err));
+    if (!e)
+        fail_msg("lowest time refused: %s", err);
+    assert_true(e->time->seconds == -62135596800LL);
+    protobuf_c_message_free_unpacked(&e->base, NULL);
+    e = parse_env("{\"time\": \"9999-12-31T23:59:59.999999999Z\"}", err, sizeof(err));
+    if (!e)
+        fail_msg("highest time refused: %s", err);
+    assert_true(e->time->seconds == 253402300799LL);
+    assert_int_equal(e->time->nanos, 999999999);
+    protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
 static void test_parse_oneof(void **state)
 {
     refused_env("{\"report\": {\"title\": \"t\"}, \"status\": {\"case_id\": \"c\"}}", "status",
@@ -405,11 +429,17 @@ static void test_render_repeated(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_full_event),  cmocka_unit_test(test_parse_enums),
-        cmocka_unit_test(test_parse_unknown_key), cmocka_unit_test(test_parse_wrong_types),
-        cmocka_unit_test(test_parse_integers),    cmocka_unit_test(test_parse_nul_refused),
-        cmocka_unit_test(test_parse_oneof),       cmocka_unit_test(test_parse_failure_midway_frees),
-        cmocka_unit_test(test_render_round_trip), cmocka_unit_test(test_render_shape),
+        cmocka_unit_test(test_parse_full_event),
+        cmocka_unit_test(test_parse_enums),
+        cmocka_unit_test(test_parse_unknown_key),
+        cmocka_unit_test(test_parse_wrong_types),
+        cmocka_unit_test(test_parse_integers),
+        cmocka_unit_test(test_parse_nul_refused),
+        cmocka_unit_test(test_parse_time_bounds),
+        cmocka_unit_test(test_parse_oneof),
+        cmocka_unit_test(test_parse_failure_midway_frees),
+        cmocka_unit_test(test_render_round_trip),
+        cmocka_unit_test(test_render_shape),
         cmocka_unit_test(test_render_repeated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
