@@ -99,6 +99,12 @@ void *og_router_new_curve(void *ctx, const char *endpoints, int64_t maxmsg,
     }
     common_opts(s);
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    /* A peer that reconnects under the routing id it chose (ZMQ_ROUTING_ID) while its old
+     * connection lingers (a frozen process, a half-open TCP connection) takes the id over,
+     * and with it the answers still due to it. Without this the new connection is ignored
+     * until the old one dies (PITFALLS.md). Peers that choose no id (the links between the
+     * daemons, libonegrid) get a new one per connection: for them nothing changes. */
+    zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
     /* Before binding: the options apply to the connections accepted afterwards. */
     if (server_secret && (og_curve_key_check(server_secret) < 0 ||

@@ -1,6 +1,7 @@
 /* ZeroMQ socket set-up and multipart send/receive with the options every onegrid socket
- * needs (PITFALLS.md): finite linger, heartbeats, ROUTER_MANDATORY, high-water marks above
- * any window, and non-blocking sends whose failure is returned, never ignored. */
+ * needs (PITFALLS.md): finite linger, heartbeats, ROUTER_MANDATORY and ROUTER_HANDOVER,
+ * high-water marks above any window, and non-blocking sends whose failure is returned,
+ * never ignored. */
 #ifndef OG_ZSOCK_H
 #define OG_ZSOCK_H
 
@@ -27,7 +28,9 @@ struct og_route {
 };
 
 /* A ROUTER socket bound to each endpoint of a comma-separated list. Returns NULL with err
- * filled ("bind \"tcp://...\": Address already in use"). maxmsg bounds a frame's size. */
+ * filled ("bind \"tcp://...\": Address already in use"). maxmsg bounds a frame's size. A
+ * new connection presenting a routing id another one holds takes it over (and what is
+ * sent to that id from then on). */
 void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err, size_t errlen);
 /* The same, with CURVE (CurveZMQ: encryption and client keys) when server_secret (the
  * server's secret key, 40 Z85 characters) is not NULL: every peer must then do a CURVE

@@ -5,7 +5,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 #include <zmq.h>
 
 #include "daemon.h"
@@ -13,9 +12,7 @@
 #include "util.h"
 #include "validate.h"
 
-#define MAX_TAG     64
-#define MAX_WAITERS 8   /* publishers (connections) waiting on one key */
-#define BURST       256 /* publisher frames read per loop turn */
+#define BURST 256 /* publisher frames read per loop turn */
 
 static Onegrid__V1__Timestamp *new_timestamp(int64_t us)
 {
@@ -151,17 +148,19 @@ void og_intake_frame_free(Onegrid__V1__Frame **f)
 
 /* The engine ---------------------------------------------------------------------------- */
 
-struct waiter {
-    struct og_route route;
-    uint8_t tag[MAX_TAG];
-    size_t tag_len;
-};
+/* Entries of the waiters' table: (connection, tag) pairs waiting for an answer. Far above
+ * what publishers running as documented need (a window of distinct events, each waited on
+ * by a connection or two); about 100 bytes each. When it is full intake stops reading
+ * publishers, as it does when the link to dispatch is full, rather than leave a Submit
+ * unanswered. */
+#define MAX_WAITERS 100000
 
-struct waiting {
-    char *key;
-    struct waiter w[MAX_WAITERS];
-    size_t n;
-    UT_hash_handle hh;
+/* The publisher behind one Submit: its routing id and the Submit's tag. */
+struct waiter {
+    const uint8_t *route;
+    size_t route_len;
+    uint8_t tag[OG_MAX_TAG];
+    size_t tag_len;
 };
 
 struct og_intake {
@@ -169,7 +168,8 @@ struct og_intake {
     struct og_zap *zap; /* CURVE publishers' keys, or NULL */
     void *pub;
     struct og_link_client *dispatch;
-    struct waiting *waiting;
+    struct og_waiters *waiters;
+    bool waiters_full; /* said so in the log; says so again when it is over */
     uint64_t received, answered, unroutable;
 };
 
@@ -177,8 +177,10 @@ struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers
                                 struct og_zap *zap, struct og_link_client *dispatch)
 {
     struct og_intake *in = calloc(1, sizeof(*in));
-    if (!in)
+    if (!in || !(in->waiters = og_waiters_new(MAX_WAITERS))) {
+        free(in);
         return NULL;
+    }
     in->opts = *o;
     in->zap = zap;
     in->pub = publishers;
@@ -189,20 +191,15 @@ struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers
 void og_intake_destroy(struct og_intake **inp)
 {
     struct og_intake *in = *inp;
-    struct waiting *w, *tmp;
     if (!in)
         return;
-    HASH_ITER(hh, in->waiting, w, tmp)
-    {
-        HASH_DEL(in->waiting, w);
-        free(w->key);
-        free(w);
-    }
+    og_waiters_destroy(&in->waiters);
     free(in);
     *inp = NULL;
 }
 
-static void reply_to(struct og_intake *in, const struct waiter *w, Onegrid__V1__Reply *r)
+/* Sends r to the publisher at route with tag. 0, or -errno (-EHOSTUNREACH: gone). */
+static int reply_to(struct og_intake *in, const struct og_waiter *w, Onegrid__V1__Reply *r)
 {
     size_t len;
     uint8_t *buf;
@@ -213,66 +210,57 @@ static void reply_to(struct og_intake *in, const struct waiter *w, Onegrid__V1__
     buf = og_pack(&r->base, &len);
     r->tag.data = NULL;
     r->tag.len = 0;
-    if (!buf) {
-        og_err("out of memory packing a reply");
-        return;
-    }
-    const void *parts[] = {w->route.id, buf};
-    size_t sizes[] = {w->route.len, len};
+    if (!buf)
+        return -ENOMEM;
+    const void *parts[] = {w->route, buf};
+    size_t sizes[] = {w->route_len, len};
     rc = og_zsend(in->pub, parts, sizes, 2);
     free(buf);
-    if (rc == 0) {
-        in->answered++;
-    } else {
-        /* The publisher went away (or its queue is full): it keeps the event and resends,
-         * and will be answered "duplicate" then. */
-        in->unroutable++;
-        og_debug("reply to a publisher not delivered: %s", zmq_strerror(-rc));
+    return rc;
+}
+
+struct answering {
+    struct og_intake *in;
+    Onegrid__V1__Reply *reply;
+};
+
+/* Answers each Submit an entry holds: the first Submit of an event is the one stored; any
+ * copy that arrived while it was in flight is, to its sender, a duplicate. */
+static void answer_waiter(const struct og_waiter *w, bool first, void *arg)
+{
+    struct answering *a = arg;
+    Onegrid__V1__Reply *r = a->reply;
+
+    for (uint32_t i = 0; i < w->copies; i++) {
+        if ((!first || i > 0) && r->result_case == ONEGRID__V1__REPLY__RESULT_ACK)
+            r->ack->outcome = ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
+        int rc = reply_to(a->in, w, r);
+        if (rc < 0) {
+            /* The publisher went away (or its queue is full): the other copies would
+             * fail alike. It keeps the event and resends it, and is answered then. */
+            a->in->unroutable += w->copies - i;
+            og_debug("%u replies to a publisher not delivered: %s", (unsigned)(w->copies - i),
+                     rc == -ENOMEM ? "out of memory" : zmq_strerror(-rc));
+            return;
+        }
+        a->in->answered++;
     }
 }
 
 static void on_answer(Onegrid__V1__Frame *f, void *arg)
 {
     struct og_intake *in = arg;
-    struct waiting *w;
+    struct answering a = {in, f->reply};
 
-    HASH_FIND_STR(in->waiting, f->key, w);
-    if (w && f->reply) {
-        /* The first submission of an event is the one stored; any copy that arrived while
-         * it was in flight is, to its sender, a duplicate. */
-        for (size_t i = 0; i < w->n; i++) {
-            if (i == 1 && f->reply->result_case == ONEGRID__V1__REPLY__RESULT_ACK)
-                f->reply->ack->outcome = ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
-            reply_to(in, &w->w[i], f->reply);
-        }
-        HASH_DEL(in->waiting, w);
-        free(w->key);
-        free(w);
+    if (f->reply) {
+        og_waiters_take(in->waiters, f->key, answer_waiter, &a);
+    } else {
+        /* Nothing to answer with: forget the Submits; their publishers resend them. */
+        size_t n = og_waiters_take(in->waiters, f->key, NULL, NULL);
+        og_warn("dispatch answered \"%s\" without a reply; %zu publishers will resend it", f->key,
+                n);
     }
     onegrid__v1__frame__free_unpacked(f, NULL);
-}
-
-static int add_waiter(struct og_intake *in, const char *key, const struct waiter *wt)
-{
-    struct waiting *w;
-    HASH_FIND_STR(in->waiting, key, w);
-    if (!w) {
-        w = calloc(1, sizeof(*w));
-        if (!w || !(w->key = strdup(key))) {
-            free(w);
-            return -ENOMEM;
-        }
-        HASH_ADD_KEYPTR(hh, in->waiting, w->key, strlen(w->key), w);
-    }
-    for (size_t i = 0; i < w->n; i++)
-        if (w->w[i].route.len == wt->route.len &&
-            memcmp(w->w[i].route.id, wt->route.id, wt->route.len) == 0 &&
-            w->w[i].tag_len == wt->tag_len && memcmp(w->w[i].tag, wt->tag, wt->tag_len) == 0)
-            return 0;
-    if (w->n == MAX_WAITERS) /* the newest waiters drop out; they resend */
-        return 0;
-    w->w[w->n++] = *wt;
-    return 0;
 }
 
 /* Passes f on to dispatch and remembers who waits for its answer; frees f. */
@@ -286,9 +274,10 @@ static void submit(struct og_intake *in, Onegrid__V1__Frame *f, const struct wai
     if (f->submission->rejection)
         og_info("refusing an event from %s: %s: %s", f->submission->publisher,
                 og_reason_name(f->submission->rejection->reason), f->submission->rejection->text);
+    /* Already held (1): a copy of an event in flight, answered with the first. */
     rc = og_link_client_send(in->dispatch, f);
     if (rc >= 0)
-        rc = add_waiter(in, f->key, wt);
+        rc = og_waiters_add(in->waiters, f->key, wt->route, wt->route_len, wt->tag, wt->tag_len);
     if (rc < 0)
         og_warn("could not pass an event on (%s); the publisher will resend it", strerror(-rc));
     og_intake_frame_free(&f);
@@ -303,8 +292,8 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
 
     if (m->n < 1 || m->size[0] > OG_MAX_ROUTE)
         return;
-    memcpy(wt.route.id, m->data[0], m->size[0]);
-    wt.route.len = m->size[0];
+    wt.route = m->data[0];
+    wt.route_len = m->size[0];
     in->received++;
     /* With CURVE the ZAP handler let the publisher in under its name, which fixes the
      * source system its events may claim; without, every publisher is "local". */
@@ -333,7 +322,7 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
     }
     if (og_validate_wire(&onegrid__v1__submit__descriptor, m->data[1], m->size[1], &v) < 0 ||
         !(sub = onegrid__v1__submit__unpack(NULL, m->size[1], m->data[1])) ||
-        sub->tag.len > MAX_TAG) {
+        sub->tag.len > OG_MAX_TAG) {
         const char *text = sub ? "Submit.tag: longer than 64 bytes"
                                : (*v.text ? v.text : "not a valid onegrid.v1.Submit");
         Onegrid__V1__Reason reason =
@@ -355,6 +344,23 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
     submit(in, f, &wt);
 }
 
+/* True while intake takes no more from publishers. Each publisher frame adds at most one
+ * held frame and one waiters' entry, so checking before each read keeps both in bounds. */
+static bool busy(struct og_intake *in)
+{
+    bool full = og_waiters_full(in->waiters);
+    if (full != in->waiters_full) {
+        if (full)
+            og_warn("%zu Submits await their answers, from %zu publisher connections and tags, "
+                    "the most intake keeps: publishers wait until answers come",
+                    og_waiters_submits(in->waiters), og_waiters_entries(in->waiters));
+        else
+            og_notice("answers came: reading publishers again");
+        in->waiters_full = full;
+    }
+    return full || og_link_client_full(in->dispatch);
+}
+
 int og_intake_run(struct og_intake *in, int drain_ms)
 {
     int64_t drain_until = 0, last_status = 0;
@@ -365,10 +371,10 @@ int og_intake_run(struct og_intake *in, int drain_ms)
             {in->zap ? og_zap_socket(in->zap) : NULL, 0, in->zap ? ZMQ_POLLIN : 0, 0},
             {in->pub, 0, ZMQ_POLLIN, 0},
         };
-        /* Backpressure: while the link to dispatch holds all it may, publishers wait in
-         * their own queues (and then TCP) instead of in our memory. Handshakes (ZAP) go
-         * on meanwhile. */
-        int npoll = drain_until || og_link_client_full(in->dispatch) ? 2 : 3;
+        /* Backpressure: while the link to dispatch holds all it may, or the waiters'
+         * table does, publishers wait in their own queues (and then TCP) instead of in
+         * our memory. Handshakes (ZAP) go on meanwhile. */
+        int npoll = drain_until || busy(in) ? 2 : 3;
         int64_t now;
 
         if (zmq_poll(items, npoll, 100) < 0 && errno != EINTR) {
@@ -380,7 +386,7 @@ int og_intake_run(struct og_intake *in, int drain_ms)
             og_zap_handle(in->zap, og_mono_us());
         if (npoll == 3 && (items[2].revents & ZMQ_POLLIN)) {
             struct og_zmsg m;
-            for (int i = 0; i < BURST && !og_link_client_full(in->dispatch); i++) {
+            for (int i = 0; i < BURST && !busy(in); i++) {
                 if (og_zrecv(in->pub, &m) < 0)
                     break;
                 handle_publisher(in, &m);
@@ -416,9 +422,11 @@ int og_intake_run(struct og_intake *in, int drain_ms)
         }
         if (now - last_status > 5000000) {
             const struct og_link_stats *st = og_link_client_stats(in->dispatch);
-            og_daemon_status("received %llu, answered %llu, in flight %zu, resent %llu",
+            og_daemon_status("received %llu, answered %llu, in flight %zu, awaiting answers "
+                             "%zu, resent %llu",
                              (unsigned long long)in->received, (unsigned long long)in->answered,
-                             og_link_client_held(in->dispatch), (unsigned long long)st->resent);
+                             og_link_client_held(in->dispatch), og_waiters_submits(in->waiters),
+                             (unsigned long long)st->resent);
             last_status = now;
         }
     }

@@ -3,16 +3,21 @@
  * publisher only when the outcome comes back committed.
  *
  * intake.c  the engine: turning a publisher frame into a Submission, the publisher-facing
- *           socket, the table of publishers waiting for each key, the loop
+ *           socket, the loop
+ * waiters.c the Submits waiting for the answer to each key
  * main.c    arguments, configuration, sockets, readiness */
 #ifndef OG_INTAKE_H
 #define OG_INTAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "link.h"
 #include "onegrid/v1/internal.pb-c.h"
+#include "zsock.h"
+
+#define OG_MAX_TAG 64 /* bytes of a Submit's tag (docs/integrating.md) */
 
 struct og_intake_opts {
     size_t max_event_bytes;    /* larger frames are REASON_TOO_LARGE */
@@ -49,5 +54,37 @@ void og_intake_destroy(struct og_intake **in);
 /* Runs until og_stop_requested, then drains: stops reading publishers and waits up to
  * drain_ms for the answers of what is in flight. Returns 0, or -errno on a fatal error. */
 int og_intake_run(struct og_intake *in, int drain_ms);
+
+/* waiters.c */
+
+/* Who waits for the answer to each key. An entry is one (routing id, tag) pair; identical
+ * Submits from it (resends while the first is in flight) are counted in it. The table
+ * owns its copies of keys, routing ids and tags. */
+struct og_waiters;
+struct og_waiter {
+    const uint8_t *route;
+    size_t route_len;
+    const uint8_t *tag;
+    size_t tag_len;
+    uint32_t copies; /* Submits waiting, each owed its own answer */
+};
+
+/* A table holding at most max entries. NULL on ENOMEM. */
+struct og_waiters *og_waiters_new(size_t max);
+void og_waiters_destroy(struct og_waiters **ws);
+/* Records one Submit waiting on key. 0; -ENOBUFS when a new entry is needed and max are
+ * held (og_waiters_full: stop reading publishers); -EINVAL (route or tag too long);
+ * -ENOMEM. */
+int og_waiters_add(struct og_waiters *ws, const char *key, const uint8_t *route, size_t route_len,
+                   const uint8_t *tag, size_t tag_len);
+/* Calls fn (unless NULL) for each entry waiting on key, in the order they came (first:
+ * the entry whose first Submit came first), then forgets key. The og_waiter is valid
+ * during the call only. Returns the number of Submits that waited. */
+size_t og_waiters_take(struct og_waiters *ws, const char *key,
+                       void (*fn)(const struct og_waiter *w, bool first, void *arg), void *arg);
+bool og_waiters_full(const struct og_waiters *ws);
+/* Submits waiting, and entries held. */
+size_t og_waiters_submits(const struct og_waiters *ws);
+size_t og_waiters_entries(const struct og_waiters *ws);
 
 #endif
