@@ -86,7 +86,8 @@ rc=0
 out=$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit") || rc=$?
 assert_eq "the hash chains verify as the auditor" 0 "$rc"
 assert_match "one chain per district with cases" "audit verify: passed" "$out"
-assert_eq "four districts, four chains" 4 "$(grep -c ': intact$' <<<"$out")"
+assert_eq "four districts, four chains" 4 "$(grep -c '^[0-9]\{6\}: .*: intact$' <<<"$out")"
+assert_match "and the shard's chain of batches and rejections" "shard:6502: [0-9]+ links.*: intact" "$out"
 rc=0
 "$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null || rc=$?
 assert_eq "rebuild-cases: the projection equals the ledger" 0 "$rc"
