@@ -5,33 +5,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 #include <zmq.h>
 
 #include "onegrid/v1/event.pb-c.h"
 #include "outbox.h"
 #include "util.h"
 #include "validate.h"
+#include "window.h"
 #include "zsock.h"
-
-struct held {
-    uint64_t token;
-    uint8_t *buf;
-    size_t len;
-    int64_t sent_at; /* 0: queued */
-    int tries;       /* sends so far; the wait before the next doubles, up to 8x */
-    struct held *next_queued;
-    UT_hash_handle hh;
-};
 
 struct og_publisher {
     void *ctx, *sock;
-    struct og_outbox *outbox; /* NULL: memory only */
+    struct og_zmonitor *monitor; /* reconnects: what was in flight is resent at once */
+    struct og_outbox *outbox;    /* NULL: memory only */
     struct og_publisher_opts o;
-    struct held *by_token, *queue_head, *queue_tail;
-    size_t held, inflight;
+    struct og_window *window; /* every held event, as its packed Submit, by token */
     int recovery_failed;
-    uint64_t resent;
+    uint64_t resent, disconnects;
 };
 
 static void recovered(uint64_t token, const uint8_t *data, size_t len, void *arg);
@@ -63,6 +53,14 @@ struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publ
         if (p->ctx)
             zmq_ctx_term(p->ctx);
         free(p);
+        return NULL;
+    }
+    p->window = og_window_new(p->o.max_held, (int64_t)p->o.resend_ms * 1000);
+    p->monitor = p->window ? og_zmonitor_new(p->ctx, p->sock, err, errlen) : NULL;
+    if (!p->monitor) {
+        if (!p->window)
+            snprintf(err, errlen, "out of memory");
+        og_publisher_destroy(&p);
         return NULL;
     }
     if (p->o.outbox_path) {
@@ -98,41 +96,44 @@ struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publ
 void og_publisher_destroy(struct og_publisher **pp)
 {
     struct og_publisher *p = *pp;
-    struct held *h, *tmp;
     if (!p)
         return;
-    HASH_ITER(hh, p->by_token, h, tmp)
-    {
-        HASH_DEL(p->by_token, h);
-        free(h->buf);
-        free(h);
-    }
+    og_window_destroy(&p->window);
     og_outbox_close(&p->outbox);
+    og_zmonitor_destroy(&p->monitor, p->sock);
     zmq_close(p->sock);
     zmq_ctx_term(p->ctx);
     free(p);
     *pp = NULL;
 }
 
-/* Queues an event in memory (it is already in the outbox, if there is one). */
+static void token_key(uint64_t token, uint8_t key[8])
+{
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(token >> (56 - 8 * i));
+}
+
+/* Queues an event in memory (it is already in the outbox, if there is one), packed once
+ * as the Submit that carries it: its tag is the token. */
 static int enqueue(struct og_publisher *p, uint64_t token, const void *envelope, size_t len)
 {
-    struct held *h = calloc(1, sizeof(*h));
-    if (!h || !(h->buf = malloc(len ? len : 1))) {
-        free(h);
+    Onegrid__V1__Submit s = ONEGRID__V1__SUBMIT__INIT;
+    uint8_t tag[8], *buf;
+    size_t n;
+    int rc;
+
+    token_key(token, tag);
+    s.tag.data = tag;
+    s.tag.len = sizeof(tag);
+    s.event.data = (uint8_t *)envelope;
+    s.event.len = len;
+    n = protobuf_c_message_get_packed_size(&s.base);
+    if (!(buf = malloc(n ? n : 1)))
         return -ENOMEM;
-    }
-    memcpy(h->buf, envelope, len);
-    h->len = len;
-    h->token = token;
-    HASH_ADD(hh, p->by_token, token, sizeof(h->token), h);
-    if (p->queue_tail)
-        p->queue_tail->next_queued = h;
-    else
-        p->queue_head = h;
-    p->queue_tail = h;
-    p->held++;
-    return 0;
+    protobuf_c_message_pack(&s.base, buf);
+    if ((rc = og_window_add(p->window, tag, sizeof(tag), buf, n)) != 0)
+        free(buf);
+    return rc == 1 ? -EEXIST : rc;
 }
 
 static void recovered(uint64_t token, const uint8_t *data, size_t len, void *arg)
@@ -144,77 +145,42 @@ static void recovered(uint64_t token, const uint8_t *data, size_t len, void *arg
 
 int og_publisher_send(struct og_publisher *p, uint64_t token, const void *envelope, size_t len)
 {
-    struct held *h;
+    uint8_t key[8];
     int rc;
 
-    HASH_FIND(hh, p->by_token, &token, sizeof(token), h);
-    if (h)
+    token_key(token, key);
+    if (og_window_holds(p->window, key, sizeof(key)))
         return -EEXIST;
-    if (p->held >= p->o.max_held)
+    if (og_window_held(p->window) >= p->o.max_held)
         return -ENOBUFS;
     if (p->outbox && (rc = og_outbox_add(p->outbox, token, envelope, len)) < 0)
         return rc;
     return enqueue(p, token, envelope, len);
 }
 
-static int send_held(struct og_publisher *p, struct held *h)
+static int send_submit(void *arg, const uint8_t *buf, size_t len, bool resend)
 {
-    Onegrid__V1__Submit s = ONEGRID__V1__SUBMIT__INIT;
-    uint8_t tag[8], *buf;
-    size_t len;
-    int rc;
-
-    for (int i = 0; i < 8; i++)
-        tag[i] = (uint8_t)(h->token >> (56 - 8 * i));
-    s.tag.data = tag;
-    s.tag.len = sizeof(tag);
-    s.event.data = h->buf;
-    s.event.len = h->len;
-    len = protobuf_c_message_get_packed_size(&s.base);
-    buf = malloc(len ? len : 1);
-    if (!buf)
-        return -ENOMEM;
-    protobuf_c_message_pack(&s.base, buf);
+    struct og_publisher *p = arg;
     const void *parts[] = {buf};
     size_t sizes[] = {len};
-    rc = og_zsend(p->sock, parts, sizes, 1);
-    free(buf);
-    return rc;
+    if (og_zsend(p->sock, parts, sizes, 1) < 0)
+        return -EAGAIN;
+    p->resent += resend;
+    return 0;
 }
 
 static int pump(struct og_publisher *p)
 {
-    int64_t now = og_mono_us(), resend = (int64_t)p->o.resend_ms * 1000;
-    struct held *h, *tmp;
     int rc;
 
-    HASH_ITER(hh, p->by_token, h, tmp)
-    {
-        /* Back off: an intake that does not answer is busy or waiting for its database;
-         * more copies would only queue up in front of it. */
-        if (h->sent_at == 0 || now - h->sent_at < resend << (h->tries < 4 ? h->tries - 1 : 3))
-            continue;
-        if (send_held(p, h) < 0)
-            return 0;
-        h->sent_at = now;
-        h->tries++;
-        p->resent++;
-    }
+    /* A reconnect lost whatever was in flight: all of it goes out again at once. */
+    if (og_zmonitor_poll(p->monitor, &p->disconnects) > 0)
+        og_window_requeue(p->window);
     /* An event leaves only once it is on disk: one fdatasync covers all queued so far. */
-    if (p->queue_head && p->inflight < p->o.window && p->outbox &&
+    if (og_window_queued(p->window) && og_window_inflight(p->window) < p->o.window && p->outbox &&
         (rc = og_outbox_sync(p->outbox)) < 0)
         return rc;
-    while (p->queue_head && p->inflight < p->o.window) {
-        h = p->queue_head;
-        if (send_held(p, h) < 0)
-            return 0;
-        h->sent_at = now;
-        h->tries = 1;
-        p->queue_head = h->next_queued;
-        if (!p->queue_head)
-            p->queue_tail = NULL;
-        p->inflight++;
-    }
+    og_window_pump(p->window, p->o.window, og_mono_us(), send_submit, p);
     return 0;
 }
 
@@ -222,7 +188,6 @@ static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn
 {
     Onegrid__V1__Reply *r;
     struct og_answer a = {0};
-    struct held *h;
     uint64_t token = 0;
 
     if (m->n != 1)
@@ -236,11 +201,6 @@ static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn
     }
     for (int i = 0; i < 8; i++)
         token = token << 8 | r->tag.data[i];
-    HASH_FIND(hh, p->by_token, &token, sizeof(token), h);
-    if (!h || h->sent_at == 0) {
-        onegrid__v1__reply__free_unpacked(r, NULL); /* an answer to a resend already answered */
-        return 0;
-    }
     a.token = token;
     a.event_id = r->event_id;
     a.source = r->source;
@@ -261,11 +221,11 @@ static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn
         onegrid__v1__reply__free_unpacked(r, NULL);
         return 0;
     }
-    HASH_DEL(p->by_token, h);
-    free(h->buf);
-    free(h);
-    p->held--;
-    p->inflight--;
+    if (og_window_answered(p->window, r->tag.data, 8) < 0) {
+        /* not held (an answer to a copy already answered) or never sent */
+        onegrid__v1__reply__free_unpacked(r, NULL);
+        return 0;
+    }
     /* If "done" cannot be written the event is sent again after a restart and answered
      * "duplicate": nothing is lost, so the answer is still delivered now. */
     if (p->outbox)
@@ -292,7 +252,7 @@ int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, v
             og_zmsg_close(&m);
         }
         left = (until - og_mono_us()) / 1000;
-        if (answers > 0 || left <= 0 || p->held == 0)
+        if (answers > 0 || left <= 0 || og_window_held(p->window) == 0)
             return answers;
         /* Wake at least every 100 ms to resend what is late. */
         if (zmq_poll(&item, 1, left < 100 ? left : 100) < 0 && errno != EINTR)
@@ -302,7 +262,7 @@ int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, v
 
 size_t og_publisher_held(const struct og_publisher *p)
 {
-    return p->held;
+    return og_window_held(p->window);
 }
 
 uint64_t og_publisher_resent(const struct og_publisher *p)

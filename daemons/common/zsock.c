@@ -1,6 +1,7 @@
 #include "zsock.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,4 +250,61 @@ void og_zmsg_close(struct og_zmsg *m)
         zmq_msg_close(&msgs[i]);
     free(msgs);
     memset(m, 0, sizeof(*m));
+}
+
+struct og_zmonitor {
+    void *pair; /* receives the monitored socket's events */
+    bool was_connected;
+};
+
+struct og_zmonitor *og_zmonitor_new(void *ctx, void *sock, char *err, size_t errlen)
+{
+    struct og_zmonitor *m = calloc(1, sizeof(*m));
+    char addr[64];
+
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(addr, sizeof(addr), "inproc://og-monitor-%p", (void *)m);
+    if (zmq_socket_monitor(sock, addr, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0 &&
+        (m->pair = zmq_socket(ctx, ZMQ_PAIR)) && zmq_connect(m->pair, addr) == 0)
+        return m;
+    snprintf(err, errlen, "socket monitor: %s", zmq_strerror(errno));
+    if (m->pair)
+        zmq_close(m->pair);
+    zmq_socket_monitor(sock, NULL, 0);
+    free(m);
+    return NULL;
+}
+
+void og_zmonitor_destroy(struct og_zmonitor **mp, void *sock)
+{
+    struct og_zmonitor *m = *mp;
+    if (!m)
+        return;
+    zmq_socket_monitor(sock, NULL, 0);
+    zmq_close(m->pair);
+    free(m);
+    *mp = NULL;
+}
+
+int og_zmonitor_poll(struct og_zmonitor *m, uint64_t *disconnects)
+{
+    struct og_zmsg msg;
+    int reconnects = 0;
+
+    while (og_zrecv(m->pair, &msg) == 0) {
+        uint16_t event = 0;
+        if (msg.n >= 1 && msg.size[0] >= 2)
+            memcpy(&event, msg.data[0], sizeof(event));
+        og_zmsg_close(&msg);
+        if (event == ZMQ_EVENT_DISCONNECTED) {
+            (*disconnects)++;
+        } else if (event == ZMQ_EVENT_CONNECTED) {
+            reconnects += m->was_connected;
+            m->was_connected = true;
+        }
+    }
+    return reconnects;
 }

@@ -54,6 +54,17 @@ int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen);
 /* Writes the endpoints actually bound (tcp port 0 or * resolved) into buf. */
 void og_router_endpoint(void *sock, char *buf, size_t size);
 
+/* A socket's connection monitor: tells a sender that its connection was made again (a
+ * restarted peer, a network break), so that what was in flight is resent at once. */
+struct og_zmonitor;
+/* Monitors sock's connects and disconnects. NULL with err filled. */
+struct og_zmonitor *og_zmonitor_new(void *ctx, void *sock, char *err, size_t errlen);
+/* Stops monitoring sock and frees; accepts NULL, sets *m to NULL. */
+void og_zmonitor_destroy(struct og_zmonitor **m, void *sock);
+/* Reads the events so far without blocking: returns how many connections were made again
+ * (each connect after the first) and adds the disconnects to *disconnects. */
+int og_zmonitor_poll(struct og_zmonitor *m, uint64_t *disconnects);
+
 /* Sends n parts without blocking. Returns 0, -EAGAIN (queue full: no credit),
  * -EHOSTUNREACH (ROUTER: peer gone) or another -errno. */
 int og_zsend(void *sock, const void *const *parts, const size_t *sizes, size_t n);
