@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <ini.h>
@@ -18,33 +19,105 @@ struct og_config {
     struct entry *head;
 };
 
+/* One load: the file, what libinih is reading, and the first error found in a callback. */
+struct load {
+    struct og_config *cfg;
+    FILE *f;
+    const char *path;
+    int line;       /* number of the line last read */
+    bool after_key; /* a key was set since the last section line */
+    bool continues; /* the line last read continues the value of that key */
+    char *err;
+    size_t errlen;
+    int error; /* 0, or -errno once err is filled */
+};
+
+/* libinih's reader: fgets, following each line as libinih (r55, multi-line values on)
+ * will take it. check_lines has made sure every line fits, so each call reads one
+ * whole line. */
+static char *read_line(char *buf, int size, void *arg)
+{
+    struct load *l = arg;
+    char *s = fgets(buf, size, l->f), *start;
+
+    if (!s)
+        return NULL;
+    l->line++;
+    start = s;
+    if (l->line == 1 && strncmp(start, "\xEF\xBB\xBF", 3) == 0)
+        start += 3;
+    while (isspace((unsigned char)*start))
+        start++;
+    /* Comments and blank lines first; then, with a key set in this section, any indented
+     * line continues its value; then sections. */
+    l->continues = false;
+    if (!*start || strchr(INI_START_COMMENT_PREFIXES, *start))
+        return s;
+    if (l->after_key && start > s)
+        l->continues = true;
+    else if (*start == '[')
+        l->after_key = false;
+    return s;
+}
+
+static int out_of_memory(struct load *l)
+{
+    snprintf(l->err, l->errlen, "out of memory reading \"%s\"", l->path);
+    l->error = -ENOMEM;
+    return 0;
+}
+
 static int on_entry(void *user, const char *section, const char *key, const char *value)
 {
-    struct og_config *cfg = user;
-    struct entry *e = calloc(1, sizeof(*e));
-    if (!e)
+    struct load *l = user;
+    struct og_config *cfg = l->cfg;
+    struct entry *e;
+    char *joined;
+
+    if (l->error)
         return 0;
-    e->section = strdup(section);
-    e->key = strdup(key);
-    e->value = strdup(value);
+    l->after_key = true;
+    /* An indented line continues the value above (as the shipped onegrid.conf says), joined
+     * with a space: libinih hands it over as the same key again, which must add to the
+     * value, not replace it. */
+    if (l->continues && cfg->head) {
+        /* libinih r55 ends a value at an inline comment (" ;"), but not a continued one. */
+        int n = 0;
+        while (value[n] && !(value[n] == ';' && n > 0 && isspace((unsigned char)value[n - 1])))
+            n++;
+        while (n > 0 && isspace((unsigned char)value[n - 1]))
+            n--;
+        if (asprintf(&joined, "%s %.*s", cfg->head->value, n, value) < 0)
+            return out_of_memory(l);
+        free(cfg->head->value);
+        cfg->head->value = joined;
+        return 1;
+    }
+    /* A key set again replaces it (og_config_get finds the newest entry first). */
+    if (!(e = calloc(1, sizeof(*e))))
+        return out_of_memory(l);
     e->next = cfg->head;
     cfg->head = e;
-    return e->section && e->key && e->value;
+    if (!(e->section = strdup(section)) || !(e->key = strdup(key)) || !(e->value = strdup(value)))
+        return out_of_memory(l);
+    return 1;
 }
 
 /* libinih as packaged reads at most INI_MAX_LINE (200) bytes of a line and parses the
- * rest as a new line, silently. Refuse such lines instead of misreading them. */
-static int check_line_lengths(const char *path, char *err, size_t errlen)
+ * rest as a new line, silently; and it ends a line at a NUL byte. Refuse such lines
+ * instead of misreading them. */
+static int check_lines(FILE *f, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
     int c, line = 1;
     long len = 0;
-    if (!f)
-        return 0; /* ini_parse reports it */
     while ((c = getc(f)) != EOF) {
         if (c == '\n') {
             line++, len = 0;
             continue;
+        }
+        if (c == '\0') {
+            snprintf(err, errlen, "\"%s\" line %d contains a NUL byte", path, line);
+            return -EINVAL;
         }
         if (++len >= INI_MAX_LINE - 1) {
             snprintf(err, errlen,
@@ -52,37 +125,49 @@ static int check_line_lengths(const char *path, char *err, size_t errlen)
                      "parser cannot read; shorten it (a long conninfo can name a service in "
                      "pg_service.conf: conninfo = service=onegrid)",
                      path, line, INI_MAX_LINE - 2);
-            fclose(f);
             return -E2BIG;
         }
     }
-    fclose(f);
     return 0;
 }
 
 struct og_config *og_config_load(const char *path, char *err, size_t errlen)
 {
-    struct og_config *cfg;
+    struct load l = {.path = path, .err = err, .errlen = errlen};
     int rc;
 
-    if (check_line_lengths(path, err, errlen) < 0)
-        return NULL;
-    cfg = calloc(1, sizeof(*cfg));
-
-    if (!cfg) {
-        snprintf(err, errlen, "out of memory");
+    if (!(l.f = fopen(path, "r"))) {
+        snprintf(err, errlen, "could not open config file \"%s\": %s", path, strerror(errno));
         return NULL;
     }
-    rc = ini_parse(path, on_entry, cfg);
-    if (rc == 0)
-        return cfg;
-    if (rc == -1)
-        snprintf(err, errlen, "could not open config file \"%s\": %s", path, strerror(errno));
-    else if (rc == -2)
-        snprintf(err, errlen, "out of memory reading \"%s\"", path);
-    else
+    if (check_lines(l.f, path, err, errlen) < 0)
+        goto fail;
+    /* A read error looks like the end of the file to getc and to libinih: a directory
+     * (fopen takes one) or an I/O error would read as an empty or cut configuration. */
+    if (ferror(l.f) || fseek(l.f, 0, SEEK_SET) != 0) {
+        snprintf(err, errlen, "could not read config file \"%s\": %s", path, strerror(errno));
+        goto fail;
+    }
+    if (!(l.cfg = calloc(1, sizeof(*l.cfg)))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    rc = ini_parse_stream(read_line, &l, on_entry, &l);
+    if (ferror(l.f)) {
+        snprintf(err, errlen, "could not read config file \"%s\": %s", path, strerror(errno));
+        goto fail;
+    }
+    if (l.error)
+        goto fail; /* err says why */
+    if (rc != 0) {
         snprintf(err, errlen, "syntax error in \"%s\" at line %d", path, rc);
-    og_config_destroy(&cfg);
+        goto fail;
+    }
+    fclose(l.f);
+    return l.cfg;
+fail:
+    og_config_destroy(&l.cfg);
+    fclose(l.f);
     return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -32,6 +33,19 @@ static const char *write_file(const char *name, const char *text)
     return path;
 }
 
+/* Writes len bytes to dir/name (NUL bytes too); returns the path in a static buffer. */
+static const char *write_bytes(const char *name, const void *data, size_t len)
+{
+    static char path[128];
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    if (!f || fwrite(data, 1, len, f) != len)
+        fail_msg("could not write \"%s\"", path);
+    fclose(f);
+    return path;
+}
+
 static int setup_dir(void **state)
 {
     snprintf(dir, sizeof(dir), "/tmp/og-test-config-XXXXXX");
@@ -41,11 +55,12 @@ static int setup_dir(void **state)
 static int remove_dir(void **state)
 {
     static const char *const names[] = {"good.ini", "syntax.ini", "section.ini", "empty.ini",
-                                        "long.ini"};
+                                        "long.ini", "more.ini",   "nul.ini",     "dir.ini"};
     char path[128];
     for (size_t i = 0; i < OG_ARRAY_SIZE(names); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        unlink(path);
+        if (unlink(path) != 0)
+            rmdir(path);
     }
     return rmdir(dir);
 }
@@ -254,6 +269,57 @@ static void test_long_value(void **state)
     }
 }
 
+/* An indented line continues the value above (the shipped onegrid.conf says so); each
+ * used to replace the value, so "listen = ipc://...,\n    tcp://..." listened on the tcp
+ * endpoint only. Found while writing tests/fuzz/fuzz_config.c. */
+static void test_continued_value(void **state)
+{
+    char err[256] = "";
+    struct og_config *cfg =
+        og_config_load(write_file("more.ini", "[intake]\n"
+                                              "listen = ipc:///run/onegrid/intake.sock,\n"
+                                              "    tcp://127.0.0.1:7300 ; inline comment\n"
+                                              "; a comment does not end it\n"
+                                              "\n"
+                                              "\ttcp://10.1.2.3:7300\n"
+                                              "window = 10\n"
+                                              "[dispatch]\n"
+                                              "  shard = 6502\n"
+                                              "    650204\n"),
+                       err, sizeof(err));
+    if (!cfg)
+        fail_msg("continued values refused: %s", err);
+    assert_string_equal(og_config_get(cfg, "intake", "listen"),
+                        "ipc:///run/onegrid/intake.sock, tcp://127.0.0.1:7300 tcp://10.1.2.3:7300");
+    assert_string_equal(og_config_get(cfg, "intake", "window"), "10");
+    /* An indented key right after a section line is a key, not a continuation; the line
+     * after it continues it. */
+    assert_string_equal(og_config_get(cfg, "dispatch", "shard"), "6502 650204");
+    og_config_destroy(&cfg);
+
+    /* After a section line an indented key is a key again, here set a second time. */
+    cfg = og_config_load(write_file("more.ini", "[a]\nx = 1\n[a]\n  x = 2\n"), err, sizeof(err));
+    assert_non_null(cfg);
+    assert_string_equal(og_config_get(cfg, "a", "x"), "2");
+    og_config_destroy(&cfg);
+}
+
+/* fopen takes a directory and reading it fails: it used to load as an empty file, so a
+ * daemon started on defaults. A NUL byte ends a line for libinih: refused, not cut. */
+static void test_unreadable(void **state)
+{
+    char err[256] = "", path[128];
+    snprintf(path, sizeof(path), "%s/dir.ini", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_null(og_config_load(path, err, sizeof(err)));
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, strerror(EISDIR)));
+
+    static const char nul[] = "[intake]\nlisten = a\0b\n";
+    assert_null(og_config_load(write_bytes("nul.ini", nul, sizeof(nul) - 1), err, sizeof(err)));
+    assert_non_null(strstr(err, "line 2 contains a NUL byte"));
+}
+
 static void test_missing_file(void **state)
 {
     char err[256] = "", path[128];
@@ -267,9 +333,14 @@ static void test_missing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),          cmocka_unit_test(test_str),
-        cmocka_unit_test(test_int),          cmocka_unit_test(test_check_keys),
-        cmocka_unit_test(test_syntax_error), cmocka_unit_test(test_long_value),
+        cmocka_unit_test(test_get),
+        cmocka_unit_test(test_str),
+        cmocka_unit_test(test_int),
+        cmocka_unit_test(test_check_keys),
+        cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_long_value),
+        cmocka_unit_test(test_continued_value),
+        cmocka_unit_test(test_unreadable),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
