@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# Fault injection against PostgreSQL and the daemons, for tests/integration/db_faults.sh
+# and tests/chaos/run. Source it after pgcluster.sh / daemons.sh (testlib.sh sources both).
+#
+#   og_poll SECONDS CMD...           run CMD every 0.1 s until it succeeds; false after
+#                                    SECONDS (no fixed sleeps: wait for the condition)
+#   og_backend_pids DB APP           pids of DB's backends whose application_name is APP
+#   og_backend_waiting DB APP        true when one of them waits for a lock
+#   og_backend_lock_wait DB APP      prints "PID WAITSTART" of one of them waiting for a
+#                                    lock (nothing if none): a new value is a new wait
+#   og_backend_cancel DB APP         pg_cancel_backend on each; prints how many
+#   og_backend_terminate DB APP      pg_terminate_backend on each; prints how many
+#   og_cancel_pid DB PID             pg_cancel_backend(PID)
+#   og_lock_take DB NAME TABLE MODE  a session named NAME takes LOCK TABLE TABLE IN MODE
+#                                    MODE and holds it (in the background) until released
+#   og_lock_release DB NAME          ends that session (and with it the lock)
+#   og_vmhwm PID                     the process's peak resident set (VmHWM) in kB, 0 if gone
+#   og_xact_rollbacks DB             DB's rolled-back transactions so far (pg_stat_database;
+#                                    the statistics lag by up to a second)
+#
+# The daemons name their sessions onegrid-archive, onegrid-dispatch (application_name).
+# Functions return non-zero on failure and never exit.
+
+[[ -n ${_ONEGRID_FAULTS_SH:-} ]] && return 0
+_ONEGRID_FAULTS_SH=1
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+_fl_psql() {
+	local db=$1
+	shift
+	"$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$db" "$@"
+}
+
+og_poll() {
+	local secs=${1:?usage: og_poll SECONDS CMD...}
+	shift
+	local deadline=$((SECONDS + secs))
+	while ! "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+og_backend_pids() {
+	local db=${1:?usage: og_backend_pids DB APP} app=${2:?}
+	_fl_psql "$db" -c "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+	                   AND application_name = '$app' AND backend_type = 'client backend' ORDER BY pid"
+}
+
+og_backend_waiting() {
+	local db=${1:?usage: og_backend_waiting DB APP} app=${2:?}
+	[[ $(_fl_psql "$db" -c "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+	                        AND application_name = '$app' AND wait_event_type = 'Lock'") -gt 0 ]]
+}
+
+og_backend_lock_wait() {
+	local db=${1:?usage: og_backend_lock_wait DB APP} app=${2:?}
+	# waitstart can be NULL for a moment after the wait began (PostgreSQL's docs).
+	_fl_psql "$db" -c "SELECT l.pid || ' ' || l.waitstart FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	                   WHERE a.datname = current_database() AND a.application_name = '$app'
+	                   AND NOT l.granted AND l.waitstart IS NOT NULL ORDER BY l.waitstart LIMIT 1"
+}
+
+og_cancel_pid() {
+	_fl_psql "${1:?usage: og_cancel_pid DB PID}" -c "SELECT pg_cancel_backend(${2:?})" >/dev/null
+}
+
+og_backend_cancel() {
+	local db=${1:?usage: og_backend_cancel DB APP} app=${2:?}
+	_fl_psql "$db" -c "SELECT count(*) FILTER (WHERE pg_cancel_backend(pid)) FROM pg_stat_activity
+	                   WHERE datname = current_database() AND application_name = '$app'"
+}
+
+og_backend_terminate() {
+	local db=${1:?usage: og_backend_terminate DB APP} app=${2:?}
+	_fl_psql "$db" -c "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+	                   WHERE datname = current_database() AND application_name = '$app'"
+}
+
+# The lock holder is a psql in the background whose one statement string takes the lock
+# and then sleeps: the lock lasts until the session ends (og_lock_release terminates it).
+og_lock_take() {
+	local db=${1:?usage: og_lock_take DB NAME TABLE MODE} name=${2:?} table=${3:?} mode=${4:?}
+	local log=${OG_FAULTS_LOG:-/dev/null}
+	PGAPPNAME=$name "$PG_BIN/psql" -XAtq -d "$db" \
+		-c "LOCK TABLE $table IN $mode MODE; SELECT pg_sleep(3600)" >>"$log" 2>&1 &
+	# Granted, not merely asked for: the LOCK itself may wait for a transaction in flight.
+	og_poll 30 _fl_lock_granted "$db" "$name" "$table" || {
+		echo "faults: session \"$name\" did not get its lock on $table within 30 s" >&2
+		og_lock_release "$db" "$name" >/dev/null
+		return 1
+	}
+}
+
+_fl_lock_granted() {
+	[[ $(_fl_psql "$1" -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	                       WHERE a.application_name = '$2' AND l.granted
+	                       AND l.relation = '$3'::regclass") -gt 0 ]]
+}
+
+_fl_no_backend() {
+	[[ -z $(og_backend_pids "$1" "$2") ]]
+}
+
+og_lock_release() {
+	local db=${1:?usage: og_lock_release DB NAME} name=${2:?}
+	og_backend_terminate "$db" "$name" >/dev/null || return 1
+	og_poll 30 _fl_no_backend "$db" "$name"
+}
+
+og_vmhwm() {
+	local kb
+	kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/${1:?usage: og_vmhwm PID}/status" 2>/dev/null) || true
+	echo "${kb:-0}"
+}
+
+og_xact_rollbacks() {
+	_fl_psql "${1:?usage: og_xact_rollbacks DB}" \
+		-c "SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+}
