@@ -9,11 +9,16 @@
 
 #include "daemon.h"
 #include "db.h"
+#include "frame_check.h"
 #include "log.h"
 #include "util.h"
 #include "validate.h"
 
 #define BURST 512 /* submissions read and checked against the database per turn */
+/* How often the database's clock is read (clock.c): while the clocks agree, and while they
+ * do not (so that dispatch notices soon when they agree again). */
+#define DB_CLOCK_EVERY_US         (10 * 1000000LL)
+#define DB_CLOCK_HOLDING_EVERY_US (1000000LL)
 
 /* A submission passed to archive, waiting for its answer. */
 struct pending {
@@ -46,7 +51,106 @@ struct og_dispatch {
     struct og_backoff db; /* while the database fails */
     bool must_reload;     /* memory disagrees with the database: drain, then exit to reload */
     uint64_t decided, duplicates, refused;
+    struct og_clock clock; /* whether the wall clock may date decisions and escalate */
+    int64_t db_clock_at;   /* og_mono_us() of the last reading of the database's clock */
+    int64_t clock_lost_at; /* og_mono_us() when the clocks last disagreed */
+    bool holding_said;     /* that submissions wait for the clocks was logged */
+    struct og_frame_drops bad_from_intake, bad_from_archive;
 };
+
+static void hold_status(struct og_dispatch *d)
+{
+    char what[256];
+    og_clock_describe(&d->clock, what, sizeof(what));
+    og_daemon_status("holding: %s; no decisions and no escalations until the clocks agree "
+                     "again; %zu submissions waiting",
+                     what, d->n_inbox);
+}
+
+/* Logs a change of trust in the wall clock: once when the clocks disagree, once when they
+ * agree again. */
+static void clock_changed(struct og_dispatch *d, enum og_clock_change c)
+{
+    char what[256];
+
+    if (c == OG_CLOCK_LOST) {
+        og_clock_describe(&d->clock, what, sizeof(what));
+        d->clock_lost_at = og_mono_us();
+        d->holding_said = false;
+        og_err("clock step: %s (more than %lld s); deciding nothing and escalating nothing until "
+               "the clocks agree again",
+               what, (long long)(d->clock.bound / 1000000));
+        hold_status(d);
+    } else if (c == OG_CLOCK_REGAINED) {
+        og_notice("the clocks agree again after %.0f s: deciding and escalating again (%zu "
+                  "submissions held)",
+                  (double)(og_mono_us() - d->clock_lost_at) / 1e6, d->n_inbox);
+        og_daemon_status("the clocks agree again");
+    }
+}
+
+/* One reading of the database's clock, between two of the wall clock. A failure says
+ * nothing about the clocks (the next use of the database notices an outage). */
+static void read_db_clock(struct og_dispatch *d)
+{
+    int64_t w0, w1;
+    PGresult *r;
+
+    d->db_clock_at = og_mono_us();
+    if (!d->conn || og_db_broken(d->conn) || !og_backoff_ready(&d->db))
+        return;
+    w0 = og_now_us();
+    r = PQexec(d->conn, "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint");
+    w1 = og_now_us();
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        clock_changed(
+            d, og_clock_observe_db(&d->clock, strtoll(PQgetvalue(r, 0, 0), NULL, 10), w0, w1));
+    PQclear(r);
+}
+
+static void start_clock(struct og_dispatch *d)
+{
+    int64_t bound = d->o.max_clock_step_us > 0 ? d->o.max_clock_step_us : 60 * 1000000LL;
+    og_clock_init(&d->clock, bound, og_now_us(), og_clock_boot_us());
+    read_db_clock(d);
+    if (d->clock.db_known && llabs(d->clock.db_ref) > bound)
+        og_warn("the wall clock is %.0f s %s the database's; decisions are dated by the wall "
+                "clock (check that both hosts keep time); a step of either clock from here on "
+                "holds dispatch",
+                (double)llabs(d->clock.db_ref) / 1e6, d->clock.db_ref < 0 ? "ahead of" : "behind");
+}
+
+/* The wall clock's time in seconds, to date decisions and find overdue cases with, or -1
+ * while it is not trusted (clock.c): then nothing may be decided or escalated. Reads the
+ * database's clock too when that is due. */
+static int64_t trusted_now(struct og_dispatch *d)
+{
+    int64_t wall = og_now_us();
+
+    /* Boot time first: a step of the wall clock is logged as what it is. */
+    clock_changed(d, og_clock_observe(&d->clock, wall, og_clock_boot_us()));
+    if (og_mono_us() - d->db_clock_at >=
+        (og_clock_trusted(&d->clock) ? DB_CLOCK_EVERY_US : DB_CLOCK_HOLDING_EVERY_US))
+        read_db_clock(d);
+    return og_clock_trusted(&d->clock) ? wall / 1000000 : -1;
+}
+
+/* A frame that fails og_frame_check: counted, logged at most once a minute, dropped. */
+static void drop_frame(struct og_frame_drops *drops, const char *from, Onegrid__V1__Frame *f,
+                       const char *why)
+{
+    char key[80], text[256];
+    uint64_t n = og_frame_check_count(drops, og_mono_us());
+
+    if (n) {
+        const char *k = f->key ? f->key : "";
+        og_warn("dropped %llu malformed frame%s from %s (%llu in all); the last, key \"%s\": %s",
+                (unsigned long long)n, n == 1 ? "" : "s", from, (unsigned long long)drops->total,
+                og_utf8_safe((const uint8_t *)k, strlen(k), key, sizeof(key)),
+                og_utf8_safe((const uint8_t *)why, strlen(why), text, sizeof(text)));
+    }
+    onegrid__v1__frame__free_unpacked(f, NULL);
+}
 
 static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
 {
@@ -105,6 +209,7 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
     d->decider.cases = d->cases;
     d->decider.shard = d->o.shard;
     d->decider.merge = d->o.merge;
+    start_clock(d);
     og_notice("shard %s epoch %llu: %zu areas, %zu crosswalk entries, %zu sources, "
               "%zu categories, %zu units, %zu rules, %zu supervisors, %zu calendar days, "
               "%zu grid boundaries, %zu cases",
@@ -163,18 +268,56 @@ static void answer_intake(struct og_dispatch *d, const struct og_route *to, cons
         og_debug("answer for \"%s\" not delivered; intake will resend", key);
 }
 
+static void forget(struct og_dispatch *d, struct pending *p)
+{
+    HASH_DEL(d->pending, p);
+    free(p->key);
+    free(p);
+}
+
 static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
 {
     struct og_dispatch *d = arg;
     struct pending *p;
+    char why[256];
 
     HASH_FIND_STR(d->pending, f->key, p);
-    if (f->epoch > d->epoch || !f->reply) {
-        og_log(LOG_CRIT,
-               "fenced: archive answered with epoch %llu, ours is %llu; another "
-               "dispatch owns shard %s",
-               (unsigned long long)f->epoch, (unsigned long long)d->epoch, d->o.shard);
+    if (og_frame_check(f, OG_FRAME_HOP_ARCHIVE_DISPATCH, why, sizeof(why)) < 0) {
+        /* Not acted on. But the link has let go of the record, nothing resends it, and
+         * whether archive committed it is unknown: memory may now disagree with the
+         * database. */
+        if (p) {
+            if (!d->must_reload)
+                og_log(LOG_CRIT,
+                       "archive's answer for \"%s\" is malformed; finishing what is "
+                       "in flight, then exiting to reload state",
+                       p->key);
+            d->must_reload = true;
+            forget(d, p);
+        }
+        drop_frame(&d->bad_from_archive, "archive", f, why);
+        return;
+    }
+    if (f->epoch > d->epoch) {
+        /* Every record in flight comes back like this: one line says it. */
+        if (!d->fenced)
+            og_log(LOG_CRIT,
+                   "fenced: archive answered with epoch %llu, ours is %llu; another "
+                   "dispatch owns shard %s",
+                   (unsigned long long)f->epoch, (unsigned long long)d->epoch, d->o.shard);
         d->fenced = true;
+    } else if (!f->reply) {
+        /* archive dropped a record of an older epoch held under this key (a predecessor's)
+         * and with it this one: it was not stored, yet memory holds its decision. */
+        if (p) {
+            if (!d->must_reload)
+                og_log(LOG_CRIT,
+                       "archive dropped \"%s\" as a record of an older epoch; "
+                       "finishing what is in flight, then exiting to reload state",
+                       p->key);
+            d->must_reload = true;
+            forget(d, p);
+        }
     } else if (p) {
         const Onegrid__V1__Reply *r = f->reply;
         /* ack and nack share a union (a oneof): test result_case, never the pointers. */
@@ -190,9 +333,7 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
         }
         if (!p->internal)
             answer_intake(d, &p->route, p->key, f->reply);
-        HASH_DEL(d->pending, p);
-        free(p->key);
-        free(p);
+        forget(d, p);
     }
     onegrid__v1__frame__free_unpacked(f, NULL);
 }
@@ -311,7 +452,7 @@ static Onegrid__V1__Reply *committed_reply(const Onegrid__V1__Submission *s, con
 }
 
 /* Decides and forwards one inbox item that is not yet committed. */
-static int forward(struct og_dispatch *d, struct inbox_item *it)
+static int forward(struct og_dispatch *d, struct inbox_item *it, int64_t now)
 {
     Onegrid__V1__Frame *f = it->frame;
     Onegrid__V1__Decision *dec = calloc(1, sizeof(*dec));
@@ -325,7 +466,7 @@ static int forward(struct og_dispatch *d, struct inbox_item *it)
     }
     onegrid__v1__decision__init(dec);
     f->decision = dec;
-    rc = og_decide(&d->decider, f->submission, og_now_us() / 1000000, dec);
+    rc = og_decide(&d->decider, f->submission, now, dec);
     /* Decisions on further cases travel in the same frame (the frame owns them now). */
     f->more_decisions = d->decider.more;
     f->n_more_decisions = d->decider.n_more;
@@ -372,6 +513,7 @@ static void process_inbox(struct og_dispatch *d)
     char *committed[BURST] = {0};
     bool stored_once[BURST] = {0};
     char err[512];
+    int64_t now;
     int rc;
 
     if (d->must_reload) {
@@ -385,6 +527,16 @@ static void process_inbox(struct og_dispatch *d)
         return;
     if (og_db_broken(d->conn) && connect_db(d, err, sizeof(err)) < 0) {
         db_failed(d, err);
+        return;
+    }
+    /* The batch is decided at one trusted instant; while the clocks disagree it waits
+     * (intake waits behind it), and so does every answer to a resend. */
+    now = trusted_now(d);
+    if (now < 0) {
+        if (!d->holding_said)
+            og_warn("holding %zu submission%s until the clocks agree again", d->n_inbox,
+                    d->n_inbox == 1 ? "" : "s");
+        d->holding_said = true;
         return;
     }
     rc = find_committed(d, committed, stored_once, err, sizeof(err));
@@ -411,7 +563,7 @@ static void process_inbox(struct og_dispatch *d)
                 answer_intake(d, &it->route, it->frame->key, r);
                 onegrid__v1__reply__free_unpacked(r, NULL);
             }
-        } else if (forward(d, it) < 0) {
+        } else if (forward(d, it, now) < 0) {
             og_err("out of memory deciding \"%s\"; intake will resend it", it->frame->key);
         }
         free(committed[i]);
@@ -539,9 +691,9 @@ static int escalate_one(struct og_case *c, void *arg)
     return d->must_reload;
 }
 
-static void scan_escalations(struct og_dispatch *d)
+static void scan_escalations(struct og_dispatch *d, int64_t now)
 {
-    struct scan sc = {d, og_now_us() / 1000000, 0};
+    struct scan sc = {d, now, 0};
     og_cases_each(d->cases, escalate_one, &sc);
 }
 
@@ -551,14 +703,14 @@ static void receive(struct og_dispatch *d)
     while (d->n_inbox < BURST && d->n_inbox < og_link_client_room(d->out)) {
         struct og_route from;
         Onegrid__V1__Frame *f = NULL;
+        char why[256];
         int rc = og_link_server_recv(d->in, &from, &f);
         if (rc < 0)
             break;
         if (rc == 0)
             continue;
-        if (!f->submission) {
-            og_warn("dropping a frame without a submission (key \"%s\")", f->key);
-            onegrid__v1__frame__free_unpacked(f, NULL);
+        if (og_frame_check(f, OG_FRAME_HOP_INTAKE_DISPATCH, why, sizeof(why)) < 0) {
+            drop_frame(&d->bad_from_intake, "intake", f, why);
             continue;
         }
         d->inbox[d->n_inbox].route = from;
@@ -599,8 +751,12 @@ int og_dispatch_run(struct og_dispatch *d)
             return -ESTALE;
         if (!drain_until && !d->must_reload &&
             og_mono_us() - last_scan >= d->o.escalation_scan_us) {
-            scan_escalations(d);
+            int64_t now_s = trusted_now(d);
+            if (now_s >= 0)
+                scan_escalations(d, now_s);
             last_scan = og_mono_us();
+        } else if (!og_clock_trusted(&d->clock) && !drain_until) {
+            trusted_now(d); /* notice soon when the clocks agree again */
         }
         og_link_client_tick(d->out);
 
@@ -611,8 +767,10 @@ int og_dispatch_run(struct og_dispatch *d)
                       og_link_client_held(d->out), d->o.drain_ms);
             drain_until = now + (int64_t)d->o.drain_ms * 1000;
         }
-        if (drain_until &&
-            ((og_link_client_held(d->out) == 0 && d->n_inbox == 0) || now >= drain_until)) {
+        /* Submissions held for the clocks are not waited for: intake resends them. */
+        if (drain_until && ((og_link_client_held(d->out) == 0 &&
+                             (d->n_inbox == 0 || !og_clock_trusted(&d->clock))) ||
+                            now >= drain_until)) {
             if (og_link_client_held(d->out))
                 og_warn("stopped with %zu decisions unanswered; the next dispatch reloads "
                         "what was committed and intake resends the rest",
@@ -623,11 +781,16 @@ int og_dispatch_run(struct og_dispatch *d)
             return d->must_reload ? -ESTALE : 0;
         }
         if (now - last_status > 5000000 && !d->db.wait) {
-            og_daemon_status("epoch %llu: %llu decided, %llu refused, %llu duplicates, %zu "
-                             "cases, %zu waiting for archive",
-                             (unsigned long long)d->epoch, (unsigned long long)d->decided,
-                             (unsigned long long)d->refused, (unsigned long long)d->duplicates,
-                             og_cases_count(d->cases), og_link_client_held(d->out));
+            if (!og_clock_trusted(&d->clock))
+                hold_status(d);
+            else
+                og_daemon_status(
+                    "epoch %llu: %llu decided, %llu refused, %llu duplicates, %zu cases, %zu "
+                    "waiting for archive, %llu malformed frames dropped",
+                    (unsigned long long)d->epoch, (unsigned long long)d->decided,
+                    (unsigned long long)d->refused, (unsigned long long)d->duplicates,
+                    og_cases_count(d->cases), og_link_client_held(d->out),
+                    (unsigned long long)(d->bad_from_intake.total + d->bad_from_archive.total));
             last_status = now;
         }
     }

@@ -9,6 +9,7 @@
  * lifecycle.c  the case state machine (which step is allowed from which state)
  * cases.c      the shard's cases in memory, and case numbering
  * decide.c     one submission -> one decision (no I/O)
+ * clock.c      whether the wall clock may be trusted to date decisions and escalate
  * dispatch.c   the engine: fencing, loading, duplicate checks, the link both ways
  * main.c       arguments, configuration, sockets, readiness */
 #ifndef OG_DISPATCH_H
@@ -286,6 +287,51 @@ int og_escalate(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__
 /* Calls fn for every case (in no particular order) until it returns non-zero. */
 int og_cases_each(struct og_cases *cs, int (*fn)(struct og_case *c, void *arg), void *arg);
 
+/* clock.c */
+
+/* Whether dispatch may trust its wall clock (CLOCK_REALTIME), which dates every decision
+ * and decides when a case is overdue. Two witnesses: the boot-time clock (monotonic,
+ * counting suspend), which the wall clock must follow since their last agreement, and
+ * the database's clock, whose difference from the wall clock must stay what it was at
+ * their last agreement (learnt at start: a dispatch whose clock differs from the
+ * database's by a constant is trusted, e.g. one run under faketime). A difference beyond
+ * the bound either way is a step: the clock is not trusted until both agree again.
+ * Within the bound, each agreement becomes the new reference, so drift and an operator's
+ * small correction are absorbed. Readings are passed in, so tests give their own; nothing
+ * here logs. */
+struct og_clock {
+    int64_t bound;              /* us */
+    int64_t wall_ref, boot_ref; /* wall and boot time at the last agreement */
+    bool wall_off;              /* the wall clock disagrees with boot time */
+    int64_t wall_step;          /* then: how far it is from the reckoning (+: ahead) */
+    bool db_known;              /* db_ref was learnt */
+    int64_t db_ref;             /* database's clock minus the wall clock, last agreement */
+    bool db_off;                /* that difference moved beyond the bound */
+    int64_t db_step;            /* then: by how much */
+};
+
+enum og_clock_change {
+    OG_CLOCK_UNCHANGED,
+    OG_CLOCK_LOST,     /* the clocks disagreed just now */
+    OG_CLOCK_REGAINED, /* they agree again */
+};
+
+/* CLOCK_BOOTTIME in microseconds. */
+int64_t og_clock_boot_us(void);
+/* Starts trusting: wall_us and boot_us were read together. */
+void og_clock_init(struct og_clock *k, int64_t bound_us, int64_t wall_us, int64_t boot_us);
+/* A wall clock reading and a boot-time reading taken together. */
+enum og_clock_change og_clock_observe(struct og_clock *k, int64_t wall_us, int64_t boot_us);
+/* The database's clock db_us, read between wall readings wall0_us and wall1_us. The first
+ * reading (while the wall clock agrees with boot time) sets the reference; a round trip
+ * over half the bound tells nothing and is ignored. */
+enum og_clock_change og_clock_observe_db(struct og_clock *k, int64_t db_us, int64_t wall0_us,
+                                         int64_t wall1_us);
+bool og_clock_trusted(const struct og_clock *k);
+/* What disagrees, by how much, in words ("the wall clock is 2592000 s (30.0 days) ahead
+ * of the boot-time clock's reckoning"). */
+void og_clock_describe(const struct og_clock *k, char *buf, size_t len);
+
 /* dispatch.c */
 
 struct og_dispatch_opts {
@@ -294,6 +340,7 @@ struct og_dispatch_opts {
     const char *holder; /* who takes the epoch, for og.dispatch_epoch.holder */
     int drain_ms;
     int64_t escalation_scan_us; /* how often open cases are checked for 督办 */
+    int64_t max_clock_step_us;  /* a larger step of the wall clock is not trusted (clock.c) */
     struct og_merge_rule merge;
 };
 

@@ -11,9 +11,9 @@
 #include "log.h"
 
 static const char *const known_keys[] = {
-    "listen",           "archive",   "shard",    "conninfo",           "credit",
-    "window",           "resend_ms", "drain_ms", "escalation_scan_ms", "merge_window_hours",
-    "merge_distance_m", NULL};
+    "listen",           "archive",          "shard",    "conninfo",           "credit",
+    "window",           "resend_ms",        "drain_ms", "escalation_scan_ms", "merge_window_hours",
+    "merge_distance_m", "max_clock_step_s", NULL};
 
 int main(int argc, char **argv)
 {
@@ -23,7 +23,7 @@ int main(int argc, char **argv)
     struct og_link_client *out = NULL;
     struct og_dispatch *d = NULL;
     void *ctx = NULL;
-    long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m;
+    long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m, clock_step_s;
     char err[512], host[64], holder[128];
     int rc = EXIT_FAILURE;
 
@@ -40,6 +40,8 @@ int main(int argc, char **argv)
         og_config_int(cfg, "dispatch", "merge_window_hours", 72, 0, 24 * 365, &merge_hours, err,
                       sizeof(err)) ||
         og_config_int(cfg, "dispatch", "merge_distance_m", 150, 1, 100000, &merge_m, err,
+                      sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "max_clock_step_s", 60, 1, 86400, &clock_step_s, err,
                       sizeof(err))) {
         og_err("%s", err);
         goto out;
@@ -60,6 +62,7 @@ int main(int argc, char **argv)
     o.holder = holder;
     o.drain_ms = (int)drain_ms;
     o.escalation_scan_us = (int64_t)scan_ms * 1000;
+    o.max_clock_step_us = (int64_t)clock_step_s * 1000000;
     o.merge.window = (int64_t)merge_hours * 3600;
     o.merge.distance_m = (double)merge_m;
 
