@@ -299,8 +299,11 @@ int og_zmonitor_poll(struct og_zmonitor *m, uint64_t *disconnects)
         if (msg.n >= 1 && msg.size[0] >= 2)
             memcpy(&event, msg.data[0], sizeof(event));
         og_zmsg_close(&msg);
+        /* The monitor is attached after the socket's connect, so the first CONNECTED
+         * may come before it listens: a connect after a disconnect is a reconnect too. */
         if (event == ZMQ_EVENT_DISCONNECTED) {
             (*disconnects)++;
+            m->was_connected = true;
         } else if (event == ZMQ_EVENT_CONNECTED) {
             reconnects += m->was_connected;
             m->was_connected = true;
