@@ -37,7 +37,7 @@ static const char SQL_EPOCH[] = "SELECT epoch FROM og.dispatch_epoch WHERE shard
 static const char SQL_STORE_DECISION[] =
     "SELECT og.store_decision($1, $2, $3, $4, $5::jsonb, $6::bytea, $7::jsonb)";
 /* The links the batch appended (deploy/sql/015_signed_chain.sql), in the columns
- * link_message reads. */
+ * sign_and_commit reads. */
 static const char SQL_END_BATCH[] =
     "SELECT district_code, seq, batch_id, format, encode(hash, 'hex') FROM og.end_batch()";
 static const char SQL_SIGN_LINK[] = "SELECT og.sign_link($1, $2::bigint, $3::bytea, $4::bytea)";

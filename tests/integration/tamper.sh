@@ -6,7 +6,9 @@
 # link recomputed with the database's own functions, signatures removed, a rejection, an
 # event key or a batch deleted, an event key forged, the newest batch rolled back (caught
 # by heads kept elsewhere: --expect-heads), a key that is not archive's, and an archive
-# that stops signing. Each case runs on its own copy of the database.
+# that stops signing. Each case runs on its own copy of the database. Also: a signature
+# the database will not store is a fault (held and retried, never a refusal), and links
+# made before migration 015 still verify.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -219,7 +221,28 @@ assert_match "and names the key that signed" "signed with key $(head -1 "$PUB"),
 verify --public-key "$TEST_DIR/other.sign.public" --public-key "$PUB"
 assert_eq "with both keys (a rotation): verify passes" 0 "$rc"
 
-# 12. An archive that stops signing: it warns at start, and its links fail verify.
+# 12. Storing a signature fails (archive's role may not call og.sign_link for a while): a
+# fault, so the records are held and retried, never refused, and the batch is signed.
+og_start_all "$TEST_DIR"
+sql "$TEST_DB" "REVOKE EXECUTE ON FUNCTION og.sign_link(text, bigint, bytea, bytea) FROM onegrid_writer"
+(
+	sleep 3
+	sql "$TEST_DB" "GRANT EXECUTE ON FUNCTION og.sign_link(text, bigint, bytea, bytea) TO onegrid_writer"
+) &
+grant=$!
+og_gen_reports "$TEST_DB" 5 fault >"$TEST_DIR/fault.jsonl"
+publish fault
+wait "$grant"
+assert_eq "signing refused for a while: every event stored all the same" 0 "$rc"
+assert_eq "none answered STORAGE_REFUSED" 0 "$(grep -c STORAGE_REFUSED "$TEST_DIR/fault.out" || true)"
+assert_match "archive held them as a fault" "<3>database unavailable, holding [0-9]+ records and retrying: .*permission denied for function sign_link" \
+	"$(cat "$TEST_DIR/archive.log")"
+DB=$TEST_DB
+verify --public-key "$PUB"
+assert_eq "and the batch that got through is signed: verify --public-key passes" 0 "$rc"
+
+# 13. An archive that stops signing: it warns at start, and its links fail verify.
+og_stop_all "$TEST_DIR"
 sed -i '/^signing_key = /d' "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
 assert_match "archive without a key warns once at start" "<4>no \\[archive\\] signing_key: chain links are not signed" \
@@ -233,7 +256,7 @@ verify --public-key "$PUB"
 assert_eq "unsigned links after signed ones: verify --public-key fails" 1 "$rc"
 assert_match "and names them" "not signed, though links are signed since batch [0-9]+" "$out"
 
-# 13. The upgrade: links made before migration 015 (format 1) still verify, and each chain
+# 14. The upgrade: links made before migration 015 (format 1) still verify, and each chain
 # continues with format-2 links onto the head they left. Driven at the SQL level with the
 # functions archive calls, on a database first migrated up to 014 only.
 UP=${TEST_DB}_upgrade
