@@ -7,6 +7,7 @@
 #include <zmq.h>
 
 #include "daemon.h"
+#include "frame_check.h"
 #include "log.h"
 #include "util.h"
 
@@ -26,8 +27,8 @@ struct og_archive {
     struct held *by_key;
     int64_t first_at;     /* when the oldest held record arrived (monotonic us) */
     struct og_backoff db; /* while the database fails */
-    uint64_t committed, batches, duplicates, refused_records, malformed;
-    int64_t malformed_logged_at;
+    uint64_t committed, batches, duplicates, refused_records;
+    struct og_frame_drops malformed;
 };
 
 struct og_archive *og_archive_new(const struct og_archive_opts *o, struct og_link_server *srv,
@@ -94,17 +95,18 @@ static void answer(struct og_archive *a, struct held *h, uint64_t epoch)
         og_debug("answer for a record not delivered; dispatch will resend it");
 }
 
-/* A malformed frame from the link: counted, logged at most once a minute (with how many
- * since the last line), dropped. */
-static void malformed(struct og_archive *a, const char *why)
+/* A frame that fails og_frame_check: counted, logged at most once a minute (with how
+ * many since the last line), dropped. Only a faulty or foreign peer sends one. */
+static void malformed(struct og_archive *a, const Onegrid__V1__Frame *f, const char *why)
 {
-    int64_t now = og_mono_us();
-    a->malformed++;
-    if (a->malformed_logged_at && now - a->malformed_logged_at < 60000000)
-        return;
-    og_warn("dropping a malformed record from the link (%s); %llu malformed so far", why,
-            (unsigned long long)a->malformed);
-    a->malformed_logged_at = now;
+    char key[80], text[256];
+    uint64_t n = og_frame_check_count(&a->malformed, og_mono_us());
+    if (n)
+        og_warn("dropped %llu malformed record%s from the link (%llu in all); the last, key "
+                "\"%s\": %s",
+                (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)a->malformed.total,
+                og_utf8_safe((const uint8_t *)f->key, strlen(f->key), key, sizeof(key)),
+                og_utf8_safe((const uint8_t *)why, strlen(why), text, sizeof(text)));
 }
 
 static void receive(struct og_archive *a)
@@ -120,8 +122,8 @@ static void receive(struct og_archive *a)
             break;
         if (rc == 0)
             continue;
-        if (og_store_check(f, why, sizeof(why)) < 0) {
-            malformed(a, why);
+        if (og_frame_check(f, OG_FRAME_HOP_DISPATCH_ARCHIVE, why, sizeof(why)) < 0) {
+            malformed(a, f, why);
             onegrid__v1__frame__free_unpacked(f, NULL);
             continue;
         }

@@ -38,10 +38,6 @@ void og_store_destroy(struct og_store **s);
 int og_store_signing_key(struct og_store *s, const char *path, char *err, size_t errlen);
 /* (Re)connects and prepares the statements. 0, or -EIO with err filled. */
 int og_store_connect(struct og_store *s, char *err, size_t errlen);
-/* Checks that a DATA frame from dispatch is a record archive can store: the fields every
- * kind of record needs are there and consistent with its kind. 0, or -EINVAL with why
- * filled (safe to log). Frames that fail are dropped on receipt, never stored. */
-int og_store_check(const Onegrid__V1__Frame *f, char *why, size_t whylen);
 /* Commits items (all of one shard and epoch) in one transaction and fills their replies.
  * Returns 0; -ESTALE when the epoch is no longer current (*current set: nothing was
  * stored); -EINVAL when the statement of record *bad failed because of the record's own

@@ -304,7 +304,17 @@ static int decision(const Onegrid__V1__Frame *f, const Onegrid__V1__Decision *d,
     for (size_t i = 0; i < d->n_returned_units; i++)
         if (text("decision.returned_units[]", d->returned_units[i], 1, ID_MAX, why, whylen))
             return -EBADMSG;
+    /* archive stores what follows under the district's chain and opens the case with its
+     * grid and category; a further decision moves a case that exists. */
+    if (!*d->district)
+        return bad(why, whylen, "decision.district: missing");
     switch (d->kind) {
+    case ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE:
+        if (!first)
+            return bad(why, whylen, "more_decisions: opens a case");
+        if (!*d->grid || !*d->category)
+            return bad(why, whylen, "decision: a new case without its grid or category");
+        break;
     case ONEGRID__V1__DECISION__KIND__KIND_ESCALATE:
         if (d->escalation_level < 1)
             return bad(why, whylen, "decision: an escalation to level 0");

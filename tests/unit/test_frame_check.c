@@ -458,6 +458,24 @@ static void test_malformed_to_archive(void **state)
     z.f.n_more_decisions = 1;
     assert_bad(&z, DISPATCH_ARCHIVE, "more_decisions: a refusal");
 
+    /* What archive needs to store the record: a district for its chain, a new case's grid
+     * and category; a further decision only moves a case that exists. */
+    to_archive(&z, ex_report);
+    z.dec.district = (char *)"";
+    assert_bad(&z, DISPATCH_ARCHIVE, "decision.district: missing");
+
+    to_archive(&z, ex_report);
+    z.dec.grid = (char *)"";
+    assert_bad(&z, DISPATCH_ARCHIVE, "without its grid or category");
+
+    to_archive(&z, ex_decision);
+    z.more = z.dec;
+    z.more.kind = KIND(OPEN_CASE);
+    z.more_list[0] = &z.more;
+    z.f.more_decisions = z.more_list;
+    z.f.n_more_decisions = 1;
+    assert_bad(&z, DISPATCH_ARCHIVE, "more_decisions: opens a case");
+
     to_archive(&z, ex_decision);
     z.more_list[0] = NULL;
     z.f.more_decisions = z.more_list;

@@ -1,6 +1,6 @@
-/* Unit tests for archive's store without a database: which frames from the link archive
- * accepts (og_store_check), which database errors blame a record (og_db_record_error),
- * and the steps from a record to its refusal and to a minimal refusal. */
+/* Unit tests for archive's store without a database: which database errors blame a record
+ * (og_db_record_error), and the steps from a record to its refusal and to a minimal
+ * refusal. (Which frames archive accepts from the link: test_frame_check.) */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,104 +60,6 @@ static Onegrid__V1__Frame *record(void)
     return out;
 }
 
-static void assert_refused(Onegrid__V1__Frame *f, const char *why_part)
-{
-    char why[128] = "";
-    assert_int_equal(og_store_check(f, why, sizeof(why)), -EINVAL);
-    assert_non_null(strstr(why, why_part));
-    onegrid__v1__frame__free_unpacked(f, NULL);
-}
-
-static void test_check_good(void **state)
-{
-    char why[128];
-    Onegrid__V1__Frame *f = record();
-    assert_int_equal(og_store_check(f, why, sizeof(why)), 0);
-    /* A refusal by intake: no decision, the submission's own rejection. */
-    onegrid__v1__decision__free_unpacked(f->decision, NULL);
-    f->decision = NULL;
-    onegrid__v1__envelope__free_unpacked(f->submission->event, NULL);
-    f->submission->event = NULL;
-    f->submission->rejection = calloc(1, sizeof(*f->submission->rejection));
-    onegrid__v1__nack__init(f->submission->rejection);
-    assert_int_equal(og_store_check(f, why, sizeof(why)), 0);
-    onegrid__v1__frame__free_unpacked(f, NULL);
-}
-
-static void test_check_malformed(void **state)
-{
-    Onegrid__V1__Frame *f;
-
-    /* The frame the attacker sent: an OPEN_CASE decision and no event (it crashed
-     * archive, which dereferenced the missing event). */
-    f = record();
-    onegrid__v1__envelope__free_unpacked(f->submission->event, NULL);
-    f->submission->event = NULL;
-    assert_refused(f, "without its event");
-
-    f = record();
-    onegrid__v1__submission__free_unpacked(f->submission, NULL);
-    f->submission = NULL;
-    assert_refused(f, "no submission");
-
-    f = record();
-    f->shard[0] = '\0'; /* unpacked strings are the frame's own */
-    assert_refused(f, "no shard");
-
-    f = record();
-    f->key[0] = '\0';
-    assert_refused(f, "no key");
-
-    f = record();
-    f->kind = ONEGRID__V1__FRAME__KIND__KIND_ANSWER;
-    assert_refused(f, "not a DATA frame");
-
-    f = record();
-    onegrid__v1__timestamp__free_unpacked(f->submission->received, NULL);
-    f->submission->received = NULL;
-    assert_refused(f, "receipt time");
-
-    f = record();
-    f->submission->received->nanos = -1;
-    assert_refused(f, "receipt time");
-
-    f = record();
-    f->decision->kind = 99; /* protobuf-c does not check enum values */
-    assert_refused(f, "unknown kind");
-
-    f = record();
-    f->decision->kind = ONEGRID__V1__DECISION__KIND__KIND_UNSPECIFIED;
-    assert_refused(f, "unknown kind");
-
-    f = record();
-    f->decision->district[0] = '\0';
-    assert_refused(f, "district");
-
-    f = record();
-    f->decision->grid[0] = '\0';
-    assert_refused(f, "new case without");
-
-    /* A refusal without its reason. */
-    f = record();
-    f->decision->kind = ONEGRID__V1__DECISION__KIND__KIND_REJECT;
-    assert_refused(f, "without its reason");
-
-    /* An accepted decision on a refused submission. */
-    f = record();
-    f->submission->rejection = calloc(1, sizeof(*f->submission->rejection));
-    onegrid__v1__nack__init(f->submission->rejection);
-    assert_refused(f, "without its event");
-
-    /* A further decision that would open a case. */
-    f = record();
-    f->more_decisions = calloc(1, sizeof(*f->more_decisions));
-    f->more_decisions[0] = calloc(1, sizeof(**f->more_decisions));
-    onegrid__v1__decision__init(f->more_decisions[0]);
-    f->n_more_decisions = 1;
-    f->more_decisions[0]->kind = ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE;
-    assert_refused(f, "further decision");
-}
-
 static void test_record_errors(void **state)
 {
     /* The record's own content. */
@@ -190,16 +92,12 @@ static void test_refusal_steps(void **state)
     assert_int_equal(og_store_refuse_minimal(&it), 0);
     assert_true(it.minimal);
     assert_int_equal(og_store_refuse_minimal(&it), -EEXIST);
-    char why[128];
-    assert_int_equal(og_store_check(it.frame, why, sizeof(why)), 0);
     onegrid__v1__frame__free_unpacked(it.frame, NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_check_good),
-        cmocka_unit_test(test_check_malformed),
         cmocka_unit_test(test_record_errors),
         cmocka_unit_test(test_refusal_steps),
     };
