@@ -13,7 +13,6 @@
 
 struct held {
     char *key;
-    struct og_route route;
     struct og_store_item item;
     UT_hash_handle hh;
 };
@@ -91,7 +90,8 @@ static void answer(struct og_archive *a, struct held *h, uint64_t epoch)
     f.key = h->key;
     f.epoch = epoch;
     f.reply = h->item.reply;
-    if (og_link_server_answer(a->srv, &h->route, &f) < 0)
+    /* To whichever dispatch sent the key last (the link server remembers). */
+    if (og_link_server_reply(a->srv, &f) < 0)
         og_debug("answer for a record not delivered; dispatch will resend it");
 }
 
@@ -124,13 +124,12 @@ static void receive(struct og_archive *a)
             continue;
         if (og_frame_check(f, OG_FRAME_HOP_DISPATCH_ARCHIVE, why, sizeof(why)) < 0) {
             malformed(a, f, why);
+            og_link_server_forget(a->srv, f->key);
             onegrid__v1__frame__free_unpacked(f, NULL);
             continue;
         }
         HASH_FIND_STR(a->by_key, f->key, h);
-        if (h) {
-            /* A resend of a record we hold: answer wherever it came from last. */
-            h->route = from;
+        if (h) { /* a resend of a record we hold: its answer goes where it came from last */
             onegrid__v1__frame__free_unpacked(f, NULL);
             continue;
         }
@@ -141,7 +140,6 @@ static void receive(struct og_archive *a)
             onegrid__v1__frame__free_unpacked(f, NULL);
             break;
         }
-        h->route = from;
         h->item.frame = f;
         HASH_ADD_KEYPTR(hh, a->by_key, h->key, strlen(h->key), h);
         if (a->n == 0)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uthash.h>
 #include <zmq.h>
 
 #include "util.h"
@@ -243,9 +244,18 @@ int og_link_client_recv(struct og_link_client *c,
 
 /* Server ----------------------------------------------------------------------------- */
 
+/* Who sent a key last: its answer goes there. */
+struct sender {
+    char *key;
+    struct og_route route;
+    UT_hash_handle hh;
+};
+
 struct og_link_server {
     void *sock;
     uint32_t credit;
+    struct sender *senders; /* by key, oldest first */
+    size_t n_senders, max_senders;
     struct og_link_stats stats;
 };
 
@@ -263,7 +273,46 @@ struct og_link_server *og_link_server_new(void *ctx, const char *endpoints, uint
         return NULL;
     }
     s->credit = credit;
+    /* A sender never has more than credit unanswered; the rest of the room is for resends
+     * from senders that went away. Past it the oldest is forgotten (it resends). */
+    s->max_senders = (size_t)credit * 4 > 1024 ? (size_t)credit * 4 : 1024;
     return s;
+}
+
+static void sender_free(struct og_link_server *s, struct sender *e)
+{
+    HASH_DEL(s->senders, e);
+    free(e->key);
+    free(e);
+    s->n_senders--;
+}
+
+void og_link_server_forget(struct og_link_server *s, const char *key)
+{
+    struct sender *e;
+    HASH_FIND_STR(s->senders, key, e);
+    if (e)
+        sender_free(s, e);
+}
+
+/* Remembers that key came from route (a resend from elsewhere moves it there). */
+static void remember(struct og_link_server *s, const char *key, const struct og_route *route)
+{
+    struct sender *e;
+    HASH_FIND_STR(s->senders, key, e);
+    if (e) {
+        e->route = *route;
+        return;
+    }
+    if (s->n_senders >= s->max_senders)
+        sender_free(s, s->senders);
+    if (!(e = calloc(1, sizeof(*e))) || !(e->key = strdup(key))) {
+        free(e); /* the answer will find no sender; the frame is resent and remembered then */
+        return;
+    }
+    e->route = *route;
+    HASH_ADD_KEYPTR(hh, s->senders, e->key, strlen(e->key), e);
+    s->n_senders++;
 }
 
 void og_link_server_destroy(struct og_link_server **sp)
@@ -271,6 +320,8 @@ void og_link_server_destroy(struct og_link_server **sp)
     struct og_link_server *s = *sp;
     if (!s)
         return;
+    while (s->senders)
+        sender_free(s, s->senders);
     zmq_close(s->sock);
     free(s);
     *sp = NULL;
@@ -318,6 +369,7 @@ int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid
         onegrid__v1__frame__free_unpacked(f, NULL);
         return 0;
     }
+    remember(s, f->key, from);
     *out = f;
     return 1;
 }
@@ -330,5 +382,17 @@ int og_link_server_answer(struct og_link_server *s, const struct og_route *to,
         s->stats.send_fail++;
     else
         s->stats.answered++;
+    return rc;
+}
+
+int og_link_server_reply(struct og_link_server *s, const Onegrid__V1__Frame *answer)
+{
+    struct sender *e;
+    int rc;
+    HASH_FIND_STR(s->senders, answer->key, e);
+    if (!e)
+        return -ENOENT;
+    rc = og_link_server_answer(s, &e->route, answer);
+    sender_free(s, e);
     return rc;
 }

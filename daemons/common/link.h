@@ -74,8 +74,15 @@ void *og_link_server_socket(struct og_link_server *s);
 
 /* Receives one DATA frame if any: 1 and *f (caller frees) and *from filled, 0 when a
  * control frame was handled internally or a bad frame dropped, -EAGAIN when nothing is
- * readable. */
+ * readable. The server remembers who sent each key last, for og_link_server_reply: the
+ * one answer table of every receiving hop. */
 int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid__V1__Frame **f);
+/* Sends the ANSWER frame for answer->key to whoever sent that key last, and forgets the
+ * key. 0, -ENOENT when no sender is known (it resends and is answered then), or -errno
+ * as og_link_server_answer. */
+int og_link_server_reply(struct og_link_server *s, const Onegrid__V1__Frame *answer);
+/* Forgets who sent key: for a frame dropped without an answer (its sender resends). */
+void og_link_server_forget(struct og_link_server *s, const char *key);
 /* Sends an ANSWER frame for key to route. Returns 0 or -errno (-EHOSTUNREACH: that peer is
  * gone; it will resend and be answered again). */
 int og_link_server_answer(struct og_link_server *s, const struct og_route *to,

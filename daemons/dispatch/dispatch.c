@@ -23,15 +23,13 @@
 /* A submission passed to archive, waiting for its answer. */
 struct pending {
     char *key;
-    struct og_route route; /* the intake to answer */
-    char case_id[32];      /* the case a stored event opened or moved ("" for refusals) */
+    char case_id[32]; /* the case a stored event opened or moved ("" for refusals) */
     bool refusal;
     bool internal; /* dispatch's own event (an escalation): nobody to answer */
     UT_hash_handle hh;
 };
 
 struct inbox_item {
-    struct og_route route;
     Onegrid__V1__Frame *frame;
 };
 
@@ -257,19 +255,21 @@ uint64_t og_dispatch_epoch(const struct og_dispatch *d)
     return d->epoch;
 }
 
-static void answer_intake(struct og_dispatch *d, const struct og_route *to, const char *key,
-                          Onegrid__V1__Reply *reply)
+/* Answers key to whichever intake sent it last (the link server remembers). */
+static void answer_intake(struct og_dispatch *d, const char *key, Onegrid__V1__Reply *reply)
 {
     Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
     f.kind = ONEGRID__V1__FRAME__KIND__KIND_ANSWER;
     f.key = (char *)key;
     f.reply = reply;
-    if (og_link_server_answer(d->in, to, &f) < 0)
+    if (og_link_server_reply(d->in, &f) < 0)
         og_debug("answer for \"%s\" not delivered; intake will resend", key);
 }
 
+/* Forgets a submission passed to archive, and (if it was not answered) its sender. */
 static void forget(struct og_dispatch *d, struct pending *p)
 {
+    og_link_server_forget(d->in, p->key);
     HASH_DEL(d->pending, p);
     free(p->key);
     free(p);
@@ -332,7 +332,7 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
             d->must_reload = true;
         }
         if (!p->internal)
-            answer_intake(d, &p->route, p->key, f->reply);
+            answer_intake(d, p->key, f->reply);
         forget(d, p);
     }
     onegrid__v1__frame__free_unpacked(f, NULL);
@@ -480,7 +480,6 @@ static int forward(struct og_dispatch *d, struct inbox_item *it, int64_t now)
     f->epoch = d->epoch;
     free(f->shard != protobuf_c_empty_string ? f->shard : NULL);
     f->shard = strdup(d->o.shard);
-    p->route = it->route;
     p->refusal = dec->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT;
     snprintf(p->case_id, sizeof(p->case_id), "%s", dec->case_id ? dec->case_id : "");
     if (p->refusal) {
@@ -518,8 +517,10 @@ static void process_inbox(struct og_dispatch *d)
 
     if (d->must_reload) {
         /* Memory is wrong: decide nothing more. intake resends these to the next dispatch. */
-        for (size_t i = 0; i < d->n_inbox; i++)
+        for (size_t i = 0; i < d->n_inbox; i++) {
+            og_link_server_forget(d->in, d->inbox[i].frame->key);
             onegrid__v1__frame__free_unpacked(d->inbox[i].frame, NULL);
+        }
         d->n_inbox = 0;
         return;
     }
@@ -554,13 +555,13 @@ static void process_inbox(struct og_dispatch *d)
         struct pending *p;
         HASH_FIND_STR(d->pending, it->frame->key, p);
         if (p) {
-            p->route = it->route; /* a resend of something we forwarded: answer it there */
+            /* a resend of something we forwarded: its answer goes where it came from last */
         } else if (committed[i]) {
             Onegrid__V1__Reply *r =
                 committed_reply(it->frame->submission, committed[i], stored_once[i]);
             d->duplicates += !stored_once[i];
             if (r) {
-                answer_intake(d, &it->route, it->frame->key, r);
+                answer_intake(d, it->frame->key, r);
                 onegrid__v1__reply__free_unpacked(r, NULL);
             }
         } else if (forward(d, it, now) < 0) {
@@ -710,10 +711,10 @@ static void receive(struct og_dispatch *d)
         if (rc == 0)
             continue;
         if (og_frame_check(f, OG_FRAME_HOP_INTAKE_DISPATCH, why, sizeof(why)) < 0) {
+            og_link_server_forget(d->in, f->key);
             drop_frame(&d->bad_from_intake, "intake", f, why);
             continue;
         }
-        d->inbox[d->n_inbox].route = from;
         d->inbox[d->n_inbox].frame = f;
         d->n_inbox++;
     }

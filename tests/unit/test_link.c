@@ -519,6 +519,75 @@ static void test_stray_answer(void **state)
     assert_int_equal(og_link_client_stats(l->cli)->stray, 1);
 }
 
+static void count_answer(Onegrid__V1__Frame *a, void *arg)
+{
+    (*(int *)arg)++;
+    onegrid__v1__frame__free_unpacked(a, NULL);
+}
+
+/* The server's one answer table: an answer goes to whoever sent its key last (a restarted
+ * sender's resend), once; a key forgotten or answered has no sender any more. */
+static void test_answer_table(void **state)
+{
+    struct link *l = *state;
+    char err[256];
+    int b_answers = 0;
+    start(l, 8, 16, LONG_RESEND);
+    connect_or_fail(l);
+    struct og_link_client *b =
+        og_link_client_new(l->ctx, l->endpoint, "second", 16, LONG_RESEND, err, sizeof(err));
+    assert_non_null(b);
+    assert_int_equal(send_key(l, "k"), 0);
+    want_rx = 1;
+    assert_true(pump(l, 2000, rx_reached, NULL));
+
+    /* The same key from a second sender. */
+    Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
+    Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
+    f.kind = ONEGRID__V1__FRAME__KIND__KIND_DATA;
+    f.key = (char *)"k";
+    f.submission = &sub;
+    sub.publisher = (char *)"local";
+    sub.source = (char *)"zongzhi";
+    assert_int_equal(og_link_client_send(b, &f), 0);
+    want_rx = 2;
+    int64_t until = og_mono_us() + 5000000;
+    while (l->n_rx < 2 && og_mono_us() < until) {
+        og_link_client_tick(b);
+        og_link_client_recv(b, count_answer, &b_answers);
+        pump(l, 10, rx_reached, NULL);
+    }
+    assert_int_equal(l->n_rx, 2);
+
+    Onegrid__V1__Frame a = ONEGRID__V1__FRAME__INIT;
+    Onegrid__V1__Reply r = ONEGRID__V1__REPLY__INIT;
+    Onegrid__V1__Ack ack = ONEGRID__V1__ACK__INIT;
+    a.kind = ONEGRID__V1__FRAME__KIND__KIND_ANSWER;
+    a.key = (char *)"k";
+    a.reply = &r;
+    r.result_case = ONEGRID__V1__REPLY__RESULT_ACK;
+    r.ack = &ack;
+    ack.outcome = ONEGRID__V1__ACK__OUTCOME__OUTCOME_STORED;
+    assert_int_equal(og_link_server_reply(l->srv, &a), 0);
+    assert_int_equal(og_link_server_reply(l->srv, &a), -ENOENT); /* answered once */
+    until = og_mono_us() + 5000000;
+    while (b_answers == 0 && og_mono_us() < until) {
+        og_link_client_recv(b, count_answer, &b_answers);
+        pump(l, 10, NULL, NULL);
+    }
+    assert_int_equal(b_answers, 1);
+    pump(l, 100, NULL, NULL);
+    assert_int_equal(l->n_answers, 0); /* not the first sender */
+
+    assert_int_equal(send_key(l, "j"), 0);
+    want_rx = 3;
+    assert_true(pump(l, 2000, rx_reached, NULL));
+    og_link_server_forget(l->srv, "j");
+    a.key = (char *)"j";
+    assert_int_equal(og_link_server_reply(l->srv, &a), -ENOENT);
+    og_link_client_destroy(&b);
+}
+
 static void test_max_queue(void **state)
 {
     struct link *l = *state;
@@ -630,6 +699,7 @@ int main(void)
         T(test_resend_backs_off),
         T(test_reconnect_resends_at_once),
         T(test_stray_answer),
+        T(test_answer_table),
         T(test_max_queue),
         T(test_server_bad_input),
         T(test_new_errors),
