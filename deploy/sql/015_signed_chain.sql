@@ -92,7 +92,8 @@ $$;
 
 -- The format-2 link of chain p_chain for batch p_batch, numbered p_seq, after a link whose
 -- hash is p_prev: the whole og.chain row (created_at now()). end_batch makes every link
--- with it; anyone may recompute a link with it (that is why links are signed).
+-- with it; whoever owns the database can recompute a link with it too (that is why
+-- links are signed).
 -- PL/pgSQL with a generic plan, kept for the session: planning the query (two scans of
 -- every ledger partition) took ~2 ms, more than running it for a small batch; a custom
 -- plan per call is what PL/pgSQL would choose, as the generic one cannot leave out the
