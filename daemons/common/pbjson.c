@@ -104,7 +104,11 @@ static int parse_value(json_object *j, const ProtobufCFieldDescriptor *f, void *
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumValue *ev;
         if (jt == json_type_int) {
-            *(int *)dst = json_object_get_int(j);
+            /* json_object_get_int would clamp a larger number to INT32_MAX silently. */
+            int64_t x = json_object_get_int64(j);
+            if (x < INT32_MIN || x > INT32_MAX)
+                return fail(err, errlen, path, "enum number out of range");
+            *(int *)dst = (int)x;
             return 0;
         }
         if (jt != json_type_string)

@@ -127,6 +127,14 @@ static void test_parse_enums(void **state)
     assert_non_null(e);
     assert_int_equal(e->report->channel, 99);
     protobuf_c_message_free_unpacked(&e->base, NULL);
+    e = parse_env("{\"report\": {\"channel\": -2147483648}}", err, sizeof(err));
+    assert_non_null(e);
+    assert_true((int)e->report->channel == INT32_MIN);
+    protobuf_c_message_free_unpacked(&e->base, NULL);
+    /* Beyond int32, json-c's json_object_get_int used to give INT32_MAX silently. */
+    refused_env("{\"report\": {\"channel\": 2147483648}}", "report.channel", "range");
+    refused_env("{\"report\": {\"channel\": -2147483649}}", "report.channel", "range");
+    refused_env("{\"report\": {\"channel\": 18446744073709551615}}", "report.channel", "range");
 
     e = parse_env("{\"status\": {\"status\": \"STATUS_CHECK_FAILED\"}}", err, sizeof(err));
     assert_non_null(e);
