@@ -44,7 +44,7 @@ TSNAME=${TEST_DB}_ts
 cleanup_ts() {
 	rm -f "$TS/filler"
 	[[ ${OG_KEEP:-0} == 1 ]] && { echo "# kept the tmpfs mounted on $TS (OG_KEEP=1)"; return 0; }
-	og_stop_all "$TEST_DIR" 2>/dev/null || true
+	og_stop_all "$TEST_DIR" || true
 	"$PG_BIN/psql" -XAtq -d postgres -c "DROP DATABASE IF EXISTS $TEST_DB WITH (FORCE)" || true
 	"$PG_BIN/psql" -XAtq -d postgres -c "DROP TABLESPACE IF EXISTS $TSNAME" || true
 	umount "$TS" 2>/dev/null || umount -l "$TS"
@@ -82,7 +82,7 @@ explain() {
 	                ORDER BY rejection_id LIMIT 5" | sed 's/^/#   /'
 	if [[ -n $PUB_NAME && -s $TEST_DIR/$PUB_NAME.out ]]; then
 		echo "# answers other than stored:"
-		grep -v '"outcome":"stored"' "$TEST_DIR/$PUB_NAME.out" | head -5 | sed 's/^/#   /'
+		grep -v -m 5 '"outcome":"stored"' "$TEST_DIR/$PUB_NAME.out" | sed 's/^/#   /'
 	fi
 	[[ -n $PUB_NAME && -s $TEST_DIR/$PUB_NAME.txt ]] && sed 's/^/# publish: /' "$TEST_DIR/$PUB_NAME.txt"
 	return 0
