@@ -265,6 +265,22 @@ static void p_safe(struct params *p, const char *s, size_t max)
     p_owned(p, buf ? og_utf8_safe((const uint8_t *)s, strlen(s), buf, max + 1) : NULL);
 }
 
+/* The event's bytes without the reporter's contact: the permanent record keeps no phone
+ * number (og.reporter_contact, which can be erased, keeps it for an accepted event). */
+static uint8_t *pack_without_contact(Onegrid__V1__Envelope *e, size_t *len)
+{
+    Onegrid__V1__Contact *contact = NULL;
+    uint8_t *buf;
+    if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT && e->report) {
+        contact = e->report->contact;
+        e->report->contact = NULL;
+    }
+    buf = og_pack(&e->base, len);
+    if (contact)
+        e->report->contact = contact;
+    return buf;
+}
+
 /* Queues the statement for one refusal. The bytes recorded are those intake received
  * (the first max_rejected_bytes of them), or the event as dispatch refused it. A minimal
  * refusal keeps only safe values: the reason, safe identifiers, the size and digest of
@@ -282,7 +298,7 @@ static int send_refusal(struct og_store *s, const struct og_store_item *it)
     int ok;
 
     if (!sub->rejection && sub->event) /* refused by dispatch: the event as received */
-        raw = packed = og_pack(&sub->event->base, &raw_len);
+        raw = packed = pack_without_contact(sub->event, &raw_len);
     snprintf(size_s, sizeof(size_s), "%u", sub->raw_size ? sub->raw_size : (unsigned)raw_len);
     /* Years 0001..9999, what PostgreSQL's timestamptz and RFC 3339 share. */
     if (it->minimal && (!t || t->seconds < -62135596800LL || t->seconds > 253402300799LL)) {
