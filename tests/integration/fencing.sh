@@ -40,6 +40,7 @@ if og_stop dispatch "$TEST_DIR" 2>/dev/null; then
 fi
 pass "the first dispatch exited when archive refused its epoch"
 assert_match "and said why" "fenced: archive answered with epoch 2, ours is 1" "$(cat "$TEST_DIR/dispatch.log")"
+assert_eq "once, not once per record answered" 1 "$(grep -c "fenced:" "$TEST_DIR/dispatch.log")"
 assert_eq "nothing of epoch 1 was stored after the takeover" 100 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key")"
 
