@@ -176,6 +176,7 @@ static void record(Onegrid__V1__Frame *f, const char *name)
             more.case_id = "650204-00000008";
             more.district = "650204";
             more.state = "DISPATCHED";
+            more.decided = d.decided;
             f->more_decisions = mores;
             f->n_more_decisions = 1;
         }
