@@ -93,7 +93,15 @@ static int on_entry(void *user, const char *section, const char *key, const char
         cfg->head->value = joined;
         return 1;
     }
-    /* A key set again replaces it (og_config_get finds the newest entry first). */
+    /* A key set twice in one section is a mistake (which value was meant?): refused, not
+     * silently the last one. */
+    for (e = cfg->head; e; e = e->next)
+        if (strcmp(e->section, section) == 0 && strcmp(e->key, key) == 0) {
+            snprintf(l->err, l->errlen, "\"%s\" line %d: [%s] %s is set twice", l->path, l->line,
+                     section, key);
+            l->error = -EINVAL;
+            return 0;
+        }
     if (!(e = calloc(1, sizeof(*e))))
         return out_of_memory(l);
     e->next = cfg->head;

@@ -113,8 +113,9 @@ char *og_time_format(int64_t seconds, int32_t nanos, char *buf, size_t size)
         return buf;
     }
     /* By hand, not strftime: %Y does not pad years below 1000 to four digits. */
-    n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    /* In long long: tm_year + 1900 overflows an int for years past INT_MAX - 1900. */
+    n = snprintf(buf, size, "%04lld-%02d-%02dT%02d:%02d:%02d", (long long)tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (n < 0 || (size_t)n >= size)
         return buf;
     if (nanos > 0)

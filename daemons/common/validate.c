@@ -219,8 +219,11 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, const uin
 int og_validate_wire(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
                      struct og_verdict *v)
 {
+    static const uint8_t empty[1];
     v->reason = ONEGRID__V1__REASON__REASON_UNSPECIFIED;
     v->text[0] = '\0';
+    if (!buf) /* an empty bytes field: protobuf-c leaves its data NULL (NULL + 0 is UB) */
+        buf = empty, len = 0;
     return walk(d, buf, buf + len, 0, v);
 }
 

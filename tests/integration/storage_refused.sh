@@ -20,7 +20,7 @@ END $$;
 CREATE TRIGGER refuse_me BEFORE INSERT ON og.reporter_contact FOR EACH ROW EXECUTE FUNCTION public.refuse_me();
 SQL
 og_write_config "$TEST_DIR" "$TEST_DB"
-sed -i 's/^\[archive\]$/[archive]\nbatch_wait_ms = 200/' "$TEST_DIR/onegrid.conf"
+sed -i 's/^batch_wait_ms = .*$/batch_wait_ms = 200/' "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
 og_gen_reports "$TEST_DB" 50 sr >"$TEST_DIR/e.jsonl"
 # Event 25 carries the contact the trigger refuses.

@@ -54,8 +54,9 @@ static int setup_dir(void **state)
 
 static int remove_dir(void **state)
 {
-    static const char *const names[] = {"good.ini", "syntax.ini", "section.ini", "empty.ini",
-                                        "long.ini", "more.ini",   "nul.ini",     "dir.ini"};
+    static const char *const names[] = {"good.ini",  "syntax.ini", "section.ini", "empty.ini",
+                                        "long.ini",  "more.ini",   "nul.ini",     "dir.ini",
+                                        "twice.ini", "two.ini"};
     char path[128];
     for (size_t i = 0; i < OG_ARRAY_SIZE(names); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
@@ -85,7 +86,6 @@ static const char good_ini[] = "; onegrid test configuration\n"
                                "[archive]\n"
                                "batch_max = x\n"
                                "batch_size = 100\n"
-                               "dup = 1\n"
                                "dup = 2\n";
 
 static struct og_config *load_good(void)
@@ -107,7 +107,7 @@ static void test_get(void **state)
     assert_string_equal(og_config_get(cfg, "intake", "max_age_days"), "30");
     assert_string_equal(og_config_get(cfg, "intake", "name"), "网格 intake");
     assert_string_equal(og_config_get(cfg, "intake", "empty"), "");
-    /* The last of repeated keys wins. */
+    /* (A key set twice is refused: test_repeated_key.) */
     assert_string_equal(og_config_get(cfg, "archive", "dup"), "2");
     /* Absent: key, section, key of another section. */
     assert_null(og_config_get(cfg, "intake", "nope"));
@@ -241,6 +241,26 @@ static void test_syntax_error(void **state)
  * of a longer line as a line of its own. A PostgreSQL conninfo with a password and
  * sslrootcert/sslcert/sslkey paths easily runs past 200 characters: it must be read
  * whole, or refused with an error that names the line that is too long. */
+/* A key set twice in one section is refused (the old reader silently took the last); in
+ * two sections it is two keys. */
+static void test_repeated_key(void **state)
+{
+    char err[256] = "";
+    const char *path = write_file("twice.ini", "[archive]\nbatch_wait_ms = 200\nname = a\n"
+                                               "batch_wait_ms = 5\n");
+    struct og_config *cfg = og_config_load(path, err, sizeof(err));
+    assert_null(cfg);
+    assert_non_null(strstr(err, "line 4"));
+    assert_non_null(strstr(err, "[archive] batch_wait_ms is set twice"));
+
+    cfg = og_config_load(write_file("two.ini", "[intake]\nconninfo = a\n[archive]\nconninfo = b\n"),
+                         err, sizeof(err));
+    assert_non_null(cfg);
+    assert_string_equal(og_config_get(cfg, "intake", "conninfo"), "a");
+    assert_string_equal(og_config_get(cfg, "archive", "conninfo"), "b");
+    og_config_destroy(&cfg);
+}
+
 static void test_long_value(void **state)
 {
     char text[1024], value[600], err[256] = "";
@@ -297,11 +317,11 @@ static void test_continued_value(void **state)
     assert_string_equal(og_config_get(cfg, "dispatch", "shard"), "6502 650204");
     og_config_destroy(&cfg);
 
-    /* After a section line an indented key is a key again, here set a second time. */
+    /* After a section line an indented key is a key again, not a continuation: here set
+     * a second time in the section, which is refused. */
     cfg = og_config_load(write_file("more.ini", "[a]\nx = 1\n[a]\n  x = 2\n"), err, sizeof(err));
-    assert_non_null(cfg);
-    assert_string_equal(og_config_get(cfg, "a", "x"), "2");
-    og_config_destroy(&cfg);
+    assert_null(cfg);
+    assert_non_null(strstr(err, "[a] x is set twice"));
 }
 
 /* fopen takes a directory and reading it fails: it used to load as an empty file, so a
@@ -333,15 +353,11 @@ static void test_missing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),
-        cmocka_unit_test(test_str),
-        cmocka_unit_test(test_int),
-        cmocka_unit_test(test_check_keys),
-        cmocka_unit_test(test_syntax_error),
-        cmocka_unit_test(test_long_value),
-        cmocka_unit_test(test_continued_value),
-        cmocka_unit_test(test_unreadable),
-        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_get),          cmocka_unit_test(test_str),
+        cmocka_unit_test(test_int),          cmocka_unit_test(test_check_keys),
+        cmocka_unit_test(test_syntax_error), cmocka_unit_test(test_repeated_key),
+        cmocka_unit_test(test_long_value),   cmocka_unit_test(test_continued_value),
+        cmocka_unit_test(test_unreadable),   cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }

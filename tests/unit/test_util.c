@@ -275,6 +275,17 @@ static void test_hex(void **state)
     assert_string_equal(og_hex(data, 0, buf), "");
 }
 
+/* A year past INT_MAX (gmtime's tm_year still fits an int, tm_year + 1900 does not):
+ * formatted, without signed overflow (UBSan). */
+static void test_time_format_huge_year(void **state)
+{
+    char buf[64];
+    int64_t seconds = (2147484000LL - 1970) * 31556952LL;
+    og_time_format(seconds, 0, buf, sizeof(buf));
+    assert_true(strncmp(buf, "214748", 6) == 0);
+    assert_non_null(strchr(buf, 'T'));
+}
+
 static void test_utf8_cut(void **state)
 {
     /* "网格" is two 3-byte characters: a cut never splits one. */
@@ -331,7 +342,7 @@ int main(void)
         cmocka_unit_test(test_utf8_table),       cmocka_unit_test(test_utf8_length_bounds),
         cmocka_unit_test(test_event_key),        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_clocks),           cmocka_unit_test(test_utf8_cut),
-        cmocka_unit_test(test_utf8_safe),
+        cmocka_unit_test(test_utf8_safe),        cmocka_unit_test(test_time_format_huge_year),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
