@@ -17,6 +17,10 @@
 #   og_vmhwm PID                     the process's peak resident set (VmHWM) in kB, 0 if gone
 #   og_xact_rollbacks DB             DB's rolled-back transactions so far (pg_stat_database;
 #                                    the statistics lag by up to a second)
+#   og_fs_mount DIR MB               a filesystem of its own on DIR (root only): ext4 in a
+#                                    sparse image DIR.img on a loop device, else tmpfs (at
+#                                    most 512 MB: it is memory); og_fs_umount DIR undoes it
+#   og_fs_fill DIR / og_fs_free DIR  fill it up (files DIR/filler.*) / free that again
 #
 # The daemons name their sessions onegrid-archive, onegrid-dispatch (application_name).
 # Functions return non-zero on failure and never exit.
@@ -118,4 +122,36 @@ og_vmhwm() {
 og_xact_rollbacks() {
 	_fl_psql "${1:?usage: og_xact_rollbacks DB}" \
 		-c "SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()"
+}
+
+og_fs_mount() {
+	local dir=${1:?usage: og_fs_mount DIR MB} mb=${2:?}
+	mkdir -p "$dir" || return 1
+	if truncate -s "${mb}M" "$dir.img" 2>/dev/null && mkfs.ext4 -q -m 0 "$dir.img" 2>/dev/null &&
+		mount -o loop "$dir.img" "$dir" 2>/dev/null; then
+		return 0
+	fi
+	rm -f "$dir.img"
+	((mb <= 512)) || mb=512
+	mount -t tmpfs -o "size=${mb}m" onegrid-test "$dir"
+}
+
+og_fs_umount() {
+	local dir=${1:?usage: og_fs_umount DIR}
+	umount "$dir" 2>/dev/null || umount -l "$dir" || return 1
+	rm -f "$dir.img"
+}
+
+# Allocates what is free (fallocate: no data written), then writes into whatever is left.
+og_fs_fill() {
+	local dir=${1:?usage: og_fs_fill DIR} avail
+	avail=$(df --output=avail -B1 "$dir" | tail -1)
+	if ((avail > 8 << 20)); then
+		fallocate -l $((avail - (4 << 20))) "$dir/filler.1" 2>/dev/null || true
+	fi
+	dd if=/dev/zero of="$dir/filler.2" bs=64k status=none 2>/dev/null || true # until ENOSPC
+}
+
+og_fs_free() {
+	rm -f "${1:?usage: og_fs_free DIR}"/filler.*
 }
