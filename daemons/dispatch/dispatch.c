@@ -625,8 +625,11 @@ static Onegrid__V1__Timestamp *stamp(int64_t seconds)
     return t;
 }
 
-/* One escalation: dispatch's own event ("onegrid", "esc-<case>-<level>"), stored like any
- * other; its id makes a second attempt at the same level a duplicate. */
+/* One escalation: dispatch's own event ("onegrid", "esc-<case>-<level>-<deadline>"), stored
+ * like any other; its id makes a second attempt at the same level of the same clock a
+ * duplicate, while a case whose supervision started over (returned, reworked: a new clock)
+ * escalates again. (With "esc-<case>-<level>" that second escalation was a duplicate of the
+ * first and never stored.) */
 static int escalate_one(struct og_case *c, void *arg)
 {
     struct scan *sc = arg;
@@ -650,7 +653,8 @@ static int escalate_one(struct og_case *c, void *arg)
         onegrid__v1__decision__free_unpacked(dec, NULL);
         return rc < 0;
     }
-    snprintf(id, sizeof(id), "esc-%s-%d", c->id, c->escalation_level);
+    snprintf(id, sizeof(id), "esc-%s-%d-%lld", c->id, c->escalation_level,
+             (long long)c->deadline);
     og_event_key("onegrid", id, key, sizeof(key));
     e.id = id;
     e.source = "onegrid";

@@ -72,6 +72,24 @@ assert_eq "its clock is red, as the auditor sees it" red \
 	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c "SELECT colour FROM audit.\"案件时钟\" WHERE case_id = '$CASE1'")"
 assert_eq "escalations are ledger events of their own, one each" 3 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_system = 'onegrid' AND case_id = '$CASE1'")"
+# Supervision starts over with a new clock: the unit returns the case (退回), it is
+# re-routed on a new 2-hour clock, and when that passes too it escalates again from level
+# 1. (Its escalation ids were "esc-<case>-<level>": the second level 1 was a duplicate of
+# the first and never stored; at archive it even hit og.stored_outcome, not callable by
+# og.store_event's owner, and held archive's batch for ever.)
+HOLDER=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$CASE1'")
+SRC=$(sql "$TEST_DB" "SELECT og.unit_source('$HOLDER')")
+printf '{"id":"ret-1","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"STATUS_RETURNED","unit":"%s","note":"不属于本单位职责"}}\n' \
+	"$SRC" "$NOW" "$CASE1" "$HOLDER" >"$TEST_DIR/return.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/ret.out" \
+	"$TEST_DIR/return.jsonl" >/dev/null
+assert_eq "returned and re-routed: supervision starts over" "0|dispatched" \
+	"$(sql "$TEST_DB" "SELECT escalation_level, state FROM og.case WHERE case_id = '$CASE1'")"
+dispatch_at "2026-11-16 23:00:00"
+assert_eq "its new clock passed too: escalated again from the community" \
+	"1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}" "$(levels "$CASE1")"
+assert_eq "four escalations on record" 4 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_system = 'onegrid' AND case_id = '$CASE1'")"
 assert_eq "the record verifies" 0 \
 	"$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null; echo $?)"
 assert_eq "the projection rebuilds from the ledger" 0 \

@@ -53,3 +53,14 @@ assert_eq "every SECURITY DEFINER function searches pg_temp last" "" \
 	                  WHERE p.prosecdef AND n.nspname IN ('og', 'audit', 'feed')
 	                    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c
 	                                     WHERE c LIKE 'search_path=%pg_temp')")"
+# Every object is onegrid_owner's (001): a SECURITY DEFINER function of the owner cannot
+# call what it does not own (019: og.stored_outcome belonged to the migrating superuser).
+assert_eq "everything in og, audit and feed is owned by onegrid_owner" "" \
+	"$(sql "$TEST_DB" "SELECT string_agg(name, ', ') FROM (
+	     SELECT p.oid::regprocedure::text AS name FROM pg_proc p
+	       JOIN pg_namespace n ON n.oid = p.pronamespace
+	      WHERE n.nspname IN ('og', 'audit', 'feed') AND pg_get_userbyid(p.proowner) <> 'onegrid_owner'
+	     UNION ALL
+	     SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	      WHERE n.nspname IN ('og', 'audit', 'feed') AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+	        AND pg_get_userbyid(c.relowner) <> 'onegrid_owner') x")"
