@@ -85,8 +85,26 @@ const char *og_lifecycle_evaluation(const char *state, int result, char *why, si
                                                                          : OG_STATE_EVALUATED;
 }
 
+/* Named once: og_lifecycle_final and the queries that load only the other cases read it. */
+static const char *const final_states[] = {OG_STATE_CLOSED, OG_STATE_EVALUATED, OG_STATE_VOIDED};
+
 bool og_lifecycle_final(const char *state)
 {
-    return strcmp(state, OG_STATE_CLOSED) == 0 || strcmp(state, OG_STATE_EVALUATED) == 0 ||
-           strcmp(state, OG_STATE_VOIDED) == 0;
+    for (size_t i = 0; i < sizeof(final_states) / sizeof(final_states[0]); i++)
+        if (strcmp(state, final_states[i]) == 0)
+            return true;
+    return false;
+}
+
+const char *og_lifecycle_final_array(void)
+{
+    static char array[64];
+    if (!array[0]) {
+        size_t len = 0;
+        for (size_t i = 0; i < sizeof(final_states) / sizeof(final_states[0]); i++)
+            len += (size_t)snprintf(array + len, sizeof(array) - len, "%c%s", i ? ',' : '{',
+                                    final_states[i]);
+        snprintf(array + len, sizeof(array) - len, "}");
+    }
+    return array;
 }
