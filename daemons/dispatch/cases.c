@@ -11,7 +11,9 @@
 #include "db.h"
 
 struct entry {
-    struct og_case c;
+    struct og_case c; /* first: a case's address is its entry's */
+    unsigned held;    /* decisions on it on their way to archive (og_cases_hold) */
+    size_t n_reports; /* merged reports of it in memory */
     UT_hash_handle hh;
 };
 
@@ -107,6 +109,24 @@ static struct seq *seq_of(struct og_cases *cs, const char *district)
     return s;
 }
 
+/* Numbering in district goes on above last. 0 or -ENOMEM. */
+static int number_after(struct og_cases *cs, const char *district, long last)
+{
+    struct seq *s = seq_of(cs, district);
+    if (!s)
+        return -ENOMEM;
+    if (last > s->last)
+        s->last = last;
+    return 0;
+}
+
+/* The case number in an id ("650204-00000042": 42), 0 when it has none. */
+static long number_of(const char *id)
+{
+    const char *dash = strrchr(id, '-');
+    return dash ? strtol(dash + 1, NULL, 10) : 0;
+}
+
 static struct og_case *add(struct og_cases *cs, const char *id, const char *district,
                            const char *area, const char *category)
 {
@@ -126,10 +146,16 @@ static struct og_case *add(struct og_cases *cs, const char *id, const char *dist
     return &e->c;
 }
 
-struct og_case *og_cases_find(struct og_cases *cs, const char *id)
+static struct entry *entry_of(struct og_cases *cs, const char *id)
 {
     struct entry *e;
     HASH_FIND_STR(cs->by_id, id, e);
+    return e;
+}
+
+struct og_case *og_cases_find(struct og_cases *cs, const char *id)
+{
+    struct entry *e = entry_of(cs, id);
     return e ? &e->c : NULL;
 }
 
@@ -156,6 +182,9 @@ int og_cases_index(struct og_cases *cs, struct og_case *c)
         }
         HASH_ADD_KEYPTR(hh, cs->buckets, b->key, strlen(b->key), b);
     }
+    for (size_t i = 0; i < b->n; i++)
+        if (b->cases[i] == c) /* reopened before a merge lookup dropped it */
+            return 0;
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4;
         struct og_case **v = realloc(b->cases, cap * sizeof(*v));
@@ -166,6 +195,30 @@ int og_cases_index(struct og_cases *cs, struct og_case *c)
     }
     b->cases[b->n++] = c;
     return 0;
+}
+
+/* Takes c out of the merge index: it leaves memory. */
+static void unindex(struct og_cases *cs, const struct og_case *c)
+{
+    char key[128];
+    struct bucket *b;
+    if (bucket_key(c->category, c->area, key, sizeof(key)) < 0)
+        return;
+    HASH_FIND_STR(cs->buckets, key, b);
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n;) {
+        if (b->cases[i] == c)
+            b->cases[i] = b->cases[--b->n];
+        else
+            i++;
+    }
+    if (b->n == 0) {
+        HASH_DEL(cs->buckets, b);
+        free(b->key);
+        free(b->cases);
+        free(b);
+    }
 }
 
 double og_distance_m(double lat1, double lon1, double lat2, double lon2)
@@ -241,6 +294,14 @@ static char *report_key(const char *source, const char *event_id)
     return key;
 }
 
+/* Counts a merged report of case_id in or out (by +1 or -1), for eviction. */
+static void count_report(struct og_cases *cs, const char *case_id, int by)
+{
+    struct entry *e = entry_of(cs, case_id);
+    if (e && (by > 0 || e->n_reports > 0))
+        e->n_reports += by > 0 ? 1 : (size_t)-1;
+}
+
 int og_cases_add_report(struct og_cases *cs, const char *source, const char *event_id,
                         const struct og_report *r)
 {
@@ -254,11 +315,13 @@ int og_cases_add_report(struct og_cases *cs, const char *source, const char *eve
     e->r.key = key;
     HASH_FIND_STR(cs->reports, key, old);
     if (old) { /* a resend decided again after a reload: the newer record stands */
+        count_report(cs, old->r.case_id, -1);
         HASH_DEL(cs->reports, old);
         free(old->r.key);
         free(old);
     }
     HASH_ADD_KEYPTR(hh, cs->reports, e->r.key, strlen(e->r.key), e);
+    count_report(cs, e->r.case_id, +1);
     return 0;
 }
 
@@ -277,6 +340,7 @@ struct og_report *og_cases_find_report(struct og_cases *cs, const char *source,
 void og_cases_drop_report(struct og_cases *cs, struct og_report *r)
 {
     struct report_entry *e = (struct report_entry *)((char *)r - offsetof(struct report_entry, r));
+    count_report(cs, e->r.case_id, -1);
     HASH_DEL(cs->reports, e);
     free(e->r.key);
     free(e);
@@ -304,6 +368,83 @@ int og_case_set_unit(struct og_case *c, const char *unit)
     return 0;
 }
 
+/* Forgets case e and its merged reports. */
+static void drop(struct og_cases *cs, struct entry *e)
+{
+    struct report_entry *r, *tr;
+
+    if (!e)
+        return;
+    /* O(merged reports in memory), only for a case that has any. */
+    if (e->n_reports > 0) {
+        HASH_ITER(hh, cs->reports, r, tr)
+        {
+            if (strcmp(r->r.case_id, e->c.id) != 0)
+                continue;
+            HASH_DEL(cs->reports, r);
+            free(r->r.key);
+            free(r);
+        }
+    }
+    unindex(cs, &e->c);
+    HASH_DEL(cs->by_id, e);
+    free_case(&e->c);
+    free(e);
+}
+
+struct og_case *og_cases_put(struct og_cases *cs, const struct og_case *c)
+{
+    struct og_case *k;
+    char *category;
+
+    if (entry_of(cs, c->id) || !(k = add(cs, c->id, c->district, c->area, c->category)))
+        return NULL;
+    category = k->category;
+    *k = *c;
+    k->category = category;
+    k->unit = k->supervisor = NULL;
+    k->returned_units = NULL;
+    k->n_returned = 0;
+    if ((c->unit && !(k->unit = strdup(c->unit))) ||
+        (c->supervisor && !(k->supervisor = strdup(c->supervisor))))
+        goto fail;
+    for (size_t i = 0; i < c->n_returned; i++)
+        if (og_case_add_returned(k, c->returned_units[i]) < 0)
+            goto fail;
+    if (number_after(cs, k->district, number_of(k->id)) < 0 ||
+        (!og_lifecycle_final(k->state) && og_cases_index(cs, k) < 0))
+        goto fail;
+    return k;
+fail:
+    drop(cs, (struct entry *)k);
+    return NULL;
+}
+
+void og_cases_hold(struct og_cases *cs, const char *id)
+{
+    struct entry *e = entry_of(cs, id);
+    if (e)
+        e->held++;
+}
+
+void og_cases_release(struct og_cases *cs, const char *id)
+{
+    struct entry *e = entry_of(cs, id);
+    if (e && e->held > 0)
+        e->held--;
+    og_cases_evict(cs, id);
+}
+
+bool og_cases_evict(struct og_cases *cs, const char *id)
+{
+    struct entry *e = entry_of(cs, id);
+
+    if (!e || e->held > 0 || !og_lifecycle_final(e->c.state))
+        return false;
+    drop(cs, e);
+    return true;
+}
+
 int og_cases_each(struct og_cases *cs, int (*fn)(struct og_case *c, void *arg), void *arg)
 {
     struct entry *e, *t;
@@ -321,118 +462,202 @@ size_t og_cases_count(const struct og_cases *cs)
     return HASH_COUNT(cs->by_id);
 }
 
+/* Loading and fetching ------------------------------------------------------------------ */
+
+#define CASE_COLUMNS                                                                               \
+    "case_id, district_code, area_code, category_code, state, unit_code, "                        \
+    "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "                                 \
+    "floor(extract(epoch FROM opened_at))::bigint, "                                              \
+    "floor(extract(epoch FROM deadline_at))::bigint, "                                            \
+    "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "           \
+    "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint, "                       \
+    "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "                       \
+    "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)) "
+
+#define REPORT_COLUMNS                                                                             \
+    "r.source_system, r.source_event_id, r.case_id, r.area_code, "                                \
+    "floor(extract(epoch FROM r.occurred_at))::bigint, r.latitude, r.longitude, "                 \
+    "coalesce(r.severity, 0) "
+
 static int64_t secs(const PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
-/* The reports merged into the shard's cases, as memory holds them since the merge: a
- * closed case may be reopened (不满意) and its reports split off then. Evaluated and
- * voided cases never open again. */
-static int load_reports(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
+static char *text_or_null(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+/* Puts the case in row i of r (CASE_COLUMNS) into memory. 0 or -ENOMEM. */
+static int put_row(struct og_cases *cs, const PGresult *r, int i)
+{
+    struct og_case k = {0};
+    const char *returned = text_or_null(r, i, 20);
+    char *units = NULL, **list = NULL;
+    int rc = 0;
+
+    snprintf(k.id, sizeof(k.id), "%s", PQgetvalue(r, i, 0));
+    snprintf(k.district, sizeof(k.district), "%s", PQgetvalue(r, i, 1));
+    snprintf(k.area, sizeof(k.area), "%s", PQgetvalue(r, i, 2));
+    k.category = PQgetvalue(r, i, 3);
+    snprintf(k.state, sizeof(k.state), "%s", PQgetvalue(r, i, 4));
+    k.unit = text_or_null(r, i, 5);
+    k.rule_id = secs(r, i, 6);
+    k.rule_version = (int)secs(r, i, 7);
+    k.contacts = (int)secs(r, i, 8);
+    k.opened = secs(r, i, 9);
+    k.deadline = secs(r, i, 10);
+    k.closed = secs(r, i, 11);
+    k.escalation_level = (int)secs(r, i, 12);
+    k.supervisor = text_or_null(r, i, 13);
+    if (!PQgetisnull(r, i, 14) && !PQgetisnull(r, i, 15)) {
+        k.has_location = true;
+        k.latitude = strtod(PQgetvalue(r, i, 14), NULL);
+        k.longitude = strtod(PQgetvalue(r, i, 15), NULL);
+    }
+    k.occurred = secs(r, i, 16);
+    k.severity = (int)secs(r, i, 17);
+    k.paused_at = secs(r, i, 18);
+    k.extension_days = (int)secs(r, i, 19);
+    if (returned && *returned) {
+        size_t n = 1;
+        char *save = NULL;
+        for (const char *p = returned; *p; p++)
+            n += *p == '\x1f';
+        if (!(units = strdup(returned)) || !(list = calloc(n, sizeof(*list)))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (char *u = strtok_r(units, "\x1f", &save); u; u = strtok_r(NULL, "\x1f", &save))
+            list[k.n_returned++] = u;
+        k.returned_units = list;
+    }
+    if (!og_cases_put(cs, &k))
+        rc = -ENOMEM;
+out:
+    free(units);
+    free(list);
+    return rc;
+}
+
+/* Adds the merged report in row i of r (REPORT_COLUMNS). 0 or -ENOMEM. */
+static int put_report_row(struct og_cases *cs, const PGresult *r, int i)
+{
+    struct og_report rep = {0};
+    snprintf(rep.case_id, sizeof(rep.case_id), "%s", PQgetvalue(r, i, 2));
+    snprintf(rep.area, sizeof(rep.area), "%s", PQgetvalue(r, i, 3));
+    rep.occurred = secs(r, i, 4);
+    if (!PQgetisnull(r, i, 5) && !PQgetisnull(r, i, 6)) {
+        rep.has_location = true;
+        rep.latitude = strtod(PQgetvalue(r, i, 5), NULL);
+        rep.longitude = strtod(PQgetvalue(r, i, 6), NULL);
+    }
+    rep.severity = (int)secs(r, i, 7);
+    return og_cases_add_report(cs, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), &rep);
+}
+
+/* Runs sql in single-row mode and passes each row to put as it arrives, so that no result
+ * ever holds the shard. After a failure the remaining results are still read: the
+ * connection stays usable. 0, or -EIO or -ENOMEM with err filled. */
+static int stream(struct og_cases *cs, PGconn *c, const char *sql, int n,
+                  const char *const *params, int (*put)(struct og_cases *, const PGresult *, int),
+                  char *err, size_t errlen)
+{
+    PGresult *r;
+    int rc = 0;
+
+    if (!PQsendQueryParams(c, sql, n, NULL, params, NULL, NULL, 0))
+        return og_db_error(c, NULL, err, errlen);
+    PQsetSingleRowMode(c); /* were it refused, the rows would come in one result: fine too */
+    while ((r = PQgetResult(c))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) {
+            for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+                if ((rc = put(cs, r, i)) < 0)
+                    snprintf(err, errlen, "out of memory loading cases");
+        } else if (rc == 0) {
+            rc = og_db_error(c, r, err, errlen);
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* Each district's highest case number, closed cases included: numbering goes on above
+ * it. One pass over the shard's rows, none kept (0.3 s at a million cases here; a regular
+ * expression to check each id took 2 s): every id is og_cases_open's "district-number". */
+static int load_numbers(struct og_cases *cs, PGconn *c, const char *shard, char *err,
+                        size_t errlen)
 {
     const char *params[] = {shard};
     PGresult *r = og_db_query(c,
-                              "SELECT r.source_system, r.source_event_id, r.case_id, r.area_code, "
-                              "floor(extract(epoch FROM r.occurred_at))::bigint, r.latitude, "
-                              "r.longitude, coalesce(r.severity, 0) "
-                              "FROM og.case_report r JOIN og.case k USING (case_id) "
-                              "WHERE k.shard = $1 AND r.joined = 'merged' "
-                              "AND k.state NOT IN ('evaluated', 'voided')",
+                              "SELECT district_code, "
+                              "max(substr(case_id, length(district_code) + 2)::bigint) "
+                              "FROM og.case WHERE shard = $1 GROUP BY district_code",
                               1, params, err, errlen);
     int rc = 0;
 
     if (!r)
         return -EIO;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        struct og_report rep = {0};
-        snprintf(rep.case_id, sizeof(rep.case_id), "%s", PQgetvalue(r, i, 2));
-        snprintf(rep.area, sizeof(rep.area), "%s", PQgetvalue(r, i, 3));
-        rep.occurred = secs(r, i, 4);
-        if (!PQgetisnull(r, i, 5) && !PQgetisnull(r, i, 6)) {
-            rep.has_location = true;
-            rep.latitude = strtod(PQgetvalue(r, i, 5), NULL);
-            rep.longitude = strtod(PQgetvalue(r, i, 6), NULL);
-        }
-        rep.severity = (int)secs(r, i, 7);
-        if ((rc = og_cases_add_report(cs, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), &rep)) < 0)
-            snprintf(err, errlen, "out of memory loading merged reports");
-    }
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+        if ((rc = number_after(cs, PQgetvalue(r, i, 0), (long)secs(r, i, 1))) < 0)
+            snprintf(err, errlen, "out of memory loading case numbers");
     PQclear(r);
     return rc;
 }
 
 int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
-    const char *params[] = {shard};
-    PGresult *r = og_db_query(
-        c,
-        "SELECT case_id, district_code, area_code, category_code, state, unit_code, "
-        "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "
-        "floor(extract(epoch FROM opened_at))::bigint, "
-        "floor(extract(epoch FROM deadline_at))::bigint, "
-        "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "
-        "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint, "
-        "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "
-        "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)) "
-        "FROM og.case WHERE shard = $1",
-        1, params, err, errlen);
-    int rc = 0;
+    const char *params[] = {shard, og_lifecycle_final_array()};
+    int rc = load_numbers(cs, c, shard, err, errlen);
 
+    if (rc == 0)
+        rc = stream(cs, c,
+                    "SELECT " CASE_COLUMNS "FROM og.case WHERE shard = $1 AND state <> ALL ($2)",
+                    2, params, put_row, err, errlen);
+    /* The reports merged into them: an operator may split one off (拆分). A closed case's
+     * come with it when an event fetches it. */
+    if (rc == 0)
+        rc = stream(cs, c,
+                    "SELECT " REPORT_COLUMNS
+                    "FROM og.case_report r JOIN og.case k USING (case_id) "
+                    "WHERE k.shard = $1 AND k.state <> ALL ($2) AND r.joined = 'merged'",
+                    2, params, put_report_row, err, errlen);
+    return rc;
+}
+
+int og_cases_fetch(struct og_cases *cs, PGconn *c, const char *shard, const char *id, char *err,
+                   size_t errlen)
+{
+    const char *params[] = {id, shard};
+    PGresult *r;
+    int rc;
+
+    if (og_cases_find(cs, id))
+        return 1;
+    r = og_db_query(c, "SELECT " CASE_COLUMNS "FROM og.case WHERE case_id = $1 AND shard = $2", 2,
+                    params, err, errlen);
     if (!r)
         return -EIO;
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *id = PQgetvalue(r, i, 0), *district = PQgetvalue(r, i, 1);
-        struct og_case *k = add(cs, id, district, PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
-        struct seq *s = seq_of(cs, district);
-        const char *dash = strrchr(id, '-');
-        if (!k || !s || og_case_set_unit(k, PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5))) {
-            rc = -ENOMEM;
-            snprintf(err, errlen, "out of memory loading cases");
-            break;
-        }
-        snprintf(k->state, sizeof(k->state), "%s", PQgetvalue(r, i, 4));
-        k->rule_id = secs(r, i, 6);
-        k->rule_version = (int)secs(r, i, 7);
-        k->contacts = (int)secs(r, i, 8);
-        k->opened = secs(r, i, 9);
-        k->deadline = secs(r, i, 10);
-        k->closed = secs(r, i, 11);
-        k->escalation_level = (int)secs(r, i, 12);
-        if (!PQgetisnull(r, i, 13) && !(k->supervisor = strdup(PQgetvalue(r, i, 13)))) {
-            rc = -ENOMEM;
-            snprintf(err, errlen, "out of memory loading cases");
-            break;
-        }
-        k->occurred = secs(r, i, 16);
-        if (!PQgetisnull(r, i, 14) && !PQgetisnull(r, i, 15)) {
-            k->has_location = true;
-            k->latitude = strtod(PQgetvalue(r, i, 14), NULL);
-            k->longitude = strtod(PQgetvalue(r, i, 15), NULL);
-        }
-        k->severity = (int)secs(r, i, 17);
-        k->paused_at = secs(r, i, 18);
-        k->extension_days = (int)secs(r, i, 19);
-        if (!PQgetisnull(r, i, 20) && *PQgetvalue(r, i, 20)) {
-            char *units = PQgetvalue(r, i, 20), *save = NULL;
-            for (char *u = strtok_r(units, "\x1f", &save); u; u = strtok_r(NULL, "\x1f", &save))
-                if (og_case_add_returned(k, u) < 0) {
-                    rc = -ENOMEM;
-                    break;
-                }
-            if (rc < 0) {
-                snprintf(err, errlen, "out of memory loading cases");
-                break;
-            }
-        }
-        if (!og_lifecycle_final(k->state) && og_cases_index(cs, k) < 0) {
-            rc = -ENOMEM;
-            snprintf(err, errlen, "out of memory loading cases");
-            break;
-        }
-        if (dash && strtol(dash + 1, NULL, 10) > s->last)
-            s->last = strtol(dash + 1, NULL, 10);
-    }
+    rc = PQntuples(r) == 0 ? 0 : put_row(cs, r, 0) < 0 ? -ENOMEM : 1;
     PQclear(r);
-    return rc < 0 ? rc : load_reports(cs, c, shard, err, errlen);
+    if (rc == 1) {
+        /* Its merged reports: reopened (不满意), it may have one split off. */
+        r = og_db_query(c,
+                        "SELECT " REPORT_COLUMNS "FROM og.case_report r "
+                        "WHERE r.case_id = $1 AND r.joined = 'merged'",
+                        1, params, err, errlen);
+        if (!r)
+            rc = -EIO;
+        for (int i = 0; r && rc == 1 && i < PQntuples(r); i++)
+            if (put_report_row(cs, r, i) < 0)
+                rc = -ENOMEM;
+        PQclear(r);
+        if (rc < 0) /* never half a case: the next attempt fetches it whole */
+            drop(cs, entry_of(cs, id));
+    }
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory fetching case %s", id);
+    return rc;
 }

@@ -260,10 +260,17 @@ static int open_case(struct og_decider *dc, const Onegrid__V1__Submission *s, co
     return describe(d, c, "", now);
 }
 
+/* Case id, from memory or else from the database (a final case). NULL with *rc set: a
+ * refusal (0, UNKNOWN_CASE in d) or the fetch's failure (negative, d untouched). */
 static struct og_case *find_case(struct og_decider *dc, const char *id, Onegrid__V1__Decision *d,
                                  int *rc)
 {
     struct og_case *c = og_cases_find(dc->cases, id);
+    if (!c && dc->fetch) {
+        if ((*rc = dc->fetch(dc->fetch_arg, id)) < 0)
+            return NULL;
+        c = og_cases_find(dc->cases, id);
+    }
     if (!c)
         *rc = refuse(d, ONEGRID__V1__REASON__REASON_UNKNOWN_CASE,
                      "case_id: \"%s\" is not a case of shard %s", id, dc->shard);

@@ -25,7 +25,9 @@ struct pending {
     char *key;
     char case_id[32]; /* the case a stored event opened or moved ("" for refusals) */
     bool refusal;
-    bool internal; /* dispatch's own event (an escalation): nobody to answer */
+    bool internal;        /* dispatch's own event (an escalation): nobody to answer */
+    char (*held)[32];     /* every case its decisions name, held in memory until answered */
+    size_t n_held;
     UT_hash_handle hh;
 };
 
@@ -54,6 +56,9 @@ struct og_dispatch {
     int64_t clock_lost_at; /* og_mono_us() when the clocks last disagreed */
     bool holding_said;     /* that submissions wait for the clocks was logged */
     struct og_frame_drops bad_from_intake, bad_from_archive;
+    char (*fetched)[32]; /* closed cases read for the submission being decided */
+    size_t n_fetched, cap_fetched;
+    char fetch_err[512]; /* why the last fetch failed */
 };
 
 static void hold_status(struct og_dispatch *d)
@@ -181,6 +186,39 @@ static int take_over(struct og_dispatch *d, char *err, size_t errlen)
     return 0;
 }
 
+/* dc->fetch: reads a case memory does not hold (a final one) from the database, and
+ * remembers it, to let it go again once the submission is decided (evict_fetched). */
+static int fetch_case(void *arg, const char *id)
+{
+    struct og_dispatch *d = arg;
+    char err[480];
+    int rc;
+
+    if (d->n_fetched == d->cap_fetched) {
+        size_t cap = d->cap_fetched ? 2 * d->cap_fetched : 4;
+        char(*v)[32] = realloc(d->fetched, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        d->fetched = v;
+        d->cap_fetched = cap;
+    }
+    rc = og_cases_fetch(d->cases, d->conn, d->o.shard, id, err, sizeof(err));
+    if (rc > 0)
+        snprintf(d->fetched[d->n_fetched++], sizeof(*d->fetched), "%s", id);
+    if (rc < 0)
+        snprintf(d->fetch_err, sizeof(d->fetch_err), "reading case %s: %s", id, err);
+    return rc < 0 ? rc : 0;
+}
+
+/* The cases fetched for a submission leave memory again unless its decisions hold them
+ * (a reopened case stays: it is open). */
+static void evict_fetched(struct og_dispatch *d)
+{
+    for (size_t i = 0; i < d->n_fetched; i++)
+        og_cases_evict(d->cases, d->fetched[i]);
+    d->n_fetched = 0;
+}
+
 struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
                                     struct og_link_server *from_intake,
                                     struct og_link_client *to_archive)
@@ -199,24 +237,28 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
         og_err("out of memory");
         goto fail;
     }
+    int64_t t0 = og_mono_us();
     if (connect_db(d, err, sizeof(err)) || take_over(d, err, sizeof(err))) {
         og_err("could not load state from the database (retrying): %s", err);
         goto fail;
     }
+    double load_s = (double)(og_mono_us() - t0) / 1e6;
     d->decider.reg = d->reg;
     d->decider.cases = d->cases;
     d->decider.shard = d->o.shard;
     d->decider.merge = d->o.merge;
+    d->decider.fetch = fetch_case;
+    d->decider.fetch_arg = d;
     start_clock(d);
     og_notice("shard %s epoch %llu: %zu areas, %zu crosswalk entries, %zu sources, "
               "%zu categories, %zu units, %zu rules, %zu supervisors, %zu calendar days, "
-              "%zu grid boundaries, %zu cases",
+              "%zu grid boundaries, %zu cases open (closed ones stay in the database) in %.2f s",
               o->shard, (unsigned long long)d->epoch, og_registry_count(d->reg, "areas"),
               og_registry_count(d->reg, "crosswalk"), og_registry_count(d->reg, "sources"),
               og_registry_count(d->reg, "categories"), og_registry_count(d->reg, "units"),
               og_registry_count(d->reg, "rules"), og_registry_count(d->reg, "supervisors"),
               og_registry_count(d->reg, "calendar"), og_registry_count(d->reg, "boundaries"),
-              og_cases_count(d->cases));
+              og_cases_count(d->cases), load_s);
     return d;
 fail:
     og_dispatch_destroy(&d);
@@ -233,8 +275,10 @@ void og_dispatch_destroy(struct og_dispatch **dp)
     {
         HASH_DEL(d->pending, p);
         free(p->key);
+        free(p->held);
         free(p);
     }
+    free(d->fetched);
     for (size_t i = 0; i < d->n_inbox; i++)
         onegrid__v1__frame__free_unpacked(d->inbox[i].frame, NULL);
     og_registry_destroy(&d->reg);
@@ -266,13 +310,32 @@ static void answer_intake(struct og_dispatch *d, const char *key, Onegrid__V1__R
         og_debug("answer for \"%s\" not delivered; intake will resend", key);
 }
 
-/* Forgets a submission passed to archive, and (if it was not answered) its sender. */
+/* Forgets a submission passed to archive, and (if it was not answered) its sender. Its
+ * cases need not stay for it any more: a final one leaves memory once nothing else in
+ * flight names it (the database has it now, or dispatch is about to reload). */
 static void forget(struct og_dispatch *d, struct pending *p)
 {
     og_link_server_forget(d->in, p->key);
+    for (size_t i = 0; i < p->n_held; i++)
+        og_cases_release(d->cases, p->held[i]);
     HASH_DEL(d->pending, p);
     free(p->key);
+    free(p->held);
     free(p);
+}
+
+/* Holds case id in memory for p (until its answer). 0 or -ENOMEM. */
+static int hold(struct og_dispatch *d, struct pending *p, const char *id)
+{
+    char(*v)[32];
+    if (!id || !*id)
+        return 0;
+    if (!(v = realloc(p->held, (p->n_held + 1) * sizeof(*v))))
+        return -ENOMEM;
+    p->held = v;
+    snprintf(p->held[p->n_held++], sizeof(*v), "%s", id);
+    og_cases_hold(d->cases, id);
+    return 0;
 }
 
 static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
@@ -451,7 +514,9 @@ static Onegrid__V1__Reply *committed_reply(const Onegrid__V1__Submission *s, con
     return r;
 }
 
-/* Decides and forwards one inbox item that is not yet committed. */
+/* Decides and forwards one inbox item that is not yet committed. 0, -ENOMEM, or -EIO when
+ * a closed case could not be read from the database (d->fetch_err says why): then nothing
+ * was decided and the item is as it came, to be decided again. */
 static int forward(struct og_dispatch *d, struct inbox_item *it, int64_t now)
 {
     Onegrid__V1__Frame *f = it->frame;
@@ -473,6 +538,14 @@ static int forward(struct og_dispatch *d, struct inbox_item *it, int64_t now)
     d->decider.more = NULL;
     d->decider.n_more = 0;
     if (rc < 0) {
+        for (size_t i = 0; i < f->n_more_decisions; i++)
+            onegrid__v1__decision__free_unpacked(f->more_decisions[i], NULL);
+        free(f->more_decisions);
+        f->more_decisions = NULL;
+        f->n_more_decisions = 0;
+        onegrid__v1__decision__free_unpacked(dec, NULL);
+        f->decision = NULL;
+        evict_fetched(d);
         free(p->key);
         free(p);
         return rc;
@@ -489,8 +562,14 @@ static int forward(struct og_dispatch *d, struct inbox_item *it, int64_t now)
                     og_reason_name(dec->rejection->reason), dec->rejection->text);
     } else {
         d->decided++;
+        /* Until archive answers, the database may not have these decisions: memory keeps
+         * their cases, a case made final included, for the next event on them. */
+        rc = hold(d, p, dec->case_id);
+        for (size_t i = 0; rc == 0 && i < f->n_more_decisions; i++)
+            rc = hold(d, p, f->more_decisions[i]->case_id);
     }
-    if (!f->shard || og_link_client_send(d->out, f) < 0) {
+    evict_fetched(d);
+    if (rc < 0 || !f->shard || og_link_client_send(d->out, f) < 0) {
         /* Cannot happen while credit is respected (the inbox is only filled when the link
          * has room); memory now holds a decision archive never saw: reload. */
         og_log(LOG_CRIT, "could not queue a decision for archive; exiting to reload state");
@@ -548,9 +627,8 @@ static void process_inbox(struct og_dispatch *d)
             db_failed(d, err);
         return;
     }
-    if (og_backoff_succeeded(&d->db))
-        og_notice("database available again");
-    for (size_t i = 0; i < d->n_inbox; i++) {
+    size_t i;
+    for (i = 0; i < d->n_inbox; i++) {
         struct inbox_item *it = &d->inbox[i];
         struct pending *p;
         HASH_FIND_STR(d->pending, it->frame->key, p);
@@ -564,14 +642,27 @@ static void process_inbox(struct og_dispatch *d)
                 answer_intake(d, it->frame->key, r);
                 onegrid__v1__reply__free_unpacked(r, NULL);
             }
-        } else if (forward(d, it, now) < 0) {
+        } else if ((rc = forward(d, it, now)) == -EIO) {
+            break; /* a closed case could not be read: a fault, never a refusal */
+        } else if (rc < 0) {
             og_err("out of memory deciding \"%s\"; intake will resend it", it->frame->key);
         }
         free(committed[i]);
         onegrid__v1__frame__free_unpacked(it->frame, NULL);
         it->frame = NULL;
     }
+    if (i < d->n_inbox) {
+        /* This one and those behind it wait, in order, as when find_committed fails. */
+        for (size_t k = i; k < d->n_inbox; k++)
+            free(committed[k]);
+        memmove(d->inbox, d->inbox + i, (d->n_inbox - i) * sizeof(*d->inbox));
+        d->n_inbox -= i;
+        db_failed(d, d->fetch_err);
+        return;
+    }
     d->n_inbox = 0;
+    if (og_backoff_succeeded(&d->db))
+        og_notice("database available again");
 }
 
 /* SIGHUP: loads the registry again (grids, crosswalk, sources, categories, units, rules)
@@ -681,6 +772,10 @@ static int escalate_one(struct og_case *c, void *arg)
     } else {
         p->internal = true;
         snprintf(p->case_id, sizeof(p->case_id), "%s", c->id);
+        if (hold(d, p, c->id) < 0) {
+            og_log(LOG_CRIT, "out of memory holding case %s; exiting to reload state", c->id);
+            d->must_reload = true;
+        }
         HASH_ADD_KEYPTR(hh, d->pending, p->key, strlen(p->key), p);
         og_notice("督办: case %s is overdue; escalated to level %d (%s), supervisor %s", c->id,
                   c->escalation_level,
@@ -790,8 +885,8 @@ int og_dispatch_run(struct og_dispatch *d)
                 hold_status(d);
             else
                 og_daemon_status(
-                    "epoch %llu: %llu decided, %llu refused, %llu duplicates, %zu cases, %zu "
-                    "waiting for archive, %llu malformed frames dropped",
+                    "epoch %llu: %llu decided, %llu refused, %llu duplicates, %zu cases open, "
+                    "%zu waiting for archive, %llu malformed frames dropped",
                     (unsigned long long)d->epoch, (unsigned long long)d->decided,
                     (unsigned long long)d->refused, (unsigned long long)d->duplicates,
                     og_cases_count(d->cases), og_link_client_held(d->out),

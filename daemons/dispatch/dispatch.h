@@ -7,8 +7,8 @@
  * registry.c   grids, crosswalk, sources, categories, units, routing rules, calendar
  * calendar.c   working days (holidays, make-up days) and deadlines on them
  * lifecycle.c  the case state machine (which step is allowed from which state)
- * cases.c      the shard's cases in memory, and case numbering
- * decide.c     one submission -> one decision (no I/O)
+ * cases.c      the shard's open cases in memory, closed ones fetched, case numbering
+ * decide.c     one submission -> one decision (no I/O but fetching a closed case)
  * clock.c      whether the wall clock may be trusted to date decisions and escalate
  * dispatch.c   the engine: fencing, loading, duplicate checks, the link both ways
  * main.c       arguments, configuration, sockets, readiness */
@@ -229,17 +229,44 @@ struct og_merge_rule {
     double distance_m; /* when both have coordinates, at most this far apart */
 };
 
+/* The shard's cases in memory: every case that is not final (og_lifecycle_final), and a
+ * final one only while a decision on it is on its way to archive (og_cases_hold) or while
+ * an event that fetched it is decided. PostgreSQL has all the others as last decided: a
+ * closed case is read back (og_cases_fetch) on the rare event that touches it. */
 struct og_cases;
 
 struct og_cases *og_cases_new(void);
 void og_cases_destroy(struct og_cases **cs);
-/* Loads the shard's cases (in the caller's transaction). */
+/* Loads the shard's cases that are not final, the reports merged into them, and each
+ * district's highest case number, closed cases included (numbering goes on above it). In
+ * the caller's transaction; rows are streamed, never all held in one result. 0, or -EIO
+ * or -ENOMEM with err filled. */
 int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen);
+/* Reads case id of shard, with its merged reports, from the database into memory (memory
+ * holds no final case for long). 1 when found (or already in memory), 0 when the shard
+ * has no such case, -EIO with err filled when the database failed (a fault, never an
+ * answer: ask again later), -ENOMEM. */
+int og_cases_fetch(struct og_cases *cs, PGconn *c, const char *shard, const char *id, char *err,
+                   size_t errlen);
 struct og_case *og_cases_find(struct og_cases *cs, const char *id);
+/* Adds a copy of c (strings duplicated), indexed for merging unless it is final; the
+ * numbering of its district goes on above it. The copy, or NULL when memory holds c->id
+ * already or on ENOMEM. */
+struct og_case *og_cases_put(struct og_cases *cs, const struct og_case *c);
+/* A decision on case id goes to archive: memory keeps the case, final or not, until the
+ * matching og_cases_release, so that the next event on it sees what the database may not
+ * have yet. Unknown ids are ignored. */
+void og_cases_hold(struct og_cases *cs, const char *id);
+/* Archive answered for a decision on case id: one hold less, then og_cases_evict. */
+void og_cases_release(struct og_cases *cs, const char *id);
+/* Forgets case id and its merged reports when it is final and no decision on it is in
+ * flight; true when it did (pointers to it are invalid then). */
+bool og_cases_evict(struct og_cases *cs, const char *id);
 /* A new case with the next number of its district ("650204-00000042"); NULL on ENOMEM. */
 struct og_case *og_cases_open(struct og_cases *cs, const char *district, const char *area,
                               const char *category);
-/* Indexes c for merging (og_cases_open does it; the loader too). 0 or -ENOMEM. */
+/* Indexes c for merging (og_cases_open does it, og_cases_put too; twice is harmless). 0
+ * or -ENOMEM. */
 int og_cases_index(struct og_cases *cs, struct og_case *c);
 /* The open case a new report of category in area, which happened at occurred (with its
  * position, if has_location), joins under rule, or NULL: same category, areas nested
@@ -272,6 +299,11 @@ struct og_decider {
     struct og_cases *cases;
     const char *shard;
     struct og_merge_rule merge;
+    /* Brings case id into cases when memory does not hold it (a final case, kept only in
+     * the database): 0 whether the case exists or not, negative when it could not be
+     * read (-EIO: a fault, never a refusal). NULL: memory holds every case (tests). */
+    int (*fetch)(void *fetch_arg, const char *id);
+    void *fetch_arg;
     /* Decisions on further cases of the same event (a joint meeting acts on several):
      * og_decide leaves them here; the caller takes them (and sets n_more to 0). */
     Onegrid__V1__Decision **more;
@@ -280,7 +312,10 @@ struct og_decider {
 
 /* Fills d (initialised by the caller; strings it sets are malloc'ed, so free d with
  * onegrid__v1__decision__free_unpacked semantics) and updates the in-memory cases. The
- * decision is final: archive stores it as given. Returns 0 or -ENOMEM. */
+ * decision is final: archive stores it as given. Returns 0, -ENOMEM, or what dc->fetch
+ * returned when it failed: then nothing is decided and nothing changed but the cases
+ * fetched before (final, unchanged, og_cases_evict takes them out again); decide the
+ * submission again later. */
 int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t now,
               Onegrid__V1__Decision *d);
 /* 督办: if open case c is past its deadline and its next escalation level is due at now

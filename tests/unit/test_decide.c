@@ -1056,6 +1056,302 @@ static void test_merge_nearest_in_time(void **state)
     og_cases_destroy(&cs);
 }
 
+/* Final cases leave memory; the database gives them back -------------------------------- */
+
+/* PostgreSQL behind dc->fetch: copies of the cases that left memory, as archive committed
+ * them, and the reports merged into them. */
+struct fake_db {
+    struct og_cases *memory; /* the decider's */
+    struct og_cases *rows;
+    struct {
+        char source[16], event_id[16];
+        struct og_report r;
+    } reports[4];
+    size_t n_reports;
+    int fail; /* returned instead of reading: a database fault */
+    unsigned calls;
+};
+
+static int fake_fetch(void *arg, const char *id)
+{
+    struct fake_db *db = arg;
+    struct og_case *c;
+    db->calls++;
+    if (db->fail)
+        return db->fail;
+    if (!(c = og_cases_find(db->rows, id)))
+        return 0;
+    if (!og_cases_put(db->memory, c))
+        return -ENOMEM;
+    for (size_t i = 0; i < db->n_reports; i++)
+        if (strcmp(db->reports[i].r.case_id, id) == 0 &&
+            og_cases_add_report(db->memory, db->reports[i].source, db->reports[i].event_id,
+                                &db->reports[i].r) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+static void fake_db_init(struct fixture *fx, struct fake_db *db)
+{
+    memset(db, 0, sizeof(*db));
+    db->memory = fx->cases;
+    db->rows = og_cases_new();
+    assert_non_null(db->rows);
+    fx->dc.fetch = fake_fetch;
+    fx->dc.fetch_arg = db;
+}
+
+/* Remembers merged report source/event_id as the database has it. */
+static void fake_db_keep_report(struct fake_db *db, const char *source, const char *event_id)
+{
+    struct og_report *r = og_cases_find_report(db->memory, source, event_id);
+    assert_non_null(r);
+    assert_true(db->n_reports < OG_ARRAY_SIZE(db->reports));
+    snprintf(db->reports[db->n_reports].source, sizeof(db->reports[0].source), "%s", source);
+    snprintf(db->reports[db->n_reports].event_id, sizeof(db->reports[0].event_id), "%s", event_id);
+    db->reports[db->n_reports].r = *r;
+    db->reports[db->n_reports++].r.key = NULL;
+}
+
+/* Archive answered the decision that made case id final: the database has it, memory lets
+ * it go (dispatch: og_cases_hold when sending, og_cases_release on the answer). */
+static void fake_db_commit(struct fake_db *db, const char *id)
+{
+    struct og_case *c = og_cases_find(db->memory, id);
+    assert_non_null(c);
+    og_cases_evict(db->rows, id); /* an older copy */
+    assert_non_null(og_cases_put(db->rows, c));
+    og_cases_hold(db->memory, id);
+    assert_false(og_cases_evict(db->memory, id)); /* in flight: it stays */
+    assert_non_null(og_cases_find(db->memory, id));
+    og_cases_release(db->memory, id);
+    assert_null(og_cases_find(db->memory, id));
+}
+
+/* og_decide's return value, d initialised by the caller. */
+static int decide_rc(struct fixture *fx, struct ex *x, int64_t now, Onegrid__V1__Decision *d)
+{
+    Onegrid__V1__Submission s = ONEGRID__V1__SUBMISSION__INIT;
+    onegrid__v1__decision__init(d);
+    s.publisher = (char *)"local";
+    s.source = x->e.source;
+    s.event = &x->e;
+    return og_decide(&fx->dc, &s, now, d);
+}
+
+/* Opens the handrail case at BJT-QY-03, merges report evt-0002 into it and closes it. */
+static const char *closed_with_merged_report(struct fixture *fx)
+{
+    static char id[32];
+    static const int steps[] = {S(ACCEPTED), S(RESOLVED), S(CLOSED)};
+    struct ex x;
+    snprintf(id, sizeof(id), "%s", open_handrail(fx));
+    ex_report(&x);
+    x.e.id = (char *)"evt-0002";
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(MERGE));
+    decision_free(d);
+    walk(fx, id, "unit-a", steps, OG_ARRAY_SIZE(steps));
+    return id;
+}
+
+static void test_final_case_leaves_memory(void **state)
+{
+    struct fixture *fx = *state;
+    struct fake_db db;
+    char first[32], second[32];
+    struct ex x;
+
+    fake_db_init(fx, &db);
+    snprintf(first, sizeof(first), "%s", closed_with_merged_report(fx));
+    ex_report(&x);
+    x.e.id = (char *)"evt-0003";
+    x.e.subject = (char *)"BJT-QY-04";
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    snprintf(second, sizeof(second), "%s", d->case_id);
+    decision_free(d);
+    size_t n = og_cases_count(fx->cases);
+
+    /* Open cases stay, whatever is in flight. */
+    og_cases_hold(fx->cases, second);
+    og_cases_release(fx->cases, second);
+    assert_false(og_cases_evict(fx->cases, second));
+    assert_non_null(og_cases_find(fx->cases, second));
+    /* The closed one goes when archive has answered, its merged report with it. */
+    fake_db_commit(&db, first);
+    assert_int_equal(og_cases_count(fx->cases), n - 1);
+    assert_null(og_cases_find_report(fx->cases, "zongzhi", "evt-0002"));
+    /* The same problem again opens a case numbered after every other: the merge index no
+     * longer points at the closed case (ASan would see it), numbering goes on. */
+    ex_report(&x);
+    x.e.id = (char *)"evt-0004";
+    d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    assert_string_equal(d->case_id, "650204-00000003");
+    decision_free(d);
+    og_cases_destroy(&db.rows);
+}
+
+/* A refusal of a closed case's event, with the case in memory, to compare with. */
+struct refusal {
+    Onegrid__V1__Reason reason;
+    char text[256];
+};
+
+static void refused(Onegrid__V1__Decision *d, struct refusal *r)
+{
+    assert_int_equal(d->kind, KIND(REJECT));
+    r->reason = d->rejection->reason;
+    snprintf(r->text, sizeof(r->text), "%s", d->rejection->text);
+    decision_free(d);
+}
+
+static void same_refusal(const char *name, Onegrid__V1__Decision *d, const struct refusal *r)
+{
+    expect_reject(name, d, r->reason, r->text);
+}
+
+static void test_closed_case_fetched_on_demand(void **state)
+{
+    struct fixture *fx = *state;
+    struct fake_db db;
+    struct refusal st, meet, spl;
+    char first[32], other[32];
+    struct ex x, ev, md, sp;
+
+    fake_db_init(fx, &db);
+    snprintf(first, sizeof(first), "%s", closed_with_merged_report(fx));
+    ex_status(&x);
+    x.status.case_id = first;
+    x.status.status = S(ACCEPTED);
+    ex_decision(&md);
+    md.case_ids[0] = first;
+    md.decision.n_case_ids = 1;
+    md.decision.action = ONEGRID__V1__MEETING_DECISION__ACTION__ACTION_CLOSE;
+    ex_split(&sp);
+    sp.split.case_id = first;
+    /* What a dispatch that held every case answered. */
+    refused(decide(fx, &x), &st);
+    refused(decide(fx, &md), &meet);
+    refused(decide(fx, &sp), &spl);
+    assert_int_equal(st.reason, R(INVALID_TRANSITION));
+    assert_int_equal(meet.reason, R(INVALID_TRANSITION));
+    assert_int_equal(spl.reason, R(INVALID_TRANSITION));
+    assert_int_equal(db.calls, 0);
+
+    fake_db_keep_report(&db, "zongzhi", "evt-0002");
+    fake_db_commit(&db, first);
+    /* Now each is read from the database, answered the same, and let go again. */
+    same_refusal("status update of a closed case", decide(fx, &x), &st);
+    assert_true(og_cases_evict(fx->cases, first));
+    same_refusal("meeting on a closed case", decide(fx, &md), &meet);
+    assert_null(fx->dc.more);
+    assert_true(og_cases_evict(fx->cases, first));
+    same_refusal("split of a closed case's report", decide(fx, &sp), &spl);
+    assert_true(og_cases_evict(fx->cases, first));
+    assert_int_equal(db.calls, 3);
+    ex_evaluation(&ev);
+    ev.evaluation.case_id = (char *)"650204-00000099";
+    expect_reject("no such case in the database either", decide(fx, &ev), R(UNKNOWN_CASE),
+                  "650204-00000099");
+    assert_int_equal(db.calls, 4);
+
+    /* 不满意: reopened from the database; open, it stays, takes the same problem's reports
+     * again, and the report merged before it closed can be split off. */
+    ev.evaluation.case_id = first;
+    ev.evaluation.result = ONEGRID__V1__EVALUATION__RESULT__RESULT_UNSATISFIED;
+    Onegrid__V1__Decision *d = decide_at(fx, &ev, NOW + 7200);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->previous_state, OG_STATE_CLOSED);
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_string_equal(d->unit, "unit-a");
+    assert_int_equal(d->contacts, 2);
+    assert_null(d->closed);
+    assert_true(d->deadline->seconds > NOW + 7200);
+    decision_free(d);
+    assert_false(og_cases_evict(fx->cases, first));
+    x.status.case_id = first; /* and its unit takes it up again */
+    d = decide_at(fx, &x, NOW + 7300);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_ACCEPTED);
+    decision_free(d);
+    struct ex again;
+    ex_report(&again);
+    again.e.id = (char *)"evt-0005";
+    d = decide_at(fx, &again, NOW + 7400);
+    assert_int_equal(d->kind, KIND(MERGE));
+    assert_string_equal(d->case_id, first);
+    decision_free(d);
+    d = split_off(fx, first, "evt-0002", NOW + 7500);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    assert_string_equal(d->split_from, first);
+    decision_free(d);
+    decision_free(take_more(fx));
+    assert_int_equal(db.calls, 5);
+
+    /* 满意 on another closed case from the database: evaluated, its close time kept. */
+    static const int to_closed[] = {S(ACCEPTED), S(RESOLVED), S(CLOSED)};
+    ex_report(&again);
+    again.e.id = (char *)"evt-0006";
+    again.e.subject = (char *)"BJT-QY-04";
+    d = decide(fx, &again);
+    snprintf(other, sizeof(other), "%s", d->case_id);
+    decision_free(d);
+    walk(fx, other, "unit-b", to_closed, OG_ARRAY_SIZE(to_closed));
+    fake_db_commit(&db, other);
+    ev.evaluation.case_id = other;
+    ev.evaluation.result = ONEGRID__V1__EVALUATION__RESULT__RESULT_SATISFIED;
+    d = decide_at(fx, &ev, NOW + 9000);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_EVALUATED);
+    assert_int_equal(d->closed->seconds, NOW + 120); /* walk's third step */
+    decision_free(d);
+    og_cases_destroy(&db.rows);
+}
+
+static void test_fetch_fault_is_no_refusal(void **state)
+{
+    struct fixture *fx = *state;
+    struct fake_db db;
+    Onegrid__V1__Decision d;
+    char first[32];
+    struct ex xs[4];
+
+    fake_db_init(fx, &db);
+    snprintf(first, sizeof(first), "%s", closed_with_merged_report(fx));
+    fake_db_keep_report(&db, "zongzhi", "evt-0002");
+    fake_db_commit(&db, first);
+    size_t n = og_cases_count(fx->cases);
+    ex_status(&xs[0]);
+    xs[0].status.case_id = first;
+    ex_evaluation(&xs[1]);
+    xs[1].evaluation.case_id = first;
+    ex_decision(&xs[2]);
+    xs[2].case_ids[0] = first;
+    xs[2].decision.n_case_ids = 1;
+    ex_split(&xs[3]);
+    xs[3].split.case_id = first;
+
+    /* The database fails: og_decide says so and decides nothing. */
+    db.fail = -EIO;
+    for (size_t i = 0; i < OG_ARRAY_SIZE(xs); i++) {
+        assert_int_equal(decide_rc(fx, &xs[i], NOW, &d), -EIO);
+        assert_int_equal(d.kind, KIND(UNSPECIFIED));
+        assert_null(d.rejection);
+        assert_string_equal(d.case_id ? d.case_id : "", "");
+        assert_int_equal(fx->dc.n_more, 0);
+        assert_int_equal(og_cases_count(fx->cases), n);
+    }
+    assert_int_equal(db.calls, 4);
+    /* It works again: the same evaluation is decided as if nothing had happened. */
+    db.fail = 0;
+    Onegrid__V1__Decision *e = decide_at(fx, &xs[1], NOW + 60);
+    assert_int_equal(e->kind, KIND(UPDATE_CASE));
+    assert_string_equal(e->state, OG_STATE_EVALUATED);
+    decision_free(e);
+    og_cases_destroy(&db.rows);
+}
+
 #define T(f)  cmocka_unit_test_setup_teardown(f, setup, teardown)
 #define TC(f) cmocka_unit_test_setup_teardown(f, setup_casework, teardown)
 
@@ -1083,6 +1379,9 @@ int main(void)
         TC(test_extension_without_request),
         TC(test_return_never_bounces),
         TC(test_severity_sets_every_clock),
+        TC(test_final_case_leaves_memory),
+        TC(test_closed_case_fetched_on_demand),
+        TC(test_fetch_fault_is_no_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
