@@ -75,11 +75,22 @@ ALLOW_DISPATCH_EXIT=0
 DISPATCH_RESTARTS=0
 on_exit '[[ -n $PUB ]] && kill $PUB 2>/dev/null; og_lock_release "$TEST_DB" df-lock >/dev/null 2>&1; true'
 
+# sql_retry QUERY: while the disk is full a new session may fail to start (it writes the
+# relation cache's init file into the database's directory): try again for up to 30 s.
+sql_retry() {
+	local i out
+	for ((i = 0; i < 300; i++)); do
+		out=$(sql "$TEST_DB" "$1" 2>/dev/null) && { echo "$out"; return 0; }
+		sleep 0.1
+	done
+	sql "$TEST_DB" "$1"
+}
+
 # What the database and the answers say so far, for a failure's diagnostics.
 explain() {
 	echo "# refusals recorded so far:"
-	sql "$TEST_DB" "SELECT source_event_id || ' ' || reason || ': ' || left(detail, 160) FROM og.rejection
-	                ORDER BY rejection_id LIMIT 5" | sed 's/^/#   /'
+	{ sql_retry "SELECT source_event_id || ' ' || reason || ': ' || left(detail, 160) FROM og.rejection
+	             ORDER BY rejection_id LIMIT 5" || echo "(the database did not answer)"; } | sed 's/^/#   /'
 	if [[ -n $PUB_NAME && -s $TEST_DIR/$PUB_NAME.out ]]; then
 		echo "# answers other than stored:"
 		grep -v -m 5 '"outcome":"stored"' "$TEST_DIR/$PUB_NAME.out" | sed 's/^/#   /'
@@ -220,13 +231,16 @@ if want timeout; then
 	done
 fi
 
-stored_of() { sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id LIKE '$1-%'"; }
+stored_of() { sql_retry "SELECT count(*) FROM og.event_key WHERE source_event_id LIKE '$1-%'"; }
+rollbacks() { sql_retry "SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()"; }
 archive_hit_full_disk() {
 	daemons_ok
 	_og_alive "$PUB" || { explain; fail "$SECTION: the events were all answered before the disk was full"; }
-	{ tail -c +"$((LOG_AT + 1))" "$TEST_DIR/archive.log" || true; } | grep -q 'No space left on device'
+	# ENOSPC, or a short write ("wrote only 4096 of 8192 bytes"): both SQLSTATE 53100.
+	{ tail -c +"$((LOG_AT + 1))" "$TEST_DIR/archive.log" || true; } |
+		grep -q 'No space left on device\|SQLSTATE 53100\|could not extend file'
 }
-rollbacks_since() { daemons_ok; (($(og_xact_rollbacks "$TEST_DB") >= $1 + 3)); }
+rollbacks_since() { daemons_ok; (($(rollbacks) >= $1 + 3)); }
 some_stored() { daemons_ok; (($(stored_of disk) >= 200)); }
 
 if want disk; then
@@ -238,7 +252,7 @@ if want disk; then
 	echo "# $(df -h --output=size,used,avail "$TS" | tail -1 | tr -s ' ') (size used available) with $(stored_of disk) stored"
 	og_poll 60 archive_hit_full_disk || { explain; fail "$SECTION: archive meets the full disk within 60 s"; }
 	# Let it fail a few more times (each failed batch is a rollback) before there is room.
-	rb=$(og_xact_rollbacks "$TEST_DB")
+	rb=$(rollbacks)
 	og_poll 60 rollbacks_since "$rb" || { explain; fail "$SECTION: archive tries again while the disk is full"; }
 	echo "# $(stored_of disk) stored when the disk was freed"
 	rm -f "$TS/filler"
@@ -278,10 +292,16 @@ if want poison; then
 	dispatch_log_at=$(stat -c %s "$TEST_DIR/dispatch.log")
 	publish poison 30
 	wait_publish 120
-	# dispatch held the refused record's case in memory: it exits to reload (storage_refused.sh).
-	if { tail -c +"$((dispatch_log_at + 1))" "$TEST_DIR/dispatch.log" || true; } | grep -q 'exiting to reload state\|then exiting'; then
-		og_wait_exit dispatch "$TEST_DIR" 30 || fail "$SECTION: dispatch exits to reload its state, as it said"
-		daemons_ok
+	# dispatch held the refused record's case in memory: it exits to reload (storage_refused.sh)
+	# and daemons_ok starts it again. Wait until each dispatch that said so has done so.
+	exits_announced() {
+		{ tail -c +"$((dispatch_log_at + 1))" "$TEST_DIR/dispatch.log" || true; } | grep -c 'then exiting' || true
+	}
+	all_exited() { daemons_ok; (($(exits_announced) <= DISPATCH_RESTARTS)); }
+	if ! og_poll 30 all_exited; then
+		pid=$(cat "$TEST_DIR/dispatch.pid" 2>/dev/null || echo none)
+		echo "# dispatch pid $pid: $(ps -o stat=,etime=,wchan:32= -p "$pid" 2>&1 || true)"
+		fail "$SECTION: each dispatch that said it exits to reload its state does so within 30 s"
 	fi
 	ALLOW_DISPATCH_EXIT=0
 	rss_after=$(og_vmhwm "$ARCHIVE_PID")
