@@ -1,11 +1,30 @@
-/* `onegridctl migrate`: applies deploy/sql/NNN_name.sql files in order of NNN. Each file
- * runs in its own transaction together with the row that records it, so a file is
- * either wholly applied and recorded or not at all. A recorded file whose text changed
- * since is an error: migrations are history, fixes are new files. */
+/* `onegridctl migrate`: brings a database's schema to what a SQL directory describes
+ * (deploy/sql; its README.md is the reference), as Flyway does with its versioned and
+ * repeatable migrations.
+ *
+ * Versioned migrations, DIR/NNN_name.sql, are applied once each, in order of NNN, each in
+ * its own transaction together with its row in public.onegrid_migration; a recorded file
+ * whose text changed since is an error (migrations are history, fixes are new files).
+ * NNN_baseline.sql is a baseline: what the migrations up to NNN made, in one file. A new
+ * database starts with the highest baseline and the migrations after it; a database that
+ * recorded version NNN or a later one has what the baseline holds already.
+ *
+ * Current definitions, DIR/current/NAME.sql (one function or view, named schema.object),
+ * are applied in the order DIR/current/ORDER lists them, as onegrid_owner, whenever the
+ * text differs from the one recorded in public.onegrid_repeatable, the object is missing,
+ * or a versioned migration was applied in this run (the tables under them may have
+ * changed); all of those in one transaction, after the versioned migrations. A line
+ * `--@current NAME` in a versioned migration applies current/NAME.sql at that point, in
+ * the migration's transaction (a trigger function before the triggers that call it).
+ *
+ * --status prints the state of every migration and definition, --dry-run what a run
+ * would apply; neither changes anything. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +32,48 @@
 #include "db.h"
 #include "onegridctl.h"
 
-#define MAX_FILES 1000
+#define OWNER     "onegrid_owner"
+#define DIRECTIVE "--@current"
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+struct versioned {
+    int version;
+    char *name;
+    bool baseline;
+    char *sql;
+    char *sha;         /* of sql */
+    const char *state; /* for --status */
+    bool pending;
+};
+
+struct current {
+    char *name; /* schema.object; the file is current/NAME.sql */
+    char *sql;
+    char *sha;
+    char *recorded_sha; /* NULL: never applied */
+    char *applied_at;
+    bool exists;  /* the object is in the database (before this run) */
+    bool applied; /* in this run */
+};
+
+struct recorded {
+    int version;
+    char *name;
+    char *sha;
+    char *applied_at;
+};
+
+struct migrate {
+    const char *dir;
+    PGconn *conn;
+    struct versioned *v;
+    size_t nv;
+    struct current *c;
+    size_t nc;
+    struct recorded *r; /* rows of public.onegrid_migration, by version */
+    size_t nr;
+    char **gone; /* recorded current definitions without a file */
+    size_t ngone;
+};
 
 static char *read_file(const char *path)
 {
@@ -40,99 +95,695 @@ static char *read_file(const char *path)
     return buf;
 }
 
-static int exec_or_report(PGconn *c, const char *sql, const char *what)
+static char *read_in(const char *dir, const char *sub, const char *name)
 {
-    char err[1024];
-    if (og_db_exec(c, sql, err, sizeof(err)) == 0)
-        return 0;
-    fprintf(stderr, "onegridctl migrate: %s: %s\n", what, err);
-    return -1;
+    char path[4096];
+    char *s;
+    snprintf(path, sizeof(path), "%s/%s%s", dir, sub, name);
+    s = read_file(path);
+    if (!s)
+        fprintf(stderr, "onegridctl migrate: could not read \"%s\": %s\n", path,
+                strerror(errno ? errno : EIO));
+    return s;
 }
 
-/* 1 applied now, 0 already applied, -1 error. */
-static int apply(PGconn *c, const char *dir, const char *name)
+static void report(PGconn *c, const PGresult *r, const char *what)
 {
-    char path[4096], version[16];
-    char *sql;
-    const char *params[3];
+    char err[1024];
+    og_db_error(c, r, err, sizeof(err));
+    fprintf(stderr, "onegridctl migrate: %s: %s\n", what, err);
+}
+
+/* Runs SQL text (any number of statements; comments alone are fine). 0 or -1, reported. */
+static int run(PGconn *c, const char *sql, const char *what)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
+        report(c, r, what);
+        rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* The one value of a query with text parameters, strdup'd; NULL (reported) on error. */
+static char *value(PGconn *c, const char *sql, int n, const char *const *params, const char *what)
+{
+    char err[1024];
+    PGresult *r = og_db_query(c, sql, n, params, err, sizeof(err));
+    char *v = NULL;
+    if (!r) {
+        fprintf(stderr, "onegridctl migrate: %s: %s\n", what, err);
+        return NULL;
+    }
+    if (PQntuples(r) == 1 && PQnfields(r) == 1)
+        v = strdup(PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+    else
+        fprintf(stderr, "onegridctl migrate: %s: not one value\n", what);
+    PQclear(r);
+    return v;
+}
+
+static char *sha256_of(PGconn *c, const char *text, const char *name)
+{
+    const char *p[1] = {text};
+    return value(c, "SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex')", 1, p, name);
+}
+
+/* Whether object NAME (schema.object: a relation or a function) exists; -1 on error. */
+static int object_exists(PGconn *c, const char *name)
+{
+    const char *p[1] = {name};
+    char *v = value(c,
+                    "SELECT to_regclass($1) IS NOT NULL OR EXISTS ("
+                    " SELECT 1 FROM pg_catalog.pg_proc p"
+                    "  WHERE p.pronamespace = to_regnamespace(split_part($1, '.', 1))"
+                    "    AND p.proname = split_part($1, '.', 2))",
+                    1, p, name);
+    int rc = v ? v[0] == 't' : -1;
+    free(v);
+    return rc;
+}
+
+static bool valid_name(const char *s)
+{
+    const char *dot = strchr(s, '.');
+    if (!dot || dot == s || !dot[1] || strchr(dot + 1, '.'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (p != dot && !(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_'))
+            return false;
+    return !isdigit((unsigned char)s[0]) && !isdigit((unsigned char)dot[1]);
+}
+
+static struct current *find_current(struct migrate *m, const char *name)
+{
+    for (size_t i = 0; i < m->nc; i++)
+        if (strcmp(m->c[i].name, name) == 0)
+            return &m->c[i];
+    return NULL;
+}
+
+static int by_version(const void *a, const void *b)
+{
+    const struct versioned *x = a, *y = b;
+    return x->version != y->version ? (x->version > y->version) - (x->version < y->version)
+                                    : strcmp(x->name, y->name);
+}
+
+/* The first `--@current NAME` line of sql: its start, with NAME in name; NULL if none. */
+static char *next_directive(const char *sql, char *name, size_t namelen)
+{
+    size_t skip = strlen(DIRECTIVE);
+    for (const char *l = sql; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        const char *n = l + skip;
+        if (strncmp(l, DIRECTIVE, skip) != 0 || (*n != ' ' && *n != '\t'))
+            continue;
+        n += strspn(n, " \t");
+        snprintf(name, namelen, "%.*s", (int)strcspn(n, " \t\r\n"), n);
+        return (char *)l;
+    }
+    return NULL;
+}
+
+/* The current definitions a versioned migration applies, as "og.a, og.b" ("" if none). */
+static void directives(const char *sql, char *out, size_t outlen)
+{
+    char name[256];
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *l = sql; (l = next_directive(l, name, sizeof(name))); l++)
+        n += (size_t)snprintf(out + n, n < outlen ? outlen - n : 0, "%s%s", n ? ", " : "", name);
+}
+
+/* Reads DIR: the versioned migrations, current/ORDER and its files. 0, or -1 reported. */
+static int read_dir(struct migrate *m)
+{
+    char path[4096];
+    DIR *d = opendir(m->dir);
+    struct dirent *de;
+    FILE *order;
+    char line[512];
+    int rc = 0;
+
+    if (!d) {
+        fprintf(stderr, "onegridctl migrate: could not open \"%s\": %s\n", m->dir, strerror(errno));
+        return -1;
+    }
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        struct versioned *v;
+        if (len <= 8 || strcmp(de->d_name + len - 4, ".sql") != 0 ||
+            strspn(de->d_name, "0123456789") != 3 || de->d_name[3] != '_')
+            continue;
+        v = realloc(m->v, (m->nv + 1) * sizeof(*m->v));
+        if (!v) {
+            rc = -1;
+            break;
+        }
+        m->v = v;
+        v = &m->v[m->nv++];
+        memset(v, 0, sizeof(*v));
+        v->version = atoi(de->d_name);
+        v->name = strdup(de->d_name);
+        v->baseline = strcmp(de->d_name + 3, "_baseline.sql") == 0;
+        if (!v->name || !(v->sql = read_in(m->dir, "", v->name)))
+            rc = -1;
+    }
+    closedir(d);
+    if (rc)
+        return -1;
+    qsort(m->v, m->nv, sizeof(*m->v), by_version);
+    for (size_t i = 1; i < m->nv; i++)
+        if (m->v[i].version == m->v[i - 1].version) {
+            fprintf(stderr,
+                    "onegridctl migrate: \"%s\" and \"%s\" in \"%s\" are both version %03d (a "
+                    "file left over from an older release?)\n",
+                    m->v[i - 1].name, m->v[i].name, m->dir, m->v[i].version);
+            return -1;
+        }
+
+    snprintf(path, sizeof(path), "%s/current/ORDER", m->dir);
+    order = fopen(path, "r");
+    if (!order) {
+        if (errno == ENOENT)
+            return 0; /* no current definitions */
+        fprintf(stderr, "onegridctl migrate: could not open \"%s\": %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), order)) {
+        char *s = line, *e;
+        struct current *c;
+        s[strcspn(s, "#")] = '\0';
+        while (isspace((unsigned char)*s))
+            s++;
+        for (e = s + strlen(s); e > s && isspace((unsigned char)e[-1]);)
+            *--e = '\0';
+        if (!*s)
+            continue;
+        if (!valid_name(s) || find_current(m, s)) {
+            fprintf(stderr, "onegridctl migrate: \"%s\": \"%s\" is %s\n", path, s,
+                    valid_name(s) ? "listed twice" : "not a name like og.store_event");
+            rc = -1;
+            break;
+        }
+        c = realloc(m->c, (m->nc + 1) * sizeof(*m->c));
+        if (!c) {
+            rc = -1;
+            break;
+        }
+        m->c = c;
+        c = &m->c[m->nc++];
+        memset(c, 0, sizeof(*c));
+        snprintf(path, sizeof(path), "%s.sql", s);
+        if (!(c->name = strdup(s)) || !(c->sql = read_in(m->dir, "current/", path)))
+            rc = -1;
+        snprintf(path, sizeof(path), "%s/current/ORDER", m->dir);
+    }
+    fclose(order);
+    if (rc)
+        return -1;
+    /* Every file is listed: one forgotten would never be applied. */
+    snprintf(path, sizeof(path), "%s/current", m->dir);
+    if (!(d = opendir(path))) {
+        fprintf(stderr, "onegridctl migrate: could not open \"%s\": %s\n", path, strerror(errno));
+        return -1;
+    }
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".sql") == 0) {
+            char name[256];
+            snprintf(name, sizeof(name), "%.*s", (int)(len - 4), de->d_name);
+            if (!find_current(m, name)) {
+                fprintf(stderr, "onegridctl migrate: \"%s/%s\" is not listed in \"%s/ORDER\"\n",
+                        path, de->d_name, path);
+                rc = -1;
+            }
+        }
+    }
+    closedir(d);
+    for (size_t i = 0; i < m->nv; i++) {
+        char name[256];
+        for (const char *l = m->v[i].sql; (l = next_directive(l, name, sizeof(name))); l++)
+            if (!find_current(m, name)) {
+                fprintf(stderr,
+                        "onegridctl migrate: \"%s\" applies current definition \"%s\", which "
+                        "\"%s/current/ORDER\" does not list\n",
+                        m->v[i].name, name, m->dir);
+                rc = -1;
+            }
+    }
+    return rc;
+}
+
+static int table_exists(PGconn *c, const char *name)
+{
+    const char *p[1] = {name};
+    char *v = value(c, "SELECT to_regclass($1) IS NOT NULL", 1, p, name);
+    int rc = v ? v[0] == 't' : -1;
+    free(v);
+    return rc;
+}
+
+/* Reads what the database recorded. The tables may not exist yet (--status, --dry-run). */
+static int read_recorded(struct migrate *m)
+{
+    char err[1024];
+    PGresult *r;
+    int e;
+
+    if ((e = table_exists(m->conn, "public.onegrid_migration")) < 0)
+        return -1;
+    if (e) {
+        r = og_db_query(m->conn,
+                        "SELECT version, name, sha256, applied_at::timestamptz(0) "
+                        "FROM public.onegrid_migration ORDER BY version",
+                        0, NULL, err, sizeof(err));
+        if (!r) {
+            fprintf(stderr, "onegridctl migrate: reading public.onegrid_migration: %s\n", err);
+            return -1;
+        }
+        m->nr = (size_t)PQntuples(r);
+        m->r = calloc(m->nr ? m->nr : 1, sizeof(*m->r));
+        for (size_t i = 0; m->r && i < m->nr; i++) {
+            m->r[i].version = atoi(PQgetvalue(r, (int)i, 0));
+            m->r[i].name = strdup(PQgetvalue(r, (int)i, 1));
+            m->r[i].sha = strdup(PQgetvalue(r, (int)i, 2));
+            m->r[i].applied_at = strdup(PQgetvalue(r, (int)i, 3));
+        }
+        PQclear(r);
+        if (!m->r)
+            return -1;
+    }
+
+    if ((e = table_exists(m->conn, "public.onegrid_repeatable")) <= 0)
+        return e;
+    r = og_db_query(m->conn,
+                    "SELECT name, sha256, applied_at::timestamptz(0) "
+                    "FROM public.onegrid_repeatable ORDER BY name",
+                    0, NULL, err, sizeof(err));
+    if (!r) {
+        fprintf(stderr, "onegridctl migrate: reading public.onegrid_repeatable: %s\n", err);
+        return -1;
+    }
+    for (int i = 0; i < PQntuples(r); i++) {
+        struct current *c = find_current(m, PQgetvalue(r, i, 0));
+        char **g;
+        if (c) {
+            c->recorded_sha = strdup(PQgetvalue(r, i, 1));
+            c->applied_at = strdup(PQgetvalue(r, i, 2));
+        } else if ((g = realloc(m->gone, (m->ngone + 1) * sizeof(*g)))) {
+            m->gone = g;
+            m->gone[m->ngone++] = strdup(PQgetvalue(r, i, 0));
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
+static struct recorded *recorded(struct migrate *m, int version)
+{
+    for (size_t i = 0; i < m->nr; i++)
+        if (m->r[i].version == version)
+            return &m->r[i];
+    return NULL;
+}
+
+static bool has_migration(const struct migrate *m, int version)
+{
+    for (size_t i = 0; i < m->nv; i++)
+        if (m->v[i].version == version && !m->v[i].baseline)
+            return true;
+    return false;
+}
+
+/* Decides which versioned migrations are pending. When the database and the directory
+ * disagree, says why and returns -1 (the states are all set, for --status). */
+static int plan_versioned(struct migrate *m)
+{
+    int top = m->nr ? m->r[m->nr - 1].version : 0, start = 0, rc = 0;
+
+    for (size_t i = 0; i < m->nv; i++)
+        if (m->v[i].baseline && m->nr == 0)
+            start = m->v[i].version; /* a new database: the highest baseline */
+    for (size_t i = 0; i < m->nv; i++) {
+        struct versioned *v = &m->v[i];
+        struct recorded *r = recorded(m, v->version);
+        int k = top + 1;
+        if (!(v->sha = sha256_of(m->conn, v->sql, v->name)))
+            return -1;
+        if (r && strcmp(r->name, v->name) != 0 && v->baseline) {
+            v->state = "baseline: the database has the migrations it stands for";
+        } else if (r && strcmp(r->sha, v->sha) != 0) {
+            fprintf(stderr,
+                    "onegridctl migrate: \"%s\" was applied as version %03d but its text has "
+                    "changed since; write a new migration instead\n",
+                    v->name, v->version);
+            v->state = "CHANGED since it was applied: write a new migration instead";
+            rc = -1;
+        } else if (r) {
+            v->state = "applied";
+        } else if (v->version < start || (v->baseline && m->nr == 0 && v->version != start)) {
+            v->state = "not needed: older than the baseline this new database starts from";
+        } else if (v->baseline && m->nr > 0) {
+            /* Recorded up to it, or the migrations it stands for are here (Flyway keeps
+             * them): they are applied instead. */
+            while (k <= v->version && has_migration(m, k))
+                k++;
+            if (k > v->version) {
+                v->state = "baseline: the database has the migrations it stands for";
+                continue;
+            }
+            fprintf(stderr,
+                    "onegridctl migrate: the database is at version %03d (%s); \"%s\" starts "
+                    "new databases at %03d and the migrations from %03d to %03d are not in "
+                    "\"%s\": bring the database to version %03d first, with the SQL of an "
+                    "earlier release (see the README.md of the SQL)\n",
+                    top, m->r[m->nr - 1].name, v->name, v->version, top + 1, v->version, m->dir,
+                    v->version);
+            v->state = "BELOW: the database is older than this baseline (see README.md)";
+            rc = -1;
+        } else {
+            v->state = "pending";
+            v->pending = true;
+        }
+    }
+    return rc;
+}
+
+static int plan_current(struct migrate *m)
+{
+    for (size_t i = 0; i < m->nc; i++) {
+        struct current *c = &m->c[i];
+        int e;
+        if (!(c->sha = sha256_of(m->conn, c->sql, c->name)) ||
+            (e = object_exists(m->conn, c->name)) < 0)
+            return -1;
+        c->exists = e;
+    }
+    return 0;
+}
+
+/* Why current definition c is applied in this run; NULL when it is not. forced: a
+ * versioned migration was applied (or is pending, for --status and --dry-run). */
+static const char *why(const struct current *c, bool exists, bool forced)
+{
+    if (!c->recorded_sha)
+        return exists ? "not recorded yet" : "new";
+    if (strcmp(c->recorded_sha, c->sha) != 0)
+        return "changed";
+    if (!exists)
+        return "its object is missing";
+    if (forced)
+        return "after the versioned migrations";
+    return NULL;
+}
+
+static bool any_pending(const struct migrate *m)
+{
+    for (size_t i = 0; i < m->nv; i++)
+        if (m->v[i].pending)
+            return true;
+    return false;
+}
+
+static void print_status(const struct migrate *m)
+{
+    bool forced = any_pending(m);
+    size_t nv = 0, nc = 0;
+
+    printf("versioned migrations (public.onegrid_migration, %s):\n", m->dir);
+    for (size_t i = 0, j = 0; i < m->nr || j < m->nv;) {
+        /* Recorded rows and files merged by version; a row and its file on one line. */
+        const struct recorded *r = i < m->nr ? &m->r[i] : NULL;
+        const struct versioned *v = j < m->nv ? &m->v[j] : NULL;
+        if (r && (!v || r->version < v->version ||
+                  (r->version == v->version && strcmp(r->name, v->name) != 0))) {
+            printf("  %03d  %-32s applied %s (no file: history)\n", r->version, r->name,
+                   r->applied_at);
+            i++;
+            continue;
+        }
+        if (v->state && strcmp(v->state, "applied") == 0)
+            printf("  %03d  %-32s applied %s\n", v->version, v->name, r ? r->applied_at : "");
+        else
+            printf("  %03d  %-32s %s\n", v->version, v->name, v->state);
+        nv += v->pending;
+        i += r && r->version == v->version;
+        j++;
+    }
+    printf("current definitions (public.onegrid_repeatable, %s/current/ORDER):\n", m->dir);
+    for (size_t i = 0; i < m->nc; i++) {
+        const struct current *c = &m->c[i];
+        const char *w = why(c, c->exists, forced);
+        if (w)
+            printf("  %-36s to apply: %s\n", c->name, w);
+        else
+            printf("  %-36s up to date, applied %s\n", c->name, c->applied_at);
+        nc += w != NULL;
+    }
+    for (size_t i = 0; i < m->ngone; i++)
+        printf("  %-36s recorded, no file: to forget\n", m->gone[i]);
+    printf("to apply: %zu versioned migration%s, %zu current definition%s\n", nv,
+           nv == 1 ? "" : "s", nc, nc == 1 ? "" : "s");
+}
+
+/* --dry-run: what a run would apply, in the words a run uses. */
+static void print_plan(const struct migrate *m)
+{
+    bool forced = any_pending(m);
+    size_t nv = 0, nc = 0;
+    char names[4096];
+
+    for (size_t i = 0; i < m->nv; i++) {
+        if (!m->v[i].pending)
+            continue;
+        directives(m->v[i].sql, names, sizeof(names));
+        printf("would apply %s%s%s%s\n", m->v[i].name, *names ? " (with current " : "", names,
+               *names ? ")" : "");
+        nv++;
+    }
+    for (size_t i = 0; i < m->nc; i++) {
+        const char *w = why(&m->c[i], m->c[i].exists, forced);
+        if (w) {
+            printf("would apply current %s (%s)\n", m->c[i].name, w);
+            nc++;
+        }
+    }
+    for (size_t i = 0; i < m->ngone; i++)
+        printf("would forget current %s: no file any more\n", m->gone[i]);
+    printf("dry run: %zu versioned migration%s and %zu current definition%s to apply; "
+           "nothing changed\n",
+           nv, nv == 1 ? "" : "s", nc, nc == 1 ? "" : "s");
+}
+
+static void print_summary(const struct migrate *m, int applied)
+{
+    int top = m->nr ? m->r[m->nr - 1].version : 0, n = 0;
+    for (size_t i = 0; i < m->nv; i++)
+        if (m->v[i].pending && m->v[i].version > top)
+            top = m->v[i].version;
+    for (size_t i = 0; i < m->nc; i++)
+        n += m->c[i].applied;
+    printf("schema up to date: version %03d (%d versioned migration%s applied now), %zu current "
+           "definitions (%d applied now)\n",
+           top, applied, applied == 1 ? "" : "s", m->nc, n);
+}
+
+/* Applies current definition c in the open transaction, as the owner, and records it
+ * (as the session's role: the record is not the owner's); the role in force before is
+ * restored. 0 or -1 (reported). */
+static int apply_current(struct migrate *m, struct current *c)
+{
+    const char *p[2] = {c->name, c->sha};
+    char what[300], *prev, *q = NULL, set[512], err[1024];
     PGresult *r;
     int rc = -1;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(version, sizeof(version), "%.*s", (int)strspn(name, "0123456789"), name);
-    sql = read_file(path);
-    if (!sql) {
-        fprintf(stderr, "onegridctl migrate: could not read \"%s\": %s\n", path, strerror(errno));
+    snprintf(what, sizeof(what), "current/%s.sql", c->name);
+    if (!(prev = value(m->conn, "SELECT current_user", 0, NULL, "current role")))
         return -1;
-    }
-    params[0] = version;
-    params[1] = sql;
-    r = PQexecParams(c,
-                     "SELECT name, sha256 = encode(sha256(convert_to($2, 'UTF8')), 'hex') "
-                     "FROM public.onegrid_migration WHERE version = $1::integer",
-                     2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        char err[1024];
-        og_db_error(c, r, err, sizeof(err));
-        fprintf(stderr, "onegridctl migrate: %s\n", err);
+    if (!(q = PQescapeIdentifier(m->conn, prev, strlen(prev)))) {
+        fprintf(stderr, "onegridctl migrate: %s", PQerrorMessage(m->conn));
         goto out;
     }
-    if (PQntuples(r) == 1) {
-        if (PQgetvalue(r, 0, 1)[0] != 't') {
-            fprintf(stderr,
-                    "onegridctl migrate: \"%s\" was applied as version %s but its text has "
-                    "changed since; write a new migration instead\n",
-                    name, version);
-            goto out;
-        }
-        rc = 0;
+    snprintf(set, sizeof(set), "SET LOCAL ROLE %s", q);
+    if (run(m->conn, "SET LOCAL ROLE " OWNER, what) || run(m->conn, c->sql, what) ||
+        run(m->conn, "RESET ROLE", what))
+        goto out;
+    r = og_db_query(m->conn,
+                    "INSERT INTO public.onegrid_repeatable (name, sha256) VALUES ($1, $2) "
+                    "ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, applied_at = now() "
+                    "RETURNING name",
+                    2, p, err, sizeof(err));
+    if (!r) {
+        fprintf(stderr, "onegridctl migrate: recording %s: %s\n", c->name, err);
         goto out;
     }
     PQclear(r);
-    r = NULL;
-    if (exec_or_report(c, "BEGIN", "begin") || exec_or_report(c, sql, name) ||
-        exec_or_report(c, "RESET ROLE", "reset role")) {
-        PQexec(c, "ROLLBACK");
+    if (run(m->conn, set, what))
         goto out;
+    c->applied = true;
+    rc = 0;
+out:
+    PQfreemem(q);
+    free(prev);
+    return rc;
+}
+
+/* Applies versioned migration v in its own transaction, with the current definitions its
+ * --@current lines name, and records them. 0 or -1 (reported, rolled back). */
+static int apply_versioned(struct migrate *m, struct versioned *v)
+{
+    char version[16], names[4096], name[256];
+    const char *p[3] = {version, v->name, v->sha};
+    char *sql = strdup(v->sql), *seg = sql, *l;
+    PGresult *r = NULL;
+    int rc = -1;
+
+    snprintf(version, sizeof(version), "%d", v->version);
+    if (!sql || run(m->conn, "BEGIN", "begin"))
+        goto out;
+    /* The text up to each --@current line, then that definition; then the rest. */
+    while ((l = next_directive(seg, name, sizeof(name)))) {
+        struct current *c = find_current(m, name);
+        int e;
+        *l = '\0';
+        if (run(m->conn, seg, v->name))
+            goto rollback;
+        seg = l + 1 + strcspn(l + 1, "\n");
+        if (c->applied)
+            continue;
+        if ((e = object_exists(m->conn, c->name)) < 0 || (why(c, e, false) && apply_current(m, c)))
+            goto rollback;
     }
-    params[2] = name;
-    r = PQexecParams(c,
+    if (run(m->conn, seg, v->name) || run(m->conn, "RESET ROLE", "reset role"))
+        goto rollback;
+    directives(v->sql, names, sizeof(names));
+    r = PQexecParams(m->conn,
                      "INSERT INTO public.onegrid_migration (version, name, sha256) "
-                     "VALUES ($1::integer, $3, encode(sha256(convert_to($2, 'UTF8')), 'hex'))",
-                     3, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK || exec_or_report(c, "COMMIT", "commit")) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            char err[1024];
-            og_db_error(c, r, err, sizeof(err));
-            fprintf(stderr, "onegridctl migrate: recording %s: %s\n", name, err);
-        }
-        PQclear(PQexec(c, "ROLLBACK"));
-        goto out;
+                     "VALUES ($1::integer, $2, $3)",
+                     3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        report(m->conn, r, "recording the migration");
+        goto rollback;
     }
-    printf("applied %s\n", name);
-    rc = 1;
+    if (run(m->conn, "COMMIT", "commit"))
+        goto rollback;
+    if (*names)
+        printf("applied %s (with current %s)\n", v->name, names);
+    else
+        printf("applied %s\n", v->name);
+    rc = 0;
+    goto out;
+rollback:
+    PQclear(PQexec(m->conn, "ROLLBACK"));
 out:
     PQclear(r);
     free(sql);
     return rc;
 }
 
+/* Applies, in one transaction, the current definitions this run must apply (forced: all
+ * of them, a versioned migration was applied), and forgets the records of files that are
+ * gone. 0, or -1 (reported, rolled back). */
+static int apply_currents(struct migrate *m, bool forced)
+{
+    if (run(m->conn, "BEGIN", "begin"))
+        return -1;
+    for (size_t i = 0; i < m->nc; i++) {
+        struct current *c = &m->c[i];
+        const char *w;
+        int e;
+        if (c->applied) /* by a versioned migration of this run */
+            continue;
+        /* Asked now: an earlier file of this run may have dropped it (CASCADE). */
+        if ((e = object_exists(m->conn, c->name)) < 0)
+            goto rollback;
+        if (!(w = why(c, e, forced)))
+            continue;
+        if (apply_current(m, c))
+            goto rollback;
+        printf("applied current %s (%s)\n", c->name, w);
+    }
+    for (size_t i = 0; i < m->ngone; i++) {
+        const char *p[1] = {m->gone[i]};
+        char err[1024];
+        PGresult *r = og_db_query(
+            m->conn, "DELETE FROM public.onegrid_repeatable WHERE name = $1 RETURNING name", 1, p,
+            err, sizeof(err));
+        if (!r) {
+            fprintf(stderr, "onegridctl migrate: forgetting %s: %s\n", m->gone[i], err);
+            goto rollback;
+        }
+        PQclear(r);
+        printf("forgot current %s: no file any more\n", m->gone[i]);
+    }
+    if (run(m->conn, "COMMIT", "commit"))
+        goto rollback;
+    return 0;
+rollback:
+    PQclear(PQexec(m->conn, "ROLLBACK"));
+    return -1;
+}
+
+static void migrate_release(struct migrate *m)
+{
+    for (size_t i = 0; i < m->nv; i++) {
+        free(m->v[i].name);
+        free(m->v[i].sql);
+        free(m->v[i].sha);
+    }
+    free(m->v);
+    for (size_t i = 0; i < m->nc; i++) {
+        free(m->c[i].name);
+        free(m->c[i].sql);
+        free(m->c[i].sha);
+        free(m->c[i].recorded_sha);
+        free(m->c[i].applied_at);
+    }
+    free(m->c);
+    for (size_t i = 0; i < m->nr; i++) {
+        free(m->r[i].name);
+        free(m->r[i].sha);
+        free(m->r[i].applied_at);
+    }
+    free(m->r);
+    for (size_t i = 0; i < m->ngone; i++)
+        free(m->gone[i]);
+    free(m->gone);
+    if (m->conn)
+        PQfinish(m->conn);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: onegridctl migrate --db CONNINFO [--sql-dir DIR] [--status | --dry-run]\n"
+            "  applies the versioned migrations DIR/NNN_*.sql not applied yet, in order, then\n"
+            "  the current definitions DIR/current/*.sql whose text changed, in the order of\n"
+            "  DIR/current/ORDER (default DIR: %s)\n"
+            "  --status   print the state of each migration and definition, change nothing\n"
+            "  --dry-run  print what would be applied, change nothing\n",
+            ONEGRID_SQL_DIR);
+}
+
 int og_cmd_migrate(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"sql-dir", required_argument, NULL, 's'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    const char *conninfo = NULL, *dir = getenv("ONEGRID_SQL_DIR");
-    char *files[MAX_FILES], err[1024];
-    size_t n = 0;
-    int c, applied = 0, rc = OG_EXIT_FAIL;
-    DIR *d;
-    struct dirent *de;
-    PGconn *conn;
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'}, {"sql-dir", required_argument, NULL, 's'},
+        {"status", no_argument, NULL, 'S'},   {"dry-run", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0}};
+    struct migrate m = {.dir = getenv("ONEGRID_SQL_DIR")};
+    const char *conninfo = NULL;
+    char err[1024];
+    int c, rc = OG_EXIT_FAIL, applied = 0, planned;
+    bool status = false, dry_run = false;
 
-    if (!dir)
-        dir = ONEGRID_SQL_DIR;
+    if (!m.dir)
+        m.dir = ONEGRID_SQL_DIR;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:s:h", opts, NULL)) != -1) {
         switch (c) {
@@ -140,61 +791,77 @@ int og_cmd_migrate(int argc, char **argv)
             conninfo = optarg;
             break;
         case 's':
-            dir = optarg;
+            m.dir = optarg;
+            break;
+        case 'S':
+            status = true;
+            break;
+        case 'n':
+            dry_run = true;
             break;
         case 'h':
-            printf("usage: onegridctl migrate --db CONNINFO [--sql-dir DIR]\n"
-                   "  applies DIR/NNN_*.sql in order, each once (default DIR: %s)\n",
-                   ONEGRID_SQL_DIR);
+            usage(stdout);
             return OG_EXIT_OK;
         default:
             return OG_EXIT_USAGE;
         }
     }
-    if (!conninfo || optind != argc) {
-        fprintf(stderr, "usage: onegridctl migrate --db CONNINFO [--sql-dir DIR]\n");
+    if (!conninfo || optind != argc || (status && dry_run)) {
+        usage(stderr);
         return OG_EXIT_USAGE;
     }
-    d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "onegridctl migrate: could not open \"%s\": %s\n", dir, strerror(errno));
+    if (read_dir(&m)) {
+        migrate_release(&m);
         return OG_EXIT_USAGE;
     }
-    while ((de = readdir(d)) && n < MAX_FILES) {
-        size_t len = strlen(de->d_name);
-        if (len > 4 && strcmp(de->d_name + len - 4, ".sql") == 0 &&
-            strspn(de->d_name, "0123456789") == 3 && de->d_name[3] == '_')
-            files[n++] = strdup(de->d_name);
-    }
-    closedir(d);
-    qsort(files, n, sizeof(files[0]), by_name);
-
-    conn = og_db_connect(conninfo, "onegridctl migrate", err, sizeof(err));
-    if (!conn) {
+    m.conn = og_db_connect(conninfo, "onegridctl migrate", err, sizeof(err));
+    if (!m.conn) {
         fprintf(stderr, "onegridctl migrate: %s\n", err);
         goto out;
     }
     /* One migrator at a time, for the whole run; only warnings from the server. */
-    if (exec_or_report(conn, "SET client_min_messages = warning", "settings") ||
-        exec_or_report(conn, "SELECT pg_advisory_lock(hashtext('onegrid migrate'))", "lock") ||
-        exec_or_report(conn,
-                       "CREATE TABLE IF NOT EXISTS public.onegrid_migration ("
-                       " version integer PRIMARY KEY, name text NOT NULL,"
-                       " sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-                       "migration table"))
+    if (run(m.conn, "SET client_min_messages = warning", "settings"))
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        int r = apply(conn, dir, files[i]);
-        if (r < 0)
-            goto out;
-        applied += r;
+    if (!status && !dry_run &&
+        (run(m.conn, "SELECT pg_advisory_lock(hashtext('onegrid migrate'))", "lock") ||
+         run(m.conn,
+             "CREATE TABLE IF NOT EXISTS public.onegrid_migration ("
+             " version integer PRIMARY KEY, name text NOT NULL,"
+             " sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
+             "CREATE TABLE IF NOT EXISTS public.onegrid_repeatable ("
+             " name text PRIMARY KEY, sha256 text NOT NULL,"
+             " applied_at timestamptz NOT NULL DEFAULT now())",
+             "migration tables")))
+        goto out;
+    if (read_recorded(&m))
+        goto out;
+    planned = plan_versioned(&m);
+    if (plan_current(&m))
+        goto out;
+    if (status) {
+        print_status(&m);
+        rc = planned ? OG_EXIT_FAIL : OG_EXIT_OK;
+        goto out;
     }
-    printf("schema up to date: %zu migrations, %d applied now\n", n, applied);
+    if (planned)
+        goto out;
+    if (dry_run) {
+        print_plan(&m);
+        rc = OG_EXIT_OK;
+        goto out;
+    }
+    for (size_t i = 0; i < m.nv; i++) {
+        if (!m.v[i].pending)
+            continue;
+        if (apply_versioned(&m, &m.v[i]))
+            goto out;
+        applied++;
+    }
+    if (apply_currents(&m, applied > 0))
+        goto out;
+    print_summary(&m, applied);
     rc = OG_EXIT_OK;
 out:
-    if (conn)
-        PQfinish(conn);
-    for (size_t i = 0; i < n; i++)
-        free(files[i]);
+    migrate_release(&m);
     return rc;
 }

@@ -1,7 +1,7 @@
 /* onegridctl: the operator's and integrator's tool.
  *
  * main.c     subcommand dispatch and usage
- * migrate.c  `onegridctl migrate`: numbered SQL migrations, each once, in order
+ * migrate.c  `onegridctl migrate`: versioned migrations once each, current definitions when changed
  * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited
  * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases`
  * feed.c     `onegridctl feed`: a handling unit's assignments, caught up and followed
