@@ -36,7 +36,7 @@ static const char SQL_STORE_REJECTION[] =
 static const char SQL_EPOCH[] = "SELECT epoch FROM og.dispatch_epoch WHERE shard = $1";
 static const char SQL_STORE_DECISION[] =
     "SELECT og.store_decision($1, $2, $3, $4, $5::jsonb, $6::bytea, $7::jsonb)";
-/* The links the batch appended (deploy/sql/015_signed_chain.sql), in the columns
+/* The links the batch appended (deploy/sql/current/og.end_batch.sql), in the columns
  * sign_and_commit reads. */
 static const char SQL_END_BATCH[] =
     "SELECT district_code, seq, batch_id, format, encode(hash, 'hex') FROM og.end_batch()";
@@ -719,4 +719,3 @@ int og_store_refuse_minimal(struct og_store_item *it)
     it->minimal = true;
     return 0;
 }
-

@@ -1,5 +1,5 @@
 /* Signed chain heads: the message onegrid-archive signs with Ed25519 for each link it
- * appends to a hash chain (deploy/sql/015_signed_chain.sql), which `onegridctl audit
+ * appends to a hash chain (deploy/sql/current/og.chain_link.sql), which `onegridctl audit
  * verify` checks, and the key files: a secret one for archive only, a public one for
  * auditors. The caller owns every buffer; nothing here logs or allocates. */
 #ifndef OG_CHAINSIG_H

@@ -1,10 +1,10 @@
 /* `onegridctl audit verify|heads` and `onegridctl rebuild-cases`.
  *
  * verify recomputes every link of every hash chain from the records as they are now
- * (deploy/sql/002_audit.sql gives format 1, 015_signed_chain.sql format 2), checks each
- * link's Ed25519 signature against the public keys it is given and the heads kept
- * elsewhere it is given, and reports the first broken link of each chain with the records
- * involved. It builds the canonical texts and the hashes itself, reading only the audit
+ * (deploy/sql/current/og.ledger_canonical.sql gives format 1, og.chain_link.sql format 2),
+ * checks each link's Ed25519 signature against the public keys it is given and the heads
+ * kept elsewhere it is given, and reports the first broken link of each chain with the
+ * records involved. It builds the canonical texts and the hashes itself, reading only the audit
  * views, so it runs as the auditor role and trusts no function stored in the database. */
 #include <errno.h>
 #include <getopt.h>
@@ -202,7 +202,7 @@ struct found {
     char ids[IDS_LEN];
 };
 
-/* Recomputes a format-2 link (015_signed_chain.sql). 0, or -1 on a query error. */
+/* Recomputes a format-2 link (deploy/sql/current/og.chain_link.sql). 0, or -1 on a query error. */
 static int link_v2(PGconn *c, const char *chain, const char *seq, const char *batch,
                    const uint8_t prev[HASH], uint8_t out[HASH], struct found *f)
 {

@@ -1,4 +1,4 @@
-/* `onegridctl feed`: a handling unit's assignments (deploy/sql/007_feed.sql, 011) after a
+/* `onegridctl feed`: a handling unit's assignments (feed.assignments, deploy/sql/current) after a
  * sequence number, as JSON Lines; with --follow it then waits (LISTEN) and prints new ones
  * as they are committed. A subscriber that remembers the last seq it processed and starts
  * again with --after it misses nothing: the numbers are given at commit, in commit order

@@ -1,6 +1,6 @@
 -- Sample registry for 克拉玛依市 (Karamay): the unified area hierarchy, the source grid
 -- systems and their crosswalks (多网合一), the category catalogue, handling units, routing
--- rules and the 2026 working-day calendar. Apply after deploy/sql/001_core.sql:
+-- rules and the 2026 working-day calendar. Apply after `onegridctl migrate` (deploy/sql):
 --   psql -v ON_ERROR_STOP=1 -f deploy/sample/karamay-registry.sql   (it has its own BEGIN/COMMIT)
 --
 -- The city and district codes are the real GB/T 2260 codes. The street names 中兴路街道
@@ -727,7 +727,7 @@ INSERT INTO og.calendar_day (day, working, note) VALUES
   ('2026-10-10', true, '国庆节调休上班 (周六)');
 
 
--- 督办: who supervises each community, street and district (003_escalation.sql). A case
+-- 督办: who supervises each community, street and district (og.supervisor). A case
 -- past its deadline escalates to the community's 两委, then the street office, then the
 -- district's grid management centre.
 INSERT INTO og.supervisor (area_code, unit_code)
@@ -738,7 +738,7 @@ SELECT a.code, u.code FROM og.area a
  WHERE a.level IN ('community', 'street', 'district');
 
 
--- Time limits by CAP severity (006_severity.sql): hazards reported as extreme are due
+-- Time limits by CAP severity (og.severity_limit): hazards reported as extreme are due
 -- sooner than the category's own limit, minor ones later.
 INSERT INTO og.severity_limit (category_code, severity, time_limit, time_unit)
 SELECT code, s.severity, s.time_limit, 'hours'
@@ -747,7 +747,7 @@ SELECT code, s.severity, s.time_limit, 'hours'
  WHERE kind = 'hazard';
 
 
--- Grid boundaries (012_grid_boundary.sql): [longitude, latitude] vertices, WGS 84. Only
+-- Grid boundaries (og.grid_boundary): [longitude, latitude] vertices, WGS 84. Only
 -- 光明鸿雁社区 has them, drawn (ILLUSTRATIVE, not surveyed) around the positions of the
 -- sample events: its box lon 84.8700-84.8760, lat 45.5950-45.6020 cut into the south
 -- strip (grid 1), the middle west (2), an L along the east and the north-east (3) and the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A record its owner cannot rewrite unseen (deploy/sql/015_signed_chain.sql): archive signs
+# A record its owner cannot rewrite unseen (deploy/sql/current/og.chain_link.sql): archive signs
 # every chain link with a key the database never holds, and `onegridctl audit verify
 # --public-key` fails after each way the owner role or a superuser can rewrite the record:
 # triggers disabled or session_replication_role = replica, a ledger row edited and every
@@ -258,10 +258,14 @@ assert_match "and names them" "not signed, though links are signed since batch [
 
 # 14. The upgrade: links made before migration 015 (format 1) still verify, and each chain
 # continues with format-2 links onto the head they left. Driven at the SQL level with the
-# functions archive calls, on a database first migrated up to 014 only.
+# functions archive calls, on a database first migrated up to 014 only. deploy/sql starts
+# new databases at its 018 baseline, so 001 to 018 come from git (the last commit that had
+# them), as an operator of a database older than 018 would upgrade: to 018 with them, then
+# with deploy/sql.
 UP=${TEST_DB}_upgrade
+test_old_layout "$TEST_DIR/old" deploy/sql
 mkdir "$TEST_DIR/sql014"
-for f in "$ONEGRID_REPO"/deploy/sql/[0-9]*.sql; do
+for f in "$TEST_DIR"/old/deploy/sql/[0-9]*.sql; do
 	n=$(basename "$f")
 	((10#${n%%_*} <= 14)) && cp "$f" "$TEST_DIR/sql014/"
 done
@@ -283,6 +287,11 @@ batch() { # batch NAME: one event and one refusal for district 650204, as archiv
 }
 batch old1
 batch old2
+rc=0
+out=$("$CTL" migrate --db "dbname=$UP" --sql-dir "$ONEGRID_REPO/deploy/sql" 2>&1) || rc=$?
+assert_eq "upgrade: deploy/sql does not take a database at 014 by itself" 1 "$rc"
+assert_match "and says to bring it to 018 first" "at version 014 .*bring the database to version 018 first" "$out"
+"$CTL" migrate --db "dbname=$UP" --sql-dir "$TEST_DIR/old/deploy/sql" >/dev/null
 "$CTL" migrate --db "dbname=$UP" --sql-dir "$ONEGRID_REPO/deploy/sql" >/dev/null
 batch new1
 assert_eq "upgrade: the district's chain goes on, format 1, 1, then 2" "1:1 2:1 3:2" \

@@ -1,12 +1,9 @@
--- 009: mediated disputes (调解). A unit resolving a dispute case with a written agreement
--- records it in the resolving status update (StatusUpdate.mediation): how many parties
--- signed, the SHA-256 of the signed document, its date, the mediator, and when the
--- follow-up visit (回访) is due; the decision carries it into the ledger. The follow-up
--- visit is the resident's evaluation of the case.
+-- audit.mediations (调解记录): disputes resolved with a written agreement (调解), as the
+-- resolving status update recorded it (how many parties signed, the SHA-256 of the signed
+-- document, its date, the mediator, when the follow-up visit is due), and the follow-up
+-- visit (回访): the resident's evaluation of the case.
 
-SET LOCAL ROLE onegrid_owner;
-
-CREATE VIEW audit.mediations AS
+CREATE OR REPLACE VIEW audit.mediations AS
   SELECT l.case_id, c.category_code, c.state,
          (l.detail #>> '{mediation,parties}')::integer AS parties,
          l.detail #>> '{mediation,agreement_sha256}' AS agreement_sha256,
@@ -23,6 +20,7 @@ CREATE VIEW audit.mediations AS
          AND e.ledger_id > l.ledger_id
        ORDER BY e.ledger_id LIMIT 1) f ON true
    WHERE l.kind = 'decision' AND l.detail ? 'mediation';
-CREATE VIEW audit."调解记录" AS SELECT * FROM audit.mediations;
+
+CREATE OR REPLACE VIEW audit."调解记录" AS SELECT * FROM audit.mediations;
 COMMENT ON VIEW audit.mediations IS '调解记录: disputes resolved by a written agreement, and their follow-up visits';
-GRANT SELECT ON ALL TABLES IN SCHEMA audit TO onegrid_auditor;
+GRANT SELECT ON audit.mediations, audit."调解记录" TO onegrid_auditor;

@@ -1,8 +1,8 @@
--- 005: a returned case (退回) is re-routed at once, so its state moves from "accepted" or
--- "dispatched" straight to "dispatched" with another unit; the decision names the unit
--- that returned it (returned_by). The case facts count those returns.
-
-SET LOCAL ROLE onegrid_owner;
+-- audit.case_facts: what the KPIs (audit.kpi) and audit.overdue_cases are computed from:
+-- per case, facts taken from its decisions: when it was first resolved and first closed
+-- and the deadline then, whether it was ever returned (退回: state 'returned', or a
+-- decision naming the unit that returned it), how often it was reworked (resolved, then in
+-- progress again; closed, then dispatched again), its last evaluation, whether it is open.
 
 CREATE OR REPLACE VIEW audit.case_facts AS
   WITH d AS (
@@ -35,15 +35,4 @@ CREATE OR REPLACE VIEW audit.case_facts AS
     LEFT JOIN LATERAL (SELECT * FROM d WHERE d.case_id = c.case_id AND d.state = 'closed'
                         ORDER BY d.ledger_id LIMIT 1) k ON true;
 
--- Every return (退回记录): which unit returned which case, and where it went instead.
-CREATE VIEW audit.returns AS
-  SELECT l.case_id, l.detail ->> 'returned_by' AS returned_by, l.detail ->> 'unit' AS rerouted_to,
-         (l.detail ->> 'rule_id')::bigint AS rule_id, e.detail #>> '{status,note}' AS reason,
-         (l.detail ->> 'decided')::timestamptz AS returned_at, l.ledger_id
-    FROM og.ledger l
-    JOIN og.ledger e ON e.kind = 'event' AND e.source_system = l.source_system
-                    AND e.source_event_id = l.source_event_id
-   WHERE l.kind = 'decision' AND l.detail ? 'returned_by';
-CREATE VIEW audit."退回记录" AS SELECT * FROM audit.returns;
-COMMENT ON VIEW audit.returns IS '退回记录: cases returned as not the unit''s remit, and where they went';
-GRANT SELECT ON ALL TABLES IN SCHEMA audit TO onegrid_auditor;
+GRANT SELECT ON audit.case_facts TO onegrid_auditor;

@@ -1,0 +1,12 @@
+-- audit.projection_differences: cases whose live projection (og.case) differs from the one
+-- rebuilt from the ledger (og.case_rebuilt); expected: none. side 'ledger' is the rebuilt
+-- row, 'live' the row in og.case. `SELECT *`: re-applied whenever og.case or
+-- og.case_rebuilt gains a column (migrate re-applies every current definition after a
+-- versioned migration).
+
+CREATE OR REPLACE VIEW audit.projection_differences AS
+  (SELECT 'ledger' AS side, * FROM (SELECT * FROM og.case_rebuilt EXCEPT SELECT * FROM og.case) a)
+  UNION ALL
+  (SELECT 'live', * FROM (SELECT * FROM og.case EXCEPT SELECT * FROM og.case_rebuilt) b);
+
+GRANT SELECT ON audit.projection_differences TO onegrid_auditor;

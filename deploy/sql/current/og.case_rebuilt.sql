@@ -1,0 +1,46 @@
+-- og.case_rebuilt: the case projection (og.case) rebuilt from the ledger alone: each case
+-- from the decision that opened it, the event it was opened for (a case split off another
+-- takes its title, channel, time, position and origin from the report it was opened for)
+-- and its last decision (decisions carry the case's absolute state). Its columns are
+-- og.case's, in the same order. `onegridctl rebuild-cases` compares it with og.case
+-- (audit.projection_differences), or replaces og.case with it.
+
+CREATE OR REPLACE VIEW og.case_rebuilt AS
+  WITH last AS (
+    SELECT DISTINCT ON (case_id) case_id, detail, source_system, source_event_id
+      FROM og.ledger WHERE kind = 'decision' AND case_id IS NOT NULL
+     ORDER BY case_id, ledger_id DESC
+  ), opened AS (
+    SELECT d.case_id, d.detail AS dd, d.batch_id,
+           coalesce(d.detail ->> 'report_source', d.source_system) AS source_system,
+           coalesce(d.detail ->> 'report_event_id', d.source_event_id) AS source_event_id
+      FROM og.ledger d WHERE d.kind = 'decision' AND d.detail ->> 'kind' = 'KIND_OPEN_CASE'
+  )
+  SELECT o.case_id, b.shard, o.dd ->> 'district' AS district_code, o.dd ->> 'grid' AS area_code,
+         o.dd ->> 'category' AS category_code, last.detail ->> 'state' AS state,
+         last.detail ->> 'unit' AS unit_code, (last.detail ->> 'rule_id')::bigint AS rule_id,
+         (last.detail ->> 'rule_version')::integer AS rule_version,
+         coalesce(oe.detail #>> '{report,title}', oe.detail #>> '{sensor_alert,title}') AS title,
+         coalesce(oe.detail #>> '{report,channel}', 'CHANNEL_SENSOR') AS channel,
+         o.source_system, o.source_event_id, (oe.detail ->> 'time')::timestamptz AS occurred_at,
+         (o.dd ->> 'opened')::timestamptz AS opened_at,
+         (last.detail ->> 'deadline')::timestamptz AS deadline_at,
+         (last.detail ->> 'closed')::timestamptz AS closed_at,
+         coalesce((last.detail ->> 'contacts')::integer, 1) AS contacts,
+         le.recorded_at AS updated_at, le.ledger_id AS last_ledger_id,
+         coalesce((last.detail ->> 'escalation_level')::integer, 0) AS escalation_level,
+         last.detail ->> 'supervisor' AS supervisor_unit,
+         (oe.detail #>> '{location,latitude}')::double precision AS latitude,
+         (oe.detail #>> '{location,longitude}')::double precision AS longitude,
+         (last.detail ->> 'severity')::integer AS severity,
+         (last.detail ->> 'paused_at')::timestamptz AS paused_at,
+         (last.detail ->> 'extension_days')::integer AS extension_days,
+         ARRAY(SELECT jsonb_array_elements_text(coalesce(last.detail -> 'returned_units',
+                                                         '[]'::jsonb))) AS returned_units
+    FROM opened o
+    JOIN og.batch b ON b.batch_id = o.batch_id
+    JOIN last ON last.case_id = o.case_id
+    JOIN og.ledger oe ON oe.kind = 'event' AND oe.source_system = o.source_system
+                     AND oe.source_event_id = o.source_event_id
+    JOIN og.ledger le ON le.kind = 'event' AND le.source_system = last.source_system
+                     AND le.source_event_id = last.source_event_id;
