@@ -176,20 +176,17 @@ test_createdb() {
 }
 
 # test_old_layout DIR [PATH...]: extracts into DIR, from git, the tree (or only the PATHs
-# of it) of the last commit whose deploy/sql had the numbered migrations 001 to 018 that
-# 018_baseline.sql now stands for (deploy/sql/README.md); sets TEST_OLD_COMMIT to its id.
+# of it) of commit 8285e23, the last of the old SQL layout: deploy/sql with the numbered
+# migrations 001 to 019 (018_baseline.sql now stands for 001 to 018) and the onegridctl
+# migrate that applied them. Sets TEST_OLD_COMMIT to its id.
 TEST_OLD_COMMIT=
 test_old_layout() {
-	local dir=${1:?usage: test_old_layout DIR [PATH...]} file=deploy/sql/018_erase_rejections.sql
-	local rev=HEAD
+	local dir=${1:?usage: test_old_layout DIR [PATH...]}
 	shift
 	git -C "$ONEGRID_REPO" rev-parse --git-dir >/dev/null 2>&1 ||
 		fail "\"$ONEGRID_REPO\" is not a git checkout: the old SQL layout comes from its history"
-	# HEAD itself while the change that removed the file is not committed.
-	git -C "$ONEGRID_REPO" cat-file -e "HEAD:$file" 2>/dev/null ||
-		rev="$(git -C "$ONEGRID_REPO" rev-list -1 HEAD -- "$file")^"
-	TEST_OLD_COMMIT=$(git -C "$ONEGRID_REPO" rev-parse --verify -q "$rev^{commit}") ||
-		fail "no commit with $file in the history of \"$ONEGRID_REPO\" (a shallow clone?)"
+	TEST_OLD_COMMIT=$(git -C "$ONEGRID_REPO" rev-parse --verify -q "8285e23^{commit}") ||
+		fail "commit 8285e23 is not in the history of \"$ONEGRID_REPO\" (a shallow clone?)"
 	mkdir -p "$dir"
 	git -C "$ONEGRID_REPO" archive "$TEST_OLD_COMMIT" "$@" | tar -x -C "$dir" ||
 		fail "extract commit $TEST_OLD_COMMIT into \"$dir\""
