@@ -212,6 +212,12 @@ static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn
                         ? OG_OUTCOME_DUPLICATE
                         : OG_OUTCOME_STORED;
         a.case_id = r->ack->case_id;
+    } else if (r->result_case == ONEGRID__V1__REPLY__RESULT_NACK &&
+               r->nack->reason == ONEGRID__V1__REASON__REASON_BUSY) {
+        /* Not an answer: intake holds as many of our Submits as it takes. The event stays
+         * held and goes again when its resend time comes. */
+        onegrid__v1__reply__free_unpacked(r, NULL);
+        return 0;
     } else if (r->result_case == ONEGRID__V1__REPLY__RESULT_NACK) {
         a.outcome = OG_OUTCOME_REJECTED;
         a.reason = r->nack->reason;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -57,14 +58,23 @@ int og_curve_key_check(const char *z85)
     return 0;
 }
 
-int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen)
+static int key_read(const char *path, bool secret, char key[41], char *err, size_t errlen)
 {
     char line[128] = "";
     FILE *f = fopen(path, "r");
+    struct stat st;
     int rc = 0;
 
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* The mode of what was opened, not of what the path names a moment later. */
+    if (secret && fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+        snprintf(err, errlen,
+                 "%s: a secret key file its group or others may read (mode %04o): chmod 600 it",
+                 path, (unsigned)(st.st_mode & 07777));
+        fclose(f);
         return -1;
     }
     if (!fgets(line, sizeof(line), f))
@@ -81,6 +91,16 @@ int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen)
     return rc;
 }
 
+int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen)
+{
+    return key_read(path, true, key, err, errlen);
+}
+
+int og_curve_public_key_read(const char *path, char key[41], char *err, size_t errlen)
+{
+    return key_read(path, false, key, err, errlen);
+}
+
 void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err, size_t errlen)
 {
     return og_router_new_curve(ctx, endpoints, maxmsg, NULL, NULL, err, errlen);
@@ -90,15 +110,32 @@ void *og_router_new_curve(void *ctx, const char *endpoints, int64_t maxmsg,
                           const char *server_secret, const char *zap_domain, char *err,
                           size_t errlen)
 {
+    struct og_router_opts o = {.endpoints = endpoints,
+                               .maxmsg = maxmsg,
+                               .server_secret = server_secret,
+                               .zap_domain = zap_domain};
+    return og_router_open(ctx, &o, err, errlen);
+}
+
+void *og_router_open(void *ctx, const struct og_router_opts *o, char *err, size_t errlen)
+{
     void *s = zmq_socket(ctx, ZMQ_ROUTER);
+    const char *server_secret = o->server_secret, *zap_domain = o->zap_domain;
+    int64_t maxmsg = o->maxmsg;
     int one = 1;
-    char *list, *save = NULL;
 
     if (!s) {
         snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
         return NULL;
     }
     common_opts(s);
+    /* HWM counts whole messages per connection: with maxmsg it bounds what one peer can
+     * make libzmq hold for it (a message still arriving is bounded by nothing but the
+     * connection's end: see intake's peers.c). */
+    if (o->rcvhwm > 0)
+        zmq_setsockopt(s, ZMQ_RCVHWM, &o->rcvhwm, sizeof(o->rcvhwm));
+    if (o->handshake_ms > 0)
+        zmq_setsockopt(s, ZMQ_HANDSHAKE_IVL, &o->handshake_ms, sizeof(o->handshake_ms));
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
     /* A peer that reconnects under the routing id it chose (ZMQ_ROUTING_ID) while its old
      * connection lingers (a frozen process, a half-open TCP connection) takes the id over,
@@ -119,28 +156,33 @@ void *og_router_new_curve(void *ctx, const char *endpoints, int64_t maxmsg,
         zmq_close(s);
         return NULL;
     }
-    list = strdup(endpoints);
-    if (!list) {
-        snprintf(err, errlen, "out of memory");
+    if (o->endpoints && og_router_bind(s, o->endpoints, err, errlen) < 0) {
         zmq_close(s);
         return NULL;
     }
-    for (char *ep = strtok_r(list, ", ", &save); ep; ep = strtok_r(NULL, ", ", &save)) {
+    return s;
+}
+
+int og_router_bind(void *s, const char *endpoints, char *err, size_t errlen)
+{
+    char *list = strdup(endpoints), *save = NULL;
+    int rc = 0;
+
+    if (!list) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (char *ep = strtok_r(list, ", ", &save); ep && rc == 0; ep = strtok_r(NULL, ", ", &save)) {
         if (ipc_in_use(ep)) {
             snprintf(err, errlen, "bind \"%s\": another process is listening there", ep);
-            free(list);
-            zmq_close(s);
-            return NULL;
-        }
-        if (zmq_bind(s, ep) != 0) {
+            rc = -EADDRINUSE;
+        } else if (zmq_bind(s, ep) != 0) {
+            rc = -errno;
             snprintf(err, errlen, "bind \"%s\": %s", ep, zmq_strerror(errno));
-            free(list);
-            zmq_close(s);
-            return NULL;
         }
     }
     free(list);
-    return s;
+    return rc;
 }
 
 void og_router_endpoint(void *sock, char *buf, size_t size)
@@ -212,6 +254,7 @@ int og_zrecv(void *sock, struct og_zmsg *m)
     int more = 1;
 
     memset(m, 0, sizeof(*m));
+    m->fd = -1;
     if (!msgs)
         return -ENOMEM;
     m->msgs = msgs;
@@ -225,9 +268,14 @@ int og_zrecv(void *sock, struct og_zmsg *m)
             return -e;
         }
         more = zmq_msg_more(msg);
+        m->parts++;
+        m->bytes += zmq_msg_size(msg);
         if (!more) { /* the peer's identity as the ZAP handler named it (CURVE) */
             const char *uid = zmq_msg_gets(msg, "User-Id");
             snprintf(m->user_id, sizeof(m->user_id), "%s", uid ? uid : "");
+            /* Which connection: libzmq 4.3's ZMQ_SRCFD, now a metadata property. */
+            const char *fd = zmq_msg_gets(msg, "__fd");
+            m->fd = fd ? atoi(fd) : -1;
         }
         if (msg == &scratch) {
             zmq_msg_close(msg);
@@ -250,6 +298,7 @@ void og_zmsg_close(struct og_zmsg *m)
         zmq_msg_close(&msgs[i]);
     free(msgs);
     memset(m, 0, sizeof(*m));
+    m->fd = -1;
 }
 
 struct og_zmonitor {
@@ -259,7 +308,17 @@ struct og_zmonitor {
 
 struct og_zmonitor *og_zmonitor_new(void *ctx, void *sock, char *err, size_t errlen)
 {
+    return og_zmonitor_new_events(ctx, sock, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED, err,
+                                  errlen);
+}
+
+struct og_zmonitor *og_zmonitor_new_events(void *ctx, void *sock, int events, char *err,
+                                           size_t errlen)
+{
     struct og_zmonitor *m = calloc(1, sizeof(*m));
+    /* libzmq sends each event with a blocking send from its I/O thread: a full queue
+     * stalls every connection until it is read. Events are small; queue many. */
+    int hwm = 100000, linger = 0;
     char addr[64];
 
     if (!m) {
@@ -267,8 +326,10 @@ struct og_zmonitor *og_zmonitor_new(void *ctx, void *sock, char *err, size_t err
         return NULL;
     }
     snprintf(addr, sizeof(addr), "inproc://og-monitor-%p", (void *)m);
-    if (zmq_socket_monitor(sock, addr, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) == 0 &&
-        (m->pair = zmq_socket(ctx, ZMQ_PAIR)) && zmq_connect(m->pair, addr) == 0)
+    if (zmq_socket_monitor(sock, addr, events) == 0 && (m->pair = zmq_socket(ctx, ZMQ_PAIR)) &&
+        zmq_setsockopt(m->pair, ZMQ_RCVHWM, &hwm, sizeof(hwm)) == 0 &&
+        zmq_setsockopt(m->pair, ZMQ_LINGER, &linger, sizeof(linger)) == 0 &&
+        zmq_connect(m->pair, addr) == 0)
         return m;
     snprintf(err, errlen, "socket monitor: %s", zmq_strerror(errno));
     if (m->pair)
@@ -310,4 +371,30 @@ int og_zmonitor_poll(struct og_zmonitor *m, uint64_t *disconnects)
         }
     }
     return reconnects;
+}
+
+int og_zmonitor_next(struct og_zmonitor *m, struct og_zevent *ev)
+{
+    struct og_zmsg msg;
+
+    /* Two frames: event (16 bits) and value (32 bits), then the endpoint, which for a
+     * bound socket is its own address, not the peer's. */
+    while (og_zrecv(m->pair, &msg) == 0) {
+        bool ok = msg.n >= 1 && msg.size[0] >= 6;
+        if (ok) {
+            uint16_t event;
+            memcpy(&event, msg.data[0], sizeof(event));
+            memcpy(&ev->value, msg.data[0] + 2, sizeof(ev->value));
+            ev->event = event;
+        }
+        og_zmsg_close(&msg);
+        if (ok)
+            return 1;
+    }
+    return 0;
+}
+
+void *og_zmonitor_socket(const struct og_zmonitor *m)
+{
+    return m->pair;
 }

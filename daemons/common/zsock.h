@@ -19,6 +19,9 @@ struct og_zmsg {
     size_t size[OG_MAX_PARTS];
     int truncated;    /* more parts arrived than OG_MAX_PARTS; they were dropped */
     char user_id[72]; /* the ZAP handler's User-Id for the peer (CURVE), "" without */
+    size_t parts;     /* parts received, the dropped ones too */
+    size_t bytes;     /* their sizes added up */
+    int fd;           /* libzmq's descriptor of the connection it came on, or -1 */
 };
 
 /* A ROUTER peer's routing id. */
@@ -40,6 +43,20 @@ void *og_router_new(void *ctx, const char *endpoints, int64_t maxmsg, char *err,
 void *og_router_new_curve(void *ctx, const char *endpoints, int64_t maxmsg,
                           const char *server_secret, const char *zap_domain, char *err,
                           size_t errlen);
+/* Everything og_router_new_curve takes, and what a socket facing peers nobody vouches for
+ * (intake's publishers) needs on top. */
+struct og_router_opts {
+    const char *endpoints;     /* NULL: bound later, with og_router_bind */
+    int64_t maxmsg;            /* a larger frame, handshake frames too, drops the connection */
+    int rcvhwm;                /* whole messages queued per connection; 0: far above any window */
+    int handshake_ms;          /* a connection must finish its handshake in time; 0: 30 s */
+    const char *server_secret; /* CURVE, as above; NULL: none */
+    const char *zap_domain;
+};
+void *og_router_open(void *ctx, const struct og_router_opts *o, char *err, size_t errlen);
+/* Binds s to each endpoint of a comma-separated list (a socket monitor attached before
+ * sees every connection). 0, or -errno with err filled. */
+int og_router_bind(void *s, const char *endpoints, char *err, size_t errlen);
 /* A DEALER socket connected to endpoint. */
 void *og_dealer_new(void *ctx, const char *endpoint, char *err, size_t errlen);
 /* The same as a CURVE client when server_public is not NULL: the server's public key and
@@ -48,9 +65,12 @@ void *og_dealer_new_curve(void *ctx, const char *endpoint, const char *server_pu
                           const char *public_key, const char *secret_key, char *err, size_t errlen);
 /* A CURVE key in Z85 (40 characters of the Z85 alphabet): 0, or -EINVAL. */
 int og_curve_key_check(const char *z85);
-/* Reads a key file whose first line holds the key (as `onegridctl keygen` writes them).
- * 0, or -1 with err filled ("PATH: ..."). */
+/* Reads a secret key file whose first line holds the key (as `onegridctl keygen` writes
+ * them). A file its group or others may read is refused: chmod 600 it. 0, or -1 with err
+ * filled ("PATH: ..."). */
 int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen);
+/* The same for a public key, which any mode may show. */
+int og_curve_public_key_read(const char *path, char key[41], char *err, size_t errlen);
 /* Writes the endpoints actually bound (tcp port 0 or * resolved) into buf. */
 void og_router_endpoint(void *sock, char *buf, size_t size);
 
@@ -64,6 +84,21 @@ void og_zmonitor_destroy(struct og_zmonitor **m, void *sock);
 /* Reads the events so far without blocking: returns how many connections were made again
  * (each connect after the first) and adds the disconnects to *disconnects. */
 int og_zmonitor_poll(struct og_zmonitor *m, uint64_t *disconnects);
+
+/* The same monitor for any ZMQ_EVENT_* in events, read one event at a time. */
+struct og_zmonitor *og_zmonitor_new_events(void *ctx, void *sock, int events, char *err,
+                                           size_t errlen);
+/* One event: what (ZMQ_EVENT_*) and its value (ACCEPTED, DISCONNECTED: the connection's
+ * file descriptor; HANDSHAKE_FAILED_NO_DETAIL: an errno; _PROTOCOL: a
+ * ZMQ_PROTOCOL_ERROR_*; _AUTH: the ZAP status code). */
+struct og_zevent {
+    unsigned event;
+    uint32_t value;
+};
+/* The next event without blocking: 1 with *ev filled, 0 when there is none. */
+int og_zmonitor_next(struct og_zmonitor *m, struct og_zevent *ev);
+/* Its socket, to poll for ZMQ_POLLIN. */
+void *og_zmonitor_socket(const struct og_zmonitor *m);
 
 /* Sends n parts without blocking. Returns 0, -EAGAIN (queue full: no credit),
  * -EHOSTUNREACH (ROUTER: peer gone) or another -errno. */

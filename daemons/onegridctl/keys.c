@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,13 +17,22 @@
 #include "util.h"
 #include "zsock.h"
 
-int og_read_key(const char *arg, char key[41], char *err, size_t errlen)
+int og_read_key(const char *arg, bool secret, char key[41], char *err, size_t errlen)
 {
-    if (og_curve_key_check(arg) == 0) { /* the key itself */
-        memcpy(key, arg, 41);
+    if (og_curve_key_check(arg) == 0) {
+        /* A secret on the command line is seen by every user of the host (ps,
+         * /proc/PID/cmdline) and kept in shell histories. */
+        if (secret) {
+            snprintf(err, errlen,
+                     "a secret key is read from a file only (mode 0600, as `onegridctl keygen "
+                     "--out FILE` writes it), never given on the command line");
+            return -1;
+        }
+        memcpy(key, arg, 41); /* a public key may be given itself */
         return 0;
     }
-    return og_curve_key_read(arg, key, err, errlen);
+    return secret ? og_curve_key_read(arg, key, err, errlen)
+                  : og_curve_public_key_read(arg, key, err, errlen);
 }
 
 static int write_file(const char *path, mode_t mode, const char *text, char *err, size_t errlen)

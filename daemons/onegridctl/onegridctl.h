@@ -9,6 +9,7 @@
 #ifndef OG_ONEGRIDCTL_H
 #define OG_ONEGRIDCTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Exit statuses shared by the subcommands. */
@@ -34,8 +35,9 @@ int og_cmd_feed(int argc, char **argv);
 
 /* keys.c */
 int og_cmd_keygen(int argc, char **argv);
-/* A CURVE key from arg: the 40 Z85 characters themselves, or a file whose first line
- * holds them. 0, or -1 with err filled. */
-int og_read_key(const char *arg, char key[41], char *err, size_t errlen);
+/* A CURVE key from arg: a file whose first line holds the key, or for a public key
+ * (secret false) also the 40 Z85 characters themselves. A secret key file its group or
+ * others may read is refused. 0, or -1 with err filled. */
+int og_read_key(const char *arg, bool secret, char key[41], char *err, size_t errlen);
 
 #endif

@@ -235,7 +235,8 @@ int og_cmd_publish(int argc, char **argv)
         switch (c) {
         case 'S':
         case 'K':
-            if (og_read_key(optarg, c == 'S' ? server_key : client_secret, err, sizeof(err)) < 0) {
+            if (og_read_key(optarg, c == 'K', c == 'S' ? server_key : client_secret, err,
+                            sizeof(err)) < 0) {
                 fprintf(stderr, "onegridctl publish: %s: %s\n",
                         c == 'S' ? "--curve-server-key" : "--curve-key", err);
                 return OG_EXIT_USAGE;

@@ -37,6 +37,7 @@ bad() { # bad NAME SED-EXPRESSION EXPECTED
 }
 bad "one file without the other" '/^curve_publishers_file/d' "go together"
 echo "not-a-key" >"$TEST_DIR/broken.key"
+chmod 600 "$TEST_DIR/broken.key"
 bad "a broken secret key" "s|^curve_secret_key_file = .*|curve_secret_key_file = $TEST_DIR/broken.key|" \
 	"not a 40-character"
 printf 'ABC zongzhi\n' >"$TEST_DIR/broken-publishers"
