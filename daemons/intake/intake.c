@@ -2,6 +2,7 @@
 #include "zap.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,63 @@ Onegrid__V1__Frame *og_intake_refusal(const struct og_intake_opts *o, const char
     return f;
 }
 
+/* True for an address a tcp:// bind reaches from this host only: 127.0.0.0/8, ::1, or
+ * the loopback interface by name. Anything else (*, 0.0.0.0, an interface, another
+ * address) may be reachable from the network. */
+static bool loopback_host(const char *host, size_t len)
+{
+    char h[64];
+    if (len >= sizeof(h))
+        return false;
+    memcpy(h, host, len);
+    h[len] = '\0';
+    if (strcmp(h, "lo") == 0 || strcmp(h, "[::1]") == 0 || strcmp(h, "::1") == 0)
+        return true;
+    if (strncmp(h, "[::ffff:", 8) == 0 && h[len - 1] == ']') { /* an IPv4-mapped address */
+        h[len - 1] = '\0';
+        memmove(h, h + 8, len - 8);
+    }
+    unsigned a, b, c, d;
+    char end;
+    return sscanf(h, "%u.%u.%u.%u%c", &a, &b, &c, &d, &end) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256;
+}
+
+int og_intake_check_listen(const char *listen, bool curve, bool allow_unauthenticated, char *err,
+                           size_t errlen)
+{
+    char *list = strdup(listen ? listen : ""), *save = NULL;
+    int n = 0, rc = 0;
+
+    if (!list) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (char *ep = strtok_r(list, ", ", &save); ep && rc == 0; ep = strtok_r(NULL, ", ", &save)) {
+        n++;
+        if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0 || curve ||
+            allow_unauthenticated)
+            continue;
+        const char *host = strncmp(ep, "tcp://", 6) == 0 ? ep + 6 : NULL;
+        const char *colon = host ? strrchr(host, ':') : NULL;
+        if (host && colon && loopback_host(host, (size_t)(colon - host)))
+            continue;
+        snprintf(err, errlen,
+                 "[intake] listen: \"%s\" may be reached from the network, and publishers do not "
+                 "authenticate: anyone could publish as any source system. Set "
+                 "curve_secret_key_file and curve_publishers_file, listen on a loopback address "
+                 "or ipc:// only, or write allow_unauthenticated = yes",
+                 ep);
+        rc = -EPERM;
+    }
+    free(list);
+    if (rc == 0 && n == 0) {
+        snprintf(err, errlen, "[intake] listen: no endpoint; publishers could not connect");
+        rc = -EINVAL;
+    }
+    return rc;
+}
+
 void og_intake_frame_free(Onegrid__V1__Frame **f)
 {
     if (*f)
@@ -165,24 +223,32 @@ struct waiter {
 
 struct og_intake {
     struct og_intake_opts opts;
-    struct og_zap *zap; /* CURVE publishers' keys, or NULL */
+    struct og_zap *zap;     /* CURVE publishers' keys, or NULL */
+    struct og_peers *peers; /* the publishers' connections, or NULL */
     void *pub;
     struct og_link_client *dispatch;
     struct og_waiters *waiters;
     bool waiters_full; /* said so in the log; says so again when it is over */
-    uint64_t received, answered, unroutable;
+    bool bytes_full;   /* likewise for the bytes in flight */
+    struct og_ratelimit *said;
+    uint64_t received, answered, unroutable, busy;
 };
 
 struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers,
-                                struct og_zap *zap, struct og_link_client *dispatch)
+                                struct og_zap *zap, struct og_peers *peers,
+                                struct og_link_client *dispatch)
 {
     struct og_intake *in = calloc(1, sizeof(*in));
-    if (!in || !(in->waiters = og_waiters_new(MAX_WAITERS))) {
+    if (!in || !(in->waiters = og_waiters_new(MAX_WAITERS, o->max_unanswered)) ||
+        !(in->said = og_ratelimit_new(4096, 30, 60000000))) {
+        if (in)
+            og_waiters_destroy(&in->waiters);
         free(in);
         return NULL;
     }
     in->opts = *o;
     in->zap = zap;
+    in->peers = peers;
     in->pub = publishers;
     in->dispatch = dispatch;
     return in;
@@ -194,8 +260,33 @@ void og_intake_destroy(struct og_intake **inp)
     if (!in)
         return;
     og_waiters_destroy(&in->waiters);
+    og_ratelimit_destroy(&in->said);
     free(in);
     *inp = NULL;
+}
+
+/* Logs a line that quotes what a publisher sent (event ids, sources, the texts made of
+ * them): control characters and invalid UTF-8 are made harmless, so that a publisher
+ * cannot forge log lines; the 0x1F inside a key still shows as '/'. */
+static void say(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(int prio, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    og_safe_vformat(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    og_log(prio, "%s", line);
+}
+
+/* key with its unit separator shown as '/', as og_log shows it. */
+static const char *shown_key(const char *key, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", key);
+    for (char *c = buf; *c; c++)
+        if (*c == '\x1f')
+            *c = '/';
+    return buf;
 }
 
 /* Sends r to the publisher at route with tag. 0, or -errno (-EHOSTUNREACH: gone). */
@@ -256,11 +347,40 @@ static void on_answer(Onegrid__V1__Frame *f, void *arg)
         og_waiters_take(in->waiters, f->key, answer_waiter, &a);
     } else {
         /* Nothing to answer with: forget the Submits; their publishers resend them. */
+        char key[300];
         size_t n = og_waiters_take(in->waiters, f->key, NULL, NULL);
-        og_warn("dispatch answered \"%s\" without a reply; %zu publishers will resend it", f->key,
-                n);
+        say(LOG_WARNING, "dispatch answered \"%s\" without a reply; %zu publishers will resend it",
+            shown_key(f->key, key, sizeof(key)), n);
     }
     onegrid__v1__frame__free_unpacked(f, NULL);
+}
+
+/* Answers a Submit that would take its connection over max_unanswered: not a refusal (it
+ * goes nowhere and is not recorded), a request to slow down and send it again. */
+static void answer_busy(struct og_intake *in, const struct waiter *wt)
+{
+    Onegrid__V1__Reply r = ONEGRID__V1__REPLY__INIT;
+    Onegrid__V1__Nack n = ONEGRID__V1__NACK__INIT;
+    struct og_waiter w = {wt->route, wt->route_len, wt->tag, wt->tag_len, 1};
+    char text[160], route[2 * 16 + 1];
+    uint64_t repeats, dropped;
+
+    snprintf(text, sizeof(text),
+             "intake holds %zu Submits of this connection unanswered, the most it takes: wait "
+             "for answers, then send this again",
+             in->opts.max_unanswered);
+    n.reason = ONEGRID__V1__REASON__REASON_BUSY;
+    n.text = text;
+    r.result_case = ONEGRID__V1__REPLY__RESULT_NACK;
+    r.nack = &n;
+    in->busy++;
+    if (reply_to(in, &w, &r) < 0)
+        in->unroutable++;
+    og_hex(wt->route, wt->route_len < 16 ? wt->route_len : 16, route);
+    if (og_ratelimit_allow(in->said, route, og_mono_us(), &repeats, &dropped))
+        og_notice("a publisher connection (routing id %s...) has %zu Submits unanswered: "
+                  "answering more REASON_BUSY (%llu times since the last such line)",
+                  route, in->opts.max_unanswered, (unsigned long long)(repeats + 1));
 }
 
 /* Passes f on to dispatch and remembers who waits for its answer; frees f. */
@@ -271,13 +391,21 @@ static void submit(struct og_intake *in, Onegrid__V1__Frame *f, const struct wai
         og_err("out of memory handling an event; the publisher will resend it");
         return;
     }
+    rc = og_waiters_room(in->waiters, f->key, wt->route, wt->route_len, wt->tag, wt->tag_len);
+    if (rc == -EDQUOT) {
+        answer_busy(in, wt);
+        og_intake_frame_free(&f);
+        return;
+    }
     if (f->submission->rejection)
-        og_info("refusing an event from %s: %s: %s", f->submission->publisher,
-                og_reason_name(f->submission->rejection->reason), f->submission->rejection->text);
+        say(LOG_INFO, "refusing an event from %s: %s: %s", f->submission->publisher,
+            og_reason_name(f->submission->rejection->reason), f->submission->rejection->text);
     /* Already held (1): a copy of an event in flight, answered with the first. */
-    rc = og_link_client_send(in->dispatch, f);
+    if (rc == 0)
+        rc = og_link_client_send(in->dispatch, f);
     if (rc >= 0)
-        rc = og_waiters_add(in->waiters, f->key, wt->route, wt->route_len, wt->tag, wt->tag_len);
+        rc = og_waiters_add(in->waiters, f->key, wt->route, wt->route_len, wt->tag, wt->tag_len,
+                            rc == 1 ? 0 : protobuf_c_message_get_packed_size(&f->base));
     if (rc < 0)
         og_warn("could not pass an event on (%s); the publisher will resend it", strerror(-rc));
     og_intake_frame_free(&f);
@@ -301,7 +429,7 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
     if (in->zap) {
         auth_source = og_zap_source(in->zap, m->user_id);
         if (!auth_source) { /* cannot happen: ZAP let in only listed keys */
-            og_err("a CURVE publisher without a known name (\"%s\"): ignored", m->user_id);
+            say(LOG_ERR, "a CURVE publisher without a known name (\"%s\"): ignored", m->user_id);
             return;
         }
         publisher = m->user_id;
@@ -349,6 +477,7 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
 static bool busy(struct og_intake *in)
 {
     bool full = og_waiters_full(in->waiters);
+    bool bytes_full = og_waiters_bytes(in->waiters) >= in->opts.max_inflight_bytes;
     if (full != in->waiters_full) {
         if (full)
             og_warn("%zu Submits await their answers, from %zu publisher connections and tags, "
@@ -358,7 +487,15 @@ static bool busy(struct og_intake *in)
             og_notice("answers came: reading publishers again");
         in->waiters_full = full;
     }
-    return full || og_link_client_full(in->dispatch);
+    if (bytes_full != in->bytes_full) {
+        /* Large events: their bytes, not their number, bound what intake holds. */
+        if (bytes_full)
+            og_notice("%zu bytes of events await their answers, the most intake holds: "
+                      "publishers wait until answers come",
+                      og_waiters_bytes(in->waiters));
+        in->bytes_full = bytes_full;
+    }
+    return full || bytes_full || og_link_client_full(in->dispatch);
 }
 
 int og_intake_run(struct og_intake *in, int drain_ms)
@@ -366,33 +503,43 @@ int og_intake_run(struct og_intake *in, int drain_ms)
     int64_t drain_until = 0, last_status = 0;
 
     for (;;) {
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[4] = {
             {og_link_client_socket(in->dispatch), 0, ZMQ_POLLIN, 0},
             {in->zap ? og_zap_socket(in->zap) : NULL, 0, in->zap ? ZMQ_POLLIN : 0, 0},
+            {in->peers ? og_peers_socket(in->peers) : NULL, 0, in->peers ? ZMQ_POLLIN : 0, 0},
             {in->pub, 0, ZMQ_POLLIN, 0},
         };
         /* Backpressure: while the link to dispatch holds all it may, or the waiters'
          * table does, publishers wait in their own queues (and then TCP) instead of in
-         * our memory. Handshakes (ZAP) go on meanwhile. */
-        int npoll = drain_until || busy(in) ? 2 : 3;
+         * our memory. Handshakes (ZAP) and the watch on connections go on meanwhile. */
+        int npoll = drain_until || busy(in) ? 3 : 4;
         int64_t now;
 
-        if (zmq_poll(items, npoll, 100) < 0 && errno != EINTR) {
+        /* Woken often enough to see a connection that holds too much (peers.c): a
+         * message that never ends grows at the speed of the network. */
+        if (zmq_poll(items, npoll, in->peers ? 20 : 100) < 0 && errno != EINTR) {
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }
         og_link_client_recv(in->dispatch, on_answer, in);
         if (in->zap && (items[1].revents & ZMQ_POLLIN))
             og_zap_handle(in->zap, og_mono_us());
-        if (npoll == 3 && (items[2].revents & ZMQ_POLLIN)) {
+        if (in->peers)
+            og_peers_events(in->peers, og_mono_us());
+        if (npoll == 4 && (items[3].revents & ZMQ_POLLIN)) {
             struct og_zmsg m;
             for (int i = 0; i < BURST && !busy(in); i++) {
                 if (og_zrecv(in->pub, &m) < 0)
                     break;
+                if (in->peers)
+                    og_peers_read(in->peers, m.fd, m.parts - 1, m.bytes - m.size[0], og_mono_us());
                 handle_publisher(in, &m);
                 og_zmsg_close(&m);
             }
         }
+        if (in->peers)
+            og_peers_check(in->peers, og_mono_us(),
+                           og_waiters_bytes(in->waiters) + og_waiters_entries(in->waiters) * 256);
         og_link_client_tick(in->dispatch);
 
         if (og_reload_requested) {
@@ -422,11 +569,15 @@ int og_intake_run(struct og_intake *in, int drain_ms)
         }
         if (now - last_status > 5000000) {
             const struct og_link_stats *st = og_link_client_stats(in->dispatch);
+            const struct og_peers_stats *ps = in->peers ? og_peers_stats(in->peers) : NULL;
             og_daemon_status("received %llu, answered %llu, in flight %zu, awaiting answers "
-                             "%zu, resent %llu",
+                             "%zu, resent %llu, busy %llu, connections %zu, refused %llu, "
+                             "dropped %llu",
                              (unsigned long long)in->received, (unsigned long long)in->answered,
                              og_link_client_held(in->dispatch), og_waiters_submits(in->waiters),
-                             (unsigned long long)st->resent);
+                             (unsigned long long)st->resent, (unsigned long long)in->busy,
+                             ps ? ps->connections : 0, (unsigned long long)(ps ? ps->refused : 0),
+                             (unsigned long long)(ps ? ps->dropped : 0));
             last_status = now;
         }
     }

@@ -2,10 +2,13 @@
  * valid events and refusals alike to dispatch over the reliable link, and answers each
  * publisher only when the outcome comes back committed.
  *
- * intake.c  the engine: turning a publisher frame into a Submission, the publisher-facing
- *           socket, the loop
- * waiters.c the Submits waiting for the answer to each key
- * main.c    arguments, configuration, sockets, readiness */
+ * intake.c    the engine: turning a publisher frame into a Submission, the publisher-facing
+ *             socket, the loop
+ * waiters.c   the Submits waiting for the answer to each key
+ * peers.c     the publishers' connections: handshakes, and what each makes libzmq hold
+ * ratelimit.c how often the same thing is logged about the same peer
+ * zap.c       (zap.h) which CURVE keys are let in
+ * main.c      arguments, configuration, sockets, readiness */
 #ifndef OG_INTAKE_H
 #define OG_INTAKE_H
 
@@ -24,6 +27,8 @@ struct og_intake_opts {
     size_t max_rejected_bytes; /* how much of a refused frame is kept as evidence */
     int64_t max_age;           /* seconds an event's time may lie in the past */
     int64_t max_future;        /* seconds it may lie in the future */
+    size_t max_unanswered;     /* per publisher connection; more are answered REASON_BUSY */
+    size_t max_inflight_bytes; /* of events passed on and unanswered; then stop reading */
 };
 
 /* intake.c */
@@ -41,15 +46,24 @@ Onegrid__V1__Frame *og_intake_refusal(const struct og_intake_opts *o, const char
                                       const uint8_t *buf, size_t len, Onegrid__V1__Reason reason,
                                       const char *text, int64_t now_us);
 void og_intake_frame_free(Onegrid__V1__Frame **f);
+/* Whether intake may listen on listen (a comma-separated list): at least one endpoint,
+ * and without CURVE (curve false) none that the network may reach (tcp:// on an address
+ * other than loopback, or another network transport) unless allow_unauthenticated. 0, or
+ * -EINVAL / -EPERM with err filled. */
+int og_intake_check_listen(const char *listen, bool curve, bool allow_unauthenticated, char *err,
+                           size_t errlen);
 
 struct og_intake;
 
 struct og_zap;
+struct og_peers;
 
-/* Takes ownership of neither socket nor zap. zap: the CURVE publishers' keys (zap.h), or
- * NULL when publishers do not authenticate (every one is "local"). */
+/* Takes ownership of none of its arguments. zap: the CURVE publishers' keys (zap.h), or
+ * NULL when publishers do not authenticate (every one is "local"). peers: the publishers'
+ * connections (peers.c), or NULL. */
 struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers,
-                                struct og_zap *zap, struct og_link_client *dispatch);
+                                struct og_zap *zap, struct og_peers *peers,
+                                struct og_link_client *dispatch);
 void og_intake_destroy(struct og_intake **in);
 /* Runs until og_stop_requested, then drains: stops reading publishers and waits up to
  * drain_ms for the answers of what is in flight. Returns 0, or -errno on a fatal error. */
@@ -69,22 +83,83 @@ struct og_waiter {
     uint32_t copies; /* Submits waiting, each owed its own answer */
 };
 
-/* A table holding at most max entries. NULL on ENOMEM. */
-struct og_waiters *og_waiters_new(size_t max);
+/* A table holding at most max entries, and at most per_route of them for one routing id
+ * (0: no such limit). NULL on ENOMEM. */
+struct og_waiters *og_waiters_new(size_t max, size_t per_route);
 void og_waiters_destroy(struct og_waiters **ws);
-/* Records one Submit waiting on key. 0; -ENOBUFS when a new entry is needed and max are
- * held (og_waiters_full: stop reading publishers); -EINVAL (route or tag too long);
- * -ENOMEM. */
+/* Whether og_waiters_add could record this Submit: 0; -EDQUOT when it needs a new entry
+ * and its routing id holds per_route; -ENOBUFS when it needs one and max are held
+ * (og_waiters_full: stop reading publishers); -EINVAL (route or tag too long). */
+int og_waiters_room(const struct og_waiters *ws, const char *key, const uint8_t *route,
+                    size_t route_len, const uint8_t *tag, size_t tag_len);
+/* Records one Submit waiting on key; bytes: the size of what was passed on for a key new
+ * to the table (counted in og_waiters_bytes until the key is taken). 0, an error of
+ * og_waiters_room, or -ENOMEM. */
 int og_waiters_add(struct og_waiters *ws, const char *key, const uint8_t *route, size_t route_len,
-                   const uint8_t *tag, size_t tag_len);
+                   const uint8_t *tag, size_t tag_len, size_t bytes);
 /* Calls fn (unless NULL) for each entry waiting on key, in the order they came (first:
  * the entry whose first Submit came first), then forgets key. The og_waiter is valid
  * during the call only. Returns the number of Submits that waited. */
 size_t og_waiters_take(struct og_waiters *ws, const char *key,
                        void (*fn)(const struct og_waiter *w, bool first, void *arg), void *arg);
 bool og_waiters_full(const struct og_waiters *ws);
-/* Submits waiting, and entries held. */
+/* Submits waiting, entries held, and the bytes of their keys. */
 size_t og_waiters_submits(const struct og_waiters *ws);
 size_t og_waiters_entries(const struct og_waiters *ws);
+size_t og_waiters_bytes(const struct og_waiters *ws);
+/* Entries held for one routing id. */
+size_t og_waiters_route_entries(const struct og_waiters *ws, const uint8_t *route,
+                                size_t route_len);
+
+/* peers.c */
+
+struct og_peers_opts {
+    uint64_t hold_max;      /* bytes a connection may have sent that intake has not read as
+                             * whole messages; beyond, it is dropped */
+    size_t memory_max;      /* resident memory beyond which the connection holding the most
+                             * is dropped; 0: no bound */
+    int64_t maxmsg;         /* the socket's ZMQ_MAXMSGSIZE, for the log */
+    size_t max_event_bytes; /* likewise */
+    bool curve;             /* publishers use CURVE (framing costs more) */
+    size_t max_connections; /* open at once; more are dropped at once */
+    size_t max_per_address; /* open at once from one IP address */
+};
+struct og_peers_stats {
+    size_t connections;        /* open now */
+    uint64_t refused, dropped; /* handshakes failed; connections ended on intake's side */
+};
+
+/* Watches router's connections (a ROUTER of ctx, not yet bound). NULL with err filled. */
+struct og_peers *og_peers_new(void *ctx, void *router, const struct og_peers_opts *o, char *err,
+                              size_t errlen);
+/* Stops watching router; accepts NULL, sets *p to NULL. */
+void og_peers_destroy(struct og_peers **p, void *router);
+/* The monitor's socket, to poll for ZMQ_POLLIN. */
+void *og_peers_socket(const struct og_peers *p);
+/* Reads what the monitor reported: connections made and ended, handshakes failed (logged,
+ * at most once a minute per address and cause). */
+void og_peers_events(struct og_peers *p, int64_t now_us);
+/* Intake read a whole message (parts, bytes) from connection fd (og_zmsg.fd). */
+void og_peers_read(struct og_peers *p, int fd, size_t parts, size_t bytes, int64_t now_us);
+/* Drops the connections that hold too much (logged). accounted: bytes intake holds
+ * knowingly (events in flight), not counted against memory_max. Cheap: call it every
+ * loop turn. */
+void og_peers_check(struct og_peers *p, int64_t now_us, size_t accounted);
+const struct og_peers_stats *og_peers_stats(const struct og_peers *p);
+
+/* ratelimit.c */
+
+struct og_ratelimit;
+/* At most max_keys keys remembered, each logged at most once per interval, and at most
+ * burst lines per interval in all. NULL on ENOMEM. */
+struct og_ratelimit *og_ratelimit_new(size_t max_keys, size_t burst, int64_t interval_us);
+void og_ratelimit_destroy(struct og_ratelimit **rl);
+/* Whether to log now what happened about key. When true, *repeats says how often key came
+ * since its last line without being logged, and *dropped how many lines about any key the
+ * budget held back since the last line logged. */
+bool og_ratelimit_allow(struct og_ratelimit *rl, const char *key, int64_t now_us, uint64_t *repeats,
+                        uint64_t *dropped);
+/* Keys remembered. */
+size_t og_ratelimit_count(const struct og_ratelimit *rl);
 
 #endif

@@ -1,5 +1,7 @@
 /* onegrid-intake: arguments, configuration, sockets, readiness; the work is in intake.c. */
+#include <errno.h>
 #include <sodium.h>
+#include <string.h>
 #include <stdlib.h>
 #include <zmq.h>
 
@@ -9,10 +11,60 @@
 #include "zap.h"
 #include "zsock.h"
 
-static const char *const known_keys[] = {
-    "listen", "dispatch",  "max_event_bytes", "max_rejected_bytes",    "max_event_age_days",
-    "window", "resend_ms", "drain_ms",        "curve_secret_key_file", "curve_publishers_file",
-    NULL};
+static const char *const known_keys[] = {"listen",
+                                         "dispatch",
+                                         "max_event_bytes",
+                                         "max_rejected_bytes",
+                                         "max_event_age_days",
+                                         "window",
+                                         "resend_ms",
+                                         "drain_ms",
+                                         "curve_secret_key_file",
+                                         "curve_publishers_file",
+                                         "allow_unauthenticated",
+                                         "max_unanswered",
+                                         "max_memory_mb",
+                                         NULL};
+
+/* Whole messages libzmq queues per publisher connection while intake does not read (it
+ * waits for dispatch): each up to the frame limit, so this times that is what a
+ * connection can make intake hold. Publishers wait in their own queues instead. */
+#define PUBLISHER_RCVHWM 4
+/* Publisher connections open at once, in all and from one IP address (several machines
+ * behind one NAT count as one): each costs libzmq about 25 KiB before it sends a byte,
+ * and intake two file descriptors. */
+#define MAX_CONNECTIONS 1024
+#define MAX_PER_ADDRESS 64
+/* A publisher's handshake (CURVE and ZAP included) takes milliseconds. */
+#define HANDSHAKE_MS 5000
+/* The ZAP domain of the publishers' socket. */
+#define ZAP_DOMAIN "onegrid"
+
+/* Under AddressSanitizer resident memory holds its shadow and its quarantine of freed
+ * blocks: it says nothing of what publishers make intake hold, and max_memory_mb is not
+ * applied (hold_max still is). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+/* "yes" or "no" (default no). 0, or -EINVAL with err filled. */
+static int config_yes(const struct og_config *cfg, const char *key, bool *out, char *err,
+                      size_t errlen)
+{
+    const char *v = og_config_str(cfg, "intake", key, "no");
+    *out = strcmp(v, "yes") == 0;
+    if (*out || strcmp(v, "no") == 0)
+        return 0;
+    snprintf(err, errlen, "[intake] %s: \"%s\" is neither yes nor no", key, v);
+    return -EINVAL;
+}
 
 int main(int argc, char **argv)
 {
@@ -23,7 +75,9 @@ int main(int argc, char **argv)
     struct og_zap *zap = NULL;
     void *ctx = NULL, *pub = NULL;
     char secret[41] = "";
-    long max_bytes, max_rej, age_days, window, resend_ms, drain_ms;
+    struct og_peers *peers = NULL;
+    long max_bytes, max_rej, age_days, window, resend_ms, drain_ms, max_unanswered, memory_mb;
+    bool allow_unauthenticated;
     char err[512], bound[256];
     int rc = EXIT_FAILURE;
 
@@ -39,7 +93,12 @@ int main(int argc, char **argv)
         og_config_int(cfg, "intake", "window", 2000, 1, 100000, &window, err, sizeof(err)) ||
         og_config_int(cfg, "intake", "resend_ms", 5000, 100, 600000, &resend_ms, err,
                       sizeof(err)) ||
-        og_config_int(cfg, "intake", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err))) {
+        og_config_int(cfg, "intake", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err)) ||
+        og_config_int(cfg, "intake", "max_unanswered", 1000, 1, 100000, &max_unanswered, err,
+                      sizeof(err)) ||
+        og_config_int(cfg, "intake", "max_memory_mb", 48, 24, 65536, &memory_mb, err,
+                      sizeof(err)) ||
+        config_yes(cfg, "allow_unauthenticated", &allow_unauthenticated, err, sizeof(err))) {
         og_err("%s", err);
         goto out;
     }
@@ -57,6 +116,10 @@ int main(int argc, char **argv)
     o.max_rejected_bytes = (size_t)max_rej;
     o.max_age = age_days * 86400;
     o.max_future = 300;
+    o.max_unanswered = (size_t)max_unanswered;
+    /* The events passed on and unanswered are held until answered: bound their bytes,
+     * not only their number (window), or 2000 large events would take 128 MiB. */
+    o.max_inflight_bytes = (size_t)max_bytes * 4 > (16u << 20) ? (size_t)max_bytes * 4 : 16u << 20;
 
     /* CURVE: publishers prove who they are with their keys; both files or neither. */
     const char *key_file = og_config_get(cfg, "intake", "curve_secret_key_file");
@@ -65,6 +128,15 @@ int main(int argc, char **argv)
         og_err("[intake] curve_secret_key_file and curve_publishers_file go together");
         goto out;
     }
+    if (og_intake_check_listen(listen, key_file != NULL, allow_unauthenticated, err, sizeof(err)) <
+        0) {
+        og_err("%s", err);
+        goto out;
+    }
+    if (!key_file && allow_unauthenticated)
+        og_warn("[intake] allow_unauthenticated = yes: publishers do not authenticate, and "
+                "whoever reaches %s may publish as any source system",
+                listen);
     if (key_file && og_curve_key_read(key_file, secret, err, sizeof(err)) < 0) {
         og_err("curve_secret_key_file %s", err);
         goto out;
@@ -72,21 +144,39 @@ int main(int argc, char **argv)
 
     ctx = zmq_ctx_new();
     if (pubs_file) { /* the ZAP handler is bound before the socket it vets */
-        zap = og_zap_new(ctx, pubs_file, err, sizeof(err));
+        zap = og_zap_new(ctx, pubs_file, ZAP_DOMAIN, err, sizeof(err));
         if (!zap) {
             og_err("curve_publishers_file: %s", err);
             goto out;
         }
         og_notice("CURVE: publishers authenticate; %zu keys in %s", og_zap_count(zap), pubs_file);
     }
-    /* Oversized frames are answered by us (REASON_TOO_LARGE). libzmq's own limit drops
-     * the connection without a word (PITFALLS.md), so it sits far above ours and only
-     * guards memory against abuse: 16 MiB, or 4x max_event_bytes if that is more. */
-    int64_t zmq_limit = (int64_t)max_bytes * 4 + 4096;
-    pub = og_router_new_curve(ctx, listen, zmq_limit > (16 << 20) ? zmq_limit : (16 << 20),
-                              zap ? secret : NULL, "onegrid", err, sizeof(err));
+    /* Frames a little over max_event_bytes are answered by us (REASON_TOO_LARGE, and
+     * recorded). libzmq's own limit drops the connection without an answer (PITFALLS.md;
+     * peers.c logs it): twice ours, and room for the Submit around the event. It bounds
+     * every frame of a connection, its handshake's too, before anyone authenticated. */
+    struct og_router_opts ro = {.maxmsg = (int64_t)max_bytes * 2 + 4096,
+                                .rcvhwm = PUBLISHER_RCVHWM,
+                                .handshake_ms = HANDSHAKE_MS,
+                                .server_secret = zap ? secret : NULL,
+                                .zap_domain = ZAP_DOMAIN};
+    pub = og_router_open(ctx, &ro, err, sizeof(err));
     sodium_memzero(secret, sizeof(secret));
     if (!pub) {
+        og_err("publishers' socket: %s", err);
+        goto out;
+    }
+    /* Watching connections before any is made: see peers.c. */
+    struct og_peers_opts po = {.hold_max = (uint64_t)(PUBLISHER_RCVHWM + 1) * (uint64_t)ro.maxmsg +
+                                           (64u << 10),
+                               .memory_max = SANITIZED ? 0 : (size_t)memory_mb << 20,
+                               .maxmsg = ro.maxmsg,
+                               .max_event_bytes = (size_t)max_bytes,
+                               .curve = zap != NULL,
+                               .max_connections = MAX_CONNECTIONS,
+                               .max_per_address = MAX_PER_ADDRESS};
+    peers = og_peers_new(ctx, pub, &po, err, sizeof(err));
+    if (!peers || og_router_bind(pub, listen, err, sizeof(err)) < 0) {
         og_err("publishers' socket: %s", err);
         goto out;
     }
@@ -96,7 +186,7 @@ int main(int argc, char **argv)
         og_err("link to dispatch: %s", err);
         goto out;
     }
-    in = og_intake_new(&o, pub, zap, dispatch);
+    in = og_intake_new(&o, pub, zap, peers, dispatch);
     if (!in) {
         og_err("out of memory");
         goto out;
@@ -107,6 +197,7 @@ int main(int argc, char **argv)
 out:
     og_intake_destroy(&in);
     og_link_client_destroy(&dispatch);
+    og_peers_destroy(&peers, pub);
     if (pub)
         zmq_close(pub);
     og_zap_destroy(&zap);

@@ -2,7 +2,9 @@
  * it (routing id and tag), in the order they came. Every Submit is owed exactly one
  * answer, so nothing here is ever dropped: a copy from the same connection with the same
  * tag (a publisher's resend) costs a counter, any other one an entry, and when max entries
- * are held the caller stops reading publishers until answers free some. */
+ * are held the caller stops reading publishers until answers free some. One connection
+ * may hold at most per_route entries, so that it cannot take the table from the others:
+ * beyond, the caller answers its Submits REASON_BUSY instead of passing them on. */
 #include "intake.h"
 
 #include <errno.h>
@@ -21,20 +23,47 @@ struct entry {
 struct waiting {
     UT_hash_handle hh; /* by key */
     struct entry *entries;
+    size_t bytes; /* what was passed on for the key */
     char key[];
+};
+
+struct route { /* entries per routing id */
+    UT_hash_handle hh;
+    size_t entries;
+    uint16_t len;
+    uint8_t id[];
 };
 
 struct og_waiters {
     struct waiting *by_key;
-    size_t entries, submits, max;
+    struct route *routes;
+    size_t entries, submits, bytes, max, per_route;
 };
 
-struct og_waiters *og_waiters_new(size_t max)
+struct og_waiters *og_waiters_new(size_t max, size_t per_route)
 {
     struct og_waiters *ws = calloc(1, sizeof(*ws));
-    if (ws)
+    if (ws) {
         ws->max = max;
+        ws->per_route = per_route;
+    }
     return ws;
+}
+
+static struct route *find_route(const struct og_waiters *ws, const uint8_t *id, size_t len)
+{
+    struct route *r;
+    HASH_FIND(hh, ws->routes, id, len, r);
+    return r;
+}
+
+static void route_less(struct og_waiters *ws, const uint8_t *id, size_t len)
+{
+    struct route *r = find_route(ws, id, len);
+    if (r && --r->entries == 0) {
+        HASH_DEL(ws->routes, r);
+        free(r);
+    }
 }
 
 static void free_waiting(struct og_waiters *ws, struct waiting *w)
@@ -43,10 +72,12 @@ static void free_waiting(struct og_waiters *ws, struct waiting *w)
     HASH_ITER(hh, w->entries, e, tmp)
     {
         HASH_DEL(w->entries, e);
+        route_less(ws, e->id + 2, e->route_len);
         ws->entries--;
         ws->submits -= e->copies;
         free(e);
     }
+    ws->bytes -= w->bytes;
     HASH_DEL(ws->by_key, w);
     free(w);
 }
@@ -65,57 +96,118 @@ void og_waiters_destroy(struct og_waiters **wsp)
     *wsp = NULL;
 }
 
-int og_waiters_add(struct og_waiters *ws, const char *key, const uint8_t *route, size_t route_len,
-                   const uint8_t *tag, size_t tag_len)
+/* The entry's id (route_len, route, tag) into id; its length, or 0 when too long. */
+static size_t make_id(uint8_t *id, const uint8_t *route, size_t route_len, const uint8_t *tag,
+                      size_t tag_len)
 {
-    uint8_t id[2 + OG_MAX_ROUTE + OG_MAX_TAG];
-    size_t id_len = 2 + route_len + tag_len;
-    struct waiting *w;
-    struct entry *e = NULL;
-
     if (route_len > OG_MAX_ROUTE || tag_len > OG_MAX_TAG)
-        return -EINVAL;
+        return 0;
     id[0] = (uint8_t)(route_len >> 8);
     id[1] = (uint8_t)route_len;
     memcpy(id + 2, route, route_len);
-    memcpy(id + 2 + route_len, tag, tag_len);
+    if (tag_len) /* an empty tag may come as NULL */
+        memcpy(id + 2 + route_len, tag, tag_len);
+    return 2 + route_len + tag_len;
+}
 
-    HASH_FIND_STR(ws->by_key, key, w);
-    if (w)
-        HASH_FIND(hh, w->entries, id, id_len, e);
+/* The entry the Submit would go to, or NULL when it needs a new one; *w its key's. */
+static struct entry *find_entry(const struct og_waiters *ws, const char *key, const uint8_t *id,
+                                size_t id_len, struct waiting **w)
+{
+    struct entry *e = NULL;
+    HASH_FIND_STR(ws->by_key, key, *w);
+    if (*w)
+        HASH_FIND(hh, (*w)->entries, id, id_len, e);
+    return e;
+}
+
+static int room(const struct og_waiters *ws, const struct entry *e, const uint8_t *route,
+                size_t route_len)
+{
+    if (e) /* 4 billion resends in flight: not a publisher */
+        return e->copies == UINT32_MAX ? -ENOBUFS : 0;
+    if (ws->per_route) {
+        const struct route *r = find_route(ws, route, route_len);
+        if (r && r->entries >= ws->per_route)
+            return -EDQUOT;
+    }
+    return ws->entries >= ws->max ? -ENOBUFS : 0;
+}
+
+int og_waiters_room(const struct og_waiters *ws, const char *key, const uint8_t *route,
+                    size_t route_len, const uint8_t *tag, size_t tag_len)
+{
+    uint8_t id[2 + OG_MAX_ROUTE + OG_MAX_TAG];
+    size_t id_len = make_id(id, route, route_len, tag, tag_len);
+    struct waiting *w;
+
+    if (!id_len)
+        return -EINVAL;
+    return room(ws, find_entry(ws, key, id, id_len, &w), route, route_len);
+}
+
+int og_waiters_add(struct og_waiters *ws, const char *key, const uint8_t *route, size_t route_len,
+                   const uint8_t *tag, size_t tag_len, size_t bytes)
+{
+    uint8_t id[2 + OG_MAX_ROUTE + OG_MAX_TAG];
+    size_t id_len = make_id(id, route, route_len, tag, tag_len);
+    struct waiting *w;
+    struct entry *e;
+    struct route *r;
+    int rc;
+
+    if (!id_len)
+        return -EINVAL;
+    e = find_entry(ws, key, id, id_len, &w);
+    if ((rc = room(ws, e, route, route_len)) < 0)
+        return rc;
     if (e) {
-        if (e->copies == UINT32_MAX) /* 4 billion resends in flight: not a publisher */
-            return -ENOBUFS;
         e->copies++;
         ws->submits++;
         return 0;
     }
-    if (ws->entries >= ws->max)
-        return -ENOBUFS;
+    r = find_route(ws, route, route_len);
+    if (!r) {
+        if (!(r = calloc(1, sizeof(*r) + route_len)))
+            return -ENOMEM;
+        r->len = (uint16_t)route_len;
+        memcpy(r->id, route, route_len);
+        HASH_ADD_KEYPTR(hh, ws->routes, r->id, route_len, r);
+    }
     if (!w) {
         size_t klen = strlen(key);
         w = calloc(1, sizeof(*w) + klen + 1);
         if (!w)
-            return -ENOMEM;
+            goto nomem;
         memcpy(w->key, key, klen + 1);
+        w->bytes = bytes;
+        ws->bytes += bytes;
         HASH_ADD_KEYPTR(hh, ws->by_key, w->key, klen, w);
     }
     e = calloc(1, sizeof(*e) + id_len);
     if (!e) {
         if (!w->entries) {
+            ws->bytes -= w->bytes;
             HASH_DEL(ws->by_key, w);
             free(w);
         }
-        return -ENOMEM;
+        goto nomem;
     }
     e->copies = 1;
     e->route_len = (uint16_t)route_len;
     e->tag_len = (uint8_t)tag_len;
     memcpy(e->id, id, id_len);
     HASH_ADD_KEYPTR(hh, w->entries, e->id, id_len, e);
+    r->entries++;
     ws->entries++;
     ws->submits++;
     return 0;
+nomem:
+    if (r->entries == 0) {
+        HASH_DEL(ws->routes, r);
+        free(r);
+    }
+    return -ENOMEM;
 }
 
 size_t og_waiters_take(struct og_waiters *ws, const char *key,
@@ -152,4 +244,15 @@ size_t og_waiters_submits(const struct og_waiters *ws)
 size_t og_waiters_entries(const struct og_waiters *ws)
 {
     return ws->entries;
+}
+
+size_t og_waiters_bytes(const struct og_waiters *ws)
+{
+    return ws->bytes;
+}
+
+size_t og_waiters_route_entries(const struct og_waiters *ws, const uint8_t *route, size_t route_len)
+{
+    const struct route *r = find_route(ws, route, route_len);
+    return r ? r->entries : 0;
 }

@@ -3,13 +3,16 @@
 #include "zap.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
 #include <zmq.h>
 
+#include "intake.h"
 #include "log.h"
+#include "util.h"
 #include "zsock.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -27,24 +30,20 @@ struct name_entry { /* name -> source, for the messages (their User-Id is the na
     UT_hash_handle hh;
 };
 
-struct denied { /* keys refused, so that a client retrying is logged once a minute */
-    char key[41];
-    int64_t logged_us;
-    UT_hash_handle hh;
-};
-
 struct og_zap {
     void *sock;
+    char domain[65]; /* the ZAP domain of intake's socket: requests from any other are denied */
     struct key_entry *keys;
     struct name_entry *names;
-    struct denied *denied;
+    /* Refusals logged, per key and address: a refused client retries every few hundred
+     * milliseconds, and an attacker may bring a new key each time. */
+    struct og_ratelimit *denied;
 };
 
 static void free_tables(struct og_zap *z)
 {
     struct key_entry *k, *tk;
     struct name_entry *n, *tn;
-    struct denied *d, *td;
     HASH_ITER(hh, z->keys, k, tk)
     {
         HASH_DEL(z->keys, k);
@@ -55,11 +54,7 @@ static void free_tables(struct og_zap *z)
         HASH_DEL(z->names, n);
         free(n);
     }
-    HASH_ITER(hh, z->denied, d, td)
-    {
-        HASH_DEL(z->denied, d);
-        free(d);
-    }
+    og_ratelimit_destroy(&z->denied);
 }
 
 static bool token_ok(const char *s)
@@ -130,17 +125,24 @@ static int parse_line(struct og_zap *z, char *line, const char *path, int lineno
     return 0;
 }
 
-struct og_zap *og_zap_new(void *ctx, const char *publishers_file, char *err, size_t errlen)
+struct og_zap *og_zap_new(void *ctx, const char *publishers_file, const char *domain, char *err,
+                          size_t errlen)
 {
     struct og_zap *z = calloc(1, sizeof(*z));
     FILE *f = NULL;
     char line[512];
     int lineno = 0, rc = 0;
 
-    if (!z) {
+    if (!z || !(z->denied = og_ratelimit_new(4096, 30, 60000000))) {
         snprintf(err, errlen, "out of memory");
+        free(z);
         return NULL;
     }
+    if (!*domain || strlen(domain) >= sizeof(z->domain)) {
+        snprintf(err, errlen, "the ZAP domain must be 1..64 characters");
+        goto fail;
+    }
+    snprintf(z->domain, sizeof(z->domain), "%s", domain);
     f = fopen(publishers_file, "r");
     if (!f) {
         snprintf(err, errlen, "%s: %s", publishers_file, strerror(errno));
@@ -215,6 +217,29 @@ static void reply(struct og_zap *z, const void *request_id, size_t id_len, const
         }
 }
 
+/* Logs a refusal, once a minute per (what, who). */
+static void refused(struct og_zap *z, const char *what, const char *who, int64_t now_us,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void refused(struct og_zap *z, const char *what, const char *who, int64_t now_us,
+                    const char *fmt, ...)
+{
+    char key[160], line[512];
+    uint64_t repeats, dropped;
+    va_list ap;
+
+    snprintf(key, sizeof(key), "%s %s", what, who);
+    if (!og_ratelimit_allow(z->denied, key, now_us, &repeats, &dropped))
+        return;
+    va_start(ap, fmt);
+    og_safe_vformat(line, sizeof(line), fmt, ap); /* the domain and address are the peer's */
+    va_end(ap);
+    if (repeats || dropped)
+        og_warn("%s (%llu more times since; %llu other refusals not logged)", line,
+                (unsigned long long)repeats, (unsigned long long)dropped);
+    else
+        og_warn("%s", line);
+}
+
 void og_zap_handle(struct og_zap *z, int64_t now_us)
 {
     /* Frames: version, request id, domain, address, routing id, mechanism, credentials
@@ -249,29 +274,30 @@ void og_zap_handle(struct og_zap *z, int64_t now_us)
         struct key_entry *k = NULL;
         if (curve)
             HASH_FIND_STR(z->keys, key, k);
-        if (kept < 6 || zmq_msg_size(&parts[0]) != 3 || memcmp(zmq_msg_data(&parts[0]), "1.0", 3))
-            reply(z, rid, rid_len, "500", "malformed ZAP request", "");
-        else if (!k) {
-            char addr[64];
+        char addr[64] = "", domain[72] = "";
+        if (kept >= 4) {
+            snprintf(domain, sizeof(domain), "%.*s", (int)zmq_msg_size(&parts[2]),
+                     (const char *)zmq_msg_data(&parts[2]));
             snprintf(addr, sizeof(addr), "%.*s", (int)zmq_msg_size(&parts[3]),
                      (const char *)zmq_msg_data(&parts[3]));
+        }
+        if (kept < 6 || zmq_msg_size(&parts[0]) != 3 || memcmp(zmq_msg_data(&parts[0]), "1.0", 3))
+            reply(z, rid, rid_len, "500", "malformed ZAP request", "");
+        else if (zmq_msg_size(&parts[2]) != strlen(z->domain) ||
+                 memcmp(zmq_msg_data(&parts[2]), z->domain, strlen(z->domain)) != 0) {
+            /* Another socket of this process asks (another CURVE server, ZAP domain of its
+             * own): the publishers' keys are not for it. */
+            reply(z, rid, rid_len, "400", "wrong ZAP domain", "");
+            refused(z, "domain", domain, now_us,
+                    "refusing a connection from %s: ZAP domain \"%s\" is not intake's (\"%s\")",
+                    addr, domain, z->domain);
+        } else if (!k) {
+            char who[128];
             reply(z, rid, rid_len, "400", curve ? "unknown publisher key" : "CURVE required", "");
-            /* Logged once a minute per key: a refused client keeps reconnecting. */
-            struct denied *d;
-            bool say = true;
-            HASH_FIND_STR(z->denied, key, d);
-            if (d)
-                say = now_us - d->logged_us > 60000000;
-            else if (HASH_COUNT(z->denied) < 1000 && (d = calloc(1, sizeof(*d)))) {
-                snprintf(d->key, sizeof(d->key), "%s", key);
-                HASH_ADD_STR(z->denied, key, d);
-            }
-            if (say) {
-                og_warn("refusing a publisher from %s: %s%s (not in the publishers file)", addr,
-                        curve ? "unknown key " : "no CURVE key", key);
-                if (d)
-                    d->logged_us = now_us;
-            }
+            snprintf(who, sizeof(who), "%s %s", key, addr);
+            refused(z, "key", who, now_us,
+                    "refusing a publisher from %s: %s%s (not in the publishers file)", addr,
+                    curve ? "unknown key " : "no CURVE key", key);
         } else {
             reply(z, rid, rid_len, "200", "OK", k->name);
         }

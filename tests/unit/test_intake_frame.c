@@ -1,6 +1,7 @@
 /* Unit tests for og_intake_frame (daemons/intake/intake.c): one publisher frame in, the
  * DATA frame for dispatch out, with the idempotency key for valid events and a digest
- * key, a bounded copy and a SHA-256 for refusals. */
+ * key, a bounded copy and a SHA-256 for refusals; and og_intake_check_listen, which keeps
+ * intake off the network while publishers do not authenticate. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -296,6 +297,44 @@ static void test_same_bytes_same_key(void **state)
     og_intake_frame_free(&b);
 }
 
+static int listen_ok(const char *listen, bool curve, bool allow)
+{
+    char err[512] = "";
+    int rc = og_intake_check_listen(listen, curve, allow, err, sizeof(err));
+    if (rc < 0)
+        assert_true(strstr(err, "[intake] listen") != NULL);
+    return rc;
+}
+
+/* Without CURVE: ipc:// and loopback tcp:// only, unless the operator says
+ * allow_unauthenticated; with CURVE anything; never nothing at all. */
+static void test_check_listen(void **state)
+{
+    (void)state;
+    char err[512];
+
+    assert_int_equal(listen_ok("ipc:///run/onegrid/intake.sock", false, false), 0);
+    assert_int_equal(listen_ok("tcp://127.0.0.1:7300", false, false), 0);
+    assert_int_equal(listen_ok("tcp://127.1.2.3:7300, ipc:///x", false, false), 0);
+    assert_int_equal(listen_ok("tcp://[::1]:7300", false, false), 0);
+    assert_int_equal(listen_ok("tcp://[::ffff:127.0.0.1]:7300", false, false), 0);
+    assert_int_equal(listen_ok("tcp://lo:7300", false, false), 0);
+    assert_int_equal(listen_ok("tcp://0.0.0.0:7300", false, false), -EPERM);
+    assert_int_equal(listen_ok("tcp://*:7300", false, false), -EPERM);
+    assert_int_equal(listen_ok("ipc:///x tcp://10.1.2.3:7300", false, false), -EPERM);
+    assert_int_equal(listen_ok("tcp://127.0.0.1.evil:7300", false, false), -EPERM);
+    assert_int_equal(listen_ok("tcp://1127.0.0.1:7300", false, false), -EPERM);
+    assert_int_equal(listen_ok("tcp://eth0:7300", false, false), -EPERM);
+    assert_int_equal(listen_ok("tcp://[::]:7300", false, false), -EPERM);
+    assert_int_equal(listen_ok("ws://127.0.0.1:7300", false, false), -EPERM);
+    assert_int_equal(listen_ok("tcp://0.0.0.0:7300", true, false), 0);
+    assert_int_equal(listen_ok("tcp://0.0.0.0:7300", false, true), 0);
+    assert_int_equal(listen_ok("", true, true), -EINVAL);
+    assert_int_equal(listen_ok(" , ", false, false), -EINVAL);
+    assert_int_equal(og_intake_check_listen("tcp://*:1", false, false, err, sizeof(err)), -EPERM);
+    assert_non_null(strstr(err, "allow_unauthenticated = yes"));
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -308,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_invalid_event),
         cmocka_unit_test(test_same_bytes_same_key),
+        cmocka_unit_test(test_check_listen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ static void record(const struct og_waiter *w, bool first, void *arg)
 static int add(struct og_waiters *ws, const char *key, const char *route, const char *tag)
 {
     return og_waiters_add(ws, key, (const uint8_t *)route, strlen(route), (const uint8_t *)tag,
-                          strlen(tag));
+                          strlen(tag), 100);
 }
 
 /* Ten identical Submits and ten with other tags, all in flight on one key at once: twenty
@@ -52,7 +52,7 @@ static int add(struct og_waiters *ws, const char *key, const char *route, const 
 static void test_every_copy_is_answered(void **state)
 {
     (void)state;
-    struct og_waiters *ws = og_waiters_new(1000);
+    struct og_waiters *ws = og_waiters_new(1000, 0);
     static struct seen s;
     char tag[8];
 
@@ -95,7 +95,7 @@ static void test_every_copy_is_answered(void **state)
 static void test_many_connections_in_order(void **state)
 {
     (void)state;
-    struct og_waiters *ws = og_waiters_new(100000);
+    struct og_waiters *ws = og_waiters_new(100000, 0);
     static struct seen s;
     char route[16];
 
@@ -122,7 +122,7 @@ static void test_many_connections_in_order(void **state)
 static void test_full(void **state)
 {
     (void)state;
-    struct og_waiters *ws = og_waiters_new(3);
+    struct og_waiters *ws = og_waiters_new(3, 0);
 
     assert_int_equal(add(ws, "k1", "a", "1"), 0);
     assert_int_equal(add(ws, "k1", "b", "1"), 0);
@@ -146,7 +146,7 @@ static void test_full(void **state)
 static void test_route_and_tag_apart(void **state)
 {
     (void)state;
-    struct og_waiters *ws = og_waiters_new(10);
+    struct og_waiters *ws = og_waiters_new(10, 0);
     static struct seen s;
     uint8_t long_route[OG_MAX_ROUTE + 1] = {0}, long_tag[OG_MAX_TAG + 1] = {0};
 
@@ -156,9 +156,10 @@ static void test_route_and_tag_apart(void **state)
     assert_int_equal(add(ws, "k", "a", ""), 0);
     assert_int_equal(add(ws, "k", "a", ""), 0);
     assert_int_equal(og_waiters_entries(ws), 3);
-    assert_int_equal(og_waiters_add(ws, "k", long_route, sizeof(long_route), NULL, 0), -EINVAL);
-    assert_int_equal(og_waiters_add(ws, "k", long_route, 1, long_tag, sizeof(long_tag)), -EINVAL);
-    assert_int_equal(og_waiters_add(ws, "k", long_route, OG_MAX_ROUTE, long_tag, OG_MAX_TAG), 0);
+    assert_int_equal(og_waiters_add(ws, "k", long_route, sizeof(long_route), NULL, 0, 0), -EINVAL);
+    assert_int_equal(og_waiters_add(ws, "k", long_route, 1, long_tag, sizeof(long_tag), 0),
+                     -EINVAL);
+    assert_int_equal(og_waiters_add(ws, "k", long_route, OG_MAX_ROUTE, long_tag, OG_MAX_TAG, 0), 0);
     assert_int_equal(og_waiters_take(ws, "k", record, &s), 5);
     assert_int_equal(s.n, 4);
     assert_int_equal(s.w[2].tag_len, 0);
@@ -168,11 +169,45 @@ static void test_route_and_tag_apart(void **state)
     og_waiters_destroy(&ws);
 }
 
+/* One connection holds at most per_route entries, whatever the table holds in all: more
+ * are refused -EDQUOT (intake answers them REASON_BUSY), resends of what it holds are
+ * not, other connections are not, and each answer gives one back. The bytes passed on
+ * are counted once per key, until the key is answered. */
+static void test_per_route(void **state)
+{
+    (void)state;
+    struct og_waiters *ws = og_waiters_new(100, 2);
+    const uint8_t *a = (const uint8_t *)"a";
+
+    assert_int_equal(add(ws, "k1", "a", "1"), 0);
+    assert_int_equal(add(ws, "k2", "a", "2"), 0);
+    assert_int_equal(og_waiters_route_entries(ws, a, 1), 2);
+    assert_int_equal(og_waiters_room(ws, "k3", a, 1, (const uint8_t *)"3", 1), -EDQUOT);
+    assert_int_equal(add(ws, "k3", "a", "3"), -EDQUOT);
+    assert_int_equal(add(ws, "k1", "a", "4"), -EDQUOT); /* another tag: another entry */
+    assert_int_equal(og_waiters_room(ws, "k1", a, 1, (const uint8_t *)"1", 1), 0);
+    assert_int_equal(add(ws, "k1", "a", "1"), 0); /* a resend */
+    assert_int_equal(add(ws, "k3", "b", "3"), 0);
+    assert_int_equal(add(ws, "k1", "b", "1"), 0);
+    assert_int_equal(og_waiters_bytes(ws), 300);
+    assert_int_equal(og_waiters_take(ws, "k1", NULL, NULL), 3);
+    assert_int_equal(og_waiters_bytes(ws), 200);
+    assert_int_equal(og_waiters_route_entries(ws, a, 1), 1);
+    assert_int_equal(og_waiters_route_entries(ws, (const uint8_t *)"b", 1), 1);
+    assert_int_equal(add(ws, "k3", "a", "3"), 0);
+    assert_int_equal(og_waiters_take(ws, "k2", NULL, NULL), 1);
+    assert_int_equal(og_waiters_take(ws, "k3", NULL, NULL), 2);
+    assert_int_equal(og_waiters_route_entries(ws, a, 1), 0);
+    assert_int_equal(og_waiters_bytes(ws), 0);
+    assert_int_equal(og_waiters_entries(ws), 0);
+    og_waiters_destroy(&ws);
+}
+
 /* Destroying a table that still holds Submits frees them (ASan checks); NULL is fine. */
 static void test_destroy(void **state)
 {
     (void)state;
-    struct og_waiters *ws = og_waiters_new(10), *none = NULL;
+    struct og_waiters *ws = og_waiters_new(10, 0), *none = NULL;
     assert_int_equal(add(ws, "k1", "a", "1"), 0);
     assert_int_equal(add(ws, "k2", "a", "1"), 0);
     assert_int_equal(add(ws, "k2", "a", "1"), 0);
@@ -188,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_many_connections_in_order),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_route_and_tag_apart),
+        cmocka_unit_test(test_per_route),
         cmocka_unit_test(test_destroy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
