@@ -3,7 +3,8 @@
  *
  *   rawsend [--id ID] [--timeout S] [--reconnect MESSAGE] [--then MESSAGE] ENDPOINT MESSAGE...
  *
- * A MESSAGE is hex bytes, with '|' between the frames of a multipart message. Prints one
+ * A MESSAGE is hex bytes, with '|' between the frames of a multipart message, or @FILE: the
+ * same read from FILE (for messages longer than an argument may be). Prints one
  * line per answer: "tag=<hex> outcome=<stored|duplicate> case=<id>" or "tag=<hex>
  * outcome=rejected reason=<name> text=<text>", and waits for one answer per MESSAGE.
  *   --id ID          the DEALER's routing id (ZMQ_ROUTING_ID), as a publisher may set it
@@ -35,9 +36,28 @@ static size_t unhex(const char *s, size_t n, uint8_t *out)
     return k;
 }
 
-/* Sends one MESSAGE; fills tag (at most 64 bytes) with its Submit's tag if it is one. */
-static void send_message(void *s, const char *m, uint8_t *tag, size_t *tag_len)
+/* MESSAGE itself, or for @FILE what FILE holds (without its line end); free it. */
+static char *message_text(const char *arg)
 {
+    if (arg[0] != '@')
+        return strdup(arg);
+    FILE *f = fopen(arg + 1, "r");
+    char *text = NULL;
+    size_t cap = 0;
+    if (!f || getdelim(&text, &cap, '\0', f) < 0) {
+        fprintf(stderr, "rawsend: cannot read \"%s\"\n", arg + 1);
+        exit(2);
+    }
+    fclose(f);
+    text[strcspn(text, "\r\n")] = '\0';
+    return text;
+}
+
+/* Sends one MESSAGE; fills tag (at most 64 bytes) with its Submit's tag if it is one. */
+static void send_message(void *s, const char *arg, uint8_t *tag, size_t *tag_len)
+{
+    char *text = message_text(arg);
+    const char *m = text;
     int first = 1;
     if (tag_len)
         *tag_len = 0;
@@ -62,6 +82,7 @@ static void send_message(void *s, const char *m, uint8_t *tag, size_t *tag_len)
             break;
         m = bar + 1;
     }
+    free(text);
 }
 
 /* Receives and prints one answer. 0, or -1 when none came in time. Fills tag. */
