@@ -294,12 +294,16 @@ static char *report_key(const char *source, const char *event_id)
     return key;
 }
 
-/* Counts a merged report of case_id in or out (by +1 or -1), for eviction. */
-static void count_report(struct og_cases *cs, const char *case_id, int by)
+/* Counts a merged report of case_id in or out, for eviction. */
+static void count_report(struct og_cases *cs, const char *case_id, bool in)
 {
     struct entry *e = entry_of(cs, case_id);
-    if (e && (by > 0 || e->n_reports > 0))
-        e->n_reports += by > 0 ? 1 : (size_t)-1;
+    if (!e)
+        return;
+    if (in)
+        e->n_reports++;
+    else if (e->n_reports > 0)
+        e->n_reports--;
 }
 
 int og_cases_add_report(struct og_cases *cs, const char *source, const char *event_id,
@@ -315,13 +319,13 @@ int og_cases_add_report(struct og_cases *cs, const char *source, const char *eve
     e->r.key = key;
     HASH_FIND_STR(cs->reports, key, old);
     if (old) { /* a resend decided again after a reload: the newer record stands */
-        count_report(cs, old->r.case_id, -1);
+        count_report(cs, old->r.case_id, false);
         HASH_DEL(cs->reports, old);
         free(old->r.key);
         free(old);
     }
     HASH_ADD_KEYPTR(hh, cs->reports, e->r.key, strlen(e->r.key), e);
-    count_report(cs, e->r.case_id, +1);
+    count_report(cs, e->r.case_id, true);
     return 0;
 }
 
@@ -340,7 +344,7 @@ struct og_report *og_cases_find_report(struct og_cases *cs, const char *source,
 void og_cases_drop_report(struct og_cases *cs, struct og_report *r)
 {
     struct report_entry *e = (struct report_entry *)((char *)r - offsetof(struct report_entry, r));
-    count_report(cs, e->r.case_id, -1);
+    count_report(cs, e->r.case_id, false);
     HASH_DEL(cs->reports, e);
     free(e->r.key);
     free(e);
