@@ -254,6 +254,8 @@ void og_window_requeue(struct og_window *w)
 {
     /* Every message in flight was added before every queued one (the queue is sent from
      * its head), so the in-flight ones, in order, go in front of the queue. */
+    if (w->n_heap == 0) /* nothing in flight (and no heap yet: qsort of NULL is UB) */
+        return;
     qsort(w->heap, w->n_heap, sizeof(*w->heap), by_seq);
     for (size_t i = w->n_heap; i-- > 0;) {
         struct msg *m = w->heap[i];

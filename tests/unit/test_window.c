@@ -67,6 +67,17 @@ static void test_credit_and_answers(void **state)
     assert_null(w);
 }
 
+/* A reconnect before anything was sent: nothing to requeue (and no heap yet). */
+static void test_requeue_empty(void **state)
+{
+    struct og_window *w = og_window_new(4, R);
+    og_window_requeue(w);
+    add(w, "a");
+    og_window_requeue(w);
+    assert_int_equal(og_window_queued(w), 1);
+    og_window_destroy(&w);
+}
+
 static void test_max_held(void **state)
 {
     struct og_window *w = og_window_new(2, R);
@@ -199,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_blocked_send),
         cmocka_unit_test(test_requeue),
         cmocka_unit_test(test_heap_removals),
+        cmocka_unit_test(test_requeue_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
