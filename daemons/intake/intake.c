@@ -83,7 +83,8 @@ static int fill_refusal(Onegrid__V1__Frame *f, const struct og_intake_opts *o,
         !(s->source = strdup(auth_source ? auth_source : (e ? e->source : ""))) ||
         !(f->key = strdup(key)) || !s->raw.data || !s->raw_sha256.data)
         return -ENOMEM;
-    memcpy(s->raw.data, buf, keep);
+    if (keep) /* an empty Submit's event is NULL (memcpy from NULL is undefined) */
+        memcpy(s->raw.data, buf, keep);
     s->raw.len = keep;
     s->raw_size = (uint32_t)len;
     memcpy(s->raw_sha256.data, digest, sizeof(digest));
