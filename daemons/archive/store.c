@@ -382,6 +382,11 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     json_object_object_add(event_json, "received", NULL);
     add_time(event_json, "received", sub->received);
     json_object_object_add(event_json, "publisher", json_object_new_string(sub->publisher));
+    if (sub->tag.len) { /* which Submit carried it: og.stored_outcome knows its resends */
+        char tag[2 * 64 + 1];
+        json_object_object_add(event_json, "tag",
+                               json_object_new_string(og_hex(sub->tag.data, sub->tag.len, tag)));
+    }
 
     p_text(&p, sub->source);
     p_text(&p, e->id);

@@ -218,6 +218,8 @@ static int submission(const Onegrid__V1__Frame *f, bool may_be_empty, char *why,
         text("submission.source", s->source, 0, SOURCE_MAX, why, whylen) ||
         timestamp("submission.received", s->received, true, why, whylen))
         return -EBADMSG;
+    if (s->tag.len > 64 || (s->tag.len && !s->tag.data))
+        return bad(why, whylen, "submission.tag: %zu bytes, at most 64", s->tag.len);
     if (s->rejection) {
         /* intake's refusal: the event, if decoded at all, only names what was refused. */
         if (nack("submission.rejection", s->rejection, why, whylen))

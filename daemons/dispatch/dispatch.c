@@ -25,8 +25,8 @@ struct pending {
     char *key;
     char case_id[32]; /* the case a stored event opened or moved ("" for refusals) */
     bool refusal;
-    bool internal;        /* dispatch's own event (an escalation): nobody to answer */
-    char (*held)[32];     /* every case its decisions name, held in memory until answered */
+    bool internal;    /* dispatch's own event (an escalation): nobody to answer */
+    char (*held)[32]; /* every case its decisions name, held in memory until answered */
     size_t n_held;
     UT_hash_handle hh;
 };
@@ -444,7 +444,7 @@ static const char *arr_close(struct arr *a)
 static int find_committed(struct og_dispatch *d, char **committed_case, bool *stored_once,
                           char *err, size_t errlen)
 {
-    struct arr src = {0}, ids = {0}, received = {0}, publishers = {0};
+    struct arr src = {0}, ids = {0}, received = {0}, publishers = {0}, tags = {0};
     PGresult *r;
     int rc = 0;
 
@@ -455,22 +455,26 @@ static int find_committed(struct og_dispatch *d, char **committed_case, bool *st
             continue;
         if (s->received)
             og_time_format(s->received->seconds, s->received->nanos, t, sizeof(t));
+        char tag[2 * 64 + 1] = "";
+        if (s->tag.len <= 64)
+            og_hex(s->tag.data, s->tag.len, tag);
         if (arr_put(&src, s->source) || arr_put(&ids, s->event->id) || arr_put(&received, t) ||
-            arr_put(&publishers, s->publisher))
+            arr_put(&publishers, s->publisher) || arr_put(&tags, tag))
             rc = -ENOMEM;
     }
     if (rc == 0 && src.n > 0) {
         const char *params[] = {arr_close(&src), arr_close(&ids), arr_close(&received),
-                                arr_close(&publishers)};
+                                arr_close(&publishers), arr_close(&tags)};
         /* The cheap join first: og.stored_outcome runs only for the rare stored ones. */
         r = PQexecParams(d->conn,
                          "SELECT k.source_system || chr(31) || k.source_event_id, o.case_id, "
                          "o.outcome = 'stored' "
                          "FROM og.event_key k "
-                         "JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
-                         "AS u(s, i, r, p) ON k.source_system = u.s AND k.source_event_id = u.i "
-                         "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p) o",
-                         4, NULL, params, NULL, NULL, 0);
+                         "JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+                         "$5::text[]) AS u(s, i, r, p, t) "
+                         "ON k.source_system = u.s AND k.source_event_id = u.i "
+                         "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o",
+                         5, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             rc = og_db_error(d->conn, r, err, errlen);
         } else {
@@ -489,6 +493,7 @@ static int find_committed(struct og_dispatch *d, char **committed_case, bool *st
     free(ids.buf);
     free(received.buf);
     free(publishers.buf);
+    free(tags.buf);
     return rc;
 }
 
@@ -744,8 +749,7 @@ static int escalate_one(struct og_case *c, void *arg)
         onegrid__v1__decision__free_unpacked(dec, NULL);
         return rc < 0;
     }
-    snprintf(id, sizeof(id), "esc-%s-%d-%lld", c->id, c->escalation_level,
-             (long long)c->deadline);
+    snprintf(id, sizeof(id), "esc-%s-%d-%lld", c->id, c->escalation_level, (long long)c->deadline);
     og_event_key("onegrid", id, key, sizeof(key));
     e.id = id;
     e.source = "onegrid";

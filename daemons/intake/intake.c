@@ -469,6 +469,11 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
 
     f = og_intake_frame(&in->opts, publisher, auth_source, sub->event.data, sub->event.len,
                         og_now_us());
+    /* The publisher's tag goes with the event: a resend of this Submit carries it again. */
+    if (f && sub->tag.len && (f->submission->tag.data = malloc(sub->tag.len))) {
+        memcpy(f->submission->tag.data, sub->tag.data, sub->tag.len);
+        f->submission->tag.len = sub->tag.len;
+    }
     onegrid__v1__submit__free_unpacked(sub, NULL);
     submit(in, f, &wt);
 }

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# An event the publisher sent once is answered "stored", even when a hop had to resend it
+# An event the publisher sent once is answered "stored", even when it had to be resent
 # after the batch holding it committed and the answer was lost on the way back.
 #
-# Archive's inserts are held by an operator's lock while dispatch forwards the events;
-# dispatch is frozen (SIGSTOP), the lock released, archive commits and answers a frozen
-# dispatch; then dispatch is killed and restarted. intake resends every unanswered event to
-# the new dispatch, which finds them committed. Before the fix these were answered
-# "duplicate" though the publisher sent each once.
+# Archive's inserts are held by an operator's lock while dispatch forwards the events; then
+# 1. dispatch is frozen (SIGSTOP), the lock released, archive commits and answers a frozen
+#    dispatch, which is killed and restarted: intake resends every unanswered event to the
+#    new dispatch, which finds them committed (the same receipt);
+# 2. intake is killed instead and restarted: the publisher (libonegrid) resends every
+#    unanswered event to the new intake, a new receipt but the same Submit.tag.
+# Before the fixes these were answered "duplicate" though the publisher sent each once.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -66,6 +68,43 @@ assert_eq "publish: every event answered, none rejected" 0 "$rc"
 assert_match "every event sent once is answered stored, none duplicate" \
 	"published 200 events: stored 200, duplicate 0, rejected 0, unanswered 0" "$(head -1 "$TEST_DIR/p.txt")"
 assert_eq "each stored once" 200 "$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key")"
+
+# 2. The same with intake killed: the answers die with it, the publisher resends.
+og_gen_reports "$TEST_DB" 200 tb >"$TEST_DIR/e2.jsonl"
+echo "BEGIN; LOCK TABLE og.event_key IN SHARE MODE; SELECT 'locked again';" >"$TEST_DIR/lock2.sql"
+mkfifo "$TEST_DIR/locker2.fifo"
+"$PG_BIN/psql" -XAtq -d "$TEST_DB" <"$TEST_DIR/locker2.fifo" >"$TEST_DIR/locker2.out" 2>&1 &
+locker2=$!
+exec 4>"$TEST_DIR/locker2.fifo"
+on_exit "exec 4>&- 2>/dev/null || true; kill $locker2 2>/dev/null || true"
+cat "$TEST_DIR/lock2.sql" >&4
+for ((i = 0; i < 300; i++)); do
+	grep -q "locked again" "$TEST_DIR/locker2.out" 2>/dev/null && break
+	sleep 0.1
+done
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 120 \
+	"$TEST_DIR/e2.jsonl" >"$TEST_DIR/p3.txt" 2>&1 &
+pub=$!
+for ((i = 0; i < 600; i++)); do
+	[[ $(sql "$TEST_DB" "$waiting") == 1 ]] && break
+	sleep 0.1
+done
+assert_eq "archive waits on the lock again" 1 "$(sql "$TEST_DB" "$waiting")"
+og_kill intake "$TEST_DIR"
+echo "COMMIT;" >&4
+exec 4>&-
+before=$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key")
+for ((i = 0; i < 600; i++)); do
+	[[ $(sql "$TEST_DB" "$idle") == 1 && $(sql "$TEST_DB" "SELECT count(*) FROM og.event_key") -gt $before ]] && break
+	sleep 0.1
+done
+assert_ge "events committed while intake was dead" $((before + 1)) "$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key")"
+og_start intake "$TEST_DIR"
+rc=0
+wait "$pub" || rc=$?
+assert_match "resent by the publisher to the new intake, each is answered stored" \
+	"published 200 events: stored 200, duplicate 0, rejected 0, unanswered 0" "$(head -1 "$TEST_DIR/p3.txt")"
+assert_eq "each stored once" 400 "$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key")"
 
 # Sent again, by the publisher this time: now they are duplicates, and say so.
 rc=0

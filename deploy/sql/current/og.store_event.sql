@@ -8,8 +8,8 @@
 --                            source's event id
 --   p_type                   the event's type (report, status, evaluation, ...)
 --   p_district               the district the decision files it under
---   p_event_detail/_body     the event as JSON (with "received" and "publisher", which
---                            og.stored_outcome compares) and as its canonical protobuf
+--   p_event_detail/_body     the event as JSON (with "received", "publisher" and "tag",
+--                            which og.stored_outcome compares) and as its canonical protobuf
 --                            bytes, both without the reporter's contact
 --   p_decision_detail/_body  dispatch's Decision, likewise
 --   p_case                   NULL when the decision touches no case. Otherwise the case
@@ -67,7 +67,7 @@ BEGIN
   IF NOT FOUND THEN
     SELECT s.outcome, s.case_id INTO outcome, case_id
       FROM og.stored_outcome(p_source, p_event_id, p_event_detail ->> 'received',
-                             p_event_detail ->> 'publisher') s;
+                             p_event_detail ->> 'publisher', p_event_detail ->> 'tag') s;
     RETURN;
   END IF;
   did := nextval('og.ledger_id_seq');

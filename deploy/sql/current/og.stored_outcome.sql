@@ -1,18 +1,27 @@
--- og.stored_outcome(source, event_id, received, publisher): the answer for an event that
--- is stored already, as seen by the submission received at `received` from `publisher`:
--- ('stored', case_id) when that submission is the one that was stored, however often a
--- hop resent it (intake after dispatch restarted, dispatch after archive did);
--- ('duplicate', case_id) when a different submission of the event was. No row when the
--- event is not stored. A submission is known by when intake received it and from which
--- publisher, both kept in the event's ledger row (detail ->> 'received', ->> 'publisher',
--- written by archive as og_time_format gives them). og.store_event answers a conflicting
--- event key with it; dispatch asks it for events a resend brings that are stored already.
+-- og.stored_outcome(source, event_id, received, publisher, tag): the answer for an event
+-- that is stored already, as seen by a submission of it: ('stored', case_id) when that
+-- submission is the one that was stored, however often it was resent — by a hop (intake
+-- after dispatch restarted, dispatch after archive did: the same receipt time) or by its
+-- publisher (libonegrid after intake restarted, or after its own restart from its outbox:
+-- the same Submit.tag); ('duplicate', case_id) when a different submission of the event
+-- was stored (another publisher, or another tag and receipt). No row when the event is not
+-- stored. The stored submission's publisher, receipt time and tag are in the event's
+-- ledger row (detail ->> 'publisher', 'received', 'tag', written by archive: the time as
+-- og_time_format gives it, the tag in lowercase hex; no tag before it was recorded).
+-- og.store_event answers a conflicting event key with it; dispatch asks it for events a
+-- resend brings that are stored already.
+
+-- The arguments changed (p_tag added): the old function is another one to PostgreSQL.
+DROP FUNCTION IF EXISTS og.stored_outcome(text, text, text, text);
 
 CREATE OR REPLACE FUNCTION og.stored_outcome(p_source text, p_event_id text, p_received text,
-                                             p_publisher text, OUT outcome text, OUT case_id text)
+                                             p_publisher text, p_tag text,
+                                             OUT outcome text, OUT case_id text)
 RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
-  SELECT CASE WHEN l.detail ->> 'received' = p_received AND l.detail ->> 'publisher' = p_publisher
+  SELECT CASE WHEN l.detail ->> 'publisher' = p_publisher
+                   AND (l.detail ->> 'received' = p_received
+                        OR (coalesce(p_tag, '') <> '' AND l.detail ->> 'tag' = p_tag))
               THEN 'stored' ELSE 'duplicate' END,
          k.case_id
     FROM og.event_key k
@@ -20,6 +29,6 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp A
    WHERE k.source_system = p_source AND k.source_event_id = p_event_id
 $$;
 
-REVOKE ALL ON FUNCTION og.stored_outcome(text, text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION og.stored_outcome(text, text, text, text)
+REVOKE ALL ON FUNCTION og.stored_outcome(text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION og.stored_outcome(text, text, text, text, text)
   TO onegrid_writer, onegrid_reader;
