@@ -93,6 +93,11 @@ static int encode_line(const char *line, int64_t shift, uint8_t **buf, size_t *l
         return -EINVAL;
     }
     if (json_object_object_get_ex(obj, "raw_base64", &raw)) {
+        if (!json_object_is_type(raw, json_type_string)) {
+            snprintf(err, errlen, "raw_base64: not a string of base64");
+            json_object_put(obj);
+            return -EINVAL;
+        }
         const char *b64 = json_object_get_string(raw);
         size_t cap = strlen(b64) + 1, n = 0;
         *buf = malloc(cap);

@@ -40,3 +40,10 @@ assert_match "tag of 65 bytes: refused" "reason=REASON_UNDECODABLE text=Submit.t
 assert_eq "each refusal recorded once" 4 "$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection")"
 out=$("$RAW" "$EP" "07ffee")
 assert_eq "the same garbage again: not recorded twice" 4 "$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection")"
+
+# onegridctl publish: a raw_base64 that is not a string is a bad input line (it crashed).
+printf '%s\n' '{"raw_base64": null}' '{"raw_base64": 12}' >"$TEST_DIR/raw-null.jsonl"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --timeout 10 "$TEST_DIR/raw-null.jsonl" 2>&1) || rc=$?
+assert_eq "publish: bad input lines, exit status 2" 2 "$rc"
+assert_match "each named" "raw-null.jsonl:2: raw_base64: not a string of base64" "$out"
