@@ -65,9 +65,18 @@ static int fill_refusal(Onegrid__V1__Frame *f, const struct og_intake_opts *o,
         og_validate_wire(&onegrid__v1__envelope__descriptor, buf, len, &(struct og_verdict){0}) ==
             0)
         e = onegrid__v1__envelope__unpack(NULL, len, buf);
-    if (e && (strlen(e->source) > 32 || strlen(e->id) > 128)) {
+    if (e && strlen(e->id) > 128) {
         onegrid__v1__envelope__free_unpacked(e, NULL);
         e = NULL;
+    }
+    /* A source too long to be one is not kept, but the id is: the publisher needs it in
+     * the answer to know which event was refused. */
+    if (e && strlen(e->source) > 32) {
+        char *none = strdup("");
+        if (!none)
+            return -ENOMEM;
+        free(e->source);
+        e->source = none;
     }
     s->event = e;
     n = s->rejection = calloc(1, sizeof(*n));

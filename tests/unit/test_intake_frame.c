@@ -237,7 +237,7 @@ static void test_invalid_event(void **state)
     assert_string_equal(f->submission->source, "");
     og_intake_frame_free(&f);
 
-    /* An unchecked source or id too long to keep is not kept: the record is bounded. */
+    /* An unchecked id too long to keep is not kept: the record is bounded. */
     char id[201];
     memset(id, 'i', 200);
     id[200] = '\0';
@@ -255,7 +255,10 @@ static void test_invalid_event(void **state)
     f = og_intake_frame(&opts, "local", NULL, b.data, b.len, NOW_US);
     assert_non_null(f);
     assert_int_equal(f->submission->rejection->reason, R(UNAUTHORISED_SOURCE));
-    assert_null(f->submission->event);
+    /* The source is not kept, the id is: the answer names the event refused. */
+    assert_non_null(f->submission->event);
+    assert_string_equal(f->submission->event->id, "evt-0001");
+    assert_string_equal(f->submission->event->source, "");
     assert_string_equal(f->submission->source, "");
     og_intake_frame_free(&f);
 }
