@@ -236,6 +236,10 @@ static int submission(const Onegrid__V1__Frame *f, bool may_be_empty, char *why,
     }
     if (!e)
         return bad(why, whylen, "submission: neither an event nor a rejection");
+    if ((s->raw_sha256.len != 0 && s->raw_sha256.len != 32) ||
+        (s->raw_sha256.len && !s->raw_sha256.data) || s->raw.len)
+        return bad(why, whylen, "submission: an event with raw bytes or a %zu-byte digest",
+                   s->raw_sha256.len);
     if (text("submission.source", s->source, 1, SOURCE_MAX, why, whylen) ||
         event(e, may_be_empty, why, whylen))
         return -EBADMSG;

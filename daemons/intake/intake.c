@@ -123,10 +123,19 @@ Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *
     }
     if (e && v.reason == ONEGRID__V1__REASON__REASON_UNSPECIFIED) {
         const char *src = auth_source ? auth_source : e->source;
-        f->submission->event = e;
-        if (og_event_key(src, e->id, key, sizeof(key)) || !(f->submission->source = strdup(src)) ||
-            !(f->key = strdup(key)))
+        Onegrid__V1__Submission *s = f->submission;
+        s->event = e;
+        /* The digest and size of the exact bytes received: should dispatch refuse the event,
+         * its record names these, not those of a re-encoding (once per publisher, bytes and
+         * reason). */
+        s->raw_size = (uint32_t)len;
+        if (og_event_key(src, e->id, key, sizeof(key)) || !(s->source = strdup(src)) ||
+            !(f->key = strdup(key)) || !(s->raw_sha256.data = malloc(crypto_hash_sha256_BYTES))) {
             og_intake_frame_free(&f);
+            return NULL;
+        }
+        crypto_hash_sha256(s->raw_sha256.data, buf ? buf : (const uint8_t *)"", len);
+        s->raw_sha256.len = crypto_hash_sha256_BYTES;
         return f;
     }
     if (fill_refusal(f, o, auth_source, e, buf, len, &v) < 0)
