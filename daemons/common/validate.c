@@ -10,6 +10,8 @@
 #include "util.h"
 
 #define MAX_DEPTH 8
+/* The earliest mediation agreement taken: 2000-01-01T00:00:00Z. */
+#define OG_AGREEMENT_DATE_MIN 946684800LL
 
 static int refuse(struct og_verdict *v, Onegrid__V1__Reason reason, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -360,6 +362,12 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e,
             if (!m->agreement_date)
                 return refuse(v, ONEGRID__V1__REASON__REASON_MISSING_FIELD,
                               "status.mediation.agreement_date: required");
+            /* Bounded like every time: a year-0 date was stored once, and every read of
+             * audit.mediations failed on it for good (the ledger is append-only). */
+            if (m->agreement_date->nanos < 0 || m->agreement_date->nanos > 999999999 ||
+                m->agreement_date->seconds < OG_AGREEMENT_DATE_MIN)
+                return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                              "status.mediation.agreement_date: before 2000-01-01 or not a time");
             if (m->agreement_date->seconds > lim->now + lim->max_future)
                 return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
                               "status.mediation.agreement_date: in the future");

@@ -63,6 +63,9 @@ send "$(UNIT=$UNIT2 status n1 "$LEAK2" STATUS_ACCEPTED)" \
 assert_match "a malformed fingerprint: refused" "REASON_INVALID_FIELD.*agreement_sha256: 64 lowercase hex digits" "$(cat "$TEST_DIR/$n.out")"
 send "$(UNIT=$UNIT2 status n3 "$LEAK2" STATUS_RESOLVED ",\"mediation\":{\"parties\":2,\"agreement_sha256\":\"$AGREEMENT\",\"agreement_date\":\"2031-01-01T00:00:00Z\",\"follow_up_days\":7}")"
 assert_match "an agreement dated in the future: refused" "REASON_INVALID_FIELD.*agreement_date: in the future" "$(cat "$TEST_DIR/$n.out")"
+# Year 1 (a year 0 was stored once, and every read of audit.mediations failed on it).
+send "$(UNIT=$UNIT2 status n3b "$LEAK2" STATUS_RESOLVED ",\"mediation\":{\"parties\":2,\"agreement_sha256\":\"$AGREEMENT\",\"agreement_date\":\"0001-01-01T00:00:00Z\",\"follow_up_days\":7}")"
+assert_match "an agreement dated before 2000: refused" "REASON_INVALID_FIELD.*agreement_date: before 2000-01-01" "$(cat "$TEST_DIR/$n.out")"
 send "$(status m3 "$LEAK" STATUS_CHECKED_OK "$MEDIATION")"
 assert_match "a mediation with another status: refused" "REASON_INVALID_FIELD.*only with STATUS_RESOLVED" "$(cat "$TEST_DIR/$n.out")"
 
