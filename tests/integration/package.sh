@@ -347,11 +347,11 @@ done
 out=$("$ex/publish_one" "ipc://$TEST_DIR/intake.sock" pkg-0001 2>&1) || fail "publish_one: $out"
 echo "# \$ ./publish_one ipc://$TEST_DIR/intake.sock pkg-0001"
 echo "#   $out"
-assert_match "publish_one: stored" "^token 1: stored, case 650204-[0-9]{8}$" "$out"
+assert_match "publish_one: stored" "^pkg-0001: stored, case 650204-[0-9]{8}$" "$out"
 case_id=${out##* }
 out=$("$ex/publish_one" "ipc://$TEST_DIR/intake.sock" pkg-0001 2>&1) || fail "publish_one: $out"
 echo "#   $out"
-assert_eq "publish_one again: duplicate, same case" "token 1: duplicate, case $case_id" "$out"
+assert_eq "publish_one again (another token): duplicate, same case" "pkg-0001: duplicate, case $case_id" "$out"
 og_stop_all "$TEST_DIR" || fail "the daemons stop cleanly"
 pass "the installed daemons stopped cleanly"
 
