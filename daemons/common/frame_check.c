@@ -14,7 +14,7 @@
  * (event.proto), or the size of the buffer the receiver keeps the value in. */
 #define ID_MAX             64  /* ids: event, case, unit, sensor (printable ASCII for event ids) */
 #define SOURCE_MAX         32  /* source system codes */
-#define NAME_MAX_          128 /* publisher names, categories, types */
+#define NAME_MAX_          256 /* publisher names, categories (64 characters), types */
 #define CASE_ID_MAX        31  /* dispatch keeps case ids in char[32] */
 #define AREA_MAX           15  /* unified area codes: 6 to 15 digits */
 #define STATE_MAX          15  /* case states: char[16] */

@@ -71,6 +71,7 @@ static int fill_refusal(Onegrid__V1__Frame *f, const struct og_intake_opts *o,
     }
     /* A source too long to be one is not kept, but the id is: the publisher needs it in
      * the answer to know which event was refused. */
+    s->event = e; /* the submission owns it from here, on every path */
     if (e && strlen(e->source) > 32) {
         char *none = strdup("");
         if (!none)
@@ -78,7 +79,6 @@ static int fill_refusal(Onegrid__V1__Frame *f, const struct og_intake_opts *o,
         free(e->source);
         e->source = none;
     }
-    s->event = e;
     n = s->rejection = calloc(1, sizeof(*n));
     if (!n)
         return -ENOMEM;
@@ -332,18 +332,33 @@ static int reply_to(struct og_intake *in, const struct og_waiter *w, Onegrid__V1
 struct answering {
     struct og_intake *in;
     Onegrid__V1__Reply *reply;
+    Onegrid__V1__Ack__Outcome outcome; /* the answer for the Submit that was forwarded */
+    uint8_t tag[OG_MAX_TAG];           /* that Submit's tag */
+    size_t tag_len;
 };
 
-/* Answers each Submit an entry holds: the first Submit of an event is the one stored; any
- * copy that arrived while it was in flight is, to its sender, a duplicate. */
+/* Answers each Submit an entry holds. The first Submit of an event is the one forwarded;
+ * a resend of it (the same tag: the same Submit again, from its connection or, after a
+ * reconnect, from a new one) gets the same answer; any other copy that arrived while it
+ * was in flight is, to its sender, a duplicate. */
 static void answer_waiter(const struct og_waiter *w, bool first, void *arg)
 {
     struct answering *a = arg;
     Onegrid__V1__Reply *r = a->reply;
+    bool ack = r->result_case == ONEGRID__V1__REPLY__RESULT_ACK;
 
+    if (first && ack) {
+        a->outcome = r->ack->outcome;
+        a->tag_len = w->tag_len <= sizeof(a->tag) ? w->tag_len : 0;
+        if (a->tag_len)
+            memcpy(a->tag, w->tag, a->tag_len);
+    }
+    bool resend = w->tag_len && w->tag_len == a->tag_len && memcmp(w->tag, a->tag, a->tag_len) == 0;
     for (uint32_t i = 0; i < w->copies; i++) {
-        if ((!first || i > 0) && r->result_case == ONEGRID__V1__REPLY__RESULT_ACK)
-            r->ack->outcome = ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
+        if (ack)
+            r->ack->outcome = (first && i == 0) || resend
+                                  ? a->outcome
+                                  : ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
         int rc = reply_to(a->in, w, r);
         if (rc < 0) {
             /* The publisher went away (or its queue is full): the other copies would
@@ -360,7 +375,7 @@ static void answer_waiter(const struct og_waiter *w, bool first, void *arg)
 static void on_answer(Onegrid__V1__Frame *f, void *arg)
 {
     struct og_intake *in = arg;
-    struct answering a = {in, f->reply};
+    struct answering a = {.in = in, .reply = f->reply};
 
     if (f->reply) {
         og_waiters_take(in->waiters, f->key, answer_waiter, &a);
@@ -482,7 +497,8 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
                &wt);
         return;
     }
-    memcpy(wt.tag, sub->tag.data, sub->tag.len);
+    if (sub->tag.len) /* an empty tag's data is NULL */
+        memcpy(wt.tag, sub->tag.data, sub->tag.len);
     wt.tag_len = sub->tag.len;
 
     f = og_intake_frame(&in->opts, publisher, auth_source, sub->event.data, sub->event.len,
