@@ -300,12 +300,16 @@ static void remember(struct og_link_server *s, const char *key, const struct og_
 {
     struct sender *e;
     HASH_FIND_STR(s->senders, key, e);
-    if (e) {
+    if (e) { /* newest again: a sender that resends is the last to be forgotten */
         e->route = *route;
+        HASH_DEL(s->senders, e);
+        HASH_ADD_KEYPTR(hh, s->senders, e->key, strlen(e->key), e);
         return;
     }
-    if (s->n_senders >= s->max_senders)
+    if (s->n_senders >= s->max_senders) {
         sender_free(s, s->senders);
+        s->stats.forgotten++;
+    }
     if (!(e = calloc(1, sizeof(*e))) || !(e->key = strdup(key))) {
         free(e); /* the answer will find no sender; the frame is resent and remembered then */
         return;

@@ -27,6 +27,7 @@ struct og_link_stats {
     uint64_t bad_frames;  /* frames that could not be decoded */
     uint64_t disconnects; /* client: connections to the server lost */
     uint64_t reconnects;  /* client: connections made again (everything unanswered resent) */
+    uint64_t forgotten;   /* server: senders of keys forgotten for room (they resend) */
 };
 
 /* Client ----------------------------------------------------------------------------- */

@@ -536,7 +536,7 @@ int og_outbox_done(struct og_outbox *ob, uint64_t token)
 {
     int rc = put_record(ob->fd, ob->size, KIND_DONE, token, NULL, 0);
     /* Forgotten even when the record could not be written: a compaction drops it from the
-     * file, and before that a restart sends it again, to be answered "duplicate". */
+     * file, and before that a restart sends it again, to be answered again. */
     forget(ob, token);
     if (rc < 0) {
         cut_back(ob);

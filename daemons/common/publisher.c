@@ -232,8 +232,8 @@ static int deliver(struct og_publisher *p, const struct og_zmsg *m, og_answer_fn
         onegrid__v1__reply__free_unpacked(r, NULL);
         return 0;
     }
-    /* If "done" cannot be written the event is sent again after a restart and answered
-     * "duplicate": nothing is lost, so the answer is still delivered now. */
+    /* If "done" cannot be written the event is sent again after a restart (same token:
+     * answered "stored" again): nothing is lost, so the answer is delivered now. */
     if (p->outbox)
         og_outbox_done(p->outbox, token);
     fn(&a, arg);

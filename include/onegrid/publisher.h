@@ -3,7 +3,8 @@
  * The publisher keeps every event it is given until onegrid answers it (stored,
  * duplicate, or rejected with a reason), never has more than `window` events unanswered,
  * and resends any event whose answer is late. Resending is always safe: onegrid stores an
- * event once per (source, id) and answers a resend "duplicate".
+ * event once per (source, id), and answers a resend (the same token) "stored" when that
+ * submission was the one stored; another submission of a stored event is "duplicate".
  *
  * Events are the serialised bytes of onegrid.v1.Envelope (proto/onegrid/v1/event.proto).
  * The publisher copies what it is given; answers passed to the callback are valid only

@@ -47,7 +47,7 @@ good_loop() { # good_loop NAME [publish options]
 	for f in "$TEST_DIR"/batch/*; do
 		[[ -e $TEST_DIR/$name.stop ]] && break
 		rc=0
-		"$ctl" publish --endpoint "$EP" --window 40 --timeout 60 "$@" "$f" >"$TEST_DIR/$name.txt" 2>&1 || rc=$?
+		"$ctl" publish --endpoint "$EP" --window 40 --timeout 240 "$@" "$f" >"$TEST_DIR/$name.txt" 2>&1 || rc=$?
 		echo "${f##*/} $rc" >>"$TEST_DIR/$name.batches"
 		mv "$f" "$TEST_DIR/done/"
 	done

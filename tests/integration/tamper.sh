@@ -225,8 +225,11 @@ assert_eq "with both keys (a rotation): verify passes" 0 "$rc"
 # fault, so the records are held and retried, never refused, and the batch is signed.
 og_start_all "$TEST_DIR"
 sql "$TEST_DB" "REVOKE EXECUTE ON FUNCTION og.sign_link(text, bigint, bytea, bytea) FROM onegrid_writer"
-(
-	sleep 3
+( # grant again once archive has failed for it (polled: a loaded machine may be slow)
+	for ((i = 0; i < 600; i++)); do
+		grep -q "permission denied for function sign_link" "$TEST_DIR/archive.log" 2>/dev/null && break
+		sleep 0.1
+	done
 	sql "$TEST_DB" "GRANT EXECUTE ON FUNCTION og.sign_link(text, bigint, bytea, bytea) TO onegrid_writer"
 ) &
 grant=$!
