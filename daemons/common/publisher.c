@@ -55,7 +55,9 @@ struct og_publisher *og_publisher_new(const char *endpoint, const struct og_publ
         free(p);
         return NULL;
     }
-    p->window = og_window_new(p->o.max_held, (int64_t)p->o.resend_ms * 1000);
+    /* max_held is checked by og_publisher_send, not here: an outbox written with a higher
+     * max_held is recovered whole, and drained. */
+    p->window = og_window_new(SIZE_MAX, (int64_t)p->o.resend_ms * 1000);
     p->monitor = p->window ? og_zmonitor_new(p->ctx, p->sock, err, errlen) : NULL;
     if (!p->monitor) {
         if (!p->window)
