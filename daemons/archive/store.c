@@ -463,6 +463,19 @@ static Onegrid__V1__Reply *make_reply(const struct og_store_item *it, const char
     return r;
 }
 
+/* The next result of the pipeline, skipping the NULL that ends each statement's results;
+ * NULL (err filled) when the connection is lost. */
+static PGresult *next_result(PGconn *c, char *err, size_t errlen)
+{
+    PGresult *r;
+    while (!(r = PQgetResult(c)))
+        if (PQstatus(c) != CONNECTION_OK) {
+            og_db_error(c, NULL, err, errlen);
+            return NULL;
+        }
+    return r;
+}
+
 /* Reads every result up to the pipeline's sync point, so the connection is usable
  * afterwards whatever happened. */
 static void drain(PGconn *c)
@@ -538,15 +551,9 @@ static int sign_and_commit(struct og_store *s, const PGresult *links, char *err,
     }
     /* n sign_link results, COMMIT's; the caller reads the sync. */
     for (int q = 0; q < n + 1; q++) {
-        PGresult *r = PQgetResult(s->conn);
-        if (!r) {
-            if (PQstatus(s->conn) != CONNECTION_OK) {
-                og_db_error(s->conn, NULL, err, errlen);
-                return -EIO;
-            }
-            q--; /* the NULL that ends each statement's results */
-            continue;
-        }
+        PGresult *r = next_result(s->conn, err, errlen);
+        if (!r)
+            return -EIO;
         ExecStatusType st = PQresultStatus(r);
         if (rc == 0 && st == PGRES_FATAL_ERROR) {
             og_db_error(s->conn, r, err, errlen);
@@ -611,15 +618,8 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         total += statements(&items[i]);
     for (size_t q = 0; q < total + (s->signing ? 3 : 4); q++) {
         bool record = q >= 2 && q < total + 2;
-        r = PQgetResult(s->conn);
-        if (!r) {
-            if (PQstatus(s->conn) != CONNECTION_OK) {
-                og_db_error(s->conn, NULL, err, errlen);
-                return -EIO;
-            }
-            q--; /* the NULL that ends each statement's results */
-            continue;
-        }
+        if (!(r = next_result(s->conn, err, errlen)))
+            return -EIO;
         ExecStatusType st = PQresultStatus(r);
         if (rc == 0 && st == PGRES_FATAL_ERROR) {
             const char *state = og_db_sqlstate(r);
