@@ -309,8 +309,19 @@ static void disconnected(struct og_peers *p, int fd, const struct og_zevent *fai
                 "handshake", c ? c->addr : "?", now, "refusing a connection from %s: %s", addr,
                 why);
     }
-    if (!c)
+    if (!c) {
+        /* Gone before intake could track it: libzmq dropped it at once (a loaded intake
+         * reads the "accepted" event late, and the descriptor is closed by then). Only a
+         * drop does that to a connection intake did not refuse itself. */
+        if (!failure) {
+            p->stats.dropped++;
+            say(p, LOG_WARNING, "ended", "?", now,
+                "dropped a connection intake did not get to see: a frame of more than %lld "
+                "bytes (max_event_bytes is %zu) or a ZMTP protocol error at once",
+                (long long)p->o.maxmsg, p->o.max_event_bytes);
+        }
         return;
+    }
     if (!failure && !c->dropped && c->tcp) {
         /* Who ended it? While we hold our duplicate, a connection libzmq closed is still
          * established for the kernel unless the peer closed or reset it. */

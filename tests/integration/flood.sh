@@ -103,7 +103,11 @@ out=$(timeout 60 "$FLOOD" handshake "$EP" 20 16000000 --hold 1)
 peak_check "1: 20 connections declaring 16 MB handshake frames"
 assert_match "1: every connection declaring a 16 MB frame dropped" "20 connections, ([0-9]+) dropped while sending, ([0-9]+) dropped later, 0 held" "$out"
 og_poll 10 grep -qF "a frame of more than 135168 bytes" "$log" || fail "1: intake logs why it dropped them"
-assert_eq "1: logged once for 20 connections from one address" 1 "$(lines "a frame of more than 135168 bytes")"
+# Rate-limited: one line for the address, and (a loaded intake reads some connections'
+# "accepted" events too late to know their address) at most one for those it did not see.
+n=$(lines "a frame of more than 135168 bytes")
+((n >= 1 && n <= 2)) || fail "1: logged once for 20 connections from one address (and once for the unseen), not $n times"
+pass "1: logged once for 20 connections from one address (and once for the unseen)"
 
 # 2. A message that never ends: intake drops the connection, not libzmq.
 peak_reset
