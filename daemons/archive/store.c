@@ -301,7 +301,7 @@ static int send_refusal(struct og_store *s, const struct og_store_item *it)
         raw = packed = pack_without_contact(sub->event, &raw_len);
     snprintf(size_s, sizeof(size_s), "%u", sub->raw_size ? sub->raw_size : (unsigned)raw_len);
     /* Years 0001..9999, what PostgreSQL's timestamptz and RFC 3339 share. */
-    if (it->minimal && (!t || t->seconds < -62135596800LL || t->seconds > 253402300799LL)) {
+    if (it->minimal && (!t || t->seconds < OG_TIME_MIN || t->seconds > OG_TIME_MAX)) {
         char buf[48];
         int64_t now = og_now_us();
         received = strdup(

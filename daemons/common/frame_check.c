@@ -21,10 +21,6 @@
 #define TEXT_MAX           16384
 #define MAX_RETURNED_UNITS 1000
 
-/* Seconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, as event.proto allows. */
-#define T_MIN -62135596800LL
-#define T_MAX 253402300799LL
-
 static int bad(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -68,7 +64,8 @@ static int timestamp(const char *name, const Onegrid__V1__Timestamp *t, bool req
 {
     if (!t)
         return required ? bad(why, whylen, "%s: missing", name) : 0;
-    if (t->seconds < T_MIN || t->seconds > T_MAX || t->nanos < 0 || t->nanos > 999999999)
+    if (t->seconds < OG_TIME_MIN || t->seconds > OG_TIME_MAX || t->nanos < 0 ||
+        t->nanos > 999999999)
         return bad(why, whylen, "%s: out of range", name);
     return 0;
 }

@@ -16,8 +16,6 @@
  * 9999-12-31T23:59:59Z. RFC 3339 text within those years can fall outside it once its
  * offset is applied ("0001-01-01T00:30:00+01:00"); such a time would render as a year
  * nobody can read back. */
-#define TIME_MIN -62135596800LL
-#define TIME_MAX 253402300799LL
 
 static int fail(char *err, size_t errlen, const char *path, const char *what)
 {
@@ -58,7 +56,7 @@ static int parse_timestamp(json_object *j, const ProtobufCMessageDescriptor *d, 
         og_time_parse(json_object_get_string(j), &s, &ns))
         return fail(err, errlen, path,
                     "expected an RFC 3339 time like \"2026-11-20T09:15:00+08:00\"");
-    if (s < TIME_MIN || s > TIME_MAX)
+    if (s < OG_TIME_MIN || s > OG_TIME_MAX)
         return fail(err, errlen, path,
                     "expected a time from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z");
     t = malloc(sizeof(*t));

@@ -10,6 +10,11 @@
 
 #define OG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The times onegrid takes, as RFC 3339 and PostgreSQL's timestamptz share them:
+ * 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z, in Unix seconds. */
+#define OG_TIME_MIN (-62135596800LL)
+#define OG_TIME_MAX 253402300799LL
+
 /* Wall clock and monotonic clock in microseconds. */
 int64_t og_now_us(void);
 int64_t og_mono_us(void);

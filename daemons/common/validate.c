@@ -284,8 +284,8 @@ static int check_time(struct og_verdict *v, const Onegrid__V1__Timestamp *t,
     char when[48];
     if (!t)
         return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_TIME, "time: required");
-    if (t->nanos < 0 || t->nanos > 999999999 || t->seconds < -62135596800LL ||
-        t->seconds > 253402300799LL)
+    if (t->nanos < 0 || t->nanos > 999999999 || t->seconds < OG_TIME_MIN ||
+        t->seconds > OG_TIME_MAX)
         return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_TIME, "time: out of range");
     og_time_format(t->seconds, t->nanos, when, sizeof(when));
     if (t->seconds > lim->now + lim->max_future)

@@ -104,7 +104,9 @@ static void sift_down(struct og_window *w, size_t i)
     heap_set(w, i, m);
 }
 
-static int heap_push(struct og_window *w, struct msg *m)
+/* Room for one more in the heap, made before a message leaves the queue, so that it
+ * never has to go back (and out of order). */
+static int heap_reserve(struct og_window *w)
 {
     if (w->n_heap == w->cap_heap) {
         size_t cap = w->cap_heap ? 2 * w->cap_heap : 64;
@@ -114,9 +116,13 @@ static int heap_push(struct og_window *w, struct msg *m)
         w->heap = h;
         w->cap_heap = cap;
     }
+    return 0;
+}
+
+static void heap_push(struct og_window *w, struct msg *m)
+{
     heap_set(w, w->n_heap++, m);
     sift_up(w, m->heap_i);
-    return 0;
 }
 
 static void heap_remove(struct og_window *w, struct msg *m)
@@ -228,17 +234,14 @@ size_t og_window_pump(struct og_window *w, size_t credit, int64_t now, og_window
     }
     while (w->head && w->n_heap < credit) {
         struct msg *m = w->head;
-        if (send(arg, m->buf, m->len, m->sent_once) < 0)
+        /* Out of memory: it stays at the head of the queue, for the next pump. */
+        if (heap_reserve(w) < 0 || send(arg, m->buf, m->len, m->sent_once) < 0)
             break;
         queue_unlink(w, m);
         m->sent_once = true;
         m->tries = 1;
         m->due = now + w->resend_us;
-        if (heap_push(w, m) < 0) { /* out of memory: it stays queued, sent again later */
-            m->heap_i = NOT_IN_FLIGHT;
-            queue_append(w, m);
-            break;
-        }
+        heap_push(w, m);
         n++;
     }
     return n;

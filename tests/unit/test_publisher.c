@@ -137,12 +137,10 @@ static void test_reconnect_resends_at_once(void **state)
     }
     /* libzmq's reconnect backoff can take a few seconds on a loaded machine; a resend by
      * timeout would take LONG_RESEND_MS. */
-    t0 = og_mono_us();
     if (!intake_got(fx, 20000, &route, tag))
         fail_msg("the unanswered event was not resent within 20 s of intake's return "
                  "(resend_ms is %d)",
                  LONG_RESEND_MS);
-    assert_true(og_mono_us() - t0 < 20000000);
     assert_int_equal(og_publisher_resent(fx->pub), 1);
 
     answer(fx, &route, tag);
