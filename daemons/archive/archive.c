@@ -283,7 +283,10 @@ int og_archive_run(struct og_archive *a, int drain_ms)
     int64_t drain_until = 0, last_status = 0;
 
     for (;;) {
-        zmq_pollitem_t item = {og_link_server_socket(a->srv), 0, ZMQ_POLLIN, 0};
+        /* Handshakes (CURVE: the ZAP handler's requests) go on while draining too. */
+        void *auth = og_link_server_auth_socket(a->srv);
+        zmq_pollitem_t items[2] = {{og_link_server_socket(a->srv), 0, ZMQ_POLLIN, 0},
+                                   {auth, 0, ZMQ_POLLIN, 0}};
         long timeout = 1000;
         int64_t now = og_mono_us();
 
@@ -291,10 +294,11 @@ int og_archive_run(struct og_archive *a, int drain_ms)
             int64_t due = a->db.wait ? a->db.until : a->first_at + a->o.batch_wait;
             timeout = due > now ? (long)((due - now + 999) / 1000) : 0;
         }
-        if (zmq_poll(&item, 1, timeout) < 0 && errno != EINTR) {
+        if (zmq_poll(items, auth ? 2 : 1, timeout) < 0 && errno != EINTR) {
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }
+        og_link_server_auth(a->srv);
         if (!drain_until)
             receive(a);
         commit_ready(a, drain_until != 0);

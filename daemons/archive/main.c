@@ -10,13 +10,15 @@
 
 static const char *const known_keys[] = {"listen",        "conninfo",    "batch_max",
                                          "batch_wait_ms", "credit",      "drain_ms",
-                                         "name",          "signing_key", NULL};
+                                         "name",          "signing_key", "link_secret_key_file",
+                                         "link_clients_file", NULL};
 
 int main(int argc, char **argv)
 {
     struct og_config *cfg = og_daemon_start(argc, argv, "onegrid-archive");
     struct og_archive_opts o = {0};
     struct og_link_server *srv = NULL;
+    struct og_link_keys keys = {0};
     struct og_store *store = NULL;
     struct og_archive *a = NULL;
     void *ctx = NULL;
@@ -39,6 +41,11 @@ int main(int argc, char **argv)
         og_config_str(cfg, "archive", "conninfo", og_config_get(cfg, "database", "conninfo"));
     if (!listen || !conninfo) {
         og_err("[archive] listen and conninfo (or [database] conninfo) are required");
+        goto out;
+    }
+    /* The link from dispatch: CURVE with archive's own key pair, required on tcp://. */
+    if (og_link_keys_read(cfg, "archive", listen, NULL, NULL, &keys, err, sizeof(err)) < 0) {
+        og_err("%s", err);
         goto out;
     }
     if (gethostname(host, sizeof(host)) != 0)
@@ -71,11 +78,19 @@ int main(int argc, char **argv)
     if (og_store_connect(store, err, sizeof(err)) < 0)
         og_warn("database unavailable at start, will retry: %s", err);
     ctx = zmq_ctx_new();
-    srv = og_link_server_new(ctx, listen, (uint32_t)credit, err, sizeof(err));
+    struct og_link_server_opts so = {.endpoints = listen,
+                                     .credit = (uint32_t)credit,
+                                     .keys = &keys,
+                                     .log = og_log_warning_line};
+    srv = og_link_server_open(ctx, &so, err, sizeof(err));
     if (!srv) {
         og_err("listening socket: %s", err);
         goto out;
     }
+    if (og_link_keys_server(&keys))
+        og_notice("CURVE: link clients authenticate; %zu keys in %s",
+                  og_link_server_auth_keys(srv), keys.clients_file);
+    og_link_keys_clear(&keys);
     a = og_archive_new(&o, srv, store);
     if (!a) {
         og_err("out of memory");
@@ -84,6 +99,7 @@ int main(int argc, char **argv)
     og_daemon_ready("listening on %s, batches of up to %ld", listen, batch_max);
     rc = og_archive_run(a, (int)drain_ms) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+    og_link_keys_clear(&keys);
     og_archive_destroy(&a);
     og_link_server_destroy(&srv);
     og_store_destroy(&store);

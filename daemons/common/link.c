@@ -9,6 +9,7 @@
 
 #include "util.h"
 #include "window.h"
+#include "zap.h"
 
 /* Frames are small (an event is at most max_event_bytes); this bounds what a link will
  * accept from a peer so a broken one cannot make us allocate without limit. */
@@ -58,7 +59,8 @@ struct og_link_client {
 };
 
 struct og_link_client *og_link_client_new(void *ctx, const char *endpoint, const char *name,
-                                          size_t max_queue, int64_t resend_us, char *err,
+                                          size_t max_queue, int64_t resend_us,
+                                          const struct og_link_keys *keys, char *err,
                                           size_t errlen)
 {
     struct og_link_client *c = calloc(1, sizeof(*c));
@@ -69,7 +71,10 @@ struct og_link_client *og_link_client_new(void *ctx, const char *endpoint, const
         free(c);
         return NULL;
     }
-    c->sock = og_dealer_new(ctx, endpoint, err, errlen);
+    bool curve = keys && og_link_keys_client(keys);
+    c->sock = og_dealer_new_curve(ctx, endpoint, curve ? keys->server_public : NULL,
+                                  curve ? keys->public_key : NULL, curve ? keys->secret : NULL,
+                                  err, errlen);
     /* Reconnects are how a restarted peer shows itself: whatever was in flight to the
      * old one is lost with it, so it is resent at once instead of after a timeout. */
     if (!c->sock || !(c->monitor = og_zmonitor_new(ctx, c->sock, err, errlen))) {
@@ -129,6 +134,16 @@ bool og_link_client_connected(const struct og_link_client *c)
 const struct og_link_stats *og_link_client_stats(const struct og_link_client *c)
 {
     return &c->stats;
+}
+
+size_t og_link_client_inflight(const struct og_link_client *c)
+{
+    return og_window_inflight(c->window);
+}
+
+uint32_t og_link_client_credit(const struct og_link_client *c)
+{
+    return c->credit;
 }
 
 int og_link_client_send(struct og_link_client *c, const Onegrid__V1__Frame *f)
@@ -253,6 +268,7 @@ struct sender {
 
 struct og_link_server {
     void *sock;
+    struct og_zap *zap; /* CURVE: who may connect; NULL without */
     uint32_t credit;
     struct sender *senders; /* by key, oldest first */
     size_t n_senders, max_senders;
@@ -262,13 +278,35 @@ struct og_link_server {
 struct og_link_server *og_link_server_new(void *ctx, const char *endpoints, uint32_t credit,
                                           char *err, size_t errlen)
 {
+    struct og_link_server_opts o = {.endpoints = endpoints, .credit = credit};
+    return og_link_server_open(ctx, &o, err, errlen);
+}
+
+struct og_link_server *og_link_server_open(void *ctx, const struct og_link_server_opts *o,
+                                           char *err, size_t errlen)
+{
     struct og_link_server *s = calloc(1, sizeof(*s));
+    uint32_t credit = o->credit;
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->sock = og_router_new(ctx, endpoints, MAX_FRAME, err, errlen);
+    bool curve = o->keys && og_link_keys_server(o->keys);
+    if (curve) { /* the handler is bound before the socket it vets */
+        struct og_zap_opts zo = {.keys_file = o->keys->clients_file,
+                                 .domain = OG_LINK_ZAP_DOMAIN,
+                                 .peer = "link client",
+                                 .log = o->log,
+                                 .log_arg = o->log_arg};
+        if (!(s->zap = og_zap_new(ctx, &zo, err, errlen))) {
+            free(s);
+            return NULL;
+        }
+    }
+    s->sock = og_router_new_curve(ctx, o->endpoints, MAX_FRAME, curve ? o->keys->secret : NULL,
+                                  curve ? OG_LINK_ZAP_DOMAIN : NULL, err, errlen);
     if (!s->sock) {
+        og_zap_destroy(&s->zap);
         free(s);
         return NULL;
     }
@@ -327,6 +365,7 @@ void og_link_server_destroy(struct og_link_server **sp)
     while (s->senders)
         sender_free(s, s->senders);
     zmq_close(s->sock);
+    og_zap_destroy(&s->zap);
     free(s);
     *sp = NULL;
 }
@@ -334,6 +373,22 @@ void og_link_server_destroy(struct og_link_server **sp)
 void *og_link_server_socket(struct og_link_server *s)
 {
     return s->sock;
+}
+
+void *og_link_server_auth_socket(struct og_link_server *s)
+{
+    return s->zap ? og_zap_socket(s->zap) : NULL;
+}
+
+void og_link_server_auth(struct og_link_server *s)
+{
+    if (s->zap)
+        og_zap_handle(s->zap, og_mono_us());
+}
+
+size_t og_link_server_auth_keys(const struct og_link_server *s)
+{
+    return s->zap ? og_zap_count(s->zap) : 0;
 }
 
 const struct og_link_stats *og_link_server_stats(const struct og_link_server *s)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "link_keys.h"
 #include "onegrid/v1/internal.pb-c.h"
 #include "zsock.h"
 
@@ -35,9 +36,12 @@ struct og_link_stats {
 struct og_link_client;
 
 /* A DEALER connected to endpoint. name is sent in HELLO for the server's logs.
- * max_queue bounds the frames held (queued + unanswered). */
+ * max_queue bounds the frames held (queued + unanswered). With keys that name the
+ * server's public key (og_link_keys_client), a CURVE client with the daemon's key pair;
+ * keys may be NULL. */
 struct og_link_client *og_link_client_new(void *ctx, const char *endpoint, const char *name,
-                                          size_t max_queue, int64_t resend_us, char *err,
+                                          size_t max_queue, int64_t resend_us,
+                                          const struct og_link_keys *keys, char *err,
                                           size_t errlen);
 void og_link_client_destroy(struct og_link_client **c);
 void *og_link_client_socket(struct og_link_client *c);
@@ -61,6 +65,10 @@ size_t og_link_client_room(const struct og_link_client *c);
 /* True once the server has granted credit (answered HELLO). */
 bool og_link_client_connected(const struct og_link_client *c);
 const struct og_link_stats *og_link_client_stats(const struct og_link_client *c);
+/* Frames sent and not answered yet (the rest of og_link_client_held is queued), and the
+ * credit the server granted (0 until it answered HELLO): for the metrics. */
+size_t og_link_client_inflight(const struct og_link_client *c);
+uint32_t og_link_client_credit(const struct og_link_client *c);
 /* Forgets every held frame (after a fencing change the frames are worthless). */
 void og_link_client_drop_all(struct og_link_client *c);
 
@@ -68,8 +76,28 @@ void og_link_client_drop_all(struct og_link_client *c);
 
 struct og_link_server;
 
+/* A ROUTER bound to endpoints, without CURVE. */
 struct og_link_server *og_link_server_new(void *ctx, const char *endpoints, uint32_t credit,
                                           char *err, size_t errlen);
+struct og_link_server_opts {
+    const char *endpoints;
+    uint32_t credit;
+    /* With keys that name a clients file (og_link_keys_server): a CURVE server that lets
+     * in those keys only, through a ZAP handler of its own (the process's only one), whose
+     * requests og_link_server_auth answers. NULL: none. */
+    const struct og_link_keys *keys;
+    void (*log)(void *arg, const char *line); /* the ZAP handler's refusals, rate-limited */
+    void *log_arg;
+};
+struct og_link_server *og_link_server_open(void *ctx, const struct og_link_server_opts *o,
+                                           char *err, size_t errlen);
+/* The ZAP handler's socket, to poll for ZMQ_POLLIN, or NULL without CURVE. */
+void *og_link_server_auth_socket(struct og_link_server *s);
+/* Answers the pending ZAP requests (who may connect); a no-op without CURVE. Call it
+ * whenever its socket is readable: a client's handshake waits for the answer. */
+void og_link_server_auth(struct og_link_server *s);
+/* The keys let in. */
+size_t og_link_server_auth_keys(const struct og_link_server *s);
 void og_link_server_destroy(struct og_link_server **s);
 void *og_link_server_socket(struct og_link_server *s);
 

@@ -32,3 +32,9 @@ void og_log(int priority, const char *fmt, ...)
     /* One fprintf per line so lines from one process never interleave mid-line. */
     fprintf(stderr, "<%d>%s\n", priority, line);
 }
+
+void og_log_warning_line(void *arg, const char *line)
+{
+    (void)arg;
+    og_log(LOG_WARNING, "%s", line);
+}

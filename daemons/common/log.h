@@ -11,6 +11,10 @@
 void og_log_set_level(int level);
 void og_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A warning line a module of daemons/common handed over (a callback for og_zap_opts.log
+ * and the like); arg is unused. */
+void og_log_warning_line(void *arg, const char *line);
+
 #define og_err(...)    og_log(LOG_ERR, __VA_ARGS__)
 #define og_warn(...)   og_log(LOG_WARNING, __VA_ARGS__)
 #define og_notice(...) og_log(LOG_NOTICE, __VA_ARGS__)

@@ -828,19 +828,23 @@ int og_dispatch_run(struct og_dispatch *d)
     int64_t drain_until = 0, last_status = 0, last_scan = 0;
 
     for (;;) {
-        zmq_pollitem_t items[2] = {
+        /* Handshakes (CURVE: the ZAP handler's requests) go on whatever else waits. */
+        void *auth = og_link_server_auth_socket(d->in);
+        zmq_pollitem_t items[3] = {
             {og_link_client_socket(d->out), 0, ZMQ_POLLIN, 0},
+            {auth ? auth : og_link_client_socket(d->out), 0, ZMQ_POLLIN, 0},
             {og_link_server_socket(d->in), 0, ZMQ_POLLIN, 0},
         };
         /* Read intake only with room on the way to archive: credit flows backwards. */
         int n =
-            !drain_until && d->n_inbox < BURST && d->n_inbox < og_link_client_room(d->out) ? 2 : 1;
+            !drain_until && d->n_inbox < BURST && d->n_inbox < og_link_client_room(d->out) ? 3 : 2;
         int64_t now;
 
         if (zmq_poll(items, n, d->n_inbox ? 10 : 100) < 0 && errno != EINTR) {
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }
+        og_link_server_auth(d->in);
         og_link_client_recv(d->out, on_archive_answer, d);
         if (d->fenced)
             return -ESTALE;
@@ -848,7 +852,7 @@ int og_dispatch_run(struct og_dispatch *d)
             og_reload_requested = 0;
             reload_registry(d);
         }
-        if (n == 2)
+        if (n == 3)
             receive(d);
         process_inbox(d);
         if (d->fenced)

@@ -13,7 +13,8 @@
 static const char *const known_keys[] = {
     "listen",           "archive",          "shard",    "conninfo",           "credit",
     "window",           "resend_ms",        "drain_ms", "escalation_scan_ms", "merge_window_hours",
-    "merge_distance_m", "max_clock_step_s", NULL};
+    "merge_distance_m", "max_clock_step_s", "link_secret_key_file", "link_clients_file",
+    "archive_public_key_file", NULL};
 
 int main(int argc, char **argv)
 {
@@ -21,6 +22,7 @@ int main(int argc, char **argv)
     struct og_dispatch_opts o = {0};
     struct og_link_server *in = NULL;
     struct og_link_client *out = NULL;
+    struct og_link_keys keys = {0};
     struct og_dispatch *d = NULL;
     void *ctx = NULL;
     long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m, clock_step_s;
@@ -66,9 +68,15 @@ int main(int argc, char **argv)
     o.merge.window = (int64_t)merge_hours * 3600;
     o.merge.distance_m = (double)merge_m;
 
+    /* The links: CURVE with dispatch's own key pair, required on tcp://. */
+    if (og_link_keys_read(cfg, "dispatch", listen, "archive", archive, &keys, err, sizeof(err)) <
+        0) {
+        og_err("%s", err);
+        goto out;
+    }
     ctx = zmq_ctx_new();
     out = og_link_client_new(ctx, archive, "dispatch", (size_t)window, (int64_t)resend_ms * 1000,
-                             err, sizeof(err));
+                             &keys, err, sizeof(err));
     if (!out) {
         og_err("link to archive: %s", err);
         goto out;
@@ -87,11 +95,19 @@ int main(int argc, char **argv)
         }
     }
     /* Listen only once state is loaded, so intake's frames wait in intake meanwhile. */
-    in = og_link_server_new(ctx, listen, (uint32_t)credit, err, sizeof(err));
+    struct og_link_server_opts so = {.endpoints = listen,
+                                     .credit = (uint32_t)credit,
+                                     .keys = &keys,
+                                     .log = og_log_warning_line};
+    in = og_link_server_open(ctx, &so, err, sizeof(err));
     if (!in) {
         og_err("listening socket: %s", err);
         goto out;
     }
+    if (og_link_keys_server(&keys))
+        og_notice("CURVE: link clients authenticate; %zu keys in %s",
+                  og_link_server_auth_keys(in), keys.clients_file);
+    og_link_keys_clear(&keys);
     og_dispatch_set_intake(d, in);
     og_daemon_ready("shard %s epoch %llu, listening on %s, archive at %s", o.shard,
                     (unsigned long long)og_dispatch_epoch(d), listen, archive);
@@ -100,6 +116,7 @@ int main(int argc, char **argv)
         og_notice("exiting so that a restart reloads committed state");
     rc = rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+    og_link_keys_clear(&keys);
     og_dispatch_destroy(&d);
     og_link_server_destroy(&in);
     og_link_client_destroy(&out);

@@ -6,8 +6,6 @@
  *             socket, the loop
  * waiters.c   the Submits waiting for the answer to each key
  * peers.c     the publishers' connections: handshakes, and what each makes libzmq hold
- * ratelimit.c how often the same thing is logged about the same peer
- * zap.c       (zap.h) which CURVE keys are let in
  * main.c      arguments, configuration, sockets, readiness */
 #ifndef OG_INTAKE_H
 #define OG_INTAKE_H
@@ -18,6 +16,7 @@
 
 #include "link.h"
 #include "onegrid/v1/internal.pb-c.h"
+#include "ratelimit.h"
 #include "zsock.h"
 
 #define OG_MAX_TAG 64 /* bytes of a Submit's tag (docs/integrating.md) */
@@ -146,20 +145,5 @@ void og_peers_read(struct og_peers *p, int fd, size_t parts, size_t bytes, int64
  * loop turn. */
 void og_peers_check(struct og_peers *p, int64_t now_us, size_t accounted);
 const struct og_peers_stats *og_peers_stats(const struct og_peers *p);
-
-/* ratelimit.c */
-
-struct og_ratelimit;
-/* At most max_keys keys remembered, each logged at most once per interval, and at most
- * burst lines per interval in all. NULL on ENOMEM. */
-struct og_ratelimit *og_ratelimit_new(size_t max_keys, size_t burst, int64_t interval_us);
-void og_ratelimit_destroy(struct og_ratelimit **rl);
-/* Whether to log now what happened about key. When true, *repeats says how often key came
- * since its last line without being logged, and *dropped how many lines about any key the
- * budget held back since the last line logged. */
-bool og_ratelimit_allow(struct og_ratelimit *rl, const char *key, int64_t now_us, uint64_t *repeats,
-                        uint64_t *dropped);
-/* Keys remembered. */
-size_t og_ratelimit_count(const struct og_ratelimit *rl);
 
 #endif

@@ -24,6 +24,8 @@ static const char *const known_keys[] = {"listen",
                                          "allow_unauthenticated",
                                          "max_unanswered",
                                          "max_memory_mb",
+                                         "link_secret_key_file",
+                                         "dispatch_public_key_file",
                                          NULL};
 
 /* Whole messages libzmq queues per publisher connection while intake does not read (it
@@ -75,6 +77,7 @@ int main(int argc, char **argv)
     struct og_zap *zap = NULL;
     void *ctx = NULL, *pub = NULL;
     char secret[41] = "";
+    struct og_link_keys link_keys = {0};
     struct og_peers *peers = NULL;
     long max_bytes, max_rej, age_days, window, resend_ms, drain_ms, max_unanswered, memory_mb;
     bool allow_unauthenticated;
@@ -141,10 +144,20 @@ int main(int argc, char **argv)
         og_err("curve_secret_key_file %s", err);
         goto out;
     }
+    /* The link to dispatch: CURVE with intake's own link key, required on tcp://. */
+    if (og_link_keys_read(cfg, "intake", NULL, "dispatch", dispatch_ep, &link_keys, err,
+                          sizeof(err)) < 0) {
+        og_err("%s", err);
+        goto out;
+    }
 
     ctx = zmq_ctx_new();
     if (pubs_file) { /* the ZAP handler is bound before the socket it vets */
-        zap = og_zap_new(ctx, pubs_file, ZAP_DOMAIN, err, sizeof(err));
+        struct og_zap_opts zo = {.keys_file = pubs_file,
+                                 .domain = ZAP_DOMAIN,
+                                 .peer = "publisher",
+                                 .log = og_log_warning_line};
+        zap = og_zap_new(ctx, &zo, err, sizeof(err));
         if (!zap) {
             og_err("curve_publishers_file: %s", err);
             goto out;
@@ -181,7 +194,8 @@ int main(int argc, char **argv)
         goto out;
     }
     dispatch = og_link_client_new(ctx, dispatch_ep, "intake", (size_t)window,
-                                  (int64_t)resend_ms * 1000, err, sizeof(err));
+                                  (int64_t)resend_ms * 1000, &link_keys, err, sizeof(err));
+    og_link_keys_clear(&link_keys);
     if (!dispatch) {
         og_err("link to dispatch: %s", err);
         goto out;
@@ -195,6 +209,7 @@ int main(int argc, char **argv)
     og_daemon_ready("listening on %s (last bound: %s), dispatch at %s", listen, bound, dispatch_ep);
     rc = og_intake_run(in, (int)drain_ms) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+    og_link_keys_clear(&link_keys);
     og_intake_destroy(&in);
     og_link_client_destroy(&dispatch);
     og_peers_destroy(&peers, pub);

@@ -87,7 +87,7 @@ static void start(struct link *l, uint32_t credit, size_t max_queue, int64_t res
     l->srv = og_link_server_new(l->ctx, l->endpoint, credit, err, sizeof(err));
     if (!l->srv)
         fail_msg("server: %s", err);
-    l->cli = og_link_client_new(l->ctx, l->endpoint, "unit-test", max_queue, resend_us, err,
+    l->cli = og_link_client_new(l->ctx, l->endpoint, "unit-test", max_queue, resend_us, NULL, err,
                                 sizeof(err));
     if (!l->cli)
         fail_msg("client: %s", err);
@@ -535,7 +535,7 @@ static void test_answer_table(void **state)
     start(l, 8, 16, LONG_RESEND);
     connect_or_fail(l);
     struct og_link_client *b =
-        og_link_client_new(l->ctx, l->endpoint, "second", 16, LONG_RESEND, err, sizeof(err));
+        og_link_client_new(l->ctx, l->endpoint, "second", 16, LONG_RESEND, NULL, err, sizeof(err));
     assert_non_null(b);
     assert_int_equal(send_key(l, "k"), 0);
     want_rx = 1;
@@ -680,7 +680,7 @@ static void test_new_errors(void **state)
     assert_null(og_link_server_new(l->ctx, "nonsense://x", 1, err, sizeof(err)));
     assert_non_null(strstr(err, "nonsense://x"));
     err[0] = '\0';
-    assert_null(og_link_client_new(l->ctx, "nonsense://y", "t", 1, 1, err, sizeof(err)));
+    assert_null(og_link_client_new(l->ctx, "nonsense://y", "t", 1, 1, NULL, err, sizeof(err)));
     assert_non_null(strstr(err, "nonsense://y"));
     og_link_client_destroy(&l->cli); /* NULL is fine */
     og_link_server_destroy(&l->srv);

@@ -1,4 +1,4 @@
-/* Unit tests for intake's ZAP handler (daemons/intake/zap.c) over real CURVE sockets in a
+/* Unit tests for the ZAP handler (daemons/common/zap.c) over real CURVE sockets in a
  * private directory: a listed key gets in under its name; an unlisted key does not; and a
  * listed key does not get into another CURVE socket of the same process that asks under
  * another ZAP domain (the handler used to answer every domain alike). */
@@ -27,7 +27,16 @@ struct fixture {
     struct og_zap *zap;
     void *client;            /* the test's client, closed by teardown even after a failure */
     struct og_zmonitor *mon; /* its monitor */
+    char logged[512];        /* the handler's last refusal line */
+    int n_logged;
 };
+
+static void log_line(void *arg, const char *line)
+{
+    struct fixture *fx = arg;
+    snprintf(fx->logged, sizeof(fx->logged), "%s", line);
+    fx->n_logged++;
+}
 
 static int setup(void **state)
 {
@@ -48,7 +57,12 @@ static int setup(void **state)
     fprintf(f, "%s zongzhi zz-app\n", fx->listed_public);
     fclose(f);
     fx->ctx = zmq_ctx_new();
-    fx->zap = og_zap_new(fx->ctx, fx->file, "onegrid", err, sizeof(err));
+    struct og_zap_opts zo = {.keys_file = fx->file,
+                             .domain = "onegrid",
+                             .peer = "publisher",
+                             .log = log_line,
+                             .log_arg = fx};
+    fx->zap = og_zap_new(fx->ctx, &zo, err, sizeof(err));
     fx->intake = fx->zap ? og_router_new_curve(fx->ctx, fx->ep_intake, 1 << 20, fx->server_secret,
                                                "onegrid", err, sizeof(err))
                          : NULL;
@@ -158,6 +172,11 @@ static void test_unlisted_key(void **state)
     void *c = client(fx, fx->ep_intake, secret, &mon);
     assert_int_equal(handshake(fx, mon, &status), ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
     assert_int_equal(status, 400);
+    /* The refusal reaches the caller's log, naming the key and the file it is not in. */
+    assert_int_equal(fx->n_logged, 1);
+    assert_non_null(strstr(fx->logged, "refusing a publisher from "));
+    assert_non_null(strstr(fx->logged, public));
+    assert_non_null(strstr(fx->logged, fx->file));
     (void)c;
 }
 
@@ -177,7 +196,8 @@ static void test_bad_domain_argument(void **state)
 {
     struct fixture *fx = *state;
     char err[256];
-    assert_null(og_zap_new(fx->ctx, fx->file, "", err, sizeof(err)));
+    struct og_zap_opts zo = {.keys_file = fx->file, .domain = ""};
+    assert_null(og_zap_new(fx->ctx, &zo, err, sizeof(err)));
     assert_non_null(strstr(err, "ZAP domain"));
 }
 

@@ -1,5 +1,5 @@
-/* Unit tests for the rate limit of intake's log lines about peers
- * (daemons/intake/ratelimit.c): each key at most once per interval, its repeats counted;
+/* Unit tests for the rate limit of a daemon's log lines about peers
+ * (daemons/common/ratelimit.c): each key at most once per interval, its repeats counted;
  * a bounded table that forgets the key seen longest ago; a budget of lines for all keys
  * together, so that a flood of new keys cannot flood the journal. */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "intake.h"
+#include "ratelimit.h"
 
 #define S INT64_C(1000000) /* a second, in microseconds */
 

@@ -1,10 +1,10 @@
-/* How often intake says the same thing about the same peer: a refused client reconnects
+/* How often a daemon says the same thing about the same peer: a refused client reconnects
  * every few hundred milliseconds, and an attacker can try a new key or address each time.
  * Each key is logged at most once per interval, with the repeats since counted; the table
  * holds a bounded number of keys and forgets the one seen longest ago to make room; and
  * all keys together get a bounded number of lines per interval, so that a flood of new
  * keys cannot flood the journal either. */
-#include "intake.h"
+#include "ratelimit.h"
 
 #include <stdlib.h>
 #include <string.h>

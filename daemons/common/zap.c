@@ -1,5 +1,5 @@
-/* The ZAP handler (ZeroMQ RFC 27) of intake's CURVE publishers' socket: which publisher
- * keys are let in, and as which source system. */
+/* A ZAP handler (ZeroMQ RFC 27): which CURVE client keys are let in, and under which
+ * name and source. */
 #include "zap.h"
 
 #include <errno.h>
@@ -10,8 +10,7 @@
 #include <uthash.h>
 #include <zmq.h>
 
-#include "intake.h"
-#include "log.h"
+#include "ratelimit.h"
 #include "util.h"
 #include "zsock.h"
 
@@ -32,7 +31,11 @@ struct name_entry { /* name -> source, for the messages (their User-Id is the na
 
 struct og_zap {
     void *sock;
-    char domain[65]; /* the ZAP domain of intake's socket: requests from any other are denied */
+    char domain[65]; /* the ZAP domain of the socket it vets: requests of any other are denied */
+    char peer[32];
+    char keys_file[256];
+    void (*log)(void *arg, const char *line);
+    void *log_arg;
     struct key_entry *keys;
     struct name_entry *names;
     /* Refusals logged, per key and address: a refused client retries every few hundred
@@ -125,9 +128,9 @@ static int parse_line(struct og_zap *z, char *line, const char *path, int lineno
     return 0;
 }
 
-struct og_zap *og_zap_new(void *ctx, const char *publishers_file, const char *domain, char *err,
-                          size_t errlen)
+struct og_zap *og_zap_new(void *ctx, const struct og_zap_opts *o, char *err, size_t errlen)
 {
+    const char *publishers_file = o->keys_file, *domain = o->domain;
     struct og_zap *z = calloc(1, sizeof(*z));
     FILE *f = NULL;
     char line[512];
@@ -143,6 +146,10 @@ struct og_zap *og_zap_new(void *ctx, const char *publishers_file, const char *do
         goto fail;
     }
     snprintf(z->domain, sizeof(z->domain), "%s", domain);
+    snprintf(z->peer, sizeof(z->peer), "%s", o->peer ? o->peer : "client");
+    snprintf(z->keys_file, sizeof(z->keys_file), "%s", publishers_file);
+    z->log = o->log;
+    z->log_arg = o->log_arg;
     f = fopen(publishers_file, "r");
     if (!f) {
         snprintf(err, errlen, "%s: %s", publishers_file, strerror(errno));
@@ -212,7 +219,10 @@ static void reply(struct og_zap *z, const void *request_id, size_t id_len, const
     /* A REP socket answers at once or never: ZAP requests come one at a time. */
     for (size_t i = 0; i < 6; i++)
         if (zmq_send(z->sock, parts[i], sizes[i], i + 1 < 6 ? ZMQ_SNDMORE : 0) < 0) {
-            og_err("ZAP reply: %s", zmq_strerror(errno));
+            char line[128];
+            snprintf(line, sizeof(line), "ZAP reply: %s", zmq_strerror(errno));
+            if (z->log)
+                z->log(z->log_arg, line);
             return;
         }
 }
@@ -228,16 +238,18 @@ static void refused(struct og_zap *z, const char *what, const char *who, int64_t
     va_list ap;
 
     snprintf(key, sizeof(key), "%s %s", what, who);
-    if (!og_ratelimit_allow(z->denied, key, now_us, &repeats, &dropped))
+    if (!z->log || !og_ratelimit_allow(z->denied, key, now_us, &repeats, &dropped))
         return;
     va_start(ap, fmt);
     og_safe_vformat(line, sizeof(line), fmt, ap); /* the domain and address are the peer's */
     va_end(ap);
-    if (repeats || dropped)
-        og_warn("%s (%llu more times since; %llu other refusals not logged)", line,
-                (unsigned long long)repeats, (unsigned long long)dropped);
-    else
-        og_warn("%s", line);
+    if (repeats || dropped) {
+        size_t len = strlen(line);
+        snprintf(line + len, sizeof(line) - len,
+                 " (%llu more times since; %llu other refusals not logged)",
+                 (unsigned long long)repeats, (unsigned long long)dropped);
+    }
+    z->log(z->log_arg, line);
 }
 
 void og_zap_handle(struct og_zap *z, int64_t now_us)
@@ -289,15 +301,15 @@ void og_zap_handle(struct og_zap *z, int64_t now_us)
              * own): the publishers' keys are not for it. */
             reply(z, rid, rid_len, "400", "wrong ZAP domain", "");
             refused(z, "domain", domain, now_us,
-                    "refusing a connection from %s: ZAP domain \"%s\" is not intake's (\"%s\")",
+                    "refusing a connection from %s: ZAP domain \"%s\" is not this socket's "
+                    "(\"%s\")",
                     addr, domain, z->domain);
         } else if (!k) {
             char who[128];
-            reply(z, rid, rid_len, "400", curve ? "unknown publisher key" : "CURVE required", "");
+            reply(z, rid, rid_len, "400", curve ? "unknown key" : "CURVE required", "");
             snprintf(who, sizeof(who), "%s %s", key, addr);
-            refused(z, "key", who, now_us,
-                    "refusing a publisher from %s: %s%s (not in the publishers file)", addr,
-                    curve ? "unknown key " : "no CURVE key", key);
+            refused(z, "key", who, now_us, "refusing a %s from %s: %s%s (not in %s)", z->peer,
+                    addr, curve ? "unknown key " : "no CURVE key", key, z->keys_file);
         } else {
             reply(z, rid, rid_len, "200", "OK", k->name);
         }
