@@ -27,6 +27,12 @@ static void usage(FILE *out)
         "      compare the case projection with the ledger (or rebuild it)\n"
         "  feed --db CONNINFO --unit UNIT [--after SEQ] [--follow]\n"
         "      a handling unit's assignments after a sequence number, as JSON Lines\n"
+        "  registry import --db CONNINFO [--dry-run] [--effective TIME] [--summary]\n"
+        "                  [--reload | --pid-file FILE] DIR|FILE...\n"
+        "      make the registry tables what CSV and GeoJSON files say, after showing what\n"
+        "      changes; changed routing rules become new versions from TIME (default now)\n"
+        "  registry export --db CONNINFO [--at TIME] DIR\n"
+        "      write the registry as the files import reads\n"
         "  keygen --out FILE\n"
         "      make a CURVE key pair (FILE: secret, FILE.pub: public) for a publisher or intake\n"
         "  keygen --signing PREFIX\n"
@@ -60,6 +66,8 @@ int main(int argc, char **argv)
         return og_cmd_rebuild_cases(argc - 1, argv + 1);
     if (strcmp(argv[1], "feed") == 0)
         return og_cmd_feed(argc - 1, argv + 1);
+    if (strcmp(argv[1], "registry") == 0)
+        return og_cmd_registry(argc - 1, argv + 1);
     if (strcmp(argv[1], "keygen") == 0)
         return og_cmd_keygen(argc - 1, argv + 1);
     fprintf(stderr, "onegridctl: unknown command \"%s\"\n", argv[1]);

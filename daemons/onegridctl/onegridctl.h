@@ -5,6 +5,7 @@
  * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited
  * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases`
  * feed.c     `onegridctl feed`: a handling unit's assignments, caught up and followed
+ * registry.c `onegridctl registry import|export`: the registry as CSV and GeoJSON files
  * keys.c     `onegridctl keygen`: CURVE key pairs, archive's chain-signing key pair */
 #ifndef OG_ONEGRIDCTL_H
 #define OG_ONEGRIDCTL_H
@@ -32,6 +33,9 @@ int og_cmd_rebuild_cases(int argc, char **argv);
 
 /* feed.c */
 int og_cmd_feed(int argc, char **argv);
+
+/* registry.c */
+int og_cmd_registry(int argc, char **argv);
 
 /* keys.c */
 int og_cmd_keygen(int argc, char **argv);
