@@ -1146,12 +1146,12 @@ static int cmd_import(int argc, char **argv)
         "  makes each registry table given (DIR/areas.csv, ... DIR/grids.geojson; or files\n"
         "  named so) what its file says, in one transaction, after printing what is added,\n"
         "  changed and removed\n"
-        "  --dry-run       print what would change, write nothing\n"
-        "  --effective T   changed routing rules take effect at T (default now; a\n"
-        "                  timestamp like 2027-01-01T00:00:00+08:00, or -infinity)\n"
-        "  --summary       counts per table only, not every row\n"
-        "  --reload        then `systemctl reload onegrid-dispatch.service`\n"
-        "  --pid-file F    then send SIGHUP to the dispatch whose pid F holds\n";
+        "  --dry-run          print what would change, write nothing\n"
+        "  --effective TIME   changed routing rules take effect at TIME (default now; a\n"
+        "                     timestamp like 2027-01-01T00:00:00+08:00, or -infinity)\n"
+        "  --summary          counts per table only, not every row\n"
+        "  --reload           then `systemctl reload onegrid-dispatch.service`\n"
+        "  --pid-file FILE    then send SIGHUP to the dispatch whose process id FILE holds\n";
     const char *conninfo = NULL, *effective_arg = "now", *pidfile = NULL;
     bool dry = false, summary = false, do_reload = false;
     struct given g[NTABLES] = {{0}};
