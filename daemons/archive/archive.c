@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "frame_check.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 struct held {
@@ -16,6 +17,51 @@ struct held {
     struct og_store_item item;
     UT_hash_handle hh;
 };
+
+/* What archive counts for Prometheus (docs/operating.md, "Metrics"). */
+struct archive_metrics {
+    struct og_metric *stored, *duplicate, *refused[OG_METRICS_REASONS];
+    struct og_metric *batches, *batch_size, *commit_seconds, *faults, *storage_refused;
+    struct og_metric *stale, *held, *db_up, *malformed;
+    struct og_metrics_link link;
+};
+
+static void metrics_init(struct archive_metrics *m)
+{
+    static const double sizes[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
+    static const double seconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,   0.25,   0.5,   1,    2.5,   5,    10};
+    const char *records = "onegrid_archive_records_total";
+    const char *help = "Records committed, by outcome (and reason, for refused)";
+    m->stored = og_metrics_counter(records, "outcome=\"stored\"", help);
+    m->duplicate = og_metrics_counter(records, "outcome=\"duplicate\"", help);
+    og_metrics_by_reason(m->refused, records, "outcome=\"refused\"", help);
+    m->batches = og_metrics_counter("onegrid_archive_batches_total", NULL,
+                                    "Batches committed (one transaction each)");
+    m->batch_size = og_metrics_histogram("onegrid_archive_batch_size", NULL,
+                                         "Records per committed batch", sizes,
+                                         sizeof(sizes) / sizeof(*sizes));
+    m->commit_seconds = og_metrics_histogram(
+        "onegrid_archive_commit_duration_seconds", NULL,
+        "Time to commit a batch, from BEGIN to COMMIT, retries of refused records included",
+        seconds, sizeof(seconds) / sizeof(*seconds));
+    m->faults = og_metrics_counter("onegrid_database_faults_total", NULL,
+                                   "Database faults (unavailable, cancelled, full...): the "
+                                   "records are held and tried again");
+    m->storage_refused = og_metrics_counter(
+        "onegrid_archive_storage_refused_total", NULL,
+        "Records the database refused for their own content (recorded as refusals instead)");
+    m->stale = og_metrics_counter("onegrid_archive_stale_records_total", NULL,
+                                  "Records of an older dispatch epoch dropped (fencing)");
+    m->held = og_metrics_gauge("onegrid_archive_held_records", NULL,
+                               "Records received and not committed yet");
+    m->db_up = og_metrics_gauge("onegrid_database_up", NULL,
+                                "1 while the database connection works, 0 while it fails");
+    m->malformed = og_metrics_counter("onegrid_link_malformed_total",
+                                      "side=\"server\",peer=\"dispatch\"",
+                                      "Frames from the peer that failed the checks and were dropped");
+    og_metrics_link_server_init(&m->link, "dispatch", 0);
+}
 
 struct og_archive {
     struct og_archive_opts o;
@@ -28,6 +74,7 @@ struct og_archive {
     struct og_backoff db; /* while the database fails */
     uint64_t committed, batches, duplicates, refused_records;
     struct og_frame_drops malformed;
+    struct archive_metrics m;
 };
 
 struct og_archive *og_archive_new(const struct og_archive_opts *o, struct og_link_server *srv,
@@ -40,6 +87,7 @@ struct og_archive *og_archive_new(const struct og_archive_opts *o, struct og_lin
     a->srv = srv;
     a->store = store;
     a->cap = o->batch_max * 4;
+    metrics_init(&a->m);
     a->batch = calloc(a->cap, sizeof(*a->batch));
     if (!a->batch) {
         free(a);
@@ -152,6 +200,8 @@ static void receive(struct og_archive *a)
  * after a backoff. Logged when a run of faults starts; the STATUS says it while it lasts. */
 static void db_failed(struct og_archive *a, const char *err)
 {
+    og_metrics_inc(a->m.faults);
+    og_metrics_error(err);
     if (og_backoff_failed(&a->db))
         og_err("database unavailable, holding %zu records and retrying: %s", a->n, err);
     og_daemon_status("database unavailable, holding %zu records: %s", a->n, err);
@@ -165,10 +215,18 @@ static void committed(struct og_archive *a, size_t k, uint64_t epoch)
         if (r && r->result_case == ONEGRID__V1__REPLY__RESULT_ACK &&
             r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE)
             a->duplicates++;
+        if (r)
+            og_metrics_inc(r->result_case != ONEGRID__V1__REPLY__RESULT_ACK
+                               ? og_metrics_reason(a->m.refused, r->nack->reason)
+                           : r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE
+                               ? a->m.duplicate
+                               : a->m.stored);
         answer(a, a->batch[i], epoch);
     }
     a->committed += k;
     a->batches++;
+    og_metrics_inc(a->m.batches);
+    og_metrics_observe(a->m.batch_size, (double)k);
     if (og_backoff_succeeded(&a->db))
         og_notice("database available again");
     shift(a, k);
@@ -205,6 +263,7 @@ static int commit_some(struct og_archive *a, size_t k)
     uint64_t current = 0;
     char err[512];
     int rc = -EINVAL;
+    int64_t t0 = og_mono_us();
 
     if (!items)
         return -ENOMEM;
@@ -222,6 +281,7 @@ static int commit_some(struct og_archive *a, size_t k)
     free(items);
 
     if (rc == 0) {
+        og_metrics_observe(a->m.commit_seconds, (double)(og_mono_us() - t0) / 1e6);
         committed(a, k, first->epoch);
         return 0;
     }
@@ -236,6 +296,7 @@ static int commit_some(struct og_archive *a, size_t k)
             answer(a, a->batch[m], current);
             m++;
         }
+        og_metrics_add(a->m.stale, m);
         if (m == 0) {
             db_failed(a, "a record's epoch is newer than the database's");
             return -ESTALE;
@@ -302,6 +363,12 @@ int og_archive_run(struct og_archive *a, int drain_ms)
         if (!drain_until)
             receive(a);
         commit_ready(a, drain_until != 0);
+        og_metrics_loop();
+        og_metrics_set(a->m.held, (int64_t)a->n);
+        og_metrics_set(a->m.db_up, og_store_connected(a->store) && !a->db.wait);
+        og_metrics_counter_set(a->m.storage_refused, a->refused_records);
+        og_metrics_counter_set(a->m.malformed, a->malformed.total);
+        og_metrics_link_server_update(&a->m.link, a->srv);
 
         if (og_reload_requested) {
             og_reload_requested = 0;

@@ -31,6 +31,8 @@ struct og_store_item {
 
 struct og_store *og_store_new(const char *conninfo, const char *name);
 void og_store_destroy(struct og_store **s);
+/* Whether the last connection made is still up, as far as libpq knows (for the metrics). */
+bool og_store_connected(const struct og_store *s);
 /* Reads the Ed25519 secret key file path (og_chainsig_secret_read: refused when its group
  * or others may read it); from then on every link a commit appends to a hash chain is
  * signed with it, in the same transaction (og.sign_link). The key stays in s and is wiped

@@ -7,8 +7,10 @@
 #include "archive.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 
-static const char *const known_keys[] = {"listen",        "conninfo",    "batch_max",
+static const char *const known_keys[] = {"metrics_listen", "metrics_allow_remote",
+                                         "listen",        "conninfo",    "batch_max",
                                          "batch_wait_ms", "credit",      "drain_ms",
                                          "name",          "signing_key", "link_secret_key_file",
                                          "link_clients_file", NULL};
@@ -21,6 +23,7 @@ int main(int argc, char **argv)
     struct og_link_keys keys = {0};
     struct og_store *store = NULL;
     struct og_archive *a = NULL;
+    struct og_metrics_server *metrics = NULL;
     void *ctx = NULL;
     long batch_max, wait_ms, credit, drain_ms;
     char err[512], host[64], name[128];
@@ -41,6 +44,10 @@ int main(int argc, char **argv)
         og_config_str(cfg, "archive", "conninfo", og_config_get(cfg, "database", "conninfo"));
     if (!listen || !conninfo) {
         og_err("[archive] listen and conninfo (or [database] conninfo) are required");
+        goto out;
+    }
+    if (og_metrics_server_config(cfg, "archive", &metrics, err, sizeof(err)) < 0) {
+        og_err("%s", err);
         goto out;
     }
     /* The link from dispatch: CURVE with archive's own key pair, required on tcp://. */
@@ -99,6 +106,7 @@ int main(int argc, char **argv)
     og_daemon_ready("listening on %s, batches of up to %ld", listen, batch_max);
     rc = og_archive_run(a, (int)drain_ms) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+    og_metrics_server_stop(&metrics);
     og_link_keys_clear(&keys);
     og_archive_destroy(&a);
     og_link_server_destroy(&srv);

@@ -98,6 +98,11 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     return 0;
 }
 
+bool og_store_connected(const struct og_store *s)
+{
+    return s->conn && PQstatus(s->conn) == CONNECTION_OK;
+}
+
 int og_store_signing_key(struct og_store *s, const char *path, char *err, size_t errlen)
 {
     int rc;

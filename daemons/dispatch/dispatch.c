@@ -11,6 +11,7 @@
 #include "db.h"
 #include "frame_check.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "validate.h"
 
@@ -34,6 +35,53 @@ struct pending {
 struct inbox_item {
     Onegrid__V1__Frame *frame;
 };
+
+/* What dispatch counts for Prometheus (docs/operating.md, "Metrics"). */
+struct dispatch_metrics {
+    struct og_metric *decided, *duplicate, *refused[OG_METRICS_REASONS], *escalations[4];
+    struct og_metric *faults, *db_up, *cases_open, *inbox, *pending, *epoch, *clock_trusted;
+    struct og_metric *malformed_intake, *malformed_archive;
+    struct og_metrics_link to_archive, from_intake;
+};
+
+static void metrics_init(struct dispatch_metrics *m)
+{
+    const char *decisions = "onegrid_dispatch_decisions_total";
+    const char *help = "Submissions decided, by outcome (and reason, for refused); "
+                       "duplicates were answered from the database";
+    m->decided = og_metrics_counter(decisions, "outcome=\"accepted\"", help);
+    m->duplicate = og_metrics_counter(decisions, "outcome=\"duplicate\"", help);
+    og_metrics_by_reason(m->refused, decisions, "outcome=\"refused\"", help);
+    for (int level = 1; level <= 3; level++) {
+        char labels[32];
+        snprintf(labels, sizeof(labels), "level=\"%d\"", level);
+        m->escalations[level] = og_metrics_counter(
+            "onegrid_dispatch_escalations_total", labels,
+            "Overdue cases escalated (督办), by level: 1 community, 2 street, 3 district");
+    }
+    m->faults = og_metrics_counter("onegrid_database_faults_total", NULL,
+                                   "Database faults (unavailable, cancelled, full...): the "
+                                   "submissions wait and are tried again");
+    m->db_up = og_metrics_gauge("onegrid_database_up", NULL,
+                                "1 while the database connection works, 0 while it fails");
+    m->cases_open = og_metrics_gauge("onegrid_dispatch_cases_open", NULL,
+                                     "Cases held in memory (open ones, and final ones in flight)");
+    m->inbox = og_metrics_gauge("onegrid_dispatch_inbox", NULL,
+                                "Submissions received and not decided yet");
+    m->pending = og_metrics_gauge("onegrid_dispatch_pending", NULL,
+                                  "Decisions passed to archive and not answered yet");
+    m->epoch = og_metrics_gauge("onegrid_dispatch_epoch", NULL, "The fencing epoch held");
+    m->clock_trusted = og_metrics_gauge("onegrid_dispatch_clock_trusted", NULL,
+                                        "1 while the wall clock is trusted (0: holding decisions "
+                                        "and escalations until the clocks agree)");
+    const char *malformed = "onegrid_link_malformed_total";
+    help = "Frames from the peer that failed the checks and were dropped";
+    m->malformed_intake = og_metrics_counter(malformed, "side=\"server\",peer=\"intake\"", help);
+    m->malformed_archive =
+        og_metrics_counter(malformed, "side=\"client\",peer=\"archive\"", help);
+    og_metrics_link_client_init(&m->to_archive, "archive");
+    og_metrics_link_server_init(&m->from_intake, "intake", 0);
+}
 
 struct og_dispatch {
     struct og_dispatch_opts o;
@@ -59,7 +107,27 @@ struct og_dispatch {
     char (*fetched)[32]; /* closed cases read for the submission being decided */
     size_t n_fetched, cap_fetched;
     char fetch_err[512]; /* why the last fetch failed */
+    struct dispatch_metrics m;
 };
+
+/* The gauges, and the counters kept elsewhere: once a loop turn. */
+static void metrics_update(struct og_dispatch *d)
+{
+    og_metrics_loop();
+    og_metrics_counter_set(d->m.decided, d->decided);
+    og_metrics_counter_set(d->m.duplicate, d->duplicates);
+    og_metrics_set(d->m.db_up, !og_db_broken(d->conn) && !d->db.wait);
+    og_metrics_set(d->m.cases_open, (int64_t)og_cases_count(d->cases));
+    og_metrics_set(d->m.inbox, (int64_t)d->n_inbox);
+    og_metrics_set(d->m.pending, (int64_t)HASH_COUNT(d->pending));
+    og_metrics_set(d->m.epoch, (int64_t)d->epoch);
+    og_metrics_set(d->m.clock_trusted, og_clock_trusted(&d->clock));
+    og_metrics_counter_set(d->m.malformed_intake, d->bad_from_intake.total);
+    og_metrics_counter_set(d->m.malformed_archive, d->bad_from_archive.total);
+    og_metrics_link_client_update(&d->m.to_archive, d->out);
+    if (d->in)
+        og_metrics_link_server_update(&d->m.from_intake, d->in);
+}
 
 static void hold_status(struct og_dispatch *d)
 {
@@ -231,6 +299,7 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
     d->o = *o;
     d->in = from_intake;
     d->out = to_archive;
+    metrics_init(&d->m);
     d->reg = og_registry_new();
     d->cases = og_cases_new();
     if (!d->reg || !d->cases) {
@@ -240,6 +309,7 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
     int64_t t0 = og_mono_us();
     if (connect_db(d, err, sizeof(err)) || take_over(d, err, sizeof(err))) {
         og_err("could not load state from the database (retrying): %s", err);
+        og_metrics_error(err);
         goto fail;
     }
     double load_s = (double)(og_mono_us() - t0) / 1e6;
@@ -562,6 +632,10 @@ static int forward(struct og_dispatch *d, struct inbox_item *it, int64_t now)
     snprintf(p->case_id, sizeof(p->case_id), "%s", dec->case_id ? dec->case_id : "");
     if (p->refusal) {
         d->refused++;
+        og_metrics_inc(og_metrics_reason(d->m.refused, dec->rejection ? dec->rejection->reason
+                                                       : f->submission->rejection
+                                                           ? f->submission->rejection->reason
+                                                           : 0));
         if (dec->rejection)
             og_info("refusing \"%s\": %s: %s", f->submission->event ? f->submission->event->id : "",
                     og_reason_name(dec->rejection->reason), dec->rejection->text);
@@ -586,6 +660,8 @@ static int forward(struct og_dispatch *d, struct inbox_item *it, int64_t now)
 
 static void db_failed(struct og_dispatch *d, const char *err)
 {
+    og_metrics_inc(d->m.faults);
+    og_metrics_error(err);
     if (og_backoff_failed(&d->db))
         og_err("database unavailable, holding %zu submissions: %s", d->n_inbox, err);
     og_daemon_status("database unavailable: %s", err);
@@ -788,6 +864,9 @@ static int escalate_one(struct og_case *c, void *arg)
                                              : "district",
                   c->supervisor ? c->supervisor : "(none registered)");
         sc->escalated++;
+        og_metrics_inc(d->m.escalations[c->escalation_level >= 1 && c->escalation_level <= 3
+                                            ? c->escalation_level
+                                            : 3]);
     }
     free(e.time);
     free(sub.received);
@@ -867,6 +946,7 @@ int og_dispatch_run(struct og_dispatch *d)
             trusted_now(d); /* notice soon when the clocks agree again */
         }
         og_link_client_tick(d->out);
+        metrics_update(d);
 
         now = og_mono_us();
         if ((og_stop_requested || d->must_reload) && !drain_until) {

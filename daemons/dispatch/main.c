@@ -7,10 +7,13 @@
 #include <zmq.h>
 
 #include "daemon.h"
+#include "db.h"
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
 
 static const char *const known_keys[] = {
+    "metrics_listen", "metrics_allow_remote",
     "listen",           "archive",          "shard",    "conninfo",           "credit",
     "window",           "resend_ms",        "drain_ms", "escalation_scan_ms", "merge_window_hours",
     "merge_distance_m", "max_clock_step_s", "link_secret_key_file", "link_clients_file",
@@ -24,6 +27,7 @@ int main(int argc, char **argv)
     struct og_link_client *out = NULL;
     struct og_link_keys keys = {0};
     struct og_dispatch *d = NULL;
+    struct og_metrics_server *metrics = NULL;
     void *ctx = NULL;
     long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m, clock_step_s;
     char err[512], host[64], holder[128];
@@ -56,6 +60,10 @@ int main(int argc, char **argv)
     if (!listen || !archive || !o.shard || !o.conninfo) {
         og_err("[dispatch] listen, archive, shard and conninfo (or [database] conninfo) are "
                "required");
+        goto out;
+    }
+    if (og_metrics_server_config(cfg, "dispatch", &metrics, err, sizeof(err)) < 0) {
+        og_err("%s", err);
         goto out;
     }
     if (gethostname(host, sizeof(host)) != 0)
@@ -116,6 +124,7 @@ int main(int argc, char **argv)
         og_notice("exiting so that a restart reloads committed state");
     rc = rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+    og_metrics_server_stop(&metrics);
     og_link_keys_clear(&keys);
     og_dispatch_destroy(&d);
     og_link_server_destroy(&in);

@@ -10,6 +10,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "validate.h"
 
@@ -232,6 +233,42 @@ void og_intake_frame_free(Onegrid__V1__Frame **f)
  * unanswered. */
 #define MAX_WAITERS 100000
 
+/* What intake counts for Prometheus (docs/operating.md, "Metrics"). */
+struct intake_metrics {
+    struct og_metric *received, *busy, *unroutable, *stored, *duplicate;
+    struct og_metric *rejected[OG_METRICS_REASONS]; /* answers: refused, by reason */
+    struct og_metric *refused[OG_METRICS_REASONS];  /* refused by intake itself */
+    struct og_metric *waiting, *connections, *handshakes_failed, *dropped;
+    struct og_metrics_link link;
+};
+
+static void metrics_init(struct intake_metrics *m)
+{
+    const char *answers = "onegrid_intake_answers_total";
+    const char *help = "Answers sent to publishers, by outcome (and reason, for rejected)";
+    m->received = og_metrics_counter("onegrid_intake_received_total", NULL,
+                                     "Submits read from publishers");
+    m->stored = og_metrics_counter(answers, "outcome=\"stored\"", help);
+    m->duplicate = og_metrics_counter(answers, "outcome=\"duplicate\"", help);
+    og_metrics_by_reason(m->rejected, answers, "outcome=\"rejected\"", help);
+    m->busy = og_metrics_counter("onegrid_intake_busy_total", NULL,
+                                 "Submits answered REASON_BUSY (not recorded: sent again later)");
+    m->unroutable = og_metrics_counter("onegrid_intake_unroutable_total", NULL,
+                                       "Answers not delivered: the publisher was gone");
+    og_metrics_by_reason(m->refused, "onegrid_intake_refused_total", NULL,
+                         "Events intake itself refused (before dispatch), by reason");
+    m->waiting = og_metrics_gauge("onegrid_intake_waiting_submits", NULL,
+                                  "Submits waiting for their answer");
+    m->connections = og_metrics_gauge("onegrid_intake_connections", NULL,
+                                      "Publisher connections open");
+    m->handshakes_failed = og_metrics_counter("onegrid_intake_handshakes_failed_total", NULL,
+                                              "Publisher handshakes that failed (CURVE, ZAP)");
+    m->dropped = og_metrics_counter("onegrid_intake_connections_dropped_total", NULL,
+                                    "Publisher connections intake ended (too many, holding too "
+                                    "much)");
+    og_metrics_link_client_init(&m->link, "dispatch");
+}
+
 /* The publisher behind one Submit: its routing id and the Submit's tag. */
 struct waiter {
     const uint8_t *route;
@@ -251,6 +288,7 @@ struct og_intake {
     bool bytes_full;   /* likewise for the bytes in flight */
     struct og_ratelimit *said;
     uint64_t received, answered, unroutable, busy;
+    struct intake_metrics m;
 };
 
 struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers,
@@ -270,7 +308,25 @@ struct og_intake *og_intake_new(const struct og_intake_opts *o, void *publishers
     in->peers = peers;
     in->pub = publishers;
     in->dispatch = dispatch;
+    metrics_init(&in->m);
     return in;
+}
+
+/* The gauges, and the counters kept elsewhere: once a loop turn. */
+static void metrics_update(struct og_intake *in)
+{
+    const struct og_peers_stats *ps = in->peers ? og_peers_stats(in->peers) : NULL;
+    og_metrics_loop();
+    og_metrics_counter_set(in->m.received, in->received);
+    og_metrics_counter_set(in->m.busy, in->busy);
+    og_metrics_counter_set(in->m.unroutable, in->unroutable);
+    og_metrics_set(in->m.waiting, (int64_t)og_waiters_submits(in->waiters));
+    if (ps) {
+        og_metrics_set(in->m.connections, (int64_t)ps->connections);
+        og_metrics_counter_set(in->m.handshakes_failed, ps->refused);
+        og_metrics_counter_set(in->m.dropped, ps->dropped);
+    }
+    og_metrics_link_client_update(&in->m.link, in->dispatch);
 }
 
 void og_intake_destroy(struct og_intake **inp)
@@ -369,6 +425,10 @@ static void answer_waiter(const struct og_waiter *w, bool first, void *arg)
             return;
         }
         a->in->answered++;
+        og_metrics_inc(!ack ? og_metrics_reason(a->in->m.rejected, r->nack->reason)
+                       : r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_STORED
+                           ? a->in->m.stored
+                           : a->in->m.duplicate);
     }
 }
 
@@ -431,6 +491,8 @@ static void submit(struct og_intake *in, Onegrid__V1__Frame *f, const struct wai
         og_intake_frame_free(&f);
         return;
     }
+    if (f->submission->rejection)
+        og_metrics_inc(og_metrics_reason(in->m.refused, f->submission->rejection->reason));
     if (f->submission->rejection)
         say(LOG_INFO, "refusing an event from %s: %s: %s", f->submission->publisher,
             og_reason_name(f->submission->rejection->reason), f->submission->rejection->text);
@@ -581,6 +643,7 @@ int og_intake_run(struct og_intake *in, int drain_ms)
             og_peers_check(in->peers, og_mono_us(),
                            og_waiters_bytes(in->waiters) + og_waiters_entries(in->waiters) * 256);
         og_link_client_tick(in->dispatch);
+        metrics_update(in);
 
         if (og_reload_requested) {
             og_reload_requested = 0;

@@ -8,10 +8,13 @@
 #include "daemon.h"
 #include "intake.h"
 #include "log.h"
+#include "metrics.h"
 #include "zap.h"
 #include "zsock.h"
 
-static const char *const known_keys[] = {"listen",
+static const char *const known_keys[] = {"metrics_listen",
+                                         "metrics_allow_remote",
+                                         "listen",
                                          "dispatch",
                                          "max_event_bytes",
                                          "max_rejected_bytes",
@@ -79,6 +82,7 @@ int main(int argc, char **argv)
     char secret[41] = "";
     struct og_link_keys link_keys = {0};
     struct og_peers *peers = NULL;
+    struct og_metrics_server *metrics = NULL;
     long max_bytes, max_rej, age_days, window, resend_ms, drain_ms, max_unanswered, memory_mb;
     bool allow_unauthenticated;
     char err[512], bound[256];
@@ -109,6 +113,10 @@ int main(int argc, char **argv)
     const char *dispatch_ep = og_config_get(cfg, "intake", "dispatch");
     if (!listen || !dispatch_ep) {
         og_err("[intake] listen and dispatch are required");
+        goto out;
+    }
+    if (og_metrics_server_config(cfg, "intake", &metrics, err, sizeof(err)) < 0) {
+        og_err("%s", err);
         goto out;
     }
     if (sodium_init() < 0) {
@@ -209,6 +217,7 @@ int main(int argc, char **argv)
     og_daemon_ready("listening on %s (last bound: %s), dispatch at %s", listen, bound, dispatch_ep);
     rc = og_intake_run(in, (int)drain_ms) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
+    og_metrics_server_stop(&metrics);
     og_link_keys_clear(&link_keys);
     og_intake_destroy(&in);
     og_link_client_destroy(&dispatch);

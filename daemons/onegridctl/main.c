@@ -14,6 +14,10 @@ static void usage(FILE *out)
         "  migrate --db CONNINFO [--sql-dir DIR] [--status | --dry-run]\n"
         "      apply the versioned migrations not applied yet, then the current definitions\n"
         "      (functions, views) whose text changed\n"
+        "  status [--config FILE] [--json] [--timeout MS]\n"
+        "      each daemon's health, version, uptime, queues, database and last error, from\n"
+        "      the metrics endpoints the configuration names (exit 0 healthy, 1 degraded,\n"
+        "      2 down)\n"
         "  publish --endpoint EP [--window N] [--timeout S] [--results FILE]\n"
         "          [--rebase-time RFC3339] [--outbox FILE [--wait-space S]]\n"
         "          [--curve-server-key KEY --curve-key FILE] FILE...\n"
@@ -58,6 +62,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "migrate") == 0)
         return og_cmd_migrate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "status") == 0)
+        return og_cmd_status(argc - 1, argv + 1);
     if (strcmp(argv[1], "publish") == 0)
         return og_cmd_publish(argc - 1, argv + 1);
     if (strcmp(argv[1], "audit") == 0)

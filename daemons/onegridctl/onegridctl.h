@@ -3,6 +3,7 @@
  * main.c     subcommand dispatch and usage
  * migrate.c  `onegridctl migrate`: versioned migrations once each, current definitions when changed
  * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited
+ * status.c   `onegridctl status`: the daemons' health from their metrics endpoints
  * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases`
  * feed.c     `onegridctl feed`: a handling unit's assignments, caught up and followed
  * registry.c `onegridctl registry import|export`: the registry as CSV and GeoJSON files
@@ -26,6 +27,9 @@ int og_cmd_migrate(int argc, char **argv);
 
 /* publish.c */
 int og_cmd_publish(int argc, char **argv);
+
+/* status.c */
+int og_cmd_status(int argc, char **argv);
 
 /* audit.c */
 int og_cmd_audit(int argc, char **argv);

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Prometheus metrics and `onegridctl status` (issue 12, items 3 and 4). The three daemons
+# serve /metrics on loopback ports the test picks; after 20 events stored, one refused by
+# intake (too old) and one refused by dispatch (unknown grid), each daemon's counters say
+# so, every scrape passes `promtool check metrics`, anything but GET /metrics and
+# /health is refused, a non-loopback metrics_listen is refused at start, and `onegridctl
+# status` exits 0 with all up, then 2 (and names what is down) once dispatch is killed.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
+
+command -v promtool >/dev/null || fail "promtool not found (Debian package prometheus; deploy/install-deps)"
+command -v curl >/dev/null || fail "curl not found"
+
+test_begin "metrics"
+test_createdb
+og_write_config "$TEST_DIR" "$TEST_DB"
+
+# Three free ports, all different.
+declare -A port
+for d in intake dispatch archive; do
+	while :; do
+		p=$(og_free_tcp_port)
+		[[ " ${port[*]:-} " == *" $p "* ]] || break
+	done
+	port[$d]=$p
+done
+conf=$TEST_DIR/onegrid.conf
+
+# Not loopback: refused at start, unless metrics_allow_remote = yes.
+cp "$conf" "$TEST_DIR/remote.conf"
+sed -i "/^\[intake\]/a metrics_listen = 0.0.0.0:${port[intake]}" "$TEST_DIR/remote.conf"
+rc=0
+"$ONEGRID_BIN/onegrid-intake" -c "$TEST_DIR/remote.conf" >"$TEST_DIR/remote.log" 2>&1 || rc=$?
+assert_eq "intake refuses a non-loopback metrics_listen" 1 "$rc"
+assert_match "and says why" "metrics_listen: \"0.0.0.0:[0-9]+\" is not a loopback address" \
+	"$(cat "$TEST_DIR/remote.log")"
+
+for d in intake dispatch archive; do
+	sed -i "/^\[$d\]/a metrics_listen = 127.0.0.1:${port[$d]}" "$conf"
+done
+og_start_all "$TEST_DIR"
+
+scrape() { curl -sS --max-time 5 "http://127.0.0.1:${port[$1]}/metrics"; }
+# value NAME{LABELS} FILE: the sample's value, or "absent".
+value() {
+	awk -v s="$1" '$1 == s { print $2; found = 1 } END { if (!found) print "absent" }' "$2"
+}
+
+# Status before any event: every daemon healthy.
+rc=0
+"$ONEGRID_BIN/onegridctl" status --config "$conf" >"$TEST_DIR/status0.txt" 2>&1 || rc=$?
+assert_eq "onegridctl status exits 0 with all up" 0 "$rc"
+assert_match "status names each daemon healthy" \
+	"intake +healthy.*dispatch +healthy.*archive +healthy" "$(tr '\n' ' ' <"$TEST_DIR/status0.txt")"
+assert_match "status checks the whole path" \
+	"path: intake -> dispatch up, dispatch -> archive up, archive -> database up" \
+	"$(cat "$TEST_DIR/status0.txt")"
+
+og_gen_reports "$TEST_DB" 20 mt >"$TEST_DIR/events.jsonl"
+# Too old for intake (max_event_age_days = 30), and a grid no source has.
+sed -n 1p "$TEST_DIR/events.jsonl" |
+	sed -e 's/"id":"mt-000001"/"id":"mt-old"/' -e 's/"time":"[^"]*"/"time":"2020-01-01T00:00:00Z"/' \
+		>>"$TEST_DIR/events.jsonl"
+sed -n 1p "$TEST_DIR/events.jsonl" |
+	sed -e 's/"id":"mt-000001"/"id":"mt-nogrid"/' -e 's/"subject":"[^"]*"/"subject":"no-such-grid"/' \
+		>>"$TEST_DIR/events.jsonl"
+rc=0
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" \
+	"$TEST_DIR/events.jsonl" >"$TEST_DIR/publish.txt" 2>&1 || rc=$?
+assert_match "20 stored, 2 rejected" "stored 20, duplicate 0, rejected 2, unanswered 0" \
+	"$(cat "$TEST_DIR/publish.txt")"
+
+# Answers reach intake's counters as they are sent; the gauges follow each loop turn.
+for d in intake dispatch archive; do
+	scrape "$d" >"$TEST_DIR/$d.prom"
+done
+for ((i = 0; i < 100; i++)); do
+	[[ $(value 'onegrid_link_in_flight{side="client",peer="dispatch"}' "$TEST_DIR/intake.prom") == 0 &&
+		$(value 'onegrid_intake_waiting_submits' "$TEST_DIR/intake.prom") == 0 ]] && break
+	sleep 0.1
+	scrape intake >"$TEST_DIR/intake.prom"
+done
+
+I=$TEST_DIR/intake.prom D=$TEST_DIR/dispatch.prom A=$TEST_DIR/archive.prom
+assert_eq "intake: 22 received" 22 "$(value onegrid_intake_received_total "$I")"
+assert_eq "intake: 20 answered stored" 20 "$(value 'onegrid_intake_answers_total{outcome="stored"}' "$I")"
+assert_eq "intake: 1 answered rejected, invalid_time" 1 \
+	"$(value 'onegrid_intake_answers_total{outcome="rejected",reason="invalid_time"}' "$I")"
+assert_eq "intake: 1 answered rejected, unknown_grid" 1 \
+	"$(value 'onegrid_intake_answers_total{outcome="rejected",reason="unknown_grid"}' "$I")"
+assert_eq "intake: refused 1 itself (invalid_time)" 1 \
+	"$(value 'onegrid_intake_refused_total{reason="invalid_time"}' "$I")"
+assert_eq "intake: refused no unknown_grid itself (dispatch did)" 0 \
+	"$(value 'onegrid_intake_refused_total{reason="unknown_grid"}' "$I")"
+assert_eq "intake: link to dispatch up" 1 \
+	"$(value 'onegrid_link_connected{side="client",peer="dispatch"}' "$I")"
+assert_eq "intake: link to dispatch sent 22" 22 \
+	"$(value 'onegrid_link_sent_total{side="client",peer="dispatch"}' "$I")"
+assert_match "intake: build info names the version" \
+	"onegrid_build_info\\{daemon=\"intake\",version=\"$("$ONEGRID_BIN/onegrid-intake" --version | cut -d' ' -f2)\"\\} 1" \
+	"$(cat "$I")"
+assert_ge "intake: resident memory above 1 MB" 1000000 "$(value process_resident_memory_bytes "$I")"
+
+assert_eq "dispatch: 20 accepted" 20 "$(value 'onegrid_dispatch_decisions_total{outcome="accepted"}' "$D")"
+assert_eq "dispatch: 1 refused, unknown_grid" 1 \
+	"$(value 'onegrid_dispatch_decisions_total{outcome="refused",reason="unknown_grid"}' "$D")"
+assert_eq "dispatch: 1 refused, invalid_time (intake's, recorded)" 1 \
+	"$(value 'onegrid_dispatch_decisions_total{outcome="refused",reason="invalid_time"}' "$D")"
+assert_eq "dispatch: database up" 1 "$(value onegrid_database_up "$D")"
+assert_eq "dispatch: 20 cases open" 20 "$(value onegrid_dispatch_cases_open "$D")"
+assert_eq "dispatch: no escalation" 0 "$(value 'onegrid_dispatch_escalations_total{level="1"}' "$D")"
+
+assert_eq "archive: 20 stored" 20 "$(value 'onegrid_archive_records_total{outcome="stored"}' "$A")"
+assert_eq "archive: 1 refused, unknown_grid" 1 \
+	"$(value 'onegrid_archive_records_total{outcome="refused",reason="unknown_grid"}' "$A")"
+assert_eq "archive: 1 refused, invalid_time" 1 \
+	"$(value 'onegrid_archive_records_total{outcome="refused",reason="invalid_time"}' "$A")"
+assert_eq "archive: stored agrees with the database" \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key")" \
+	"$(value 'onegrid_archive_records_total{outcome="stored"}' "$A")"
+assert_eq "archive: refusals agree with the database" \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection")" 2
+assert_eq "archive: the batch-size histogram counts every batch" \
+	"$(value onegrid_archive_batches_total "$A")" "$(value onegrid_archive_batch_size_count "$A")"
+assert_eq "archive: its records add up to 22" 22 "$(value onegrid_archive_batch_size_sum "$A")"
+assert_eq "archive: every commit timed" \
+	"$(value onegrid_archive_batches_total "$A")" \
+	"$(value onegrid_archive_commit_duration_seconds_count "$A")"
+assert_eq "archive: database up" 1 "$(value onegrid_database_up "$A")"
+
+for d in intake dispatch archive; do
+	rc=0
+	promtool check metrics <"$TEST_DIR/$d.prom" >"$TEST_DIR/$d.promtool" 2>&1 || rc=$?
+	assert_eq "promtool check metrics passes for $d ($(tr '\n' ' ' <"$TEST_DIR/$d.promtool"))" 0 "$rc"
+done
+
+# Only GET (and HEAD) of /metrics and /health.
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
+assert_eq "unknown path: 404" 404 "$(code "http://127.0.0.1:${port[archive]}/nope")"
+assert_eq "POST: 405" 405 "$(code -X POST -d x "http://127.0.0.1:${port[archive]}/metrics")"
+assert_eq "HEAD: 200" 200 "$(code -I "http://127.0.0.1:${port[archive]}/metrics")"
+assert_eq "content type of the exposition format 0.0.4" \
+	"text/plain; version=0.0.4; charset=utf-8" \
+	"$(curl -s -o /dev/null -w '%{content_type}' "http://127.0.0.1:${port[intake]}/metrics")"
+assert_match "/health names the daemon" '"daemon":"dispatch"' \
+	"$(curl -sS --max-time 5 "http://127.0.0.1:${port[dispatch]}/health")"
+
+rc=0
+"$ONEGRID_BIN/onegridctl" status --config "$conf" --json >"$TEST_DIR/status1.json" || rc=$?
+assert_eq "status --json exits 0" 0 "$rc"
+assert_eq "status --json: overall healthy" healthy \
+	"$(python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' <"$TEST_DIR/status1.json")"
+assert_eq "status --json: archive's database up" up \
+	"$(python3 -c 'import json,sys; print(json.load(sys.stdin)["daemons"][2]["database"])' \
+		<"$TEST_DIR/status1.json")"
+
+og_kill dispatch "$TEST_DIR"
+rc=0
+"$ONEGRID_BIN/onegridctl" status --config "$conf" >"$TEST_DIR/status2.txt" 2>&1 || rc=$?
+assert_eq "onegridctl status exits 2 with dispatch down" 2 "$rc"
+assert_match "status names dispatch down" "dispatch +down" "$(cat "$TEST_DIR/status2.txt")"
+assert_match "overall down" "overall: down" "$(cat "$TEST_DIR/status2.txt")"
+# intake notices its next hop is gone (the link loses its credit).
+for ((i = 0; i < 100; i++)); do
+	[[ $(value 'onegrid_link_connected{side="client",peer="dispatch"}' <(scrape intake)) == 0 ]] && break
+	sleep 0.1
+done
+rc=0
+"$ONEGRID_BIN/onegridctl" status --config "$conf" >"$TEST_DIR/status3.txt" 2>&1 || rc=$?
+assert_match "intake degraded: no credit from dispatch" \
+	"intake +degraded.*no credit from dispatch" "$(tr '\n' ' ' <"$TEST_DIR/status3.txt")"
+
+echo "# passed: $_tl_passed checks"

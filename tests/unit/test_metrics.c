@@ -1,0 +1,143 @@
+/* metrics.c: the registry, the text exposition it renders, the listen address check, and
+ * counting from one thread while another renders. The HTTP side is in
+ * tests/integration/metrics.sh (curl, promtool). */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "metrics.h"
+
+static char *render(void)
+{
+    size_t len;
+    char *text = og_metrics_render(&len);
+    assert_non_null(text);
+    assert_int_equal(strlen(text), len);
+    return text;
+}
+
+static void test_counter_gauge(void **state)
+{
+    (void)state;
+    struct og_metric *c = og_metrics_counter("t_events_total", NULL, "Events");
+    struct og_metric *g = og_metrics_gauge("t_depth", "queue=\"a\"", "Depth");
+    assert_non_null(c);
+    assert_ptr_equal(c, og_metrics_counter("t_events_total", "", "other help"));
+    /* the same name as another type: refused */
+    assert_null(og_metrics_gauge("t_events_total", "x=\"1\"", "Events"));
+    og_metrics_inc(c);
+    og_metrics_add(c, 41);
+    og_metrics_set(g, -3);
+    og_metrics_inc(NULL); /* a NULL series counts nothing, and does not crash */
+    assert_int_equal(og_metrics_value(c), 42);
+    char *text = render();
+    assert_non_null(strstr(text, "# HELP t_events_total Events\n# TYPE t_events_total counter\n"
+                                 "t_events_total 42\n"));
+    assert_non_null(strstr(text, "# TYPE t_depth gauge\nt_depth{queue=\"a\"} -3\n"));
+    free(text);
+}
+
+static void test_histogram(void **state)
+{
+    (void)state;
+    static const double bounds[] = {0.1, 1, 10};
+    struct og_metric *h = og_metrics_histogram("t_seconds", NULL, "Time", bounds, 3);
+    og_metrics_observe(h, 0.05);
+    og_metrics_observe(h, 0.1); /* le: on the bound counts in it */
+    og_metrics_observe(h, 5);
+    og_metrics_observe(h, 50);
+    char *text = render();
+    assert_non_null(strstr(text, "# TYPE t_seconds histogram\n"
+                                 "t_seconds_bucket{le=\"0.1\"} 2\n"
+                                 "t_seconds_bucket{le=\"1\"} 2\n"
+                                 "t_seconds_bucket{le=\"10\"} 3\n"
+                                 "t_seconds_bucket{le=\"+Inf\"} 4\n"
+                                 "t_seconds_sum 55.15\n"
+                                 "t_seconds_count 4\n"));
+    free(text);
+}
+
+static void test_reasons(void **state)
+{
+    (void)state;
+    struct og_metric *by[OG_METRICS_REASONS];
+    og_metrics_by_reason(by, "t_refused_total", "outcome=\"refused\"", "Refused");
+    og_metrics_inc(og_metrics_reason(by, 14));  /* REASON_UNKNOWN_GRID */
+    og_metrics_inc(og_metrics_reason(by, 999)); /* unknown: counted as unspecified */
+    char *text = render();
+    assert_non_null(
+        strstr(text, "t_refused_total{outcome=\"refused\",reason=\"unknown_grid\"} 1\n"));
+    assert_non_null(
+        strstr(text, "t_refused_total{outcome=\"refused\",reason=\"unspecified\"} 1\n"));
+    assert_non_null(strstr(text, "t_refused_total{outcome=\"refused\",reason=\"too_large\"} 0\n"));
+    free(text);
+}
+
+static void test_check_listen(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(og_metrics_check_listen("127.0.0.1:9731", false, err, sizeof(err)), 0);
+    assert_int_equal(og_metrics_check_listen("127.5.0.1:1", false, err, sizeof(err)), 0);
+    assert_int_equal(og_metrics_check_listen("[::1]:9731", false, err, sizeof(err)), 0);
+    assert_int_equal(og_metrics_check_listen("0.0.0.0:9731", false, err, sizeof(err)), -EPERM);
+    assert_non_null(strstr(err, "not a loopback address"));
+    assert_int_equal(og_metrics_check_listen("0.0.0.0:9731", true, err, sizeof(err)), 0);
+    assert_int_equal(og_metrics_check_listen("[::]:9731", false, err, sizeof(err)), -EPERM);
+    assert_int_equal(og_metrics_check_listen("localhost:9731", false, err, sizeof(err)), -EINVAL);
+    assert_int_equal(og_metrics_check_listen("127.0.0.1", false, err, sizeof(err)), -EINVAL);
+    assert_int_equal(og_metrics_check_listen("127.0.0.1:0", false, err, sizeof(err)), -EINVAL);
+    assert_int_equal(og_metrics_check_listen("127.0.0.1:65536", false, err, sizeof(err)), -EINVAL);
+    assert_int_equal(og_metrics_check_listen("::1:9731", false, err, sizeof(err)), -EINVAL);
+}
+
+#define ROUNDS 200000
+
+static void *count(void *arg)
+{
+    struct og_metric **m = arg;
+    for (int i = 0; i < ROUNDS; i++) {
+        og_metrics_inc(m[0]);
+        og_metrics_observe(m[1], 1);
+    }
+    return NULL;
+}
+
+/* The daemon's thread counts while the server's renders: nothing is lost, and each
+ * rendered histogram is consistent (+Inf bucket = count). */
+static void test_concurrent(void **state)
+{
+    (void)state;
+    static const double bounds[] = {0.5, 2};
+    struct og_metric *m[2] = {og_metrics_counter("t_concurrent_total", NULL, "C"),
+                              og_metrics_histogram("t_concurrent", NULL, "H", bounds, 2)};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, count, m), 0);
+    for (int i = 0; i < 50; i++) {
+        char *text = render();
+        const char *inf = strstr(text, "t_concurrent_bucket{le=\"+Inf\"} ");
+        const char *cnt = strstr(text, "t_concurrent_count ");
+        assert_non_null(inf);
+        assert_non_null(cnt);
+        assert_int_equal(strtoull(inf + strlen("t_concurrent_bucket{le=\"+Inf\"} "), NULL, 10),
+                         strtoull(cnt + strlen("t_concurrent_count "), NULL, 10));
+        free(text);
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(og_metrics_value(m[0]), ROUNDS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counter_gauge), cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_reasons),       cmocka_unit_test(test_check_listen),
+        cmocka_unit_test(test_concurrent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
