@@ -359,6 +359,7 @@ int og_archive_run(struct og_archive *a, int drain_ms)
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }
+        og_daemon_watchdog();
         og_link_server_auth(a->srv);
         if (!drain_until)
             receive(a);

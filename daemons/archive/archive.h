@@ -38,7 +38,8 @@ bool og_store_connected(const struct og_store *s);
  * signed with it, in the same transaction (og.sign_link). The key stays in s and is wiped
  * by og_store_destroy. 0, or a negative errno with err filled. */
 int og_store_signing_key(struct og_store *s, const char *path, char *err, size_t errlen);
-/* (Re)connects and prepares the statements. 0, or -EIO with err filled. */
+/* (Re)connects, checks the schema (og_db_schema_check) and prepares the statements. 0,
+ * -EPROTO when the schema is not the one this build needs, or -EIO, with err filled. */
 int og_store_connect(struct og_store *s, char *err, size_t errlen);
 /* Commits items (all of one shard and epoch) in one transaction and fills their replies.
  * Returns 0; -ESTALE when the epoch is no longer current (*current set: nothing was

@@ -1,5 +1,6 @@
 /* onegrid-archive: arguments, configuration, sockets, readiness; the work is in
  * archive.c and store.c. */
+#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -27,10 +28,11 @@ int main(int argc, char **argv)
     void *ctx = NULL;
     long batch_max, wait_ms, credit, drain_ms;
     char err[512], host[64], name[128];
-    int rc = EXIT_FAILURE;
+    /* Until the configuration is known to be good, a failure is the configuration's. */
+    int rc = OG_EXIT_CONFIG;
 
     if (!cfg)
-        return EXIT_FAILURE;
+        return OG_EXIT_CONFIG;
     if (og_config_check_keys(cfg, "archive", known_keys, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "batch_max", 1000, 1, 10000, &batch_max, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "batch_wait_ms", 5, 0, 10000, &wait_ms, err, sizeof(err)) ||
@@ -80,10 +82,22 @@ int main(int argc, char **argv)
                 "database can rewrite the record and recompute its chains unseen "
                 "(docs/auditing.md)");
     }
+    if (og_check_config) {
+        rc = og_daemon_check("archive", listen, NULL, NULL, conninfo);
+        goto out;
+    }
+    if (og_daemon_check_endpoints("archive", listen, NULL, NULL))
+        goto out;
     /* Start even when PostgreSQL is away: records are held (and credit with them) until
      * it is back, which is what the rest of the pipeline expects. */
-    if (og_store_connect(store, err, sizeof(err)) < 0)
+    int db = og_store_connect(store, err, sizeof(err));
+    if (db == -EPROTO) { /* a schema this build was not made for */
+        og_err("%s", err);
+        goto out;
+    }
+    if (db < 0)
         og_warn("database unavailable at start, will retry: %s", err);
+    rc = EXIT_FAILURE;
     ctx = zmq_ctx_new();
     struct og_link_server_opts so = {.endpoints = listen,
                                      .credit = (uint32_t)credit,

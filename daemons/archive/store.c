@@ -83,6 +83,13 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     s->conn = og_db_connect(s->conninfo, "onegrid-archive", err, errlen);
     if (!s->conn)
         return -EIO;
+    /* Stores into a schema this build was not made for could fail, or worse, not. */
+    int rc = og_db_schema_check(s->conn, err, errlen);
+    if (rc < 0) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return rc;
+    }
     /* Prepared statements belong to the session: made again after every reconnect. */
     if (prepare(s->conn, "begin_batch", SQL_BEGIN_BATCH, err, errlen) ||
         prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||

@@ -62,13 +62,16 @@ static int unhex32(const char *s, uint8_t out[32])
     return 0;
 }
 
-int og_chainsig_secret_read(const char *path, uint8_t sk[OG_CHAINSIG_SECRET_BYTES],
+int og_chainsig_secret_read(const char *spec, uint8_t sk[OG_CHAINSIG_SECRET_BYTES],
                             uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES], char *err, size_t errlen)
 {
-    char line[160];
+    char line[160], path[4096];
     uint8_t seed[crypto_sign_SEEDBYTES];
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc;
+    int rc = og_secret_path(spec, path, sizeof(path), err, errlen);
+    if (rc < 0)
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
     if (fd < 0) {
         rc = -errno;

@@ -25,8 +25,9 @@ int og_chainsig_message(const char *chain, int64_t seq, int64_t batch, int forma
                         char out[OG_CHAINSIG_MESSAGE_MAX]);
 
 /* Reads a secret key file (its first line: the 32-byte seed in hex, as `onegridctl keygen
- * --signing` writes it). Refuses a file that is not a regular file or that its group or
- * others may read or write. 0, or a negative errno with err filled. */
+ * --signing` writes it); path may be "credential:NAME" (og_secret_path). Refuses a file
+ * that is not a regular file or that its group or others may read or write. 0, or a
+ * negative errno with err filled. */
 int og_chainsig_secret_read(const char *path, uint8_t sk[OG_CHAINSIG_SECRET_BYTES],
                             uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES], char *err, size_t errlen);
 

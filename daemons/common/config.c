@@ -249,3 +249,22 @@ int og_config_check_keys(const struct og_config *cfg, const char *section, const
     }
     return 0;
 }
+
+int og_config_check_sections(const struct og_config *cfg, const char *const *known, char *err,
+                             size_t errlen)
+{
+    for (const struct entry *e = cfg->head; e; e = e->next) {
+        size_t i;
+        for (i = 0; known[i] && strcmp(known[i], e->section) != 0; i++)
+            ;
+        if (!known[i]) {
+            size_t n = (size_t)snprintf(err, errlen, "[%s]: unknown section (known:", e->section);
+            for (i = 0; known[i] && n < errlen; i++)
+                n += (size_t)snprintf(err + n, errlen - n, " [%s]", known[i]);
+            if (n < errlen)
+                snprintf(err + n, errlen - n, ")");
+            return -ENOENT;
+        }
+    }
+    return 0;
+}

@@ -27,4 +27,10 @@ int og_config_int(const struct og_config *cfg, const char *section, const char *
 int og_config_check_keys(const struct og_config *cfg, const char *section, const char *const *known,
                          char *err, size_t errlen);
 
+/* Sections of the file that are not in the NULL-terminated list known: the first one is
+ * written to err ("line 12: [dispach]: unknown section") and -ENOENT returned. A
+ * misspelled section would otherwise leave its daemon on defaults without a word. */
+int og_config_check_sections(const struct og_config *cfg, const char *const *known, char *err,
+                             size_t errlen);
+
 #endif

@@ -10,15 +10,42 @@
 
 extern volatile sig_atomic_t og_stop_requested;
 extern volatile sig_atomic_t og_reload_requested;
+/* --check-config was given: check everything without binding, print the verdict, exit. */
+extern int og_check_config;
 
-/* Parses argv (-c FILE, -v, -h, --version), loads the config and installs SIGTERM,
- * SIGINT and SIGHUP handlers. Exits the process with a usage message on bad arguments;
- * returns NULL when the config cannot be loaded (already logged). */
+/* The exit status for a configuration the daemon cannot run with (sysexits.h EX_CONFIG):
+ * the units say RestartPreventExitStatus=78, so systemd does not restart it in a loop. A
+ * database schema other than the one this build needs exits so too. */
+#define OG_EXIT_CONFIG 78
+
+/* Parses argv (-c FILE, -v, -h, --version, --check-config), loads the config, refuses a
+ * section no daemon reads, and installs SIGTERM, SIGINT and SIGHUP handlers. Exits the
+ * process with a usage message on bad arguments; returns NULL when the config cannot be
+ * loaded (already logged: exit with OG_EXIT_CONFIG). */
 struct og_config *og_daemon_start(int argc, char **argv, const char *name);
 /* sd_notify READY=1 plus a status line, and the "<5>ready" log line scripts wait for. */
 void og_daemon_ready(const char *status_fmt, ...) __attribute__((format(printf, 1, 2)));
 void og_daemon_status(const char *status_fmt, ...) __attribute__((format(printf, 1, 2)));
 void og_daemon_stopping(void);
+/* Tells systemd's watchdog (WatchdogSec=) the main loop is alive: call it every turn; it
+ * sends WATCHDOG=1 at most every half interval, and nothing without a watchdog. */
+void og_daemon_watchdog(void);
+/* While start-up waits (for the database): STATUS=status, and EXTEND_TIMEOUT_USEC so
+ * that TimeoutStartSec= does not end a daemon that is only waiting; call it at least
+ * every few seconds. Feeds the watchdog too. */
+void og_daemon_waiting(const char *status);
+/* Checks a daemon's endpoints without binding or connecting (og_endpoint_check): listen
+ * (NULL: none) and the next hop's, named next_key in section (NULL: none). An invalid one
+ * is logged; one to connect to that has no socket yet is a warning (the next daemon is
+ * not up, or the path is mistyped). 0, or OG_EXIT_CONFIG. */
+int og_daemon_check_endpoints(const char *section, const char *listen, const char *next_key,
+                              const char *next);
+/* --check-config, once the config is read and checked: the endpoints as above, and with
+ * conninfo (NULL: none) the database schema against this build's, when the database can
+ * be reached (when not, says so). Prints the verdict; returns the exit status: 0, or
+ * OG_EXIT_CONFIG. */
+int og_daemon_check(const char *section, const char *listen, const char *next_key,
+                    const char *next, const char *conninfo);
 /* Brackets a configuration or registry reload for systemd (Type=notify on systemd 252 has
  * no notify-reload: RELOADING=1 with MONOTONIC_USEC=, then READY=1). */
 void og_daemon_reloading(void);

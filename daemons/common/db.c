@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *og_db_sqlstate(const PGresult *r)
@@ -82,4 +83,75 @@ bool og_db_record_error(const char *sqlstate)
 bool og_db_broken(PGconn *c)
 {
     return !c || PQstatus(c) != CONNECTION_OK;
+}
+
+#ifndef OG_SCHEMA_VERSION
+#error "OG_SCHEMA_VERSION and OG_SCHEMA_DIGEST come from daemons/common/CMakeLists.txt"
+#endif
+
+int og_db_schema_version(void)
+{
+    return OG_SCHEMA_VERSION;
+}
+
+int og_db_schema_check(PGconn *c, char *err, size_t errlen)
+{
+    /* The digest as CMake computes it: SHA-256 of "NAME SHA256\n" per current definition,
+     * in byte order of NAME. */
+    static const char sql[] =
+        "SELECT (SELECT coalesce(max(version), 0) FROM public.onegrid_migration), "
+        "encode(sha256(convert_to(coalesce(string_agg(name || ' ' || sha256 || chr(10), '' "
+        "ORDER BY name COLLATE \"C\"), ''), 'UTF8')), 'hex') FROM public.onegrid_repeatable";
+    char why[400];
+    PGresult *r = og_db_query(c, sql, 0, NULL, why, sizeof(why));
+    if (!r) {
+        if (strstr(why, "42P01")) {
+            snprintf(err, errlen, "the database has no onegrid schema: run onegridctl migrate");
+            return -EPROTO;
+        }
+        if (strstr(why, "42501")) {
+            snprintf(err, errlen, "this role may not read the schema version: run onegridctl "
+                                  "migrate as the database's owner (%s)",
+                     why);
+            return -EPROTO;
+        }
+        snprintf(err, errlen, "could not read the schema version: %s", why);
+        return -EIO;
+    }
+    int version = atoi(PQgetvalue(r, 0, 0));
+    bool same_defs = strcmp(PQgetvalue(r, 0, 1), OG_SCHEMA_DIGEST) == 0;
+    PQclear(r);
+    if (version < OG_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "the database schema is at version %03d and this build needs %03d: run "
+                 "onegridctl migrate",
+                 version, OG_SCHEMA_VERSION);
+        return -EPROTO;
+    }
+    if (version > OG_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "the database schema is at version %03d, newer than this build's %03d: "
+                 "upgrade onegrid to the release that migrated it",
+                 version, OG_SCHEMA_VERSION);
+        return -EPROTO;
+    }
+    if (!same_defs) {
+        snprintf(err, errlen,
+                 "the database's functions and views (deploy/sql/current) differ from this "
+                 "build's at schema version %03d: run this release's onegridctl migrate",
+                 version);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int og_db_schema_probe(const char *conninfo, const char *application_name, char *err,
+                       size_t errlen)
+{
+    PGconn *c = og_db_connect(conninfo, application_name, err, errlen);
+    if (!c)
+        return -EIO;
+    int rc = og_db_schema_check(c, err, errlen);
+    PQfinish(c);
+    return rc;
 }

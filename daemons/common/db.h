@@ -28,6 +28,18 @@ const char *og_db_sqlstate(const PGresult *r);
  * connection loss, shutdown, serialisation failures, missing privileges or functions) is
  * a fault of the system around the record: keep it and try again. */
 bool og_db_record_error(const char *sqlstate);
+/* Compares the database's schema with the one this build was made for: the highest
+ * versioned migration of deploy/sql and a digest of the current definitions, as
+ * `onegridctl migrate` records them (public.onegrid_migration, public.onegrid_repeatable).
+ * 0 when they match; -EPROTO with err saying which way they differ and what to do ("run
+ * onegridctl migrate", or "upgrade onegrid"); -EIO when it could not be read (err). */
+int og_db_schema_check(PGconn *c, char *err, size_t errlen);
+/* Connects, checks the schema (og_db_schema_check) and disconnects: 0, -EPROTO, or -EIO
+ * when the database cannot be reached (err). */
+int og_db_schema_probe(const char *conninfo, const char *application_name, char *err,
+                       size_t errlen);
+/* This build's schema version (the highest versioned migration). */
+int og_db_schema_version(void);
 /* True when the connection is gone and must be made again. */
 bool og_db_broken(PGconn *c);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "zap.h"
 #include "zsock.h"
 
 /* Checks each endpoint of a comma-separated list: ipc:// or tcp:// only. Sets *tcp when
@@ -79,6 +80,10 @@ int og_link_keys_read(const struct og_config *cfg, const char *section, const ch
                      "and link_clients_file (docs/operating.md, \"Links between hosts\"), or use "
                      "ipc://",
                      section, listen);
+            goto fail;
+        }
+        if (clients && og_zap_keys_check(clients, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "[%s] link_clients_file: %s", section, why);
             goto fail;
         }
         if (clients)

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -247,4 +248,29 @@ bool og_backoff_succeeded(struct og_backoff *b)
 bool og_backoff_ready(const struct og_backoff *b)
 {
     return og_mono_us() >= b->until;
+}
+
+int og_secret_path(const char *spec, char *path, size_t size, char *err, size_t errlen)
+{
+    static const char prefix[] = "credential:";
+    const char *name = spec + sizeof(prefix) - 1, *dir;
+
+    if (strncmp(spec, prefix, sizeof(prefix) - 1) != 0) {
+        snprintf(path, size, "%s", spec);
+        return 0;
+    }
+    if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        snprintf(err, errlen, "\"%s\": a credential is named by a plain file name", spec);
+        return -ENOENT;
+    }
+    dir = getenv("CREDENTIALS_DIRECTORY");
+    if (!dir || !*dir) {
+        snprintf(err, errlen,
+                 "\"%s\": no credentials were passed to this process ($CREDENTIALS_DIRECTORY "
+                 "is not set: LoadCredential=%s:FILE in the unit)",
+                 spec, name);
+        return -ENOENT;
+    }
+    snprintf(path, size, "%s/%s", dir, name);
+    return 0;
 }

@@ -62,4 +62,10 @@ bool og_backoff_ready(const struct og_backoff *b);
 /* Lowercase hex of len bytes into buf (2*len+1 bytes). Returns buf. */
 char *og_hex(const uint8_t *data, size_t len, char *buf);
 
+/* Where a secret key file named in the config is: "credential:NAME" is the credential
+ * NAME that systemd passed to the service (LoadCredential=NAME:FILE, a file in
+ * $CREDENTIALS_DIRECTORY that only the service may read); anything else is a path. 0, or
+ * -ENOENT with err filled (no credentials directory, or NAME not a plain file name). */
+int og_secret_path(const char *spec, char *path, size_t size, char *err, size_t errlen);
+
 #endif

@@ -128,13 +128,48 @@ static int parse_line(struct og_zap *z, char *line, const char *path, int lineno
     return 0;
 }
 
+/* Reads the keys file into z's tables. 0, or -errno with err filled. */
+static int load_keys(struct og_zap *z, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int lineno = 0, rc = 0;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errlen, "%s:%d: line too long", path, lineno);
+            rc = -EINVAL;
+            break;
+        }
+        rc = parse_line(z, line, path, lineno, err, errlen);
+        if (rc == -ENOMEM)
+            snprintf(err, errlen, "out of memory");
+    }
+    fclose(f);
+    return rc;
+}
+
+int og_zap_keys_check(const char *keys_file, char *err, size_t errlen)
+{
+    struct og_zap *z = calloc(1, sizeof(*z));
+    if (!z) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = load_keys(z, keys_file, err, errlen);
+    og_zap_destroy(&z);
+    return rc;
+}
+
 struct og_zap *og_zap_new(void *ctx, const struct og_zap_opts *o, char *err, size_t errlen)
 {
     const char *publishers_file = o->keys_file, *domain = o->domain;
     struct og_zap *z = calloc(1, sizeof(*z));
-    FILE *f = NULL;
-    char line[512];
-    int lineno = 0, rc = 0;
 
     if (!z || !(z->denied = og_ratelimit_new(4096, 30, 60000000))) {
         snprintf(err, errlen, "out of memory");
@@ -150,24 +185,7 @@ struct og_zap *og_zap_new(void *ctx, const struct og_zap_opts *o, char *err, siz
     snprintf(z->keys_file, sizeof(z->keys_file), "%s", publishers_file);
     z->log = o->log;
     z->log_arg = o->log_arg;
-    f = fopen(publishers_file, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", publishers_file, strerror(errno));
-        goto fail;
-    }
-    while (rc == 0 && fgets(line, sizeof(line), f)) {
-        lineno++;
-        if (!strchr(line, '\n') && !feof(f)) {
-            snprintf(err, errlen, "%s:%d: line too long", publishers_file, lineno);
-            rc = -EINVAL;
-            break;
-        }
-        rc = parse_line(z, line, publishers_file, lineno, err, errlen);
-        if (rc == -ENOMEM)
-            snprintf(err, errlen, "out of memory");
-    }
-    fclose(f);
-    if (rc < 0)
+    if (load_keys(z, publishers_file, err, errlen) < 0)
         goto fail;
     z->sock = zmq_socket(ctx, ZMQ_REP);
     int linger = 0;

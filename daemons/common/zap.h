@@ -32,6 +32,8 @@ struct og_zap_opts {
  * binds). NULL with err filled ("FILE:LINE: ..."). */
 struct og_zap *og_zap_new(void *ctx, const struct og_zap_opts *o, char *err, size_t errlen);
 void og_zap_destroy(struct og_zap **z);
+/* Reads keys_file as og_zap_new would, and forgets it: 0, or -errno with err filled. */
+int og_zap_keys_check(const char *keys_file, char *err, size_t errlen);
 /* The handler's socket, to poll for ZMQ_POLLIN. */
 void *og_zap_socket(const struct og_zap *z);
 /* Answers every pending request (a refused key is logged at most once a minute per

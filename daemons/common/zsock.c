@@ -1,6 +1,8 @@
 #include "zsock.h"
 
 #include <errno.h>
+#include <net/if.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
+
+#include "util.h"
 
 /* Draft in libzmq 4.3.4's header, accepted at run time (PITFALLS.md): refuse CURVE clients
  * when no ZAP handler is bound, instead of letting every key in. */
@@ -58,9 +62,11 @@ int og_curve_key_check(const char *z85)
     return 0;
 }
 
-static int key_read(const char *path, bool secret, char key[41], char *err, size_t errlen)
+static int key_read(const char *spec, bool secret, char key[41], char *err, size_t errlen)
 {
-    char line[128] = "";
+    char line[128] = "", path[4096];
+    if (og_secret_path(spec, path, sizeof(path), err, errlen) < 0)
+        return -1;
     FILE *f = fopen(path, "r");
     struct stat st;
     int rc = 0;
@@ -397,4 +403,113 @@ int og_zmonitor_next(struct og_zmonitor *m, struct og_zevent *ev)
 void *og_zmonitor_socket(const struct og_zmonitor *m)
 {
     return m->pair;
+}
+
+/* One endpoint of og_endpoint_check: ep[0..n). */
+static int endpoint_check(const char *ep, size_t n, bool bind, char *err, size_t errlen)
+{
+    char buf[512], *host, *port, *end;
+    struct stat st;
+
+    if (n >= sizeof(buf)) {
+        snprintf(err, errlen, "\"%.64s...\": too long", ep);
+        return -EINVAL;
+    }
+    memcpy(buf, ep, n);
+    buf[n] = '\0';
+    if (strncmp(buf, "ipc://", 6) == 0) {
+        char *path = buf + 6, *slash;
+        if (!*path || strlen(path) > 107) {
+            snprintf(err, errlen, "\"%s\": a unix socket path is 1..107 bytes", buf);
+            return -EINVAL;
+        }
+        if (*path == '@') /* Linux's abstract namespace: no file */
+            return 0;
+        if ((slash = strrchr(path, '/')) && slash != path) {
+            *slash = '\0';
+            int e = stat(path, &st) == 0 ? (S_ISDIR(st.st_mode) ? 0 : ENOTDIR) : errno;
+            *slash = '/';
+            if (e) {
+                snprintf(err, errlen, "\"%s\": directory \"%.*s\": %s", buf, (int)(slash - path),
+                         path, strerror(e));
+                return -EINVAL;
+            }
+        }
+        if (!bind && stat(path, &st) != 0) {
+            snprintf(err, errlen, "\"%s\": no socket there yet (is its daemon up? is the path "
+                                  "right?)",
+                     buf);
+            return 1;
+        }
+        return 0;
+    }
+    if (strncmp(buf, "tcp://", 6) != 0) {
+        snprintf(err, errlen, "\"%s\": not an ipc:// or tcp:// endpoint", buf);
+        return -EINVAL;
+    }
+    host = buf + 6;
+    port = strrchr(host, ':');
+    if (!port || port == host) {
+        snprintf(err, errlen, "\"%s\": expected tcp://HOST:PORT", buf);
+        return -EINVAL;
+    }
+    *port++ = '\0';
+    if (bind && (strcmp(port, "*") == 0 || strcmp(port, "0") == 0)) {
+        /* the system picks */
+    } else {
+        errno = 0;
+        long p = strtol(port, &end, 10);
+        if (errno || end == port || *end || p < 1 || p > 65535) {
+            snprintf(err, errlen, "\"%.*s\": the port is not a number in 1..65535", (int)n, ep);
+            return -EINVAL;
+        }
+    }
+    if (*host == '[') { /* [IPv6] */
+        size_t hl = strlen(host);
+        if (hl < 3 || host[hl - 1] != ']') {
+            snprintf(err, errlen, "\"%s\": an IPv6 address goes in brackets", buf);
+            return -EINVAL;
+        }
+        host[hl - 1] = '\0';
+        host++;
+    }
+    if (bind && (strcmp(host, "*") == 0 || if_nametoindex(host) != 0))
+        return 0;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (bind)
+        hints.ai_flags = AI_NUMERICHOST;
+    int rc = getaddrinfo(host, NULL, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "tcp://%s: %s%s", host,
+                 bind ? "not \"*\", an address or an interface: " : "", gai_strerror(rc));
+        return -EINVAL;
+    }
+    freeaddrinfo(ai);
+    return 0;
+}
+
+int og_endpoint_check(const char *list, bool bind, char *err, size_t errlen)
+{
+    const char *p = list;
+    int rc = 0, n_ep = 0;
+
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, ", \t");
+        int r = endpoint_check(p, n, bind, err, errlen);
+        if (r < 0)
+            return r;
+        if (r > 0)
+            rc = r; /* err keeps the first such note, unless an error follows */
+        n_ep++;
+        p += n;
+    }
+    if (!n_ep) {
+        snprintf(err, errlen, "no endpoint");
+        return -EINVAL;
+    }
+    return rc;
 }

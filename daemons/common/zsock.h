@@ -5,6 +5,7 @@
 #ifndef OG_ZSOCK_H
 #define OG_ZSOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,11 +67,19 @@ void *og_dealer_new_curve(void *ctx, const char *endpoint, const char *server_pu
 /* A CURVE key in Z85 (40 characters of the Z85 alphabet): 0, or -EINVAL. */
 int og_curve_key_check(const char *z85);
 /* Reads a secret key file whose first line holds the key (as `onegridctl keygen` writes
- * them). A file its group or others may read is refused: chmod 600 it. 0, or -1 with err
- * filled ("PATH: ..."). */
+ * them); path may be "credential:NAME" (og_secret_path in util.h). A file its group or
+ * others may read is refused: chmod 600 it. 0, or -1 with err filled ("PATH: ..."). */
 int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen);
 /* The same for a public key, which any mode may show. */
 int og_curve_public_key_read(const char *path, char key[41], char *err, size_t errlen);
+/* Checks each endpoint of a comma-separated list without binding or connecting: ipc://
+ * with a path that fits a unix socket in a directory that exists; tcp:// with a port
+ * 1..65535 (to bind also "*" or 0: one the system picks) and a host (to bind: "*", an
+ * address or an interface; to connect: an address or a name that resolves). Nothing
+ * else. 0; 1 when everything is valid but an ipc:// endpoint to connect to has no
+ * socket yet (err says so: its daemon is not up, or the path is mistyped); or -EINVAL
+ * with err naming the endpoint and what is wrong. */
+int og_endpoint_check(const char *list, bool bind, char *err, size_t errlen);
 /* Writes the endpoints actually bound (tcp port 0 or * resolved) into buf. */
 void og_router_endpoint(void *sock, char *buf, size_t size);
 

@@ -923,6 +923,7 @@ int og_dispatch_run(struct og_dispatch *d)
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }
+        og_daemon_watchdog();
         og_link_server_auth(d->in);
         og_link_client_recv(d->out, on_archive_answer, d);
         if (d->fenced)

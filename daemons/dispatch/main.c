@@ -31,10 +31,11 @@ int main(int argc, char **argv)
     void *ctx = NULL;
     long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m, clock_step_s;
     char err[512], host[64], holder[128];
-    int rc = EXIT_FAILURE;
+    /* Until the configuration is known to be good, a failure is the configuration's. */
+    int rc = OG_EXIT_CONFIG;
 
     if (!cfg)
-        return EXIT_FAILURE;
+        return OG_EXIT_CONFIG;
     if (og_config_check_keys(cfg, "dispatch", known_keys, err, sizeof(err)) ||
         og_config_int(cfg, "dispatch", "credit", 2000, 1, 100000, &credit, err, sizeof(err)) ||
         og_config_int(cfg, "dispatch", "window", 4000, 1, 100000, &window, err, sizeof(err)) ||
@@ -82,6 +83,13 @@ int main(int argc, char **argv)
         og_err("%s", err);
         goto out;
     }
+    if (og_check_config) {
+        rc = og_daemon_check("dispatch", listen, "archive", archive, o.conninfo);
+        goto out;
+    }
+    if (og_daemon_check_endpoints("dispatch", listen, "archive", archive))
+        goto out;
+    rc = EXIT_FAILURE;
     ctx = zmq_ctx_new();
     out = og_link_client_new(ctx, archive, "dispatch", (size_t)window, (int64_t)resend_ms * 1000,
                              &keys, err, sizeof(err));
@@ -91,10 +99,21 @@ int main(int argc, char **argv)
     }
     /* PostgreSQL may be away (restarting, or not up yet at boot): keep trying, with
      * backoff up to 5 s, until it answers or we are told to stop. */
-    for (long wait_ms = 100; !(d = og_dispatch_new(&o, NULL, out)); wait_ms *= 2) {
+    for (long wait_ms = 100;; wait_ms *= 2) {
+        /* A schema this build was not made for will not change by waiting. */
+        int schema = og_db_schema_probe(o.conninfo, "onegrid-dispatch", err, sizeof(err));
+        if (schema == -EPROTO) {
+            og_err("%s", err);
+            rc = OG_EXIT_CONFIG;
+            goto out;
+        }
+        if (schema == 0 && (d = og_dispatch_new(&o, NULL, out)))
+            break;
+        if (schema < 0)
+            og_err("could not load state from the database (retrying): %s", err);
         if (wait_ms > 5000)
             wait_ms = 5000;
-        og_daemon_status("waiting for the database to load state");
+        og_daemon_waiting("waiting for the database to load state");
         for (long slept = 0; slept < wait_ms && !og_stop_requested; slept += 50)
             usleep(50000);
         if (og_stop_requested) {

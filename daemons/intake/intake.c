@@ -623,6 +623,7 @@ int og_intake_run(struct og_intake *in, int drain_ms)
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }
+        og_daemon_watchdog();
         og_link_client_recv(in->dispatch, on_answer, in);
         if (in->zap && (items[1].revents & ZMQ_POLLIN))
             og_zap_handle(in->zap, og_mono_us());

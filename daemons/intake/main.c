@@ -86,10 +86,11 @@ int main(int argc, char **argv)
     long max_bytes, max_rej, age_days, window, resend_ms, drain_ms, max_unanswered, memory_mb;
     bool allow_unauthenticated;
     char err[512], bound[256];
-    int rc = EXIT_FAILURE;
+    /* Until the configuration is known to be good, a failure is the configuration's. */
+    int rc = OG_EXIT_CONFIG;
 
     if (!cfg)
-        return EXIT_FAILURE;
+        return OG_EXIT_CONFIG;
     if (og_config_check_keys(cfg, "intake", known_keys, err, sizeof(err)) ||
         og_config_int(cfg, "intake", "max_event_bytes", 65536, 256, 4 << 20, &max_bytes, err,
                       sizeof(err)) ||
@@ -172,6 +173,13 @@ int main(int argc, char **argv)
         }
         og_notice("CURVE: publishers authenticate; %zu keys in %s", og_zap_count(zap), pubs_file);
     }
+    if (og_check_config) {
+        rc = og_daemon_check("intake", listen, "dispatch", dispatch_ep, NULL);
+        goto out;
+    }
+    if (og_daemon_check_endpoints("intake", listen, "dispatch", dispatch_ep))
+        goto out;
+    rc = EXIT_FAILURE;
     /* Frames a little over max_event_bytes are answered by us (REASON_TOO_LARGE, and
      * recorded). libzmq's own limit drops the connection without an answer (PITFALLS.md;
      * peers.c logs it): twice ours, and room for the Submit around the event. It bounds

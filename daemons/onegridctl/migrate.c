@@ -830,7 +830,10 @@ int og_cmd_migrate(int argc, char **argv)
              " sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"
              "CREATE TABLE IF NOT EXISTS public.onegrid_repeatable ("
              " name text PRIMARY KEY, sha256 text NOT NULL,"
-             " applied_at timestamptz NOT NULL DEFAULT now())",
+             " applied_at timestamptz NOT NULL DEFAULT now());"
+             /* The daemons compare it with the schema they were built for. */
+             "DO $$ BEGIN GRANT SELECT ON public.onegrid_migration, public.onegrid_repeatable"
+             " TO PUBLIC; EXCEPTION WHEN insufficient_privilege THEN NULL; END $$",
              "migration tables")))
         goto out;
     if (read_recorded(&m))

@@ -32,7 +32,7 @@ cp "$conf" "$TEST_DIR/remote.conf"
 sed -i "/^\[intake\]/a metrics_listen = 0.0.0.0:${port[intake]}" "$TEST_DIR/remote.conf"
 rc=0
 "$ONEGRID_BIN/onegrid-intake" -c "$TEST_DIR/remote.conf" >"$TEST_DIR/remote.log" 2>&1 || rc=$?
-assert_eq "intake refuses a non-loopback metrics_listen" 1 "$rc"
+assert_eq "intake refuses a non-loopback metrics_listen (78: a configuration error)" 78 "$rc"
 assert_match "and says why" "metrics_listen: \"0.0.0.0:[0-9]+\" is not a loopback address" \
 	"$(cat "$TEST_DIR/remote.log")"
 

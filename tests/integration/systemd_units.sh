@@ -59,3 +59,23 @@ for s in "${services[@]}"; do
 		fail "$s: exposure $score <= $MAX_EXPOSURE"
 	fi
 done
+
+# 3. What the daemons tell systemd and how it answers (issue 12 item 5; the daemons' side
+#    is in check_config.sh): the watchdog, no restart loop on a configuration error (78),
+#    the network up before a tcp:// endpoint is bound or connected.
+for s in "${services[@]}"; do
+	u=$units/$s
+	assert_match "$s: WatchdogSec=" "^WatchdogSec=[0-9]+" "$(grep '^WatchdogSec=' "$u")"
+	assert_eq "$s: no restart on exit 78 (EX_CONFIG)" "RestartPreventExitStatus=78" \
+		"$(grep '^RestartPreventExitStatus=' "$u")"
+	assert_match "$s: after network-online.target" "^After=network-online.target" "$(grep '^After=' "$u")"
+	assert_eq "$s: wants network-online.target" "Wants=network-online.target" \
+		"$(grep '^Wants=network-online' "$u")"
+done
+# 4. A secret key passed as a credential (the drop-in docs/operating.md shows) verifies.
+mkdir "$units/onegrid-intake.service.d"
+printf '[Service]\nLoadCredential=intake.key:/etc/onegrid/curve/intake.key\n' \
+	>"$units/onegrid-intake.service.d/credentials.conf"
+rc=0
+out=$(env -u SYSTEMD_LOG_LEVEL systemd-analyze verify --man=no "$units/onegrid-intake.service" 2>&1) || rc=$?
+assert_eq "with LoadCredential= in a drop-in: verify passes" "0 " "$rc $out"

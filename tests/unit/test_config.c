@@ -350,6 +350,27 @@ static void test_missing_file(void **state)
     assert_non_null(strstr(err, strerror(ENOENT)));
 }
 
+/* A section no daemon reads (a typo: [dispach]) is an error, naming the known ones. */
+static void test_check_sections(void **state)
+{
+    static const char *const known[] = {"database", "intake", "dispatch", "archive", NULL};
+    char err[256] = "";
+    (void)state;
+    struct og_config *cfg = og_config_load(
+        write_file("sections.ini", "[database]\nconninfo = x\n[dispatch]\nshard = 6502\n"), err,
+        sizeof(err));
+    assert_non_null(cfg);
+    assert_int_equal(og_config_check_sections(cfg, known, err, sizeof(err)), 0);
+    og_config_destroy(&cfg);
+    cfg = og_config_load(write_file("typo.ini", "[intake]\nlisten = ipc:///x\n[dispach]\nshard = 1\n"),
+                         err, sizeof(err));
+    assert_non_null(cfg);
+    assert_int_equal(og_config_check_sections(cfg, known, err, sizeof(err)), -ENOENT);
+    assert_string_equal(err, "[dispach]: unknown section (known: [database] [intake] [dispatch] "
+                             "[archive])");
+    og_config_destroy(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error), cmocka_unit_test(test_repeated_key),
         cmocka_unit_test(test_long_value),   cmocka_unit_test(test_continued_value),
         cmocka_unit_test(test_unreadable),   cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_check_sections),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
