@@ -1213,6 +1213,21 @@ static int cmd_import(int argc, char **argv)
               "SET LOCAL ROLE " OWNER, 0, NULL))
         goto out;
     {
+        /* One import at a time: a second one waits, then sees what the first committed.
+         * dispatch's reads go on (SHARE ROW EXCLUSIVE conflicts with writes only). */
+        struct sb q = {0};
+        int lrc;
+        sb_printf(&q, "LOCK TABLE ");
+        for (int i = 0, n = 0; i < NTABLES; i++)
+            if (g[i].path)
+                sb_printf(&q, "%s%s", n++ ? ", " : "", TABLES[i].name);
+        sb_printf(&q, " IN SHARE ROW EXCLUSIVE MODE");
+        lrc = exec0(c, "lock", q.s, 0, NULL);
+        free(q.s);
+        if (lrc)
+            goto out;
+    }
+    {
         const char *p[] = {effective_arg};
         /* Whole seconds: dispatch compares a rule's bounds in seconds. */
         r = run(c, "--effective",

@@ -118,7 +118,7 @@ reloads=$(grep -c "registry reloaded" "$TEST_DIR/dispatch.log" || true)
 out=$(ctl import --db "$C" --pid-file "$TEST_DIR/dispatch.pid" "$TEST_DIR/reg")
 assert_match "committed" "committed: 4 changes" "$out"
 assert_match "dispatch signalled" "sent SIGHUP to dispatch" "$out"
-for _ in $(seq 100); do
+for _ in $(seq 300); do
 	(($(grep -c "registry reloaded" "$TEST_DIR/dispatch.log" || true) > reloads)) && break
 	sleep 0.1
 done
