@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The benches in short form, so they keep working: tests/bench/volume with 2,000 cases
+# (and --check: the filled record is consistent, its projection rebuilds from the ledger)
+# and tests/bench/throughput with 3,000 events. Each must print one well-formed JSON object
+# whose figures are all there and positive. No time is asserted: the full forms are run by
+# hand (README.md, "Benchmarks").
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+
+test_begin "bench_short"
+# One cluster for both benches and the checks (tests/run's, or a private one).
+test_createdb --no-registry
+[[ -n ${OG_PGCLUSTER_DIR:-} ]] || export OG_PGCLUSTER_DIR=$TEST_DIR/pg
+BENCH=$ONEGRID_REPO/tests/bench
+
+# check_json NAME JSON KEY...: JSON is one object with each KEY a number > 0.
+check_json() {
+	local name=$1 json=$2 bad
+	shift 2
+	[[ $json == \{*\} && $json != *$'\n'* ]] || fail "$name prints one JSON object on one line: $json"
+	bad=$(sql "$TEST_DB" "SELECT coalesce(string_agg(k, ' '), '') FROM unnest(string_to_array('$*', ' ')) k
+	                      WHERE jsonb_typeof('$json'::jsonb -> k) IS DISTINCT FROM 'number'
+	                         OR ('$json'::jsonb ->> k)::numeric <= 0") ||
+		fail "$name prints well-formed JSON: $json"
+	assert_eq "$name: $* are positive numbers" "" "$bad"
+}
+
+out=$(bash "$BENCH/volume" --cases 2000 --runs 1 --check --json 2>"$TEST_DIR/volume.err") ||
+	fail "tests/bench/volume --cases 2000 --runs 1 --check --json: $(tail -n 20 "$TEST_DIR/volume.err")"
+check_json volume "$out" cases fill_ms kpi_ms overdue_ms timeline_ms dispatch_start_ms \
+	dispatch_rss_mib verify_rows_per_s
+assert_eq "volume filled 2000 cases" 2000 "$(sql "$TEST_DB" "SELECT '$out'::jsonb ->> 'cases'")"
+
+out=$(bash "$BENCH/throughput" --events 3000 --naive-events 300 --json 2>"$TEST_DIR/throughput.err") ||
+	fail "tests/bench/throughput --events 3000 --json: $(tail -n 20 "$TEST_DIR/throughput.err")"
+check_json throughput "$out" events_per_s copy_events_per_s naive_events_per_s ratio_copy \
+	ratio_naive p50_ms p99_ms
