@@ -135,6 +135,27 @@ for d in intake dispatch archive; do
 	assert_eq "promtool check metrics passes for $d ($(tr '\n' ' ' <"$TEST_DIR/$d.promtool"))" 0 "$rc"
 done
 
+# The Grafana dashboard asks for metrics that exist, and the auditor login runs its SQL
+# (Grafana's $__timeFilter macro written out).
+dash=$ONEGRID_REPO/deploy/grafana/onegrid.json
+missing=
+for m in $(grep '"expr"' "$dash" | grep -oE '(onegrid|process)_[a-z_]+' | sort -u); do
+	grep -qE "^$m[{ ]" "$I" "$D" "$A" || missing+=" $m"
+done
+assert_eq "every metric of the dashboard is served" "" "$missing"
+python3 -c '
+import json, re, sys
+for p in json.load(open(sys.argv[1]))["panels"]:
+    for t in p.get("targets", []):
+        if "rawSql" in t:
+            print(re.sub(r"\$__timeFilter\(([a-z_]+)\)", r"\1 IS NOT NULL", t["rawSql"]).replace("\n", " ") + ";")
+' "$dash" >"$TEST_DIR/dashboard.sql"
+assert_eq "the dashboard has its SQL panels" 5 "$(wc -l <"$TEST_DIR/dashboard.sql")"
+rc=0
+"$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U onegrid_audit -f "$TEST_DIR/dashboard.sql" \
+	>"$TEST_DIR/dashboard.out" 2>&1 || rc=$?
+assert_eq "the auditor login runs the dashboard's SQL ($(head -c 300 "$TEST_DIR/dashboard.out"))" 0 "$rc"
+
 # Only GET (and HEAD) of /metrics and /health.
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
 assert_eq "unknown path: 404" 404 "$(code "http://127.0.0.1:${port[archive]}/nope")"
