@@ -517,20 +517,72 @@ static int ring(json_object *geom, struct sb *out, char *err, size_t errlen)
     return 0;
 }
 
+/* The JSON of a file, or NULL with the reason printed (where it stopped, by line). */
+static json_object *read_json(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    struct sb text = {0};
+    char buf[65536];
+    size_t n;
+    json_tokener *tok;
+    json_object *root = NULL;
+    enum json_tokener_error jerr;
+    size_t end;
+
+    if (!f) {
+        fprintf(stderr, "onegridctl registry: could not open \"%s\": %s\n", path, strerror(errno));
+        return NULL;
+    }
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sb_printf(&text, "%.*s", (int)n, buf);
+    if (ferror(f)) {
+        fprintf(stderr, "onegridctl registry: could not read \"%s\": %s\n", path, strerror(errno));
+        fclose(f);
+        free(text.s);
+        return NULL;
+    }
+    fclose(f);
+    if (!(tok = json_tokener_new())) {
+        free(text.s);
+        return NULL;
+    }
+    root = json_tokener_parse_ex(tok, text.s ? text.s : "", (int)text.len);
+    jerr = json_tokener_get_error(tok);
+    end = json_tokener_get_parse_end(tok);
+    while (root && end < text.len && isspace((unsigned char)text.s[end]))
+        end++; /* white space after the value */
+    if (!root || jerr != json_tokener_success || end < text.len) {
+        size_t line = 1;
+        for (size_t i = 0; i < end && i < text.len; i++)
+            line += text.s[i] == '\n';
+        if (root && jerr == json_tokener_success)
+            fprintf(stderr,
+                    "onegridctl registry: %s line %zu: not valid JSON: text after the "
+                    "end\n",
+                    path, line);
+        else
+            fprintf(stderr, "onegridctl registry: %s line %zu: not valid JSON: %s\n", path, line,
+                    jerr == json_tokener_continue ? "the file ends inside a value"
+                                                  : json_tokener_error_desc(jerr));
+        json_object_put(root);
+        root = NULL;
+    }
+    json_tokener_free(tok);
+    free(text.s);
+    return root;
+}
+
 static int load_geojson(PGconn *c, const struct table *t, const char *path, long *rows)
 {
-    json_object *root = json_object_from_file(path), *type, *features;
+    json_object *root, *type, *features;
     struct sb sql = {0}, verts = {0};
     char err[512];
     int rc = -1;
     size_t n;
 
     *rows = 0;
-    if (!root) {
-        fprintf(stderr, "onegridctl registry: %s: not valid JSON: %s\n", path,
-                json_util_get_last_err() ? json_util_get_last_err() : "unreadable");
+    if (!(root = read_json(path)))
         return -1;
-    }
     if (!json_object_is_type(root, json_type_object) ||
         !json_object_object_get_ex(root, "type", &type) ||
         strcmp(json_object_get_string(type), "FeatureCollection") != 0 ||
@@ -1318,7 +1370,7 @@ static int cmd_import(int argc, char **argv)
         }
         sb_reset(&apply);
         upsert_sql(&apply, &TABLES[i]);
-        if (exec0(c, TABLES[i].name, apply.s, 0, NULL))
+        if (exec0(c, g[i].path, apply.s, 0, NULL))
             goto out;
     }
     for (int i = NTABLES - 1; i >= 0; i--) {
@@ -1326,7 +1378,7 @@ static int cmd_import(int argc, char **argv)
             continue;
         sb_reset(&apply);
         remove_sql(&apply, &TABLES[i]);
-        if (exec0(c, TABLES[i].name, apply.s, 0, NULL))
+        if (exec0(c, g[i].path, apply.s, 0, NULL))
             goto out;
     }
     if (check_districts(c, g))

@@ -168,9 +168,10 @@ refused "an unknown district" "$TEST_DIR/bad/units.csv" \
 cp "$TEST_DIR/reg/crosswalk.csv" "$TEST_DIR/bad/crosswalk.csv"
 echo "zongzhi,ZZ-NOWHERE,650204009009009" >>"$TEST_DIR/bad/crosswalk.csv"
 refused "an unknown area" "$TEST_DIR/bad/crosswalk.csv" \
-	"violates foreign key constraint .*Key \(area_code\)=\(650204009009009\) is not present in table \"area\""
+	"crosswalk.csv: insert or update on table \"grid_crosswalk\" violates foreign key constraint .*Key \(area_code\)=\(650204009009009\) is not present in table \"area\""
 head -c 300 "$TEST_DIR/reg/grids.geojson" >"$TEST_DIR/bad/grids.geojson"
-refused "GeoJSON that is not JSON" "$TEST_DIR/bad/grids.geojson" "grids.geojson: not valid JSON"
+refused "GeoJSON that is not JSON" "$TEST_DIR/bad/grids.geojson" \
+	"grids.geojson line 2: not valid JSON: the file ends inside a value"
 sed 's/\[ \[ \[ 84.87, 45.595 \], \[ 84.876, 45.595 \], \[ 84.876, 45.5975 \], \[ 84.87, 45.5975 \], \[ 84.87, 45.595 \] \] \]/[ [ [ 84.87, 45.595 ], [ 84.876, 45.595 ] ] ]/' \
 	"$TEST_DIR/reg/grids.geojson" >"$TEST_DIR/bad/grids.geojson"
 refused "a boundary of two positions" "$TEST_DIR/bad/grids.geojson" \
