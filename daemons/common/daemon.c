@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "util.h"
 #include "zsock.h"
 
 volatile sig_atomic_t og_stop_requested;
@@ -215,4 +216,22 @@ void og_daemon_reloading(void)
 void og_daemon_reloaded(void)
 {
     sd_notify(0, "READY=1");
+}
+
+void og_daemon_watch_hop(struct og_daemon_hop *h, const struct og_link_client *c)
+{
+    int64_t now = og_mono_us(), silent = og_link_client_silent_us(c, now);
+    int64_t limit = 3 * og_link_client_resend_us(c);
+
+    if (silent > limit && (!h->warned_at || now - h->warned_at >= 60000000)) {
+        og_warn("%s has not answered for %.0f s while %zu frames wait for it%s: is it running, "
+                "and listening where %s says? (with CURVE: is this daemon's link key in its "
+                "link_clients_file, and its public key the one configured here?)",
+                h->name, (double)silent / 1e6, og_link_client_held(c),
+                og_link_client_connected(c) ? "" : " (not connected)", h->setting);
+        h->warned_at = now;
+    } else if (h->warned_at && silent <= og_link_client_resend_us(c)) {
+        og_notice("%s answers again", h->name);
+        h->warned_at = 0;
+    }
 }

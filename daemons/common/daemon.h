@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include "config.h"
+#include "link.h"
 
 extern volatile sig_atomic_t og_stop_requested;
 extern volatile sig_atomic_t og_reload_requested;
@@ -34,6 +35,15 @@ void og_daemon_watchdog(void);
  * that TimeoutStartSec= does not end a daemon that is only waiting; call it at least
  * every few seconds. Feeds the watchdog too. */
 void og_daemon_waiting(const char *status);
+/* Watches the next daemon of the pipeline: says (warning) when it has not answered for
+ * three resend intervals while something waits for it, again every minute while that
+ * lasts, and (notice) when it answers within a resend interval again. Call og_daemon_watch_hop every loop turn. */
+struct og_daemon_hop {
+    const char *name;     /* "dispatch", "archive" */
+    const char *setting;  /* the setting that says where it is: "[intake] dispatch" */
+    int64_t warned_at;    /* og_mono_us() of the last warning, 0: none since it answered */
+};
+void og_daemon_watch_hop(struct og_daemon_hop *h, const struct og_link_client *c);
 /* Checks a daemon's endpoints without binding or connecting (og_endpoint_check): listen
  * (NULL: none) and the next hop's, named next_key in section (NULL: none). An invalid one
  * is logged; one to connect to that has no socket yet is a warning (the next daemon is

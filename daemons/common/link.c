@@ -55,6 +55,8 @@ struct og_link_client {
     size_t max_queue;
     uint32_t credit;
     int64_t resend_us, hello_at;
+    int64_t heard_at;   /* the last frame from the server */
+    int64_t busy_since; /* since when something has been held (0: nothing is) */
     struct og_link_stats stats;
 };
 
@@ -84,6 +86,19 @@ struct og_link_client *og_link_client_new(void *ctx, const char *endpoint, const
     c->max_queue = max_queue;
     c->resend_us = resend_us;
     return c;
+}
+
+int64_t og_link_client_silent_us(const struct og_link_client *c, int64_t now)
+{
+    if (!c->busy_since || og_window_held(c->window) == 0)
+        return 0;
+    int64_t since = c->heard_at > c->busy_since ? c->heard_at : c->busy_since;
+    return now > since ? now - since : 0;
+}
+
+int64_t og_link_client_resend_us(const struct og_link_client *c)
+{
+    return c->resend_us;
 }
 
 void og_link_client_drop_all(struct og_link_client *c)
@@ -194,6 +209,10 @@ void og_link_client_tick(struct og_link_client *c)
 {
     int64_t now = og_mono_us();
 
+    if (og_window_held(c->window) == 0)
+        c->busy_since = 0;
+    else if (c->busy_since == 0)
+        c->busy_since = now;
     if (c->credit == 0) {
         /* Until the server grants credit, only HELLO goes out (again each resend time). */
         if (c->hello_at == 0 || now - c->hello_at >= c->resend_us)
@@ -231,6 +250,7 @@ int og_link_client_recv(struct og_link_client *c,
             c->stats.bad_frames++;
             continue;
         }
+        c->heard_at = og_mono_us();
         switch (f->kind) {
         case ONEGRID__V1__FRAME__KIND__KIND_CREDIT:
             if (c->credit == 0)

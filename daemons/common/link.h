@@ -62,6 +62,11 @@ size_t og_link_client_held(const struct og_link_client *c);
 bool og_link_client_full(const struct og_link_client *c);
 /* How many more frames og_link_client_send would take. */
 size_t og_link_client_room(const struct og_link_client *c);
+/* How long the server has been silent while frames were held (queued or unanswered):
+ * 0 when nothing is held. now is og_mono_us(). */
+int64_t og_link_client_silent_us(const struct og_link_client *c, int64_t now);
+/* The resend interval the client was made with. */
+int64_t og_link_client_resend_us(const struct og_link_client *c);
 /* True once the server has granted credit (answered HELLO). */
 bool og_link_client_connected(const struct og_link_client *c);
 const struct og_link_stats *og_link_client_stats(const struct og_link_client *c);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,4 +342,78 @@ json_object *og_pbjson_render(const ProtobufCMessage *m)
         json_object_object_add(obj, f->name, render_value(f, src));
     }
     return obj;
+}
+
+int og_json_duplicate_key(const char *text, char *key, size_t keylen)
+{
+    /* Per open object or array: whether a key comes next, and the keys seen so far as
+     * spans of text. Keys are few per object in practice; a linear search is enough. */
+    struct level {
+        bool object, expect_key;
+        size_t n, cap;
+        struct span {
+            const char *s;
+            size_t len;
+        } * keys;
+    } stack[64];
+    int depth = 0, rc = 0;
+
+    for (const char *p = text; *p && rc == 0; p++) {
+        struct level *top = depth ? &stack[depth - 1] : NULL;
+        switch (*p) {
+        case '{':
+        case '[':
+            if (depth == 64) {
+                rc = -EINVAL;
+                break;
+            }
+            stack[depth++] = (struct level){.object = *p == '{', .expect_key = *p == '{'};
+            break;
+        case '}':
+        case ']':
+            if (depth) {
+                free(stack[depth - 1].keys);
+                depth--;
+            }
+            break;
+        case ',':
+            if (top && top->object)
+                top->expect_key = true;
+            break;
+        case '"': {
+            const char *start = ++p;
+            while (*p && *p != '"')
+                p += (*p == '\\' && p[1]) ? 2 : 1;
+            size_t len = (size_t)(p - start);
+            if (top && top->object && top->expect_key) {
+                top->expect_key = false;
+                for (size_t i = 0; i < top->n; i++)
+                    if (top->keys[i].len == len && memcmp(top->keys[i].s, start, len) == 0) {
+                        snprintf(key, keylen, "%.*s", (int)len, start);
+                        rc = 1;
+                    }
+                if (rc == 0 && top->n == top->cap) {
+                    size_t cap = top->cap ? 2 * top->cap : 8;
+                    struct span *k = realloc(top->keys, cap * sizeof(*k));
+                    if (!k) {
+                        rc = -ENOMEM;
+                        break;
+                    }
+                    top->keys = k;
+                    top->cap = cap;
+                }
+                if (rc == 0)
+                    top->keys[top->n++] = (struct span){start, len};
+            }
+            if (!*p)
+                p--; /* unterminated: let the loop end */
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    while (depth)
+        free(stack[--depth].keys);
+    return rc;
 }

@@ -16,6 +16,13 @@
 ProtobufCMessage *og_pbjson_parse(json_object *obj, const ProtobufCMessageDescriptor *d, char *err,
                                   size_t errlen);
 
+/* Whether JSON text has an object with a key twice ({"id": "a", "id": "b"}): json-c keeps
+ * the last silently, so that an event would not be what its sender wrote. 1 with the key
+ * (as written, escapes included, cut to keylen) in key, 0 when none, -EINVAL when objects
+ * nest deeper than 64 (json-c refuses that text anyway). Keys are compared as written:
+ * "a" and "\u0061" count as two. */
+int og_json_duplicate_key(const char *text, char *key, size_t keylen);
+
 /* A new JSON object for m (caller owns it: json_object_put). */
 json_object *og_pbjson_render(const ProtobufCMessage *m);
 

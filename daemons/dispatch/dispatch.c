@@ -905,6 +905,7 @@ static void receive(struct og_dispatch *d)
 int og_dispatch_run(struct og_dispatch *d)
 {
     int64_t drain_until = 0, last_status = 0, last_scan = 0;
+    struct og_daemon_hop hop = {.name = "archive", .setting = "[dispatch] archive"};
 
     for (;;) {
         /* Handshakes (CURVE: the ZAP handler's requests) go on whatever else waits. */
@@ -926,6 +927,7 @@ int og_dispatch_run(struct og_dispatch *d)
         og_daemon_watchdog();
         og_link_server_auth(d->in);
         og_link_client_recv(d->out, on_archive_answer, d);
+        og_daemon_watch_hop(&hop, d->out);
         if (d->fenced)
             return -ESTALE;
         if (og_reload_requested) {

@@ -493,9 +493,21 @@ static void submit(struct og_intake *in, Onegrid__V1__Frame *f, const struct wai
     }
     if (f->submission->rejection)
         og_metrics_inc(og_metrics_reason(in->m.refused, f->submission->rejection->reason));
-    if (f->submission->rejection)
-        say(LOG_INFO, "refusing an event from %s: %s: %s", f->submission->publisher,
-            og_reason_name(f->submission->rejection->reason), f->submission->rejection->text);
+    if (f->submission->rejection) {
+        /* Named by its key (source and id) when it has one, else by its digest, which is
+         * what og.rejection records of it. */
+        const Onegrid__V1__Submission *sub = f->submission;
+        char hex[17] = "";
+        if (sub->raw_sha256.len >= 8)
+            og_hex(sub->raw_sha256.data, 8, hex);
+        if (sub->event && *sub->event->id)
+            say(LOG_INFO, "refusing event \"%s\" of source \"%s\" from %s: %s: %s", sub->event->id,
+                sub->source, sub->publisher, og_reason_name(sub->rejection->reason),
+                sub->rejection->text);
+        else
+            say(LOG_INFO, "refusing an event without an id (sha256 %s...) from %s: %s: %s", hex,
+                sub->publisher, og_reason_name(sub->rejection->reason), sub->rejection->text);
+    }
     /* Already held (1): a copy of an event in flight, answered with the first. */
     if (rc == 0)
         rc = og_link_client_send(in->dispatch, f);
@@ -603,6 +615,7 @@ static bool busy(struct og_intake *in)
 int og_intake_run(struct og_intake *in, int drain_ms)
 {
     int64_t drain_until = 0, last_status = 0;
+    struct og_daemon_hop hop = {.name = "dispatch", .setting = "[intake] dispatch"};
 
     for (;;) {
         zmq_pollitem_t items[4] = {
@@ -625,6 +638,7 @@ int og_intake_run(struct og_intake *in, int drain_ms)
         }
         og_daemon_watchdog();
         og_link_client_recv(in->dispatch, on_answer, in);
+        og_daemon_watch_hop(&hop, in->dispatch);
         if (in->zap && (items[1].revents & ZMQ_POLLIN))
             og_zap_handle(in->zap, og_mono_us());
         if (in->peers)

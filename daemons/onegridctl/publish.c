@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <json-c/json.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "onegrid/publisher.h"
@@ -34,7 +36,26 @@ struct run {
     unsigned long stored, duplicate, rejected, input_errors;
     unsigned long by_reason[MAX_REASONS];
     FILE *results;
+    bool progress;      /* standard error is a terminal: a line that keeps count */
+    int64_t started_at; /* og_mono_us() */
+    int64_t shown_at;   /* when the progress line was last written */
 };
+
+/* The progress line, on a terminal, at most once a second (force: now, and end it). */
+static void progress(struct run *run, size_t held, bool force)
+{
+    int64_t now = og_mono_us();
+    if (!run->progress || (!force && now - run->shown_at < 1000000))
+        return;
+    unsigned long answered = run->stored + run->duplicate + run->rejected;
+    double secs = (double)(now - run->started_at) / 1e6;
+    fprintf(stderr,
+            "\r\033[Ksent %zu, answered %lu (stored %lu, duplicate %lu, rejected %lu), "
+            "waiting %zu, %.0f answers/s%s",
+            run->n_sent, answered, run->stored, run->duplicate, run->rejected, held,
+            secs > 0 ? (double)answered / secs : 0.0, force ? "\n" : "");
+    run->shown_at = now;
+}
 
 static void on_answer(const struct og_answer *a, void *arg)
 {
@@ -84,10 +105,17 @@ static int encode_line(const char *line, int64_t shift, uint8_t **buf, size_t *l
                        char **source, char *err, size_t errlen)
 {
     enum json_tokener_error jerr;
-    json_object *obj = json_tokener_parse_verbose(line, &jerr), *raw;
+    json_object *obj, *raw;
     Onegrid__V1__Envelope *e;
     int rc = -EINVAL;
+    char key[80];
 
+    /* json-c would keep the last value silently: which one did the writer mean? */
+    if (og_json_duplicate_key(line, key, sizeof(key)) == 1) {
+        snprintf(err, errlen, "key \"%s\" is given twice in one object", key);
+        return -EINVAL;
+    }
+    obj = json_tokener_parse_verbose(line, &jerr);
     if (!obj) {
         snprintf(err, errlen, "not JSON: %s", json_tokener_error_desc(jerr));
         return -EINVAL;
@@ -187,11 +215,70 @@ static int send_waiting(struct og_publisher *p, struct run *run, const uint8_t *
     return rc;
 }
 
+/* --dry-run: each line of each file encoded and checked as intake checks an event (its
+ * default limits; the registry is dispatch's and not consulted). Prints the lines that
+ * would be refused and a count; the exit status as publish's. */
+static int dry_run_files(int n, char **files, int64_t shift)
+{
+    struct og_limits lim = {.max_bytes = 65536,
+                            .now = og_now_us() / 1000000,
+                            .max_age = 30 * 86400,
+                            .max_future = 300};
+    unsigned long valid = 0, refused = 0, bad = 0;
+    char err[512], *line = NULL;
+    size_t cap = 0;
+
+    for (int i = 0; i < n; i++) {
+        FILE *f = strcmp(files[i], "-") == 0 ? stdin : fopen(files[i], "r");
+        long lineno = 0;
+        if (!f) {
+            fprintf(stderr, "onegridctl publish: could not open \"%s\": %s\n", files[i],
+                    strerror(errno));
+            bad++;
+            continue;
+        }
+        while (getline(&line, &cap, f) > 0) {
+            uint8_t *buf = NULL;
+            size_t len = 0;
+            char *id = NULL, *source = NULL;
+            struct og_verdict v = {0};
+            lineno++;
+            if (line[strspn(line, " \t\r\n")] == '\0')
+                continue;
+            if (encode_line(line, shift, &buf, &len, &id, &source, err, sizeof(err)) < 0) {
+                fprintf(stderr, "%s:%ld: %s\n", files[i], lineno, err);
+                bad++;
+                continue;
+            }
+            Onegrid__V1__Envelope *e = og_validate_envelope(buf, len, &lim, &v);
+            if (e) {
+                valid++;
+                onegrid__v1__envelope__free_unpacked(e, NULL);
+            } else {
+                refused++;
+                printf("%s:%ld: \"%s\": would be refused: %s: %s\n", files[i], lineno, id,
+                       og_reason_name(v.reason), v.text);
+            }
+            free(buf);
+            free(id);
+            free(source);
+        }
+        if (f != stdin)
+            fclose(f);
+    }
+    free(line);
+    printf("checked %lu events: %lu valid, %lu would be refused by intake (the registry is "
+           "dispatch's and was not consulted)%s\n",
+           valid + refused, valid, refused, bad ? "; some lines could not be read (see above)" : "");
+    return bad ? OG_EXIT_USAGE : refused ? OG_EXIT_REJECTED : OG_EXIT_OK;
+}
+
 static void usage(FILE *out)
 {
     fprintf(
         out,
         "usage: onegridctl publish --endpoint EP [options] [FILE...]\n"
+        "       onegridctl publish --dry-run FILE...\n"
         "  -e, --endpoint EP        onegrid-intake's endpoint (tcp://HOST:PORT, ipc://PATH)\n"
         "  -w, --window N           events unanswered at most (default 500)\n"
         "  -t, --timeout S          give up when no answer came for S seconds (default 60)\n"
@@ -205,9 +292,14 @@ static void usage(FILE *out)
         "      --curve-server-key K intake's CURVE public key (the key, or a file holding it)\n"
         "      --curve-key FILE     this publisher's CURVE secret key file (onegridctl keygen);\n"
         "                           both when intake requires CURVE\n"
+        "  -n, --dry-run            publish nothing: check each line as intake would (with its\n"
+        "                           default limits) and say which would be refused; no\n"
+        "                           --endpoint needed. The registry is not consulted.\n"
         "FILE is JSON Lines (docs/integrating.md), - for standard input. With --outbox and no\n"
         "FILE, only what an earlier run left in the outbox is sent.\n"
-        "exit status: 0 all stored or duplicate, 3 some rejected, 4 some unanswered,\n"
+        "On a terminal a progress line on standard error keeps count.\n"
+        "exit status: 0 all stored or duplicate (--dry-run: valid), 3 some rejected (would\n"
+        "             be), 4 some unanswered,\n"
         "             2 bad arguments or input lines, 5 no space for the outbox\n");
 }
 
@@ -222,6 +314,7 @@ int og_cmd_publish(int argc, char **argv)
                                          {"wait-space", required_argument, NULL, 'W'},
                                          {"curve-server-key", required_argument, NULL, 'S'},
                                          {"curve-key", required_argument, NULL, 'K'},
+                                         {"dry-run", no_argument, NULL, 'n'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct og_publisher_opts po = {0};
@@ -236,8 +329,12 @@ int og_cmd_publish(int argc, char **argv)
     char server_key[41] = "", client_secret[41] = "", client_public[41] = "";
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "e:w:t:r:o:h", opts, NULL)) != -1) {
+    bool dry_run = false;
+    while ((c = getopt_long(argc, argv, "e:w:t:r:o:nh", opts, NULL)) != -1) {
         switch (c) {
+        case 'n':
+            dry_run = true;
+            break;
         case 'S':
         case 'K':
             if (og_read_key(optarg, c == 'K', c == 'S' ? server_key : client_secret, err,
@@ -290,6 +387,11 @@ int og_cmd_publish(int argc, char **argv)
             return OG_EXIT_USAGE;
         }
     }
+    if (dry_run && optind < argc && !po.outbox_path) {
+        if (run.results)
+            fclose(run.results);
+        return dry_run_files(argc - optind, argv + optind, shift);
+    }
     if (!endpoint || (optind == argc && !po.outbox_path) || timeout_s < 1 || wait_space_s < 0) {
         usage(stderr);
         if (run.results)
@@ -327,6 +429,8 @@ int og_cmd_publish(int argc, char **argv)
                og_publisher_held(p));
     /* Tokens from the clock: never equal to those of an earlier run left in the outbox. */
     run.base = (uint64_t)og_now_us() << 8;
+    run.progress = isatty(STDERR_FILENO) == 1;
+    run.started_at = og_mono_us();
 
     for (int i = optind; i < argc; i++) {
         const char *name = argv[i];
@@ -383,6 +487,7 @@ int og_cmd_publish(int argc, char **argv)
             while (og_publisher_held(p) >= 10000)
                 if (og_publisher_poll(p, 100, on_answer, &run) < 0)
                     break;
+            progress(&run, og_publisher_held(p), false);
         }
         if (f != stdin)
             fclose(f);
@@ -399,7 +504,9 @@ int og_cmd_publish(int argc, char **argv)
             last_answer = og_mono_us();
         else if (og_mono_us() - last_answer > timeout_s * 1000000)
             break;
+        progress(&run, og_publisher_held(p), false);
     }
+    progress(&run, og_publisher_held(p), true);
 
     size_t unanswered = og_publisher_held(p);
     printf("published %zu events: stored %lu, duplicate %lu, rejected %lu, unanswered %zu\n",

@@ -106,8 +106,10 @@ NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 rc=0
 "$ctl" publish --endpoint "$EP" --timeout 10 "$TEST_DIR/ctl.jsonl" >"$TEST_DIR/ctl.txt" 2>&1 || rc=$?
 assert_eq "events with control characters: answered (rejected)" 3 "$rc"
-og_poll 10 eval '(($(grep -c "refusing an event from local" "$TEST_DIR/intake.log") >= 3))' ||
+og_poll 10 eval '(($(grep -c "refusing event .* from local" "$TEST_DIR/intake.log") >= 3))' ||
 	fail "intake logs the three refusals"
+assert_match "a refusal's line names the event by its key" \
+	'refusing event "ok-2" of source "zongzhi" from local: REASON_' "$(cat "$TEST_DIR/intake.log")"
 assert_eq "no control character in intake's log" "" \
 	"$(LC_ALL=C grep -naP '[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$TEST_DIR/intake.log" || true)"
 assert_eq "every line of intake's log is a message with its priority" "" \

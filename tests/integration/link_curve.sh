@@ -92,7 +92,7 @@ assert_eq "and stored" 20 "$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key W
 rogue=$TEST_DIR/rogue
 mkdir "$rogue"
 sed -e "s|ipc://$TEST_DIR/intake.sock|ipc://$rogue/intake.sock|" \
-	-e "s|^link_secret_key_file = $TEST_DIR/intake.key|link_secret_key_file = $TEST_DIR/stranger.key|" \
+	-e "s|^link_secret_key_file = $TEST_DIR/intake.key|link_secret_key_file = $TEST_DIR/stranger.key\nresend_ms = 200|" \
 	"$conf" >"$rogue/onegrid.conf"
 on_exit og_stop_all "$rogue"
 og_start intake "$rogue"
@@ -109,6 +109,9 @@ done
 assert_match "dispatch says whom it refused, and why" \
 	"refusing a link client from 127.0.0.1: unknown key .* \\(not in $TEST_DIR/dispatch.clients\\)" \
 	"$(grep -F "$stranger" "$TEST_DIR/dispatch.log")"
+assert_match "the rogue intake says its next hop does not answer, and why that may be" \
+	'dispatch has not answered for [0-9]+ s while [0-9]+ frames wait for it \(not connected\): is it running, and listening where \[intake\] dispatch says\? \(with CURVE: is this daemon.s link key in its link_clients_file' \
+	"$(cat "$rogue/intake.log")"
 assert_eq "nothing of the rogue's is stored or recorded" "0|0" \
 	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.event_key WHERE source_event_id LIKE 'rogue-%'),
 	                          (SELECT count(*) FROM og.rejection WHERE source_event_id LIKE 'rogue-%')")"

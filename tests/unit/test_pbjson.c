@@ -434,9 +434,37 @@ static void test_render_repeated(void **state)
     json_object_put(j);
 }
 
+/* A key twice in one object is found at any depth; the same key in sibling objects, in
+ * strings or in arrays is not a duplicate. */
+static void test_duplicate_key(void **state)
+{
+    char key[64];
+    (void)state;
+    assert_int_equal(og_json_duplicate_key("{\"id\":\"a\",\"id\":\"b\"}", key, sizeof(key)), 1);
+    assert_string_equal(key, "id");
+    assert_int_equal(
+        og_json_duplicate_key("{\"report\":{\"title\":\"x\",\"title\":\"y\"},\"id\":\"a\"}", key,
+                              sizeof(key)),
+        1);
+    assert_string_equal(key, "title");
+    assert_int_equal(og_json_duplicate_key("{\"a\":{\"x\":1},\"b\":{\"x\":2},\"l\":[{\"x\":1},{\"x\":2}]}",
+                                           key, sizeof(key)),
+                     0);
+    assert_int_equal(og_json_duplicate_key("{\"a\":\"\\\"a\\\":\",\"b\":\"{\\\"a\\\"\"}", key, sizeof(key)),
+                     0);
+    assert_int_equal(og_json_duplicate_key("{\"a\\\"b\":1,\"a\\\"b\":2}", key, sizeof(key)), 1);
+    assert_string_equal(key, "a\\\"b");
+    assert_int_equal(og_json_duplicate_key("{\"unterminated", key, sizeof(key)), 0);
+    char deep[200];
+    memset(deep, '[', 100);
+    deep[100] = '\0';
+    assert_int_equal(og_json_duplicate_key(deep, key, sizeof(key)), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_parse_full_event),
         cmocka_unit_test(test_parse_enums),
         cmocka_unit_test(test_parse_unknown_key),
