@@ -857,8 +857,12 @@ static const char SQL_RULE_PLAN[] =
     "CREATE TEMP TABLE plan_routing_rule ON COMMIT DROP AS "
     "WITH cur AS (SELECT * FROM og.routing_rule WHERE valid_from <= $1::timestamptz "
     "             AND $1::timestamptz < valid_to), "
-    "     top AS (SELECT rule_key, max(version) AS version FROM og.routing_rule GROUP BY 1) "
+    "     top AS (SELECT rule_key, max(version) AS version FROM og.routing_rule GROUP BY 1), "
+    "     later AS (SELECT rule_key, min(valid_from) AS at FROM og.routing_rule "
+    "               WHERE valid_from > $1::timestamptz GROUP BY 1) "
     "SELECT i.line, coalesce(i.rule_key, c.rule_key) AS rule_key, c.rule_id, "
+    "       coalesce(later.at, CASE WHEN c.valid_to <> 'infinity' THEN c.valid_to END) "
+    "         AS scheduled, "
     "       c.version AS old_version, coalesce(top.version, 0) + 1 AS new_version, "
     "       CASE WHEN c.rule_id IS NULL THEN 'add' "
     "            WHEN i.rule_key IS NULL THEN CASE WHEN c.valid_from < $1::timestamptz "
@@ -886,7 +890,8 @@ static const char SQL_RULE_PLAN[] =
     "         'priority=' || i.priority, 'note=' || coalesce(i.note, '')) AS rule_text "
     "  FROM pg_temp.imp_routing_rule i "
     "  FULL JOIN cur c ON c.rule_key = i.rule_key "
-    "  LEFT JOIN top ON top.rule_key = coalesce(i.rule_key, c.rule_key)";
+    "  LEFT JOIN top ON top.rule_key = coalesce(i.rule_key, c.rule_key) "
+    "  LEFT JOIN later ON later.rule_key = coalesce(i.rule_key, c.rule_key)";
 
 static int preview_rules(PGconn *c, const struct table *t, const struct given *g,
                          const char *effective, struct counts *k, bool summary)
@@ -895,26 +900,29 @@ static int preview_rules(PGconn *c, const struct table *t, const struct given *g
     PGresult *r;
     int rc = -1;
 
-    /* A version that starts after the effective time: the file cannot say what happens to
-     * it. */
+    if (exec0(c, t->name, SQL_RULE_PLAN, 1, p))
+        return -1;
+    /* A rule with a change scheduled after the effective time (a later version, or an end,
+     * that an earlier import set): the file says what the rule is from --effective on,
+     * not what becomes of that change. Kept as it is, it stays; changed, it is refused. */
     r = run(c, t->name,
-            "SELECT rule_key, version, valid_from FROM og.routing_rule "
-            "WHERE valid_from > $1::timestamptz ORDER BY valid_from, rule_key LIMIT 1",
-            1, p);
+            "SELECT rule_key, to_char(scheduled, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), line "
+            "  FROM plan_routing_rule "
+            " WHERE scheduled IS NOT NULL AND action <> 'same' ORDER BY rule_key",
+            0, NULL);
     if (!r)
         return -1;
-    if (PQntuples(r) == 1) {
+    for (int i = 0; i < PQntuples(r); i++)
         fprintf(stderr,
-                "onegridctl registry: routing rule \"%s\" has version %s from %s, after "
-                "--effective %s: import with --effective %s or later\n",
-                PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2), effective,
-                PQgetvalue(r, 0, 2));
+                "onegridctl registry: %s%s%s: routing rule \"%s\" has a change scheduled at %s, "
+                "after --effective %s: change it with --effective %s or later\n",
+                g->path, *PQgetvalue(r, i, 2) ? " line " : "", PQgetvalue(r, i, 2),
+                PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), effective, PQgetvalue(r, i, 1));
+    if (PQntuples(r) > 0) {
         PQclear(r);
         return -1;
     }
     PQclear(r);
-    if (exec0(c, t->name, SQL_RULE_PLAN, 1, p))
-        return -1;
     /* Versions that would be edited or deleted but that a case or decision followed. */
     r = run(c, t->name,
             "SELECT p.rule_key, p.old_version, p.line, "
@@ -1620,8 +1628,8 @@ static int cmd_export(int argc, char **argv)
         for (int i = 0; i < PQntuples(r); i++)
             fprintf(stderr,
                     "onegridctl registry: note: routing rule \"%s\" version %s takes effect at "
-                    "%s and is not in routing_rules.csv (import refuses an earlier "
-                    "--effective)\n",
+                    "%s and is not in routing_rules.csv (an import keeps it; changing the "
+                    "rule needs an --effective from then)\n",
                     PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
         PQclear(r);
     }

@@ -140,6 +140,27 @@ assert_eq "export gives the imported files back" "" "$(diff -r "$TEST_DIR/reg" "
 assert_match "import of the export: no change" "dry run: 0 changes checked, nothing written" \
 	"$(ctl import --db "$C" --dry-run "$TEST_DIR/exp2")"
 
+# A change scheduled for later: in force then, not now. An export now has the rule as it
+# is now, and importing it changes nothing; changing that rule before then is refused.
+sed -i 's/^d-650205-environment.noise,environment.noise,650205,GAJ-650205,0,$/d-650205-environment.noise,environment.noise,650205,GC-650205,0,/' \
+	"$TEST_DIR/reg/routing_rules.csv"
+assert_match "a change scheduled for 2099" "committed: 1 change" \
+	"$(ctl import --db "$C" --effective 2099-01-01T00:00:00+08:00 "$TEST_DIR/reg/routing_rules.csv")"
+ctl export --db "$C" "$TEST_DIR/exp3" >/dev/null 2>"$TEST_DIR/err"
+assert_match "export names the scheduled version" \
+	"routing rule \"d-650205-environment.noise\" version 2 takes effect at 2098-12-31 16:00:00\+00" \
+	"$(cat "$TEST_DIR/err")"
+assert_match "import of that export: no change, the scheduled version kept" \
+	"dry run: 0 changes checked, nothing written" "$(ctl import --db "$C" --dry-run "$TEST_DIR/exp3")"
+sed -i 's/^d-650205-environment.noise,environment.noise,650205,GAJ-650205,0,$/d-650205-environment.noise,environment.noise,650205,ST-650205001,0,/' \
+	"$TEST_DIR/exp3/routing_rules.csv"
+rc=0
+ctl import --db "$C" --dry-run "$TEST_DIR/exp3/routing_rules.csv" >/dev/null 2>"$TEST_DIR/err" || rc=$?
+assert_eq "changing it before then: refused" 1 "$rc"
+assert_match "and said why" \
+	"routing rule \"d-650205-environment.noise\" has a change scheduled at 2098-12-31T16:00:00\+00" \
+	"$(cat "$TEST_DIR/err")"
+
 # Bad input: refused with a message naming the file and line, nothing written.
 before=$(fingerprint)
 refused() { # refused WHAT FILE REGEX: importing FILE fails, says REGEX, writes nothing
