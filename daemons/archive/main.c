@@ -48,7 +48,8 @@ int main(int argc, char **argv)
         og_err("[archive] listen and conninfo (or [database] conninfo) are required");
         goto out;
     }
-    if (og_metrics_server_config(cfg, "archive", &metrics, err, sizeof(err)) < 0) {
+    if (og_metrics_server_config(cfg, "archive", !og_check_config, &metrics, err,
+                                 sizeof(err)) < 0) {
         og_err("%s", err);
         goto out;
     }

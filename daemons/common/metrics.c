@@ -670,7 +670,7 @@ struct og_metrics_server *og_metrics_server_start(const char *listen, bool allow
     return s;
 }
 
-int og_metrics_server_config(const struct og_config *cfg, const char *section,
+int og_metrics_server_config(const struct og_config *cfg, const char *section, bool start,
                              struct og_metrics_server **s, char *err, size_t errlen)
 {
     const char *listen = og_config_get(cfg, section, "metrics_listen");
@@ -685,6 +685,12 @@ int og_metrics_server_config(const struct og_config *cfg, const char *section,
     if (!listen)
         return 0;
     char why[400];
+    if (!start) {
+        if (og_metrics_check_listen(listen, strcmp(remote, "yes") == 0, why, sizeof(why)) == 0)
+            return 0;
+        snprintf(err, errlen, "[%s] %s", section, why);
+        return -EINVAL;
+    }
     if (!(*s = og_metrics_server_start(listen, strcmp(remote, "yes") == 0, section, why,
                                        sizeof(why)))) {
         snprintf(err, errlen, "[%s] %s", section, why);

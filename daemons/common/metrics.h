@@ -88,10 +88,11 @@ int og_metrics_check_listen(const char *listen, bool allow_remote, char *err, si
 struct og_metrics_server *og_metrics_server_start(const char *listen, bool allow_remote,
                                                   const char *daemon, char *err, size_t errlen);
 /* The server section asks for: none (*s NULL, 0) without metrics_listen, else one
- * started on it (metrics_allow_remote = yes|no, default no). 0, or -errno with err
+ * started on it (metrics_allow_remote = yes|no, default no); with start false (a
+ * configuration check) the keys are checked and nothing is bound. 0, or -errno with err
  * filled. */
 struct og_config;
-int og_metrics_server_config(const struct og_config *cfg, const char *section,
+int og_metrics_server_config(const struct og_config *cfg, const char *section, bool start,
                              struct og_metrics_server **s, char *err, size_t errlen);
 /* Stops the thread and closes the socket. Accepts NULL; sets *s to NULL. */
 void og_metrics_server_stop(struct og_metrics_server **s);

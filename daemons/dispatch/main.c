@@ -63,7 +63,8 @@ int main(int argc, char **argv)
                "required");
         goto out;
     }
-    if (og_metrics_server_config(cfg, "dispatch", &metrics, err, sizeof(err)) < 0) {
+    if (og_metrics_server_config(cfg, "dispatch", !og_check_config, &metrics, err,
+                                 sizeof(err)) < 0) {
         og_err("%s", err);
         goto out;
     }

@@ -116,7 +116,8 @@ int main(int argc, char **argv)
         og_err("[intake] listen and dispatch are required");
         goto out;
     }
-    if (og_metrics_server_config(cfg, "intake", &metrics, err, sizeof(err)) < 0) {
+    if (og_metrics_server_config(cfg, "intake", !og_check_config, &metrics, err,
+                                 sizeof(err)) < 0) {
         og_err("%s", err);
         goto out;
     }

@@ -3,8 +3,9 @@
 # serve /metrics on loopback ports the test picks; after 20 events stored, one refused by
 # intake (too old) and one refused by dispatch (unknown grid), each daemon's counters say
 # so, every scrape passes `promtool check metrics`, anything but GET /metrics and
-# /health is refused, a non-loopback metrics_listen is refused at start, and `onegridctl
-# status` exits 0 with all up, then 2 (and names what is down) once dispatch is killed.
+# /health is refused, a non-loopback metrics_listen is refused at start (and by
+# --check-config, which binds nothing), and `onegridctl status` exits 0 with all up,
+# then 2 (and names what is down) once dispatch is killed.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -40,6 +41,17 @@ for d in intake dispatch archive; do
 	sed -i "/^\[$d\]/a metrics_listen = 127.0.0.1:${port[$d]}" "$conf"
 done
 og_start_all "$TEST_DIR"
+
+# A configuration check binds nothing: it passes while the daemons hold their ports, and
+# refuses a non-loopback address without starting anything.
+for d in intake dispatch archive; do
+	rc=0
+	"$ONEGRID_BIN/onegrid-$d" --check-config -c "$conf" >"$TEST_DIR/check-$d.log" 2>&1 || rc=$?
+	assert_eq "onegrid-$d --check-config passes while it runs ($(tr '\n' ' ' <"$TEST_DIR/check-$d.log"))" 0 "$rc"
+done
+rc=0
+"$ONEGRID_BIN/onegrid-intake" --check-config -c "$TEST_DIR/remote.conf" >"$TEST_DIR/check-remote.log" 2>&1 || rc=$?
+assert_eq "--check-config refuses a non-loopback metrics_listen" 78 "$rc"
 
 scrape() { curl -sS --max-time 5 "http://127.0.0.1:${port[$1]}/metrics"; }
 # value NAME{LABELS} FILE: the sample's value, or "absent".
