@@ -140,6 +140,30 @@ assert_eq "export gives the imported files back" "" "$(diff -r "$TEST_DIR/reg" "
 assert_match "import of the export: no change" "dry run: 0 changes checked, nothing written" \
 	"$(ctl import --db "$C" --dry-run "$TEST_DIR/exp2")"
 
+# --reload runs `systemctl reload onegrid-dispatch.service` (here a stand-in that records
+# its arguments and does what the unit's ExecReload does), only when something changed.
+mkdir "$TEST_DIR/bin"
+cat >"$TEST_DIR/bin/systemctl" <<EOF
+#!/bin/sh
+echo "\$*" >>"$TEST_DIR/systemctl.log"
+kill -HUP "\$(cat "$TEST_DIR/dispatch.pid")"
+EOF
+chmod +x "$TEST_DIR/bin/systemctl"
+echo "2026-12-31,false,测试假日" >>"$TEST_DIR/reg/calendar.csv"
+reloads=$(grep -c "registry reloaded" "$TEST_DIR/dispatch.log" || true)
+out=$(PATH="$TEST_DIR/bin:$PATH" ctl import --db "$C" --reload "$TEST_DIR/reg/calendar.csv")
+assert_match "--reload: committed and reloaded" "committed: 1 change
+reloaded onegrid-dispatch.service" "$out"
+assert_eq "--reload ran systemctl reload" "reload onegrid-dispatch.service" "$(cat "$TEST_DIR/systemctl.log")"
+for _ in $(seq 300); do
+	(($(grep -c "registry reloaded" "$TEST_DIR/dispatch.log" || true) > reloads)) && break
+	sleep 0.1
+done
+assert_eq "dispatch reloaded" $((reloads + 1)) "$(grep -c "registry reloaded" "$TEST_DIR/dispatch.log")"
+assert_match "--reload without a change: no reload" "nothing changed: dispatch not reloaded" \
+	"$(PATH="$TEST_DIR/bin:$PATH" ctl import --db "$C" --reload "$TEST_DIR/reg/calendar.csv")"
+assert_eq "systemctl not run again" 1 "$(wc -l <"$TEST_DIR/systemctl.log")"
+
 # A change scheduled for later: in force then, not now. An export now has the rule as it
 # is now, and importing it changes nothing; changing that rule before then is refused.
 sed -i 's/^d-650205-environment.noise,environment.noise,650205,GAJ-650205,0,$/d-650205-environment.noise,environment.noise,650205,GC-650205,0,/' \
