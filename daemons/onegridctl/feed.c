@@ -26,9 +26,11 @@ static void on_signal(int sig)
     stop = 1;
 }
 
+/* Each line's keys are the view's columns, in its order (feed.sh checks them). */
 static const char SQL_AFTER[] =
-    "SELECT seq, json_build_object('seq', seq, 'kind', kind, 'case_id', case_id, 'state', state, "
-    "'deadline_at', deadline_at, 'category', category_code, 'area', area_code, 'title', title, "
+    "SELECT seq, json_build_object('seq', seq, 'unit_code', unit_code, 'kind', kind, "
+    "'case_id', case_id, 'state', state, 'deadline_at', deadline_at, 'recorded_at', "
+    "recorded_at, 'category_code', category_code, 'area_code', area_code, 'title', title, "
     "'latitude', latitude, 'longitude', longitude, 'contacts', contacts) "
     "FROM feed.assignments WHERE unit_code = $1 AND seq > $2 ORDER BY seq LIMIT 1000";
 

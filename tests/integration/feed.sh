@@ -63,6 +63,10 @@ assert_match "only the owner may grant: not archive's role" "permission denied f
 
 out=$("$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$UNIT")
 assert_eq "two assignments so far" 2 "$(grep -c '"kind" : "assigned"' <<<"$out")"
+assert_eq "a line's keys are feed.assignments' columns, in order" \
+	"$(sql "$TEST_DB" "SELECT string_agg(column_name, ' ' ORDER BY ordinal_position) FROM information_schema.columns
+	                   WHERE table_schema = 'feed' AND table_name = 'assignments'")" \
+	"$(head -1 <<<"$out" | grep -o '"[a-z_]*" :' | tr -d '": ' | tr '\n' ' ' | sed 's/ $//')"
 LAST=$(tail -1 <<<"$out" | grep -o '"seq" : [0-9]*' | grep -o '[0-9]*$')
 
 "$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$UNIT" --after "$LAST" --follow >"$TEST_DIR/follow.out" &
