@@ -145,18 +145,6 @@ static void answer(struct og_archive *a, struct held *h, uint64_t epoch)
 
 /* A frame that fails og_frame_check: counted, logged at most once a minute (with how
  * many since the last line), dropped. Only a faulty or foreign peer sends one. */
-static void malformed(struct og_archive *a, const Onegrid__V1__Frame *f, const char *why)
-{
-    char key[80], text[256];
-    uint64_t n = og_frame_check_count(&a->malformed, og_mono_us());
-    if (n)
-        og_warn("dropped %llu malformed record%s from the link (%llu in all); the last, key "
-                "\"%s\": %s",
-                (unsigned long long)n, n == 1 ? "" : "s", (unsigned long long)a->malformed.total,
-                og_utf8_safe((const uint8_t *)f->key, strlen(f->key), key, sizeof(key)),
-                og_utf8_safe((const uint8_t *)why, strlen(why), text, sizeof(text)));
-}
-
 static void receive(struct og_archive *a)
 {
     char why[128];
@@ -171,7 +159,7 @@ static void receive(struct og_archive *a)
         if (rc == 0)
             continue;
         if (og_frame_check(f, OG_FRAME_HOP_DISPATCH_ARCHIVE, why, sizeof(why)) < 0) {
-            malformed(a, f, why);
+            og_daemon_frame_dropped(&a->malformed, "dispatch", f->key, why);
             og_link_server_forget(a->srv, f->key);
             onegrid__v1__frame__free_unpacked(f, NULL);
             continue;

@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "db.h"
+#include "frame_check.h"
 #include "log.h"
 #include "util.h"
 #include "zsock.h"
@@ -234,4 +235,18 @@ void og_daemon_watch_hop(struct og_daemon_hop *h, const struct og_link_client *c
         og_notice("%s answers again", h->name);
         h->warned_at = 0;
     }
+}
+
+void og_daemon_frame_dropped(struct og_frame_drops *drops, const char *from, const char *key,
+                             const char *why)
+{
+    char k[80], text[256];
+    uint64_t n = og_frame_check_count(drops, og_mono_us());
+    if (!key)
+        key = "";
+    if (n)
+        og_warn("dropped %llu malformed frame%s from %s (%llu in all); the last, key \"%s\": %s",
+                (unsigned long long)n, n == 1 ? "" : "s", from, (unsigned long long)drops->total,
+                og_utf8_safe((const uint8_t *)key, strlen(key), k, sizeof(k)),
+                og_utf8_safe((const uint8_t *)why, strlen(why), text, sizeof(text)));
 }

@@ -44,6 +44,12 @@ struct og_daemon_hop {
     int64_t warned_at;    /* og_mono_us() of the last warning, 0: none since it answered */
 };
 void og_daemon_watch_hop(struct og_daemon_hop *h, const struct og_link_client *c);
+struct og_frame_drops;
+/* Says that a malformed frame from a link (from: "intake", "dispatch") was dropped, as
+ * often as og_frame_check_count lets it (frame_check.h), with the count since and in all,
+ * and the last one's key and why. */
+void og_daemon_frame_dropped(struct og_frame_drops *drops, const char *from, const char *key,
+                             const char *why);
 /* Checks a daemon's endpoints without binding or connecting (og_endpoint_check): listen
  * (NULL: none) and the next hop's, named next_key in section (NULL: none). An invalid one
  * is logged; one to connect to that has no socket yet is a warning (the next daemon is

@@ -207,19 +207,11 @@ static int64_t trusted_now(struct og_dispatch *d)
 }
 
 /* A frame that fails og_frame_check: counted, logged at most once a minute, dropped. */
+/* Drops a malformed frame from a link, and says so (rate-limited). */
 static void drop_frame(struct og_frame_drops *drops, const char *from, Onegrid__V1__Frame *f,
                        const char *why)
 {
-    char key[80], text[256];
-    uint64_t n = og_frame_check_count(drops, og_mono_us());
-
-    if (n) {
-        const char *k = f->key ? f->key : "";
-        og_warn("dropped %llu malformed frame%s from %s (%llu in all); the last, key \"%s\": %s",
-                (unsigned long long)n, n == 1 ? "" : "s", from, (unsigned long long)drops->total,
-                og_utf8_safe((const uint8_t *)k, strlen(k), key, sizeof(key)),
-                og_utf8_safe((const uint8_t *)why, strlen(why), text, sizeof(text)));
-    }
+    og_daemon_frame_dropped(drops, from, f->key, why);
     onegrid__v1__frame__free_unpacked(f, NULL);
 }
 
