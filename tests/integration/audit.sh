@@ -73,13 +73,13 @@ for level in district street community; do
 	case $level in
 	district) code=${COMMUNITY:0:6} ;; street) code=${COMMUNITY:0:9} ;; community) code=$COMMUNITY ;;
 	esac
-	assert_eq "KPIs by $level ($code) match the hand-computed values" "2026-11|$want" \
+	assert_eq "KPIs by $level ($code) match the hand-computed values" "2026-11-01|$want" \
 		"$(sql "$TEST_DB" "SELECT month, $cols FROM audit.kpi WHERE level = '$level' AND code = '$code'" | tr -d ' ')"
 done
 # C was returned and re-routed to the district's grid centre: the community's unit keeps
 # A, B and D: filed 3; resolved A (on time), B (late): 0.5; overdue D: 1; closed A: 1/3;
 # no returns among its cases: accurate dispatch 1, return rate 0; satisfied 1.
-assert_eq "KPIs by unit ($UNIT): its three cases" "2026-11|3|0.5000|1|0.3333|0.3333|0.0000|1.0000|0.0000|1.0000|1.00" \
+assert_eq "KPIs by unit ($UNIT): its three cases" "2026-11-01|3|0.5000|1|0.3333|0.3333|0.0000|1.0000|0.0000|1.0000|1.00" \
 	"$(sql "$TEST_DB" "SELECT month, $cols FROM audit.kpi WHERE level = 'unit' AND code = '$UNIT'" | tr -d ' ')"
 assert_eq "the returned case went to the district's grid centre, on a new clock" "GC-${COMMUNITY:0:6}|dispatched" \
 	"$(sql "$TEST_DB" "SELECT unit_code, state FROM og.case WHERE case_id = '$(case_of C)'")"

@@ -1,35 +1,74 @@
--- audit.kpi (考核指标): the KPIs per month of filing (Asia/Shanghai) and per district,
--- street, community and handling unit, from audit.case_facts. Rates are NULL where their
--- denominator is 0.
+-- audit.kpi (考核指标): the KPIs per month of filing and per district, street, community
+-- and handling unit (level, code), from audit.case_facts. month is the first day of the
+-- month of filing in Asia/Shanghai (a date: `WHERE month >= '2026-01-01'`). Rates are NULL
+-- where their denominator is 0.
+-- One GROUP BY per level, joined by UNION ALL, each naming its own column as code: a query
+-- for one level, code and month (`WHERE level = 'district' AND code = '650204' AND month =
+-- '2026-05-01'`) reaches og.case's index for that level (migration 020) and reads that
+-- month's cases of that code only. (GROUPING SETS with coalesce() as code kept the
+-- condition above the aggregate: every case was read.) The branches count; the rates are
+-- computed once, above them.
+-- Dropped and made again when applied (month was text).
+
+DROP VIEW IF EXISTS audit.kpi CASCADE;
 
 CREATE OR REPLACE VIEW audit.kpi AS
-  SELECT CASE WHEN GROUPING(district_code) = 0 THEN 'district'
-              WHEN GROUPING(street_code) = 0 THEN 'street'
-              WHEN GROUPING(community_code) = 0 THEN 'community'
-              ELSE 'unit' END AS level,
-         coalesce(district_code, street_code, community_code, unit_code) AS code,
-         month,
-         count(*) AS filed,                                                      -- 立案数
-         round(count(*) FILTER (WHERE first_resolved_at <= deadline_when_resolved)::numeric
-               / nullif(count(first_resolved_at), 0), 4) AS on_time_handling_rate, -- 按期处置率
-         count(*) FILTER (WHERE open AND deadline_at < now()) AS overdue_open,   -- 超期未处置
-         round(count(first_closed_at)::numeric / count(*), 4) AS closure_rate,   -- 结案率
-         round(count(*) FILTER (WHERE first_closed_at <= deadline_when_closed)::numeric
-               / count(*), 4) AS on_time_closure_rate,                           -- 按期结案率
-         round(count(*) FILTER (WHERE reworks > 0)::numeric
-               / nullif(count(first_resolved_at), 0), 4) AS rework_rate,         -- 返工率
-         round(count(*) FILTER (WHERE NOT returned)::numeric / count(*), 4)
-           AS accurate_dispatch_rate,                                            -- 准确派遣率
-         round(count(*) FILTER (WHERE returned)::numeric / count(*), 4) AS return_rate, -- 退回率
-         round(count(*) FILTER (WHERE last_evaluation IN ('RESULT_SATISFIED', 'RESULT_ACCEPTABLE'))::numeric
-               / nullif(count(last_evaluation), 0), 4) AS satisfaction_rate,     -- 满意率
-         round((avg(extract(epoch FROM first_resolved_at - opened_at)) / 3600)::numeric, 2)
-           AS mean_handling_hours,                                               -- 平均处置时长
-         round(avg(contacts), 2) AS contacts_per_case
-    FROM (SELECT *, to_char(opened_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM') AS month
-            FROM audit.case_facts) f
-   GROUP BY GROUPING SETS ((district_code, month), (street_code, month),
-                           (community_code, month), (unit_code, month));
+  SELECT level, code, month,
+         filed,                                                                  -- 立案数
+         round(resolved_on_time::numeric / nullif(resolved, 0), 4)
+           AS on_time_handling_rate,                                             -- 按期处置率
+         overdue AS overdue_open,                                                -- 超期未处置
+         round(closed::numeric / filed, 4) AS closure_rate,                      -- 结案率
+         round(closed_on_time::numeric / filed, 4) AS on_time_closure_rate,      -- 按期结案率
+         round(reworked::numeric / nullif(resolved, 0), 4) AS rework_rate,       -- 返工率
+         round((filed - returned)::numeric / filed, 4) AS accurate_dispatch_rate, -- 准确派遣率
+         round(returned::numeric / filed, 4) AS return_rate,                     -- 退回率
+         round(satisfied::numeric / nullif(evaluated, 0), 4) AS satisfaction_rate, -- 满意率
+         round((handling_seconds / 3600)::numeric, 2) AS mean_handling_hours,    -- 平均处置时长
+         round(contacts, 2) AS contacts_per_case
+    FROM (
+      SELECT 'district' AS level, district_code AS code, month, count(*) AS filed,
+             count(first_resolved_at) AS resolved,
+             count(*) FILTER (WHERE first_resolved_at <= deadline_when_resolved) AS resolved_on_time,
+             count(*) FILTER (WHERE overdue) AS overdue, count(first_closed_at) AS closed,
+             count(*) FILTER (WHERE first_closed_at <= deadline_when_closed) AS closed_on_time,
+             count(*) FILTER (WHERE reworks > 0) AS reworked,
+             count(*) FILTER (WHERE returned) AS returned, count(last_evaluation) AS evaluated,
+             count(*) FILTER (WHERE last_evaluation IN ('RESULT_SATISFIED', 'RESULT_ACCEPTABLE')) AS satisfied,
+             avg(extract(epoch FROM first_resolved_at - opened_at)) AS handling_seconds,
+             avg(contacts) AS contacts
+        FROM audit.case_facts GROUP BY district_code, month
+      UNION ALL
+      SELECT 'street', street_code, month, count(*), count(first_resolved_at),
+             count(*) FILTER (WHERE first_resolved_at <= deadline_when_resolved),
+             count(*) FILTER (WHERE overdue), count(first_closed_at),
+             count(*) FILTER (WHERE first_closed_at <= deadline_when_closed),
+             count(*) FILTER (WHERE reworks > 0),
+             count(*) FILTER (WHERE returned), count(last_evaluation),
+             count(*) FILTER (WHERE last_evaluation IN ('RESULT_SATISFIED', 'RESULT_ACCEPTABLE')),
+             avg(extract(epoch FROM first_resolved_at - opened_at)), avg(contacts)
+        FROM audit.case_facts GROUP BY street_code, month
+      UNION ALL
+      SELECT 'community', community_code, month, count(*), count(first_resolved_at),
+             count(*) FILTER (WHERE first_resolved_at <= deadline_when_resolved),
+             count(*) FILTER (WHERE overdue), count(first_closed_at),
+             count(*) FILTER (WHERE first_closed_at <= deadline_when_closed),
+             count(*) FILTER (WHERE reworks > 0),
+             count(*) FILTER (WHERE returned), count(last_evaluation),
+             count(*) FILTER (WHERE last_evaluation IN ('RESULT_SATISFIED', 'RESULT_ACCEPTABLE')),
+             avg(extract(epoch FROM first_resolved_at - opened_at)), avg(contacts)
+        FROM audit.case_facts GROUP BY community_code, month
+      UNION ALL
+      SELECT 'unit', unit_code, month, count(*), count(first_resolved_at),
+             count(*) FILTER (WHERE first_resolved_at <= deadline_when_resolved),
+             count(*) FILTER (WHERE overdue), count(first_closed_at),
+             count(*) FILTER (WHERE first_closed_at <= deadline_when_closed),
+             count(*) FILTER (WHERE reworks > 0),
+             count(*) FILTER (WHERE returned), count(last_evaluation),
+             count(*) FILTER (WHERE last_evaluation IN ('RESULT_SATISFIED', 'RESULT_ACCEPTABLE')),
+             avg(extract(epoch FROM first_resolved_at - opened_at)), avg(contacts)
+        FROM audit.case_facts GROUP BY unit_code, month
+    ) k;
 
 CREATE OR REPLACE VIEW audit."考核指标" AS SELECT * FROM audit.kpi;
 COMMENT ON VIEW audit.kpi IS '考核指标: 立案数, 按期处置率, 超期未处置, 结案率, 按期结案率, 返工率, 准确派遣率, 退回率, 满意率, 平均处置时长, contacts per case';

@@ -1,8 +1,9 @@
 -- og.case_rebuilt: the case projection (og.case) rebuilt from the ledger alone: each case
 -- from the decision that opened it, the event it was opened for (a case split off another
 -- takes its title, channel, time, position and origin from the report it was opened for)
--- and its last decision (decisions carry the case's absolute state). Its columns are
--- og.case's, in the same order. `onegridctl rebuild-cases` compares it with og.case
+-- and its last decision (decisions carry the case's absolute state), and the facts the
+-- auditor's views read from og.case_facts_rebuilt. Its columns are og.case's, in the same
+-- order. `onegridctl rebuild-cases` compares it with og.case
 -- (audit.projection_differences), or replaces og.case with it.
 
 CREATE OR REPLACE VIEW og.case_rebuilt AS
@@ -36,11 +37,15 @@ CREATE OR REPLACE VIEW og.case_rebuilt AS
          (last.detail ->> 'paused_at')::timestamptz AS paused_at,
          (last.detail ->> 'extension_days')::integer AS extension_days,
          ARRAY(SELECT jsonb_array_elements_text(coalesce(last.detail -> 'returned_units',
-                                                         '[]'::jsonb))) AS returned_units
+                                                         '[]'::jsonb))) AS returned_units,
+         f.first_resolved_at, f.deadline_when_resolved, f.first_closed_at, f.deadline_when_closed,
+         coalesce(f.returned, false) AS returned, coalesce(f.reworks, 0) AS reworks,
+         f.last_evaluation
     FROM opened o
     JOIN og.batch b ON b.batch_id = o.batch_id
     JOIN last ON last.case_id = o.case_id
     JOIN og.ledger oe ON oe.kind = 'event' AND oe.source_system = o.source_system
                      AND oe.source_event_id = o.source_event_id
     JOIN og.ledger le ON le.kind = 'event' AND le.source_system = last.source_system
-                     AND le.source_event_id = last.source_event_id;
+                     AND le.source_event_id = last.source_event_id
+    LEFT JOIN og.case_facts_rebuilt f ON f.case_id = o.case_id;

@@ -2,7 +2,8 @@
 -- batch, once per (event, case): a joint meeting's decision (联席会) can assign or close
 -- several shelved cases; its first decision is stored with the event, each further one
 -- here, in the same transaction. p_case as for og.store_event when it moves a case; the
--- case's last_ledger_id becomes the event's ledger id. Returns 'stored', or 'duplicate'
+-- case's last_ledger_id becomes the event's ledger id, and its facts for the auditor move
+-- on by the decision (og.apply_case). Returns 'stored', or 'duplicate'
 -- when the event's decision on that case is stored already (a resent event changes
 -- nothing). SQLSTATE OG002 when the event is not stored or the case does not exist.
 
@@ -27,7 +28,7 @@ BEGIN
   INSERT INTO og.ledger VALUES
     (nextval('og.ledger_id_seq'), now(), currval('og.batch_id_seq'), p_district, 'decision', cid,
      p_source, p_event_id, p_type, p_decision_detail, p_decision_body);
-  PERFORM og.apply_case(cid, p_case, eid);
+  PERFORM og.apply_case(cid, p_case, eid, p_decision_detail, NULL);
   RETURN 'stored';
 END $$;
 

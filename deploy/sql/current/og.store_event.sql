@@ -22,7 +22,8 @@
 --                            category_code, opened_at, source_system, source_event_id and,
 --                            but for a split, title, channel, occurred_at, latitude,
 --                            longitude. Never updated_at nor last_ledger_id: those are
---                            now() and the event's ledger id.
+--                            now() and the event's ledger id; nor the auditor's facts
+--                            (first_resolved_at ... last_evaluation): derived here.
 --   p_opens                  true when the decision opens the case (KIND_OPEN_CASE)
 --   p_contact                the reporter's contact as JSON ({"name", "phone"}), kept
 --                            apart in og.reporter_contact so it can be erased; or NULL
@@ -36,6 +37,9 @@
 --     moves to the new case ('split'); SQLSTATE OG002 if the report is not stored;
 --   * moving a case: og.apply_case (SQLSTATE OG002 if the case does not exist); a merge
 --     (KIND_MERGE) also adds the report's og.case_report row ('merged');
+--   * either way, the case's facts for the auditor (first_resolved_at ... last_evaluation,
+--     migration 020) moved on by the decision (og.decision_facts) and, for an evaluation,
+--     by the event, as og.case_facts_rebuilt derives them from the ledger;
 --   * the contact, if any.
 -- Each decision carries absolute values, so storing the same decision again changes
 -- nothing.
@@ -59,6 +63,7 @@ DECLARE
   cid text := p_case ->> 'case_id';
   v_kind text := p_decision_detail ->> 'kind';
   r og.case;
+  f record;
   rep og.ledger;
 BEGIN
   INSERT INTO og.event_key AS k (source_system, source_event_id, district_code, case_id, ledger_id, stored_at)
@@ -108,9 +113,19 @@ BEGIN
       r.last_ledger_id := lid;
       r.escalation_level := coalesce(r.escalation_level, 0);
       r.returned_units := coalesce(r.returned_units, '{}');
+      f := og.decision_facts(p_decision_detail);
+      r.first_resolved_at := f.resolved_at;
+      r.deadline_when_resolved := f.resolved_deadline;
+      r.first_closed_at := f.closed_at;
+      r.deadline_when_closed := f.closed_deadline;
+      r.returned := f.returned;
+      r.reworks := f.reworks;
+      r.last_evaluation := CASE WHEN p_type = 'evaluation'
+                                THEN p_event_detail #>> '{evaluation,result}' END;
       INSERT INTO og.case SELECT r.*;
     ELSE
-      PERFORM og.apply_case(cid, p_case, lid);
+      PERFORM og.apply_case(cid, p_case, lid, p_decision_detail,
+                            CASE WHEN p_type = 'evaluation' THEN p_event_detail END);
       IF v_kind = 'KIND_MERGE' THEN
         INSERT INTO og.case_report VALUES
           (p_source, p_event_id, cid, 'merged', p_decision_detail ->> 'report_area',

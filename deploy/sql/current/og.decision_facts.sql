@@ -1,0 +1,29 @@
+-- og.decision_facts(p_decision): what one decision (its detail, as stored in the ledger)
+-- adds to its case's facts for the auditor (migration 020): resolved_at and
+-- resolved_deadline when it resolves the case (its decision time, "decided", else now(),
+-- when its ledger row is recorded; and its deadline), closed_at and closed_deadline when
+-- it closes it, returned when it returns it (state 'returned', or it names the unit that
+-- returned it), reworks 1 when it sends the case back to work (resolved to in_progress,
+-- closed to dispatched), else 0. og.apply_case and og.store_event apply it as each
+-- decision is stored; og.case_facts_rebuilt states the same rules over the whole ledger.
+
+CREATE OR REPLACE FUNCTION og.decision_facts(p_decision jsonb,
+                                             OUT resolved_at timestamptz,
+                                             OUT resolved_deadline timestamptz,
+                                             OUT closed_at timestamptz,
+                                             OUT closed_deadline timestamptz,
+                                             OUT returned boolean, OUT reworks integer)
+LANGUAGE sql STABLE AS $$
+  SELECT CASE WHEN s = 'resolved' THEN decided END, CASE WHEN s = 'resolved' THEN deadline END,
+         CASE WHEN s = 'closed' THEN decided END, CASE WHEN s = 'closed' THEN deadline END,
+         coalesce(s = 'returned', false) OR p_decision ->> 'returned_by' IS NOT NULL,
+         CASE WHEN (p = 'resolved' AND s = 'in_progress') OR (p = 'closed' AND s = 'dispatched')
+              THEN 1 ELSE 0 END
+    FROM (SELECT p_decision ->> 'state' AS s, p_decision ->> 'previous_state' AS p,
+                 CASE WHEN p_decision ->> 'state' IN ('resolved', 'closed')
+                      THEN coalesce((p_decision ->> 'decided')::timestamptz, now()) END AS decided,
+                 CASE WHEN p_decision ->> 'state' IN ('resolved', 'closed')
+                      THEN (p_decision ->> 'deadline')::timestamptz END AS deadline) d
+$$;
+
+REVOKE ALL ON FUNCTION og.decision_facts(jsonb) FROM PUBLIC;
