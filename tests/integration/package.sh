@@ -332,10 +332,22 @@ pass "database $TEST_DB: migrated, login roles, the sample registry"
 # wants it), the daemons run as the user onegrid, which must be able to make its
 # sockets in $TEST_DIR.
 og_write_config "$TEST_DIR" "$TEST_DB"
+declare -A mport
+for d in intake dispatch archive; do
+	mport[$d]=$(og_free_tcp_port)
+	while [[ " ${mport[*]} " == *" ${mport[$d]} "*" ${mport[$d]} "* ]]; do mport[$d]=$(og_free_tcp_port); done
+	sed -i "/^\[$d\]$/a metrics_listen = 127.0.0.1:${mport[$d]}" "$TEST_DIR/onegrid.conf"
+done
 install -m 0644 "$TEST_DIR/onegrid.conf" /etc/onegrid/onegrid.conf
 ln -sf /etc/onegrid/onegrid.conf "$TEST_DIR/onegrid.conf"
 chown onegrid: "$TEST_DIR"
-ONEGRID_BIN=/usr/bin ONEGRID_WRAPPER="setpriv --reuid=onegrid --regid=onegrid --init-groups" \
+as_onegrid=(setpriv --reuid=onegrid --regid=onegrid --init-groups)
+for d in intake dispatch archive; do
+	show "${as_onegrid[@]}" onegrid-$d --check-config -c /etc/onegrid/onegrid.conf ||
+		fail "onegrid-$d --check-config: the installed configuration is good"
+done
+pass "--check-config: the installed configuration is good for all three"
+ONEGRID_BIN=/usr/bin ONEGRID_WRAPPER="${as_onegrid[*]}" \
 	og_start_all "$TEST_DIR" || fail "the installed daemons start as the user onegrid"
 for d in archive dispatch intake; do
 	pid=$(<"$TEST_DIR/$d.pid")
@@ -352,6 +364,14 @@ case_id=${out##* }
 out=$("$ex/publish_one" "ipc://$TEST_DIR/intake.sock" pkg-0001 2>&1) || fail "publish_one: $out"
 echo "#   $out"
 assert_eq "publish_one again (another token): duplicate, same case" "pkg-0001: duplicate, case $case_id" "$out"
+# Scrape: what Prometheus reads; the status an operator asks for.
+out=$(curl -sf "http://127.0.0.1:${mport[archive]}/metrics") || fail "curl archive's /metrics"
+echo "# \$ curl -s http://127.0.0.1:${mport[archive]}/metrics | grep -E '^onegrid_(archive_records_total|build_info|database_up)'"
+grep -E '^onegrid_(archive_records_total|build_info|database_up)' <<<"$out" | sed 's/^/#   /' || true
+assert_match "archive's metrics count the stored event" 'onegrid_archive_records_total\{outcome="stored"\} 1' "$out"
+rc=0
+show onegridctl status --config /etc/onegrid/onegrid.conf || rc=$?
+assert_eq "onegridctl status: all three healthy" 0 "$rc"
 og_stop_all "$TEST_DIR" || fail "the daemons stop cleanly"
 pass "the installed daemons stopped cleanly"
 
