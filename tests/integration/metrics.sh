@@ -9,6 +9,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
+source "$(dirname "$0")/../lib/faults.sh"
 
 command -v promtool >/dev/null || fail "promtool not found (Debian package prometheus; deploy/install-deps)"
 command -v curl >/dev/null || fail "curl not found"
@@ -187,6 +188,43 @@ assert_eq "status --json: overall healthy" healthy \
 assert_eq "status --json: archive's database up" up \
 	"$(python3 -c 'import json,sys; print(json.load(sys.stdin)["daemons"][2]["database"])' \
 		<"$TEST_DIR/status1.json")"
+
+# The database away from archive: its session ended and new ones refused in this database
+# (nothing cluster-wide). The next batch fails, reconnecting fails: archive says
+# database down with the error, status says degraded (1); then it comes back.
+sql "$TEST_DB" "REVOKE CONNECT ON DATABASE $TEST_DB FROM PUBLIC, onegrid_writer"
+og_backend_terminate "$TEST_DB" onegrid-archive >/dev/null
+og_gen_reports "$TEST_DB" 1 mt-db >"$TEST_DIR/db.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 120 \
+	"$TEST_DIR/db.jsonl" >"$TEST_DIR/db-publish.txt" 2>&1 &
+pub=$!
+on_exit "kill $pub 2>/dev/null || true"
+db_down() { [[ $(value onegrid_database_up <(scrape archive)) == 0 ]]; }
+og_poll 60 db_down || fail "archive's onegrid_database_up did not go to 0"
+pass "archive: database down while it cannot connect"
+rc=0
+"$ONEGRID_BIN/onegridctl" status --config "$conf" >"$TEST_DIR/status-db.txt" 2>&1 || rc=$?
+assert_eq "onegridctl status exits 1 (degraded) with archive's database away ($(tr '\n' ' ' <"$TEST_DIR/status-db.txt"))" 1 "$rc"
+assert_match "status: archive degraded, database down, the error shown" \
+	"archive +degraded.*database unavailable.*database down.*last error [0-9T:-]+Z: [^ ]" \
+	"$(tr '\n' ' ' <"$TEST_DIR/status-db.txt")"
+assert_match "status: the path stops at the database" "archive -> database DOWN" \
+	"$(cat "$TEST_DIR/status-db.txt")"
+sql "$TEST_DB" "GRANT CONNECT ON DATABASE $TEST_DB TO PUBLIC, onegrid_writer"
+rc=0
+wait "$pub" || rc=$?
+assert_eq "the event published meanwhile is stored" 0 "$rc"
+db_up() { [[ $(value onegrid_database_up <(scrape archive)) == 1 ]]; }
+og_poll 30 db_up || fail "archive's onegrid_database_up did not come back to 1"
+scrape archive >"$A"
+assert_ge "archive: database faults counted" 1 "$(value onegrid_database_faults_total "$A")"
+assert_ge "archive: the last error's time is set" 1 "$(value onegrid_last_error_timestamp_seconds "$A")"
+assert_eq "archive: 21 stored" 21 "$(value 'onegrid_archive_records_total{outcome="stored"}' "$A")"
+promtool check metrics <"$A" >"$TEST_DIR/archive2.promtool" 2>&1 ||
+	fail "promtool check metrics after the faults: $(cat "$TEST_DIR/archive2.promtool")"
+rc=0
+"$ONEGRID_BIN/onegridctl" status --config "$conf" >/dev/null 2>&1 || rc=$?
+assert_eq "onegridctl status exits 0 again" 0 "$rc"
 
 og_kill dispatch "$TEST_DIR"
 rc=0
