@@ -60,7 +60,7 @@ static void metrics_init(struct archive_metrics *m)
     m->malformed = og_metrics_counter("onegrid_link_malformed_total",
                                       "side=\"server\",peer=\"dispatch\"",
                                       "Frames from the peer that failed the checks and were dropped");
-    og_metrics_link_server_init(&m->link, "dispatch", 0);
+    og_metrics_link_server_init(&m->link, "dispatch");
 }
 
 struct og_archive {

@@ -416,6 +416,11 @@ const struct og_link_stats *og_link_server_stats(const struct og_link_server *s)
     return &s->stats;
 }
 
+uint32_t og_link_server_credit(const struct og_link_server *s)
+{
+    return s->credit;
+}
+
 int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid__V1__Frame **out)
 {
     struct og_zmsg m;

@@ -122,6 +122,8 @@ void og_link_server_forget(struct og_link_server *s, const char *key);
 int og_link_server_answer(struct og_link_server *s, const struct og_route *to,
                           const Onegrid__V1__Frame *answer);
 const struct og_link_stats *og_link_server_stats(const struct og_link_server *s);
+/* The credit granted to each sender (for the metrics). */
+uint32_t og_link_server_credit(const struct og_link_server *s);
 
 /* Packs any protobuf-c message into a new buffer (free it). NULL on ENOMEM. */
 uint8_t *og_pack(const ProtobufCMessage *m, size_t *len);

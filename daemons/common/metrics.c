@@ -226,15 +226,12 @@ static struct og_metric *link_metric(bool counter, const char *name, const char 
     return counter ? og_metrics_counter(name, labels, help) : og_metrics_gauge(name, labels, help);
 }
 
-static void link_init(struct og_metrics_link *ml, const char *side, const char *peer,
-                      uint32_t credit)
+static void link_init(struct og_metrics_link *ml, const char *side, const char *peer)
 {
     memset(ml, 0, sizeof(*ml));
-    if (strcmp(side, "client") == 0 || credit)
-        ml->credit =
-            link_metric(false, "onegrid_link_credit", side, peer,
-                        "Frames a sender may have unanswered on the link (client: granted "
-                        "by the server, 0 until it answered HELLO; server: what it grants)");
+    ml->credit = link_metric(false, "onegrid_link_credit", side, peer,
+                             "Frames a sender may have unanswered on the link (client: granted "
+                             "by the server, 0 until it answered HELLO; server: what it grants)");
     ml->bad_frames = link_metric(true, "onegrid_link_bad_frames_total", side, peer,
                                  "Frames received on the link that could not be decoded");
     if (strcmp(side, "client") == 0) {
@@ -260,7 +257,7 @@ static void link_init(struct og_metrics_link *ml, const char *side, const char *
 
 void og_metrics_link_client_init(struct og_metrics_link *ml, const char *peer)
 {
-    link_init(ml, "client", peer, 0);
+    link_init(ml, "client", peer);
 }
 
 void og_metrics_link_client_update(struct og_metrics_link *ml, const struct og_link_client *c)
@@ -281,15 +278,15 @@ void og_metrics_link_client_update(struct og_metrics_link *ml, const struct og_l
     og_metrics_counter_set(ml->bad_frames, st->bad_frames);
 }
 
-void og_metrics_link_server_init(struct og_metrics_link *ml, const char *peer, uint32_t credit)
+void og_metrics_link_server_init(struct og_metrics_link *ml, const char *peer)
 {
-    link_init(ml, "server", peer, credit);
-    og_metrics_set(ml->credit, credit);
+    link_init(ml, "server", peer);
 }
 
 void og_metrics_link_server_update(struct og_metrics_link *ml, const struct og_link_server *s)
 {
     const struct og_link_stats *st = og_link_server_stats(s);
+    og_metrics_set(ml->credit, og_link_server_credit(s));
     og_metrics_counter_set(ml->bad_frames, st->bad_frames);
     og_metrics_counter_set(ml->forgotten, st->forgotten);
 }

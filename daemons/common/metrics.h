@@ -64,8 +64,7 @@ struct og_metrics_link {
 };
 void og_metrics_link_client_init(struct og_metrics_link *ml, const char *peer);
 void og_metrics_link_client_update(struct og_metrics_link *ml, const struct og_link_client *c);
-/* credit: what the server grants each sender (its configuration), or 0: not shown. */
-void og_metrics_link_server_init(struct og_metrics_link *ml, const char *peer, uint32_t credit);
+void og_metrics_link_server_init(struct og_metrics_link *ml, const char *peer);
 void og_metrics_link_server_update(struct og_metrics_link *ml, const struct og_link_server *s);
 
 /* The registry in the text exposition format 0.0.4, in a new buffer (free it), *len set.

@@ -80,7 +80,7 @@ static void metrics_init(struct dispatch_metrics *m)
     m->malformed_archive =
         og_metrics_counter(malformed, "side=\"client\",peer=\"archive\"", help);
     og_metrics_link_client_init(&m->to_archive, "archive");
-    og_metrics_link_server_init(&m->from_intake, "intake", 0);
+    og_metrics_link_server_init(&m->from_intake, "intake");
 }
 
 struct og_dispatch {

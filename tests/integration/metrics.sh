@@ -141,6 +141,10 @@ assert_eq "archive: every commit timed" \
 	"$(value onegrid_archive_batches_total "$A")" \
 	"$(value onegrid_archive_commit_duration_seconds_count "$A")"
 assert_eq "archive: database up" 1 "$(value onegrid_database_up "$A")"
+assert_eq "archive grants dispatch its credit (2000)" 2000 \
+	"$(value 'onegrid_link_credit{side="server",peer="dispatch"}' "$A")"
+assert_eq "dispatch was granted that credit" 2000 \
+	"$(value 'onegrid_link_credit{side="client",peer="archive"}' "$D")"
 
 for d in intake dispatch archive; do
 	rc=0
