@@ -2,10 +2,13 @@
  * one, the time from when it was due to be sent to its answer (onegrid answers after the
  * commit), for tests/bench/throughput.
  *
- *   bench_paced --endpoint EP --rate EVENTS_PER_S [--window N] [--timeout S] FILE.jsonl
+ *   bench_paced --endpoint EP --rate EVENTS_PER_S [--window N] [--timeout S]
+ *               [--latencies OUT] FILE.jsonl
  *
  * --window: events unanswered at most (default 1000, as tests/bench/throughput publishes at
  * full speed); events due while it is full wait in the publisher, and that wait counts.
+ * --latencies: also writes each answered event's latency in ms to OUT, one per line (to
+ * merge the runs of several publishers).
  *
  * FILE holds events as JSON Lines (onegridctl publish's input; no raw_base64). Event i is
  * due at start + i / rate; latency is measured from that moment, not from when it was
@@ -136,8 +139,9 @@ int main(int argc, char **argv)
                                          {"rate", required_argument, NULL, 'r'},
                                          {"window", required_argument, NULL, 'w'},
                                          {"timeout", required_argument, NULL, 't'},
+                                         {"latencies", required_argument, NULL, 'l'},
                                          {NULL, 0, NULL, 0}};
-    const char *endpoint = NULL;
+    const char *endpoint = NULL, *latencies = NULL;
     double rate = 0, timeout = 600;
     unsigned window = 1000;
     int c;
@@ -147,12 +151,13 @@ int main(int argc, char **argv)
         case 'r': rate = strtod(optarg, NULL); break;
         case 'w': window = (unsigned)strtoul(optarg, NULL, 10); break;
         case 't': timeout = strtod(optarg, NULL); break;
+        case 'l': latencies = optarg; break;
         default: return 2;
         }
     }
     if (!endpoint || rate <= 0 || optind != argc - 1 || window == 0) {
         fprintf(stderr, "usage: bench_paced --endpoint EP --rate EVENTS_PER_S [--window N] "
-                        "[--timeout S] FILE.jsonl\n");
+                        "[--timeout S] [--latencies OUT] FILE.jsonl\n");
         return 2;
     }
     struct event *ev = NULL;
@@ -216,6 +221,15 @@ int main(int argc, char **argv)
         if (r.latency[i] >= 0)
             lat[k++] = r.latency[i] * 1000;
     qsort(lat, k, sizeof(double), cmp_double);
+    if (latencies) {
+        FILE *out = fopen(latencies, "w");
+        for (size_t i = 0; out && i < k; i++)
+            fprintf(out, "%.3f\n", lat[i]);
+        if (!out || fclose(out) != 0) {
+            fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", latencies, strerror(errno));
+            rc = 1;
+        }
+    }
 #define PCT(q) (k ? lat[(size_t)((double)(k - 1) * (q) + 0.5)] : -1.0)
     printf("{\"sent\":%zu,\"answered\":%zu,\"stored\":%zu,\"duplicate\":%zu,\"rejected\":%zu,"
            "\"seconds\":%.3f,\"rate_asked\":%.1f,\"rate\":%.1f,\"p50_ms\":%.2f,\"p90_ms\":%.2f,"
