@@ -60,11 +60,13 @@ BEGIN
            c.fn, c.source, c.event_id, c.type, c.district,
            bench.cut(c.event_detail, o.t0) AS ev, c.event_body,
            bench.cut(c.decision_detail, o.t0) AS de, c.decision_body,
-           bench.cut(c."case", o.t0) AS ca, c.opens, c.contact
+           bench.cut(c."case", o.t0) AS ca, c.opens, c.contact,
+           extract(epoch FROM (c.decision_detail ->> 'decided')::timestamptz - o.t0) AS at
       FROM c JOIN o USING (cap_case);
+  -- span: from filing to the last decision (not to the latest time named: a deadline is
+  -- in the future of the decision that set it).
   CREATE TABLE bench.cap AS
-    SELECT cap_no, story, kind, cap_case, cap_tag,
-           max((SELECT max(x) FROM unnest((de).offs || (ev).offs) x)) AS span, count(*) AS calls
+    SELECT cap_no, story, kind, cap_case, cap_tag, max(at) AS span, count(*) AS calls
       FROM bench.tpl GROUP BY 1, 2, 3, 4, 5;
 END $$;
 
