@@ -161,6 +161,7 @@ expected_onegrid=$(sort <<-EOF
 	/usr/share/man/man8/onegrid-archive.8.gz
 	/usr/share/man/man8/onegrid-dispatch.8.gz
 	/usr/share/man/man8/onegrid-intake.8.gz
+	/usr/share/onegrid/grafana/onegrid.json
 	$sql_files
 EOF
 )
