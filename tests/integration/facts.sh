@@ -103,9 +103,15 @@ assert_eq "month is a date: WHERE month >= '2021-04-01'" "date|1" \
 # the planner would rightly read the table).
 plan=$(sql "$TEST_DB" "SET enable_seqscan = off; EXPLAIN SELECT * FROM audit.kpi
                        WHERE level = 'district' AND code = '$DISTRICT' AND month = '2021-03-01'")
-assert_match "EXPLAIN: the district and month are the index's conditions" \
-	"Index Cond: \\(\\(district_code = '$DISTRICT'::text\\) AND \\(\\(date_trunc\\('month'" "$plan"
+assert_match "EXPLAIN: the month and the district are the index's conditions" \
+	"Index Cond: \\(\\(\\(date_trunc\\('month'.*\\)::date = '2021-03-01'::date\\) AND \\(district_code = '$DISTRICT'::text\\)\\)" "$plan"
 assert_eq "EXPLAIN: the other levels are not read" 3 "$(grep -c "One-Time Filter: false" <<<"$plan")"
+plan=$(sql "$TEST_DB" "SET enable_seqscan = off; EXPLAIN SELECT * FROM audit.kpi
+                       WHERE level = 'community' AND code = '${AREA:0:12}' AND month = '2021-03-01'")
+assert_match "EXPLAIN: a community's month: the month is the index's condition" \
+	"Index Cond: \\(\\(date_trunc\\('month'.*\\)::date = '2021-03-01'::date\\)" "$plan"
+assert_match "EXPLAIN: and the code filters the scan of og.case, below the aggregate" \
+	"Filter: \\(\"left\"\\(area_code, 12\\) = '${AREA:0:12}'::text\\)" "$plan"
 plan=$(sql "$TEST_DB" "SET enable_seqscan = off; EXPLAIN SELECT * FROM audit.overdue_cases")
 assert_match "EXPLAIN: overdue cases come from their index" "Index (Only )?Scan using case_overdue|Bitmap Index Scan on case_overdue" "$plan"
 

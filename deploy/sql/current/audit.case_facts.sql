@@ -21,7 +21,7 @@ CREATE OR REPLACE VIEW audit.case_facts AS
          c.first_resolved_at, c.deadline_when_resolved, c.first_closed_at,
          c.deadline_when_closed, c.returned, c.reworks, c.last_evaluation,
          c.state NOT IN ('resolved', 'checked', 'closed', 'evaluated', 'voided') AS open,
-         -- The expression of og.case's month indexes (migration 020): keep them alike.
+         -- The expression of og.case's index case_month_district (021): keep them alike.
          date_trunc('month', c.opened_at AT TIME ZONE 'Asia/Shanghai')::date AS month,
          c.paused_at,
          -- The predicate of og.case's index case_overdue, and deadline_at < now().

@@ -2,12 +2,13 @@
 -- and handling unit (level, code), from audit.case_facts. month is the first day of the
 -- month of filing in Asia/Shanghai (a date: `WHERE month >= '2026-01-01'`). Rates are NULL
 -- where their denominator is 0.
--- One GROUP BY per level, joined by UNION ALL, each naming its own column as code: a query
--- for one level, code and month (`WHERE level = 'district' AND code = '650204' AND month =
--- '2026-05-01'`) reaches og.case's index for that level (migration 020) and reads that
--- month's cases of that code only. (GROUPING SETS with coalesce() as code kept the
--- condition above the aggregate: every case was read.) The branches count; the rates are
--- computed once, above them.
+-- One GROUP BY per level, joined by UNION ALL, each naming its own column as code: the
+-- conditions of a query for one level, code and month (`WHERE level = 'district' AND code
+-- = '650204' AND month = '2026-05-01'`) reach the scan of og.case, the other levels are not
+-- read, and og.case's index of month and district (case_month_district, migration 021)
+-- finds a district's month of cases, or a month's cases for a street, community or unit.
+-- (GROUPING SETS with coalesce() as code kept the conditions above the aggregate: every
+-- case was read.) The branches count; the rates are computed once, above them.
 -- Dropped and made again when applied (month was text).
 
 DROP VIEW IF EXISTS audit.kpi CASCADE;

@@ -2,29 +2,21 @@
 -- from the decision that opened it, the event it was opened for (a case split off another
 -- takes its title, channel, time, position and origin from the report it was opened for)
 -- and its last decision (decisions carry the case's absolute state), and the facts the
--- auditor's views read from og.case_facts_rebuilt. Its columns are og.case's, in the same
--- order. `onegridctl rebuild-cases` compares it with og.case
+-- auditor's views read: og.case_facts_rebuilt finds both decisions and the facts in one
+-- pass over the ledger, the rest are lookups by key. Its columns are og.case's, in the
+-- same order. `onegridctl rebuild-cases` compares it with og.case
 -- (audit.projection_differences), or replaces og.case with it.
 
 CREATE OR REPLACE VIEW og.case_rebuilt AS
-  WITH last AS (
-    SELECT DISTINCT ON (case_id) case_id, detail, source_system, source_event_id
-      FROM og.ledger WHERE kind = 'decision' AND case_id IS NOT NULL
-     ORDER BY case_id, ledger_id DESC
-  ), opened AS (
-    SELECT d.case_id, d.detail AS dd, d.batch_id,
-           coalesce(d.detail ->> 'report_source', d.source_system) AS source_system,
-           coalesce(d.detail ->> 'report_event_id', d.source_event_id) AS source_event_id
-      FROM og.ledger d WHERE d.kind = 'decision' AND d.detail ->> 'kind' = 'KIND_OPEN_CASE'
-  )
-  SELECT o.case_id, b.shard, o.dd ->> 'district' AS district_code, o.dd ->> 'grid' AS area_code,
-         o.dd ->> 'category' AS category_code, last.detail ->> 'state' AS state,
+  SELECT o.case_id, b.shard, o.detail ->> 'district' AS district_code,
+         o.detail ->> 'grid' AS area_code, o.detail ->> 'category' AS category_code,
+         last.detail ->> 'state' AS state,
          last.detail ->> 'unit' AS unit_code, (last.detail ->> 'rule_id')::bigint AS rule_id,
          (last.detail ->> 'rule_version')::integer AS rule_version,
          coalesce(oe.detail #>> '{report,title}', oe.detail #>> '{sensor_alert,title}') AS title,
          coalesce(oe.detail #>> '{report,channel}', 'CHANNEL_SENSOR') AS channel,
-         o.source_system, o.source_event_id, (oe.detail ->> 'time')::timestamptz AS occurred_at,
-         (o.dd ->> 'opened')::timestamptz AS opened_at,
+         oe.source_system, oe.source_event_id, (oe.detail ->> 'time')::timestamptz AS occurred_at,
+         (o.detail ->> 'opened')::timestamptz AS opened_at,
          (last.detail ->> 'deadline')::timestamptz AS deadline_at,
          (last.detail ->> 'closed')::timestamptz AS closed_at,
          coalesce((last.detail ->> 'contacts')::integer, 1) AS contacts,
@@ -39,13 +31,13 @@ CREATE OR REPLACE VIEW og.case_rebuilt AS
          ARRAY(SELECT jsonb_array_elements_text(coalesce(last.detail -> 'returned_units',
                                                          '[]'::jsonb))) AS returned_units,
          f.first_resolved_at, f.deadline_when_resolved, f.first_closed_at, f.deadline_when_closed,
-         coalesce(f.returned, false) AS returned, coalesce(f.reworks, 0) AS reworks,
-         f.last_evaluation
-    FROM opened o
+         f.returned, f.reworks, f.last_evaluation
+    FROM og.case_facts_rebuilt f
+    JOIN og.ledger o ON o.ledger_id = f.opened_ledger_id AND o.recorded_at = f.opened_recorded_at
     JOIN og.batch b ON b.batch_id = o.batch_id
-    JOIN last ON last.case_id = o.case_id
-    JOIN og.ledger oe ON oe.kind = 'event' AND oe.source_system = o.source_system
-                     AND oe.source_event_id = o.source_event_id
+    JOIN og.ledger last ON last.ledger_id = f.last_ledger_id AND last.recorded_at = f.last_recorded_at
+    JOIN og.ledger oe ON oe.kind = 'event'
+                     AND oe.source_system = coalesce(o.detail ->> 'report_source', o.source_system)
+                     AND oe.source_event_id = coalesce(o.detail ->> 'report_event_id', o.source_event_id)
     JOIN og.ledger le ON le.kind = 'event' AND le.source_system = last.source_system
-                     AND le.source_event_id = last.source_event_id
-    LEFT JOIN og.case_facts_rebuilt f ON f.case_id = o.case_id;
+                     AND le.source_event_id = last.source_event_id;

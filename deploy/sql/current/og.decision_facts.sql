@@ -6,6 +6,8 @@
 -- returned it), reworks 1 when it sends the case back to work (resolved to in_progress,
 -- closed to dispatched), else 0. og.apply_case and og.store_event apply it as each
 -- decision is stored; og.case_facts_rebuilt states the same rules over the whole ledger.
+-- PL/pgSQL, not SQL: called from PL/pgSQL, a SQL function of several OUT parameters is not
+-- inlined and starts an executor per call (7.5 µs here, against 2.5).
 
 CREATE OR REPLACE FUNCTION og.decision_facts(p_decision jsonb,
                                              OUT resolved_at timestamptz,
@@ -13,17 +15,21 @@ CREATE OR REPLACE FUNCTION og.decision_facts(p_decision jsonb,
                                              OUT closed_at timestamptz,
                                              OUT closed_deadline timestamptz,
                                              OUT returned boolean, OUT reworks integer)
-LANGUAGE sql STABLE AS $$
-  SELECT CASE WHEN s = 'resolved' THEN decided END, CASE WHEN s = 'resolved' THEN deadline END,
-         CASE WHEN s = 'closed' THEN decided END, CASE WHEN s = 'closed' THEN deadline END,
-         coalesce(s = 'returned', false) OR p_decision ->> 'returned_by' IS NOT NULL,
-         CASE WHEN (p = 'resolved' AND s = 'in_progress') OR (p = 'closed' AND s = 'dispatched')
-              THEN 1 ELSE 0 END
-    FROM (SELECT p_decision ->> 'state' AS s, p_decision ->> 'previous_state' AS p,
-                 CASE WHEN p_decision ->> 'state' IN ('resolved', 'closed')
-                      THEN coalesce((p_decision ->> 'decided')::timestamptz, now()) END AS decided,
-                 CASE WHEN p_decision ->> 'state' IN ('resolved', 'closed')
-                      THEN (p_decision ->> 'deadline')::timestamptz END AS deadline) d
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  s text := p_decision ->> 'state';
+  p text := p_decision ->> 'previous_state';
+BEGIN
+  IF s = 'resolved' THEN
+    resolved_at := coalesce((p_decision ->> 'decided')::timestamptz, now());
+    resolved_deadline := (p_decision ->> 'deadline')::timestamptz;
+  ELSIF s = 'closed' THEN
+    closed_at := coalesce((p_decision ->> 'decided')::timestamptz, now());
+    closed_deadline := (p_decision ->> 'deadline')::timestamptz;
+  END IF;
+  returned := coalesce(s = 'returned', false) OR p_decision ->> 'returned_by' IS NOT NULL;
+  reworks := CASE WHEN (p = 'resolved' AND s = 'in_progress') OR (p = 'closed' AND s = 'dispatched')
+                  THEN 1 ELSE 0 END;
+END $$;
 
 REVOKE ALL ON FUNCTION og.decision_facts(jsonb) FROM PUBLIC;
