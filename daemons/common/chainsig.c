@@ -88,7 +88,7 @@ int og_chainsig_secret_read(const char *spec, uint8_t sk[OG_CHAINSIG_SECRET_BYTE
         snprintf(err, errlen, "signing key file \"%s\" is not a regular file", path);
         goto out;
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    if (!og_secret_mode_ok(spec, st.st_mode)) {
         rc = -EPERM;
         snprintf(err, errlen,
                  "signing key file \"%s\" is open to its group or others (mode %04o): "

@@ -51,8 +51,11 @@ int og_db_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 
 PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err, size_t errlen)
 {
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *vals[] = {conninfo, application_name, "5", NULL};
+    /* client_encoding: what onegrid sends and reads is UTF-8 whatever the database's
+     * encoding (and onegridctl migrate hashes the SQL files' text as the server gets it). */
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", "client_encoding",
+                          NULL};
+    const char *vals[] = {conninfo, application_name, "5", "UTF8", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1 /* dbname is a full conninfo */);
 
     if (!c) {

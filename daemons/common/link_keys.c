@@ -10,23 +10,20 @@
 #include "zap.h"
 #include "zsock.h"
 
-/* Checks each endpoint of a comma-separated list: ipc:// or tcp:// only. Sets *tcp when
- * one is tcp://. */
-static int check_endpoints(const char *section, const char *key, const char *list, bool *tcp,
+/* Checks each endpoint of a list (split as og_router_bind splits it): ipc:// or tcp://
+ * only. Sets *open when one may be reached by others than the onegrid user: tcp://, or an
+ * abstract unix socket (ipc://@name: no file, no permissions). */
+static int check_endpoints(const char *section, const char *key, const char *list, bool *open,
                            char *err, size_t errlen)
 {
     const char *p = list;
-    *tcp = false;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        size_t n = strcspn(p, ",");
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
+    size_t n;
+    *open = false;
+    for (; (p = og_endpoint_next(p, &n)); p += n) {
         if (n > 6 && strncmp(p, "tcp://", 6) == 0)
-            *tcp = true;
+            *open = true;
+        else if (n > 7 && strncmp(p, "ipc://@", 7) == 0)
+            *open = true;
         else if (!(n > 6 && strncmp(p, "ipc://", 6) == 0)) {
             snprintf(err, errlen,
                      "[%s] %s: \"%.*s\" is not an ipc:// or tcp:// endpoint (links between the "
@@ -34,7 +31,6 @@ static int check_endpoints(const char *section, const char *key, const char *lis
                      section, key, (int)(n > 200 ? 200 : n), p);
             return -EINVAL;
         }
-        p += strcspn(p, ",");
     }
     return 0;
 }
@@ -44,12 +40,12 @@ int og_link_keys_read(const struct og_config *cfg, const char *section, const ch
                       char *err, size_t errlen)
 {
     char key[64], why[400];
-    bool listen_tcp = false, next_tcp = false;
+    bool listen_open = false, next_open = false;
 
     memset(k, 0, sizeof(*k));
-    if (listen && check_endpoints(section, "listen", listen, &listen_tcp, err, errlen) < 0)
+    if (listen && check_endpoints(section, "listen", listen, &listen_open, err, errlen) < 0)
         return -EINVAL;
-    if (next && check_endpoints(section, next, next_endpoint, &next_tcp, err, errlen) < 0)
+    if (next && check_endpoints(section, next, next_endpoint, &next_open, err, errlen) < 0)
         return -EINVAL;
 
     const char *secret_file = og_config_get(cfg, section, "link_secret_key_file");
@@ -67,18 +63,27 @@ int og_link_keys_read(const struct og_config *cfg, const char *section, const ch
         return -EINVAL;
     }
     if (listen) {
-        if (!secret_file != !clients) {
+        /* The key pair alone may be for the link to the next hop (dispatch: a plain
+         * ipc:// listen, a tcp:// archive); a clients file needs it. */
+        if (clients && !secret_file) {
             snprintf(err, errlen,
-                     "[%s] link_secret_key_file and link_clients_file go together: the "
-                     "daemons that connect to listen are let in by their keys",
+                     "[%s] link_clients_file needs link_secret_key_file: the daemons that "
+                     "connect to listen are let in by their keys, and check this one's",
                      section);
             goto fail;
         }
-        if (listen_tcp && !clients) {
+        if (secret_file && !clients && !next) {
             snprintf(err, errlen,
-                     "[%s] listen \"%s\": a link on tcp:// needs CURVE: set link_secret_key_file "
-                     "and link_clients_file (docs/operating.md, \"Links between hosts\"), or use "
-                     "ipc://",
+                     "[%s] link_secret_key_file without link_clients_file: say which daemons' "
+                     "keys may connect to listen",
+                     section);
+            goto fail;
+        }
+        if (listen_open && !clients) {
+            snprintf(err, errlen,
+                     "[%s] listen \"%s\": a link on tcp:// (or an abstract ipc://@ socket) needs "
+                     "CURVE: set link_secret_key_file and link_clients_file (docs/operating.md, "
+                     "\"Links between hosts\"), or use ipc:// with a path",
                      section, listen);
             goto fail;
         }
@@ -95,10 +100,11 @@ int og_link_keys_read(const struct og_config *cfg, const char *section, const ch
                      key, next);
             goto fail;
         }
-        if (next_tcp && !server_file) {
+        if (next_open && !server_file) {
             snprintf(err, errlen,
-                     "[%s] %s \"%s\": a link on tcp:// needs CURVE: set link_secret_key_file and "
-                     "%s (docs/operating.md, \"Links between hosts\"), or use ipc://",
+                     "[%s] %s \"%s\": a link on tcp:// (or an abstract ipc://@ socket) needs "
+                     "CURVE: set link_secret_key_file and %s (docs/operating.md, \"Links between "
+                     "hosts\"), or use ipc:// with a path",
                      section, next, next_endpoint, key);
             goto fail;
         }

@@ -333,7 +333,8 @@ static void put(struct buf *b, const char *fmt, ...)
 /* A number as the exposition format writes it. */
 static void put_double(struct buf *b, double v)
 {
-    if (v == (double)(int64_t)v && v < 9e15 && v > -9e15)
+    /* The range first: converting NaN or a value beyond int64_t is undefined. */
+    if (v < 9e15 && v > -9e15 && v == (double)(int64_t)v)
         put(b, "%lld", (long long)v);
     else
         put(b, "%.15g", v);
@@ -655,7 +656,10 @@ struct og_metrics_server *og_metrics_server_start(const char *listen, bool allow
         MHD_USE_POLL_INTERNAL_THREAD | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
         handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: with it (SO_REUSEPORT) a second daemon
+         * given the same metrics_listen would share the port, and scrapes would reach
+         * either at random. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
         MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!s->mhd) {

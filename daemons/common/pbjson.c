@@ -344,15 +344,81 @@ json_object *og_pbjson_render(const ProtobufCMessage *m)
     return obj;
 }
 
+/* Four hex digits at s as a number, or -1. */
+static int hex4(const char *s)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* A JSON string's text s[0..len) (between its quotes) decoded into out (as many bytes as
+ * it holds); its decoded length. Escapes as RFC 8259 has them, \uXXXX to UTF-8 (a
+ * surrogate pair to one character); what is not a valid escape is kept as written. */
+static size_t json_string_decode(const char *s, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\\' || i + 1 == len) {
+            out[o++] = s[i];
+            continue;
+        }
+        char c = s[++i];
+        const char *simple = strchr("\"\\/bfnrt", c);
+        if (c && simple) {
+            out[o++] = "\"\\/\b\f\n\r\t"[simple - "\"\\/bfnrt"];
+            continue;
+        }
+        int cp = c == 'u' && i + 4 < len ? hex4(s + i + 1) : -1, lo;
+        if (cp < 0) {
+            out[o++] = '\\';
+            out[o++] = c;
+            continue;
+        }
+        i += 4;
+        if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < len && s[i + 1] == '\\' && s[i + 2] == 'u' &&
+            (lo = hex4(s + i + 3)) >= 0xdc00 && lo < 0xe000) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            i += 6;
+        }
+        if (cp < 0x80) {
+            out[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[o++] = (char)(0xc0 | cp >> 6);
+            out[o++] = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            out[o++] = (char)(0xe0 | cp >> 12);
+            out[o++] = (char)(0x80 | (cp >> 6 & 0x3f));
+            out[o++] = (char)(0x80 | (cp & 0x3f));
+        } else {
+            out[o++] = (char)(0xf0 | cp >> 18);
+            out[o++] = (char)(0x80 | (cp >> 12 & 0x3f));
+            out[o++] = (char)(0x80 | (cp >> 6 & 0x3f));
+            out[o++] = (char)(0x80 | (cp & 0x3f));
+        }
+    }
+    return o;
+}
+
 int og_json_duplicate_key(const char *text, char *key, size_t keylen)
 {
-    /* Per open object or array: whether a key comes next, and the keys seen so far as
-     * spans of text. Keys are few per object in practice; a linear search is enough. */
+    /* Per open object or array: whether a key comes next, and the keys seen so far,
+     * decoded (so "\u0069d" is "id"). Keys are few per object in practice; a linear
+     * search is enough. */
     struct level {
         bool object, expect_key;
         size_t n, cap;
         struct span {
-            const char *s;
+            char *s;
             size_t len;
         } * keys;
     } stack[64];
@@ -372,8 +438,10 @@ int og_json_duplicate_key(const char *text, char *key, size_t keylen)
         case '}':
         case ']':
             if (depth) {
-                free(stack[depth - 1].keys);
-                depth--;
+                struct level *l = &stack[--depth];
+                for (size_t i = 0; i < l->n; i++)
+                    free(l->keys[i].s);
+                free(l->keys);
             }
             break;
         case ',':
@@ -387,23 +455,32 @@ int og_json_duplicate_key(const char *text, char *key, size_t keylen)
             size_t len = (size_t)(p - start);
             if (top && top->object && top->expect_key) {
                 top->expect_key = false;
-                for (size_t i = 0; i < top->n; i++)
-                    if (top->keys[i].len == len && memcmp(top->keys[i].s, start, len) == 0) {
+                /* Decoding never lengthens: an escape of 2 to 12 bytes gives 1 to 4. */
+                char *k = malloc(len + 1);
+                if (!k) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                size_t klen = json_string_decode(start, len, k);
+                for (size_t i = 0; i < top->n && rc == 0; i++)
+                    if (top->keys[i].len == klen && memcmp(top->keys[i].s, k, klen) == 0) {
                         snprintf(key, keylen, "%.*s", (int)len, start);
                         rc = 1;
                     }
                 if (rc == 0 && top->n == top->cap) {
                     size_t cap = top->cap ? 2 * top->cap : 8;
-                    struct span *k = realloc(top->keys, cap * sizeof(*k));
-                    if (!k) {
+                    struct span *ks = realloc(top->keys, cap * sizeof(*ks));
+                    if (!ks)
                         rc = -ENOMEM;
-                        break;
+                    else {
+                        top->keys = ks;
+                        top->cap = cap;
                     }
-                    top->keys = k;
-                    top->cap = cap;
                 }
                 if (rc == 0)
-                    top->keys[top->n++] = (struct span){start, len};
+                    top->keys[top->n++] = (struct span){k, klen};
+                else
+                    free(k);
             }
             if (!*p)
                 p--; /* unterminated: let the loop end */
@@ -413,7 +490,11 @@ int og_json_duplicate_key(const char *text, char *key, size_t keylen)
             break;
         }
     }
-    while (depth)
-        free(stack[--depth].keys);
+    while (depth) {
+        struct level *l = &stack[--depth];
+        for (size_t i = 0; i < l->n; i++)
+            free(l->keys[i].s);
+        free(l->keys);
+    }
     return rc;
 }

@@ -19,8 +19,8 @@ ProtobufCMessage *og_pbjson_parse(json_object *obj, const ProtobufCMessageDescri
 /* Whether JSON text has an object with a key twice ({"id": "a", "id": "b"}): json-c keeps
  * the last silently, so that an event would not be what its sender wrote. 1 with the key
  * (as written, escapes included, cut to keylen) in key, 0 when none, -EINVAL when objects
- * nest deeper than 64 (json-c refuses that text anyway). Keys are compared as written:
- * "a" and "\u0061" count as two. */
+ * nest deeper than 64 (json-c refuses that text anyway), -ENOMEM. Keys are compared as
+ * json-c reads them, escapes decoded: "a" and "\u0061" are one key. */
 int og_json_duplicate_key(const char *text, char *key, size_t keylen);
 
 /* A new JSON object for m (caller owns it: json_object_put). */

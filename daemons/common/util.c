@@ -274,3 +274,10 @@ int og_secret_path(const char *spec, char *path, size_t size, char *err, size_t 
     snprintf(path, size, "%s/%s", dir, name);
     return 0;
 }
+
+bool og_secret_mode_ok(const char *spec, unsigned mode)
+{
+    if (strncmp(spec, "credential:", 11) == 0)
+        return (mode & 027) == 0;
+    return (mode & 077) == 0;
+}

@@ -67,5 +67,10 @@ char *og_hex(const uint8_t *data, size_t len, char *buf);
  * $CREDENTIALS_DIRECTORY that only the service may read); anything else is a path. 0, or
  * -ENOENT with err filled (no credentials directory, or NAME not a plain file name). */
 int og_secret_path(const char *spec, char *path, size_t size, char *err, size_t errlen);
+/* Whether a secret key file's mode (st_mode) keeps it private: no bit for group or others.
+ * A credential (spec "credential:NAME") is the exception for the group bits but write:
+ * systemd makes it 0400 and lets the service's user read it by an ACL entry, whose mask
+ * stat shows as the group's bits (0440). */
+bool og_secret_mode_ok(const char *spec, unsigned mode);
 
 #endif

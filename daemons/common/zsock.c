@@ -76,7 +76,7 @@ static int key_read(const char *spec, bool secret, char key[41], char *err, size
         return -1;
     }
     /* The mode of what was opened, not of what the path names a moment later. */
-    if (secret && fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+    if (secret && fstat(fileno(f), &st) == 0 && !og_secret_mode_ok(spec, st.st_mode)) {
         snprintf(err, errlen,
                  "%s: a secret key file its group or others may read (mode %04o): chmod 600 it",
                  path, (unsigned)(st.st_mode & 07777));
@@ -178,7 +178,8 @@ int og_router_bind(void *s, const char *endpoints, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    for (char *ep = strtok_r(list, ", ", &save); ep && rc == 0; ep = strtok_r(NULL, ", ", &save)) {
+    for (char *ep = strtok_r(list, OG_ENDPOINT_SEPARATORS, &save); ep && rc == 0;
+         ep = strtok_r(NULL, OG_ENDPOINT_SEPARATORS, &save)) {
         if (ipc_in_use(ep)) {
             snprintf(err, errlen, "bind \"%s\": another process is listening there", ep);
             rc = -EADDRINUSE;
@@ -479,33 +480,44 @@ static int endpoint_check(const char *ep, size_t n, bool bind, char *err, size_t
     if (bind)
         hints.ai_flags = AI_NUMERICHOST;
     int rc = getaddrinfo(host, NULL, &hints, &ai);
+    if (rc != 0 && !bind) {
+        /* A name that does not resolve now may resolve later (DNS at boot, a record being
+         * changed): ZeroMQ resolves again at each attempt to connect. Said, not refused. */
+        snprintf(err, errlen, "tcp://%s: does not resolve now (%s); trying it anyway", host,
+                 gai_strerror(rc));
+        return 1;
+    }
     if (rc != 0) {
-        snprintf(err, errlen, "tcp://%s: %s%s", host,
-                 bind ? "not \"*\", an address or an interface: " : "", gai_strerror(rc));
+        snprintf(err, errlen, "tcp://%s: not \"*\", an address or an interface: %s", host,
+                 gai_strerror(rc));
         return -EINVAL;
     }
     freeaddrinfo(ai);
     return 0;
 }
 
+const char *og_endpoint_next(const char *p, size_t *len)
+{
+    p += strspn(p, OG_ENDPOINT_SEPARATORS);
+    if (!*p)
+        return NULL;
+    *len = strcspn(p, OG_ENDPOINT_SEPARATORS);
+    return p;
+}
+
 int og_endpoint_check(const char *list, bool bind, char *err, size_t errlen)
 {
     const char *p = list;
+    size_t n;
     int rc = 0, n_ep = 0;
 
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        size_t n = strcspn(p, ", \t");
+    for (; (p = og_endpoint_next(p, &n)); p += n) {
         int r = endpoint_check(p, n, bind, err, errlen);
         if (r < 0)
             return r;
         if (r > 0)
             rc = r; /* err keeps the first such note, unless an error follows */
         n_ep++;
-        p += n;
     }
     if (!n_ep) {
         snprintf(err, errlen, "no endpoint");

@@ -72,6 +72,11 @@ int og_curve_key_check(const char *z85);
 int og_curve_key_read(const char *path, char key[41], char *err, size_t errlen);
 /* The same for a public key, which any mode may show. */
 int og_curve_public_key_read(const char *path, char key[41], char *err, size_t errlen);
+/* Endpoint lists (listen = ...) are separated by commas, spaces or tabs, everywhere. */
+#define OG_ENDPOINT_SEPARATORS ", \t"
+/* The next endpoint of a list at or after p: its start, and its length in *len; NULL when
+ * the list has no more. */
+const char *og_endpoint_next(const char *p, size_t *len);
 /* Checks each endpoint of a comma-separated list without binding or connecting: ipc://
  * with a path that fits a unix socket in a directory that exists; tcp:// with a port
  * 1..65535 (to bind also "*" or 0: one the system picks) and a host (to bind: "*", an

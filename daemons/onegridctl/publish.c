@@ -247,6 +247,9 @@ static int dry_run_files(int n, char **files, int64_t shift)
                 continue;
             if (encode_line(line, shift, &buf, &len, &id, &source, err, sizeof(err)) < 0) {
                 fprintf(stderr, "%s:%ld: %s\n", files[i], lineno, err);
+                free(buf);
+                free(id);
+                free(source);
                 bad++;
                 continue;
             }
@@ -387,9 +390,14 @@ int og_cmd_publish(int argc, char **argv)
             return OG_EXIT_USAGE;
         }
     }
-    if (dry_run && optind < argc && !po.outbox_path) {
+    if (dry_run) { /* publishes nothing: no endpoint, no outbox, no results */
         if (run.results)
             fclose(run.results);
+        if (optind == argc || po.outbox_path) {
+            fprintf(stderr, "onegridctl publish: --dry-run checks FILEs and publishes nothing: "
+                            "give FILEs, and no --outbox\n");
+            return OG_EXIT_USAGE;
+        }
         return dry_run_files(argc - optind, argv + optind, shift);
     }
     if (!endpoint || (optind == argc && !po.outbox_path) || timeout_s < 1 || wait_space_s < 0) {
@@ -451,6 +459,9 @@ int og_cmd_publish(int argc, char **argv)
                 continue;
             if (encode_line(line, shift, &buf, &len, &id, &source, err, sizeof(err)) < 0) {
                 fprintf(stderr, "%s:%ld: %s\n", name, lineno, err);
+                free(buf);
+                free(id);
+                free(source);
                 run.input_errors++;
                 continue;
             }

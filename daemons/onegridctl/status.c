@@ -162,7 +162,7 @@ static char *http_get(const char *listen, const char *path, int timeout_ms, char
         }
     }
     buf[len] = '\0';
-    if (strncmp(buf, "HTTP/1.", 7) != 0 || strncmp(buf + 8, " 200", 4) != 0 ||
+    if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || strncmp(buf + 8, " 200", 4) != 0 ||
         !(body = strstr(buf, "\r\n\r\n"))) {
         snprintf(err, errlen, "%s%s: not an HTTP 200 answer: %.40s", listen, path, buf);
         goto fail;
@@ -244,6 +244,7 @@ static void ask(struct daemon_status *d, int timeout_ms)
     free(health);
     json_object *daemon;
     if (!d->health || !json_object_object_get_ex(d->health, "daemon", &daemon) ||
+        !json_object_is_type(daemon, json_type_string) ||
         strcmp(json_object_get_string(daemon), d->name) != 0) {
         d->state = DOWN;
         snprintf(d->why, sizeof(d->why), "%s does not answer as onegrid-%s", d->listen, d->name);

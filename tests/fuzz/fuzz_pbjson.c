@@ -1,6 +1,6 @@
 /* libFuzzer target: JSON Lines -> protobuf, as onegridctl publish reads a line
- * (daemons/onegridctl/publish.c, encode_line): json-c's tokenizer, then og_pbjson_parse
- * into an Envelope, then packing. The input is one line of text.
+ * (daemons/onegridctl/publish.c, encode_line): the duplicate-key scan, json-c's tokenizer,
+ * then og_pbjson_parse into an Envelope, then packing. The input is one line of text.
  *
  * Beyond "no crash, no leak, no undefined behaviour": what parses must survive
  * og_pbjson_render and parse back to the same bytes (the round trip test_pbjson.c checks
@@ -35,9 +35,14 @@ static uint8_t *pack(const ProtobufCMessage *m, size_t *len)
 static ProtobufCMessage *parse(const char *text, char *err, size_t errlen)
 {
     enum json_tokener_error jerr;
-    json_object *obj = json_tokener_parse_verbose(text, &jerr);
+    json_object *obj;
     ProtobufCMessage *m;
+    char key[80];
 
+    /* publish refuses a key twice in one object before json-c reads the line. */
+    if (og_json_duplicate_key(text, key, sizeof(key)) != 0)
+        return NULL;
+    obj = json_tokener_parse_verbose(text, &jerr);
     if (!obj)
         return NULL;
     m = og_pbjson_parse(obj, &onegrid__v1__envelope__descriptor, err, errlen);

@@ -56,6 +56,18 @@ rc=0
 out=$(CREDENTIALS_DIRECTORY=$TEST_DIR/creds timeout 20 "$ONEGRID_BIN/onegrid-intake" --check-config \
 	-c "$TEST_DIR/cred.conf" 2>&1) || rc=$?
 assert_eq "a key as a credential: good" "0" "$rc"
+# systemd lets the service read a credential by an ACL entry, whose mask stat shows as the
+# group's bits: 0440 (an ACL needs no package here: the mode is what the daemon sees).
+chmod 0440 "$TEST_DIR/creds/intake.key"
+rc=0
+out=$(CREDENTIALS_DIRECTORY=$TEST_DIR/creds timeout 20 "$ONEGRID_BIN/onegrid-intake" --check-config \
+	-c "$TEST_DIR/cred.conf" 2>&1) || rc=$?
+assert_eq "a credential readable through an ACL (mode 0440): good" "0" "$rc"
+chmod 0444 "$TEST_DIR/creds/intake.key"
+rc=0
+out=$(CREDENTIALS_DIRECTORY=$TEST_DIR/creds timeout 20 "$ONEGRID_BIN/onegrid-intake" --check-config \
+	-c "$TEST_DIR/cred.conf" 2>&1) || rc=$?
+assert_eq "a credential others may read: 78" "78" "$rc"
 check intake "$TEST_DIR/cred.conf"
 assert_eq "a credential without \$CREDENTIALS_DIRECTORY: 78" 78 "$rc"
 assert_match "and why" 'no credentials were passed to this process \(\$CREDENTIALS_DIRECTORY is not set: LoadCredential=intake.key:FILE in the unit\)' "$out"

@@ -44,23 +44,39 @@ bad() { # bad NAME DAEMON SED-EXPRESSION EXPECTED: the good config, edited
 }
 sed -i "/^\[dispatch\]$/,/^\[archive\]$/s|^listen = .*|listen = tcp://127.0.0.1:$dport|" "$plain"
 refused "dispatch: a tcp:// listen without keys" dispatch "$plain" \
-	'\[dispatch\] listen "tcp://127.0.0.1:[0-9]*": a link on tcp:// needs CURVE'
+	'\[dispatch\] listen "tcp://127.0.0.1:[0-9]*": a link on tcp:// \(or an abstract ipc://@ socket\) needs CURVE'
 sed -i "/^\[archive\]$/,\$s|^listen = .*|listen = tcp://127.0.0.1:$aport|" "$plain"
 refused "archive: a tcp:// listen without keys" archive "$plain" \
-	'\[archive\] listen "tcp://127.0.0.1:[0-9]*": a link on tcp:// needs CURVE'
+	'\[archive\] listen "tcp://127.0.0.1:[0-9]*": a link on tcp:// \(or an abstract ipc://@ socket\) needs CURVE'
 sed -i "s|^dispatch = .*|dispatch = tcp://127.0.0.1:$dport|" "$plain"
 refused "intake: a tcp:// dispatch without keys" intake "$plain" \
-	'\[intake\] dispatch "tcp://127.0.0.1:[0-9]*": a link on tcp:// needs CURVE: set link_secret_key_file and dispatch_public_key_file'
+	'\[intake\] dispatch "tcp://127.0.0.1:[0-9]*": a link on tcp:// \(or an abstract ipc://@ socket\) needs CURVE: set link_secret_key_file and dispatch_public_key_file'
 bad "dispatch: a tcp:// archive without its key" dispatch '/^archive_public_key_file/d' \
-	'archive "tcp://127.0.0.1:[0-9]*": a link on tcp:// needs CURVE'
+	'archive "tcp://127.0.0.1:[0-9]*": a link on tcp:// \(or an abstract ipc://@ socket\) needs CURVE'
 bad "archive: a clients file without a key pair" archive \
-	"/^\[archive\]$/,\$ { /^link_secret_key_file/d }" "link_secret_key_file and link_clients_file go together"
+	"/^\[archive\]$/,\$ { /^link_secret_key_file/d }" "link_clients_file needs link_secret_key_file"
 bad "a link endpoint that is neither ipc:// nor tcp://" dispatch \
 	"s|^archive = .*|archive = udp://127.0.0.1:$aport|" 'is not an ipc:// or tcp:// endpoint'
 cp "$TEST_DIR/archive.key" "$TEST_DIR/open.key"
 chmod 644 "$TEST_DIR/open.key"
 bad "a secret key others may read" archive \
 	"/^\[archive\]$/,\$s|^link_secret_key_file = .*|link_secret_key_file = $TEST_DIR/open.key|" "chmod 600 it"
+# Lists split on spaces as on commas: a tcp:// endpoint after a space is one too.
+sed "/^\[archive\]$/,\$s|^listen = .*|listen = ipc://$TEST_DIR/archive.sock tcp://127.0.0.1:$aport|" \
+	"$TEST_DIR/plain.conf" >"$TEST_DIR/spaced.conf"
+refused "archive: a tcp:// listen after a space, without keys" archive "$TEST_DIR/spaced.conf" \
+	'\[archive\] listen ".*": a link on tcp:// \(or an abstract ipc://@ socket\) needs CURVE'
+# An abstract unix socket has no file permissions: anyone on the host may connect.
+sed "/^\[archive\]$/,\$s|^listen = .*|listen = ipc://@onegrid-archive-$$|" "$TEST_DIR/plain.conf" \
+	>"$TEST_DIR/abstract.conf"
+refused "archive: an abstract ipc://@ listen without keys" archive "$TEST_DIR/abstract.conf" \
+	'\[archive\] listen "ipc://@onegrid-archive-[0-9]+": a link on tcp:// \(or an abstract ipc://@ socket\) needs CURVE'
+# dispatch's key pair may serve its link to archive alone, its own listen staying ipc://.
+sed -e "/^\[dispatch\]$/,/^\[archive\]$/{ s|^listen = .*|listen = ipc://$TEST_DIR/dispatch.sock|; /^link_clients_file/d }" \
+	"$conf" >"$TEST_DIR/half.conf"
+rc=0
+out=$(timeout 20 "$ONEGRID_BIN/onegrid-dispatch" --check-config -c "$TEST_DIR/half.conf" 2>&1) || rc=$?
+assert_eq "dispatch: CURVE to archive only, its listen plain ipc://: good" "0" "$rc"
 printf 'ABC intake\n' >"$TEST_DIR/broken.clients"
 bad "a broken clients file" dispatch "s|^link_clients_file = $TEST_DIR/dispatch.clients|link_clients_file = $TEST_DIR/broken.clients|" \
 	"broken.clients:1: expected"

@@ -26,6 +26,9 @@ assert_eq "--dry-run: some would be refused: exit 3" 3 "$rc"
 assert_match "--dry-run names the line, the event and the reason" \
 	"some.jsonl:3: \"old-1\": would be refused: REASON_INVALID_TIME" "$out"
 assert_match "--dry-run counts" "checked 3 events: 2 valid, 1 would be refused by intake" "$out"
+rc=0
+out=$("$ctl" publish --dry-run --outbox "$TEST_DIR/ob" "$TEST_DIR/some.jsonl" 2>&1) || rc=$?
+assert_eq "--dry-run with an outbox: refused, nothing kept (exit 2)" "2 no" "$rc $([[ -e $TEST_DIR/ob ]] && echo yes || echo no)"
 { report ok-1 "$NOW"; report ok-2 "$NOW"; } >"$TEST_DIR/good.jsonl"
 rc=0
 "$ctl" publish --dry-run "$TEST_DIR/good.jsonl" >/dev/null 2>&1 || rc=$?

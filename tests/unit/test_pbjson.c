@@ -455,6 +455,13 @@ static void test_duplicate_key(void **state)
     assert_int_equal(og_json_duplicate_key("{\"a\\\"b\":1,\"a\\\"b\":2}", key, sizeof(key)), 1);
     assert_string_equal(key, "a\\\"b");
     assert_int_equal(og_json_duplicate_key("{\"unterminated", key, sizeof(key)), 0);
+    /* Escapes are decoded before keys are compared, as json-c decodes them. */
+    assert_int_equal(og_json_duplicate_key("{\"id\":\"a\",\"\\u0069d\":\"b\"}", key, sizeof(key)), 1);
+    assert_string_equal(key, "\\u0069d");
+    assert_int_equal(og_json_duplicate_key("{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}", key, sizeof(key)),
+                     1);
+    assert_int_equal(og_json_duplicate_key("{\"a\\nb\":1,\"a\\u000ab\":2}", key, sizeof(key)), 1);
+    assert_int_equal(og_json_duplicate_key("{\"\\u00\":1,\"\\u0\":2,\"\\uZZZZ\":3}", key, sizeof(key)), 0);
     char deep[200];
     memset(deep, '[', 100);
     deep[100] = '\0';

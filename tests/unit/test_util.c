@@ -2,6 +2,7 @@
  * idempotency keys, hex. Expected epoch values were computed independently (Python's
  * datetime), not with the code under test. */
 #include <errno.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -334,9 +335,33 @@ static void test_clocks(void **state)
     assert_true(b >= a);
 }
 
+/* A secret key file's mode: private, or, for a systemd credential, readable by the ACL
+ * that shows as the group's read bit; "credential:NAME" resolves in $CREDENTIALS_DIRECTORY. */
+static void test_secret(void **state)
+{
+    char path[64], err[256];
+    (void)state;
+    assert_true(og_secret_mode_ok("/etc/k", 0100600));
+    assert_false(og_secret_mode_ok("/etc/k", 0100640));
+    assert_false(og_secret_mode_ok("/etc/k", 0100604));
+    assert_true(og_secret_mode_ok("credential:k", 0100440));
+    assert_false(og_secret_mode_ok("credential:k", 0100460));
+    assert_false(og_secret_mode_ok("credential:k", 0100444));
+    assert_int_equal(og_secret_path("/etc/k", path, sizeof(path), err, sizeof(err)), 0);
+    assert_string_equal(path, "/etc/k");
+    unsetenv("CREDENTIALS_DIRECTORY");
+    assert_int_equal(og_secret_path("credential:k", path, sizeof(path), err, sizeof(err)), -ENOENT);
+    setenv("CREDENTIALS_DIRECTORY", "/run/credentials/x", 1);
+    assert_int_equal(og_secret_path("credential:k", path, sizeof(path), err, sizeof(err)), 0);
+    assert_string_equal(path, "/run/credentials/x/k");
+    assert_int_equal(og_secret_path("credential:../k", path, sizeof(path), err, sizeof(err)), -ENOENT);
+    unsetenv("CREDENTIALS_DIRECTORY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_secret),
         cmocka_unit_test(test_time_parse_table), cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_time_round_trip),  cmocka_unit_test(test_time_format_small_years),
         cmocka_unit_test(test_utf8_table),       cmocka_unit_test(test_utf8_length_bounds),
