@@ -77,6 +77,12 @@ sed -e "/^\[dispatch\]$/,/^\[archive\]$/{ s|^listen = .*|listen = ipc://$TEST_DI
 rc=0
 out=$(timeout 20 "$ONEGRID_BIN/onegrid-dispatch" --check-config -c "$TEST_DIR/half.conf" 2>&1) || rc=$?
 assert_eq "dispatch: CURVE to archive only, its listen plain ipc://: good" "0" "$rc"
+# A next hop's name that does not resolve now may later (DNS at boot): said, not refused.
+sed "s|^dispatch = .*|dispatch = tcp://onegrid-no-such-host.invalid:$dport|" "$conf" >"$TEST_DIR/dns.conf"
+rc=0
+out=$(timeout 20 "$ONEGRID_BIN/onegrid-intake" --check-config -c "$TEST_DIR/dns.conf" 2>&1) || rc=$?
+assert_eq "intake: a next hop that does not resolve now: still good" "0" "$rc"
+assert_match "but said" 'tcp://onegrid-no-such-host.invalid: does not resolve now' "$out"
 printf 'ABC intake\n' >"$TEST_DIR/broken.clients"
 bad "a broken clients file" dispatch "s|^link_clients_file = $TEST_DIR/dispatch.clients|link_clients_file = $TEST_DIR/broken.clients|" \
 	"broken.clients:1: expected"
