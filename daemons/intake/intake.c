@@ -522,8 +522,6 @@ static void submit(struct og_intake *in, Onegrid__V1__Frame *f, const struct wai
 static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
 {
     struct waiter wt = {0};
-    struct og_verdict v;
-    Onegrid__V1__Submit *sub = NULL;
     Onegrid__V1__Frame *f;
 
     if (m->n < 1 || m->size[0] > OG_MAX_ROUTE)
@@ -556,34 +554,41 @@ static void handle_publisher(struct og_intake *in, struct og_zmsg *m)
                &wt);
         return;
     }
-    if (og_validate_wire(&onegrid__v1__submit__descriptor, m->data[1], m->size[1], &v) < 0 ||
-        !(sub = onegrid__v1__submit__unpack(NULL, m->size[1], m->data[1])) ||
-        sub->tag.len > OG_MAX_TAG) {
+    f = og_intake_submit(&in->opts, publisher, auth_source, m->data[1], m->size[1], og_now_us(),
+                         wt.tag, &wt.tag_len);
+    submit(in, f, &wt);
+}
+
+Onegrid__V1__Frame *og_intake_submit(const struct og_intake_opts *o, const char *publisher,
+                                     const char *auth_source, const uint8_t *buf, size_t len,
+                                     int64_t now_us, uint8_t tag[OG_MAX_TAG], size_t *tag_len)
+{
+    struct og_verdict v = {0};
+    Onegrid__V1__Submit *sub = NULL;
+    Onegrid__V1__Frame *f;
+
+    *tag_len = 0;
+    if (og_validate_wire(&onegrid__v1__submit__descriptor, buf, len, &v) < 0 ||
+        !(sub = onegrid__v1__submit__unpack(NULL, len, buf)) || sub->tag.len > OG_MAX_TAG) {
         const char *text = sub ? "Submit.tag: longer than 64 bytes"
                                : (*v.text ? v.text : "not a valid onegrid.v1.Submit");
         Onegrid__V1__Reason reason =
             v.reason && !sub ? v.reason : ONEGRID__V1__REASON__REASON_UNDECODABLE;
         if (sub)
             onegrid__v1__submit__free_unpacked(sub, NULL);
-        submit(in,
-               og_intake_refusal(&in->opts, publisher, m->data[1], m->size[1], reason, text,
-                                 og_now_us()),
-               &wt);
-        return;
+        return og_intake_refusal(o, publisher, buf, len, reason, text, now_us);
     }
     if (sub->tag.len) /* an empty tag's data is NULL */
-        memcpy(wt.tag, sub->tag.data, sub->tag.len);
-    wt.tag_len = sub->tag.len;
-
-    f = og_intake_frame(&in->opts, publisher, auth_source, sub->event.data, sub->event.len,
-                        og_now_us());
+        memcpy(tag, sub->tag.data, sub->tag.len);
+    *tag_len = sub->tag.len;
+    f = og_intake_frame(o, publisher, auth_source, sub->event.data, sub->event.len, now_us);
     /* The publisher's tag goes with the event: a resend of this Submit carries it again. */
     if (f && sub->tag.len && (f->submission->tag.data = malloc(sub->tag.len))) {
         memcpy(f->submission->tag.data, sub->tag.data, sub->tag.len);
         f->submission->tag.len = sub->tag.len;
     }
     onegrid__v1__submit__free_unpacked(sub, NULL);
-    submit(in, f, &wt);
+    return f;
 }
 
 /* True while intake takes no more from publishers. Each publisher frame adds at most one

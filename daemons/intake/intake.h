@@ -44,6 +44,13 @@ Onegrid__V1__Frame *og_intake_frame(const struct og_intake_opts *o, const char *
 Onegrid__V1__Frame *og_intake_refusal(const struct og_intake_opts *o, const char *publisher,
                                       const uint8_t *buf, size_t len, Onegrid__V1__Reason reason,
                                       const char *text, int64_t now_us);
+/* The DATA frame for the bytes of one Submit as a publisher sent them: og_intake_frame of
+ * the Envelope it carries, with the Submit's tag (copied to tag, its length to *tag_len),
+ * or the refusal of a Submit that is not valid (no tag could be read: *tag_len 0). What
+ * intake's publisher socket does with every message of one frame. NULL only on ENOMEM. */
+Onegrid__V1__Frame *og_intake_submit(const struct og_intake_opts *o, const char *publisher,
+                                     const char *auth_source, const uint8_t *buf, size_t len,
+                                     int64_t now_us, uint8_t tag[OG_MAX_TAG], size_t *tag_len);
 void og_intake_frame_free(Onegrid__V1__Frame **f);
 /* Whether intake may listen on listen (a comma-separated list): at least one endpoint,
  * and without CURVE (curve false) none that the network may reach (tcp:// on an address

@@ -1,8 +1,8 @@
 /* libFuzzer target: intake's publisher frame path. The input is one publisher frame, the
- * bytes of a Submit as they arrive on intake's ROUTER; it goes through the steps of
- * handle_publisher (daemons/intake/intake.c): the Submit's wire check and decoding, then
- * og_intake_frame on the Envelope it carries (with and without an authenticated source),
- * or og_intake_refusal for a broken Submit.
+ * bytes of a Submit as they arrive on intake's ROUTER; it goes through og_intake_submit
+ * (daemons/intake/intake.c), as handle_publisher calls it: the Submit's wire check and
+ * decoding, then og_intake_frame on the Envelope it carries (with and without an
+ * authenticated source), or og_intake_refusal for a broken Submit.
  *
  * Beyond "no crash, no leak, no undefined behaviour", what intake passes on must be what
  * dispatch takes: the DATA frame packs, decodes again and passes og_frame_check for the
@@ -60,25 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct og_verdict v = {0};
-    Onegrid__V1__Submit *sub = NULL;
+    uint8_t tag[OG_MAX_TAG];
+    size_t tag_len;
 
-    /* As handle_publisher does it, ZeroMQ framing aside. */
-    if (og_validate_wire(&onegrid__v1__submit__descriptor, data, size, &v) < 0 ||
-        !(sub = onegrid__v1__submit__unpack(NULL, size, data)) || sub->tag.len > OG_MAX_TAG) {
-        const char *text = sub ? "Submit.tag: longer than 64 bytes"
-                               : (*v.text ? v.text : "not a valid onegrid.v1.Submit");
-        Onegrid__V1__Reason reason =
-            v.reason && !sub ? v.reason : ONEGRID__V1__REASON__REASON_UNDECODABLE;
-        if (sub)
-            onegrid__v1__submit__free_unpacked(sub, NULL);
-        passed_on(og_intake_refusal(&opts, "local", data, size, reason, text, NOW_US));
-        return 0;
-    }
-    /* Without CURVE every publisher is "local"; with it, the key's name and source. */
-    passed_on(og_intake_frame(&opts, "local", NULL, sub->event.data, sub->event.len, NOW_US));
-    passed_on(og_intake_frame(&opts, "zongzhi-gateway", "zongzhi", sub->event.data, sub->event.len,
-                              NOW_US));
-    onegrid__v1__submit__free_unpacked(sub, NULL);
+    /* As handle_publisher does it, ZeroMQ framing aside. Without CURVE every publisher is
+     * "local"; with it, the key's name and source. */
+    passed_on(og_intake_submit(&opts, "local", NULL, data, size, NOW_US, tag, &tag_len));
+    passed_on(og_intake_submit(&opts, "zongzhi-gateway", "zongzhi", data, size, NOW_US, tag,
+                               &tag_len));
     return 0;
 }
