@@ -53,8 +53,7 @@ PGconn *og_db_connect(const char *conninfo, const char *application_name, char *
 {
     /* client_encoding: what onegrid sends and reads is UTF-8 whatever the database's
      * encoding (and onegridctl migrate hashes the SQL files' text as the server gets it). */
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", "client_encoding",
-                          NULL};
+    const char *keys[] = {"dbname", "application_name", "connect_timeout", "client_encoding", NULL};
     const char *vals[] = {conninfo, application_name, "5", "UTF8", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1 /* dbname is a full conninfo */);
 
@@ -113,8 +112,9 @@ int og_db_schema_check(PGconn *c, char *err, size_t errlen)
             return -EPROTO;
         }
         if (strstr(why, "42501")) {
-            snprintf(err, errlen, "this role may not read the schema version: run onegridctl "
-                                  "migrate as the database's owner (%s)",
+            snprintf(err, errlen,
+                     "this role may not read the schema version: run onegridctl "
+                     "migrate as the database's owner (%s)",
                      why);
             return -EPROTO;
         }
@@ -148,8 +148,7 @@ int og_db_schema_check(PGconn *c, char *err, size_t errlen)
     return 0;
 }
 
-int og_db_schema_probe(const char *conninfo, const char *application_name, char *err,
-                       size_t errlen)
+int og_db_schema_probe(const char *conninfo, const char *application_name, char *err, size_t errlen)
 {
     PGconn *c = og_db_connect(conninfo, application_name, err, errlen);
     if (!c)

@@ -659,8 +659,7 @@ struct og_metrics_server *og_metrics_server_start(const char *listen, bool allow
         /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: with it (SO_REUSEPORT) a second daemon
          * given the same metrics_listen would share the port, and scrapes would reach
          * either at random. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!s->mhd) {
         snprintf(err, errlen, "metrics_listen: could not serve on %s: %s", listen,

@@ -437,8 +437,9 @@ static int endpoint_check(const char *ep, size_t n, bool bind, char *err, size_t
             }
         }
         if (!bind && stat(path, &st) != 0) {
-            snprintf(err, errlen, "\"%s\": no socket there yet (is its daemon up? is the path "
-                                  "right?)",
+            snprintf(err, errlen,
+                     "\"%s\": no socket there yet (is its daemon up? is the path "
+                     "right?)",
                      buf);
             return 1;
         }

@@ -246,8 +246,8 @@ static void metrics_init(struct intake_metrics *m)
 {
     const char *answers = "onegrid_intake_answers_total";
     const char *help = "Answers sent to publishers, by outcome (and reason, for rejected)";
-    m->received = og_metrics_counter("onegrid_intake_received_total", NULL,
-                                     "Submits read from publishers");
+    m->received =
+        og_metrics_counter("onegrid_intake_received_total", NULL, "Submits read from publishers");
     m->stored = og_metrics_counter(answers, "outcome=\"stored\"", help);
     m->duplicate = og_metrics_counter(answers, "outcome=\"duplicate\"", help);
     og_metrics_by_reason(m->rejected, answers, "outcome=\"rejected\"", help);
@@ -259,8 +259,8 @@ static void metrics_init(struct intake_metrics *m)
                          "Events intake itself refused (before dispatch), by reason");
     m->waiting = og_metrics_gauge("onegrid_intake_waiting_submits", NULL,
                                   "Submits waiting for their answer");
-    m->connections = og_metrics_gauge("onegrid_intake_connections", NULL,
-                                      "Publisher connections open");
+    m->connections =
+        og_metrics_gauge("onegrid_intake_connections", NULL, "Publisher connections open");
     m->handshakes_failed = og_metrics_counter("onegrid_intake_handshakes_failed_total", NULL,
                                               "Publisher handshakes that failed (CURVE, ZAP)");
     m->dropped = og_metrics_counter("onegrid_intake_connections_dropped_total", NULL,

@@ -220,10 +220,8 @@ static int send_waiting(struct og_publisher *p, struct run *run, const uint8_t *
  * would be refused and a count; the exit status as publish's. */
 static int dry_run_files(int n, char **files, int64_t shift)
 {
-    struct og_limits lim = {.max_bytes = 65536,
-                            .now = og_now_us() / 1000000,
-                            .max_age = 30 * 86400,
-                            .max_future = 300};
+    struct og_limits lim = {
+        .max_bytes = 65536, .now = og_now_us() / 1000000, .max_age = 30 * 86400, .max_future = 300};
     unsigned long valid = 0, refused = 0, bad = 0;
     char err[512], *line = NULL;
     size_t cap = 0;
@@ -272,7 +270,8 @@ static int dry_run_files(int n, char **files, int64_t shift)
     free(line);
     printf("checked %lu events: %lu valid, %lu would be refused by intake (the registry is "
            "dispatch's and was not consulted)%s\n",
-           valid + refused, valid, refused, bad ? "; some lines could not be read (see above)" : "");
+           valid + refused, valid, refused,
+           bad ? "; some lines could not be read (see above)" : "");
     return bad ? OG_EXIT_USAGE : refused ? OG_EXIT_REJECTED : OG_EXIT_OK;
 }
 

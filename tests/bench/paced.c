@@ -94,7 +94,7 @@ static long load(const char *path, struct event **out)
         json_object *obj = json_tokener_parse(line);
         Onegrid__V1__Envelope *e =
             obj ? (Onegrid__V1__Envelope *)og_pbjson_parse(obj, &onegrid__v1__envelope__descriptor,
-                                                          err, sizeof(err))
+                                                           err, sizeof(err))
                 : NULL;
         json_object_put(obj);
         if (!e) {
@@ -135,24 +135,33 @@ fail:
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"endpoint", required_argument, NULL, 'e'},
-                                         {"rate", required_argument, NULL, 'r'},
-                                         {"window", required_argument, NULL, 'w'},
-                                         {"timeout", required_argument, NULL, 't'},
-                                         {"latencies", required_argument, NULL, 'l'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"endpoint", required_argument, NULL, 'e'},  {"rate", required_argument, NULL, 'r'},
+        {"window", required_argument, NULL, 'w'},    {"timeout", required_argument, NULL, 't'},
+        {"latencies", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
     const char *endpoint = NULL, *latencies = NULL;
     double rate = 0, timeout = 600;
     unsigned window = 1000;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'e': endpoint = optarg; break;
-        case 'r': rate = strtod(optarg, NULL); break;
-        case 'w': window = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 't': timeout = strtod(optarg, NULL); break;
-        case 'l': latencies = optarg; break;
-        default: return 2;
+        case 'e':
+            endpoint = optarg;
+            break;
+        case 'r':
+            rate = strtod(optarg, NULL);
+            break;
+        case 'w':
+            window = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 't':
+            timeout = strtod(optarg, NULL);
+            break;
+        case 'l':
+            latencies = optarg;
+            break;
+        default:
+            return 2;
         }
     }
     if (!endpoint || rate <= 0 || optind != argc - 1 || window == 0) {
@@ -230,7 +239,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; out && i < k; i++)
             fprintf(out, "%.3f\n", lat[i]);
         if (!out || fclose(out) != 0) {
-            fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", latencies, strerror(errno));
+            fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", latencies,
+                    strerror(errno));
             rc = 1;
         }
     }

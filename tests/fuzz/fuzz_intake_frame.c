@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* As handle_publisher does it, ZeroMQ framing aside. Without CURVE every publisher is
      * "local"; with it, the key's name and source. */
     passed_on(og_intake_submit(&opts, "local", NULL, data, size, NOW_US, tag, &tag_len));
-    passed_on(og_intake_submit(&opts, "zongzhi-gateway", "zongzhi", data, size, NOW_US, tag,
-                               &tag_len));
+    passed_on(
+        og_intake_submit(&opts, "zongzhi-gateway", "zongzhi", data, size, NOW_US, tag, &tag_len));
     return 0;
 }

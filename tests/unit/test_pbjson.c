@@ -447,21 +447,25 @@ static void test_duplicate_key(void **state)
                               sizeof(key)),
         1);
     assert_string_equal(key, "title");
-    assert_int_equal(og_json_duplicate_key("{\"a\":{\"x\":1},\"b\":{\"x\":2},\"l\":[{\"x\":1},{\"x\":2}]}",
-                                           key, sizeof(key)),
-                     0);
-    assert_int_equal(og_json_duplicate_key("{\"a\":\"\\\"a\\\":\",\"b\":\"{\\\"a\\\"\"}", key, sizeof(key)),
-                     0);
+    assert_int_equal(
+        og_json_duplicate_key("{\"a\":{\"x\":1},\"b\":{\"x\":2},\"l\":[{\"x\":1},{\"x\":2}]}", key,
+                              sizeof(key)),
+        0);
+    assert_int_equal(
+        og_json_duplicate_key("{\"a\":\"\\\"a\\\":\",\"b\":\"{\\\"a\\\"\"}", key, sizeof(key)), 0);
     assert_int_equal(og_json_duplicate_key("{\"a\\\"b\":1,\"a\\\"b\":2}", key, sizeof(key)), 1);
     assert_string_equal(key, "a\\\"b");
     assert_int_equal(og_json_duplicate_key("{\"unterminated", key, sizeof(key)), 0);
     /* Escapes are decoded before keys are compared, as json-c decodes them. */
-    assert_int_equal(og_json_duplicate_key("{\"id\":\"a\",\"\\u0069d\":\"b\"}", key, sizeof(key)), 1);
-    assert_string_equal(key, "\\u0069d");
-    assert_int_equal(og_json_duplicate_key("{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}", key, sizeof(key)),
+    assert_int_equal(og_json_duplicate_key("{\"id\":\"a\",\"\\u0069d\":\"b\"}", key, sizeof(key)),
                      1);
+    assert_string_equal(key, "\\u0069d");
+    assert_int_equal(
+        og_json_duplicate_key("{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}", key, sizeof(key)),
+        1);
     assert_int_equal(og_json_duplicate_key("{\"a\\nb\":1,\"a\\u000ab\":2}", key, sizeof(key)), 1);
-    assert_int_equal(og_json_duplicate_key("{\"\\u00\":1,\"\\u0\":2,\"\\uZZZZ\":3}", key, sizeof(key)), 0);
+    assert_int_equal(
+        og_json_duplicate_key("{\"\\u00\":1,\"\\u0\":2,\"\\uZZZZ\":3}", key, sizeof(key)), 0);
     char deep[200];
     memset(deep, '[', 100);
     deep[100] = '\0';
@@ -471,18 +475,12 @@ static void test_duplicate_key(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duplicate_key),
-        cmocka_unit_test(test_parse_full_event),
-        cmocka_unit_test(test_parse_enums),
-        cmocka_unit_test(test_parse_unknown_key),
-        cmocka_unit_test(test_parse_wrong_types),
-        cmocka_unit_test(test_parse_integers),
-        cmocka_unit_test(test_parse_nul_refused),
-        cmocka_unit_test(test_parse_time_bounds),
-        cmocka_unit_test(test_parse_oneof),
-        cmocka_unit_test(test_parse_failure_midway_frees),
-        cmocka_unit_test(test_render_round_trip),
-        cmocka_unit_test(test_render_shape),
+        cmocka_unit_test(test_duplicate_key),     cmocka_unit_test(test_parse_full_event),
+        cmocka_unit_test(test_parse_enums),       cmocka_unit_test(test_parse_unknown_key),
+        cmocka_unit_test(test_parse_wrong_types), cmocka_unit_test(test_parse_integers),
+        cmocka_unit_test(test_parse_nul_refused), cmocka_unit_test(test_parse_time_bounds),
+        cmocka_unit_test(test_parse_oneof),       cmocka_unit_test(test_parse_failure_midway_frees),
+        cmocka_unit_test(test_render_round_trip), cmocka_unit_test(test_render_shape),
         cmocka_unit_test(test_render_repeated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -354,7 +354,8 @@ static void test_secret(void **state)
     setenv("CREDENTIALS_DIRECTORY", "/run/credentials/x", 1);
     assert_int_equal(og_secret_path("credential:k", path, sizeof(path), err, sizeof(err)), 0);
     assert_string_equal(path, "/run/credentials/x/k");
-    assert_int_equal(og_secret_path("credential:../k", path, sizeof(path), err, sizeof(err)), -ENOENT);
+    assert_int_equal(og_secret_path("credential:../k", path, sizeof(path), err, sizeof(err)),
+                     -ENOENT);
     unsetenv("CREDENTIALS_DIRECTORY");
 }
 
@@ -362,12 +363,18 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_secret),
-        cmocka_unit_test(test_time_parse_table), cmocka_unit_test(test_time_format),
-        cmocka_unit_test(test_time_round_trip),  cmocka_unit_test(test_time_format_small_years),
-        cmocka_unit_test(test_utf8_table),       cmocka_unit_test(test_utf8_length_bounds),
-        cmocka_unit_test(test_event_key),        cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_clocks),           cmocka_unit_test(test_utf8_cut),
-        cmocka_unit_test(test_utf8_safe),        cmocka_unit_test(test_time_format_huge_year),
+        cmocka_unit_test(test_time_parse_table),
+        cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_time_round_trip),
+        cmocka_unit_test(test_time_format_small_years),
+        cmocka_unit_test(test_utf8_table),
+        cmocka_unit_test(test_utf8_length_bounds),
+        cmocka_unit_test(test_event_key),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_utf8_cut),
+        cmocka_unit_test(test_utf8_safe),
+        cmocka_unit_test(test_time_format_huge_year),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
