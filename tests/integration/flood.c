@@ -88,17 +88,32 @@ static int dial(const char *ep)
 
 /* Writes all of buf, waiting while the peer's window is full. false once the peer
  * dropped the connection. */
+static bool drain(int fd);
+
+/* Sends all of buf; false once the peer closed the connection. Never blocks for ever: a
+ * server that stops reading and then says goodbye (shutdown, a FIN) would leave a blocking
+ * send waiting with a full buffer, never to see the FIN (seen under ASan, quiet machine). */
 static bool put(int fd, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
     while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pf = {fd, POLLOUT | POLLIN | POLLRDHUP, 0};
+            if (poll(&pf, 1, 1000) < 0 && errno != EINTR)
+                return false;
+            if ((pf.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) && !drain(fd))
+                return false;
+            continue;
+        }
+        return false;
     }
     return true;
 }
