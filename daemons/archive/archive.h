@@ -2,8 +2,9 @@
  * PostgreSQL in batches (one transaction each, synchronous_commit on, idempotent on the
  * event key), and answers each record only after its batch committed.
  *
- * store.c    one batch into PostgreSQL: pipelined calls of the og.store_* functions, and
- *            the signatures of the chain links it appends
+ * store.c    one batch into PostgreSQL: one og.store_opened call for the events that
+ *            open cases, pipelined og.store_* calls for the other records, and the
+ *            signatures of the chain links it appends
  * archive.c  the engine: collecting batches, fencing, outages, answering
  * main.c     arguments, configuration, sockets, readiness */
 #ifndef OG_ARCHIVE_H

@@ -30,6 +30,9 @@ static const char SQL_BEGIN_BATCH[] = "SELECT og.begin_batch($1, $2, $3)";
 static const char SQL_STORE_EVENT[] =
     "SELECT outcome, case_id FROM og.store_event($1, $2, $3, $4, $5::jsonb, $6::bytea, "
     "$7::jsonb, $8::bytea, $9::jsonb, $10::boolean, $11::jsonb)";
+static const char SQL_STORE_OPENED[] =
+    "SELECT i, outcome, case_id FROM og.store_opened($1::text[], $2::text[], $3::text[], "
+    "$4::text[], $5::jsonb[], $6::bytea[], $7::jsonb[], $8::bytea[], $9::jsonb[], $10::jsonb[])";
 static const char SQL_STORE_REJECTION[] =
     "SELECT og.store_rejection($1::timestamptz, $2, $3, $4, $5, $6, $7::bytea, $8::integer, "
     "$9::bytea)";
@@ -93,6 +96,7 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     /* Prepared statements belong to the session: made again after every reconnect. */
     if (prepare(s->conn, "begin_batch", SQL_BEGIN_BATCH, err, errlen) ||
         prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||
+        prepare(s->conn, "store_opened", SQL_STORE_OPENED, err, errlen) ||
         prepare(s->conn, "store_rejection", SQL_STORE_REJECTION, err, errlen) ||
         prepare(s->conn, "epoch", SQL_EPOCH, err, errlen) ||
         prepare(s->conn, "end_batch", SQL_END_BATCH, err, errlen) ||
@@ -360,72 +364,119 @@ static int send_refusal(struct og_store *s, const struct og_store_item *it)
     return ok ? 0 : -EIO;
 }
 
-/* Queues the statements for one item. The event is recorded without the reporter's
- * contact (kept apart, in og.reporter_contact, so it can be erased). */
+/* What an accepted event is stored as: the event and the decision as JSON text and as
+ * canonical protobuf bytes, the case columns the decision sets (case_json), the reporter's
+ * contact (NULL when none). The event is recorded without the contact (kept apart, in
+ * og.reporter_contact, so it can be erased). Each pointer is NULL or owned. */
+struct rendered {
+    char *event, *decision, *kase, *contact;
+    uint8_t *ebody, *dbody;
+    size_t elen, dlen;
+};
+
+static char *json_text(json_object *j)
+{
+    char *s = j ? strdup(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE))
+                : NULL;
+    json_object_put(j);
+    return s;
+}
+
+static void rendered_clear(struct rendered *r)
+{
+    free(r->event);
+    free(r->decision);
+    free(r->kase);
+    free(r->contact);
+    free(r->ebody);
+    free(r->dbody);
+    memset(r, 0, sizeof(*r));
+}
+
+/* 0, or -ENOMEM (r cleared). */
+static int render(const struct og_store_item *it, struct rendered *r)
+{
+    const Onegrid__V1__Frame *f = it->frame;
+    const Onegrid__V1__Submission *sub = f->submission;
+    const Onegrid__V1__Decision *d = f->decision;
+    Onegrid__V1__Envelope *e = sub->event;
+    Onegrid__V1__Contact *contact = NULL;
+    json_object *event_json;
+
+    memset(r, 0, sizeof(*r));
+    if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT && e->report->contact) {
+        contact = e->report->contact;
+        e->report->contact = NULL;
+        r->contact = json_text(og_pbjson_render(&contact->base));
+    }
+    r->ebody = og_pack(&e->base, &r->elen);
+    event_json = og_pbjson_render(&e->base);
+    if (contact)
+        e->report->contact = contact;
+    r->dbody = og_pack(&d->base, &r->dlen);
+    r->decision = json_text(og_pbjson_render(&d->base));
+    if (event_json) {
+        json_object_object_add(event_json, "received", NULL);
+        add_time(event_json, "received", sub->received);
+        json_object_object_add(event_json, "publisher", json_object_new_string(sub->publisher));
+        if (sub->tag.len) { /* which Submit carried it: og.stored_outcome knows its resends */
+            char tag[2 * 64 + 1];
+            json_object_object_add(
+                event_json, "tag",
+                json_object_new_string(og_hex(sub->tag.data, sub->tag.len, tag)));
+        }
+    }
+    r->event = json_text(event_json);
+    if (*d->case_id)
+        r->kase =
+            json_text(case_json(f, d, d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE));
+    if (!r->ebody || !r->dbody || !r->event || !r->decision || (*d->case_id && !r->kase) ||
+        (contact && !r->contact)) {
+        rendered_clear(r);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Queues the statements for one item: og.store_event (or og.store_rejection), then
+ * og.store_decision for each further case the event decided on. */
 static int send_item(struct og_store *s, const struct og_store_item *it)
 {
     const Onegrid__V1__Frame *f = it->frame;
     const Onegrid__V1__Submission *sub = f->submission;
     const Onegrid__V1__Decision *d = f->decision;
     struct params p = {0};
+    struct rendered r;
+    size_t dlen;
     int ok;
 
     if (is_refusal(d))
         return send_refusal(s, it);
-
-    Onegrid__V1__Envelope *e = sub->event;
-    Onegrid__V1__Contact *contact = NULL;
-    json_object *contact_json = NULL, *event_json, *decision_json;
-    uint8_t *ebody, *dbody;
-    size_t elen, dlen;
-    bool opens = d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE;
-
-    if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT && e->report->contact) {
-        contact = e->report->contact;
-        e->report->contact = NULL;
-        contact_json = og_pbjson_render(&contact->base);
-    }
-    ebody = og_pack(&e->base, &elen);
-    event_json = og_pbjson_render(&e->base);
-    if (contact)
-        e->report->contact = contact;
-    dbody = og_pack(&d->base, &dlen);
-    decision_json = og_pbjson_render(&d->base);
-    json_object_object_add(event_json, "received", NULL);
-    add_time(event_json, "received", sub->received);
-    json_object_object_add(event_json, "publisher", json_object_new_string(sub->publisher));
-    if (sub->tag.len) { /* which Submit carried it: og.stored_outcome knows its resends */
-        char tag[2 * 64 + 1];
-        json_object_object_add(event_json, "tag",
-                               json_object_new_string(og_hex(sub->tag.data, sub->tag.len, tag)));
-    }
-
+    if (render(it, &r) < 0)
+        return -ENOMEM;
     p_text(&p, sub->source);
-    p_text(&p, e->id);
-    p_text(&p, e->type);
+    p_text(&p, sub->event->id);
+    p_text(&p, sub->event->type);
     p_text(&p, d->district);
-    p_json(&p, event_json);
-    p_bytes(&p, ebody, elen, (char *)ebody);
-    p_json(&p, decision_json);
-    p_bytes(&p, dbody, dlen, (char *)dbody);
-    json_object *cj = *d->case_id ? case_json(f, d, opens) : NULL;
-    p_json(&p, cj);
-    p_text(&p, opens ? "true" : "false");
-    p_json(&p, contact_json);
+    p_text(&p, r.event);
+    p_bytes(&p, r.ebody, r.elen, NULL);
+    p_text(&p, r.decision);
+    p_bytes(&p, r.dbody, r.dlen, NULL);
+    p_text(&p, r.kase);
+    p_text(&p, d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE ? "true" : "false");
+    p_text(&p, r.contact);
     ok = PQsendQueryPrepared(s->conn, "store_event", p.n, p.v, p.len, p.fmt, 0);
     p_clear(&p);
-    json_object_put(event_json);
-    json_object_put(decision_json);
-    json_object_put(cj);
-    json_object_put(contact_json);
+    rendered_clear(&r);
     /* Further cases the event decided on (a joint meeting's decision). */
     for (size_t i = 0; ok && i < f->n_more_decisions; i++) {
         const Onegrid__V1__Decision *m = f->more_decisions[i];
         json_object *mj = og_pbjson_render(&m->base), *mc = case_json(f, m, false);
         uint8_t *mbody = og_pack(&m->base, &dlen);
         p_text(&p, sub->source);
-        p_text(&p, e->id);
-        p_text(&p, e->type);
+        p_text(&p, sub->event->id);
+        p_text(&p, sub->event->type);
         p_text(&p, m->district);
         p_json(&p, mj);
         p_bytes(&p, mbody, dlen, (char *)mbody);
@@ -436,6 +487,129 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
         json_object_put(mc);
     }
     return ok ? 0 : -EIO;
+}
+
+/* The arrays og.store_opened takes, in PostgreSQL's binary array format: one dimension,
+ * lower bound 1, each element its length (-1: NULL) and its bytes (jsonb: a version byte,
+ * 1, then its text). */
+enum { OPENED_ARGS = 10 };
+
+struct pgarray {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t n;
+    bool nulls, oom;
+};
+
+static void arr_put(struct pgarray *a, const void *data, size_t len)
+{
+    if (a->oom)
+        return;
+    if (a->len + len > a->cap) {
+        size_t cap = a->cap ? a->cap : 4096;
+        while (cap < a->len + len)
+            cap *= 2;
+        uint8_t *b = realloc(a->buf, cap);
+        if (!b) {
+            a->oom = true;
+            return;
+        }
+        a->buf = b;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, data, len);
+    a->len += len;
+}
+
+static void arr_u32(struct pgarray *a, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    arr_put(a, b, sizeof(b));
+}
+
+/* Appends one element: len bytes of data, or NULL when data is NULL; jsonb adds the
+ * version byte. Elements longer than a field can be are left to the database to refuse
+ * (as for og.store_event: the batch is then stored event by event). */
+static void arr_add(struct pgarray *a, const void *data, size_t len, bool jsonb)
+{
+    if (a->len == 0) /* room for the header, written by arr_finish */
+        for (int i = 0; i < 5; i++)
+            arr_u32(a, 0);
+    a->n++;
+    if (!data) {
+        a->nulls = true;
+        arr_u32(a, UINT32_MAX);
+        return;
+    }
+    arr_u32(a, (uint32_t)(len + (jsonb ? 1 : 0)));
+    if (jsonb)
+        arr_put(a, "\1", 1);
+    arr_put(a, data, len);
+}
+
+static void arr_text(struct pgarray *a, const char *s, bool jsonb)
+{
+    arr_add(a, s, s ? strlen(s) : 0, jsonb);
+}
+
+/* Writes the header: ndim 1, the NULL flag, the element type, n elements from 1. */
+static void arr_finish(struct pgarray *a, uint32_t oid)
+{
+    uint32_t h[5] = {1, a->nulls ? 1 : 0, oid, a->n, 1};
+    if (a->oom || a->len < sizeof(h))
+        return;
+    for (int i = 0; i < 5; i++) {
+        uint32_t v = h[i];
+        uint8_t *b = a->buf + 4 * i;
+        b[0] = (uint8_t)(v >> 24), b[1] = (uint8_t)(v >> 16), b[2] = (uint8_t)(v >> 8);
+        b[3] = (uint8_t)v;
+    }
+}
+
+/* Queues one og.store_opened call for the items at positions idx[0..m-1]. */
+static int send_opened(struct og_store *s, const struct og_store_item *items, const size_t *idx,
+                       size_t m)
+{
+    /* Element types: text 25, bytea 17, jsonb 3802 (pg_type.h). */
+    static const uint32_t oid[OPENED_ARGS] = {25, 25, 25, 25, 3802, 17, 3802, 17, 3802, 3802};
+    struct pgarray a[OPENED_ARGS] = {0};
+    const char *v[OPENED_ARGS];
+    int len[OPENED_ARGS], fmt[OPENED_ARGS];
+    int rc = 0;
+
+    for (size_t j = 0; rc == 0 && j < m; j++) {
+        const struct og_store_item *it = &items[idx[j]];
+        const Onegrid__V1__Submission *sub = it->frame->submission;
+        struct rendered r;
+        if (render(it, &r) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        arr_text(&a[0], sub->source, false);
+        arr_text(&a[1], sub->event->id, false);
+        arr_text(&a[2], sub->event->type, false);
+        arr_text(&a[3], it->frame->decision->district, false);
+        arr_text(&a[4], r.event, true);
+        arr_add(&a[5], r.ebody, r.elen, false);
+        arr_text(&a[6], r.decision, true);
+        arr_add(&a[7], r.dbody, r.dlen, false);
+        arr_text(&a[8], r.kase, true);
+        arr_text(&a[9], r.contact, true);
+        rendered_clear(&r);
+    }
+    for (int k = 0; k < OPENED_ARGS; k++) {
+        arr_finish(&a[k], oid[k]);
+        if (a[k].oom || a[k].len > INT32_MAX)
+            rc = rc ? rc : -ENOMEM;
+        v[k] = (const char *)a[k].buf;
+        len[k] = (int)a[k].len;
+        fmt[k] = 1;
+    }
+    if (rc == 0 && !PQsendQueryPrepared(s->conn, "store_opened", OPENED_ARGS, v, len, fmt, 0))
+        rc = -EIO;
+    for (int k = 0; k < OPENED_ARGS; k++)
+        free(a[k].buf);
+    return rc;
 }
 
 static Onegrid__V1__Reply *make_reply(const struct og_store_item *it, const char *outcome,
@@ -578,34 +752,121 @@ static int sign_and_commit(struct og_store *s, const PGresult *links, char *err,
     return rc;
 }
 
-int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
-                    struct og_store_item *items, size_t n, uint64_t *current, size_t *bad,
-                    char *err, size_t errlen)
+/* An event key of a batch, for finding keys that come more than once. */
+struct batch_key {
+    const char *source, *id;
+    size_t pos;
+};
+
+static int batch_key_cmp(const void *x, const void *y)
+{
+    const struct batch_key *a = x, *b = y;
+    int c = strcmp(a->source, b->source);
+    return c ? c : strcmp(a->id, b->id);
+}
+
+/* Whether og.store_opened may store item i: an accepted event that opens a case of its
+ * own (not a split off another case, no decision on a further case). */
+static bool opens_alone(const struct og_store_item *it)
+{
+    const Onegrid__V1__Decision *d = it->frame->decision;
+    return !is_refusal(d) && d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE &&
+           *d->case_id && !*d->split_from && it->frame->n_more_decisions == 0 &&
+           it->frame->submission->event;
+}
+
+/* Marks in opened[] the items og.store_opened stores (opens_alone, and an event key that
+ * comes once in the batch: which of two copies is stored, and what the other is
+ * answered, is og.store_event's to say, in the batch's order) and lists their positions in
+ * idx, in order. Returns their number, or 0 when there is no memory to find them. */
+static size_t opened_items(const struct og_store_item *items, size_t n, bool *opened, size_t *idx)
+{
+    struct batch_key *keys = calloc(n ? n : 1, sizeof(*keys));
+    size_t k = 0, m = 0;
+
+    memset(opened, 0, n * sizeof(*opened));
+    if (!keys)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const Onegrid__V1__Submission *sub = items[i].frame->submission;
+        if (sub->event)
+            keys[k++] = (struct batch_key){sub->source, sub->event->id, i};
+        opened[i] = opens_alone(&items[i]);
+    }
+    qsort(keys, k, sizeof(*keys), batch_key_cmp);
+    for (size_t i = 0; i + 1 < k; i++)
+        if (batch_key_cmp(&keys[i], &keys[i + 1]) == 0)
+            opened[keys[i].pos] = opened[keys[i + 1].pos] = false;
+    free(keys);
+    for (size_t i = 0; i < n; i++)
+        if (opened[i])
+            idx[m++] = i;
+    return m;
+}
+
+/* Answers the items og.store_opened stored from its rows (position from 1, outcome, case);
+ * the number answered, or -EIO (err filled) for a row that answers nothing true. */
+static int answer_opened(struct og_store_item *items, const size_t *idx, size_t m,
+                         const PGresult *r, char *err, size_t errlen)
+{
+    int rows = PQntuples(r);
+    for (int j = 0; j < rows; j++) {
+        long pos = strtol(PQgetvalue(r, j, 0), NULL, 10);
+        if (pos < 1 || (size_t)pos > m || PQgetisnull(r, j, 1)) {
+            snprintf(err, errlen, "og.store_opened answered row %d without an outcome", j);
+            return -EIO;
+        }
+        struct og_store_item *it = &items[idx[pos - 1]];
+        og_store_item_clear(it);
+        it->reply =
+            make_reply(it, PQgetvalue(r, j, 1), PQgetisnull(r, j, 2) ? NULL : PQgetvalue(r, j, 2));
+    }
+    return rows;
+}
+
+/* One attempt at storing a batch; set_based: the events og.store_opened can take go to it
+ * in one statement. *bad is SIZE_MAX when that statement failed for a record's content
+ * (which record is not known: the caller stores the batch event by event). */
+static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
+                        struct og_store_item *items, size_t n, bool set_based, uint64_t *current,
+                        size_t *bad, char *err, size_t errlen)
 {
     char epoch_s[32];
     const char *bv[] = {shard, epoch_s, s->name};
     PGresult *r, *links = NULL;
+    bool *opened = calloc(n ? n : 1, sizeof(*opened));
+    size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+    size_t m = 0, got = 0;
     int rc = 0;
-    size_t got = 0;
 
-    if (og_db_broken(s->conn)) {
-        snprintf(err, errlen, "not connected");
-        return -EIO;
+    if (!opened || !idx) {
+        free(opened);
+        free(idx);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
     }
+    if (set_based)
+        m = opened_items(items, n, opened, idx);
     snprintf(epoch_s, sizeof(epoch_s), "%llu", (unsigned long long)epoch);
     if (!PQenterPipelineMode(s->conn)) {
         og_db_error(s->conn, NULL, err, errlen);
+        free(opened);
+        free(idx);
         return -EIO;
     }
-    /* BEGIN; begin_batch; the statements of each record; end_batch; COMMIT; then one
-     * sync: one round trip. When signing, the links end_batch returns must be read first:
-     * the first round trip ends after end_batch, the second signs them and commits
+    /* BEGIN; begin_batch; og.store_opened for the events that each open a case, if any;
+     * the statements of each other record, in order; end_batch; COMMIT; then one sync:
+     * one round trip. When signing, the links end_batch returns must be read first: the
+     * first round trip ends after end_batch, the second signs them and commits
      * (sign_and_commit). */
     if (!PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
         !PQsendQueryPrepared(s->conn, "begin_batch", 3, bv, NULL, NULL, 0))
         rc = -EIO;
+    if (rc == 0 && m > 0)
+        rc = send_opened(s, items, idx, m);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = send_item(s, &items[i]);
+        if (!opened[i])
+            rc = send_item(s, &items[i]);
     /* end_batch appends this batch's links to the hash chains of its districts and
      * shard. */
     if (rc == 0 &&
@@ -614,36 +875,59 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
          !PQpipelineSync(s->conn)))
         rc = -EIO;
     if (rc < 0) {
-        og_db_error(s->conn, NULL, err, errlen);
+        if (rc == -ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        else
+            og_db_error(s->conn, NULL, err, errlen);
+        /* What was queued is read and thrown away: nothing was committed. */
+        if (PQpipelineSync(s->conn))
+            drain(s->conn);
         PQexitPipelineMode(s->conn);
-        return -EIO;
+        if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(s->conn, "ROLLBACK"));
+        free(opened);
+        free(idx);
+        return rc == -ENOMEM ? -ENOMEM : -EIO;
     }
 
-    /* Results come in order: BEGIN, begin_batch, the statements of each record (its
-     * store_event or store_rejection first, then any store_decision calls), end_batch,
-     * COMMIT (not when signing), then sync. Each record is answered from its first
-     * statement's result. Only a record's own statement failing for its own content makes
-     * the record the cause; BEGIN, begin_batch, end_batch, signing and COMMIT failing is
-     * never a record's fault. */
-    size_t total = 0, item = 0, sub = 0;
+    /* Results come in order: BEGIN, begin_batch, og.store_opened's (when sent), the
+     * statements of each other record (its store_event or store_rejection first, then any
+     * store_decision calls), end_batch, COMMIT (not when signing), then sync. Each record
+     * is answered from its first statement's result, or from its row of og.store_opened's.
+     * Only a record's own statement failing for its own content makes the record the
+     * cause; BEGIN, begin_batch, end_batch, signing and COMMIT failing is never a record's
+     * fault. */
+    size_t total = 0, item = 0, sub = 0, first = 2 + (m > 0);
     for (size_t i = 0; i < n; i++)
-        total += statements(&items[i]);
-    for (size_t q = 0; q < total + (s->signing ? 3 : 4); q++) {
-        bool record = q >= 2 && q < total + 2;
-        if (!(r = next_result(s->conn, err, errlen)))
+        if (!opened[i])
+            total += statements(&items[i]);
+    while (item < n && opened[item])
+        item++;
+    for (size_t q = 0; q < first + total + (s->signing ? 1 : 2) + 1; q++) {
+        bool record = q >= first && q<first + total, set = m> 0 && q == 2;
+        if (!(r = next_result(s->conn, err, errlen))) {
+            free(opened);
+            free(idx);
             return -EIO;
+        }
         ExecStatusType st = PQresultStatus(r);
         if (rc == 0 && st == PGRES_FATAL_ERROR) {
             const char *state = og_db_sqlstate(r);
             og_db_error(s->conn, r, err, errlen);
             if (strcmp(state, "OG001") == 0) {
                 rc = -ESTALE;
-            } else if (record && og_db_record_error(state)) {
+            } else if ((record || set) && og_db_record_error(state)) {
                 rc = -EINVAL;
-                *bad = item;
+                *bad = set ? SIZE_MAX : item;
             } else {
                 rc = -EIO;
             }
+        } else if (rc == 0 && set && st == PGRES_TUPLES_OK) {
+            int k = answer_opened(items, idx, m, r, err, errlen);
+            if (k < 0)
+                rc = k;
+            else
+                got += (size_t)k;
         } else if (rc == 0 && record && st == PGRES_TUPLES_OK && sub == 0) {
             struct og_store_item *it = &items[item];
             og_store_item_clear(it);
@@ -653,16 +937,21 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
                 it->reply = make_reply(it, PQgetvalue(r, 0, 0),
                                        PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
             got++;
-        } else if (rc == 0 && q == total + 2 && st == PGRES_TUPLES_OK && s->signing) {
+        } else if (rc == 0 && q == first + total && st == PGRES_TUPLES_OK && s->signing) {
             links = r; /* end_batch's links, signed below */
             r = NULL;
         }
-        if (record && ++sub == statements(&items[item])) /* on to the next record */
-            sub = 0, item++;
+        if (record && ++sub == statements(&items[item])) { /* on to the next record */
+            sub = 0;
+            for (item++; item < n && opened[item]; item++)
+                ;
+        }
         PQclear(r);
         if (st == PGRES_PIPELINE_SYNC)
             break;
     }
+    free(opened);
+    free(idx);
     drain(s->conn);
     if (rc == 0 && s->signing) {
         if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -697,6 +986,30 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
             snprintf(err, errlen, "%zu of %zu records answered", got, n);
             rc = -EIO;
         }
+    }
+    return rc;
+}
+
+int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
+                    struct og_store_item *items, size_t n, uint64_t *current, size_t *bad,
+                    char *err, size_t errlen)
+{
+    int rc;
+
+    if (og_db_broken(s->conn)) {
+        snprintf(err, errlen, "not connected");
+        return -EIO;
+    }
+    rc = commit_batch(s, shard, epoch, items, n, true, current, bad, err, errlen);
+    /* og.store_opened refused the events it took for one's content, and cannot say whose:
+     * the same batch again, event by event, names it (og.store_event fails for the same
+     * content), and the other records of the batch are stored as usual. */
+    if (rc == -EINVAL && *bad == SIZE_MAX)
+        rc = commit_batch(s, shard, epoch, items, n, false, current, bad, err, errlen);
+    if (rc == -EINVAL && *bad >= n) {
+        snprintf(err + strlen(err), errlen - strlen(err),
+                 " (og.store_opened refused it, og.store_event did not)");
+        rc = -EIO;
     }
     return rc;
 }

@@ -784,9 +784,10 @@ int og_cmd_rebuild_cases(int argc, char **argv)
         char err[1024];
         /* Several statements: the simple query protocol, one transaction. */
         if (og_db_exec(c,
-                       "BEGIN; LOCK og.case; ALTER TABLE og.case DISABLE TRIGGER feed; "
-                       "DELETE FROM og.case; INSERT INTO og.case SELECT * FROM og.case_rebuilt; "
-                       "ALTER TABLE og.case ENABLE TRIGGER feed; COMMIT",
+                       "BEGIN; LOCK og.case; ALTER TABLE og.case DISABLE TRIGGER feed_opened, "
+                       "DISABLE TRIGGER feed_changed; DELETE FROM og.case; "
+                       "INSERT INTO og.case SELECT * FROM og.case_rebuilt; ALTER TABLE og.case "
+                       "ENABLE TRIGGER feed_opened, ENABLE TRIGGER feed_changed; COMMIT",
                        err, sizeof(err)) < 0) {
             fprintf(stderr, "onegridctl rebuild-cases: %s\n", err);
             PQclear(PQexec(c, "ROLLBACK"));

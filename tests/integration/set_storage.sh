@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# archive stores the events of a batch that each open a case set-based: one og.store_opened
+# call per batch (one statement per table), not one og.store_event per event; the feed's
+# rows for those cases come from the statement triggers of og.case (migration 022). What
+# is stored is what og.store_event stores: every event key, two ledger rows per event
+# numbered one after the other, the case, its report and its feed rows, a projection the
+# ledger rebuilds, chains that verify; and a key stored already is answered as
+# og.store_event answers it. (One record the database refuses in such a batch:
+# storage_refused.sh.)
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
+
+test_begin "set_storage"
+test_createdb
+N=300
+# Counts of calls per function (pg_stat_user_functions), for the daemons' sessions.
+sql "$TEST_DB" "ALTER DATABASE $TEST_DB SET track_functions = 'pl'"
+og_write_config "$TEST_DIR" "$TEST_DB"
+sed -i 's/^batch_wait_ms = .*$/batch_wait_ms = 200/' "$TEST_DIR/onegrid.conf"
+og_start_all "$TEST_DIR"
+og_gen_reports "$TEST_DB" "$N" ss >"$TEST_DIR/e.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 60 \
+	--results "$TEST_DIR/r.out" "$TEST_DIR/e.jsonl" >"$TEST_DIR/p.txt" 2>&1 ||
+	fail "publish: $(tail -n 3 "$TEST_DIR/p.txt")"
+assert_eq "every report stored, each with its case" "$N" "$(grep -c '"outcome":"stored","case_id":"[0-9]' "$TEST_DIR/r.out")"
+
+# Statistics reach the shared counters within a second of a session going idle.
+calls() { sql "$TEST_DB" "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE schemaname = 'og' AND funcname = '$1'"; }
+for ((i = 0; i < 300; i++)); do
+	(($(calls store_opened) > 0)) && break
+	sql "$TEST_DB" "SELECT pg_sleep(0.1)" >/dev/null
+done
+opened_calls=$(calls store_opened)
+batches=$(sql "$TEST_DB" "SELECT count(*) FROM og.batch")
+assert_ge "og.store_opened stored them" 1 "$opened_calls"
+(( opened_calls <= batches )) || fail "more og.store_opened calls ($opened_calls) than batches ($batches)"
+pass "at most one og.store_opened call per batch ($opened_calls calls, $batches batches, $N events)"
+assert_eq "and not one og.store_event per event" 0 "$(calls store_event)"
+assert_eq "the feed trigger ran once per statement, not per case" 1 \
+	"$(sql "$TEST_DB" "SELECT (coalesce(sum(calls), 0) <= $opened_calls)::int FROM pg_stat_user_functions
+	                   WHERE schemaname = 'og' AND funcname = 'feed_case_change'")"
+
+assert_eq "one event key, two ledger rows, one case and one report per event" "$N|$((2 * N))|$N|$N" \
+	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.event_key), (SELECT count(*) FROM og.ledger),
+	                          (SELECT count(*) FROM og.case),
+	                          (SELECT count(*) FROM og.case_report WHERE joined = 'opened')")"
+assert_eq "each decision's ledger row follows its event's, in the batch's order" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.ledger e JOIN og.ledger d
+	                     ON d.source_system = e.source_system AND d.source_event_id = e.source_event_id
+	                    AND d.kind = 'decision'
+	                  WHERE e.kind = 'event' AND (d.ledger_id <> e.ledger_id + 1 OR d.batch_id <> e.batch_id)")"
+assert_eq "the event keys name the event rows and the cases" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key k
+	                   LEFT JOIN og.ledger l ON l.ledger_id = k.ledger_id AND l.kind = 'event'
+	                  WHERE l.ledger_id IS NULL OR l.case_id IS DISTINCT FROM k.case_id
+	                     OR NOT EXISTS (SELECT 1 FROM og.case c WHERE c.case_id = k.case_id)")"
+assert_eq "a case's last ledger row is its event's, its report is the event" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case c JOIN og.event_key k USING (case_id)
+	                   JOIN og.case_report r ON r.case_id = c.case_id
+	                  WHERE c.last_ledger_id <> k.ledger_id OR r.source_event_id <> k.source_event_id
+	                     OR r.ledger_id <> k.ledger_id + 1 OR c.title NOT LIKE '测试事件 %'")"
+assert_eq "one 'assigned' feed row per case given to a unit, numbered" \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case WHERE unit_code IS NOT NULL")" \
+	"$(sql "$TEST_DB" "SELECT count(DISTINCT case_id) FROM og.assignment a
+	                  WHERE kind = 'assigned' AND EXISTS (SELECT 1 FROM og.case c
+	                        WHERE c.case_id = a.case_id AND c.unit_code = a.unit_code
+	                          AND c.last_ledger_id = a.ledger_id)")"
+assert_eq "the feed's numbers have no gap" "$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment")" \
+	"$(sql "$TEST_DB" "SELECT max(seq) FROM og.assignment")"
+assert_eq "the ledger rebuilds the same projection" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM audit.projection_differences")"
+"$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB" >"$TEST_DIR/verify.out" 2>&1 ||
+	fail "audit verify: $(tail -n 3 "$TEST_DIR/verify.out")"
+pass "the chains verify: $(tail -n 1 "$TEST_DIR/verify.out")"
+
+# A key stored already, given again in a call: answered as og.store_event answers it
+# ('stored' for the same submission, 'duplicate' for another), nothing stored again; a new
+# key in the same call is stored.
+read -r SHARD EPOCH < <(sql "$TEST_DB" "SELECT shard, epoch FROM og.dispatch_epoch LIMIT 1" | tr '|' ' ')
+out=$(sql "$TEST_DB" <<SQL
+BEGIN;
+SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset
+WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'ss-000001'),
+     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'ss-000001'),
+     c AS (SELECT to_jsonb(x) - 'updated_at' AS c FROM og.case x JOIN e USING (case_id))
+SELECT r.i || ':' || r.outcome || ':' || (r.case_id IS NOT NULL)
+  FROM e, d, c,
+       og.store_opened(ARRAY[e.source_system, e.source_system, e.source_system],
+                       ARRAY[e.source_event_id, e.source_event_id || '-other', 'ss-new'],
+                       ARRAY['report', 'report', 'report'],
+                       ARRAY[e.district_code, e.district_code, e.district_code],
+                       ARRAY[e.detail, jsonb_set(e.detail, '{publisher}', '"someone-else"'), e.detail],
+                       ARRAY[e.body, e.body, e.body], ARRAY[d.detail, d.detail, d.detail],
+                       ARRAY[d.body, d.body, d.body],
+                       ARRAY[c.c, jsonb_set(c.c, '{case_id}', '"NEW-CASE-0"'),
+                             jsonb_set(c.c, '{case_id}', '"NEW-CASE-1"')],
+                       ARRAY[NULL, NULL, NULL]::jsonb[]) r
+ ORDER BY r.i;
+ROLLBACK;
+SQL
+)
+assert_eq "og.store_opened: a resend of the stored submission is 'stored', new keys are stored now" \
+	"$(printf '1:stored:true\n2:stored:true\n3:stored:true')" "$out"
+out=$(sql "$TEST_DB" <<SQL
+BEGIN;
+SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset
+WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'ss-000001'),
+     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'ss-000001'),
+     c AS (SELECT to_jsonb(x) - 'updated_at' AS c FROM og.case x JOIN e USING (case_id))
+SELECT r.i || ':' || r.outcome || ':' || r.case_id
+  FROM e, d, c,
+       og.store_opened(ARRAY[e.source_system], ARRAY[e.source_event_id], ARRAY['report'],
+                       ARRAY[e.district_code],
+                       ARRAY[jsonb_set(e.detail, '{publisher}', '"someone-else"')],
+                       ARRAY[e.body], ARRAY[d.detail], ARRAY[d.body],
+                       ARRAY[jsonb_set(c.c, '{case_id}', '"NEW-CASE-2"')], ARRAY[NULL]::jsonb[]) r;
+SELECT count(*) FROM og.case WHERE case_id = 'NEW-CASE-2';
+ROLLBACK;
+SQL
+)
+first_case=$(sql "$TEST_DB" "SELECT case_id FROM og.event_key WHERE source_event_id = 'ss-000001'")
+assert_eq "another submission of a stored key: 'duplicate', with the stored case, no new case" \
+	"$(printf '1:duplicate:%s\n0' "$first_case")" "$out"
