@@ -5,7 +5,11 @@
  * checks each link's Ed25519 signature against the public keys it is given and the heads
  * kept elsewhere it is given, and reports the first broken link of each chain with the
  * records involved. It builds the canonical texts and the hashes itself, reading only the audit
- * views, so it runs as the auditor role and trusts no function stored in the database. */
+ * views, so it runs as the auditor role and trusts no function stored in the database.
+ *
+ * The hashes come from one pass over the record (audit_scan.c); a link the pass finds
+ * broken, or cannot settle, is recomputed here with per-link queries (link_v1, link_v2),
+ * which name the records found. */
 #include <errno.h>
 #include <getopt.h>
 #include <libpq-fe.h>
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_scan.h"
 #include "chainsig.h"
 #include "db.h"
 #include "onegridctl.h"
@@ -236,6 +241,9 @@ static int link_v2(PGconn *c, const char *chain, const char *seq, const char *ba
 
 struct verify {
     PGconn *c;
+    const char *conninfo;       /* for the pass's second connection */
+    struct og_audit_scan *scan; /* the pass's results (NULL: --per-link) */
+    bool per_link;
     uint8_t keys[MAX_KEYS][OG_CHAINSIG_PUBLIC_BYTES]; /* trusted public keys */
     size_t n_keys;                                    /* 0: signatures are not checked */
     const char *expect;                               /* --expect-heads FILE */
@@ -295,6 +303,14 @@ static int check_signature(struct verify *v, const char *chain, const PGresult *
     return 0;
 }
 
+/* The pass found a link broken that the per-link queries find intact: one of them is wrong. */
+static void disagree(const char *chain, long seq, const char *batch)
+{
+    printf("%s: BROKEN at link %ld (batch %s): the pass over the record and the per-link "
+           "queries recompute it differently (a fault of onegridctl)\n",
+           chain, seq, batch);
+}
+
 static const char SQL_LINKS[] =
     "SELECT c.seq, c.batch_id, c.prev_hash, c.hash, c.rows, c.first_ledger_id, "
     "c.last_ledger_id, c.format, c.records, s.public_key, s.signature "
@@ -341,9 +357,20 @@ static int verify_chain(struct verify *v, const char *chain)
         }
         if (format == 1 && !shard) {
             char ids[IDS_LEN];
-            long found = link_v1(v->c, batch, chain, prev, got, ids);
-            if (found < 0)
+            struct og_audit_scan_link sl;
+            bool scanned = og_audit_scan_link(v->scan, chain, seq, batch_id, 1, &sl);
+            long found;
+            if (scanned && sl.rows == recorded && memcmp(sl.hash, want, HASH) == 0) {
+                rows += sl.rows;
+                goto link_ok;
+            }
+            if ((found = link_v1(v->c, batch, chain, prev, got, ids)) < 0)
                 goto fail;
+            if (scanned && found == recorded && memcmp(got, want, HASH) == 0) {
+                disagree(chain, seq, batch);
+                ok = false;
+                break;
+            }
             if (found != recorded || memcmp(got, want, HASH) != 0) {
                 printf("%s: BROKEN at link %ld (batch %s): recorded %ld ledger rows, ids %s..%s; "
                        "found %ld (ids %s); they hash to %s, the chain holds %s\n",
@@ -356,9 +383,25 @@ static int verify_chain(struct verify *v, const char *chain)
             rows += found;
         } else if (format == 2) {
             struct found f;
+            struct og_audit_scan_link sl;
             long records = strtol(PQgetvalue(links, i, 8), NULL, 10);
+            bool scanned = og_audit_scan_link(v->scan, chain, seq, batch_id, 2, &sl);
+            if (scanned && sl.rows + sl.keys + sl.batch + sl.rejections + sl.links == records &&
+                sl.rows == recorded && memcmp(sl.hash, want, HASH) == 0 &&
+                !PQgetisnull(links, i, 8)) {
+                rows += sl.rows;
+                batches += sl.batch;
+                rejections += sl.rejections;
+                goto link_ok;
+            }
             if (link_v2(v->c, chain, seq_s, batch, prev, got, &f) < 0)
                 goto fail;
+            if (scanned && f.records == records && f.rows == recorded &&
+                memcmp(got, want, HASH) == 0) {
+                disagree(chain, seq, batch);
+                ok = false;
+                break;
+            }
             if (f.records != records || f.rows != recorded || memcmp(got, want, HASH) != 0) {
                 if (shard)
                     printf("%s: BROKEN at link %ld (batch %s): recorded %ld records; found "
@@ -386,6 +429,7 @@ static int verify_chain(struct verify *v, const char *chain)
             ok = false;
             break;
         }
+    link_ok:
         if (v->n_keys) {
             int s = check_signature(v, chain, links, i, seq);
             if (s < 0) {
@@ -445,7 +489,8 @@ fail:
 }
 
 /* Records outside every chain: rows no link covers, event keys that name no stored event,
- * and (from the first format-2 link on) batches and rejections no shard link covers. */
+ * and (from the first format-2 link on) batches and rejections no shard link covers. The
+ * first two are counted by the pass, and asked for only when it saw some. */
 static int verify_strays(struct verify *v)
 {
     long long since;
@@ -484,6 +529,10 @@ static int verify_strays(struct verify *v)
         PGresult *r;
         if (checks[i].v2 && since < 0)
             continue; /* no link of format 2 yet: nothing covers batches and rejections */
+        /* The pass counted the first two: the query only names them. */
+        if (v->scan && ((i == 0 && og_audit_scan_stray_rows(v->scan) == 0) ||
+                        (i == 1 && og_audit_scan_stray_keys(v->scan) == 0)))
+            continue;
         r = query(v->c, checks[i].sql, checks[i].v2 ? 1 : 0, checks[i].v2 ? params : NULL);
         if (!r)
             return -1;
@@ -583,6 +632,7 @@ static int verify_expected(struct verify *v)
 static int verify(struct verify *v)
 {
     PGresult *chains, *r;
+    char err[1024];
 
     /* One snapshot for the whole walk, so batches committing meanwhile do not matter. */
     if (!(r = query(v->c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL)))
@@ -593,6 +643,10 @@ static int verify(struct verify *v)
                "ON s.district_code = c.district_code AND s.seq = c.seq",
                &v->signed_since) < 0)
         return -1;
+    if (!v->per_link && !(v->scan = og_audit_scan_run(v->c, v->conninfo, err, sizeof(err)))) {
+        fprintf(stderr, "onegridctl audit verify: %s\n", err);
+        return -1;
+    }
     if (v->n_keys && v->signed_since < 0) {
         printf("BROKEN: no link is signed (archive has no signing_key, or every signature was "
                "removed)\n");
@@ -696,7 +750,7 @@ int og_cmd_audit(int argc, char **argv)
 {
     static const char usage[] =
         "usage: onegridctl audit verify --db CONNINFO [--public-key FILE|HEX]...\n"
-        "                               [--expect-heads FILE]\n"
+        "                               [--expect-heads FILE] [--per-link]\n"
         "       onegridctl audit heads --db CONNINFO\n"
         "  verify  recompute every hash chain from the records; exit 0 when intact, 1 naming\n"
         "          the first broken link of each broken chain\n"
@@ -705,12 +759,15 @@ int og_cmd_audit(int argc, char **argv)
         "                          must carry a valid signature by one of them\n"
         "          --expect-heads  heads kept elsewhere (lines as `audit heads` prints them):\n"
         "                          each must still be in its chain, unchanged\n"
+        "          --per-link      recompute each link with queries of its own instead of\n"
+        "                          one pass over the record (slow: to cross-check the pass)\n"
         "  heads   print each chain's head (chain, link, SHA-256, batch, format, public key,\n"
         "          signature) for keeping elsewhere (anchoring)\n"
         "CONNINFO may log in as the auditor role: only the audit views are read.\n";
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
                                          {"public-key", required_argument, NULL, 'k'},
                                          {"expect-heads", required_argument, NULL, 'e'},
+                                         {"per-link", no_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct verify v = {.signed_since = -1};
@@ -744,6 +801,8 @@ int og_cmd_audit(int argc, char **argv)
             v.n_keys++;
         } else if (c == 'e' && is_verify) {
             v.expect = optarg;
+        } else if (c == 'p' && is_verify) {
+            v.per_link = true;
         } else {
             fputs(usage, c == 'h' ? stdout : stderr);
             return c == 'h' ? OG_EXIT_OK : OG_EXIT_USAGE;
@@ -755,7 +814,9 @@ int og_cmd_audit(int argc, char **argv)
     }
     if (!(v.c = connect_or_report(conninfo, "onegridctl audit")))
         return OG_EXIT_FAIL;
+    v.conninfo = conninfo;
     rc = is_verify ? verify(&v) : heads(v.c);
+    og_audit_scan_free(&v.scan);
     PQfinish(v.c);
     if (rc == -2)
         return OG_EXIT_USAGE;

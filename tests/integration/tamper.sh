@@ -93,9 +93,14 @@ copy() { # copy NAME: $DB, a copy of the database
 	sql postgres "CREATE DATABASE $DB TEMPLATE $TEST_DB" >/dev/null
 	on_exit "$PG_BIN/dropdb --if-exists $DB"
 }
-verify() { # verify [ARGS...]: verify $DB as the auditor; output in $out, status in $rc
+verify() { # verify [ARGS...]: verify $DB as the auditor; output in $out, status in $rc.
+	# verify --per-link (each link recomputed by queries of its own, not by the one pass over
+	# the record) must come to the same verdict, line for line.
+	local rc2=0 out2
 	rc=0
 	out=$("$CTL" audit verify --db "dbname=$DB user=onegrid_audit" "$@") || rc=$?
+	out2=$("$CTL" audit verify --per-link --db "dbname=$DB user=onegrid_audit" "$@") || rc2=$?
+	assert_eq "verify $* and verify --per-link agree" "$rc $out" "$rc2 $out2"
 }
 EDIT="UPDATE og.ledger SET detail = jsonb_set(detail, '{report,title}', '\"改过的标题\"') WHERE ledger_id = $ROW;"
 # Every link of every chain recomputed with the database's own function (districts first:
@@ -175,6 +180,32 @@ sql "$DB" "SET session_replication_role = replica;
 verify
 assert_eq "an event key forged (the event would be answered duplicate): verify fails" 1 "$rc"
 assert_match "and names it" "BROKEN: 1 event keys \\(ledger ids 999999\\.\\.999999\\) name no stored event" "$out"
+
+# 7b. Ledger rows the pass over the record must not take for intact: a row edited with its
+# link left as it was, a row added to a link after its last one (the link looked complete
+# by then), and a row in a batch whose district has no link.
+copy edited
+sql "$DB" "SET session_replication_role = replica; $EDIT" >/dev/null
+verify
+assert_eq "a row edited, its link left alone: verify fails" 1 "$rc"
+assert_match "the link's rows hash to something else" "BROKEN at link [0-9]+ \\(batch [0-9]+\\): recorded ([0-9]+) ledger rows, ids [0-9]+\\.\\.[0-9]+, and [0-9]+ records in all; found \\1 ledger rows \\(ids [0-9,.]+\\) and [0-9]+ event keys; they hash to [0-9a-f]{64}, the chain holds [0-9a-f]{64}" "$out"
+
+copy extra_row
+sql "$DB" "SET session_replication_role = replica;
+           INSERT INTO og.ledger SELECT 900000 + ledger_id, recorded_at, batch_id, district_code, 'decision', case_id,
+                  source_system, source_event_id, event_type, detail, body FROM og.ledger WHERE ledger_id = $ROW" >/dev/null
+verify
+assert_eq "a row added to a link after its last one: verify fails" 1 "$rc"
+assert_match "the link finds one row more than it records" "BROKEN at link [0-9]+ \\(batch [0-9]+\\): recorded [0-9]+ ledger rows, .*found [0-9]+ ledger rows \\(ids [0-9,.]+\\)" "$out"
+assert_eq "and nothing else is broken" 1 "$(grep -c BROKEN <<<"$out")"
+
+copy stray_row
+sql "$DB" "SET session_replication_role = replica;
+           INSERT INTO og.ledger SELECT 900000 + ledger_id, recorded_at, 999999, district_code, kind, case_id,
+                  source_system, source_event_id || '-copy', event_type, detail, body FROM og.ledger WHERE ledger_id = $ROW" >/dev/null
+verify
+assert_eq "a row in a batch its district has no link for: verify fails" 1 "$rc"
+assert_match "and names it" "BROKEN: 1 ledger rows \\(ids 9[0-9]+\\.\\.9[0-9]+\\) belong to no link of any chain" "$out"
 
 # 8. Signatures removed altogether.
 copy unsigned
