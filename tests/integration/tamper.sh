@@ -207,6 +207,15 @@ verify
 assert_eq "a row in a batch its district has no link for: verify fails" 1 "$rc"
 assert_match "and names it" "BROKEN: 1 ledger rows \\(ids 9[0-9]+\\.\\.9[0-9]+\\) belong to no link of any chain" "$out"
 
+# 7c. A database that takes one connection of the auditor's: verify reads it all through
+# that one (its pass uses two when it can), with the same verdict.
+copy one_connection
+sql "$DB" "SET session_replication_role = replica; $EDIT" >/dev/null
+sql postgres "ALTER DATABASE $DB CONNECTION LIMIT 1" >/dev/null
+verify
+assert_eq "one connection only: verify still fails the edited row's link" 1 "$rc"
+assert_match "and says the same" "BROKEN at link [0-9]+ \\(batch [0-9]+\\): recorded ([0-9]+) ledger rows, .*they hash to" "$out"
+
 # 8. Signatures removed altogether.
 copy unsigned
 sql "$DB" "SET session_replication_role = replica; DELETE FROM og.chain_signature" >/dev/null
