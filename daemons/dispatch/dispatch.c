@@ -77,8 +77,7 @@ static void metrics_init(struct dispatch_metrics *m)
     const char *malformed = "onegrid_link_malformed_total";
     help = "Frames from the peer that failed the checks and were dropped";
     m->malformed_intake = og_metrics_counter(malformed, "side=\"server\",peer=\"intake\"", help);
-    m->malformed_archive =
-        og_metrics_counter(malformed, "side=\"client\",peer=\"archive\"", help);
+    m->malformed_archive = og_metrics_counter(malformed, "side=\"client\",peer=\"archive\"", help);
     og_metrics_link_client_init(&m->to_archive, "archive");
     og_metrics_link_server_init(&m->from_intake, "intake");
 }
@@ -215,12 +214,36 @@ static void drop_frame(struct og_frame_drops *drops, const char *from, Onegrid__
     onegrid__v1__frame__free_unpacked(f, NULL);
 }
 
+/* Which events of an inbox are committed already (find_committed). The cheap join first:
+ * og.stored_outcome runs only for the rare stored ones. Prepared once per session: under a
+ * steady trickle every inbox holds an event or two, and planning the statement again for
+ * each (a join over the ledger's partitions) cost more than running it. */
+static const char SQL_FIND_COMMITTED[] =
+    "SELECT k.source_system || chr(31) || k.source_event_id, o.case_id, o.outcome = 'stored' "
+    "FROM og.event_key k "
+    "JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
+    "AS u(s, i, r, p, t) ON k.source_system = u.s AND k.source_event_id = u.i "
+    "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o";
+
 static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
 {
+    PGresult *r;
+
     if (d->conn)
         PQfinish(d->conn);
     d->conn = og_db_connect(d->o.conninfo, "onegrid-dispatch", err, errlen);
-    return d->conn ? 0 : -EIO;
+    if (!d->conn)
+        return -EIO;
+    r = PQprepare(d->conn, "find_committed", SQL_FIND_COMMITTED, 0, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        og_db_error(d->conn, r, err, errlen);
+        PQclear(r);
+        PQfinish(d->conn);
+        d->conn = NULL;
+        return -EIO;
+    }
+    PQclear(r);
+    return 0;
 }
 
 /* Takes the next epoch, then loads registry and cases in one snapshot. Taking the epoch
@@ -527,16 +550,7 @@ static int find_committed(struct og_dispatch *d, char **committed_case, bool *st
     if (rc == 0 && src.n > 0) {
         const char *params[] = {arr_close(&src), arr_close(&ids), arr_close(&received),
                                 arr_close(&publishers), arr_close(&tags)};
-        /* The cheap join first: og.stored_outcome runs only for the rare stored ones. */
-        r = PQexecParams(d->conn,
-                         "SELECT k.source_system || chr(31) || k.source_event_id, o.case_id, "
-                         "o.outcome = 'stored' "
-                         "FROM og.event_key k "
-                         "JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-                         "$5::text[]) AS u(s, i, r, p, t) "
-                         "ON k.source_system = u.s AND k.source_event_id = u.i "
-                         "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o",
-                         5, NULL, params, NULL, NULL, 0);
+        r = PQexecPrepared(d->conn, "find_committed", 5, params, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             rc = og_db_error(d->conn, r, err, errlen);
         } else {
