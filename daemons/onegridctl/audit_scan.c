@@ -37,13 +37,14 @@
 
 #include "db.h"
 
-#define HASH        32
-#define LINK_HASH   64 /* the longest link hash kept as found (a real one has 32 bytes) */
-#define MAX_MATCHES 8  /* event keys of one ledger row kept (a real row has at most one) */
-#define EPOCH_2000  946684800000000LL
-#define SHARD_PFX   "shard:"
-#define NONE        UINT32_MAX
-#define CHUNKS      8 /* ranges of the ledger the two streams share out */
+#define HASH           32
+#define LINK_HASH      64 /* the longest link hash kept as found (a real one has 32 bytes) */
+#define MAX_MATCHES    8  /* event keys of one ledger row kept (a real row has at most one) */
+#define EPOCH_2000     946684800000000LL
+#define SHARD_PFX      "shard:"
+#define NONE           UINT32_MAX
+#define CHUNKS         8     /* ranges of the ledger the two streams share out */
+#define MAX_FIRST_RECS 65536 /* records a link's first block holds at most (it grows) */
 
 enum { PENDING, DONE, UNSURE };
 
@@ -453,9 +454,18 @@ static void unsure(struct link *l)
 static int add_rec(struct link *l, int64_t id, const uint8_t d[HASH], bool is_key)
 {
     if (l->n_recs == l->cap) {
-        size_t cap =
-            l->cap ? 2 * l->cap : (size_t)(l->records > l->rows ? l->records : l->rows) + 16;
-        struct rec *r = realloc(l->recs, cap * sizeof(*r));
+        /* The counts the link records size the first block, within reason: they are what
+         * is checked, not to be trusted (a negative count made it 0 bytes once). */
+        int32_t most = l->records > l->rows ? l->records : l->rows;
+        size_t cap;
+        struct rec *r;
+        if (l->cap)
+            cap = 2 * l->cap;
+        else
+            cap = (most <= 0 ? 0 : most < MAX_FIRST_RECS ? (size_t)most : MAX_FIRST_RECS) + 16;
+        if (cap <= l->cap || cap > SIZE_MAX / sizeof(*r))
+            return -ENOMEM;
+        r = realloc(l->recs, cap * sizeof(*r));
         if (!r)
             return -ENOMEM;
         l->recs = r;
@@ -603,7 +613,8 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
         l->format = (int32_t)be32(f[6].p);
         l->records_null = f[7].len < 0;
         l->records = l->records_null ? 0 : (int32_t)be32(f[7].p);
-        l->state = PENDING;
+        /* A negative count was never recorded by archive: audit.c names the link. */
+        l->state = l->rows < 0 || l->records < 0 ? UNSURE : PENDING;
     }
     rd_close(&r);
     if (rc < 0)
@@ -1152,7 +1163,7 @@ static void chunk_bounds(struct og_audit_scan *s)
     if (!v)
         return; /* then one stream reads it all: slower, not wrong */
     for (size_t i = 0; i < s->n_links; i++)
-        if (!s->chains[s->links[i].chain].shard) {
+        if (!s->chains[s->links[i].chain].shard && s->links[i].state != UNSURE) {
             v[n].batch = s->links[i].batch;
             v[n].rows = s->links[i].rows;
             total += v[n++].rows;

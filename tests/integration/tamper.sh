@@ -207,6 +207,23 @@ verify
 assert_eq "a row in a batch its district has no link for: verify fails" 1 "$rc"
 assert_match "and names it" "BROKEN: 1 ledger rows \\(ids 9[0-9]+\\.\\.9[0-9]+\\) belong to no link of any chain" "$out"
 
+# 7d. Links whose recorded counts are forged (the owner role): the pass must not size
+# anything by them (a negative count made a 0-byte block, and rows were written past it; a
+# huge one made verify give up with "out of memory"). The link is named as broken.
+LINK=$(sql "$TEST_DB" "SELECT district_code || ' ' || seq || ' ' || batch_id FROM og.chain c
+                       WHERE (district_code, batch_id) = (SELECT district_code, batch_id FROM og.ledger WHERE ledger_id = $ROW)")
+read -r LDIST LSEQ LBATCH <<<"$LINK"
+n=0
+for counts in "-16 -16" "2147483647 records"; do
+	read -r crows crecords <<<"$counts"
+	copy "counts_$((++n))"
+	sql "$DB" "SET ROLE onegrid_owner; ALTER TABLE og.chain DISABLE TRIGGER append_only;
+	           UPDATE og.chain SET rows = $crows, records = $crecords WHERE district_code = '$LDIST' AND seq = $LSEQ" >/dev/null
+	verify
+	assert_eq "a link's counts forged ($counts): verify fails" 1 "$rc"
+	assert_match "and names the link" "$LDIST: BROKEN at link $LSEQ \\(batch $LBATCH\\): recorded $crows ledger rows" "$out"
+done
+
 # 7c. A database that takes one connection of the auditor's: verify reads it all through
 # that one (its pass uses two when it can), with the same verdict.
 copy one_connection
