@@ -828,7 +828,8 @@ static int ledger_row(struct worker *w, const struct fld *f)
         return -EPROTO;
     if (f[2].len >= 0 && f[3].len >= 0 && (ch = chain_find(s, f[3].p, (size_t)f[3].len)) != NONE)
         li = link_by_batch(s, batch, ch);
-    if (li == NONE)
+    /* A row of no link, or of a shard's chain (whose links cover batches, no ledger row). */
+    if (li == NONE || s->chains[ch].shard)
         w->stray_rows++;
     /* The event keys this row joins (audit.c's SQL_KEYS_V2 and the stray key check). */
     if (event && f[0].len == 8 && f[6].len >= 0 && f[7].len >= 0 && s->n_keys) {

@@ -224,6 +224,19 @@ for counts in "-16 -16" "2147483647 records"; do
 	assert_match "and names the link" "$LDIST: BROKEN at link $LSEQ \\(batch $LBATCH\\): recorded $crows ledger rows" "$out"
 done
 
+# 7e. A ledger row inserted by the owner into a shard's chain's name and an existing batch:
+# a shard's link covers the batch, but hashes no ledger row, so the row is outside every link.
+copy shard_row
+sql "$DB" "SET ROLE onegrid_owner; ALTER TABLE og.ledger DISABLE TRIGGER append_only;
+           INSERT INTO og.ledger SELECT 900000 + ledger_id, recorded_at, batch_id, 'shard:6502', kind, case_id,
+                  source_system, source_event_id || '-shard', event_type, detail, body FROM og.ledger WHERE ledger_id = $ROW" >/dev/null
+assert_eq "shard row: a shard's link names its batch" 1 \
+	"$(sql "$DB" "SELECT count(*) FROM og.chain WHERE district_code = 'shard:6502'
+	              AND batch_id = (SELECT batch_id FROM og.ledger WHERE ledger_id = $ROW)")"
+verify
+assert_eq "a ledger row in a shard's chain: verify fails" 1 "$rc"
+assert_match "and names it" "BROKEN: 1 ledger rows \\(ids $((900000 + ROW))\\.\\.$((900000 + ROW))\\) belong to no link of any chain" "$out"
+
 # 7c. A database that takes one connection of the auditor's: verify reads it all through
 # that one (its pass uses two when it can), with the same verdict.
 copy one_connection
