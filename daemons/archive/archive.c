@@ -29,8 +29,8 @@ struct archive_metrics {
 static void metrics_init(struct archive_metrics *m)
 {
     static const double sizes[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
-    static const double seconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1,   0.25,   0.5,   1,    2.5,   5,    10};
+    static const double seconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                     0.25,  0.5,    1,     2.5,  5,     10};
     const char *records = "onegrid_archive_records_total";
     const char *help = "Records committed, by outcome (and reason, for refused)";
     m->stored = og_metrics_counter(records, "outcome=\"stored\"", help);
@@ -38,9 +38,9 @@ static void metrics_init(struct archive_metrics *m)
     og_metrics_by_reason(m->refused, records, "outcome=\"refused\"", help);
     m->batches = og_metrics_counter("onegrid_archive_batches_total", NULL,
                                     "Batches committed (one transaction each)");
-    m->batch_size = og_metrics_histogram("onegrid_archive_batch_size", NULL,
-                                         "Records per committed batch", sizes,
-                                         sizeof(sizes) / sizeof(*sizes));
+    m->batch_size =
+        og_metrics_histogram("onegrid_archive_batch_size", NULL, "Records per committed batch",
+                             sizes, sizeof(sizes) / sizeof(*sizes));
     m->commit_seconds = og_metrics_histogram(
         "onegrid_archive_commit_duration_seconds", NULL,
         "Time to commit a batch, from BEGIN to COMMIT, retries of refused records included",
@@ -57,9 +57,9 @@ static void metrics_init(struct archive_metrics *m)
                                "Records received and not committed yet");
     m->db_up = og_metrics_gauge("onegrid_database_up", NULL,
                                 "1 while the database connection works, 0 while it fails");
-    m->malformed = og_metrics_counter("onegrid_link_malformed_total",
-                                      "side=\"server\",peer=\"dispatch\"",
-                                      "Frames from the peer that failed the checks and were dropped");
+    m->malformed =
+        og_metrics_counter("onegrid_link_malformed_total", "side=\"server\",peer=\"dispatch\"",
+                           "Frames from the peer that failed the checks and were dropped");
     og_metrics_link_server_init(&m->link, "dispatch");
 }
 
@@ -293,7 +293,7 @@ static int commit_some(struct og_archive *a, size_t k)
         return 0;
     }
     if (rc == -ENOMEM) {
-        og_err("out of memory recording a refusal; retrying");
+        og_err("out of memory storing a batch; retrying");
         db_failed(a, "out of memory");
         return rc;
     }

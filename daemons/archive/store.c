@@ -775,10 +775,19 @@ static bool opens_alone(const struct og_store_item *it)
            it->frame->submission->event;
 }
 
+/* The most bytes of events and decisions (packed) one og.store_opened call takes; the
+ * opening events of a batch beyond it are stored one by one. Its arguments carry each
+ * event about three times (JSON, bytes, the decision), and PostgreSQL refuses a message of
+ * 1 GB or more by closing the connection: a batch of 1,000 events of 4 MiB sent whole
+ * would fail the same way each time it was tried. Ordinary events are a kilobyte or two:
+ * a whole batch fits. */
+#define OG_STORE_OPENED_BYTES (16u << 20)
+
 /* Marks in opened[] the items og.store_opened stores (opens_alone, and an event key that
  * comes once in the batch: which of two copies is stored, and what the other is
- * answered, is og.store_event's to say, in the batch's order) and lists their positions in
- * idx, in order. Returns their number, or 0 when there is no memory to find them. */
+ * answered, is og.store_event's to say, in the batch's order; up to OG_STORE_OPENED_BYTES)
+ * and lists their positions in idx, in order. Returns their number, or 0 when there is no
+ * memory to find them. */
 static size_t opened_items(const struct og_store_item *items, size_t n, bool *opened, size_t *idx)
 {
     struct batch_key *keys = calloc(n ? n : 1, sizeof(*keys));
@@ -798,9 +807,19 @@ static size_t opened_items(const struct og_store_item *items, size_t n, bool *op
         if (batch_key_cmp(&keys[i], &keys[i + 1]) == 0)
             opened[keys[i].pos] = opened[keys[i + 1].pos] = false;
     free(keys);
-    for (size_t i = 0; i < n; i++)
-        if (opened[i])
-            idx[m++] = i;
+    for (size_t i = 0, bytes = 0; i < n; i++) {
+        if (!opened[i])
+            continue;
+        const Onegrid__V1__Frame *f = items[i].frame;
+        size_t size = protobuf_c_message_get_packed_size(&f->submission->event->base) +
+                      protobuf_c_message_get_packed_size(&f->decision->base);
+        if (size > OG_STORE_OPENED_BYTES - bytes) {
+            opened[i] = false;
+            continue;
+        }
+        bytes += size;
+        idx[m++] = i;
+    }
     return m;
 }
 
@@ -906,9 +925,8 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
     for (size_t q = 0; q < first + total + (s->signing ? 1 : 2) + 1; q++) {
         bool record = q >= first && q<first + total, set = m> 0 && q == 2;
         if (!(r = next_result(s->conn, err, errlen))) {
-            free(opened);
-            free(idx);
-            return -EIO;
+            rc = -EIO; /* connection lost: whatever was read before says nothing */
+            break;
         }
         ExecStatusType st = PQresultStatus(r);
         if (rc == 0 && st == PGRES_FATAL_ERROR) {

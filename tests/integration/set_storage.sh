@@ -5,7 +5,8 @@
 # is stored is what og.store_event stores: every event key, two ledger rows per event
 # numbered one after the other, the case, its report and its feed rows, a projection the
 # ledger rebuilds, chains that verify; and a key stored already is answered as
-# og.store_event answers it. (One record the database refuses in such a batch:
+# og.store_event answers it. Opening events beyond the bytes one call takes (16 MiB) are
+# stored one by one in the same batch. (One record the database refuses in such a batch:
 # storage_refused.sh.)
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
@@ -18,6 +19,8 @@ N=300
 sql "$TEST_DB" "ALTER DATABASE $TEST_DB SET track_functions = 'pl'"
 og_write_config "$TEST_DIR" "$TEST_DB"
 sed -i 's/^batch_wait_ms = .*$/batch_wait_ms = 200/' "$TEST_DIR/onegrid.conf"
+# Room for the largest report validation lets through (below).
+sed -i 's/^max_event_bytes = .*$/max_event_bytes = 131072/' "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
 og_gen_reports "$TEST_DB" "$N" ss >"$TEST_DIR/e.jsonl"
 "$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 60 \
@@ -122,3 +125,33 @@ SQL
 first_case=$(sql "$TEST_DB" "SELECT case_id FROM og.event_key WHERE source_event_id = 'ss-000001'")
 assert_eq "another submission of a stored key: 'duplicate', with the stored case, no new case" \
 	"$(printf '1:duplicate:%s\n0' "$first_case")" "$out"
+
+# A thousand opening reports as large as validation lets them be (a title of 128 and a
+# description of 4,096 four-byte characters, 17 KB each) in one batch: more than one
+# og.store_opened call takes (16 MiB). Those beyond go one by one, in the same batch.
+# archive waits up to 10 s for a full batch here.
+og_stop archive "$TEST_DIR"
+sed -i 's/^batch_wait_ms = .*$/batch_wait_ms = 10000/' "$TEST_DIR/onegrid.conf"
+og_start archive "$TEST_DIR"
+before_opened=$(calls store_opened)
+og_gen_reports "$TEST_DB" 1000 big | python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    e["report"]["title"] = "\U00020000" * 128
+    e["report"]["description"] = "\U00020000" * 4096
+    print(json.dumps(e, ensure_ascii=False))
+' >"$TEST_DIR/big.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 120 --window 1000 \
+	--results "$TEST_DIR/big.out" "$TEST_DIR/big.jsonl" >"$TEST_DIR/big.txt" 2>&1 ||
+	fail "publish of the large reports: $(tail -n 3 "$TEST_DIR/big.txt")"
+assert_eq "every large report stored, each with its case" 1000 "$(grep -c '"outcome":"stored","case_id":"[0-9]' "$TEST_DIR/big.out")"
+assert_eq "whole" 1000 "$(sql "$TEST_DB" "SELECT count(*) FROM og.case WHERE title LIKE '𠀀%' AND length(title) = 128")"
+for ((i = 0; i < 300; i++)); do
+	(($(calls store_event) > 0)) && break
+	sql "$TEST_DB" "SELECT pg_sleep(0.1)" >/dev/null
+done
+assert_ge "og.store_opened took most of them" $((before_opened + 1)) "$(calls store_opened)"
+assert_ge "og.store_event those beyond its bytes" 1 "$(calls store_event)"
+assert_eq "the ledger still rebuilds the same projection" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM audit.projection_differences")"

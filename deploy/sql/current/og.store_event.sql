@@ -1,7 +1,8 @@
 -- og.store_event: stores one accepted event with dispatch's (first) decision on it, once,
--- in the batch og.begin_batch opened. archive calls it for every accepted event
--- (daemons/archive/store.c); the event key (source, event id) makes a resent event change
--- nothing.
+-- in the batch og.begin_batch opened. archive calls it for every accepted event but those
+-- og.store_opened stores (the events that each open a case of their own, set-based), and
+-- for those too when it stores a batch record by record (daemons/archive/store.c); the
+-- event key (source, event id) makes a resent event change nothing.
 --
 -- Arguments:
 --   p_source, p_event_id     the event key: the authenticated source system and the
