@@ -81,12 +81,20 @@ pass "the chains verify: $(tail -n 1 "$TEST_DIR/verify.out")"
 # ('stored' for the same submission, 'duplicate' for another), nothing stored again; a new
 # key in the same call is stored.
 read -r SHARD EPOCH < <(sql "$TEST_DB" "SELECT shard, epoch FROM og.dispatch_epoch LIMIT 1" | tr '|' ' ')
-out=$(sql "$TEST_DB" <<SQL
-BEGIN;
-SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset
-WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'ss-000001'),
-     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'ss-000001'),
-     c AS (SELECT to_jsonb(x) - 'updated_at' AS c FROM og.case x JOIN e USING (case_id))
+# in_batch <<SQL: the SQL on stdin run in a batch of its own, rolled back, with e, d and c
+# the ledger rows and the case columns (as archive sends them) of the stored event
+# ss-000001.
+in_batch() {
+	{
+		printf '%s\n' "BEGIN;" "SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset" \
+			"WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'ss-000001')," \
+			"     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'ss-000001')," \
+			"     c AS (SELECT to_jsonb(x) - 'updated_at' AS c FROM og.case x JOIN e USING (case_id))"
+		cat
+		echo "ROLLBACK;"
+	} | sql "$TEST_DB"
+}
+out=$(in_batch <<'SQL'
 SELECT r.i || ':' || r.outcome || ':' || (r.case_id IS NOT NULL)
   FROM e, d, c,
        og.store_opened(ARRAY[e.source_system, e.source_system, e.source_system],
@@ -100,17 +108,11 @@ SELECT r.i || ':' || r.outcome || ':' || (r.case_id IS NOT NULL)
                              jsonb_set(c.c, '{case_id}', '"NEW-CASE-1"')],
                        ARRAY[NULL, NULL, NULL]::jsonb[]) r
  ORDER BY r.i;
-ROLLBACK;
 SQL
 )
 assert_eq "og.store_opened: a resend of the stored submission is 'stored', new keys are stored now" \
 	"$(printf '1:stored:true\n2:stored:true\n3:stored:true')" "$out"
-out=$(sql "$TEST_DB" <<SQL
-BEGIN;
-SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset
-WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'ss-000001'),
-     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'ss-000001'),
-     c AS (SELECT to_jsonb(x) - 'updated_at' AS c FROM og.case x JOIN e USING (case_id))
+out=$(in_batch <<'SQL'
 SELECT r.i || ':' || r.outcome || ':' || r.case_id
   FROM e, d, c,
        og.store_opened(ARRAY[e.source_system], ARRAY[e.source_event_id], ARRAY['report'],
@@ -119,7 +121,6 @@ SELECT r.i || ':' || r.outcome || ':' || r.case_id
                        ARRAY[e.body], ARRAY[d.detail], ARRAY[d.body],
                        ARRAY[jsonb_set(c.c, '{case_id}', '"NEW-CASE-2"')], ARRAY[NULL]::jsonb[]) r;
 SELECT count(*) FROM og.case WHERE case_id = 'NEW-CASE-2';
-ROLLBACK;
 SQL
 )
 first_case=$(sql "$TEST_DB" "SELECT case_id FROM og.event_key WHERE source_event_id = 'ss-000001'")
