@@ -81,7 +81,7 @@ static void note_id(char *ids, long i, const char *id)
 /* Format 1 ------------------------------------------------------------------------------ */
 
 static const char SQL_ROWS_V1[] =
-    "SELECT ledger_id, (extract(epoch FROM recorded_at) * 1000000)::bigint, batch_id, "
+    "SELECT ledger_id, trunc(extract(epoch FROM recorded_at) * 1000000), batch_id, "
     "district_code, kind, coalesce(case_id, ''), source_system, source_event_id, event_type, "
     "detail::text, encode(body, 'hex') "
     "FROM audit.ledger WHERE batch_id = $1 AND district_code = $2 ORDER BY ledger_id";
@@ -123,24 +123,27 @@ static long link_v1(PGconn *c, const char *batch, const char *district, const ui
 
 /* Format 2 ------------------------------------------------------------------------------ */
 
-/* Each query returns a record's fields after its kind, in canonical order. */
+/* Each query returns a record's fields after its kind, in canonical order. A time is its
+ * microseconds since 1970 (og.chain_link casts them to bigint: as numeric here, so that an
+ * infinite or far time, which no link archive made can hold, hashes to something else
+ * rather than ending verify with an error). */
 static const char SQL_ROWS_V2[] =
-    "SELECT ledger_id, (extract(epoch FROM recorded_at) * 1000000)::bigint, batch_id, "
+    "SELECT ledger_id, trunc(extract(epoch FROM recorded_at) * 1000000), batch_id, "
     "district_code, kind, case_id, source_system, source_event_id, event_type, detail::text, "
     "encode(body, 'hex') "
     "FROM audit.ledger WHERE batch_id = $1 AND district_code = $2 ORDER BY ledger_id";
 static const char SQL_KEYS_V2[] =
     "SELECT k.source_system, k.source_event_id, k.district_code, k.case_id, k.ledger_id, "
-    "(extract(epoch FROM k.stored_at) * 1000000)::bigint "
+    "trunc(extract(epoch FROM k.stored_at) * 1000000) "
     "FROM audit.ledger l JOIN audit.event_keys k ON k.source_system = l.source_system "
     "AND k.source_event_id = l.source_event_id AND k.ledger_id = l.ledger_id "
     "WHERE l.batch_id = $1 AND l.district_code = $2 AND l.kind = 'event' ORDER BY k.ledger_id";
 static const char SQL_BATCH_V2[] =
-    "SELECT batch_id, shard, epoch, archive, (extract(epoch FROM committed_at) * 1000000)::bigint "
+    "SELECT batch_id, shard, epoch, archive, trunc(extract(epoch FROM committed_at) * 1000000) "
     "FROM audit.batches WHERE batch_id = $1";
 static const char SQL_REJECTIONS_V2[] =
-    "SELECT rejection_id, batch_id, (extract(epoch FROM received_at) * 1000000)::bigint, "
-    "(extract(epoch FROM recorded_at) * 1000000)::bigint, publisher, source_system, "
+    "SELECT rejection_id, batch_id, trunc(extract(epoch FROM received_at) * 1000000), "
+    "trunc(extract(epoch FROM recorded_at) * 1000000), publisher, source_system, "
     "source_event_id, reason, detail, raw_size, raw_sha256 "
     "FROM audit.rejected_events WHERE batch_id = $1 ORDER BY rejection_id";
 static const char SQL_LINKS_V2[] =

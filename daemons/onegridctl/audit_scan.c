@@ -80,6 +80,7 @@ struct key {
     int64_t ledger_id;
     uint64_t fp;
     uint8_t digest[HASH];
+    bool bad; /* a time the digest could not be made of: the link is audit.c's */
     atomic_bool matched;
 };
 
@@ -267,7 +268,16 @@ static int ns_hex(struct buf *b, const uint8_t *p, int32_t len)
     return 0;
 }
 
-/* An int8 or a time (as microseconds since 1970) field as a netstring, '-' for NULL. */
+/* A time (microseconds since 2000) as microseconds since 1970: false for 'infinity',
+ * '-infinity' and times too far to count so (og.chain_link cannot hash them: no link
+ * archive made holds one, and audit.c names the link). */
+static bool unix_us(int64_t v, int64_t *out)
+{
+    return v != INT64_MIN && v != INT64_MAX && !__builtin_add_overflow(v, EPOCH_2000, out);
+}
+
+/* An int8 or a time (as microseconds since 1970) field as a netstring, '-' for NULL;
+ * -ERANGE for a time unix_us refuses. */
 static int ns_num(struct buf *b, const struct fld *f, bool time)
 {
     int64_t v;
@@ -275,7 +285,9 @@ static int ns_num(struct buf *b, const struct fld *f, bool time)
         return ns_text(b, f);
     if (!get_i64(f, &v))
         return -EPROTO;
-    return ns_i64(b, time ? v + EPOCH_2000 : v);
+    if (time && !unix_us(v, &v))
+        return -ERANGE;
+    return ns_i64(b, v);
 }
 
 static int ns_i32(struct buf *b, const struct fld *f)
@@ -712,13 +724,19 @@ static void *keys_stream(void *arg)
         }
         k = &w->keys[w->n_keys];
         k->ledger_id = be64(f[4].p);
+        k->bad = false;
         w->b.len = 0;
         if ((rc = ns_str(&w->b, "event_key")) < 0 || (rc = ns_text(&w->b, &f[0])) < 0 ||
             (rc = ns_text(&w->b, &f[1])) < 0 || (rc = ns_text(&w->b, &f[2])) < 0 ||
             (rc = ns_text(&w->b, &f[3])) < 0 || (rc = ns_num(&w->b, &f[4], false)) < 0 ||
             (rc = ns_num(&w->b, &f[5], true)) < 0 ||
-            (rc = digest(w->ctx, s->sha256, w->b.p, w->b.len, k->digest)) < 0 ||
-            (rc = buf_room(&w->fpb, (size_t)f[0].len + (size_t)f[1].len + 8)) < 0)
+            (rc = digest(w->ctx, s->sha256, w->b.p, w->b.len, k->digest)) < 0) {
+            if (rc != -ERANGE)
+                break;
+            k->bad = true;
+            memset(k->digest, 0, HASH);
+        }
+        if ((rc = buf_room(&w->fpb, (size_t)f[0].len + (size_t)f[1].len + 8)) < 0)
             break;
         k->fp = key_fp(s, &w->fpb, &f[0], &f[1]);
         w->n_keys++;
@@ -798,7 +816,9 @@ static int row_text(struct buf *b, const struct fld *f, int format)
         if (i == 0 || i == 1 || i == 2) {
             if (!get_i64(&f[i], &v))
                 return -EPROTO;
-            d = dec(i == 1 ? v + EPOCH_2000 : v, tmp);
+            if (i == 1 && !unix_us(v, &v))
+                return -ERANGE;
+            d = dec(v, tmp);
             put(b, d, (size_t)(tmp + 24 - d));
         } else if (i == 9) {
             put(b, detail.p, (size_t)detail.len);
@@ -816,7 +836,7 @@ static int ledger_row(struct worker *w, const struct fld *f)
 {
     struct og_audit_scan *s = w->s;
     uint32_t matches[MAX_MATCHES], n_matches = 0, ch = NONE, li = NONE;
-    bool event = f[4].len == 5 && memcmp(f[4].p, "event", 5) == 0, too_many = false;
+    bool event = f[4].len == 5 && memcmp(f[4].p, "event", 5) == 0, too_many = false, bad = false;
     int64_t id = 0, batch = 0;
     struct link *l;
     uint8_t d[HASH];
@@ -843,6 +863,7 @@ static int ledger_row(struct worker *w, const struct fld *f)
             if (key->ledger_id != id || key->fp != fp)
                 continue;
             atomic_store_explicit(&key->matched, true, memory_order_relaxed);
+            bad |= key->bad;
             if (n_matches < MAX_MATCHES)
                 matches[n_matches++] = s->key_map.slot[k];
             else
@@ -854,12 +875,15 @@ static int ledger_row(struct worker *w, const struct fld *f)
     l = &s->links[li];
     if (s->chains[ch].shard || (l->format != 1 && l->format != 2) || l->state == UNSURE)
         return 0; /* a shard's link covers no ledger row; audit.c refuses other formats */
-    if (l->state == DONE || f[0].len != 8 || too_many) {
-        unsure(l); /* more rows than the link records: audit.c names them */
+    if (l->state == DONE || f[0].len != 8 || too_many || (bad && l->format == 2)) {
+        unsure(l); /* more rows than the link records, or a time: audit.c names them */
         return 0;
     }
-    if ((rc = row_text(&w->b, f, l->format)) < 0 ||
-        (rc = digest(w->ctx, s->sha256, w->b.p, w->b.len, d)) < 0 ||
+    if ((rc = row_text(&w->b, f, l->format)) == -ERANGE) {
+        unsure(l);
+        return 0;
+    }
+    if (rc < 0 || (rc = digest(w->ctx, s->sha256, w->b.p, w->b.len, d)) < 0 ||
         (rc = add_rec(l, id, d, false)) < 0)
         return rc;
     l->n_rows++;
@@ -920,6 +944,7 @@ static void *ledger_stream(void *arg)
 struct batch_digest {
     int64_t batch;
     uint8_t digest[HASH];
+    bool bad; /* a time the digest could not be made of: the link is audit.c's */
 };
 
 static int bd_cmp(const void *a, const void *b)
@@ -950,7 +975,7 @@ static int shard_links(struct og_audit_scan *s, PGconn *c, EVP_MD_CTX *ctx, stru
     struct fld f[11];
     int64_t rej_batch = 0;
     uint8_t rej_digest[HASH];
-    bool rej_open = false, rej_valid = false;
+    bool rej_open = false, rej_valid = false, rej_bad = false, rejs_bad = false;
     EVP_MD_CTX *rctx = EVP_MD_CTX_new(); /* records' digests, while ctx makes a link's */
     int rc = -ENOMEM;
 
@@ -985,12 +1010,17 @@ static int shard_links(struct og_audit_scan *s, PGconn *c, EVP_MD_CTX *ctx, stru
             batches = n;
         }
         batches[n_batches].batch = be64(f[0].p);
+        batches[n_batches].bad = false;
         b->len = 0;
         if ((rc = ns_str(b, "batch")) < 0 || (rc = ns_num(b, &f[0], false)) < 0 ||
             (rc = ns_text(b, &f[1])) < 0 || (rc = ns_num(b, &f[2], false)) < 0 ||
             (rc = ns_text(b, &f[3])) < 0 || (rc = ns_num(b, &f[4], true)) < 0 ||
-            (rc = digest(rctx, s->sha256, b->p, b->len, batches[n_batches].digest)) < 0)
-            break;
+            (rc = digest(rctx, s->sha256, b->p, b->len, batches[n_batches].digest)) < 0) {
+            if (rc != -ERANGE)
+                break;
+            batches[n_batches].bad = true;
+        }
+        rc = 1;
         n_batches++;
     }
     rd_close(&r);
@@ -1016,6 +1046,7 @@ static int shard_links(struct og_audit_scan *s, PGconn *c, EVP_MD_CTX *ctx, stru
         /* The rejections of this batch (kept for the next link if it names the same). */
         if (i == 0 || s->links[shard[i - 1]].batch != l->batch) {
             n_rej = 0;
+            rejs_bad = false;
             for (;;) {
                 if (!rej_valid) {
                     if (!rej_open || (rc = rd_next(&r, f, 11, err, errlen)) == 0) {
@@ -1027,11 +1058,15 @@ static int shard_links(struct og_audit_scan *s, PGconn *c, EVP_MD_CTX *ctx, stru
                     if (f[1].len != 8)
                         goto proto;
                     rej_batch = be64(f[1].p);
+                    rej_bad = false;
                     b->len = 0;
                     if ((rc = ns_str(b, "rejection")) < 0 || (rc = ns_num(b, &f[0], false)) < 0 ||
                         (rc = ns_num(b, &f[1], false)) < 0 || (rc = ns_num(b, &f[2], true)) < 0 ||
-                        (rc = ns_num(b, &f[3], true)) < 0)
-                        goto out;
+                        (rc = ns_num(b, &f[3], true)) < 0) {
+                        if (rc != -ERANGE)
+                            goto out;
+                        rej_bad = true;
+                    }
                     for (int k = 4; k <= 8; k++)
                         if ((rc = ns_text(b, &f[k])) < 0)
                             goto out;
@@ -1054,6 +1089,7 @@ static int shard_links(struct og_audit_scan *s, PGconn *c, EVP_MD_CTX *ctx, stru
                     }
                     rej = n;
                 }
+                rejs_bad |= rej_bad;
                 rej[n_rej].batch = rej_batch;
                 memcpy(rej[n_rej++].digest, rej_digest, HASH);
             }
@@ -1071,7 +1107,7 @@ static int shard_links(struct og_audit_scan *s, PGconn *c, EVP_MD_CTX *ctx, stru
         }
         for (hi = lo; hi < n_batches && batches[hi].batch == l->batch; hi++)
             ;
-        if (hi - lo > 1) {
+        if (hi - lo > 1 || (hi > lo && batches[lo].bad) || rejs_bad) {
             l->state = UNSURE;
             continue;
         }

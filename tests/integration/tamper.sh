@@ -237,6 +237,17 @@ verify
 assert_eq "a ledger row in a shard's chain: verify fails" 1 "$rc"
 assert_match "and names it" "BROKEN: 1 ledger rows \\(ids $((900000 + ROW))\\.\\.$((900000 + ROW))\\) belong to no link of any chain" "$out"
 
+# 7f. Times no link archive made can hold ('infinity', '-infinity'): verify names the links
+# that cover them (their hash differs), never overflows or stops with an error.
+copy infinite
+sql "$DB" "SET ROLE onegrid_owner; ALTER TABLE og.batch DISABLE TRIGGER USER; ALTER TABLE og.event_key DISABLE TRIGGER USER;
+           UPDATE og.batch SET committed_at = 'infinity' WHERE batch_id = $LBATCH;
+           UPDATE og.event_key SET stored_at = '-infinity' WHERE ledger_id = $ROW" >/dev/null
+verify
+assert_eq "infinite times: verify fails" 1 "$rc"
+assert_match "the shard's link of the batch is broken" "shard:6502: BROKEN at link [0-9]+ \\(batch $LBATCH\\): recorded" "$out"
+assert_match "and the district's link of the key" "$LDIST: BROKEN at link $LSEQ \\(batch $LBATCH\\): recorded" "$out"
+
 # 7c. A database that takes one connection of the auditor's: verify reads it all through
 # that one (its pass uses two when it can), with the same verdict.
 copy one_connection
