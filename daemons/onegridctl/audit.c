@@ -343,6 +343,13 @@ static int verify_chain(struct verify *v, const char *chain)
 
         seq++;
         snprintf(seq_s, sizeof(seq_s), "%ld", seq);
+        /* Columns archive never leaves empty (the owner can make them so). */
+        if (PQgetisnull(links, i, 0) || PQgetisnull(links, i, 1)) {
+            printf("%s: BROKEN at link %ld: a link without its %s\n", chain, seq,
+                   PQgetisnull(links, i, 0) ? "number (seq is NULL)" : "batch (batch_id is NULL)");
+            ok = false;
+            break;
+        }
         if (strtol(PQgetvalue(links, i, 0), NULL, 10) != seq) {
             printf("%s: BROKEN at link %ld: link %s follows link %ld (links missing)\n", chain, seq,
                    PQgetvalue(links, i, 0), seq - 1);
@@ -665,6 +672,19 @@ static int verify(struct verify *v)
     if (!chains)
         return -1;
     for (int i = 0; i < PQntuples(chains); i++) {
+        if (PQgetisnull(chains, i, 0)) {
+            long long n;
+            if (scalar(v->c,
+                       "SELECT (SELECT count(*) FROM audit.chain WHERE district_code IS NULL) + "
+                       "(SELECT count(*) FROM audit.chain_heads WHERE district_code IS NULL)",
+                       &n) < 0) {
+                PQclear(chains);
+                return -1;
+            }
+            printf("BROKEN: %lld links or heads without their chain (district_code is NULL)\n", n);
+            v->broken++;
+            continue;
+        }
         if (verify_chain(v, PQgetvalue(chains, i, 0)) < 0) {
             PQclear(chains);
             return -1;

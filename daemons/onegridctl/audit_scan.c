@@ -561,12 +561,10 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
     while ((rc = rd_next(&r, f, 8, err, errlen)) > 0) {
         struct link *l;
         uint32_t ch;
-        if (f[0].len < 0 || f[1].len != 8 || f[2].len != 8 || f[5].len != 4 || f[6].len != 4 ||
-            (f[7].len != 4 && f[7].len != -1)) {
-            snprintf(err, errlen, "audit.chain: a link without its chain, number or batch");
-            rc = -EPROTO;
-            break;
-        }
+        /* A link without its chain, number or batch is no link the walk in audit.c asks
+         * for: it names it (as --per-link does). */
+        if (f[0].len < 0 || f[1].len != 8 || f[2].len != 8)
+            continue;
         if (s->n_links == cap) {
             cap = cap ? 2 * cap : 1024;
             l = realloc(s->links, cap * sizeof(*l));
@@ -621,11 +619,11 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
         l->hash_len = f[4].len >= 0 && f[4].len <= LINK_HASH ? f[4].len : -1;
         if (l->hash_len > 0)
             memcpy(l->hash, f[4].p, (size_t)l->hash_len);
-        l->rows = (int32_t)be32(f[5].p);
-        l->format = (int32_t)be32(f[6].p);
-        l->records_null = f[7].len < 0;
+        l->rows = f[5].len == 4 ? (int32_t)be32(f[5].p) : -1;
+        l->format = f[6].len == 4 ? (int32_t)be32(f[6].p) : 0;
+        l->records_null = f[7].len != 4;
         l->records = l->records_null ? 0 : (int32_t)be32(f[7].p);
-        /* A negative count was never recorded by archive: audit.c names the link. */
+        /* A negative or missing count was never recorded by archive: audit.c names the link. */
         l->state = l->rows < 0 || l->records < 0 ? UNSURE : PENDING;
     }
     rd_close(&r);

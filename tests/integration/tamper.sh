@@ -248,6 +248,22 @@ assert_eq "infinite times: verify fails" 1 "$rc"
 assert_match "the shard's link of the batch is broken" "shard:6502: BROKEN at link [0-9]+ \\(batch $LBATCH\\): recorded" "$out"
 assert_match "and the district's link of the key" "$LDIST: BROKEN at link $LSEQ \\(batch $LBATCH\\): recorded" "$out"
 
+# 7g. Links without their chain, number or batch (the owner drops the constraints): named.
+copy null_link
+sql "$DB" "SET ROLE onegrid_owner; ALTER TABLE og.chain DISABLE TRIGGER USER;
+           ALTER TABLE og.chain DROP CONSTRAINT chain_pkey CASCADE, ALTER COLUMN district_code DROP NOT NULL,
+                 ALTER COLUMN seq DROP NOT NULL, ALTER COLUMN batch_id DROP NOT NULL;
+           UPDATE og.chain SET batch_id = NULL WHERE district_code = '$LDIST' AND seq = $LSEQ;
+           UPDATE og.chain SET seq = NULL WHERE (district_code, seq) =
+                  (SELECT district_code, max(seq) FROM og.chain WHERE district_code NOT IN ('$LDIST') GROUP BY 1 ORDER BY 1 LIMIT 1);
+           UPDATE og.chain SET district_code = NULL WHERE (district_code, seq) =
+                  (SELECT district_code, max(seq) FROM og.chain WHERE district_code LIKE 'shard:%' GROUP BY 1)" >/dev/null
+verify
+assert_eq "links with NULL chain, number, batch: verify fails" 1 "$rc"
+assert_match "a link without its batch" "$LDIST: BROKEN at link $LSEQ: a link without its batch \\(batch_id is NULL\\)" "$out"
+assert_match "a link without its number" "BROKEN at link [0-9]+: a link without its number \\(seq is NULL\\)" "$out"
+assert_match "a link without its chain" "BROKEN: 1 links or heads without their chain \\(district_code is NULL\\)" "$out"
+
 # 7c. A database that takes one connection of the auditor's: verify reads it all through
 # that one (its pass uses two when it can), with the same verdict.
 copy one_connection
