@@ -427,6 +427,27 @@ static uint32_t chain_find(const struct og_audit_scan *s, const uint8_t *name, s
     }
 }
 
+static void chain_put(struct map *m, const struct chain *chains, uint32_t ch)
+{
+    size_t i = hash_bytes((const uint8_t *)chains[ch].name, chains[ch].len) & m->mask;
+    while (m->slot[i] != NONE)
+        i = (i + 1) & m->mask;
+    m->slot[i] = ch;
+}
+
+/* The chains' table, twice the size (it starts small: a few chains are usual). */
+static int chain_map_grow(struct og_audit_scan *s)
+{
+    struct map m;
+    if (map_init(&m, s->chain_map.mask + 1) < 0)
+        return -ENOMEM;
+    for (uint32_t ch = 0; ch < s->n_chains; ch++)
+        chain_put(&m, s->chains, ch);
+    free(s->chain_map.slot);
+    s->chain_map = m;
+    return 0;
+}
+
 static size_t batch_slot(const struct map *m, int64_t batch, uint32_t chain)
 {
     return mix((uint64_t)batch * 31 + chain) & m->mask;
@@ -550,7 +571,7 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
     size_t cap = 0;
     int rc;
 
-    if (map_init(&s->chain_map, 4096) < 0)
+    if (map_init(&s->chain_map, 64) < 0)
         return -ENOMEM;
     if ((rc = rd_open(&r, c,
                       "COPY (SELECT district_code::text, seq::bigint, batch_id::bigint, prev_hash, "
@@ -578,10 +599,8 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
         if (ch == NONE) {
             if (s->n_chains == s->cap_chains) {
                 struct chain *n;
-                if (s->n_chains * 2 >= s->chain_map.mask) {
-                    snprintf(err, errlen, "audit.chain: more than %zu chains",
-                             s->chain_map.mask / 2);
-                    rc = -E2BIG;
+                if (s->n_chains >= NONE - 1) {
+                    rc = -ENOMEM;
                     break;
                 }
                 s->cap_chains = s->cap_chains ? 2 * s->cap_chains : 16;
@@ -591,6 +610,8 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
                 }
                 s->chains = n;
             }
+            if (2 * (s->n_chains + 1) > s->chain_map.mask && (rc = chain_map_grow(s)) < 0)
+                break;
             ch = (uint32_t)s->n_chains;
             s->chains[ch].len = (size_t)f[0].len;
             if (!(s->chains[ch].name = malloc((size_t)f[0].len + 1))) {
@@ -600,12 +621,7 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
             memcpy(s->chains[ch].name, f[0].p, (size_t)f[0].len);
             s->chains[ch].name[f[0].len] = '\0';
             s->chains[ch].shard = strncmp(s->chains[ch].name, SHARD_PFX, strlen(SHARD_PFX)) == 0;
-            for (size_t i = hash_bytes(f[0].p, (size_t)f[0].len) & s->chain_map.mask;;
-                 i = (i + 1) & s->chain_map.mask)
-                if (s->chain_map.slot[i] == NONE) {
-                    s->chain_map.slot[i] = ch;
-                    break;
-                }
+            chain_put(&s->chain_map, s->chains, ch);
             s->n_chains++;
         }
         l = &s->links[s->n_links++];

@@ -264,6 +264,17 @@ assert_match "a link without its batch" "$LDIST: BROKEN at link $LSEQ: a link wi
 assert_match "a link without its number" "BROKEN at link [0-9]+: a link without its number \\(seq is NULL\\)" "$out"
 assert_match "a link without its chain" "BROKEN: 1 links or heads without their chain \\(district_code is NULL\\)" "$out"
 
+# 7h. More chains than the pass's first table held (4,200, one link each, made with the
+# database's own function, and their heads): the pass grows it, and verify passes.
+copy many_chains
+sql "$DB" "SET ROLE onegrid_owner;
+           INSERT INTO og.chain SELECT (og.chain_link('x' || i, 1, 1000000 + i::bigint, decode(repeat('00', 32), 'hex'))).*
+             FROM generate_series(1, 4200) i;
+           INSERT INTO og.chain_head SELECT district_code, seq, hash FROM og.chain WHERE district_code LIKE 'x%'" >/dev/null
+verify
+assert_eq "4,200 chains more: verify passes" 0 "$rc"
+assert_match "every chain walked" "x999: 1 links, 0 ledger rows, head [0-9a-f]{64}: intact" "$out"
+
 # 7c. A database that takes one connection of the auditor's: verify reads it all through
 # that one (its pass uses two when it can), with the same verdict.
 copy one_connection
