@@ -542,7 +542,8 @@ static int link_finish(const struct og_audit_scan *s, EVP_MD_CTX *ctx, struct bu
         unsure(l);
         return 0;
     }
-    qsort(l->recs, l->n_recs, sizeof(*l->recs), rec_cmp);
+    if (l->n_recs > 1) /* a link of no record has no block: qsort(NULL, 0) is undefined */
+        qsort(l->recs, l->n_recs, sizeof(*l->recs), rec_cmp);
     if (link_begin(s, ctx, b, l) < 0)
         return -EIO;
     for (size_t i = 0; i < l->n_recs; i++)
@@ -1040,7 +1041,8 @@ static int shard_links(struct og_audit_scan *s, PGconn *c, EVP_MD_CTX *ctx, stru
     rd_close(&r);
     if (rc < 0)
         goto out;
-    qsort(batches, n_batches, sizeof(*batches), bd_cmp);
+    if (n_batches > 1)
+        qsort(batches, n_batches, sizeof(*batches), bd_cmp);
 
     /* Rejections, streamed in batch order beside the shards' links. */
     if ((rc = rd_open(&r, c,
