@@ -129,7 +129,7 @@ pgcluster_start() {
 
 	# UTF-8 throughout: the registry and the events are Chinese text. C.UTF-8 sorts by
 	# code point and exists on every Debian 12; fall back to no locale if stripped.
-	if locale -a 2>/dev/null | grep -qix 'c\.utf-\?8'; then
+	if locale -a 2>/dev/null | grep -ix 'c\.utf-\?8' >/dev/null; then
 		locale=(--locale=C.UTF-8)
 	else
 		locale=(--no-locale)
