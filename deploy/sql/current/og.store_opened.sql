@@ -17,6 +17,10 @@
 -- row ('opened') and the contact, if any. The feed's rows for the new cases come from the
 -- triggers of og.case, once for the statement (og.feed_case_change).
 --
+-- Its statements are planned once per session (force_generic_plan): planned anew for
+-- each call, as the default chose for array arguments, a trickle of small batches spent
+-- about a fifth of the call planning (1.33 ms a call for two events, 1.09 ms without).
+--
 -- Returns one row per event: its position in the arrays (from 1) and what og.store_event
 -- would answer: ('stored', the case) when stored now, else og.stored_outcome's answer.
 -- Any error stores nothing: archive then stores the batch event by event, so the event at
@@ -28,7 +32,8 @@ CREATE OR REPLACE FUNCTION og.store_opened(p_source text[], p_event_id text[], p
                                            p_decision_body bytea[], p_case jsonb[],
                                            p_contact jsonb[])
   RETURNS TABLE (i integer, outcome text, case_id text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp
+SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
   bid bigint := currval('og.batch_id_seq');
