@@ -221,6 +221,10 @@ static json_object *case_json(const Onegrid__V1__Frame *f, const Onegrid__V1__De
     for (size_t i = 0; i < d->n_returned_units; i++)
         json_object_array_add(returned, json_object_new_string(d->returned_units[i]));
     json_object_object_add(o, "returned_units", returned);
+    /* dispatch's conclusions; absent from an older dispatch's decision, and then the
+     * database concludes as that dispatch did (og.case_stage, og.case_clock). */
+    json_object_object_add(o, "stage", *d->stage ? json_object_new_string(d->stage) : NULL);
+    json_object_object_add(o, "clock", *d->clock ? json_object_new_string(d->clock) : NULL);
     if (!opens)
         return o;
     json_object_object_add(o, "shard", json_object_new_string(f->shard));

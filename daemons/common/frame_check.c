@@ -59,6 +59,20 @@ static int event_id(const char *name, const char *s, char *why, size_t whylen)
     return 0;
 }
 
+/* s is "" (a dispatch that does not say) or one of the NULL-terminated values. */
+static int one_of(const char *name, const char *s, const char *const *values, char *why,
+                  size_t whylen)
+{
+    if (!s)
+        return bad(why, whylen, "%s: missing", name);
+    if (!*s)
+        return 0;
+    for (size_t i = 0; values[i]; i++)
+        if (strcmp(s, values[i]) == 0)
+            return 0;
+    return bad(why, whylen, "%s: not a known value", name);
+}
+
 static int timestamp(const char *name, const Onegrid__V1__Timestamp *t, bool required, char *why,
                      size_t whylen)
 {
@@ -249,6 +263,10 @@ static int submission(const Onegrid__V1__Frame *f, bool may_be_empty, char *why,
     return 0;
 }
 
+/* dispatch's conclusions (Decision.stage, .clock): the values og.case's checks allow. */
+static const char *const stages[] = {"handling", "checking", "final", NULL};
+static const char *const clocks[] = {"running", "paused", "none", NULL};
+
 static int decision(const Onegrid__V1__Frame *f, const Onegrid__V1__Decision *d, bool first,
                     char *why, size_t whylen)
 {
@@ -288,6 +306,8 @@ static int decision(const Onegrid__V1__Frame *f, const Onegrid__V1__Decision *d,
         text("decision.report_event_id", d->report_event_id, 0, 128, why, whylen) ||
         text("decision.split_from", d->split_from, 0, CASE_ID_MAX, why, whylen) ||
         text("decision.split_to", d->split_to, 0, CASE_ID_MAX, why, whylen) ||
+        one_of("decision.stage", d->stage, stages, why, whylen) ||
+        one_of("decision.clock", d->clock, clocks, why, whylen) ||
         timestamp("decision.decided", d->decided, true, why, whylen) ||
         timestamp("decision.opened", d->opened, false, why, whylen) ||
         timestamp("decision.deadline", d->deadline, false, why, whylen) ||

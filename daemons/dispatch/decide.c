@@ -82,7 +82,9 @@ static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const cha
         set_str(&d->grid, c->area) || set_str(&d->category, c->category) ||
         set_str(&d->unit, c->unit) || set_str(&d->state, c->state) ||
         set_str(&d->supervisor, c->supervisor) || set_str(&d->previous_state, previous) ||
-        (c->opened && !d->opened) || (c->deadline && !d->deadline) || (c->closed && !d->closed))
+        set_str(&d->stage, og_lifecycle_stage(c->state)) ||
+        set_str(&d->clock, og_lifecycle_clock(c)) || (c->opened && !d->opened) ||
+        (c->deadline && !d->deadline) || (c->closed && !d->closed))
         return -ENOMEM;
     return 0;
 }
@@ -635,9 +637,10 @@ int og_escalate(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__
     int64_t limit = c->deadline - c->opened;
     int due;
 
-    if (c->deadline == 0 || c->paused_at || now < c->deadline || c->escalation_level >= 3 ||
-        limit <= 0 || og_lifecycle_final(c->state) || strcmp(c->state, OG_STATE_RESOLVED) == 0 ||
-        strcmp(c->state, OG_STATE_CHECKED) == 0)
+    /* Only a running clock makes a case overdue: the rule audit.overdue_cases reads from
+     * og.case.clock, which each decision sets to og_lifecycle_clock. */
+    if (strcmp(og_lifecycle_clock(c), OG_CLOCK_RUNNING) != 0 || now < c->deadline ||
+        c->escalation_level >= 3 || limit <= 0)
         return 0;
     due = 1 + (int)((now - c->deadline) / limit);
     if (due <= c->escalation_level)

@@ -186,6 +186,20 @@ bool og_lifecycle_final(const char *state);
  * queries that load only the cases that are not final. */
 const char *og_lifecycle_final_array(void);
 
+/* dispatch's conclusions on a case, written into each decision (Decision.stage, .clock)
+ * and kept by og.case as columns: what the auditor's views, KPIs and the feed read. */
+#define OG_STAGE_HANDLING "handling" /* the unit's work: reported to in progress, returned... */
+#define OG_STAGE_CHECKING "checking" /* resolved or checked: a check, then closing */
+#define OG_STAGE_FINAL    "final"    /* og_lifecycle_final */
+#define OG_CLOCK_RUNNING  "running"  /* handling, a deadline, not paused: can be overdue */
+#define OG_CLOCK_PAUSED   "paused"   /* handling, an extension request pending */
+#define OG_CLOCK_NONE     "none"     /* no deadline, or not handling */
+/* What a case in state waits for: OG_STAGE_*. */
+const char *og_lifecycle_stage(const char *state);
+struct og_case;
+/* Case c's clock: OG_CLOCK_*. Only a running clock makes a case overdue, and escalated. */
+const char *og_lifecycle_clock(const struct og_case *c);
+
 /* cases.c */
 
 struct og_case {

@@ -108,3 +108,19 @@ const char *og_lifecycle_final_array(void)
     }
     return array;
 }
+
+const char *og_lifecycle_stage(const char *state)
+{
+    if (og_lifecycle_final(state))
+        return OG_STAGE_FINAL;
+    if (strcmp(state, OG_STATE_RESOLVED) == 0 || strcmp(state, OG_STATE_CHECKED) == 0)
+        return OG_STAGE_CHECKING;
+    return OG_STAGE_HANDLING;
+}
+
+const char *og_lifecycle_clock(const struct og_case *c)
+{
+    if (c->deadline == 0 || strcmp(og_lifecycle_stage(c->state), OG_STAGE_HANDLING) != 0)
+        return OG_CLOCK_NONE;
+    return c->paused_at ? OG_CLOCK_PAUSED : OG_CLOCK_RUNNING;
+}

@@ -201,7 +201,9 @@ assert_eq "given back to the same unit by a joint meeting: a new deadline" "UNIT
 # On og.case itself as the owner, rolled back: nothing of it stays. A merge, a resolved
 # case's deadline moving (no clock runs then) and a failed check add nothing. Then
 # supervision (escalation needs a clock days ahead; see escalation.sh): set, moved up a
-# level, the case closed, reopened, supervised again and the supervisor cleared.
+# level, the case closed, reopened, supervised again and the supervisor cleared. Each
+# change of state comes with dispatch's conclusions (stage, clock), as the write path
+# sets them: the feed reads those.
 # Two units other than UNIT (the trigger does not care whether they supervise that area).
 read -r S1 S2 < <(sql "$TEST_DB" "SELECT string_agg(code, ' ' ORDER BY code) FROM
                                   (SELECT code FROM og.handling_unit WHERE code <> '$UNIT' ORDER BY code LIMIT 2) u")
@@ -212,13 +214,14 @@ assert_eq "a supervisor hears when its supervision ends, once" \
 BEGIN;
 SET LOCAL ROLE onegrid_owner;
 UPDATE og.case SET contacts = contacts + 1 WHERE case_id = '$C2';
-UPDATE og.case SET state = 'resolved' WHERE case_id = '$C2';
+UPDATE og.case SET state = 'resolved', stage = 'checking', clock = 'none' WHERE case_id = '$C2';
 UPDATE og.case SET deadline_at = deadline_at + interval '1 hour' WHERE case_id = '$C2';
-UPDATE og.case SET state = 'in_progress' WHERE case_id = '$C2';
+UPDATE og.case SET state = 'in_progress', stage = 'handling', clock = 'running' WHERE case_id = '$C2';
 UPDATE og.case SET supervisor_unit = '$S1', escalation_level = 1 WHERE case_id = '$C2';
 UPDATE og.case SET supervisor_unit = '$S2', escalation_level = 2 WHERE case_id = '$C2';
-UPDATE og.case SET state = 'closed', closed_at = now() WHERE case_id = '$C2';
-UPDATE og.case SET state = 'dispatched', closed_at = NULL, supervisor_unit = NULL, escalation_level = 0,
+UPDATE og.case SET state = 'closed', stage = 'final', clock = 'none', closed_at = now() WHERE case_id = '$C2';
+UPDATE og.case SET state = 'dispatched', stage = 'handling', clock = 'running', closed_at = NULL,
+                   supervisor_unit = NULL, escalation_level = 0,
                    deadline_at = deadline_at + interval '1 day' WHERE case_id = '$C2';
 UPDATE og.case SET supervisor_unit = '$S1', escalation_level = 1 WHERE case_id = '$C2';
 UPDATE og.case SET supervisor_unit = NULL, escalation_level = 0 WHERE case_id = '$C2';

@@ -75,10 +75,10 @@ sql "$TEST_DB" <<EOF
 SET ROLE onegrid_owner;
 INSERT INTO og.case (case_id, shard, district_code, area_code, category_code, state, unit_code,
                      title, channel, source_system, source_event_id, occurred_at, opened_at,
-                     deadline_at, updated_at, last_ledger_id)
+                     deadline_at, updated_at, last_ledger_id, stage, clock)
   SELECT 'fo-' || i, '650204', '650204', '650204001001001', 'facility.handrail', 'dispatched', '$U1',
          'feed order ' || i, 'CHANNEL_DOOR_VISIT', 'zongzhi', 'fo-' || i, now(), now(),
-         now() + interval '5 days', now(), i
+         now() + interval '5 days', now(), i, 'handling', 'running'
     FROM generate_series(1, 4) i;
 EOF
 START=$(sql "$TEST_DB" "SELECT max(seq) FROM og.assignment")

@@ -73,13 +73,14 @@ assert_eq "and in the new one, answered the same" "$summary" \
 
 # rows DB: every row of the database's own tables (not the migration records). Of og.case,
 # the columns it had at 018: migration 020 adds the facts the KPIs read, filled from the
-# ledger (the cases' rebuilding from the ledger, below, checks them).
+# ledger, and 023 dispatch's conclusions (stage, clock), filled by the rule of their day
+# (the cases' rebuilding from the ledger, below, checks both).
 rows() {
 	"$PG_BIN/pg_dump" --data-only --no-owner --exclude-table=public.onegrid_migration \
 		--exclude-table=public.onegrid_repeatable --exclude-table=og.case -d "$1" 2>/dev/null |
 		grep -v '^\\\(un\)\?restrict '
 	sql "$1" "COPY (SELECT to_jsonb(c) - '{first_resolved_at, deadline_when_resolved, first_closed_at,
-	                   deadline_when_closed, returned, reworks, last_evaluation}'::text[]
+	                   deadline_when_closed, returned, reworks, last_evaluation, stage, clock}'::text[]
 	                 FROM og.case c ORDER BY case_id) TO STDOUT"
 }
 rows "$OLD_DB" >"$TEST_DIR/old-rows-before.sql"
@@ -153,9 +154,11 @@ data() {
 		sql "$1" "COPY (SELECT * FROM $t) TO STDOUT" |
 			sed -E -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}(:[0-9]{2})?)?/<time>/g' \
 				-e 's/\\\\x[0-9a-f]*/<bytes>/g' -e "s/$host:[0-9]+/<process>/g" \
-				-e 's/, "tag": "[0-9a-f]*"//g' -e 's/\t<bytes>\t[0-9]+\t<bytes>$/\t<bytes>\t<size>\t<bytes>/' |
-			sort # the Submit's tag, and dispatch's refusals' sizes of the bytes received (the old
-		# daemons recorded neither: a re-encoding's size)
+				-e 's/, "tag": "[0-9a-f]*"//g' -e 's/\t<bytes>\t[0-9]+\t<bytes>$/\t<bytes>\t<size>\t<bytes>/' \
+				-e 's/"clock": "[a-z]*", "stage": "[a-z]*", //g' |
+			sort # the Submit's tag, dispatch's refusals' sizes of the bytes received and its
+		# decisions' conclusions, stage and clock (the old daemons recorded none of them: a
+		# re-encoding's size; og.case's stage and clock, from both, are compared)
 	done
 }
 data "$OLD_DB" >"$TEST_DIR/old-data.txt"

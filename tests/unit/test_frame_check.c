@@ -184,6 +184,16 @@ static void test_valid_frames_pass(void **state)
     z.dec.category = category;
     assert_ok(&z, DISPATCH_ARCHIVE);
 
+    /* dispatch's conclusions, each value og.case takes. */
+    static const char *const stages[] = {"handling", "checking", "final"};
+    static const char *const clocks[] = {"running", "paused", "none"};
+    for (size_t i = 0; i < OG_ARRAY_SIZE(stages); i++) {
+        to_archive(&z, ex_report);
+        z.dec.stage = (char *)stages[i];
+        z.dec.clock = (char *)clocks[i];
+        assert_ok(&z, DISPATCH_ARCHIVE);
+    }
+
     /* dispatch refuses an event (its own reason), or passes intake's refusal on. */
     to_archive(&z, ex_report);
     onegrid__v1__nack__init(&z.nack);
@@ -438,6 +448,15 @@ static void test_malformed_to_archive(void **state)
     to_archive(&z, ex_report);
     z.dec.escalation_level = 7;
     assert_bad(&z, DISPATCH_ARCHIVE, "escalation_level");
+
+    /* dispatch's conclusions: one of og.case's values, or none (an older dispatch). */
+    to_archive(&z, ex_report);
+    z.dec.stage = (char *)"waiting";
+    assert_bad(&z, DISPATCH_ARCHIVE, "decision.stage: not a known value");
+
+    to_archive(&z, ex_report);
+    z.dec.clock = (char *)"ticking";
+    assert_bad(&z, DISPATCH_ARCHIVE, "decision.clock: not a known value");
 
     /* Only an escalation may carry an event without a payload. */
     to_archive(&z, ex_report);

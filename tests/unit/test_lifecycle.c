@@ -212,14 +212,41 @@ static void test_final_array(void **state)
     assert_string_equal(og_lifecycle_final_array(), "{closed,evaluated,voided}");
 }
 
+/* dispatch's conclusions (Decision.stage, .clock; og.case's columns): every state has a
+ * stage, final exactly where og_lifecycle_final says; only a handling case with a deadline
+ * has a clock, paused while an extension request is pending. */
+static void test_stage_and_clock(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < OG_ARRAY_SIZE(states); i++) {
+        const char *stage = og_lifecycle_stage(states[i]);
+        const char *want =
+            og_lifecycle_final(states[i]) ? OG_STAGE_FINAL
+            : strcmp(states[i], OG_STATE_RESOLVED) == 0 || strcmp(states[i], OG_STATE_CHECKED) == 0
+                ? OG_STAGE_CHECKING
+                : OG_STAGE_HANDLING;
+        assert_string_equal(stage, want);
+
+        struct og_case c = {.deadline = 1700000000};
+        snprintf(c.state, sizeof(c.state), "%s", states[i]);
+        bool handling = strcmp(stage, OG_STAGE_HANDLING) == 0;
+        assert_string_equal(og_lifecycle_clock(&c), handling ? OG_CLOCK_RUNNING : OG_CLOCK_NONE);
+        c.paused_at = 1700000000 - 3600;
+        assert_string_equal(og_lifecycle_clock(&c), handling ? OG_CLOCK_PAUSED : OG_CLOCK_NONE);
+        c.deadline = 0; /* no time limit (shelved, or a category without one) */
+        c.paused_at = 0;
+        assert_string_equal(og_lifecycle_clock(&c), OG_CLOCK_NONE);
+    }
+    assert_string_equal(og_lifecycle_stage(OG_STATE_SHELVED), OG_STAGE_HANDLING);
+    assert_string_equal(og_lifecycle_stage(OG_STATE_RETURNED), OG_STAGE_HANDLING);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_every_pair),
-        cmocka_unit_test(test_status_returns_constants),
-        cmocka_unit_test(test_evaluation),
-        cmocka_unit_test(test_final),
-        cmocka_unit_test(test_final_array),
+        cmocka_unit_test(test_status_every_pair), cmocka_unit_test(test_status_returns_constants),
+        cmocka_unit_test(test_evaluation),        cmocka_unit_test(test_final),
+        cmocka_unit_test(test_final_array),       cmocka_unit_test(test_stage_and_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,9 @@ BEGIN
                        supervisor_unit = r.supervisor_unit, severity = r.severity,
                        paused_at = r.paused_at, extension_days = r.extension_days,
                        returned_units = coalesce(r.returned_units, '{}'),
+                       stage = coalesce(r.stage, og.case_stage(r.state)),
+                       clock = coalesce(r.clock, og.case_clock(og.case_stage(r.state), r.deadline_at,
+                                                                r.paused_at)),
                        updated_at = now(), last_ledger_id = p_ledger_id,
                        first_resolved_at = coalesce(c.first_resolved_at, f.resolved_at),
                        deadline_when_resolved = CASE WHEN c.first_resolved_at IS NULL

@@ -31,7 +31,14 @@ CREATE OR REPLACE VIEW og.case_rebuilt AS
          ARRAY(SELECT jsonb_array_elements_text(coalesce(last.detail -> 'returned_units',
                                                          '[]'::jsonb))) AS returned_units,
          f.first_resolved_at, f.deadline_when_resolved, f.first_closed_at, f.deadline_when_closed,
-         f.returned, f.reworks, f.last_evaluation
+         f.returned, f.reworks, f.last_evaluation,
+         -- dispatch's conclusions, from its last decision; one recorded before migration 023
+         -- does not carry them, and means what og.case_stage and og.case_clock say.
+         coalesce(last.detail ->> 'stage', og.case_stage(last.detail ->> 'state')) AS stage,
+         coalesce(last.detail ->> 'clock',
+                  og.case_clock(og.case_stage(last.detail ->> 'state'),
+                                (last.detail ->> 'deadline')::timestamptz,
+                                (last.detail ->> 'paused_at')::timestamptz)) AS clock
     FROM og.case_facts_rebuilt f
     JOIN og.ledger o ON o.ledger_id = f.opened_ledger_id AND o.recorded_at = f.opened_recorded_at
     JOIN og.batch b ON b.batch_id = o.batch_id

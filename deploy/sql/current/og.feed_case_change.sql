@@ -19,7 +19,8 @@
 --                           the case's community, street or district: each hears of it
 --                           (never the unit that asked)
 -- A status update that only moves the case along its own lifecycle (accepted, in
--- progress, resolved, checked) adds no row.
+-- progress, resolved, checked) adds no row. Finished and open are dispatch's conclusions,
+-- og.case.stage 'final' and 'handling' (migration 023).
 -- The rows go to og.assignment_pending, in one INSERT per statement, case by case in the
 -- order of their last ledger rows, each case's rows in the order above, to be numbered and
 -- announced at commit by og.assignment_number; the first row of a transaction is marked,
@@ -33,9 +34,6 @@
 CREATE OR REPLACE FUNCTION og.feed_case_change() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
 DECLARE
-  final constant text[] := ARRAY['closed', 'evaluated', 'voided'];
-  -- Not open: no clock runs that the unit must meet (nor merges, nor escalation).
-  not_open constant text[] := ARRAY['resolved', 'checked', 'closed', 'evaluated', 'voided'];
   -- Rows of this transaction already pending: the statement does not see its own rows,
   -- so the NOT EXISTS is about earlier statements'.
   earlier constant boolean := EXISTS (SELECT 1 FROM og.assignment_pending p
@@ -65,7 +63,7 @@ BEGIN
                    n.unit_code, o.unit_code AS old_unit, n.supervisor_unit AS sup,
                    o.supervisor_unit AS old_sup, n.area_code, n.paused_at,
                    o.paused_at AS old_paused, o.deadline_at AS old_deadline,
-                   n.state = ANY (final) AS is_final, o.state = ANY (final) AS was_final
+                   n.stage = 'final' AS is_final, o.stage = 'final' AS was_final, n.stage
               FROM new_case n JOIN old_case o ON o.case_id = n.case_id) c,
            LATERAL (
              -- The case went to another unit, or left one.
@@ -83,7 +81,7 @@ BEGIN
                          ELSE 'deadline_changed' END
               WHERE c.unit_code = c.old_unit
                 AND ((c.is_final AND NOT c.was_final) OR (c.was_final AND NOT c.is_final)
-                     OR (c.state <> ALL (not_open)
+                     OR (c.stage = 'handling'
                          AND c.deadline_at IS DISTINCT FROM c.old_deadline))
              UNION ALL
              -- A supervision ends when the case leaves it or is finished; a case reopened

@@ -18,7 +18,9 @@
 --                            like og.case's columns: case_id, state, unit_code, rule_id,
 --                            rule_version, deadline_at, closed_at, contacts,
 --                            escalation_level, supervisor_unit, severity, paused_at,
---                            extension_days, returned_units (a JSON array); and, when the
+--                            extension_days, returned_units (a JSON array), stage and
+--                            clock (dispatch's conclusions; absent from a dispatch older
+--                            than migration 023: og.case_stage, og.case_clock); and, when the
 --                            event opens the case, also shard, district_code, area_code,
 --                            category_code, opened_at, source_system, source_event_id and,
 --                            but for a split, title, channel, occurred_at, latitude,
@@ -114,6 +116,9 @@ BEGIN
       r.last_ledger_id := lid;
       r.escalation_level := coalesce(r.escalation_level, 0);
       r.returned_units := coalesce(r.returned_units, '{}');
+      r.stage := coalesce(r.stage, og.case_stage(r.state));
+      r.clock := coalesce(r.clock, og.case_clock(og.case_stage(r.state), r.deadline_at,
+                                                  r.paused_at));
       f := og.decision_facts(p_decision_detail);
       r.first_resolved_at := f.resolved_at;
       r.deadline_when_resolved := f.resolved_deadline;
