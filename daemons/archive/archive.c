@@ -70,7 +70,12 @@ struct og_archive {
     struct held **batch; /* in arrival order */
     size_t n, cap;
     struct held *by_key;
-    int64_t first_at;     /* when the oldest held record arrived (monotonic us) */
+    int64_t first_at; /* when the oldest held record arrived (monotonic us) */
+    /* Group commit: batch_wait holds a record for others to join its batch only while the
+     * database is idle. Records that came while a batch was committing have waited for
+     * that commit: they go at once (due), together. */
+    bool due;             /* the held records go without waiting */
+    bool after_commit;    /* no receive since the last commit: what is queued came during it */
     struct og_backoff db; /* while the database fails */
     uint64_t committed, batches, duplicates, refused_records;
     struct og_frame_drops malformed;
@@ -119,7 +124,8 @@ void og_archive_destroy(struct og_archive **ap)
     *ap = NULL;
 }
 
-/* Removes the first k held records from the batch (after they were answered). */
+/* Removes the first k held records from the batch (after they were answered, or dropped).
+ * The others waited while those went to the database: they are due. */
 static void shift(struct og_archive *a, size_t k)
 {
     for (size_t i = 0; i < k; i++) {
@@ -129,6 +135,7 @@ static void shift(struct og_archive *a, size_t k)
     memmove(a->batch, a->batch + k, (a->n - k) * sizeof(*a->batch));
     a->n -= k;
     a->first_at = a->n ? og_mono_us() : 0;
+    a->due = a->n > 0;
 }
 
 static void answer(struct og_archive *a, struct held *h, uint64_t epoch)
@@ -178,8 +185,10 @@ static void receive(struct og_archive *a)
         }
         h->item.frame = f;
         HASH_ADD_KEYPTR(hh, a->by_key, h->key, strlen(h->key), h);
-        if (a->n == 0)
+        if (a->n == 0) {
             a->first_at = og_mono_us();
+            a->due = a->after_commit;
+        }
         a->batch[a->n++] = h;
     }
 }
@@ -213,6 +222,7 @@ static void committed(struct og_archive *a, size_t k, uint64_t epoch)
     }
     a->committed += k;
     a->batches++;
+    a->after_commit = true;
     og_metrics_inc(a->m.batches);
     og_metrics_observe(a->m.batch_size, (double)k);
     if (og_backoff_succeeded(&a->db))
@@ -309,7 +319,7 @@ static void commit_ready(struct og_archive *a, bool force)
     while (a->n > 0) {
         if (!og_backoff_ready(&a->db))
             return;
-        if (!force && a->n < a->o.batch_max && now - a->first_at < a->o.batch_wait)
+        if (!force && !a->due && a->n < a->o.batch_max && now - a->first_at < a->o.batch_wait)
             return;
         size_t k = 1;
         const Onegrid__V1__Frame *first = a->batch[0]->item.frame;
@@ -340,9 +350,11 @@ int og_archive_run(struct og_archive *a, int drain_ms)
         int64_t now = og_mono_us();
 
         if (a->n > 0) {
-            int64_t due = a->db.wait ? a->db.until : a->first_at + a->o.batch_wait;
+            int64_t due = a->db.wait ? a->db.until : a->due ? now : a->first_at + a->o.batch_wait;
             timeout = due > now ? (long)((due - now + 999) / 1000) : 0;
         }
+        if (a->after_commit)
+            timeout = 0; /* take what came during the commit, as it is */
         if (zmq_poll(items, auth ? 2 : 1, timeout) < 0 && errno != EINTR) {
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
@@ -351,6 +363,7 @@ int og_archive_run(struct og_archive *a, int drain_ms)
         og_link_server_auth(a->srv);
         if (!drain_until)
             receive(a);
+        a->after_commit = false;
         commit_ready(a, drain_until != 0);
         og_metrics_loop();
         og_metrics_set(a->m.held, (int64_t)a->n);

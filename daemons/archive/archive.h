@@ -67,7 +67,8 @@ void og_store_item_clear(struct og_store_item *item);
 
 struct og_archive_opts {
     size_t batch_max;   /* records per transaction */
-    int64_t batch_wait; /* microseconds a record may wait for more to join its batch */
+    int64_t batch_wait; /* microseconds a record that finds the database idle may wait for
+                           more to join its batch (one that came during a commit does not) */
     const char *name;   /* recorded in og.batch.archive */
 };
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Group commit in archive: batch_wait_ms holds a record for others to join its batch only
+# while the database is idle. A record that comes while a batch is committing has waited
+# for that commit already: it goes into the next batch as soon as the commit ends, not
+# batch_wait_ms later. Here batch_wait_ms is 10 s (the most allowed) and batch_max 2: two
+# reports fill a batch at once, whose commit is held up by a lock another session takes
+# on og.batch; a third report reaches archive meanwhile. Released, the first batch
+# commits and the third is answered well before its 10 s would have run out (before this
+# change it waited them out).
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
+
+test_begin "group commit"
+test_createdb
+og_write_config "$TEST_DIR" "$TEST_DB"
+PORT=$(og_free_tcp_port)
+sed -i -e 's/^batch_max = 1000$/batch_max = 2/' -e 's/^batch_wait_ms = 5$/batch_wait_ms = 10000/' \
+	-e "/^\[dispatch\]$/a metrics_listen = 127.0.0.1:$PORT" "$TEST_DIR/onegrid.conf"
+og_start_all "$TEST_DIR"
+EP="ipc://$TEST_DIR/intake.sock"
+og_gen_reports "$TEST_DB" 3 gc >"$TEST_DIR/all.jsonl"
+head -2 "$TEST_DIR/all.jsonl" >"$TEST_DIR/first.jsonl"
+tail -1 "$TEST_DIR/all.jsonl" >"$TEST_DIR/third.jsonl"
+# sent N: dispatch has sent N records to archive.
+sent() {
+	curl -s "http://127.0.0.1:$PORT/metrics" |
+		awk -v n="$1" '/^onegrid_link_sent_total\{.*peer="archive"/ { s += $2 } END { exit !(s >= n) }'
+}
+poll() { # poll WHAT SECONDS CMD...: until CMD succeeds
+	local what=$1 end=$((SECONDS + $2))
+	shift 2
+	until "$@"; do
+		((SECONDS < end)) || fail "waited in vain for $what"
+		sleep 0.1
+	done
+}
+
+# The lock: a session holding og.batch, fed through a FIFO, so archive's next commit
+# waits in og.begin_batch.
+mkfifo "$TEST_DIR/lock.fifo"
+"$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -f "$TEST_DIR/lock.fifo" >"$TEST_DIR/lock.out" 2>&1 &
+LOCKER=$!
+exec 3>"$TEST_DIR/lock.fifo"
+on_exit "exec 3>&- 2>/dev/null || true; kill $LOCKER 2>/dev/null || true"
+echo "BEGIN; LOCK TABLE og.batch IN EXCLUSIVE MODE; SELECT 'locked';" >&3
+poll "the lock on og.batch" 30 grep -q locked "$TEST_DIR/lock.out"
+
+"$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/first.out" "$TEST_DIR/first.jsonl" \
+	>/dev/null 2>&1 &
+FIRST=$!
+blocked() {
+	[[ $(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity
+	                     WHERE usename = 'onegrid_archive' AND wait_event_type = 'Lock'") == 1 ]]
+}
+poll "archive's commit of the first two waiting for the lock" 30 blocked
+pass "the first two reports fill a batch at once, whose commit waits for the lock"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/third.out" "$TEST_DIR/third.jsonl" \
+	>/dev/null 2>&1 &
+THIRD=$!
+poll "dispatch sending the third report to archive" 30 sent 3
+pass "the third report reaches archive while that batch commits"
+
+T0=$SECONDS
+echo "COMMIT;" >&3
+wait "$FIRST" || fail "the first two were not all answered: $(cat "$TEST_DIR/first.out")"
+assert_eq "the first two are stored" 2 "$(grep -c '"outcome":"stored"' "$TEST_DIR/first.out")"
+# Well before batch_wait_ms (10 s): the third waited for the first batch's commit, not for
+# more reports to join it.
+done_third() { ! kill -0 "$THIRD" 2>/dev/null; }
+poll "the third report's answer, before its 10 s batch wait" 7 done_third
+wait "$THIRD" || fail "the third was not answered: $(cat "$TEST_DIR/third.out")"
+assert_eq "the third is stored, $((SECONDS - T0)) s after the lock was released" 1 \
+	"$(grep -c '"outcome":"stored"' "$TEST_DIR/third.out")"
+assert_eq "in a batch of its own" "1" \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.ledger l WHERE l.kind = 'event' AND l.batch_id =
+	                   (SELECT batch_id FROM og.ledger WHERE source_event_id = '$(grep -o '"id":"[^"]*"' "$TEST_DIR/third.jsonl" | cut -d'"' -f4)' LIMIT 1)")"
+
+# A report that finds the database idle still waits for others, up to batch_wait_ms: a
+# fourth alone is not answered within 3 s (it is after its 10 s).
+og_gen_reports "$TEST_DB" 1 gc-idle >"$TEST_DIR/fourth.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/fourth.out" "$TEST_DIR/fourth.jsonl" \
+	>/dev/null 2>&1 &
+FOURTH=$!
+end=$((SECONDS + 3))
+while ((SECONDS < end)); do
+	kill -0 "$FOURTH" 2>/dev/null || fail "a report alone on an idle database was answered before batch_wait_ms"
+	sleep 0.2
+done
+pass "a report alone on an idle database waits for others to join it"
+wait "$FOURTH" || fail "the fourth was not answered: $(cat "$TEST_DIR/fourth.out")"
+assert_eq "and is stored after batch_wait_ms" 1 "$(grep -c '"outcome":"stored"' "$TEST_DIR/fourth.out")"
