@@ -251,7 +251,7 @@ int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, v
 
     for (;;) {
         struct og_zmsg m;
-        int64_t left;
+        int64_t left_us;
         int rc = pump(p);
         if (rc < 0)
             return rc;
@@ -259,10 +259,13 @@ int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, v
             answers += deliver(p, &m, fn, arg);
             og_zmsg_close(&m);
         }
-        left = (until - og_mono_us()) / 1000;
-        if (answers > 0 || left <= 0 || og_window_held(p->window) == 0)
+        left_us = until - og_mono_us();
+        if (answers > 0 || left_us <= 0 || og_window_held(p->window) == 0)
             return answers;
-        /* Wake at least every 100 ms to resend what is late. */
+        /* Whole milliseconds, rounded up: rounded down, what was left of a short timeout
+         * (1 ms, less a microsecond of work) was 0, and a caller polling with it spun. Wake
+         * at least every 100 ms to resend what is late. */
+        long left = (long)((left_us + 999) / 1000);
         if (zmq_poll(&item, 1, left < 100 ? left : 100) < 0 && errno != EINTR)
             return -errno;
     }

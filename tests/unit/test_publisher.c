@@ -1,7 +1,7 @@
 /* Unit tests for libonegrid's publisher against a stand-in intake (a real ROUTER over
  * ipc:// in a private directory): it runs the same delivery core as the links, so after a
  * reconnect (intake restarted) it resends what was unanswered at once, not after resend_ms;
- * and an answer to a copy sent before the reconnect is taken. */
+ * and an answer to a copy sent before the reconnect is taken; a poll waits its timeout. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,11 +160,30 @@ static void test_duplicate_token(void **state)
     assert_int_equal(og_publisher_held(fx->pub), 1);
 }
 
+/* A poll with events unanswered and no answer coming waits its whole timeout, short ones
+ * too: a 1 ms timeout returned at once (what was left of it, rounded down to whole
+ * milliseconds, was 0), and a publisher pacing its events 1 ms apart spun a core. */
+static void test_poll_waits_its_timeout(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(og_publisher_send(fx->pub, 1, "event-bytes", 11), 0);
+    for (int ms = 1; ms <= 3; ms++) {
+        int64_t t0 = og_mono_us();
+        assert_int_equal(og_publisher_poll(fx->pub, ms, on_answer, fx), 0);
+        int64_t waited = og_mono_us() - t0;
+        if (waited < (int64_t)ms * 1000)
+            fail_msg("og_publisher_poll with a timeout of %d ms returned after %lld us", ms,
+                     (long long)waited);
+    }
+    assert_int_equal(fx->answers, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reconnect_resends_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_poll_waits_its_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
