@@ -1,7 +1,11 @@
 -- og.chain_link(chain, seq, batch, prev): the format-2 link of chain `chain` for batch
 -- `batch`, numbered `seq`, after a link whose hash is `prev`: the whole og.chain row
--- (created_at now()). og.end_batch makes every link with it; whoever owns the database can
--- recompute a link with it too (that is why archive signs links: og.sign_link).
+-- (created_at now()). Whoever owns the database can recompute a link with it (that is why
+-- archive signs links: og.sign_link). It and og.end_batch make links from the same parts,
+-- which hold the format described below: og.district_records and og.shard_records (each
+-- record's canonical text and digest, a link's digests in order), og.link_hash (the
+-- link's hash). og.end_batch makes all of a batch's district links from one pass over its
+-- ledger rows.
 -- `onegridctl audit verify` does not call it: it rebuilds every text and hash itself from
 -- the audit views.
 --
@@ -43,89 +47,33 @@
 -- Links made before migration 015 are format 1 (og.ledger_canonical); a district's first
 -- format-2 link links onto the head its format-1 links left.
 --
--- PL/pgSQL with a generic plan, kept for the session: planning the query (two scans of
--- every ledger partition) took ~2 ms, more than running it for a small batch; a custom
--- plan per call is what PL/pgSQL would choose, as the generic one cannot leave out the
--- branches of the other kind of chain (they cost nothing at run time: one-time filters).
+-- PL/pgSQL with a generic plan for each kind of chain, kept for the session: planning a
+-- query over every ledger partition costs more than running it for a small batch.
 
 CREATE OR REPLACE FUNCTION og.chain_link(p_chain text, p_seq bigint, p_batch bigint, p_prev bytea)
   RETURNS og.chain
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, og, pg_temp SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-  link og.chain;
+  digests bytea := ''::bytea;
+  nrows integer := 0;
+  first_id bigint;
+  last_id bigint;
+  nrecords integer := 0;
 BEGIN
-  -- Each record's canonical text (see the top of this file). Values that are costly to
-  -- make (jsonb and bytea as text, times as microseconds) are made once per row, behind
-  -- OFFSET 0: og.ns, inlined, refers to its argument three times.
-  WITH r (section, id, name, is_row, digest) AS (
-    SELECT 1, l.ledger_id, '', true,
-           sha256(convert_to(og.ns('ledger') || og.ns(l.ledger_id::text) || og.ns(x.recorded)
-                             || og.ns(l.batch_id::text) || og.ns(l.district_code) || og.ns(l.kind)
-                             || og.ns(l.case_id) || og.ns(l.source_system)
-                             || og.ns(l.source_event_id) || og.ns(l.event_type) || og.ns(x.detail)
-                             || og.ns(x.body), 'UTF8'))
-      FROM og.ledger l,
-           LATERAL (SELECT ((extract(epoch FROM l.recorded_at) * 1000000)::bigint)::text,
-                           l.detail::text, encode(l.body, 'hex') OFFSET 0) x(recorded, detail, body)
-     WHERE l.batch_id = p_batch AND l.district_code = p_chain
-    UNION ALL
-    SELECT 2, k.ledger_id, '', false,
-           sha256(convert_to(og.ns('event_key') || og.ns(k.source_system)
-                             || og.ns(k.source_event_id) || og.ns(k.district_code)
-                             || og.ns(k.case_id) || og.ns(k.ledger_id::text) || og.ns(x.stored),
-                             'UTF8'))
-      FROM og.ledger l,
-           -- One key per event row, by og.event_key's primary key. With a plain join, the
-           -- generic plan hash-joined a sequential scan of every event key ever stored
-           -- whenever the ledger's statistics were off (a partition autovacuum had not
-           -- analysed yet: 298 such scans, 1.5 million rows read, in 16,000 events paced
-           -- in), so a batch's link cost grew with the whole record. LIMIT 1 (the key is
-           -- unique anyway) keeps it an index lookup per row of the batch, whatever the
-           -- estimates.
-           LATERAL (SELECT * FROM og.event_key k
-                     WHERE k.source_system = l.source_system
-                       AND k.source_event_id = l.source_event_id AND k.ledger_id = l.ledger_id
-                     LIMIT 1) k,
-           LATERAL (SELECT ((extract(epoch FROM k.stored_at) * 1000000)::bigint)::text OFFSET 0) x(stored)
-     WHERE l.batch_id = p_batch AND l.district_code = p_chain AND l.kind = 'event'
-    UNION ALL
-    SELECT 1, b.batch_id, '', false,
-           sha256(convert_to(og.ns('batch') || og.ns(b.batch_id::text) || og.ns(b.shard)
-                             || og.ns(b.epoch::text) || og.ns(b.archive)
-                             || og.ns(((extract(epoch FROM b.committed_at) * 1000000)::bigint)::text),
-                             'UTF8'))
-      FROM og.batch b
-     WHERE p_chain LIKE 'shard:%' AND b.batch_id = p_batch
-    UNION ALL
-    SELECT 2, j.rejection_id, '', false,
-           sha256(convert_to(og.ns('rejection') || og.ns(j.rejection_id::text)
-                             || og.ns(j.batch_id::text) || og.ns(x.received) || og.ns(x.recorded)
-                             || og.ns(j.publisher) || og.ns(j.source_system)
-                             || og.ns(j.source_event_id) || og.ns(j.reason) || og.ns(j.detail)
-                             || og.ns(j.raw_size::text) || og.ns(encode(j.raw_sha256, 'hex')),
-                             'UTF8'))
-      FROM og.rejection j,
-           LATERAL (SELECT ((extract(epoch FROM j.received_at) * 1000000)::bigint)::text,
-                           ((extract(epoch FROM j.recorded_at) * 1000000)::bigint)::text
-                    OFFSET 0) x(received, recorded)
-     WHERE p_chain LIKE 'shard:%' AND j.batch_id = p_batch
-    UNION ALL
-    SELECT 3, 0, c.district_code, false,
-           sha256(convert_to(og.ns('chain_link') || og.ns(c.district_code) || og.ns(c.seq::text)
-                             || og.ns(encode(c.hash, 'hex')), 'UTF8'))
-      FROM og.chain c
-     WHERE p_chain LIKE 'shard:%' AND c.batch_id = p_batch AND c.district_code NOT LIKE 'shard:%'
-  )
-  SELECT p_chain, p_seq, p_batch, p_prev,
-         sha256(p_prev || convert_to(og.ns('link') || og.ns(p_chain) || og.ns(p_seq::text)
-                                     || og.ns(p_batch::text), 'UTF8')
-                || coalesce(string_agg(r.digest, ''::bytea
-                                       ORDER BY r.section, r.id, r.name COLLATE "C"), ''::bytea)),
-         (count(*) FILTER (WHERE r.is_row))::integer,
-         min(r.id) FILTER (WHERE r.is_row), max(r.id) FILTER (WHERE r.is_row),
-         now(), 2::smallint, count(*)::integer
-    INTO link
-    FROM r;
-  RETURN link;
+  IF p_chain LIKE 'shard:%' THEN
+    SELECT s.digests, s.records INTO digests, nrecords FROM og.shard_records(p_batch) s;
+  ELSE
+    -- Every row of the batch, whenever it was recorded; no row: a link of no record.
+    SELECT d.digests, d.rows, d.first_ledger_id, d.last_ledger_id, d.records
+      INTO digests, nrows, first_id, last_id, nrecords
+      FROM og.district_records(p_batch, '-infinity') d WHERE d.district_code = p_chain;
+    IF NOT FOUND THEN
+      digests := ''::bytea;
+      nrows := 0;
+      nrecords := 0;
+    END IF;
+  END IF;
+  RETURN (p_chain, p_seq, p_batch, p_prev, og.link_hash(p_prev, p_chain, p_seq, p_batch, digests),
+          nrows, first_id, last_id, now(), 2, nrecords)::og.chain;
 END $$;
