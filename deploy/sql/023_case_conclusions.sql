@@ -28,3 +28,11 @@ ALTER TABLE og.case
 -- audit.overdue_cases and the KPI's 超期未处置: the running clocks, by deadline.
 DROP INDEX og.case_overdue;
 CREATE INDEX case_overdue ON og.case (deadline_at) WHERE clock = 'running';
+
+-- The functions that write og.case, in this transaction: with the columns NOT NULL and
+-- the old functions until migrate's later transaction of current definitions, a batch an
+-- archive stored in between would have been refused for a NULL stage (SQLSTATE 23502,
+-- the record's fault), or would have left a moved case's conclusions as they were.
+--@current og.apply_case
+--@current og.store_event
+--@current og.store_opened
