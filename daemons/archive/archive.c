@@ -333,6 +333,9 @@ static void commit_ready(struct og_archive *a, bool force)
         }
         if (commit_some(a, k) < 0)
             return;
+        /* What came during that commit joins the records it left: they go together. */
+        if (!force)
+            receive(a);
         now = og_mono_us();
     }
 }
