@@ -223,6 +223,16 @@ int main(int argc, char **argv)
          * either until it rounded what is left up). With the window full, an answer makes
          * room: wait for one (with a timeout of 0 the benchmark spun there too, the more
          * the more loaded the daemons, and took the CPU they needed). */
+        if (next < r.n && !full && og_publisher_held(p) == 0) {
+            /* Nothing in flight: og_publisher_poll would return at once (with nothing to
+             * wait for), and the benchmark would spin until the next event is due. */
+            double dt = r.due[next] - (now_s() - r.start);
+            if (dt > 0) {
+                struct timespec ts = {(time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
         int wait_ms = 10;
         if (next < r.n && !full) {
             double dt = r.due[next] - (now_s() - r.start);
