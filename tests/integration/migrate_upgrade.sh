@@ -100,6 +100,11 @@ assert_eq "dry run: the baseline is not for this database, what came after 018 i
 assert_eq "dry run: changes nothing" 18 "$(sql "$OLD_DB" "SELECT count(*) FROM public.onegrid_migration")"
 out=$("$CTL" migrate --db "dbname=$OLD_DB" --sql-dir "$SQL")
 echo "$out" | sed 's/^/#   /'
+# 023 makes og.case's stage and clock NOT NULL: the functions that write og.case change in
+# the same transaction, or a batch stored before migrate's transaction of current
+# definitions would meet the old ones (refused for a NULL stage, or stale conclusions).
+assert_match "023 changes og.case's writers together with its columns" \
+	"applied 023_case_conclusions.sql \(with current .*og.apply_case, og.store_event, og.store_opened\)" "$out"
 ncurrent=$(grep -v '^#' "$SQL/current/ORDER" | grep -c .)
 # Current definitions a versioned migration applied at its --@current line ("applied
 # 022_... (with current og.a, og.b)") are not applied again after it.
