@@ -82,9 +82,11 @@ OG_API int og_publisher_send(struct og_publisher *p, uint64_t token, const void 
                              size_t len);
 
 /* Sends, resends and receives for up to timeout_ms (0: without waiting), calling fn once
- * for each answer. Before sending new events it makes the outbox durable. Returns the
- * number of answers, or a negative errno (-EIO and friends: the outbox could not be
- * synced; nothing new is sent until it can be). */
+ * for each answer: it returns as soon as answers came, after the whole timeout when none
+ * did, and at once when no event is held (there is nothing to wait for: a caller pacing
+ * its events sleeps until the next is due). Before sending new events it makes the outbox
+ * durable. Returns the number of answers, or a negative errno (-EIO and friends: the
+ * outbox could not be synced; nothing new is sent until it can be). */
 OG_API int og_publisher_poll(struct og_publisher *p, int timeout_ms, og_answer_fn fn, void *arg);
 
 /* Events held: queued plus unanswered. */
