@@ -10,6 +10,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
+source "$(dirname "$0")/../lib/faults.sh"
 
 test_begin "group commit"
 test_createdb
@@ -27,14 +28,6 @@ sent() {
 	curl -s "http://127.0.0.1:$PORT/metrics" |
 		awk -v n="$1" '/^onegrid_link_sent_total\{.*peer="archive"/ { s += $2 } END { exit !(s >= n) }'
 }
-poll() { # poll WHAT SECONDS CMD...: until CMD succeeds
-	local what=$1 end=$((SECONDS + $2))
-	shift 2
-	until "$@"; do
-		((SECONDS < end)) || fail "waited in vain for $what"
-		sleep 0.1
-	done
-}
 
 # The lock: a session holding og.batch, fed through a FIFO, so archive's next commit
 # waits in og.begin_batch.
@@ -44,21 +37,18 @@ LOCKER=$!
 exec 3>"$TEST_DIR/lock.fifo"
 on_exit "exec 3>&- 2>/dev/null || true; kill $LOCKER 2>/dev/null || true"
 echo "BEGIN; LOCK TABLE og.batch IN EXCLUSIVE MODE; SELECT 'locked';" >&3
-poll "the lock on og.batch" 30 grep -q locked "$TEST_DIR/lock.out"
+og_poll 30 grep -q locked "$TEST_DIR/lock.out" || fail "the lock on og.batch was not taken"
 
 "$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/first.out" "$TEST_DIR/first.jsonl" \
 	>/dev/null 2>&1 &
 FIRST=$!
-blocked() {
-	[[ $(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity
-	                     WHERE usename = 'onegrid_archive' AND wait_event_type = 'Lock'") == 1 ]]
-}
-poll "archive's commit of the first two waiting for the lock" 30 blocked
+og_poll 30 og_backend_waiting "$TEST_DB" onegrid-archive ||
+	fail "archive's commit of the first two never waited for the lock"
 pass "the first two reports fill a batch at once, whose commit waits for the lock"
 "$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/third.out" "$TEST_DIR/third.jsonl" \
 	>/dev/null 2>&1 &
 THIRD=$!
-poll "dispatch sending the third report to archive" 30 sent 3
+og_poll 30 sent 3 || fail "dispatch did not send the third report to archive"
 pass "the third report reaches archive while that batch commits"
 
 T0=$SECONDS
@@ -68,7 +58,7 @@ assert_eq "the first two are stored" 2 "$(grep -c '"outcome":"stored"' "$TEST_DI
 # Well before batch_wait_ms (10 s): the third waited for the first batch's commit, not for
 # more reports to join it.
 done_third() { ! kill -0 "$THIRD" 2>/dev/null; }
-poll "the third report's answer, before its 10 s batch wait" 7 done_third
+og_poll 7 done_third || fail "the third report was not answered within 7 s: it waited for its batch"
 wait "$THIRD" || fail "the third was not answered: $(cat "$TEST_DIR/third.out")"
 assert_eq "the third is stored, $((SECONDS - T0)) s after the lock was released" 1 \
 	"$(grep -c '"outcome":"stored"' "$TEST_DIR/third.out")"
