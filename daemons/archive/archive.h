@@ -3,7 +3,8 @@
  * event key), and answers each record only after its batch committed.
  *
  * store.c    one batch into PostgreSQL: one og.store_opened call for the events that
- *            open cases, pipelined og.store_* calls for the other records, and the
+ *            open cases, one og.store_moved call for those that each move a case no other
+ *            record names, pipelined og.store_* calls for the other records, and the
  *            signatures of the chain links it appends
  * archive.c  the engine: collecting batches, fencing, outages, answering
  * main.c     arguments, configuration, sockets, readiness */

@@ -30,9 +30,10 @@ static const char SQL_BEGIN_BATCH[] = "SELECT og.begin_batch($1, $2, $3)";
 static const char SQL_STORE_EVENT[] =
     "SELECT outcome, case_id FROM og.store_event($1, $2, $3, $4, $5::jsonb, $6::bytea, "
     "$7::jsonb, $8::bytea, $9::jsonb, $10::boolean, $11::jsonb)";
-static const char SQL_STORE_OPENED[] =
-    "SELECT i, outcome, case_id FROM og.store_opened($1::text[], $2::text[], $3::text[], "
-    "$4::text[], $5::jsonb[], $6::bytea[], $7::jsonb[], $8::bytea[], $9::jsonb[], $10::jsonb[])";
+/* og.store_opened and og.store_moved take the same arrays and answer alike. */
+#define SQL_STORE_SET(fn)                                                                          \
+    "SELECT i, outcome, case_id FROM " fn "($1::text[], $2::text[], $3::text[], $4::text[], "      \
+    "$5::jsonb[], $6::bytea[], $7::jsonb[], $8::bytea[], $9::jsonb[], $10::jsonb[])"
 static const char SQL_STORE_REJECTION[] =
     "SELECT og.store_rejection($1::timestamptz, $2, $3, $4, $5, $6, $7::bytea, $8::integer, "
     "$9::bytea)";
@@ -96,7 +97,8 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     /* Prepared statements belong to the session: made again after every reconnect. */
     if (prepare(s->conn, "begin_batch", SQL_BEGIN_BATCH, err, errlen) ||
         prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||
-        prepare(s->conn, "store_opened", SQL_STORE_OPENED, err, errlen) ||
+        prepare(s->conn, "store_opened", SQL_STORE_SET("og.store_opened"), err, errlen) ||
+        prepare(s->conn, "store_moved", SQL_STORE_SET("og.store_moved"), err, errlen) ||
         prepare(s->conn, "store_rejection", SQL_STORE_REJECTION, err, errlen) ||
         prepare(s->conn, "epoch", SQL_EPOCH, err, errlen) ||
         prepare(s->conn, "end_batch", SQL_END_BATCH, err, errlen) ||
@@ -493,10 +495,10 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     return ok ? 0 : -EIO;
 }
 
-/* The arrays og.store_opened takes, in PostgreSQL's binary array format: one dimension,
- * lower bound 1, each element its length (-1: NULL) and its bytes (jsonb: a version byte,
- * 1, then its text). */
-enum { OPENED_ARGS = 10 };
+/* The arrays og.store_opened and og.store_moved take, in PostgreSQL's binary array format: one
+ * dimension, lower bound 1, each element its length (-1: NULL) and its bytes (jsonb: a version
+ * byte, 1, then its text). */
+enum { SET_ARGS = 10 };
 
 struct pgarray {
     uint8_t *buf;
@@ -570,15 +572,16 @@ static void arr_finish(struct pgarray *a, uint32_t oid)
     }
 }
 
-/* Queues one og.store_opened call for the items at positions idx[0..m-1]. */
-static int send_opened(struct og_store *s, const struct og_store_item *items, const size_t *idx,
-                       size_t m)
+/* Queues one call of statement stmt (store_opened, store_moved) for the items at positions
+ * idx[0..m-1]. */
+static int send_set(struct og_store *s, const char *stmt, const struct og_store_item *items,
+                    const size_t *idx, size_t m)
 {
     /* Element types: text 25, bytea 17, jsonb 3802 (pg_type.h). */
-    static const uint32_t oid[OPENED_ARGS] = {25, 25, 25, 25, 3802, 17, 3802, 17, 3802, 3802};
-    struct pgarray a[OPENED_ARGS] = {0};
-    const char *v[OPENED_ARGS];
-    int len[OPENED_ARGS], fmt[OPENED_ARGS];
+    static const uint32_t oid[SET_ARGS] = {25, 25, 25, 25, 3802, 17, 3802, 17, 3802, 3802};
+    struct pgarray a[SET_ARGS] = {0};
+    const char *v[SET_ARGS];
+    int len[SET_ARGS], fmt[SET_ARGS];
     int rc = 0;
 
     for (size_t j = 0; rc == 0 && j < m; j++) {
@@ -601,7 +604,7 @@ static int send_opened(struct og_store *s, const struct og_store_item *items, co
         arr_text(&a[9], r.contact, true);
         rendered_clear(&r);
     }
-    for (int k = 0; k < OPENED_ARGS; k++) {
+    for (int k = 0; k < SET_ARGS; k++) {
         arr_finish(&a[k], oid[k]);
         if (a[k].oom || a[k].len > INT32_MAX)
             rc = rc ? rc : -ENOMEM;
@@ -609,9 +612,9 @@ static int send_opened(struct og_store *s, const struct og_store_item *items, co
         len[k] = (int)a[k].len;
         fmt[k] = 1;
     }
-    if (rc == 0 && !PQsendQueryPrepared(s->conn, "store_opened", OPENED_ARGS, v, len, fmt, 0))
+    if (rc == 0 && !PQsendQueryPrepared(s->conn, stmt, SET_ARGS, v, len, fmt, 0))
         rc = -EIO;
-    for (int k = 0; k < OPENED_ARGS; k++)
+    for (int k = 0; k < SET_ARGS; k++)
         free(a[k].buf);
     return rc;
 }
@@ -756,7 +759,8 @@ static int sign_and_commit(struct og_store *s, const PGresult *links, char *err,
     return rc;
 }
 
-/* An event key of a batch, for finding keys that come more than once. */
+/* An event key of a batch (or a case it names: source ""), for finding those that come
+ * more than once. */
 struct batch_key {
     const char *source, *id;
     size_t pos;
@@ -769,6 +773,10 @@ static int batch_key_cmp(const void *x, const void *y)
     return c ? c : strcmp(a->id, b->id);
 }
 
+/* How a record of a batch is stored (set_items): by one of the two set-based calls, or by
+ * its own statements. */
+enum { OPENED, MOVED, SETS, ONE_BY_ONE = SETS };
+
 /* Whether og.store_opened may store item i: an accepted event that opens a case of its
  * own (not a split off another case, no decision on a further case). */
 static bool opens_alone(const struct og_store_item *it)
@@ -779,64 +787,116 @@ static bool opens_alone(const struct og_store_item *it)
            it->frame->submission->event;
 }
 
-/* The most bytes of events and decisions (packed) one og.store_opened call takes; the
- * opening events of a batch beyond it are stored one by one. Its arguments carry each
- * event about three times (JSON, bytes, the decision), and PostgreSQL refuses a message of
- * 1 GB or more by closing the connection: a batch of 1,000 events of 4 MiB sent whole
- * would fail the same way each time it was tried. Ordinary events are a kilobyte or two:
- * a whole batch fits. */
-#define OG_STORE_OPENED_BYTES (16u << 20)
-
-/* Marks in opened[] the items og.store_opened stores (opens_alone, and an event key that
- * comes once in the batch: which of two copies is stored, and what the other is
- * answered, is og.store_event's to say, in the batch's order; up to OG_STORE_OPENED_BYTES)
- * and lists their positions in idx, in order. Returns their number, or 0 when there is no
- * memory to find them. */
-static size_t opened_items(const struct og_store_item *items, size_t n, bool *opened, size_t *idx)
+/* Whether og.store_moved may store item i: an accepted event whose one decision moves an
+ * existing case (a status update, an evaluation, an escalation), not a merge nor a split,
+ * which touch a second case or report. */
+static bool moves_alone(const struct og_store_item *it)
 {
-    struct batch_key *keys = calloc(n ? n : 1, sizeof(*keys));
-    size_t k = 0, m = 0;
+    const Onegrid__V1__Decision *d = it->frame->decision;
+    return !is_refusal(d) &&
+           (d->kind == ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE ||
+            d->kind == ONEGRID__V1__DECISION__KIND__KIND_ESCALATE) &&
+           *d->case_id && !*d->split_from && !*d->split_to && it->frame->n_more_decisions == 0 &&
+           it->frame->submission->event;
+}
 
-    memset(opened, 0, n * sizeof(*opened));
-    if (!keys)
-        return 0;
+/* The most bytes of events and decisions (packed) one og.store_opened or og.store_moved
+ * call takes; the events of a batch beyond it are stored one by one. Their arguments carry
+ * each event about three times (JSON, bytes, the decision), and PostgreSQL refuses a
+ * message of 1 GB or more by closing the connection: a batch of 1,000 events of 4 MiB sent
+ * whole would fail the same way each time it was tried. Ordinary events are a kilobyte or
+ * two: a whole batch fits. */
+#define OG_STORE_SET_BYTES (16u << 20)
+
+/* Says in how[] how each item is stored: OPENED by og.store_opened (opens_alone), MOVED by
+ * og.store_moved (moves_alone, and a case no other record of the batch names: its
+ * decision's, a split's or a joint meeting's), each with an event key that comes once in
+ * the batch (which of two copies is stored, and what the other is answered, is
+ * og.store_event's to say, in the batch's order), up to OG_STORE_SET_BYTES per call; else
+ * ONE_BY_ONE, by og.store_event, in the batch's order after both calls. Lists the
+ * positions of each call's items in idx[OPENED] and idx[MOVED], in order, and their
+ * numbers in m[]. Returns -ENOMEM (every item ONE_BY_ONE) when there is no memory to find
+ * them. */
+static int set_items(const struct og_store_item *items, size_t n, int *how, size_t *idx[],
+                     size_t m[])
+{
+    size_t names = 0, k = 0, c = 0;
     for (size_t i = 0; i < n; i++) {
-        const Onegrid__V1__Submission *sub = items[i].frame->submission;
+        const Onegrid__V1__Frame *f = items[i].frame;
+        names += 3 + f->n_more_decisions;
+    }
+    struct batch_key *keys = calloc(n ? n : 1, sizeof(*keys));
+    struct batch_key *cases = calloc(names ? names : 1, sizeof(*cases));
+
+    m[OPENED] = m[MOVED] = 0;
+    for (size_t i = 0; i < n; i++)
+        how[i] = ONE_BY_ONE;
+    if (!keys || !cases) {
+        free(keys);
+        free(cases);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Onegrid__V1__Frame *f = items[i].frame;
+        const Onegrid__V1__Submission *sub = f->submission;
+        const Onegrid__V1__Decision *d = f->decision;
         if (sub->event)
             keys[k++] = (struct batch_key){sub->source, sub->event->id, i};
-        opened[i] = opens_alone(&items[i]);
+        how[i] = opens_alone(&items[i]) ? OPENED : moves_alone(&items[i]) ? MOVED : ONE_BY_ONE;
+        if (is_refusal(d))
+            continue;
+        const char *named[] = {d->case_id, d->split_from, d->split_to};
+        for (size_t j = 0; j < 3; j++)
+            if (*named[j])
+                cases[c++] = (struct batch_key){"", named[j], i};
+        for (size_t j = 0; j < f->n_more_decisions; j++)
+            cases[c++] = (struct batch_key){"", f->more_decisions[j]->case_id, i};
     }
     qsort(keys, k, sizeof(*keys), batch_key_cmp);
     for (size_t i = 0; i + 1 < k; i++)
         if (batch_key_cmp(&keys[i], &keys[i + 1]) == 0)
-            opened[keys[i].pos] = opened[keys[i + 1].pos] = false;
+            how[keys[i].pos] = how[keys[i + 1].pos] = ONE_BY_ONE;
+    /* A case another record names must be moved in the batch's order: only the MOVED are
+     * stored out of it (an OPENED case is opened first, and nothing came before). */
+    qsort(cases, c, sizeof(*cases), batch_key_cmp);
+    for (size_t i = 0; i + 1 < c; i++)
+        if (batch_key_cmp(&cases[i], &cases[i + 1]) == 0 && cases[i].pos != cases[i + 1].pos) {
+            if (how[cases[i].pos] == MOVED)
+                how[cases[i].pos] = ONE_BY_ONE;
+            if (how[cases[i + 1].pos] == MOVED)
+                how[cases[i + 1].pos] = ONE_BY_ONE;
+        }
     free(keys);
-    for (size_t i = 0, bytes = 0; i < n; i++) {
-        if (!opened[i])
+    free(cases);
+    size_t bytes[SETS] = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (how[i] == ONE_BY_ONE)
             continue;
         const Onegrid__V1__Frame *f = items[i].frame;
         size_t size = protobuf_c_message_get_packed_size(&f->submission->event->base) +
                       protobuf_c_message_get_packed_size(&f->decision->base);
-        if (size > OG_STORE_OPENED_BYTES - bytes) {
-            opened[i] = false;
+        int w = how[i];
+        if (size > OG_STORE_SET_BYTES - bytes[w]) {
+            how[i] = ONE_BY_ONE;
             continue;
         }
-        bytes += size;
-        idx[m++] = i;
+        bytes[w] += size;
+        idx[w][m[w]++] = i;
     }
-    return m;
+    return 0;
 }
 
-/* Answers the items og.store_opened stored from its rows (position from 1, outcome, case);
- * the number answered, or -EIO (err filled) for a row that answers nothing true. */
-static int answer_opened(struct og_store_item *items, const size_t *idx, size_t m,
-                         const PGresult *r, char *err, size_t errlen)
+/* Answers the items a set-based call (stored) stored from its rows (position from 1,
+ * outcome, case); the number answered, or -EIO (err filled) for a row that answers nothing
+ * true. */
+static int answer_set(const char *stored, struct og_store_item *items, const size_t *idx, size_t m,
+                      const PGresult *r, char *err, size_t errlen)
 {
     int rows = PQntuples(r);
     for (int j = 0; j < rows; j++) {
         long pos = strtol(PQgetvalue(r, j, 0), NULL, 10);
         if (pos < 1 || (size_t)pos > m || PQgetisnull(r, j, 1)) {
-            snprintf(err, errlen, "og.store_opened answered row %d without an outcome", j);
+            snprintf(err, errlen, "og.%s answered row %d without an outcome", stored, j);
             return -EIO;
         }
         struct og_store_item *it = &items[idx[pos - 1]];
@@ -847,48 +907,62 @@ static int answer_opened(struct og_store_item *items, const size_t *idx, size_t 
     return rows;
 }
 
-/* One attempt at storing a batch; set_based: the events og.store_opened can take go to it
- * in one statement. *bad is SIZE_MAX when that statement failed for a record's content
- * (which record is not known: the caller stores the batch event by event). */
+static void free_plan(int *how, size_t *idx[SETS])
+{
+    free(how);
+    for (int w = 0; w < SETS; w++)
+        free(idx[w]);
+}
+
+/* One attempt at storing a batch; set_based: the events og.store_opened and og.store_moved
+ * can take go to them, one statement each. *bad is SIZE_MAX when one of those statements
+ * failed for a record's content (which record is not known: the caller stores the batch
+ * event by event). */
 static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
                         struct og_store_item *items, size_t n, bool set_based, uint64_t *current,
                         size_t *bad, char *err, size_t errlen)
 {
     char epoch_s[32];
     const char *bv[] = {shard, epoch_s, s->name};
+    static const char *const stmt[SETS] = {"store_opened", "store_moved"};
     PGresult *r, *links = NULL;
-    bool *opened = calloc(n ? n : 1, sizeof(*opened));
-    size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-    size_t m = 0, got = 0;
+    int *how = calloc(n ? n : 1, sizeof(*how));
+    size_t *idx[SETS] = {calloc(n ? n : 1, sizeof(size_t)), calloc(n ? n : 1, sizeof(size_t))};
+    size_t m[SETS] = {0}, got = 0;
+    int calls[SETS], sets = 0; /* the set-based calls sent, in order */
     int rc = 0;
 
-    if (!opened || !idx) {
-        free(opened);
-        free(idx);
+    if (!how || !idx[OPENED] || !idx[MOVED]) {
+        free_plan(how, idx);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    for (size_t i = 0; i < n; i++)
+        how[i] = ONE_BY_ONE;
     if (set_based)
-        m = opened_items(items, n, opened, idx);
+        (void)set_items(items, n, how, idx, m); /* no memory: every record one by one */
     snprintf(epoch_s, sizeof(epoch_s), "%llu", (unsigned long long)epoch);
     if (!PQenterPipelineMode(s->conn)) {
         og_db_error(s->conn, NULL, err, errlen);
-        free(opened);
-        free(idx);
+        free_plan(how, idx);
         return -EIO;
     }
-    /* BEGIN; begin_batch; og.store_opened for the events that each open a case, if any;
-     * the statements of each other record, in order; end_batch; COMMIT; then one sync:
+    /* BEGIN; begin_batch; og.store_opened for the events that each open a case, and
+     * og.store_moved for those that each move one, if any; the statements of each other
+     * record, in order; end_batch; COMMIT; then one sync:
      * one round trip. When signing, the links end_batch returns must be read first: the
      * first round trip ends after end_batch, the second signs them and commits
      * (sign_and_commit). */
     if (!PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
         !PQsendQueryPrepared(s->conn, "begin_batch", 3, bv, NULL, NULL, 0))
         rc = -EIO;
-    if (rc == 0 && m > 0)
-        rc = send_opened(s, items, idx, m);
+    for (int w = 0; rc == 0 && w < SETS; w++)
+        if (m[w] > 0) {
+            rc = send_set(s, stmt[w], items, idx[w], m[w]);
+            calls[sets++] = w;
+        }
     for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!opened[i])
+        if (how[i] == ONE_BY_ONE)
             rc = send_item(s, &items[i]);
     /* end_batch appends this batch's links to the hash chains of its districts and
      * shard. */
@@ -908,26 +982,25 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
         PQexitPipelineMode(s->conn);
         if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
             PQclear(PQexec(s->conn, "ROLLBACK"));
-        free(opened);
-        free(idx);
+        free_plan(how, idx);
         return rc == -ENOMEM ? -ENOMEM : -EIO;
     }
 
-    /* Results come in order: BEGIN, begin_batch, og.store_opened's (when sent), the
-     * statements of each other record (its store_event or store_rejection first, then any
-     * store_decision calls), end_batch, COMMIT (not when signing), then sync. Each record
-     * is answered from its first statement's result, or from its row of og.store_opened's.
+    /* Results come in order: BEGIN, begin_batch, og.store_opened's and og.store_moved's
+     * (those sent), the statements of each other record (its store_event or store_rejection first,
+     * then any store_decision calls), end_batch, COMMIT (not when signing), then sync. Each record
+     * is answered from its first statement's result, or from its row of a set-based call's.
      * Only a record's own statement failing for its own content makes the record the
      * cause; BEGIN, begin_batch, end_batch, signing and COMMIT failing is never a record's
      * fault. */
-    size_t total = 0, item = 0, sub = 0, first = 2 + (m > 0);
+    size_t total = 0, item = 0, sub = 0, first = 2 + (size_t)sets;
     for (size_t i = 0; i < n; i++)
-        if (!opened[i])
+        if (how[i] == ONE_BY_ONE)
             total += statements(&items[i]);
-    while (item < n && opened[item])
+    while (item < n && how[item] != ONE_BY_ONE)
         item++;
     for (size_t q = 0; q < first + total + (s->signing ? 1 : 2) + 1; q++) {
-        bool record = q >= first && q<first + total, set = m> 0 && q == 2;
+        bool record = q >= first && q < first + total, set = q >= 2 && q < first;
         if (!(r = next_result(s->conn, err, errlen))) {
             rc = -EIO; /* connection lost: whatever was read before says nothing */
             break;
@@ -945,7 +1018,8 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
                 rc = -EIO;
             }
         } else if (rc == 0 && set && st == PGRES_TUPLES_OK) {
-            int k = answer_opened(items, idx, m, r, err, errlen);
+            int w = calls[q - 2];
+            int k = answer_set(stmt[w], items, idx[w], m[w], r, err, errlen);
             if (k < 0)
                 rc = k;
             else
@@ -965,15 +1039,14 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
         }
         if (record && ++sub == statements(&items[item])) { /* on to the next record */
             sub = 0;
-            for (item++; item < n && opened[item]; item++)
+            for (item++; item < n && how[item] != ONE_BY_ONE; item++)
                 ;
         }
         PQclear(r);
         if (st == PGRES_PIPELINE_SYNC)
             break;
     }
-    free(opened);
-    free(idx);
+    free_plan(how, idx);
     drain(s->conn);
     if (rc == 0 && s->signing) {
         if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -1023,14 +1096,15 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         return -EIO;
     }
     rc = commit_batch(s, shard, epoch, items, n, true, current, bad, err, errlen);
-    /* og.store_opened refused the events it took for one's content, and cannot say whose:
+    /* og.store_opened or og.store_moved refused the events it took for one's content, and
+     * cannot say whose:
      * the same batch again, event by event, names it (og.store_event fails for the same
      * content), and the other records of the batch are stored as usual. */
     if (rc == -EINVAL && *bad == SIZE_MAX)
         rc = commit_batch(s, shard, epoch, items, n, false, current, bad, err, errlen);
     if (rc == -EINVAL && *bad >= n) {
         snprintf(err + strlen(err), errlen - strlen(err),
-                 " (og.store_opened refused it, og.store_event did not)");
+                 " (a set-based call refused it, og.store_event did not)");
         rc = -EIO;
     }
     return rc;

@@ -8,6 +8,10 @@
 # og.store_event answers it. Opening events beyond the bytes one call takes (16 MiB) are
 # stored one by one in the same batch. (One record the database refuses in such a batch:
 # storage_refused.sh.)
+# The status updates that each move a case no other record of their batch names go the
+# same way, one og.store_moved call per batch: the cases move as og.store_event moves them
+# (state, the auditor's facts, feed rows, a projection the ledger rebuilds), and two
+# updates of one case in one batch are stored one by one, in order.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -78,6 +82,67 @@ assert_eq "the ledger rebuilds the same projection" 0 \
 	fail "audit verify: $(tail -n 3 "$TEST_DIR/verify.out")"
 pass "the chains verify: $(tail -n 1 "$TEST_DIR/verify.out")"
 
+# Status updates from each case's unit (its source system: og.unit_source), one per case
+# and round: every case accepted; then the odd ones resolved, the even ones returned (退回:
+# dispatch routes them on, and the feed says so).
+# statuses FILE ID-PREFIX 'SQL STATUS EXPRESSION' [CONDITION]: one update per case (of the
+# first reports, by default).
+statuses() {
+	sql "$TEST_DB" "SELECT format('{\"id\":\"%s-%s\",\"source\":\"%s\",\"type\":\"status\",\"time\":\"%s\",\"status\":{\"case_id\":\"%s\",\"status\":\"%s\",\"unit\":\"%s\",\"note\":\"测试\"}}',
+	                         '$2', c.source_event_id, og.unit_source(c.unit_code),
+	                         to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+	                         c.case_id, $3, c.unit_code)
+	                  FROM og.case c WHERE ${4:-c.source_event_id LIKE 'ss-%'} ORDER BY c.case_id" >"$1"
+}
+moved_publish() { # moved_publish FILE: every update stored
+	[[ -s $1 ]] || fail "no updates in $1"
+	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 60 \
+		--results "$1.out" "$1" >"$1.txt" 2>&1 || fail "publish $1: $(tail -n 3 "$1.txt")"
+	assert_eq "every update of $(basename "$1") stored" "$(wc -l <"$1")" "$(grep -c '"outcome":"stored"' "$1.out")"
+}
+M=$(sql "$TEST_DB" "SELECT count(*) FROM og.case WHERE og.unit_source(unit_code) IS NOT NULL")
+assert_eq "every case's unit has a source system" "$N" "$M"
+batches_before=$(sql "$TEST_DB" "SELECT count(*) FROM og.batch")
+statuses "$TEST_DIR/acc.jsonl" acc "'STATUS_ACCEPTED'"
+moved_publish "$TEST_DIR/acc.jsonl"
+statuses "$TEST_DIR/res.jsonl" res "CASE WHEN right(c.source_event_id, 1)::int % 2 = 1 THEN 'STATUS_RESOLVED' ELSE 'STATUS_RETURNED' END"
+moved_publish "$TEST_DIR/res.jsonl"
+# Every batch since holds updates only, each of a case no other update of its batch names.
+batches=$(($(sql "$TEST_DB" "SELECT count(*) FROM og.batch") - batches_before))
+for ((i = 0; i < 300; i++)); do
+	(($(calls store_moved) >= batches)) && break
+	sql "$TEST_DB" "SELECT pg_sleep(0.1)" >/dev/null
+done
+moved_calls=$(calls store_moved)
+assert_eq "one og.store_moved call per batch of updates ($batches batches, $((2 * N)) updates)" "$batches" "$moved_calls"
+assert_eq "and still no og.store_event" 0 "$(calls store_event)"
+assert_eq "the feed trigger ran once per statement, not per case" 1 \
+	"$(sql "$TEST_DB" "SELECT (coalesce(sum(calls), 0) <= $opened_calls + $moved_calls)::int FROM pg_stat_user_functions
+	                   WHERE schemaname = 'og' AND funcname = 'feed_case_change'")"
+assert_eq "the odd cases resolved, their fact and their last ledger row the update's" "$((N / 2))" \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case c JOIN og.event_key k
+	                     ON k.source_event_id = 'res-' || c.source_event_id AND k.ledger_id = c.last_ledger_id
+	                  WHERE c.state = 'resolved' AND c.first_resolved_at IS NOT NULL AND c.stage = 'checking'")"
+assert_eq "the even cases returned: the fact, and a 'withdrawn' feed row for the unit" "$((N / 2))" \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case c
+	                  WHERE c.returned AND right(c.source_event_id, 1)::int % 2 = 0
+	                    AND EXISTS (SELECT 1 FROM og.assignment a JOIN og.ledger l ON l.ledger_id = a.ledger_id
+	                                 WHERE a.case_id = c.case_id AND a.kind = 'withdrawn'
+	                                   AND l.source_event_id = 'res-' || c.source_event_id)")"
+assert_eq "each update's decision follows its event in the ledger" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.ledger e JOIN og.ledger d
+	                     ON d.source_system = e.source_system AND d.source_event_id = e.source_event_id
+	                    AND d.kind = 'decision'
+	                  WHERE e.kind = 'event' AND e.event_type = 'status'
+	                    AND (d.ledger_id <> e.ledger_id + 1 OR d.batch_id <> e.batch_id)")"
+assert_eq "the feed's numbers still have no gap" "$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment")" \
+	"$(sql "$TEST_DB" "SELECT max(seq) FROM og.assignment")"
+assert_eq "the ledger rebuilds the same projection after the moves" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM audit.projection_differences")"
+"$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB" >"$TEST_DIR/verify.out" 2>&1 ||
+	fail "audit verify after the moves: $(tail -n 3 "$TEST_DIR/verify.out")"
+pass "the chains verify: $(tail -n 1 "$TEST_DIR/verify.out")"
+
 # A key stored already, given again in a call: answered as og.store_event answers it
 # ('stored' for the same submission, 'duplicate' for another), nothing stored again; a new
 # key in the same call is stored.
@@ -128,6 +193,48 @@ first_case=$(sql "$TEST_DB" "SELECT case_id FROM og.event_key WHERE source_event
 assert_eq "another submission of a stored key: 'duplicate', with the stored case, no new case" \
 	"$(printf '1:duplicate:%s\n0' "$first_case")" "$out"
 
+# og.store_moved, likewise, with e and d the ledger rows of the stored update res-ss-000001
+# and c the case columns its decision set: a resend is 'stored', another submission
+# 'duplicate', nothing moved again; a case that does not exist stores nothing (SQLSTATE
+# OG002: archive then stores the batch event by event).
+moved_case=$(sql "$TEST_DB" "SELECT case_id FROM og.event_key WHERE source_event_id = 'res-ss-000001'")
+moved_state=$(sql "$TEST_DB" "SELECT state || ' ' || last_ledger_id FROM og.case WHERE case_id = '$moved_case'")
+cat >"$TEST_DIR/moved.sql" <<'SQL'
+WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'res-ss-000001'),
+     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'res-ss-000001'),
+     c AS (SELECT jsonb_build_object('case_id', x.case_id, 'state', 'accepted', 'unit_code', x.unit_code) AS c
+             FROM og.case x JOIN e USING (case_id))
+SELECT r.i || ':' || r.outcome || ':' || (r.case_id = (SELECT case_id FROM e))
+  FROM e, d, c,
+       og.store_moved(ARRAY[e.source_system, e.source_system], ARRAY[e.source_event_id, e.source_event_id],
+                      ARRAY['status', 'status'], ARRAY[e.district_code, e.district_code],
+                      ARRAY[e.detail, jsonb_set(e.detail, '{publisher}', '"someone-else"')],
+                      ARRAY[e.body, e.body], ARRAY[d.detail, d.detail], ARRAY[d.body, d.body],
+                      ARRAY[c.c, c.c], ARRAY[NULL, NULL]::jsonb[]) r
+ ORDER BY r.i;
+SELECT state || ' ' || last_ledger_id FROM og.case WHERE case_id = (SELECT case_id FROM og.event_key WHERE source_event_id = 'res-ss-000001');
+WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'res-ss-000001'),
+     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'res-ss-000001')
+SELECT count(*)
+  FROM e, d,
+       og.store_moved(ARRAY[e.source_system, e.source_system], ARRAY['mv-new-1', 'mv-new-2'],
+                      ARRAY['status', 'status'], ARRAY[e.district_code, e.district_code],
+                      ARRAY[e.detail, e.detail], ARRAY[e.body, e.body], ARRAY[d.detail, d.detail],
+                      ARRAY[d.body, d.body],
+                      ARRAY[jsonb_build_object('case_id', e.case_id, 'state', 'accepted'),
+                            '{"case_id": "NO-SUCH-CASE", "state": "accepted"}'::jsonb],
+                      ARRAY[NULL, NULL]::jsonb[]) r;
+SQL
+out=$({ printf '%s\n' "BEGIN;" "SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset"
+	cat "$TEST_DIR/moved.sql"; echo "ROLLBACK;"; } | "$PG_BIN/psql" -XAtq -d "$TEST_DB" 2>&1)
+assert_match "og.store_moved: a resend is 'stored', another submission 'duplicate', the case unmoved" \
+	"^1:stored:true
+2:duplicate:true
+$moved_state
+" "$out"
+assert_match "og.store_moved: a case that does not exist is OG002's, and names it" \
+	'ERROR:  case "NO-SUCH-CASE" does not exist' "$out"
+
 # A thousand opening reports as large as validation lets them be (a title of 128 and a
 # description of 4,096 four-byte characters, 17 KB each) in one batch: more than one
 # og.store_opened call takes (16 MiB). Those beyond go one by one, in the same batch.
@@ -164,3 +271,31 @@ assert_ge "og.store_event those beyond its bytes" 1 "$(calls store_event)"
 assert_eq "no sequential scan of og.event_key while storing inboxes of hundreds" "$seq_scans" "$(key_scans)"
 assert_eq "the ledger still rebuilds the same projection" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM audit.projection_differences")"
+
+# Two updates of one case in one batch (archive still waits 10 s for a full one): both go
+# one by one, in order, not to og.store_moved (which cannot order them, and would refuse
+# the call: the batch stored again event by event, at twice the work).
+PAIR=$(sql "$TEST_DB" "SELECT case_id FROM og.case WHERE title LIKE '𠀀%' ORDER BY case_id LIMIT 1")
+before_event=$(calls store_event)
+before_moved=$(calls store_moved)
+# og.store_moved refusing the call is seen in the server's log only: the batch is then
+# stored event by event, as the order needs, and its failed call is not counted.
+pglog=${_tl_pgdir:-${OG_PGCLUSTER_DIR:-}}/log/postgresql.log
+[[ -r $pglog ]] || fail "the server's log $pglog cannot be read"
+refused() { grep -c "@$TEST_DB ERROR:  case .* does not exist (or is named twice)" "$pglog" || true; }
+before_refused=$(refused)
+statuses "$TEST_DIR/pair.jsonl" pa "'STATUS_ACCEPTED'" "c.case_id = '$PAIR'"
+statuses "$TEST_DIR/pair2.jsonl" pi "'STATUS_IN_PROGRESS'" "c.case_id = '$PAIR'"
+cat "$TEST_DIR/pair2.jsonl" >>"$TEST_DIR/pair.jsonl"
+moved_publish "$TEST_DIR/pair.jsonl"
+assert_eq "both in one batch, the case in progress, its last ledger row the second update's" "1|in_progress" \
+	"$(sql "$TEST_DB" "SELECT count(DISTINCT l.batch_id) || '|' || c.state FROM og.case c, og.ledger l
+	                  WHERE c.case_id = '$PAIR' AND l.case_id = c.case_id AND l.event_type = 'status'
+	                    AND c.last_ledger_id = (SELECT ledger_id FROM og.event_key WHERE source_event_id LIKE 'pi-%')
+	                  GROUP BY c.state")"
+for ((i = 0; i < 300; i++)); do
+	(($(calls store_event) >= before_event + 2)) && break
+	sql "$TEST_DB" "SELECT pg_sleep(0.1)" >/dev/null
+done
+assert_eq "stored by og.store_event, one by one" "$((before_event + 2))|$before_moved" "$(calls store_event)|$(calls store_moved)"
+assert_eq "og.store_moved was not given them (its refusal is not in the server's log)" "$before_refused" "$(refused)"

@@ -22,7 +22,8 @@
 -- about a fifth of the call planning (1.33 ms a call for two events, 1.09 ms without).
 --
 -- Returns one row per event: its position in the arrays (from 1) and what og.store_event
--- would answer: ('stored', the case) when stored now, else og.stored_outcome's answer.
+-- would answer: ('stored', the case) when stored now, else og.stored_outcome's answer
+-- (og.batch_outcomes).
 -- Any error stores nothing: archive then stores the batch event by event, so the event at
 -- fault is the one refused.
 
@@ -105,19 +106,7 @@ BEGIN
   )
   SELECT coalesce(array_agg(s.n), '{}') INTO fresh FROM s;
 
-  -- A join on the positions: a search of fresh for each event (= ANY) took time in the
-  -- square of the batch's size.
-  RETURN QUERY
-    SELECT a.n::integer, o.outcome, o.case_id
-      FROM unnest(p_source, p_event_id, p_event_detail, p_case)
-             WITH ORDINALITY AS a(source, event_id, event, c, n)
-      LEFT JOIN unnest(fresh) AS f(n) ON f.n = a.n
-      LEFT JOIN LATERAL (SELECT 'stored'::text, a.c ->> 'case_id' WHERE f.n IS NOT NULL
-                         UNION ALL
-                         SELECT x.outcome, x.case_id
-                           FROM og.stored_outcome(a.source, a.event_id, a.event ->> 'received',
-                                                  a.event ->> 'publisher', a.event ->> 'tag') x
-                          WHERE f.n IS NULL) o(outcome, case_id) ON true;
+  RETURN QUERY SELECT * FROM og.batch_outcomes(p_source, p_event_id, p_event_detail, p_case, fresh);
 END $$;
 
 REVOKE ALL ON FUNCTION og.store_opened(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
