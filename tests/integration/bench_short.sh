@@ -32,5 +32,5 @@ assert_eq "volume filled 2000 cases" 2000 "$(sql "$TEST_DB" "SELECT '$out'::json
 
 out=$(bash "$BENCH/throughput" --events 3000 --naive-events 300 --json 2>"$TEST_DIR/throughput.err") ||
 	fail "tests/bench/throughput --events 3000 --json: $(tail -n 20 "$TEST_DIR/throughput.err")"
-check_json throughput "$out" events_per_s copy_events_per_s naive_events_per_s ratio_copy \
+check_json throughput "$out" events_per_s copy_events_per_s naive_events_per_s ratio_copy updates_per_s \
 	ratio_naive p50_ms p99_ms
