@@ -5,8 +5,8 @@
 #   bench_capture DIR DB PER_STORY OUT
 #
 # DB (migrated, sample registry) gets wrappers around og.store_event and og.store_decision
-# that keep each stored call's arguments in bench.calls (og.store_opened, replaced, calls
-# the og.store_event wrapper for each of its events); the daemons of DIR (their config
+# that keep each stored call's arguments in bench.calls (og.store_opened and og.store_moved,
+# replaced, call the og.store_event wrapper for each of their events); the daemons of DIR (their config
 # written here) play PER_STORY cases of each story below, with intake's and dispatch's
 # clocks set by faketime to four points in time (T0, a Monday 10:00 in China three weeks
 # ago, then +1, +2 and +9 days), so deadlines, lateness and escalations are dispatch's own.
@@ -74,30 +74,37 @@ _bc_wrappers() {
 		  END IF;
 		  RETURN r;
 		END $$;
-		-- archive stores the events of a batch that open cases with one og.store_opened call:
-		-- here each goes through the og.store_event above instead, and is kept as its call.
-		DROP FUNCTION og.store_opened(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
-		                              bytea[], jsonb[], jsonb[]);
-		CREATE FUNCTION og.store_opened(p_source text[], p_event_id text[], p_type text[],
-		                                p_district text[], p_event_detail jsonb[], p_event_body bytea[],
-		                                p_decision_detail jsonb[], p_decision_body bytea[],
-		                                p_case jsonb[], p_contact jsonb[])
-		  RETURNS TABLE (i integer, outcome text, case_id text)
-		LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
-		BEGIN
-		  FOR k IN 1 .. cardinality(p_source) LOOP
-		    RETURN QUERY SELECT k, s.outcome, s.case_id
-		      FROM og.store_event(p_source[k], p_event_id[k], p_type[k], p_district[k],
-		                          p_event_detail[k], p_event_body[k], p_decision_detail[k],
-		                          p_decision_body[k], p_case[k], true, p_contact[k]) s;
-		  END LOOP;
-		END $$;
 		GRANT EXECUTE ON FUNCTION
 		  og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, jsonb, boolean, jsonb),
-		  og.store_decision(text, text, text, text, jsonb, bytea, jsonb),
-		  og.store_opened(text[], text[], text[], text[], jsonb[], bytea[], jsonb[], bytea[], jsonb[],
-		                  jsonb[]) TO onegrid_writer;
+		  og.store_decision(text, text, text, text, jsonb, bytea, jsonb) TO onegrid_writer;
 	SQL
+	# archive stores the events of a batch that open cases with one og.store_opened call, and
+	# those that each move a case with one og.store_moved call: here each of their events
+	# goes through the og.store_event above instead, and is kept as its call.
+	local fn opens
+	for fn in store_opened:true store_moved:false; do
+		opens=${fn#*:} fn=${fn%:*}
+		sql "$1" >/dev/null <<-SQL || return 1
+			DROP FUNCTION og.$fn(text[], text[], text[], text[], jsonb[], bytea[], jsonb[], bytea[],
+			                     jsonb[], jsonb[]);
+			CREATE FUNCTION og.$fn(p_source text[], p_event_id text[], p_type text[],
+			                       p_district text[], p_event_detail jsonb[], p_event_body bytea[],
+			                       p_decision_detail jsonb[], p_decision_body bytea[],
+			                       p_case jsonb[], p_contact jsonb[])
+			  RETURNS TABLE (i integer, outcome text, case_id text)
+			LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS \$\$
+			BEGIN
+			  FOR k IN 1 .. cardinality(p_source) LOOP
+			    RETURN QUERY SELECT k, s.outcome, s.case_id
+			      FROM og.store_event(p_source[k], p_event_id[k], p_type[k], p_district[k],
+			                          p_event_detail[k], p_event_body[k], p_decision_detail[k],
+			                          p_decision_body[k], p_case[k], $opens, p_contact[k]) s;
+			  END LOOP;
+			END \$\$;
+			GRANT EXECUTE ON FUNCTION og.$fn(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
+			                                 bytea[], jsonb[], jsonb[]) TO onegrid_writer;
+		SQL
+	done
 }
 
 _bc_at() { # _bc_at EPOCH: intake and dispatch restarted with their clocks at EPOCH
