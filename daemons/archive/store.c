@@ -29,17 +29,17 @@ struct og_store {
 static const char SQL_BEGIN_BATCH[] = "SELECT og.begin_batch($1, $2, $3)";
 static const char SQL_STORE_EVENT[] =
     "SELECT outcome, case_id FROM og.store_event($1, $2, $3, $4, $5::jsonb, $6::bytea, "
-    "$7::jsonb, $8::bytea, $9::jsonb, $10::boolean, $11::jsonb)";
+    "$7::jsonb, $8::bytea, $9::boolean, $10::jsonb)";
 /* og.store_opened and og.store_moved take the same arrays and answer alike. */
 #define SQL_STORE_SET(fn)                                                                          \
     "SELECT i, outcome, case_id FROM " fn "($1::text[], $2::text[], $3::text[], $4::text[], "      \
-    "$5::jsonb[], $6::bytea[], $7::jsonb[], $8::bytea[], $9::jsonb[], $10::jsonb[])"
+    "$5::jsonb[], $6::bytea[], $7::jsonb[], $8::bytea[], $9::jsonb[])"
 static const char SQL_STORE_REJECTION[] =
     "SELECT og.store_rejection($1::timestamptz, $2, $3, $4, $5, $6, $7::bytea, $8::integer, "
     "$9::bytea)";
 static const char SQL_EPOCH[] = "SELECT epoch FROM og.dispatch_epoch WHERE shard = $1";
 static const char SQL_STORE_DECISION[] =
-    "SELECT og.store_decision($1, $2, $3, $4, $5::jsonb, $6::bytea, $7::jsonb)";
+    "SELECT og.store_decision($1, $2, $3, $4, $5::jsonb, $6::bytea)";
 /* The links the batch appended (deploy/sql/current/og.end_batch.sql), in the columns
  * sign_and_commit reads. */
 static const char SQL_END_BATCH[] =
@@ -196,72 +196,6 @@ static void add_time(json_object *o, const char *key, const Onegrid__V1__Timesta
             o, key, json_object_new_string(og_time_format(t->seconds, t->nanos, buf, sizeof(buf))));
 }
 
-/* The case columns a decision sets (see og.store_event). */
-static json_object *case_json(const Onegrid__V1__Frame *f, const Onegrid__V1__Decision *d,
-                              bool opens)
-{
-    const Onegrid__V1__Envelope *e = f->submission->event;
-    json_object *o = json_object_new_object();
-
-    json_object_object_add(o, "case_id", json_object_new_string(d->case_id));
-    json_object_object_add(o, "state", json_object_new_string(d->state));
-    json_object_object_add(o, "unit_code", *d->unit ? json_object_new_string(d->unit) : NULL);
-    json_object_object_add(o, "rule_id", d->rule_id ? json_object_new_int64(d->rule_id) : NULL);
-    json_object_object_add(o, "rule_version",
-                           d->rule_id ? json_object_new_int(d->rule_version) : NULL);
-    add_time(o, "deadline_at", d->deadline);
-    add_time(o, "closed_at", d->closed);
-    json_object_object_add(o, "contacts", json_object_new_int(d->contacts > 0 ? d->contacts : 1));
-    json_object_object_add(o, "escalation_level", json_object_new_int(d->escalation_level));
-    json_object_object_add(o, "supervisor_unit",
-                           *d->supervisor ? json_object_new_string(d->supervisor) : NULL);
-    json_object_object_add(o, "severity", d->severity ? json_object_new_int(d->severity) : NULL);
-    add_time(o, "paused_at", d->paused_at);
-    json_object_object_add(o, "extension_days",
-                           d->paused_at ? json_object_new_int(d->extension_days) : NULL);
-    json_object *returned = json_object_new_array();
-    for (size_t i = 0; i < d->n_returned_units; i++)
-        json_object_array_add(returned, json_object_new_string(d->returned_units[i]));
-    json_object_object_add(o, "returned_units", returned);
-    /* dispatch's conclusions; absent from an older dispatch's decision, and then the
-     * database concludes as that dispatch did (og.case_stage, og.case_clock). */
-    json_object_object_add(o, "stage", *d->stage ? json_object_new_string(d->stage) : NULL);
-    json_object_object_add(o, "clock", *d->clock ? json_object_new_string(d->clock) : NULL);
-    if (!opens)
-        return o;
-    json_object_object_add(o, "shard", json_object_new_string(f->shard));
-    json_object_object_add(o, "district_code", json_object_new_string(d->district));
-    json_object_object_add(o, "area_code", json_object_new_string(d->grid));
-    json_object_object_add(o, "category_code", json_object_new_string(d->category));
-    add_time(o, "opened_at", d->opened ? d->opened : f->submission->received);
-    if (*d->split_from) {
-        /* A case split off another opens with the merged report's own facts: og.store_event
-         * takes its title, channel, time and position from that report's ledger row. */
-        json_object_object_add(o, "source_system", json_object_new_string(d->report_source));
-        json_object_object_add(o, "source_event_id", json_object_new_string(d->report_event_id));
-        return o;
-    }
-    const char *title = "", *channel = "CHANNEL_SENSOR";
-    if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_REPORT) {
-        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
-            &onegrid__v1__channel__descriptor, e->report->channel);
-        title = e->report->title;
-        channel = ev ? ev->name : "CHANNEL_UNSPECIFIED";
-    } else if (e->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT) {
-        title = e->sensor_alert->title;
-    }
-    json_object_object_add(o, "title", json_object_new_string(title));
-    json_object_object_add(o, "channel", json_object_new_string(channel));
-    json_object_object_add(o, "source_system", json_object_new_string(f->submission->source));
-    json_object_object_add(o, "source_event_id", json_object_new_string(e->id));
-    add_time(o, "occurred_at", e->time);
-    if (e->location) {
-        json_object_object_add(o, "latitude", json_object_new_double(e->location->latitude));
-        json_object_object_add(o, "longitude", json_object_new_double(e->location->longitude));
-    }
-    return o;
-}
-
 static bool is_refusal(const Onegrid__V1__Decision *d)
 {
     return !d || d->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT;
@@ -371,11 +305,12 @@ static int send_refusal(struct og_store *s, const struct og_store_item *it)
 }
 
 /* What an accepted event is stored as: the event and the decision as JSON text and as
- * canonical protobuf bytes, the case columns the decision sets (case_json), the reporter's
- * contact (NULL when none). The event is recorded without the contact (kept apart, in
- * og.reporter_contact, so it can be erased). Each pointer is NULL or owned. */
+ * canonical protobuf bytes (the database takes the case's columns from the decision:
+ * og.decision_case, og.case_opening), the reporter's contact (NULL when none). The event is
+ * recorded without the contact (kept apart, in og.reporter_contact, so it can be erased). Each
+ * pointer is NULL or owned. */
 struct rendered {
-    char *event, *decision, *kase, *contact;
+    char *event, *decision, *contact;
     uint8_t *ebody, *dbody;
     size_t elen, dlen;
 };
@@ -393,7 +328,6 @@ static void rendered_clear(struct rendered *r)
 {
     free(r->event);
     free(r->decision);
-    free(r->kase);
     free(r->contact);
     free(r->ebody);
     free(r->dbody);
@@ -434,11 +368,7 @@ static int render(const struct og_store_item *it, struct rendered *r)
         }
     }
     r->event = json_text(event_json);
-    if (*d->case_id)
-        r->kase =
-            json_text(case_json(f, d, d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE));
-    if (!r->ebody || !r->dbody || !r->event || !r->decision || (*d->case_id && !r->kase) ||
-        (contact && !r->contact)) {
+    if (!r->ebody || !r->dbody || !r->event || !r->decision || (contact && !r->contact)) {
         rendered_clear(r);
         return -ENOMEM;
     }
@@ -469,7 +399,6 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     p_bytes(&p, r.ebody, r.elen, NULL);
     p_text(&p, r.decision);
     p_bytes(&p, r.dbody, r.dlen, NULL);
-    p_text(&p, r.kase);
     p_text(&p, d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE ? "true" : "false");
     p_text(&p, r.contact);
     ok = PQsendQueryPrepared(s->conn, "store_event", p.n, p.v, p.len, p.fmt, 0);
@@ -478,7 +407,7 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     /* Further cases the event decided on (a joint meeting's decision). */
     for (size_t i = 0; ok && i < f->n_more_decisions; i++) {
         const Onegrid__V1__Decision *m = f->more_decisions[i];
-        json_object *mj = og_pbjson_render(&m->base), *mc = case_json(f, m, false);
+        json_object *mj = og_pbjson_render(&m->base);
         uint8_t *mbody = og_pack(&m->base, &dlen);
         p_text(&p, sub->source);
         p_text(&p, sub->event->id);
@@ -486,11 +415,9 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
         p_text(&p, m->district);
         p_json(&p, mj);
         p_bytes(&p, mbody, dlen, (char *)mbody);
-        p_json(&p, mc);
         ok = PQsendQueryPrepared(s->conn, "store_decision", p.n, p.v, p.len, p.fmt, 0);
         p_clear(&p);
         json_object_put(mj);
-        json_object_put(mc);
     }
     return ok ? 0 : -EIO;
 }
@@ -498,7 +425,7 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
 /* The arrays og.store_opened and og.store_moved take, in PostgreSQL's binary array format: one
  * dimension, lower bound 1, each element its length (-1: NULL) and its bytes (jsonb: a version
  * byte, 1, then its text). */
-enum { SET_ARGS = 10 };
+enum { SET_ARGS = 9 };
 
 struct pgarray {
     uint8_t *buf;
@@ -578,7 +505,7 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
                     const size_t *idx, size_t m)
 {
     /* Element types: text 25, bytea 17, jsonb 3802 (pg_type.h). */
-    static const uint32_t oid[SET_ARGS] = {25, 25, 25, 25, 3802, 17, 3802, 17, 3802, 3802};
+    static const uint32_t oid[SET_ARGS] = {25, 25, 25, 25, 3802, 17, 3802, 17, 3802};
     struct pgarray a[SET_ARGS] = {0};
     const char *v[SET_ARGS];
     int len[SET_ARGS], fmt[SET_ARGS];
@@ -600,8 +527,7 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
         arr_add(&a[5], r.ebody, r.elen, false);
         arr_text(&a[6], r.decision, true);
         arr_add(&a[7], r.dbody, r.dlen, false);
-        arr_text(&a[8], r.kase, true);
-        arr_text(&a[9], r.contact, true);
+        arr_text(&a[8], r.contact, true);
         rendered_clear(&r);
     }
     for (int k = 0; k < SET_ARGS; k++) {

@@ -17,7 +17,7 @@ CREATE SCHEMA IF NOT EXISTS bench;
 -- The calls as captured (COPY of volume_capture.sh's bench.calls).
 CREATE TABLE bench.calls (seq bigserial PRIMARY KEY, fn text NOT NULL, source text, event_id text,
   type text, district text, event_detail jsonb, event_body bytea, decision_detail jsonb,
-  decision_body bytea, "case" jsonb, opens boolean, contact jsonb);
+  decision_body bytea, opens boolean, contact jsonb);
 
 -- A JSON value cut at its timestamps: a format() string with %s where each one was, and
 -- each one's offset in seconds from t0, and whether it had a fraction of a second.
@@ -46,7 +46,7 @@ BEGIN
   DROP TABLE IF EXISTS bench.tpl, bench.cap;
   CREATE TABLE bench.tpl AS
     WITH c AS (
-      SELECT k.*, coalesce(k."case" ->> 'case_id', k.decision_detail ->> 'case_id') AS cap_case
+      SELECT k.*, k.decision_detail ->> 'case_id' AS cap_case
         FROM bench.calls k
     ), o AS (
       SELECT cap_case, left(event_id, 2) AS story, split_part(event_id, '-', 1) AS cap_tag,
@@ -60,7 +60,7 @@ BEGIN
            c.fn, c.source, c.event_id, c.type, c.district,
            bench.cut(c.event_detail, o.t0) AS ev, c.event_body,
            bench.cut(c.decision_detail, o.t0) AS de, c.decision_body,
-           bench.cut(c."case", o.t0) AS ca, c.opens, c.contact,
+           c.opens, c.contact,
            extract(epoch FROM (c.decision_detail ->> 'decided')::timestamptz - o.t0) AS at
       FROM c JOIN o USING (cap_case);
   -- span: from filing to the last decision (not to the latest time named: a deadline is
@@ -140,11 +140,10 @@ BEGIN
         PERFORM og.store_event(r.source, replace(replace(r.event_id, r.cap_tag, r.new_tag), r.cap_case, r.new_case), r.type, r.district,
           bench.render(r.ev, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag), r.event_body,
           bench.render(r.de, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag), r.decision_body,
-          bench.render(r.ca, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag), r.opens, r.contact);
+          r.opens, r.contact);
       ELSE
         res := og.store_decision(r.source, replace(replace(r.event_id, r.cap_tag, r.new_tag), r.cap_case, r.new_case), r.type, r.district,
-          bench.render(r.de, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag), r.decision_body,
-          bench.render(r.ca, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag));
+          bench.render(r.de, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag), r.decision_body);
       END IF;
     END LOOP;
     PERFORM og.end_batch();

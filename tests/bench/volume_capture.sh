@@ -35,15 +35,15 @@ _bc_wrappers() {
 		CREATE SCHEMA bench;
 		CREATE TABLE bench.calls (seq bigserial PRIMARY KEY, fn text NOT NULL, source text, event_id text,
 		  type text, district text, event_detail jsonb, event_body bytea, decision_detail jsonb,
-		  decision_body bytea, "case" jsonb, opens boolean, contact jsonb);
+		  decision_body bytea, opens boolean, contact jsonb);
 		GRANT USAGE ON SCHEMA bench TO onegrid_writer;
-		ALTER FUNCTION og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, jsonb, boolean, jsonb)
+		ALTER FUNCTION og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, boolean, jsonb)
 		  RENAME TO store_event_captured;
-		ALTER FUNCTION og.store_decision(text, text, text, text, jsonb, bytea, jsonb)
+		ALTER FUNCTION og.store_decision(text, text, text, text, jsonb, bytea)
 		  RENAME TO store_decision_captured;
 		CREATE FUNCTION og.store_event(p_source text, p_event_id text, p_type text, p_district text,
 		                               p_event_detail jsonb, p_event_body bytea, p_decision_detail jsonb,
-		                               p_decision_body bytea, p_case jsonb, p_opens boolean, p_contact jsonb,
+		                               p_decision_body bytea, p_opens boolean, p_contact jsonb,
 		                               OUT outcome text, OUT case_id text)
 		LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
 		DECLARE
@@ -51,32 +51,32 @@ _bc_wrappers() {
 		BEGIN
 		  SELECT s.outcome, s.case_id INTO outcome, case_id
 		    FROM og.store_event_captured(p_source, p_event_id, p_type, p_district, p_event_detail,
-		                                 p_event_body, p_decision_detail, p_decision_body, p_case,
-		                                 p_opens, p_contact) s;
+		                                 p_event_body, p_decision_detail, p_decision_body, p_opens,
+		                                 p_contact) s;
 		  IF (SELECT count(*) FROM og.ledger) > n THEN
 		    INSERT INTO bench.calls (fn, source, event_id, type, district, event_detail, event_body,
-		                             decision_detail, decision_body, "case", opens, contact)
+		                             decision_detail, decision_body, opens, contact)
 		      VALUES ('event', p_source, p_event_id, p_type, p_district, p_event_detail, p_event_body,
-		              p_decision_detail, p_decision_body, p_case, p_opens, p_contact);
+		              p_decision_detail, p_decision_body, p_opens, p_contact);
 		  END IF;
 		END $$;
 		CREATE FUNCTION og.store_decision(p_source text, p_event_id text, p_type text, p_district text,
-		                                  p_decision_detail jsonb, p_decision_body bytea, p_case jsonb)
+		                                  p_decision_detail jsonb, p_decision_body bytea)
 		  RETURNS text
 		LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
 		DECLARE
 		  r text := og.store_decision_captured(p_source, p_event_id, p_type, p_district, p_decision_detail,
-		                                       p_decision_body, p_case);
+		                                       p_decision_body);
 		BEGIN
 		  IF r = 'stored' THEN
-		    INSERT INTO bench.calls (fn, source, event_id, type, district, decision_detail, decision_body, "case")
-		      VALUES ('decision', p_source, p_event_id, p_type, p_district, p_decision_detail, p_decision_body, p_case);
+		    INSERT INTO bench.calls (fn, source, event_id, type, district, decision_detail, decision_body)
+		      VALUES ('decision', p_source, p_event_id, p_type, p_district, p_decision_detail, p_decision_body);
 		  END IF;
 		  RETURN r;
 		END $$;
 		GRANT EXECUTE ON FUNCTION
-		  og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, jsonb, boolean, jsonb),
-		  og.store_decision(text, text, text, text, jsonb, bytea, jsonb) TO onegrid_writer;
+		  og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, boolean, jsonb),
+		  og.store_decision(text, text, text, text, jsonb, bytea) TO onegrid_writer;
 	SQL
 	# archive stores the events of a batch that open cases with one og.store_opened call, and
 	# those that each move a case with one og.store_moved call: here each of their events
@@ -86,11 +86,11 @@ _bc_wrappers() {
 		opens=${fn#*:} fn=${fn%:*}
 		sql "$1" >/dev/null <<-SQL || return 1
 			DROP FUNCTION og.$fn(text[], text[], text[], text[], jsonb[], bytea[], jsonb[], bytea[],
-			                     jsonb[], jsonb[]);
+			                     jsonb[]);
 			CREATE FUNCTION og.$fn(p_source text[], p_event_id text[], p_type text[],
 			                       p_district text[], p_event_detail jsonb[], p_event_body bytea[],
 			                       p_decision_detail jsonb[], p_decision_body bytea[],
-			                       p_case jsonb[], p_contact jsonb[])
+			                       p_contact jsonb[])
 			  RETURNS TABLE (i integer, outcome text, case_id text)
 			LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS \$\$
 			BEGIN
@@ -98,11 +98,11 @@ _bc_wrappers() {
 			    RETURN QUERY SELECT k, s.outcome, s.case_id
 			      FROM og.store_event(p_source[k], p_event_id[k], p_type[k], p_district[k],
 			                          p_event_detail[k], p_event_body[k], p_decision_detail[k],
-			                          p_decision_body[k], p_case[k], $opens, p_contact[k]) s;
+			                          p_decision_body[k], $opens, p_contact[k]) s;
 			  END LOOP;
 			END \$\$;
 			GRANT EXECUTE ON FUNCTION og.$fn(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
-			                                 bytea[], jsonb[], jsonb[]) TO onegrid_writer;
+			                                 bytea[], jsonb[]) TO onegrid_writer;
 		SQL
 	done
 }

@@ -129,13 +129,10 @@ og_stop_all "$TEST_DIR"
 legacy() { # legacy EVENT-ID CASE-ID: the arguments of og.store_event for that copy
 	cat <<EOF
 SELECT '$1', e.event_type, e.district_code, e.detail, e.body,
-       d.detail - '{stage,clock}'::text[] || jsonb_build_object('case_id', '$2'), d.body,
-       to_jsonb(c) - '{stage,clock,updated_at,last_ledger_id}'::text[]
-         || jsonb_build_object('case_id', '$2', 'source_event_id', '$1')
+       d.detail - '{stage,clock}'::text[] || jsonb_build_object('case_id', '$2'), d.body
   FROM og.ledger e
   JOIN og.ledger d ON d.kind = 'decision' AND d.source_system = e.source_system
                   AND d.source_event_id = e.source_event_id
-  JOIN og.case c ON c.case_id = e.case_id
  WHERE e.kind = 'event' AND e.source_event_id = 'x'
 EOF
 }
@@ -144,12 +141,12 @@ L2=${AREA:0:6}-90000002
 out=$(sql "$TEST_DB" <<EOF
 BEGIN;
 SELECT og.begin_batch('6502', (SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'), 'case-conclusions');
-SELECT s.outcome FROM ($(legacy legacy-1 "$L1")) a(id, type, district, ev, eb, dd, db, c),
-       og.store_event('zongzhi', a.id, a.type, a.district, a.ev, a.eb, a.dd, a.db, a.c, true, NULL) s;
+SELECT s.outcome FROM ($(legacy legacy-1 "$L1")) a(id, type, district, ev, eb, dd, db),
+       og.store_event('zongzhi', a.id, a.type, a.district, a.ev, a.eb, a.dd, a.db, true, NULL) s;
 SELECT s.outcome FROM (SELECT array_agg(a.id), array_agg(a.type), array_agg(a.district), array_agg(a.ev),
-                              array_agg(a.eb), array_agg(a.dd), array_agg(a.db), array_agg(a.c)
-                         FROM ($(legacy legacy-2 "$L2")) a(id, type, district, ev, eb, dd, db, c)) x(i, t, d, ev, eb, dd, db, c),
-       og.store_opened(ARRAY['zongzhi'], x.i, x.t, x.d, x.ev, x.eb, x.dd, x.db, x.c, ARRAY[NULL::jsonb]) s;
+                              array_agg(a.eb), array_agg(a.dd), array_agg(a.db)
+                         FROM ($(legacy legacy-2 "$L2")) a(id, type, district, ev, eb, dd, db)) x(i, t, d, ev, eb, dd, db),
+       og.store_opened(ARRAY['zongzhi'], x.i, x.t, x.d, x.ev, x.eb, x.dd, x.db, ARRAY[NULL::jsonb]) s;
 SELECT count(*) FROM og.end_batch();
 COMMIT;
 EOF

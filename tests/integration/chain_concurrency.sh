@@ -15,7 +15,7 @@ batch() { # batch NAME SECONDS-TO-HOLD
 		BEGIN;
 		SELECT og.begin_batch('cc', 1, '$1');
 		SELECT og.store_event('zongzhi', 'cc-$1', 'report', '650204', '{"id": "cc-$1"}', '\x01',
-		       '{"kind": "KIND_OPEN_CASE"}', '\x02', NULL, false, NULL);
+		       '{"kind": "KIND_OPEN_CASE"}', '\x02', false, NULL);
 		SELECT og.end_batch();
 		SELECT pg_sleep($2);
 		COMMIT;

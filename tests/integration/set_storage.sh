@@ -114,7 +114,9 @@ for ((i = 0; i < 300; i++)); do
 	sql "$TEST_DB" "SELECT pg_sleep(0.1)" >/dev/null
 done
 moved_calls=$(calls store_moved)
-assert_eq "one og.store_moved call per batch of updates ($batches batches, $((2 * N)) updates)" "$batches" "$moved_calls"
+# (A call is counted even when its transaction is rolled back: a batch tried again after a
+# fault of the database's would count twice.)
+assert_ge "an og.store_moved call in every batch of updates ($batches batches, $((2 * N)) updates)" "$batches" "$moved_calls"
 assert_eq "and still no og.store_event" 0 "$(calls store_event)"
 assert_eq "the feed trigger ran once per statement, not per case" 1 \
 	"$(sql "$TEST_DB" "SELECT (coalesce(sum(calls), 0) <= $opened_calls + $moved_calls)::int FROM pg_stat_user_functions
@@ -147,32 +149,29 @@ pass "the chains verify: $(tail -n 1 "$TEST_DIR/verify.out")"
 # ('stored' for the same submission, 'duplicate' for another), nothing stored again; a new
 # key in the same call is stored.
 read -r SHARD EPOCH < <(sql "$TEST_DB" "SELECT shard, epoch FROM og.dispatch_epoch LIMIT 1" | tr '|' ' ')
-# in_batch <<SQL: the SQL on stdin run in a batch of its own, rolled back, with e, d and c
-# the ledger rows and the case columns (as archive sends them) of the stored event
-# ss-000001.
+# in_batch <<SQL: the SQL on stdin run in a batch of its own, rolled back, with e and d the
+# ledger rows of the stored event ss-000001.
 in_batch() {
 	{
 		printf '%s\n' "BEGIN;" "SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset" \
 			"WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'ss-000001')," \
-			"     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'ss-000001')," \
-			"     c AS (SELECT to_jsonb(x) - 'updated_at' AS c FROM og.case x JOIN e USING (case_id))"
+			"     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'ss-000001')"
 		cat
 		echo "ROLLBACK;"
 	} | sql "$TEST_DB"
 }
 out=$(in_batch <<'SQL'
 SELECT r.i || ':' || r.outcome || ':' || (r.case_id IS NOT NULL)
-  FROM e, d, c,
+  FROM e, d,
        og.store_opened(ARRAY[e.source_system, e.source_system, e.source_system],
                        ARRAY[e.source_event_id, e.source_event_id || '-other', 'ss-new'],
                        ARRAY['report', 'report', 'report'],
                        ARRAY[e.district_code, e.district_code, e.district_code],
                        ARRAY[e.detail, jsonb_set(e.detail, '{publisher}', '"someone-else"'), e.detail],
-                       ARRAY[e.body, e.body, e.body], ARRAY[d.detail, d.detail, d.detail],
-                       ARRAY[d.body, d.body, d.body],
-                       ARRAY[c.c, jsonb_set(c.c, '{case_id}', '"NEW-CASE-0"'),
-                             jsonb_set(c.c, '{case_id}', '"NEW-CASE-1"')],
-                       ARRAY[NULL, NULL, NULL]::jsonb[]) r
+                       ARRAY[e.body, e.body, e.body],
+                       ARRAY[d.detail, jsonb_set(d.detail, '{case_id}', '"NEW-CASE-0"'),
+                             jsonb_set(d.detail, '{case_id}', '"NEW-CASE-1"')],
+                       ARRAY[d.body, d.body, d.body], ARRAY[NULL, NULL, NULL]::jsonb[]) r
  ORDER BY r.i;
 SQL
 )
@@ -180,12 +179,12 @@ assert_eq "og.store_opened: a resend of the stored submission is 'stored', new k
 	"$(printf '1:stored:true\n2:stored:true\n3:stored:true')" "$out"
 out=$(in_batch <<'SQL'
 SELECT r.i || ':' || r.outcome || ':' || r.case_id
-  FROM e, d, c,
+  FROM e, d,
        og.store_opened(ARRAY[e.source_system], ARRAY[e.source_event_id], ARRAY['report'],
                        ARRAY[e.district_code],
                        ARRAY[jsonb_set(e.detail, '{publisher}', '"someone-else"')],
-                       ARRAY[e.body], ARRAY[d.detail], ARRAY[d.body],
-                       ARRAY[jsonb_set(c.c, '{case_id}', '"NEW-CASE-2"')], ARRAY[NULL]::jsonb[]) r;
+                       ARRAY[e.body], ARRAY[jsonb_set(d.detail, '{case_id}', '"NEW-CASE-2"')],
+                       ARRAY[d.body], ARRAY[NULL]::jsonb[]) r;
 SELECT count(*) FROM og.case WHERE case_id = 'NEW-CASE-2';
 SQL
 )
@@ -193,24 +192,23 @@ first_case=$(sql "$TEST_DB" "SELECT case_id FROM og.event_key WHERE source_event
 assert_eq "another submission of a stored key: 'duplicate', with the stored case, no new case" \
 	"$(printf '1:duplicate:%s\n0' "$first_case")" "$out"
 
-# og.store_moved, likewise, with e and d the ledger rows of the stored update res-ss-000001
-# and c the case columns its decision set: a resend is 'stored', another submission
-# 'duplicate', nothing moved again; a case that does not exist stores nothing (SQLSTATE
-# OG002: archive then stores the batch event by event).
+# og.store_moved, likewise, with e and d the ledger rows of the stored update
+# res-ss-000001: a resend is 'stored', another submission 'duplicate', nothing moved again;
+# a case that does not exist stores nothing (SQLSTATE OG002: archive then stores the batch
+# event by event).
 moved_case=$(sql "$TEST_DB" "SELECT case_id FROM og.event_key WHERE source_event_id = 'res-ss-000001'")
 moved_state=$(sql "$TEST_DB" "SELECT state || ' ' || last_ledger_id FROM og.case WHERE case_id = '$moved_case'")
 cat >"$TEST_DIR/moved.sql" <<'SQL'
 WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'res-ss-000001'),
      d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'res-ss-000001'),
-     c AS (SELECT jsonb_build_object('case_id', x.case_id, 'state', 'accepted', 'unit_code', x.unit_code) AS c
-             FROM og.case x JOIN e USING (case_id))
+     c AS (SELECT jsonb_set(d.detail, '{state}', '"accepted"') AS d FROM d)
 SELECT r.i || ':' || r.outcome || ':' || (r.case_id = (SELECT case_id FROM e))
   FROM e, d, c,
        og.store_moved(ARRAY[e.source_system, e.source_system], ARRAY[e.source_event_id, e.source_event_id],
                       ARRAY['status', 'status'], ARRAY[e.district_code, e.district_code],
                       ARRAY[e.detail, jsonb_set(e.detail, '{publisher}', '"someone-else"')],
-                      ARRAY[e.body, e.body], ARRAY[d.detail, d.detail], ARRAY[d.body, d.body],
-                      ARRAY[c.c, c.c], ARRAY[NULL, NULL]::jsonb[]) r
+                      ARRAY[e.body, e.body], ARRAY[c.d, c.d], ARRAY[d.body, d.body],
+                      ARRAY[NULL, NULL]::jsonb[]) r
  ORDER BY r.i;
 SELECT state || ' ' || last_ledger_id FROM og.case WHERE case_id = (SELECT case_id FROM og.event_key WHERE source_event_id = 'res-ss-000001');
 WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'res-ss-000001'),
@@ -219,21 +217,20 @@ SELECT count(*)
   FROM e, d,
        og.store_moved(ARRAY[e.source_system, e.source_system], ARRAY['mv-new-1', 'mv-new-2'],
                       ARRAY['status', 'status'], ARRAY[e.district_code, e.district_code],
-                      ARRAY[e.detail, e.detail], ARRAY[e.body, e.body], ARRAY[d.detail, d.detail],
-                      ARRAY[d.body, d.body],
-                      ARRAY[jsonb_build_object('case_id', e.case_id, 'state', 'accepted'),
-                            '{"case_id": "NO-SUCH-CASE", "state": "accepted"}'::jsonb],
-                      ARRAY[NULL, NULL]::jsonb[]) r;
+                      ARRAY[e.detail, e.detail], ARRAY[e.body, e.body],
+                      ARRAY[jsonb_set(d.detail, '{state}', '"accepted"'),
+                            jsonb_set(d.detail, '{case_id}', '"NO-SUCH-CASE"')],
+                      ARRAY[d.body, d.body], ARRAY[NULL, NULL]::jsonb[]) r;
 SQL
-out=$({ printf '%s\n' "BEGIN;" "SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset"
+out=$({ printf '%s\n' '\set VERBOSITY verbose' "BEGIN;" "SELECT og.begin_batch('$SHARD', $EPOCH, 'set_storage') \\gset"
 	cat "$TEST_DIR/moved.sql"; echo "ROLLBACK;"; } | "$PG_BIN/psql" -XAtq -d "$TEST_DB" 2>&1)
 assert_match "og.store_moved: a resend is 'stored', another submission 'duplicate', the case unmoved" \
 	"^1:stored:true
 2:duplicate:true
 $moved_state
 " "$out"
-assert_match "og.store_moved: a case that does not exist is OG002's, and names it" \
-	'ERROR:  case "NO-SUCH-CASE" does not exist' "$out"
+assert_match "og.store_moved: a case that does not exist is SQLSTATE OG002 (the record's, not a fault), and named" \
+	'ERROR:  OG002: case "NO-SUCH-CASE" does not exist' "$out"
 
 # A thousand opening reports as large as validation lets them be (a title of 128 and a
 # description of 4,096 four-byte characters, 17 KB each) in one batch: more than one
@@ -282,7 +279,7 @@ before_moved=$(calls store_moved)
 # stored event by event, as the order needs, and its failed call is not counted.
 pglog=${_tl_pgdir:-${OG_PGCLUSTER_DIR:-}}/log/postgresql.log
 [[ -r $pglog ]] || fail "the server's log $pglog cannot be read"
-refused() { grep -c "@$TEST_DB ERROR:  case .* does not exist (or is named twice)" "$pglog" || true; }
+refused() { grep -c "@$TEST_DB ERROR:  case .* does not exist, or is named twice in one call" "$pglog" || true; }
 before_refused=$(refused)
 statuses "$TEST_DIR/pair.jsonl" pa "'STATUS_ACCEPTED'" "c.case_id = '$PAIR'"
 statuses "$TEST_DIR/pair2.jsonl" pi "'STATUS_IN_PROGRESS'" "c.case_id = '$PAIR'"

@@ -384,20 +384,22 @@ sql postgres "CREATE DATABASE $UP" >/dev/null
 on_exit "$PG_BIN/dropdb --if-exists $UP"
 "$CTL" migrate --db "dbname=$UP" --sql-dir "$TEST_DIR/sql014" >/dev/null
 sql "$UP" "INSERT INTO og.dispatch_epoch VALUES ('up', 1, 'test', now())"
-batch() { # batch NAME: one event and one refusal for district 650204, as archive stores them
+# batch NAME [old]: one event and one refusal for district 650204, as archive stores them
+# (old: as the archive of 014 did, which also gave og.store_event the case's columns)
+batch() {
 	"$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$UP" -U onegrid_archive >/dev/null <<-SQL
 		BEGIN;
 		SELECT og.begin_batch('up', 1, 'test');
 		SELECT og.store_event('zongzhi', 'up-$1', 'report', '650204', '{"id": "up-$1"}', '\x01',
-		       '{"kind": "KIND_OPEN_CASE"}', '\x02', NULL, false, NULL);
+		       '{"kind": "KIND_OPEN_CASE"}', '\x02', ${2:+NULL,} false, NULL);
 		SELECT og.store_rejection(now(), 'local', 'zongzhi', 'rj-$1', 'REASON_INVALID_FIELD', 'bad',
 		       convert_to('rj-$1', 'UTF8'), 6, NULL);
 		SELECT og.end_batch();
 		COMMIT;
 	SQL
 }
-batch old1
-batch old2
+batch old1 old
+batch old2 old
 rc=0
 out=$("$CTL" migrate --db "dbname=$UP" --sql-dir "$ONEGRID_REPO/deploy/sql" 2>&1) || rc=$?
 assert_eq "upgrade: deploy/sql does not take a database at 014 by itself" 1 "$rc"

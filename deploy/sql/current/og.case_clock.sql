@@ -1,9 +1,9 @@
 -- og.case_clock(stage, deadline_at, paused_at): a case's clock, as dispatch concluded it
 -- before it wrote its conclusion into each decision (migration 023): 'running' (stage
 -- 'handling', a deadline, not paused: it can be overdue), 'paused' (handling, an extension
--- request pending), else 'none'. stage is og.case_stage's (a parameter, not a call: an
--- auditor reading og.case_rebuilt has no access to schema og, where the call would be
--- looked up).
+-- request pending), else 'none'. stage is og.case_stage's (a parameter, not a call: the
+-- planner inlines this function, looking up what its body names as the one who runs the
+-- query).
 --
 -- Only for the records that do not carry dispatch's own conclusion (Decision.clock); see
 -- og.case_stage. The rule is dispatch's (daemons/dispatch/lifecycle.c, og_lifecycle_clock).

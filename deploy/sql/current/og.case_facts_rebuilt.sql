@@ -2,8 +2,8 @@
 -- (one GROUP BY): the facts og.case keeps for the auditor (first_resolved_at ...
 -- last_evaluation, see deploy/sql/020_case_facts.sql), and where the decision that
 -- opened the case and its last decision are (their ledger_id and recorded_at, the
--- ledger's key), from which og.case_rebuilt takes the rest of the case. og.apply_case and
--- og.store_event keep the same facts as each decision is stored; og.case_rebuilt (and so
+-- ledger's key), from which og.case_rebuilt takes the rest of the case. og.open_cases and
+-- og.apply_cases keep the same facts as each decision is stored; og.case_rebuilt (and so
 -- audit.projection_differences) compares the two; migration 020 filled the columns of
 -- existing cases by the same rules. Per case, from its decisions in ledger order:
 --   first_resolved_at, deadline_when_resolved  the first decision in state 'resolved':

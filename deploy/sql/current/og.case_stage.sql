@@ -3,8 +3,8 @@
 -- evaluated, voided), 'checking' (resolved, checked), else 'handling'.
 --
 -- Only for the records that do not carry dispatch's own conclusion (Decision.stage): the
--- cases and ledger decisions recorded before 023 (the backfill, og.case_rebuilt) and a
--- decision of a dispatch older than 023 (og.store_event, og.store_opened, og.apply_case).
+-- cases and ledger decisions recorded before 023 (the backfill) and a decision of a
+-- dispatch older than 023 (og.decision_case, which storage and og.case_rebuilt read).
 -- The rule is dispatch's (daemons/dispatch/lifecycle.c, og_lifecycle_stage): the views
 -- read og.case.stage, never this. This copy says what those older records meant, so it
 -- does not change when dispatch's rule does.

@@ -4,7 +4,7 @@
 -- when its ledger row is recorded; and its deadline), closed_at and closed_deadline when
 -- it closes it, returned when it returns it (state 'returned', or it names the unit that
 -- returned it), reworks 1 when it sends the case back to work (resolved to in_progress,
--- closed to dispatched), else 0. og.apply_case and og.store_event apply it as each
+-- closed to dispatched), else 0. og.open_cases and og.apply_cases apply it as each
 -- decision is stored; og.case_facts_rebuilt states the same rules over the whole ledger.
 -- PL/pgSQL, not SQL: called from PL/pgSQL, a SQL function of several OUT parameters is not
 -- inlined and starts an executor per call (7.5 µs here, against 2.5).

@@ -1,19 +1,21 @@
 -- og.store_decision: stores a further decision of an event og.store_event stored in this
 -- batch, once per (event, case): a joint meeting's decision (联席会) can assign or close
 -- several shelved cases; its first decision is stored with the event, each further one
--- here, in the same transaction. p_case as for og.store_event when it moves a case; the
+-- here, in the same transaction. The decision (its case_id) names the case it moves; the
 -- case's last_ledger_id becomes the event's ledger id, and its facts for the auditor move
 -- on by the decision (og.apply_case). Returns 'stored', or 'duplicate'
 -- when the event's decision on that case is stored already (a resent event changes
 -- nothing). SQLSTATE OG002 when the event is not stored or the case does not exist.
 
+DROP FUNCTION IF EXISTS og.store_decision(text, text, text, text, jsonb, bytea, jsonb);
+
 CREATE OR REPLACE FUNCTION og.store_decision(p_source text, p_event_id text, p_type text,
                                              p_district text, p_decision_detail jsonb,
-                                             p_decision_body bytea, p_case jsonb)
+                                             p_decision_body bytea)
   RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
 DECLARE
-  cid text := p_case ->> 'case_id';
+  cid text := p_decision_detail ->> 'case_id';
   eid bigint;
 BEGIN
   IF EXISTS (SELECT 1 FROM og.ledger WHERE kind = 'decision' AND source_system = p_source
@@ -28,10 +30,10 @@ BEGIN
   INSERT INTO og.ledger VALUES
     (nextval('og.ledger_id_seq'), now(), currval('og.batch_id_seq'), p_district, 'decision', cid,
      p_source, p_event_id, p_type, p_decision_detail, p_decision_body);
-  PERFORM og.apply_case(cid, p_case, eid, p_decision_detail, NULL);
+  PERFORM og.apply_case(p_decision_detail, eid, NULL);
   RETURN 'stored';
 END $$;
 
-REVOKE ALL ON FUNCTION og.store_decision(text, text, text, text, jsonb, bytea, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION og.store_decision(text, text, text, text, jsonb, bytea, jsonb)
+REVOKE ALL ON FUNCTION og.store_decision(text, text, text, text, jsonb, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION og.store_decision(text, text, text, text, jsonb, bytea)
   TO onegrid_writer;

@@ -1,8 +1,9 @@
 -- og.store_event: stores one accepted event with dispatch's (first) decision on it, once,
 -- in the batch og.begin_batch opened. archive calls it for every accepted event but those
--- og.store_opened stores (the events that each open a case of their own, set-based), and
--- for those too when it stores a batch record by record (daemons/archive/store.c); the
--- event key (source, event id) makes a resent event change nothing.
+-- og.store_opened and og.store_moved store set-based (the events that each open a case of
+-- their own, or move a case no other record of the batch names), and for those too when
+-- it stores a batch record by record (daemons/archive/store.c); the event key (source,
+-- event id) makes a resent event change nothing.
 --
 -- Arguments:
 --   p_source, p_event_id     the event key: the authenticated source system and the
@@ -12,37 +13,25 @@
 --   p_event_detail/_body     the event as JSON (with "received", "publisher" and "tag",
 --                            which og.stored_outcome compares) and as its canonical protobuf
 --                            bytes, both without the reporter's contact
---   p_decision_detail/_body  dispatch's Decision, likewise
---   p_case                   NULL when the decision touches no case. Otherwise the case
---                            columns the decision sets, absolute values, as JSON named
---                            like og.case's columns: case_id, state, unit_code, rule_id,
---                            rule_version, deadline_at, closed_at, contacts,
---                            escalation_level, supervisor_unit, severity, paused_at,
---                            extension_days, returned_units (a JSON array), stage and
---                            clock (dispatch's conclusions; absent from a dispatch older
---                            than migration 023: og.case_stage, og.case_clock); and, when the
---                            event opens the case, also shard, district_code, area_code,
---                            category_code, opened_at, source_system, source_event_id and,
---                            but for a split, title, channel, occurred_at, latitude,
---                            longitude. Never updated_at nor last_ledger_id: those are
---                            now() and the event's ledger id; nor the auditor's facts
---                            (first_resolved_at ... last_evaluation): derived here.
+--   p_decision_detail/_body  dispatch's Decision, likewise. Its case_id names the case it
+--                            opens or moves (none: the event touches no case); the case's
+--                            columns follow from it (og.decision_case, og.case_opening)
 --   p_opens                  true when the decision opens the case (KIND_OPEN_CASE)
 --   p_contact                the reporter's contact as JSON ({"name", "phone"}), kept
 --                            apart in og.reporter_contact so it can be erased; or NULL
 --
 -- Effect: the event key, two ledger rows (the event, then the decision; the key and the
 -- case name the event's row), and:
---   * opening a case: the og.case row, and the report's og.case_report row ('opened'). A
---     case split off another (the decision has split_from, report_source,
---     report_event_id) instead takes its title, channel, time and position from that
---     merged report's ledger row, and the report (its og.case_report row and its contact)
---     moves to the new case ('split'); SQLSTATE OG002 if the report is not stored;
+--   * opening a case: the og.case row (og.open_cases), and the report's og.case_report row
+--     ('opened'). A case split off another (the decision has split_from, report_source,
+--     report_event_id) is opened for that merged report (its ledger row's detail and key),
+--     and the report (its og.case_report row and its contact) moves to the new case
+--     ('split'); SQLSTATE OG002 if the report is not stored;
 --   * moving a case: og.apply_case (SQLSTATE OG002 if the case does not exist); a merge
 --     (KIND_MERGE) also adds the report's og.case_report row ('merged');
 --   * either way, the case's facts for the auditor (first_resolved_at ... last_evaluation,
---     migration 020) moved on by the decision (og.decision_facts) and, for an evaluation,
---     by the event, as og.case_facts_rebuilt derives them from the ledger;
+--     migration 020) started or moved on by the decision (og.decision_facts) and, for an
+--     evaluation, by the event, as og.case_facts_rebuilt derives them from the ledger;
 --   * the contact, if any.
 -- Each decision carries absolute values, so storing the same decision again changes
 -- nothing.
@@ -53,20 +42,21 @@
 -- event was stored, with the case_id stored the first time. A further decision of the
 -- same event on another case (a joint meeting's) goes through og.store_decision.
 
+DROP FUNCTION IF EXISTS og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, jsonb,
+                                       boolean, jsonb);
+
 CREATE OR REPLACE FUNCTION og.store_event(p_source text, p_event_id text, p_type text,
                                           p_district text, p_event_detail jsonb,
                                           p_event_body bytea, p_decision_detail jsonb,
-                                          p_decision_body bytea, p_case jsonb, p_opens boolean,
+                                          p_decision_body bytea, p_opens boolean,
                                           p_contact jsonb, OUT outcome text, OUT case_id text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
 DECLARE
   lid bigint := nextval('og.ledger_id_seq');
   did bigint;
-  bid bigint := currval('og.batch_id_seq');
-  cid text := p_case ->> 'case_id';
+  cid text := p_decision_detail ->> 'case_id';
   v_kind text := p_decision_detail ->> 'kind';
-  r og.case;
-  f record;
+  evaluation jsonb := CASE WHEN p_type = 'evaluation' THEN p_event_detail END;
   rep og.ledger;
 BEGIN
   INSERT INTO og.event_key AS k (source_system, source_event_id, district_code, case_id, ledger_id, stored_at)
@@ -80,11 +70,11 @@ BEGIN
   END IF;
   did := nextval('og.ledger_id_seq');
   INSERT INTO og.ledger VALUES
-    (lid, now(), bid, p_district, 'event', cid, p_source, p_event_id, p_type, p_event_detail, p_event_body),
-    (did, now(), bid, p_district, 'decision', cid, p_source, p_event_id, p_type,
-     p_decision_detail, p_decision_body);
+    (lid, now(), currval('og.batch_id_seq'), p_district, 'event', cid, p_source, p_event_id,
+     p_type, p_event_detail, p_event_body),
+    (did, now(), currval('og.batch_id_seq'), p_district, 'decision', cid, p_source, p_event_id,
+     p_type, p_decision_detail, p_decision_body);
   IF cid IS NOT NULL THEN
-    r := jsonb_populate_record(NULL::og.case, p_case);
     IF p_opens THEN
       IF p_decision_detail ? 'split_from' THEN
         SELECT * INTO rep FROM og.ledger l
@@ -94,44 +84,27 @@ BEGIN
           RAISE EXCEPTION 'split: report %/% is not stored', p_decision_detail ->> 'report_source',
             p_decision_detail ->> 'report_event_id' USING ERRCODE = 'OG002';
         END IF;
-        r.title := coalesce(rep.detail #>> '{report,title}', rep.detail #>> '{sensor_alert,title}');
-        r.channel := coalesce(rep.detail #>> '{report,channel}', 'CHANNEL_SENSOR');
-        r.occurred_at := (rep.detail ->> 'time')::timestamptz;
-        r.latitude := (rep.detail #>> '{location,latitude}')::double precision;
-        r.longitude := (rep.detail #>> '{location,longitude}')::double precision;
+        PERFORM og.open_cases(ARRAY[lid], ARRAY[p_decision_detail], ARRAY[rep.detail],
+                              ARRAY[rep.source_system], ARRAY[rep.source_event_id],
+                              ARRAY[evaluation]);
         UPDATE og.case_report cr SET case_id = cid, joined = 'split', ledger_id = did
          WHERE cr.source_system = rep.source_system AND cr.source_event_id = rep.source_event_id;
         UPDATE og.reporter_contact rc SET case_id = cid
          WHERE rc.source_system = rep.source_system AND rc.source_event_id = rep.source_event_id;
       ELSE
-        INSERT INTO og.case_report VALUES
-          (p_source, p_event_id, cid, 'opened', r.area_code,
-           coalesce((p_event_detail ->> 'time')::timestamptz, r.opened_at),
-           (p_event_detail #>> '{location,latitude}')::double precision,
-           (p_event_detail #>> '{location,longitude}')::double precision,
-           og.event_severity(p_event_detail), did)
+        PERFORM og.open_cases(ARRAY[lid], ARRAY[p_decision_detail], ARRAY[p_event_detail],
+                              ARRAY[p_source], ARRAY[p_event_id], ARRAY[evaluation]);
+        INSERT INTO og.case_report
+          SELECT p_source, p_event_id, cid, 'opened', o.area_code,
+                 coalesce((p_event_detail ->> 'time')::timestamptz, o.opened_at),
+                 (p_event_detail #>> '{location,latitude}')::double precision,
+                 (p_event_detail #>> '{location,longitude}')::double precision,
+                 og.event_severity(p_event_detail), did
+            FROM og.case_opening(p_decision_detail, p_event_detail) o
           ON CONFLICT DO NOTHING;
       END IF;
-      r.updated_at := now();
-      r.last_ledger_id := lid;
-      r.escalation_level := coalesce(r.escalation_level, 0);
-      r.returned_units := coalesce(r.returned_units, '{}');
-      r.stage := coalesce(r.stage, og.case_stage(r.state));
-      r.clock := coalesce(r.clock, og.case_clock(og.case_stage(r.state), r.deadline_at,
-                                                  r.paused_at));
-      f := og.decision_facts(p_decision_detail);
-      r.first_resolved_at := f.resolved_at;
-      r.deadline_when_resolved := f.resolved_deadline;
-      r.first_closed_at := f.closed_at;
-      r.deadline_when_closed := f.closed_deadline;
-      r.returned := f.returned;
-      r.reworks := f.reworks;
-      r.last_evaluation := CASE WHEN p_type = 'evaluation'
-                                THEN p_event_detail #>> '{evaluation,result}' END;
-      INSERT INTO og.case SELECT r.*;
     ELSE
-      PERFORM og.apply_case(cid, p_case, lid, p_decision_detail,
-                            CASE WHEN p_type = 'evaluation' THEN p_event_detail END);
+      PERFORM og.apply_case(p_decision_detail, lid, evaluation);
       IF v_kind = 'KIND_MERGE' THEN
         INSERT INTO og.case_report VALUES
           (p_source, p_event_id, cid, 'merged', p_decision_detail ->> 'report_area',
@@ -151,8 +124,8 @@ BEGIN
   case_id := cid;
 END $$;
 
-REVOKE ALL ON FUNCTION og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, jsonb,
-                                      boolean, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, jsonb,
+REVOKE ALL ON FUNCTION og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, boolean,
+                                      jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea,
                                          boolean, jsonb)
   TO onegrid_writer;

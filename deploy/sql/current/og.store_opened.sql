@@ -8,14 +8,14 @@
 -- batch goes to og.store_event.
 --
 -- Arguments: arrays of one element per event, in the batch's order, each element what
--- og.store_event's argument of that name is (p_case never NULL; p_contact NULL for none).
+-- og.store_event's argument of that name is (p_contact NULL for none).
 --
 -- Effect: for each event whose key is not stored yet, in the order given: its event key,
--- its two ledger rows (the event, then the decision, numbered one after the other), its
--- og.case row (the case columns p_case names, the rest as og.store_event sets them when it
--- opens a case, the auditor's facts by og.decision_facts), the report's og.case_report
--- row ('opened') and the contact, if any. The feed's rows for the new cases come from the
--- triggers of og.case, once for the statement (og.feed_case_change).
+-- its two ledger rows (the event, then the decision, numbered one after the other) and the
+-- contact, if any (og.store_records), its og.case row (og.open_cases, as og.store_event
+-- opens a case) and the report's og.case_report row ('opened'). The feed's rows for the
+-- new cases come from the triggers of og.case, once for the statement
+-- (og.feed_case_change).
 --
 -- Its statements are planned once per session (force_generic_plan): planned anew for
 -- each call, as the default chose for array arguments, a trickle of small batches spent
@@ -27,90 +27,58 @@
 -- Any error stores nothing: archive then stores the batch event by event, so the event at
 -- fault is the one refused.
 
+DROP FUNCTION IF EXISTS og.store_opened(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
+                                        bytea[], jsonb[], jsonb[]);
+
 CREATE OR REPLACE FUNCTION og.store_opened(p_source text[], p_event_id text[], p_type text[],
                                            p_district text[], p_event_detail jsonb[],
                                            p_event_body bytea[], p_decision_detail jsonb[],
-                                           p_decision_body bytea[], p_case jsonb[],
-                                           p_contact jsonb[])
+                                           p_decision_body bytea[], p_contact jsonb[])
   RETURNS TABLE (i integer, outcome text, case_id text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
-  bid bigint := currval('og.batch_id_seq');
-  fresh bigint[]; -- positions of the events stored now
+  fresh bigint[]; -- positions of the events stored now,
+  lids bigint[];  -- the ledger ids of their events
+  dids bigint[];  -- and of their decisions
 BEGIN
-  -- The ledger ids are taken in the arrays' order, two per event: the event's, then the
-  -- decision's (u is computed once: it calls nextval).
-  WITH u AS (
-    SELECT a.*, nextval('og.ledger_id_seq') AS lid, nextval('og.ledger_id_seq') AS did
-      FROM unnest(p_source, p_event_id, p_type, p_district, p_event_detail, p_event_body,
-                  p_decision_detail, p_decision_body, p_case, p_contact)
-             WITH ORDINALITY AS a(source, event_id, type, district, event, event_body,
-                                  decision, decision_body, c, contact, n)
-     ORDER BY a.n
-  ), k AS (
-    INSERT INTO og.event_key (source_system, source_event_id, district_code, case_id,
-                              ledger_id, stored_at)
-      SELECT u.source, u.event_id, u.district, u.c ->> 'case_id', u.lid, now()
-        FROM u ORDER BY u.n
-      ON CONFLICT DO NOTHING
-      RETURNING ledger_id
-  ), s AS (
-    -- The events stored now.
-    SELECT u.* FROM u JOIN k ON k.ledger_id = u.lid
-  ), l AS (
-    INSERT INTO og.ledger
-      SELECT x.*
-        FROM s,
-             LATERAL (VALUES (s.lid, now(), bid, s.district, 'event', s.c ->> 'case_id',
-                              s.source, s.event_id, s.type, s.event, s.event_body),
-                             (s.did, now(), bid, s.district, 'decision', s.c ->> 'case_id',
-                              s.source, s.event_id, s.type, s.decision, s.decision_body)) x
-       ORDER BY 1
-  ), oc AS (
-    INSERT INTO og.case
-      SELECT r.*
-        FROM s,
-             LATERAL og.decision_facts(s.decision) f,
-             LATERAL jsonb_populate_record(NULL::og.case, s.c || jsonb_build_object(
-               'updated_at', now(), 'last_ledger_id', s.lid,
-               'escalation_level', coalesce((s.c ->> 'escalation_level')::integer, 0),
-               'returned_units', coalesce(nullif(s.c -> 'returned_units', 'null'::jsonb),
-                                          '[]'::jsonb),
-               'stage', coalesce(s.c ->> 'stage', og.case_stage(s.c ->> 'state')),
-               'clock', coalesce(s.c ->> 'clock',
-                                 og.case_clock(og.case_stage(s.c ->> 'state'),
-                                               (s.c ->> 'deadline_at')::timestamptz,
-                                               (s.c ->> 'paused_at')::timestamptz)),
-               'first_resolved_at', f.resolved_at,
-               'deadline_when_resolved', f.resolved_deadline,
-               'first_closed_at', f.closed_at, 'deadline_when_closed', f.closed_deadline,
-               'returned', f.returned, 'reworks', f.reworks,
-               'last_evaluation', CASE WHEN s.type = 'evaluation'
-                                       THEN s.event #>> '{evaluation,result}' END)) r
-       ORDER BY s.n
-  ), cr AS (
-    INSERT INTO og.case_report
-      SELECT s.source, s.event_id, s.c ->> 'case_id', 'opened', s.c ->> 'area_code',
-             coalesce((s.event ->> 'time')::timestamptz, (s.c ->> 'opened_at')::timestamptz),
-             (s.event #>> '{location,latitude}')::double precision,
-             (s.event #>> '{location,longitude}')::double precision,
-             og.event_severity(s.event), s.did
-        FROM s ORDER BY s.n
-      ON CONFLICT DO NOTHING
-  ), rc AS (
-    INSERT INTO og.reporter_contact (source_system, source_event_id, case_id, name, phone)
-      SELECT s.source, s.event_id, s.c ->> 'case_id', s.contact ->> 'name', s.contact ->> 'phone'
-        FROM s WHERE s.contact IS NOT NULL ORDER BY s.n
-  )
-  SELECT coalesce(array_agg(s.n), '{}') INTO fresh FROM s;
+  SELECT coalesce(array_agg(r.n ORDER BY r.n), '{}'), coalesce(array_agg(r.ledger_id ORDER BY r.n), '{}'),
+         coalesce(array_agg(r.decision_ledger_id ORDER BY r.n), '{}')
+    INTO fresh, lids, dids
+    FROM og.store_records(p_source, p_event_id, p_type, p_district, p_event_detail, p_event_body,
+                          p_decision_detail, p_decision_body, p_contact) r;
 
-  RETURN QUERY SELECT * FROM og.batch_outcomes(p_source, p_event_id, p_event_detail, p_case, fresh);
+  -- The events stored now, with their ledger ids: a join on the positions (a subscript
+  -- of a jsonb[] walks the array from its start).
+  PERFORM og.open_cases(array_agg(f.lid ORDER BY a.n), array_agg(a.decision ORDER BY a.n),
+                        array_agg(a.event ORDER BY a.n), array_agg(a.source ORDER BY a.n),
+                        array_agg(a.event_id ORDER BY a.n),
+                        array_agg(CASE WHEN a.type = 'evaluation' THEN a.event END ORDER BY a.n))
+     FROM unnest(p_source, p_event_id, p_type, p_event_detail, p_decision_detail)
+            WITH ORDINALITY AS a(source, event_id, type, event, decision, n)
+     JOIN unnest(fresh, lids) AS f(n, lid) ON f.n = a.n
+   HAVING count(*) > 0;
+
+  INSERT INTO og.case_report
+    SELECT a.source, a.event_id, a.decision ->> 'case_id', 'opened', o.area_code,
+           coalesce((a.event ->> 'time')::timestamptz, o.opened_at),
+           (a.event #>> '{location,latitude}')::double precision,
+           (a.event #>> '{location,longitude}')::double precision,
+           og.event_severity(a.event), f.did
+      FROM unnest(p_source, p_event_id, p_event_detail, p_decision_detail)
+             WITH ORDINALITY AS a(source, event_id, event, decision, n)
+      JOIN unnest(fresh, dids) AS f(n, did) ON f.n = a.n,
+           LATERAL og.case_opening(a.decision, a.event) o
+     ORDER BY a.n
+    ON CONFLICT DO NOTHING;
+
+  RETURN QUERY SELECT * FROM og.batch_outcomes(p_source, p_event_id, p_event_detail,
+                                               p_decision_detail, fresh);
 END $$;
 
 REVOKE ALL ON FUNCTION og.store_opened(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
-                                       bytea[], jsonb[], jsonb[]) FROM PUBLIC;
+                                       bytea[], jsonb[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION og.store_opened(text[], text[], text[], text[], jsonb[], bytea[],
-                                          jsonb[], bytea[], jsonb[], jsonb[])
+                                          jsonb[], bytea[], jsonb[])
   TO onegrid_writer;
