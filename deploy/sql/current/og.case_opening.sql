@@ -9,7 +9,8 @@
 --   title          the report's or the sensor alert's title ('' for none)
 --   channel        the report's channel; a sensor alert's is CHANNEL_SENSOR
 --   occurred_at    the report's time
---   latitude, longitude   the report's location (NULL for none)
+--   latitude, longitude   the report's location (NULL for none; a coordinate of 0 is
+--                         absent from the JSON, and 0)
 -- Not here: the shard (the batch's), source_system and source_event_id (the report's key).
 -- SQL, set-returning, not SECURITY DEFINER: inlined where it is called in FROM.
 
@@ -24,6 +25,8 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
          CASE WHEN report ? 'report' THEN coalesce(report #>> '{report,channel}', 'CHANNEL_UNSPECIFIED')
               ELSE 'CHANNEL_SENSOR' END,
          (report ->> 'time')::timestamptz,
-         (report #>> '{location,latitude}')::double precision,
-         (report #>> '{location,longitude}')::double precision
+         CASE WHEN report ? 'location'
+              THEN coalesce((report #>> '{location,latitude}')::double precision, 0) END,
+         CASE WHEN report ? 'location'
+              THEN coalesce((report #>> '{location,longitude}')::double precision, 0) END
 $$;

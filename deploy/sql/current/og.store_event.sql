@@ -96,22 +96,19 @@ BEGIN
                               ARRAY[p_source], ARRAY[p_event_id], ARRAY[evaluation]);
         INSERT INTO og.case_report
           SELECT p_source, p_event_id, cid, 'opened', o.area_code,
-                 coalesce((p_event_detail ->> 'time')::timestamptz, o.opened_at),
-                 (p_event_detail #>> '{location,latitude}')::double precision,
-                 (p_event_detail #>> '{location,longitude}')::double precision,
-                 og.event_severity(p_event_detail), did
+                 coalesce((p_event_detail ->> 'time')::timestamptz, o.opened_at), o.latitude,
+                 o.longitude, og.event_severity(p_event_detail), did
             FROM og.case_opening(p_decision_detail, p_event_detail) o
           ON CONFLICT DO NOTHING;
       END IF;
     ELSE
       PERFORM og.apply_case(p_decision_detail, lid, evaluation);
       IF v_kind = 'KIND_MERGE' THEN
-        INSERT INTO og.case_report VALUES
-          (p_source, p_event_id, cid, 'merged', p_decision_detail ->> 'report_area',
-           (p_event_detail ->> 'time')::timestamptz,
-           (p_event_detail #>> '{location,latitude}')::double precision,
-           (p_event_detail #>> '{location,longitude}')::double precision,
-           og.event_severity(p_event_detail), did)
+        -- The report's time and position as a case opened for it would take them.
+        INSERT INTO og.case_report
+          SELECT p_source, p_event_id, cid, 'merged', p_decision_detail ->> 'report_area',
+                 o.occurred_at, o.latitude, o.longitude, og.event_severity(p_event_detail), did
+            FROM og.case_opening(p_decision_detail, p_event_detail) o
           ON CONFLICT DO NOTHING;
       END IF;
     END IF;

@@ -62,9 +62,7 @@ BEGIN
 
   INSERT INTO og.case_report
     SELECT a.source, a.event_id, a.decision ->> 'case_id', 'opened', o.area_code,
-           coalesce((a.event ->> 'time')::timestamptz, o.opened_at),
-           (a.event #>> '{location,latitude}')::double precision,
-           (a.event #>> '{location,longitude}')::double precision,
+           coalesce((a.event ->> 'time')::timestamptz, o.opened_at), o.latitude, o.longitude,
            og.event_severity(a.event), f.did
       FROM unnest(p_source, p_event_id, p_event_detail, p_decision_detail)
              WITH ORDINALITY AS a(source, event_id, event, decision, n)
