@@ -74,13 +74,18 @@ assert_eq "one 'assigned' feed row per case given to a unit, numbered" \
 	                  WHERE kind = 'assigned' AND EXISTS (SELECT 1 FROM og.case c
 	                        WHERE c.case_id = a.case_id AND c.unit_code = a.unit_code
 	                          AND c.last_ledger_id = a.ledger_id)")"
-assert_eq "the feed's numbers have no gap" "$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment")" \
-	"$(sql "$TEST_DB" "SELECT max(seq) FROM og.assignment")"
-assert_eq "the ledger rebuilds the same projection" 0 \
-	"$(sql "$TEST_DB" "SELECT count(*) FROM audit.projection_differences")"
-"$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB" >"$TEST_DIR/verify.out" 2>&1 ||
-	fail "audit verify: $(tail -n 3 "$TEST_DIR/verify.out")"
-pass "the chains verify: $(tail -n 1 "$TEST_DIR/verify.out")"
+# consistent WHEN: the feed's numbers have no gap, the ledger rebuilds the same
+# projection, the chains verify.
+consistent() {
+	assert_eq "the feed's numbers have no gap ($1)" "$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment")" \
+		"$(sql "$TEST_DB" "SELECT max(seq) FROM og.assignment")"
+	assert_eq "the ledger rebuilds the same projection ($1)" 0 \
+		"$(sql "$TEST_DB" "SELECT count(*) FROM audit.projection_differences")"
+	"$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB" >"$TEST_DIR/verify.out" 2>&1 ||
+		fail "audit verify ($1): $(tail -n 3 "$TEST_DIR/verify.out")"
+	pass "the chains verify ($1): $(tail -n 1 "$TEST_DIR/verify.out")"
+}
+consistent "the reports stored"
 
 # A coordinate of 0 is a coordinate (only 0, 0 is refused): the JSON of the ledger leaves
 # a 0 out, and the case and its report keep 0, not NULL, as the projection rebuilt from the
@@ -156,13 +161,7 @@ assert_eq "each update's decision follows its event in the ledger" 0 \
 	                    AND d.kind = 'decision'
 	                  WHERE e.kind = 'event' AND e.event_type = 'status'
 	                    AND (d.ledger_id <> e.ledger_id + 1 OR d.batch_id <> e.batch_id)")"
-assert_eq "the feed's numbers still have no gap" "$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment")" \
-	"$(sql "$TEST_DB" "SELECT max(seq) FROM og.assignment")"
-assert_eq "the ledger rebuilds the same projection after the moves" 0 \
-	"$(sql "$TEST_DB" "SELECT count(*) FROM audit.projection_differences")"
-"$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB" >"$TEST_DIR/verify.out" 2>&1 ||
-	fail "audit verify after the moves: $(tail -n 3 "$TEST_DIR/verify.out")"
-pass "the chains verify: $(tail -n 1 "$TEST_DIR/verify.out")"
+consistent "the updates stored"
 
 # A key stored already, given again in a call: answered as og.store_event answers it
 # ('stored' for the same submission, 'duplicate' for another), nothing stored again; a new
