@@ -1,8 +1,12 @@
 #include "archive.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <uthash.h>
 #include <zmq.h>
 
@@ -63,11 +67,26 @@ static void metrics_init(struct archive_metrics *m)
     og_metrics_link_server_init(&m->link, "dispatch");
 }
 
+/* The commit of one batch, made on the committing thread while the main loop goes on
+ * receiving (and answering the batch before). recs are the first k held records: they
+ * are the thread's from commit_start until the main loop has seen done_fd and taken the
+ * result (commit_finish); the main loop touches neither them nor the store meanwhile. */
+struct job {
+    struct held **recs; /* a copy of the batch's first k pointers (batch_max of room) */
+    size_t k;
+    int rc;
+    uint64_t current; /* -ESTALE: the current epoch */
+    size_t refused;   /* records replaced by their refusal */
+    bool connected;   /* the store's connection was up after it */
+    int64_t started;  /* og_mono_us() */
+    char err[512];
+};
+
 struct og_archive {
     struct og_archive_opts o;
     struct og_link_server *srv;
     struct og_store *store;
-    struct held **batch; /* in arrival order */
+    struct held **batch; /* in arrival order; while committing, the job's records first */
     size_t n, cap;
     struct held *by_key;
     int64_t first_at; /* when the oldest held record arrived (monotonic us) */
@@ -75,35 +94,90 @@ struct og_archive {
      * database is idle. Records that came while a batch was committing have waited for
      * that commit: they go at once (due), together. */
     bool due;             /* the held records go without waiting */
-    bool after_commit;    /* no receive since the last commit: what is queued came during it */
     struct og_backoff db; /* while the database fails */
     uint64_t committed, batches, duplicates, refused_records;
+    bool db_up; /* as of the last commit or connection attempt */
     struct og_frame_drops malformed;
     struct archive_metrics m;
+    /* The committing thread: started (pending) under mu, done says so on done_fd. */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done_fd; /* an eventfd */
+    bool pending, quit, thread_started;
+    bool committing;     /* a job is the thread's (from commit_start to commit_finish) */
+    int64_t drain_until; /* stopping: when to give up committing what is held */
+    struct job job;
 };
+
+static void commit_run(struct og_archive *a, struct job *j);
+
+/* The committing thread: runs each job it is given, then says so on done_fd. */
+static void *committer(void *arg)
+{
+    struct og_archive *a = arg;
+    const uint64_t one = 1;
+
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        while (!a->pending && !a->quit)
+            pthread_cond_wait(&a->cv, &a->mu);
+        if (!a->pending)
+            break;
+        pthread_mutex_unlock(&a->mu);
+        commit_run(a, &a->job);
+        pthread_mutex_lock(&a->mu);
+        a->pending = false;
+        /* Cannot fail: the counter is read (reset) before the next job starts. */
+        (void)!write(a->done_fd, &one, sizeof(one));
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
 
 struct og_archive *og_archive_new(const struct og_archive_opts *o, struct og_link_server *srv,
                                   struct og_store *store)
 {
     struct og_archive *a = calloc(1, sizeof(*a));
+    sigset_t all, old;
+
     if (!a)
         return NULL;
     a->o = *o;
     a->srv = srv;
     a->store = store;
     a->cap = o->batch_max * 4;
+    a->db_up = og_store_connected(store);
+    a->done_fd = -1;
     metrics_init(&a->m);
     a->batch = calloc(a->cap, sizeof(*a->batch));
-    if (!a->batch) {
-        free(a);
-        return NULL;
+    a->job.recs = calloc(o->batch_max, sizeof(*a->job.recs));
+    if (!a->batch || !a->job.recs || pthread_mutex_init(&a->mu, NULL) != 0)
+        goto fail;
+    if (pthread_cond_init(&a->cv, NULL) != 0) {
+        pthread_mutex_destroy(&a->mu);
+        goto fail;
     }
-    return a;
+    a->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    /* Signals are the main loop's (they interrupt its poll): the thread blocks them all. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    a->thread_started = a->done_fd >= 0 && pthread_create(&a->thread, NULL, committer, a) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (a->thread_started)
+        return a;
+    og_archive_destroy(&a);
+    return NULL;
+fail:
+    free(a->job.recs);
+    free(a->batch);
+    free(a);
+    return NULL;
 }
 
 static void held_free(struct held *h)
 {
-    og_store_item_clear(&h->item);
+    og_store_item_free(&h->item);
     if (h->item.frame)
         onegrid__v1__frame__free_unpacked(h->item.frame, NULL);
     free(h->key);
@@ -115,6 +189,18 @@ void og_archive_destroy(struct og_archive **ap)
     struct og_archive *a = *ap;
     if (!a)
         return;
+    /* A job the thread is on is finished first (its records are freed below). */
+    pthread_mutex_lock(&a->mu);
+    a->quit = true;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    if (a->thread_started)
+        pthread_join(a->thread, NULL);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    if (a->done_fd >= 0)
+        close(a->done_fd);
+    free(a->job.recs);
     for (size_t i = 0; i < a->n; i++) {
         HASH_DEL(a->by_key, a->batch[i]);
         held_free(a->batch[i]);
@@ -184,10 +270,11 @@ static void receive(struct og_archive *a)
             break;
         }
         h->item.frame = f;
+        og_store_item_prepare(&h->item);
         HASH_ADD_KEYPTR(hh, a->by_key, h->key, strlen(h->key), h);
-        if (a->n == 0) {
+        if (a->n == 0) { /* the database is idle: it may wait for others */
             a->first_at = og_mono_us();
-            a->due = a->after_commit;
+            a->due = false;
         }
         a->batch[a->n++] = h;
     }
@@ -222,7 +309,6 @@ static void committed(struct og_archive *a, size_t k, uint64_t epoch)
     }
     a->committed += k;
     a->batches++;
-    a->after_commit = true;
     og_metrics_inc(a->m.batches);
     og_metrics_observe(a->m.batch_size, (double)k);
     if (og_backoff_succeeded(&a->db))
@@ -233,7 +319,7 @@ static void committed(struct og_archive *a, size_t k, uint64_t epoch)
 /* The database refused held record h for its own content: it is recorded as refused
  * instead, and if the refusal is refused too, as a minimal refusal (safe values only).
  * -EIO when even that was refused: nothing simpler is left, so it is a fault. */
-static int refuse(struct og_archive *a, struct held *h, const char *err)
+static int refuse(struct held *h, const char *err)
 {
     int rc = og_store_refuse(&h->item, err);
     if (rc == -EEXIST)
@@ -244,133 +330,194 @@ static int refuse(struct og_archive *a, struct held *h, const char *err)
     }
     if (rc < 0)
         return rc;
-    a->refused_records++;
     og_err("the database refused record \"%s\"; recording it as %s: %s", h->key,
            h->item.minimal ? "a minimal refusal" : "refused", err);
     return 0;
 }
 
-/* Commits the first k held records (one shard and epoch) and answers them. A record the
- * database refuses for its own content is named by the store; it is replaced by its
- * refusal and the batch tried again. Each pass turns one record into a refusal or a
- * refusal into a minimal one, so there are at most 2k + 1 passes. */
-static int commit_some(struct og_archive *a, size_t k)
+/* On the committing thread: commits the job's records (one shard and epoch) and fills
+ * their replies. A record the database refuses for its own content is named by the store;
+ * it is replaced by its refusal and the batch tried again. Each pass turns one record into
+ * a refusal or a refusal into a minimal one, so there are at most 2k + 1 passes. */
+static void commit_run(struct og_archive *a, struct job *j)
 {
-    struct og_store_item *items = calloc(k, sizeof(*items));
-    const Onegrid__V1__Frame *first = a->batch[0]->item.frame;
-    uint64_t current = 0;
-    char err[512];
-    int rc = -EINVAL;
-    int64_t t0 = og_mono_us();
+    struct og_store_item *items = calloc(j->k, sizeof(*items));
+    const Onegrid__V1__Frame *first = j->recs[0]->item.frame;
 
-    if (!items)
-        return -ENOMEM;
-    for (size_t pass = 0; rc == -EINVAL && pass <= 2 * k; pass++) {
+    j->rc = -EINVAL;
+    j->refused = 0;
+    j->err[0] = '\0';
+    if (!items) {
+        j->rc = -ENOMEM;
+        j->connected = og_store_connected(a->store);
+        return;
+    }
+    for (size_t pass = 0; j->rc == -EINVAL && pass <= 2 * j->k; pass++) {
         size_t bad = 0;
-        for (size_t i = 0; i < k; i++)
-            items[i] = a->batch[i]->item;
-        rc = og_store_commit(a->store, first->shard, first->epoch, items, k, &current, &bad, err,
-                             sizeof(err));
-        for (size_t i = 0; i < k; i++)
-            a->batch[i]->item.reply = items[i].reply;
-        if (rc == -EINVAL && (bad >= k || refuse(a, a->batch[bad], err) < 0))
-            rc = -EIO;
+        for (size_t i = 0; i < j->k; i++)
+            items[i] = j->recs[i]->item;
+        j->rc = og_store_commit(a->store, first->shard, first->epoch, items, j->k, &j->current,
+                                &bad, j->err, sizeof(j->err));
+        for (size_t i = 0; i < j->k; i++)
+            j->recs[i]->item.reply = items[i].reply;
+        if (j->rc == -EINVAL) {
+            if (bad >= j->k || refuse(j->recs[bad], j->err) < 0)
+                j->rc = -EIO;
+            else
+                j->refused++;
+        }
     }
     free(items);
+    j->connected = og_store_connected(a->store);
+}
 
-    if (rc == 0) {
-        og_metrics_observe(a->m.commit_seconds, (double)(og_mono_us() - t0) / 1e6);
-        committed(a, k, first->epoch);
-        return 0;
+/* How many of the held records from position from go in one batch: one shard and epoch,
+ * at most batch_max. */
+static size_t batch_len(const struct og_archive *a, size_t from)
+{
+    const Onegrid__V1__Frame *first = a->batch[from]->item.frame;
+    size_t k = 1;
+    while (from + k < a->n && k < a->o.batch_max &&
+           strcmp(a->batch[from + k]->item.frame->shard, first->shard) == 0 &&
+           a->batch[from + k]->item.frame->epoch == first->epoch)
+        k++;
+    return k;
+}
+
+/* Hands k held records from position from to the committing thread: from is 0, or the
+ * length of the batch just committed, whose records shift out before the next is done. */
+static void commit_start(struct og_archive *a, size_t from, size_t k)
+{
+    struct job *j = &a->job;
+
+    memcpy(j->recs, a->batch + from, k * sizeof(*j->recs));
+    j->k = k;
+    j->started = og_mono_us();
+    a->committing = true;
+    pthread_mutex_lock(&a->mu);
+    a->pending = true;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* The main loop's end of a job, once done_fd said it is done. A committed batch is
+ * answered after the next one is handed to the thread (the records that came while it
+ * committed are due), so the database is not idle while the answers go out. */
+static void commit_finish(struct og_archive *a)
+{
+    struct job *j = &a->job;
+    uint64_t count;
+    size_t k = j->k;
+    const Onegrid__V1__Frame *first = a->batch[0]->item.frame;
+
+    if (read(a->done_fd, &count, sizeof(count)) != sizeof(count))
+        return;                 /* not done yet */
+    pthread_mutex_lock(&a->mu); /* the job's results, as the thread left them */
+    pthread_mutex_unlock(&a->mu);
+    a->committing = false;
+    a->db_up = j->connected;
+    a->refused_records += j->refused;
+    /* The loop turned: the commit returned. */
+    og_daemon_watchdog();
+    og_metrics_loop();
+
+    if (j->rc == 0) {
+        uint64_t epoch = first->epoch;
+        og_metrics_observe(a->m.commit_seconds, (double)(og_mono_us() - j->started) / 1e6);
+        /* The records after the batch move to the front as it is answered (shift): the
+         * next job's copy of their pointers stays valid. */
+        if (a->n > k && !a->db.wait && !(a->drain_until && og_mono_us() >= a->drain_until))
+            commit_start(a, k, batch_len(a, k));
+        committed(a, k, epoch);
+        return;
     }
-    if (rc == -ESTALE) {
+    if (j->rc == -ESTALE) {
         /* A newer dispatch owns the shard: its predecessor's records are void. Tell the
          * sender (the answer carries the current epoch, and no reply) and drop them. */
         size_t m = 0;
         og_warn("dropping records of shard \"%s\" epoch %llu: current epoch is %llu", first->shard,
-                (unsigned long long)first->epoch, (unsigned long long)current);
+                (unsigned long long)first->epoch, (unsigned long long)j->current);
         while (m < a->n && strcmp(a->batch[m]->item.frame->shard, first->shard) == 0 &&
-               a->batch[m]->item.frame->epoch < current) {
-            answer(a, a->batch[m], current);
+               a->batch[m]->item.frame->epoch < j->current) {
+            answer(a, a->batch[m], j->current);
             m++;
         }
         og_metrics_add(a->m.stale, m);
         if (m == 0) {
             db_failed(a, "a record's epoch is newer than the database's");
-            return -ESTALE;
+            return;
         }
         shift(a, m);
-        return 0;
+        return;
     }
-    if (rc == -ENOMEM) {
+    if (j->rc == -ENOMEM) {
         og_err("out of memory storing a batch; retrying");
         db_failed(a, "out of memory");
-        return rc;
+        return;
     }
-    db_failed(a, rc == -EINVAL ? "records keep being refused" : err);
-    return rc == -EINVAL ? -EIO : rc;
+    db_failed(a, j->rc == -EINVAL ? "records keep being refused" : j->err);
 }
 
+/* Hands the held records to the committing thread when they are due (or force: stopping)
+ * and it is idle. */
 static void commit_ready(struct og_archive *a, bool force)
 {
-    int64_t now = og_mono_us();
     char err[512];
 
-    while (a->n > 0) {
-        if (!og_backoff_ready(&a->db))
-            return;
-        if (!force && !a->due && a->n < a->o.batch_max && now - a->first_at < a->o.batch_wait)
-            return;
-        size_t k = 1;
-        const Onegrid__V1__Frame *first = a->batch[0]->item.frame;
-        while (k < a->n && k < a->o.batch_max &&
-               strcmp(a->batch[k]->item.frame->shard, first->shard) == 0 &&
-               a->batch[k]->item.frame->epoch == first->epoch)
-            k++;
-        if (a->db.wait && og_store_connect(a->store, err, sizeof(err)) < 0) {
+    if (a->committing || a->n == 0 || !og_backoff_ready(&a->db) ||
+        (a->drain_until && og_mono_us() >= a->drain_until))
+        return;
+    if (!force && !a->due && a->n < a->o.batch_max && og_mono_us() - a->first_at < a->o.batch_wait)
+        return;
+    if (a->db.wait) {
+        int rc = og_store_connect(a->store, err, sizeof(err));
+        a->db_up = rc == 0;
+        if (rc < 0) {
             db_failed(a, err);
             return;
         }
-        if (commit_some(a, k) < 0)
-            return;
-        /* What came during that commit joins the records it left: they go together. */
-        if (!force)
-            receive(a);
-        now = og_mono_us();
     }
+    commit_start(a, 0, batch_len(a, 0));
 }
 
 int og_archive_run(struct og_archive *a, int drain_ms)
 {
-    int64_t drain_until = 0, last_status = 0;
+    int64_t last_status = 0;
 
     for (;;) {
         /* Handshakes (CURVE: the ZAP handler's requests) go on while draining too. */
         void *auth = og_link_server_auth_socket(a->srv);
-        zmq_pollitem_t items[2] = {{og_link_server_socket(a->srv), 0, ZMQ_POLLIN, 0},
+        zmq_pollitem_t items[3] = {{og_link_server_socket(a->srv), 0, ZMQ_POLLIN, 0},
+                                   {NULL, a->done_fd, ZMQ_POLLIN, 0},
                                    {auth, 0, ZMQ_POLLIN, 0}};
         long timeout = 1000;
         int64_t now = og_mono_us();
 
-        if (a->n > 0) {
+        if (a->n > 0 && !a->committing) {
             int64_t due = a->db.wait ? a->db.until : a->due ? now : a->first_at + a->o.batch_wait;
             timeout = due > now ? (long)((due - now + 999) / 1000) : 0;
         }
-        if (a->after_commit)
-            timeout = 0; /* take what came during the commit, as it is */
-        if (zmq_poll(items, auth ? 2 : 1, timeout) < 0 && errno != EINTR) {
+        if (zmq_poll(items, auth ? 3 : 2, timeout) < 0 && errno != EINTR) {
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }
-        og_daemon_watchdog();
         og_link_server_auth(a->srv);
-        if (!drain_until)
+        /* What came while a batch committed is taken before its end is seen, so it goes
+         * next, at once (due). */
+        if (!a->drain_until)
             receive(a);
-        a->after_commit = false;
-        commit_ready(a, drain_until != 0);
-        og_metrics_loop();
+        if (a->committing)
+            commit_finish(a);
+        commit_ready(a, a->drain_until != 0);
+        /* The loop turns with no commit outstanding (commit_finish says it when one
+         * returns): a commit that does not return stops the watchdog and shows as a stall,
+         * as when commits were made on this loop. */
+        if (!a->committing) {
+            og_daemon_watchdog();
+            og_metrics_loop();
+        }
         og_metrics_set(a->m.held, (int64_t)a->n);
-        og_metrics_set(a->m.db_up, og_store_connected(a->store) && !a->db.wait);
+        og_metrics_set(a->m.db_up, a->db_up && !a->db.wait);
         og_metrics_counter_set(a->m.storage_refused, a->refused_records);
         og_metrics_counter_set(a->m.malformed, a->malformed.total);
         og_metrics_link_server_update(&a->m.link, a->srv);
@@ -384,13 +531,13 @@ int og_archive_run(struct og_archive *a, int drain_ms)
             og_daemon_reloaded();
         }
         now = og_mono_us();
-        if (og_stop_requested && !drain_until) {
+        if (og_stop_requested && !a->drain_until) {
             og_daemon_stopping();
             og_notice("stopping: committing the %zu records held (up to %d ms)", a->n, drain_ms);
-            drain_until = now + (int64_t)drain_ms * 1000;
+            a->drain_until = now + (int64_t)drain_ms * 1000;
             commit_ready(a, true);
         }
-        if (drain_until && (a->n == 0 || now >= drain_until)) {
+        if (a->drain_until && !a->committing && (a->n == 0 || now >= a->drain_until)) {
             if (a->n)
                 og_warn("stopped with %zu records uncommitted; dispatch will resend them", a->n);
             og_notice("stopped: %llu records committed in %llu batches (%llu duplicates)",

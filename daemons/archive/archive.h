@@ -21,13 +21,16 @@
 /* store.c */
 
 struct og_store;
+struct og_rendered;
 
 /* One record of a batch: the frame in, the reply out (owned by the item after a commit;
  * free with og_store_item_clear). minimal: the record is stored as a minimal refusal (see
- * og_store_refuse_minimal). */
+ * og_store_refuse_minimal). rendered: what og_store_item_prepare made of the frame ahead
+ * of its commit (NULL: made when it is sent). */
 struct og_store_item {
     Onegrid__V1__Frame *frame;
     Onegrid__V1__Reply *reply;
+    struct og_rendered *rendered;
     bool minimal;
 };
 
@@ -63,6 +66,11 @@ int og_store_refuse(struct og_store_item *item, const char *text);
  * and no raw bytes. -EEXIST when it is minimal already: nothing simpler is left to try. */
 int og_store_refuse_minimal(struct og_store_item *item);
 void og_store_item_clear(struct og_store_item *item);
+/* Makes ahead what the commit sends of an accepted record (its JSON and canonical bytes),
+ * while another batch commits. Without memory it is made when it is sent instead. */
+void og_store_item_prepare(struct og_store_item *item);
+/* Frees the reply and what og_store_item_prepare made (not the frame). */
+void og_store_item_free(struct og_store_item *item);
 
 /* archive.c */
 

@@ -309,7 +309,7 @@ static int send_refusal(struct og_store *s, const struct og_store_item *it)
  * og.decision_case, og.case_opening), the reporter's contact (NULL when none). The event is
  * recorded without the contact (kept apart, in og.reporter_contact, so it can be erased). Each
  * pointer is NULL or owned. */
-struct rendered {
+struct og_rendered {
     char *event, *decision, *contact;
     uint8_t *ebody, *dbody;
     size_t elen, dlen;
@@ -324,7 +324,7 @@ static char *json_text(json_object *j)
     return s;
 }
 
-static void rendered_clear(struct rendered *r)
+static void rendered_clear(struct og_rendered *r)
 {
     free(r->event);
     free(r->decision);
@@ -335,7 +335,7 @@ static void rendered_clear(struct rendered *r)
 }
 
 /* 0, or -ENOMEM (r cleared). */
-static int render(const struct og_store_item *it, struct rendered *r)
+static int render(const struct og_store_item *it, struct og_rendered *r)
 {
     const Onegrid__V1__Frame *f = it->frame;
     const Onegrid__V1__Submission *sub = f->submission;
@@ -375,6 +375,29 @@ static int render(const struct og_store_item *it, struct rendered *r)
     return 0;
 }
 
+void og_store_item_prepare(struct og_store_item *item)
+{
+    struct og_rendered *r;
+
+    if (item->rendered || is_refusal(item->frame->decision) || !(r = malloc(sizeof(*r))))
+        return;
+    if (render(item, r) < 0) {
+        free(r);
+        return;
+    }
+    item->rendered = r;
+}
+
+void og_store_item_free(struct og_store_item *item)
+{
+    og_store_item_clear(item);
+    if (item->rendered) {
+        rendered_clear(item->rendered);
+        free(item->rendered);
+        item->rendered = NULL;
+    }
+}
+
 /* Queues the statements for one item: og.store_event (or og.store_rejection), then
  * og.store_decision for each further case the event decided on. */
 static int send_item(struct og_store *s, const struct og_store_item *it)
@@ -383,27 +406,31 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     const Onegrid__V1__Submission *sub = f->submission;
     const Onegrid__V1__Decision *d = f->decision;
     struct params p = {0};
-    struct rendered r;
+    struct og_rendered own;
+    const struct og_rendered *r = it->rendered;
     size_t dlen;
     int ok;
 
     if (is_refusal(d))
         return send_refusal(s, it);
-    if (render(it, &r) < 0)
+    if (!r && render(it, &own) < 0)
         return -ENOMEM;
+    if (!r)
+        r = &own;
     p_text(&p, sub->source);
     p_text(&p, sub->event->id);
     p_text(&p, sub->event->type);
     p_text(&p, d->district);
-    p_text(&p, r.event);
-    p_bytes(&p, r.ebody, r.elen, NULL);
-    p_text(&p, r.decision);
-    p_bytes(&p, r.dbody, r.dlen, NULL);
+    p_text(&p, r->event);
+    p_bytes(&p, r->ebody, r->elen, NULL);
+    p_text(&p, r->decision);
+    p_bytes(&p, r->dbody, r->dlen, NULL);
     p_text(&p, d->kind == ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE ? "true" : "false");
-    p_text(&p, r.contact);
+    p_text(&p, r->contact);
     ok = PQsendQueryPrepared(s->conn, "store_event", p.n, p.v, p.len, p.fmt, 0);
     p_clear(&p);
-    rendered_clear(&r);
+    if (r == &own)
+        rendered_clear(&own);
     /* Further cases the event decided on (a joint meeting's decision). */
     for (size_t i = 0; ok && i < f->n_more_decisions; i++) {
         const Onegrid__V1__Decision *m = f->more_decisions[i];
@@ -514,21 +541,25 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
     for (size_t j = 0; rc == 0 && j < m; j++) {
         const struct og_store_item *it = &items[idx[j]];
         const Onegrid__V1__Submission *sub = it->frame->submission;
-        struct rendered r;
-        if (render(it, &r) < 0) {
+        struct og_rendered own;
+        const struct og_rendered *r = it->rendered;
+        if (!r && render(it, &own) < 0) {
             rc = -ENOMEM;
             break;
         }
+        if (!r)
+            r = &own;
         arr_text(&a[0], sub->source, false);
         arr_text(&a[1], sub->event->id, false);
         arr_text(&a[2], sub->event->type, false);
         arr_text(&a[3], it->frame->decision->district, false);
-        arr_text(&a[4], r.event, true);
-        arr_add(&a[5], r.ebody, r.elen, false);
-        arr_text(&a[6], r.decision, true);
-        arr_add(&a[7], r.dbody, r.dlen, false);
-        arr_text(&a[8], r.contact, true);
-        rendered_clear(&r);
+        arr_text(&a[4], r->event, true);
+        arr_add(&a[5], r->ebody, r->elen, false);
+        arr_text(&a[6], r->decision, true);
+        arr_add(&a[7], r->dbody, r->dlen, false);
+        arr_text(&a[8], r->contact, true);
+        if (r == &own)
+            rendered_clear(&own);
     }
     for (int k = 0; k < SET_ARGS; k++) {
         arr_finish(&a[k], oid[k]);

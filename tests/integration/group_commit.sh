@@ -2,7 +2,9 @@
 # Group commit in archive: batch_wait_ms holds a record for others to join its batch only
 # while the database is idle. A record that comes while a batch is committing has waited
 # for that commit already: it goes into the next batch as soon as the commit ends, not
-# batch_wait_ms later. Here batch_wait_ms is 10 s (the most allowed) and batch_max 2: two
+# batch_wait_ms later. The commit is made on a thread of its own, so archive takes (and
+# makes ready) what comes meanwhile: its held_records gauge counts the third report while
+# the first two commit; a commit that does not return still shows as a stall of the loop. Here batch_wait_ms is 10 s (the most allowed) and batch_max 2: two
 # reports fill a batch at once, whose commit is held up by a lock another session takes
 # on og.batch; a third report reaches archive meanwhile. Released, the first batch
 # commits and the third is answered well before its 10 s would have run out (before this
@@ -16,8 +18,10 @@ test_begin "group commit"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
 PORT=$(og_free_tcp_port)
+APORT=$(og_free_tcp_port)
 sed -i -e 's/^batch_max = 1000$/batch_max = 2/' -e 's/^batch_wait_ms = 5$/batch_wait_ms = 10000/' \
-	-e "/^\[dispatch\]$/a metrics_listen = 127.0.0.1:$PORT" "$TEST_DIR/onegrid.conf"
+	-e "/^\[dispatch\]$/a metrics_listen = 127.0.0.1:$PORT" \
+	-e "/^\[archive\]$/a metrics_listen = 127.0.0.1:$APORT" "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
 EP="ipc://$TEST_DIR/intake.sock"
 og_gen_reports "$TEST_DB" 3 gc >"$TEST_DIR/all.jsonl"
@@ -50,6 +54,16 @@ pass "the first two reports fill a batch at once, whose commit waits for the loc
 THIRD=$!
 og_poll 30 sent 3 || fail "dispatch did not send the third report to archive"
 pass "the third report reaches archive while that batch commits"
+# archive_gauge NAME MIN: archive's gauge NAME is at least MIN.
+archive_gauge() {
+	curl -s "http://127.0.0.1:$APORT/metrics" | awk -v g="$1" -v n="$2" '$1 == g { v = $2 } END { exit !(v >= n) }'
+}
+og_poll 30 archive_gauge onegrid_archive_held_records 3 ||
+	fail "archive did not take the third report while the first two committed: held $(curl -s "http://127.0.0.1:$APORT/metrics" | grep '^onegrid_archive_held_records')"
+pass "archive takes it meanwhile (held_records 3: two committing, one next)"
+og_poll 30 archive_gauge onegrid_loop_stall_seconds 2 ||
+	fail "a commit that does not return does not show as a stall of archive's loop"
+pass "and the commit that does not return shows as a stall of archive's loop"
 
 T0=$SECONDS
 echo "COMMIT;" >&3

@@ -79,7 +79,13 @@ static void test_record_errors(void **state)
 
 static void test_refusal_steps(void **state)
 {
-    struct og_store_item it = {record(), NULL, false};
+    struct og_store_item it = {.frame = record()};
+    /* What the commit sends of an accepted record can be made ahead, once. */
+    og_store_item_prepare(&it);
+    assert_non_null(it.rendered);
+    struct og_rendered *made = it.rendered;
+    og_store_item_prepare(&it);
+    assert_ptr_equal(it.rendered, made);
     /* An accepted record becomes a refusal with a text made safe. */
     assert_int_equal(og_store_refuse_minimal(&it), -EINVAL);
     assert_int_equal(og_store_refuse(&it, "ERROR:  bad \xe7\xbd byte\n"), 0);
@@ -92,6 +98,12 @@ static void test_refusal_steps(void **state)
     assert_int_equal(og_store_refuse_minimal(&it), 0);
     assert_true(it.minimal);
     assert_int_equal(og_store_refuse_minimal(&it), -EEXIST);
+    /* A refusal is not made ahead (it is sent as a refusal, from the frame). */
+    struct og_store_item refusal = {.frame = it.frame};
+    og_store_item_prepare(&refusal);
+    assert_null(refusal.rendered);
+    og_store_item_free(&it);
+    assert_null(it.rendered);
     onegrid__v1__frame__free_unpacked(it.frame, NULL);
 }
 
