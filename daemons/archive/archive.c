@@ -75,10 +75,10 @@ struct job {
     struct held **recs; /* a copy of the batch's first k pointers (batch_max of room) */
     size_t k;
     int rc;
-    uint64_t current; /* -ESTALE: the current epoch */
-    size_t refused;   /* records replaced by their refusal */
-    bool connected;   /* the store's connection was up after it */
-    int64_t started;  /* og_mono_us() */
+    uint64_t current;       /* -ESTALE: the current epoch */
+    size_t refused;         /* records replaced by their refusal */
+    bool connected;         /* the store's connection was up after it */
+    int64_t started, ended; /* og_mono_us(): handed to the thread, done on it */
     char err[512];
 };
 
@@ -350,6 +350,7 @@ static void commit_run(struct og_archive *a, struct job *j)
     if (!items) {
         j->rc = -ENOMEM;
         j->connected = og_store_connected(a->store);
+        j->ended = og_mono_us();
         return;
     }
     for (size_t pass = 0; j->rc == -EINVAL && pass <= 2 * j->k; pass++) {
@@ -369,6 +370,7 @@ static void commit_run(struct og_archive *a, struct job *j)
     }
     free(items);
     j->connected = og_store_connected(a->store);
+    j->ended = og_mono_us();
 }
 
 /* How many of the held records from position from go in one batch: one shard and epoch,
@@ -423,7 +425,7 @@ static void commit_finish(struct og_archive *a)
 
     if (j->rc == 0) {
         uint64_t epoch = first->epoch;
-        og_metrics_observe(a->m.commit_seconds, (double)(og_mono_us() - j->started) / 1e6);
+        og_metrics_observe(a->m.commit_seconds, (double)(j->ended - j->started) / 1e6);
         /* The records after the batch move to the front as it is answered (shift): the
          * next job's copy of their pointers stays valid. */
         if (a->n > k && !a->db.wait && !(a->drain_until && og_mono_us() >= a->drain_until))
@@ -493,6 +495,10 @@ int og_archive_run(struct og_archive *a, int drain_ms)
         long timeout = 1000;
         int64_t now = og_mono_us();
 
+        /* Full, or stopping: what dispatch sends waits in the socket, and a socket that is
+         * not read must not end the poll at once, turn after turn. */
+        if (a->n >= a->cap || a->drain_until)
+            items[0].events = 0;
         if (a->n > 0 && !a->committing) {
             int64_t due = a->db.wait ? a->db.until : a->due ? now : a->first_at + a->o.batch_wait;
             timeout = due > now ? (long)((due - now + 999) / 1000) : 0;

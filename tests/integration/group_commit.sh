@@ -94,3 +94,24 @@ done
 pass "a report alone on an idle database waits for others to join it"
 wait "$FOURTH" || fail "the fourth was not answered: $(cat "$TEST_DIR/fourth.out")"
 assert_eq "and is stored after batch_wait_ms" 1 "$(grep -c '"outcome":"stored"' "$TEST_DIR/fourth.out")"
+
+# Full while a commit waits: archive holds at most 4 x batch_max records (8 here) and leaves
+# the rest in its socket. It must not spin on that socket meanwhile (its poll would end at
+# once, turn after turn): over 3 s it uses well under a second of CPU (a spin takes a
+# core, half of one beside another busy process).
+echo "BEGIN; LOCK TABLE og.batch IN EXCLUSIVE MODE; SELECT 'locked again';" >&3
+og_poll 30 grep -q "locked again" "$TEST_DIR/lock.out" || fail "the lock on og.batch was not taken again"
+og_gen_reports "$TEST_DB" 20 gc-full >"$TEST_DIR/full.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/full.out" "$TEST_DIR/full.jsonl" \
+	>/dev/null 2>&1 &
+FULL=$!
+og_poll 30 archive_gauge onegrid_archive_held_records 8 || fail "archive did not fill up while its commit waited"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$(cat "$TEST_DIR/archive.pid")/stat"; }
+t0=$(cpu_ticks)
+sleep 3
+used=$(($(cpu_ticks) - t0))
+((used < 50)) || fail "archive used $used CPU ticks in 3 s while full and waiting for its commit: it spins"
+pass "full while its commit waits, archive does not spin ($used CPU ticks in 3 s)"
+echo "COMMIT;" >&3
+wait "$FULL" || fail "the 20 were not all answered: $(cat "$TEST_DIR/full.out")"
+assert_eq "then all 20 are stored" 20 "$(grep -c '"outcome":"stored"' "$TEST_DIR/full.out")"
