@@ -107,6 +107,7 @@ struct og_archive {
     bool pending, quit, thread_started;
     bool committing;     /* a job is the thread's (from commit_start to commit_finish) */
     int64_t drain_until; /* stopping: when to give up committing what is held */
+    bool cancelled;      /* stopping: the commit running at drain_until was cancelled */
     struct job job;
 };
 
@@ -542,6 +543,16 @@ int og_archive_run(struct og_archive *a, int drain_ms)
             og_notice("stopping: committing the %zu records held (up to %d ms)", a->n, drain_ms);
             a->drain_until = now + (int64_t)drain_ms * 1000;
             commit_ready(a, true);
+        }
+        /* drain_ms is over and a commit still runs (a lock, a stuck server): it is
+         * cancelled, so that its records are resent to the next archive instead of the
+         * stop waiting for it. A COMMIT already under way completes, and is answered. */
+        if (a->drain_until && a->committing && now >= a->drain_until && !a->cancelled) {
+            char err[256];
+            a->cancelled = true;
+            og_warn("stopping: drain_ms is over; cancelling the commit of %zu records", a->job.k);
+            if (og_store_cancel(a->store, err, sizeof(err)) < 0)
+                og_warn("could not cancel the commit: %s", err);
         }
         if (a->drain_until && !a->committing && (a->n == 0 || now >= a->drain_until)) {
             if (a->n)

@@ -10,11 +10,19 @@
 #include "log.h"
 #include "metrics.h"
 
-static const char *const known_keys[] = {"metrics_listen", "metrics_allow_remote",
-                                         "listen",        "conninfo",    "batch_max",
-                                         "batch_wait_ms", "credit",      "drain_ms",
-                                         "name",          "signing_key", "link_secret_key_file",
-                                         "link_clients_file", NULL};
+static const char *const known_keys[] = {"metrics_listen",
+                                         "metrics_allow_remote",
+                                         "listen",
+                                         "conninfo",
+                                         "batch_max",
+                                         "batch_wait_ms",
+                                         "credit",
+                                         "drain_ms",
+                                         "name",
+                                         "signing_key",
+                                         "link_secret_key_file",
+                                         "link_clients_file",
+                                         NULL};
 
 int main(int argc, char **argv)
 {
@@ -48,8 +56,8 @@ int main(int argc, char **argv)
         og_err("[archive] listen and conninfo (or [database] conninfo) are required");
         goto out;
     }
-    if (og_metrics_server_config(cfg, "archive", !og_check_config, &metrics, err,
-                                 sizeof(err)) < 0) {
+    if (og_metrics_server_config(cfg, "archive", !og_check_config, &metrics, err, sizeof(err)) <
+        0) {
         og_err("%s", err);
         goto out;
     }
@@ -100,18 +108,16 @@ int main(int argc, char **argv)
         og_warn("database unavailable at start, will retry: %s", err);
     rc = EXIT_FAILURE;
     ctx = zmq_ctx_new();
-    struct og_link_server_opts so = {.endpoints = listen,
-                                     .credit = (uint32_t)credit,
-                                     .keys = &keys,
-                                     .log = og_log_warning_line};
+    struct og_link_server_opts so = {
+        .endpoints = listen, .credit = (uint32_t)credit, .keys = &keys, .log = og_log_warning_line};
     srv = og_link_server_open(ctx, &so, err, sizeof(err));
     if (!srv) {
         og_err("listening socket: %s", err);
         goto out;
     }
     if (og_link_keys_server(&keys))
-        og_notice("CURVE: link clients authenticate; %zu keys in %s",
-                  og_link_server_auth_keys(srv), keys.clients_file);
+        og_notice("CURVE: link clients authenticate; %zu keys in %s", og_link_server_auth_keys(srv),
+                  keys.clients_file);
     og_link_keys_clear(&keys);
     a = og_archive_new(&o, srv, store);
     if (!a) {

@@ -21,7 +21,8 @@ struct og_store {
     char *conninfo;
     char *name;
     PGconn *conn;
-    bool signing; /* sign each link end_batch appends with sk */
+    PGcancel *cancel; /* conn's, for og_store_cancel */
+    bool signing;     /* sign each link end_batch appends with sk */
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
     uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES];
 };
@@ -63,6 +64,8 @@ void og_store_destroy(struct og_store **sp)
     struct og_store *s = *sp;
     if (!s)
         return;
+    if (s->cancel)
+        PQfreeCancel(s->cancel);
     if (s->conn)
         PQfinish(s->conn);
     sodium_memzero(s->sk, sizeof(s->sk));
@@ -82,6 +85,9 @@ static int prepare(PGconn *c, const char *name, const char *sql, char *err, size
 
 int og_store_connect(struct og_store *s, char *err, size_t errlen)
 {
+    if (s->cancel)
+        PQfreeCancel(s->cancel);
+    s->cancel = NULL;
     if (s->conn)
         PQfinish(s->conn);
     s->conn = og_db_connect(s->conninfo, "onegrid-archive", err, errlen);
@@ -108,7 +114,17 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
         s->conn = NULL;
         return -EIO;
     }
+    s->cancel = PQgetCancel(s->conn); /* NULL without memory: og_store_cancel cannot */
     return 0;
+}
+
+int og_store_cancel(struct og_store *s, char *err, size_t errlen)
+{
+    if (!s->cancel) {
+        snprintf(err, errlen, "not connected");
+        return -EIO;
+    }
+    return PQcancel(s->cancel, err, (int)errlen) ? 0 : -EIO;
 }
 
 bool og_store_connected(const struct og_store *s)

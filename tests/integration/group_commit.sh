@@ -21,7 +21,7 @@ PORT=$(og_free_tcp_port)
 APORT=$(og_free_tcp_port)
 sed -i -e 's/^batch_max = 1000$/batch_max = 2/' -e 's/^batch_wait_ms = 5$/batch_wait_ms = 10000/' \
 	-e "/^\[dispatch\]$/a metrics_listen = 127.0.0.1:$PORT" \
-	-e "/^\[archive\]$/a metrics_listen = 127.0.0.1:$APORT" "$TEST_DIR/onegrid.conf"
+	-e "/^\[archive\]$/a metrics_listen = 127.0.0.1:$APORT\ndrain_ms = 1000" "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
 EP="ipc://$TEST_DIR/intake.sock"
 og_gen_reports "$TEST_DB" 3 gc >"$TEST_DIR/all.jsonl"
@@ -115,3 +115,24 @@ pass "full while its commit waits, archive does not spin ($used CPU ticks in 3 s
 echo "COMMIT;" >&3
 wait "$FULL" || fail "the 20 were not all answered: $(cat "$TEST_DIR/full.out")"
 assert_eq "then all 20 are stored" 20 "$(grep -c '"outcome":"stored"' "$TEST_DIR/full.out")"
+
+# Stopped while a commit waits: after drain_ms (1 s here) archive cancels that commit and
+# exits, instead of waiting for the lock (as it did, until systemd's TimeoutStopSec killed
+# it); dispatch resends the records to the next archive, which stores them.
+echo "BEGIN; LOCK TABLE og.batch IN EXCLUSIVE MODE; SELECT 'locked a third time';" >&3
+og_poll 30 grep -q "locked a third time" "$TEST_DIR/lock.out" || fail "the lock on og.batch was not taken a third time"
+og_gen_reports "$TEST_DB" 2 gc-stop >"$TEST_DIR/stop.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/stop.out" "$TEST_DIR/stop.jsonl" \
+	>/dev/null 2>&1 &
+STOPPED=$!
+og_poll 30 og_backend_waiting "$TEST_DB" onegrid-archive || fail "archive's commit did not wait for the lock"
+T0=$SECONDS
+OG_STOP_TIMEOUT=8 og_stop archive "$TEST_DIR" ||
+	fail "archive did not stop within 8 s of SIGTERM while its commit waited (drain_ms 1 s)"
+pass "stopped while its commit waits, archive exits after drain_ms ($((SECONDS - T0)) s), the lock still held"
+assert_match "saying it cancelled the commit" "cancelling the commit of 2 records" "$(cat "$TEST_DIR/archive.log")"
+assert_eq "nothing of it was stored" 0 "$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id LIKE 'gc-stop%'")"
+echo "COMMIT;" >&3
+og_start archive "$TEST_DIR"
+wait "$STOPPED" || fail "the two were not answered after archive restarted: $(cat "$TEST_DIR/stop.out")"
+assert_eq "the next archive stores both (dispatch resent them)" 2 "$(grep -c '"outcome":"stored"' "$TEST_DIR/stop.out")"
