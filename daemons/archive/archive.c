@@ -107,7 +107,7 @@ struct og_archive {
     bool pending, quit, thread_started;
     bool committing;     /* a job is the thread's (from commit_start to commit_finish) */
     int64_t drain_until; /* stopping: when to give up committing what is held */
-    bool cancelled;      /* stopping: the commit running at drain_until was cancelled */
+    bool cancelled;      /* stopping: the commit running at drain_until is being cancelled */
     struct job job;
 };
 
@@ -424,6 +424,17 @@ static void commit_finish(struct og_archive *a)
     og_daemon_watchdog();
     og_metrics_loop();
 
+    if (a->cancelled) {
+        /* Cancelled at stop: whatever it returned, it is not answered. A COMMIT may
+         * complete despite the cancel, but one that was waiting for a synchronous standby
+         * then returns OK without the standby's word: not an answer to give. dispatch
+         * resends the records; the next archive answers them (as duplicates, if this
+         * commit completed), with its own commit's guarantees. */
+        og_notice("stopping: the commit cancelled at stop returned (%s); its %zu records "
+                  "are left to dispatch to resend",
+                  j->rc == 0 ? "completed" : j->err, k);
+        return;
+    }
     if (j->rc == 0) {
         uint64_t epoch = first->epoch;
         og_metrics_observe(a->m.commit_seconds, (double)(j->ended - j->started) / 1e6);
@@ -504,6 +515,8 @@ int og_archive_run(struct og_archive *a, int drain_ms)
             int64_t due = a->db.wait ? a->db.until : a->due ? now : a->first_at + a->o.batch_wait;
             timeout = due > now ? (long)((due - now + 999) / 1000) : 0;
         }
+        if (a->committing && a->drain_until > now && a->drain_until - now < timeout * 1000)
+            timeout = (long)((a->drain_until - now + 999) / 1000); /* then cancel it */
         if (zmq_poll(items, auth ? 3 : 2, timeout) < 0 && errno != EINTR) {
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
@@ -546,13 +559,16 @@ int og_archive_run(struct og_archive *a, int drain_ms)
         }
         /* drain_ms is over and a commit still runs (a lock, a stuck server): it is
          * cancelled, so that its records are resent to the next archive instead of the
-         * stop waiting for it. A COMMIT already under way completes, and is answered. */
-        if (a->drain_until && a->committing && now >= a->drain_until && !a->cancelled) {
+         * stop waiting for it. Again at each turn (a second at most): a cancel that
+         * reaches the server between two statements is dropped there. */
+        if (a->drain_until && a->committing && now >= a->drain_until) {
             char err[256];
-            a->cancelled = true;
-            og_warn("stopping: drain_ms is over; cancelling the commit of %zu records", a->job.k);
-            if (og_store_cancel(a->store, err, sizeof(err)) < 0)
+            if (!a->cancelled)
+                og_warn("stopping: drain_ms is over; cancelling the commit of %zu records",
+                        a->job.k);
+            if (og_store_cancel(a->store, err, sizeof(err)) < 0 && !a->cancelled)
                 og_warn("could not cancel the commit: %s", err);
+            a->cancelled = true;
         }
         if (a->drain_until && !a->committing && (a->n == 0 || now >= a->drain_until)) {
             if (a->n)

@@ -131,6 +131,9 @@ OG_STOP_TIMEOUT=8 og_stop archive "$TEST_DIR" ||
 	fail "archive did not stop within 8 s of SIGTERM while its commit waited (drain_ms 1 s)"
 pass "stopped while its commit waits, archive exits after drain_ms ($((SECONDS - T0)) s), the lock still held"
 assert_match "saying it cancelled the commit" "cancelling the commit of 2 records" "$(cat "$TEST_DIR/archive.log")"
+assert_match "and left its records to dispatch, with no error logged" \
+	"the commit cancelled at stop returned .*its 2 records are left to dispatch to resend" "$(cat "$TEST_DIR/archive.log")"
+[[ $(cat "$TEST_DIR/archive.log") != *"database unavailable"* ]] || fail "the cancel was logged as the database being unavailable"
 assert_eq "nothing of it was stored" 0 "$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id LIKE 'gc-stop%'")"
 echo "COMMIT;" >&3
 og_start archive "$TEST_DIR"
