@@ -411,12 +411,13 @@ static void commit_finish(struct og_archive *a)
     struct job *j = &a->job;
     uint64_t count;
     size_t k = j->k;
-    const Onegrid__V1__Frame *first = a->batch[0]->item.frame;
+    const Onegrid__V1__Frame *first;
 
     if (read(a->done_fd, &count, sizeof(count)) != sizeof(count))
-        return;                 /* not done yet */
+        return;                 /* not done yet: its records are the thread's */
     pthread_mutex_lock(&a->mu); /* the job's results, as the thread left them */
     pthread_mutex_unlock(&a->mu);
+    first = a->batch[0]->item.frame;
     a->committing = false;
     a->db_up = j->connected;
     a->refused_records += j->refused;
