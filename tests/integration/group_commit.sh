@@ -99,12 +99,18 @@ assert_eq "and is stored after batch_wait_ms" 1 "$(grep -c '"outcome":"stored"' 
 # the rest in its socket. It must not spin on that socket meanwhile (its poll would end at
 # once, turn after turn): over 3 s it uses well under a second of CPU (a spin takes a
 # core, half of one beside another busy process).
-echo "BEGIN; LOCK TABLE og.batch IN EXCLUSIVE MODE; SELECT 'locked again';" >&3
-og_poll 30 grep -q "locked again" "$TEST_DIR/lock.out" || fail "the lock on og.batch was not taken again"
-og_gen_reports "$TEST_DB" 20 gc-full >"$TEST_DIR/full.jsonl"
-"$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/full.out" "$TEST_DIR/full.jsonl" \
-	>/dev/null 2>&1 &
-FULL=$!
+# locked_publish NAME N: takes the lock on og.batch again, then publishes N new reports
+# (NAME.jsonl, results in NAME.out) in the background: PUB is the publisher.
+locked_publish() {
+	echo "BEGIN; LOCK TABLE og.batch IN EXCLUSIVE MODE; SELECT 'locked for $1';" >&3
+	og_poll 30 grep -q "locked for $1" "$TEST_DIR/lock.out" || fail "the lock on og.batch was not taken for $1"
+	og_gen_reports "$TEST_DB" "$2" "gc-$1" >"$TEST_DIR/$1.jsonl"
+	"$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/$1.out" "$TEST_DIR/$1.jsonl" \
+		>/dev/null 2>&1 &
+	PUB=$!
+}
+locked_publish full 20
+FULL=$PUB
 og_poll 30 archive_gauge onegrid_archive_held_records 8 || fail "archive did not fill up while its commit waited"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$(cat "$TEST_DIR/archive.pid")/stat"; }
 t0=$(cpu_ticks)
@@ -119,12 +125,8 @@ assert_eq "then all 20 are stored" 20 "$(grep -c '"outcome":"stored"' "$TEST_DIR
 # Stopped while a commit waits: after drain_ms (1 s here) archive cancels that commit and
 # exits, instead of waiting for the lock (as it did, until systemd's TimeoutStopSec killed
 # it); dispatch resends the records to the next archive, which stores them.
-echo "BEGIN; LOCK TABLE og.batch IN EXCLUSIVE MODE; SELECT 'locked a third time';" >&3
-og_poll 30 grep -q "locked a third time" "$TEST_DIR/lock.out" || fail "the lock on og.batch was not taken a third time"
-og_gen_reports "$TEST_DB" 2 gc-stop >"$TEST_DIR/stop.jsonl"
-"$ONEGRID_BIN/onegridctl" publish --endpoint "$EP" --results "$TEST_DIR/stop.out" "$TEST_DIR/stop.jsonl" \
-	>/dev/null 2>&1 &
-STOPPED=$!
+locked_publish stop 2
+STOPPED=$PUB
 og_poll 30 og_backend_waiting "$TEST_DB" onegrid-archive || fail "archive's commit did not wait for the lock"
 T0=$SECONDS
 OG_STOP_TIMEOUT=8 og_stop archive "$TEST_DIR" ||
