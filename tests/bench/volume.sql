@@ -1,8 +1,9 @@
 -- Part of tests/bench/volume: the fill. Loaded into the bench database after bench.calls
 -- holds the storage calls archive made for the captured case stories (volume_capture.sh).
 -- Every filled case repeats one captured case's calls through the real storage functions
--- (og.begin_batch, og.store_event, og.store_decision, og.end_batch), with its own case id,
--- event ids and times: the hash chain, the case projection, the feed and whatever else those
+-- (og.begin_batch, og.store_opened, og.store_moved, og.end_batch, as archive calls them;
+-- og.store_event and og.store_decision for any other call), with its own case id, event
+-- ids and times: the hash chain, the case projection, the feed and whatever else those
 -- functions maintain are filled exactly as archive fills them.
 --
 -- What is the same as in the capture: the source systems, grids, categories, units, rules
@@ -117,37 +118,84 @@ BEGIN
        ORDER BY md5(c.cap_case || g.k) LIMIT 1) p;
 END $$;
 
--- Stores the planned cases k in [k_from, k_to) through the real storage path, about
--- `per_batch` calls to a batch (archive's batch_max is 1000), one transaction each.
+-- Stores the planned cases k in [k_from, k_to) through the real storage path as archive
+-- takes it, a chunk of `per_batch` cases at a time (archive's batch_max is 1000): each
+-- chunk's calls are rendered once, then stored in waves, one batch (one transaction) per
+-- wave, wave s holding step s of every case of the chunk. A case thus comes at most once
+-- in a batch, so, as archive does (daemons/archive/store.c, set_items), the events that
+-- open a case go to og.store_opened in one call, those that move one (a status update, an
+-- evaluation, an escalation) to og.store_moved in one call, and anything else, in order
+-- after them, to og.store_event or og.store_decision one by one. Each step of a case is
+-- stored in a later transaction than the one before it, as when it really happened.
 -- Run with the session's timezone UTC (the timestamps are written as ...Z).
 CREATE PROCEDURE bench.fill(k_from integer, k_to integer, per_batch integer)
 LANGUAGE plpgsql AS $$
 DECLARE
   lo integer := k_from;
   hi integer;
+  s bigint;
   r record;
   res text;
-  avg_calls double precision := (SELECT avg(calls) FROM bench.cap);
-  step integer := greatest(1, (per_batch / avg_calls)::integer);
+  bad bigint;
 BEGIN
+  CREATE TEMP TABLE IF NOT EXISTS fill_call (k integer, step bigint, fn text, source text,
+    event_id text, type text, district text, event_detail jsonb, event_body bytea,
+    decision_detail jsonb, decision_body bytea, opens boolean, contact jsonb, how text);
   WHILE lo < k_to LOOP
-    hi := least(lo + step, k_to);
-    PERFORM og.begin_batch('6502', (SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'), 'bench-volume');
-    FOR r IN SELECT t.*, p.base, p.new_case, p.new_tag
-               FROM bench.plan p JOIN bench.tpl t USING (cap_no)
-              WHERE p.k >= lo AND p.k < hi ORDER BY p.k, t.step LOOP
-      IF r.fn = 'event' THEN
-        PERFORM og.store_event(r.source, replace(replace(r.event_id, r.cap_tag, r.new_tag), r.cap_case, r.new_case), r.type, r.district,
-          bench.render(r.ev, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag), r.event_body,
-          bench.render(r.de, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag), r.decision_body,
-          r.opens, r.contact);
-      ELSE
-        res := og.store_decision(r.source, replace(replace(r.event_id, r.cap_tag, r.new_tag), r.cap_case, r.new_case), r.type, r.district,
-          bench.render(r.de, r.base, r.cap_case, r.new_case, r.cap_tag, r.new_tag), r.decision_body);
-      END IF;
+    hi := least(lo + per_batch, k_to);
+    TRUNCATE fill_call;
+    INSERT INTO fill_call
+    SELECT x.*, CASE WHEN x.fn <> 'event' THEN 'one'
+                     WHEN x.opens AND x.decision_detail ->> 'kind' = 'KIND_OPEN_CASE'
+                          AND NOT x.decision_detail ? 'split_from' THEN 'opened'
+                     WHEN NOT x.opens AND x.decision_detail ->> 'kind' IN ('KIND_UPDATE_CASE', 'KIND_ESCALATE')
+                          AND NOT x.decision_detail ? 'split_from'
+                          AND NOT x.decision_detail ? 'split_to' THEN 'moved'
+                     ELSE 'one' END
+      FROM (SELECT p.k, t.step, t.fn, t.source,
+                   replace(replace(t.event_id, t.cap_tag, p.new_tag), t.cap_case, p.new_case),
+                   t.type, t.district,
+                   bench.render(t.ev, p.base, t.cap_case, p.new_case, t.cap_tag, p.new_tag), t.event_body,
+                   bench.render(t.de, p.base, t.cap_case, p.new_case, t.cap_tag, p.new_tag),
+                   t.decision_body, t.opens, t.contact
+              FROM bench.plan p JOIN bench.tpl t USING (cap_no)
+             WHERE p.k >= lo AND p.k < hi)
+             x(k, step, fn, source, event_id, type, district, event_detail, event_body,
+               decision_detail, decision_body, opens, contact);
+    FOR s IN SELECT DISTINCT c.step FROM fill_call c ORDER BY 1 LOOP
+      PERFORM og.begin_batch('6502', (SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'), 'bench-volume');
+      SELECT count(*) INTO bad
+        FROM (SELECT array_agg(c.source ORDER BY c.k) a1, array_agg(c.event_id ORDER BY c.k) a2,
+                     array_agg(c.type ORDER BY c.k) a3, array_agg(c.district ORDER BY c.k) a4,
+                     array_agg(c.event_detail ORDER BY c.k) a5, array_agg(c.event_body ORDER BY c.k) a6,
+                     array_agg(c.decision_detail ORDER BY c.k) a7,
+                     array_agg(c.decision_body ORDER BY c.k) a8, array_agg(c.contact ORDER BY c.k) a9
+                FROM fill_call c WHERE c.step = s AND c.how = 'opened' HAVING count(*) > 0) a,
+             og.store_opened(a.a1, a.a2, a.a3, a.a4, a.a5, a.a6, a.a7, a.a8, a.a9) o
+       WHERE o.outcome <> 'stored';
+      IF bad > 0 THEN RAISE EXCEPTION 'og.store_opened stored % events of step % otherwise', bad, s; END IF;
+      SELECT count(*) INTO bad
+        FROM (SELECT array_agg(c.source ORDER BY c.k) a1, array_agg(c.event_id ORDER BY c.k) a2,
+                     array_agg(c.type ORDER BY c.k) a3, array_agg(c.district ORDER BY c.k) a4,
+                     array_agg(c.event_detail ORDER BY c.k) a5, array_agg(c.event_body ORDER BY c.k) a6,
+                     array_agg(c.decision_detail ORDER BY c.k) a7,
+                     array_agg(c.decision_body ORDER BY c.k) a8, array_agg(c.contact ORDER BY c.k) a9
+                FROM fill_call c WHERE c.step = s AND c.how = 'moved' HAVING count(*) > 0) a,
+             og.store_moved(a.a1, a.a2, a.a3, a.a4, a.a5, a.a6, a.a7, a.a8, a.a9) o
+       WHERE o.outcome <> 'stored';
+      IF bad > 0 THEN RAISE EXCEPTION 'og.store_moved stored % events of step % otherwise', bad, s; END IF;
+      FOR r IN SELECT * FROM fill_call c WHERE c.step = s AND c.how = 'one' ORDER BY c.k LOOP
+        IF r.fn = 'event' THEN
+          PERFORM og.store_event(r.source, r.event_id, r.type, r.district, r.event_detail,
+                                 r.event_body, r.decision_detail, r.decision_body, r.opens, r.contact);
+        ELSE
+          res := og.store_decision(r.source, r.event_id, r.type, r.district, r.decision_detail,
+                                   r.decision_body);
+        END IF;
+      END LOOP;
+      PERFORM og.end_batch();
+      COMMIT;
     END LOOP;
-    PERFORM og.end_batch();
-    COMMIT;
     lo := hi;
   END LOOP;
 END $$;
