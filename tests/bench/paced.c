@@ -3,12 +3,14 @@
  * commit), for tests/bench/throughput.
  *
  *   bench_paced --endpoint EP --rate EVENTS_PER_S [--window N] [--timeout S]
- *               [--latencies OUT] FILE.jsonl
+ *               [--latencies OUT] [--timeline OUT] FILE.jsonl
  *
  * --window: events unanswered at most (default 1000, as tests/bench/throughput publishes at
  * full speed); events due while it is full wait in the publisher, and that wait counts.
  * --latencies: also writes each answered event's latency in ms to OUT, one per line (to
  * merge the runs of several publishers).
+ * --timeline: also writes, for each event in the order it was due, when it was due (seconds
+ * since the start) and its latency in ms ("-" if unanswered): where a tail comes from.
  *
  * FILE holds events as JSON Lines (onegridctl publish's input; no raw_base64). Event i is
  * due at start + i / rate; latency is measured from that moment, not from when it was
@@ -139,8 +141,9 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"endpoint", required_argument, NULL, 'e'},  {"rate", required_argument, NULL, 'r'},
         {"window", required_argument, NULL, 'w'},    {"timeout", required_argument, NULL, 't'},
-        {"latencies", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
-    const char *endpoint = NULL, *latencies = NULL;
+        {"latencies", required_argument, NULL, 'l'}, {"timeline", required_argument, NULL, 'T'},
+        {NULL, 0, NULL, 0}};
+    const char *endpoint = NULL, *latencies = NULL, *timeline = NULL;
     double rate = 0, timeout = 600;
     unsigned window = 1000;
     int c;
@@ -161,13 +164,16 @@ int main(int argc, char **argv)
         case 'l':
             latencies = optarg;
             break;
+        case 'T':
+            timeline = optarg;
+            break;
         default:
             return 2;
         }
     }
     if (!endpoint || rate <= 0 || optind != argc - 1 || window == 0) {
         fprintf(stderr, "usage: bench_paced --endpoint EP --rate EVENTS_PER_S [--window N] "
-                        "[--timeout S] [--latencies OUT] FILE.jsonl\n");
+                        "[--timeout S] [--latencies OUT] [--timeline OUT] FILE.jsonl\n");
         return 2;
     }
     struct event *ev = NULL;
@@ -250,6 +256,20 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < r.n; i++)
         if (r.latency[i] >= 0)
             lat[k++] = r.latency[i] * 1000;
+    if (timeline) {
+        FILE *out = fopen(timeline, "w");
+        for (size_t i = 0; out && i < r.n; i++) {
+            if (r.latency[i] >= 0)
+                fprintf(out, "%.4f %.3f\n", r.due[i], r.latency[i] * 1000);
+            else
+                fprintf(out, "%.4f -\n", r.due[i]);
+        }
+        if (!out || fclose(out) != 0) {
+            fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", timeline,
+                    strerror(errno));
+            rc = 1;
+        }
+    }
     qsort(lat, k, sizeof(double), cmp_double);
     if (latencies) {
         FILE *out = fopen(latencies, "w");
