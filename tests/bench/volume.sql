@@ -137,6 +137,7 @@ DECLARE
   r record;
   res text;
   bad bigint;
+  how text;
 BEGIN
   CREATE TEMP TABLE IF NOT EXISTS fill_call (k integer, step bigint, fn text, source text,
     event_id text, type text, district text, event_detail jsonb, event_body bytea,
@@ -164,26 +165,22 @@ BEGIN
                decision_detail, decision_body, opens, contact);
     FOR s IN SELECT DISTINCT c.step FROM fill_call c ORDER BY 1 LOOP
       PERFORM og.begin_batch('6502', (SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'), 'bench-volume');
-      SELECT count(*) INTO bad
-        FROM (SELECT array_agg(c.source ORDER BY c.k) a1, array_agg(c.event_id ORDER BY c.k) a2,
-                     array_agg(c.type ORDER BY c.k) a3, array_agg(c.district ORDER BY c.k) a4,
-                     array_agg(c.event_detail ORDER BY c.k) a5, array_agg(c.event_body ORDER BY c.k) a6,
-                     array_agg(c.decision_detail ORDER BY c.k) a7,
-                     array_agg(c.decision_body ORDER BY c.k) a8, array_agg(c.contact ORDER BY c.k) a9
-                FROM fill_call c WHERE c.step = s AND c.how = 'opened' HAVING count(*) > 0) a,
-             og.store_opened(a.a1, a.a2, a.a3, a.a4, a.a5, a.a6, a.a7, a.a8, a.a9) o
-       WHERE o.outcome <> 'stored';
-      IF bad > 0 THEN RAISE EXCEPTION 'og.store_opened stored % events of step % otherwise', bad, s; END IF;
-      SELECT count(*) INTO bad
-        FROM (SELECT array_agg(c.source ORDER BY c.k) a1, array_agg(c.event_id ORDER BY c.k) a2,
-                     array_agg(c.type ORDER BY c.k) a3, array_agg(c.district ORDER BY c.k) a4,
-                     array_agg(c.event_detail ORDER BY c.k) a5, array_agg(c.event_body ORDER BY c.k) a6,
-                     array_agg(c.decision_detail ORDER BY c.k) a7,
-                     array_agg(c.decision_body ORDER BY c.k) a8, array_agg(c.contact ORDER BY c.k) a9
-                FROM fill_call c WHERE c.step = s AND c.how = 'moved' HAVING count(*) > 0) a,
-             og.store_moved(a.a1, a.a2, a.a3, a.a4, a.a5, a.a6, a.a7, a.a8, a.a9) o
-       WHERE o.outcome <> 'stored';
-      IF bad > 0 THEN RAISE EXCEPTION 'og.store_moved stored % events of step % otherwise', bad, s; END IF;
+      -- og.store_opened, then og.store_moved, each given its events of the wave in one call.
+      FOREACH how IN ARRAY ARRAY['opened', 'moved'] LOOP
+        EXECUTE format($q$
+          SELECT count(*)
+            FROM (SELECT array_agg(c.source ORDER BY c.k) a1, array_agg(c.event_id ORDER BY c.k) a2,
+                         array_agg(c.type ORDER BY c.k) a3, array_agg(c.district ORDER BY c.k) a4,
+                         array_agg(c.event_detail ORDER BY c.k) a5, array_agg(c.event_body ORDER BY c.k) a6,
+                         array_agg(c.decision_detail ORDER BY c.k) a7,
+                         array_agg(c.decision_body ORDER BY c.k) a8, array_agg(c.contact ORDER BY c.k) a9
+                    FROM fill_call c WHERE c.step = $1 AND c.how = %L HAVING count(*) > 0) a,
+                 og.%I(a.a1, a.a2, a.a3, a.a4, a.a5, a.a6, a.a7, a.a8, a.a9) o
+           WHERE o.outcome <> 'stored'$q$, how, 'store_' || how) INTO bad USING s;
+        IF bad > 0 THEN
+          RAISE EXCEPTION 'og.store_% stored % events of step % otherwise', how, bad, s;
+        END IF;
+      END LOOP;
       FOR r IN SELECT * FROM fill_call c WHERE c.step = s AND c.how = 'one' ORDER BY c.k LOOP
         IF r.fn = 'event' THEN
           PERFORM og.store_event(r.source, r.event_id, r.type, r.district, r.event_detail,
