@@ -10,7 +10,8 @@
  * --latencies: also writes each answered event's latency in ms to OUT, one per line (to
  * merge the runs of several publishers).
  * --timeline: also writes, for each event in the order it was due, when it was due (seconds
- * since the start) and its latency in ms ("-" if unanswered): where a tail comes from.
+ * since this publisher's start) and its latency in ms, or "unanswered", or "unsent" (the
+ * run timed out first): where a tail comes from.
  *
  * FILE holds events as JSON Lines (onegridctl publish's input; no raw_base64). Event i is
  * due at start + i / rate; latency is measured from that moment, not from when it was
@@ -262,9 +263,10 @@ int main(int argc, char **argv)
             if (r.latency[i] >= 0)
                 fprintf(out, "%.4f %.3f\n", r.due[i], r.latency[i] * 1000);
             else
-                fprintf(out, "%.4f -\n", r.due[i]);
+                fprintf(out, "%.4f %s\n", r.due[i], i < next ? "unanswered" : "unsent");
         }
-        if (!out || fclose(out) != 0) {
+        bool bad = !out || ferror(out);
+        if ((out && fclose(out) != 0) || bad) {
             fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", timeline,
                     strerror(errno));
             rc = 1;
@@ -275,7 +277,8 @@ int main(int argc, char **argv)
         FILE *out = fopen(latencies, "w");
         for (size_t i = 0; out && i < k; i++)
             fprintf(out, "%.3f\n", lat[i]);
-        if (!out || fclose(out) != 0) {
+        bool bad = !out || ferror(out);
+        if ((out && fclose(out) != 0) || bad) {
             fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", latencies,
                     strerror(errno));
             rc = 1;
