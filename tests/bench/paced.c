@@ -78,6 +78,18 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Closes out, a file written to path (NULL: it could not be opened). 0, or 1 when it could
+ * not be written, said on stderr. */
+static int finish(FILE *out, const char *path)
+{
+    bool bad = !out || ferror(out);
+    if ((out && fclose(out) != 0) || bad) {
+        fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
 /* Reads FILE's events and encodes each as an Envelope. Returns the count, -1 on error. */
 static long load(const char *path, struct event **out)
 {
@@ -139,11 +151,13 @@ fail:
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"endpoint", required_argument, NULL, 'e'},  {"rate", required_argument, NULL, 'r'},
-        {"window", required_argument, NULL, 'w'},    {"timeout", required_argument, NULL, 't'},
-        {"latencies", required_argument, NULL, 'l'}, {"timeline", required_argument, NULL, 'T'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"endpoint", required_argument, NULL, 'e'},
+                                         {"rate", required_argument, NULL, 'r'},
+                                         {"window", required_argument, NULL, 'w'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"latencies", required_argument, NULL, 'l'},
+                                         {"timeline", required_argument, NULL, 'T'},
+                                         {NULL, 0, NULL, 0}};
     const char *endpoint = NULL, *latencies = NULL, *timeline = NULL;
     double rate = 0, timeout = 600;
     unsigned window = 1000;
@@ -265,24 +279,14 @@ int main(int argc, char **argv)
             else
                 fprintf(out, "%.4f %s\n", r.due[i], i < next ? "unanswered" : "unsent");
         }
-        bool bad = !out || ferror(out);
-        if ((out && fclose(out) != 0) || bad) {
-            fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", timeline,
-                    strerror(errno));
-            rc = 1;
-        }
+        rc |= finish(out, timeline);
     }
     qsort(lat, k, sizeof(double), cmp_double);
     if (latencies) {
         FILE *out = fopen(latencies, "w");
         for (size_t i = 0; out && i < k; i++)
             fprintf(out, "%.3f\n", lat[i]);
-        bool bad = !out || ferror(out);
-        if ((out && fclose(out) != 0) || bad) {
-            fprintf(stderr, "bench_paced: could not write \"%s\": %s\n", latencies,
-                    strerror(errno));
-            rc = 1;
-        }
+        rc |= finish(out, latencies);
     }
 #define PCT(q) (k ? lat[(size_t)((double)(k - 1) * (q) + 0.5)] : -1.0)
     printf("{\"sent\":%zu,\"answered\":%zu,\"stored\":%zu,\"duplicate\":%zu,\"rejected\":%zu,"
