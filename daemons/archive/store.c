@@ -761,14 +761,15 @@ static bool opens_alone(const struct og_store_item *it)
 }
 
 /* Whether og.store_moved may store item i: an accepted event whose one decision moves an
- * existing case (a status update, an evaluation, an escalation), not a merge nor a split,
- * which touch a second case or report. */
+ * existing case (a status update, an evaluation, an escalation, a report that joins the
+ * case: KIND_MERGE), not a split, which moves a second case or report. */
 static bool moves_alone(const struct og_store_item *it)
 {
     const Onegrid__V1__Decision *d = it->frame->decision;
     return !is_refusal(d) &&
            (d->kind == ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE ||
-            d->kind == ONEGRID__V1__DECISION__KIND__KIND_ESCALATE) &&
+            d->kind == ONEGRID__V1__DECISION__KIND__KIND_ESCALATE ||
+            d->kind == ONEGRID__V1__DECISION__KIND__KIND_MERGE) &&
            *d->case_id && !*d->split_from && !*d->split_to && it->frame->n_more_decisions == 0 &&
            it->frame->submission->event;
 }

@@ -4,11 +4,15 @@
 # becomes one case with two contacts; reports that are not the same problem open cases of
 # their own: another category, another community, too far away, a case already resolved.
 # After a dispatch restart a new report still finds its case (position reloaded).
+# Reports that join cases opened in an earlier batch, each case named by no other record of
+# its batch, are stored set-based (og.store_moved), as og.store_event stores a merge.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 
 test_begin "merge"
 test_createdb
+# Counts of calls per function (pg_stat_user_functions), for the daemons' sessions.
+sql "$TEST_DB" "ALTER DATABASE $TEST_DB SET track_functions = 'pl'"
 og_write_config "$TEST_DIR" "$TEST_DB"
 sed -i 's/^merge_window_hours = 0$/merge_window_hours = 72\nmerge_distance_m = 150/' "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
@@ -100,6 +104,89 @@ assert_eq "reopened" dispatched "$(sql "$TEST_DB" "SELECT state FROM og.case WHE
 report visit-4 zongzhi "$ZZ" facility.handrail CHANNEL_DOOR_VISIT 45.5960 84.8800 >"$TEST_DIR/day4.jsonl"
 publish day4
 assert_eq "a reopened case takes reports again, without a restart" "$CASE" "$(case_of visit-4)"
+# One report in each community that both the zongzhi grids and the 12345 hotline know,
+# then, once those cases are stored, a 12345 call about the same problem in each: every
+# call joins its community's case, each case named by no other record of the batch, so
+# archive stores the calls set-based, with og.store_moved, not one og.store_event each.
+calls() { sql "$TEST_DB" "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE schemaname = 'og' AND funcname = '$1'"; }
+mapfile -t COMS < <(sql "$TEST_DB" "SELECT DISTINCT ON (left(z.area_code, 12)) z.source_grid_id || ' ' || r.source_grid_id
+                                      FROM og.grid_crosswalk z
+                                      JOIN og.grid_crosswalk r ON r.source_system = '12345'
+                                                              AND r.area_code = left(z.area_code, 12)
+                                     WHERE z.source_system = 'zongzhi'
+                                     ORDER BY left(z.area_code, 12), 1")
+K=${#COMS[@]}
+assert_ge "communities both grids know" 10 "$K"
+: >"$TEST_DIR/garbage.jsonl"
+: >"$TEST_DIR/calls.jsonl"
+for ((i = 0; i < K; i++)); do
+	read -r zz rx <<<"${COMS[i]}"
+	report "gb-$i" zongzhi "$zz" environment.garbage CHANNEL_GRID_PATROL >>"$TEST_DIR/garbage.jsonl"
+	report "gc-$i" 12345 "$rx" environment.garbage CHANNEL_HOTLINE >>"$TEST_DIR/calls.jsonl"
+done
+publish garbage || fail "publish garbage: $(tail -n 3 "$TEST_DIR/garbage.txt")"
+assert_eq "a case for each community" "$K" "$(grep -c '"outcome":"stored","case_id":"[0-9]' "$TEST_DIR/garbage.out")"
+# Statistics reach the shared counters within a second of a session going idle, all of a
+# session's at once: once og.begin_batch's calls count every batch stored, so do the others.
+settled() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		(($(calls begin_batch) >= $(sql "$TEST_DB" "SELECT count(*) FROM og.batch"))) && return
+		sql "$TEST_DB" "SELECT pg_sleep(0.1)" >/dev/null
+	done
+	fail "the function statistics never counted every batch"
+}
+settled
+before_event=$(calls store_event)
+before_moved=$(calls store_moved)
+publish calls || fail "publish calls: $(tail -n 3 "$TEST_DIR/calls.txt")"
+for ((i = 0; i < K; i++)); do
+	[[ -n $(case_of "gb-$i") && $(case_of "gc-$i") == "$(case_of "gb-$i")" ]] ||
+		fail "call gc-$i should join the case of gb-$i ($(case_of "gb-$i")), not \"$(case_of "gc-$i")\""
+done
+pass "each of the $K calls joins its community's case"
+settled
+assert_ge "og.store_moved stored the calls" $((before_moved + 1)) "$(calls store_moved)"
+assert_eq "not og.store_event, one by one" "$before_event" "$(calls store_event)"
+assert_eq "each case counts two contacts, and the call its merged report, filed where the call placed it" \
+	"$K" "$(sql "$TEST_DB" "SELECT count(*) FROM og.case c
+	                         JOIN og.case_report r ON r.case_id = c.case_id AND r.joined = 'merged'
+	                         JOIN og.ledger d ON d.ledger_id = r.ledger_id AND d.kind = 'decision'
+	                          AND d.source_event_id = r.source_event_id
+	                        WHERE r.source_event_id LIKE 'gc-%' AND c.contacts = 2
+	                          AND EXISTS (SELECT 1 FROM og.grid_crosswalk x WHERE x.source_system = '12345'
+	                                         AND x.area_code = r.area_code)
+	                          AND r.area_code = d.detail ->> 'report_area'
+	                          AND r.occurred_at = '$NOW'")"
+# What og.store_event writes for the same merge (a copy of gc-0's event and decision under
+# another event id, in a batch rolled back): the same report row, the case moved alike.
+# og.store_moved reads the same decision, so the case, but for its last ledger row and the
+# time it moved, is the same too.
+read -r SHARD EPOCH < <(sql "$TEST_DB" "SELECT shard, epoch FROM og.dispatch_epoch LIMIT 1" | tr '|' ' ')
+same=$({ printf '%s\n' "BEGIN;" "SELECT og.begin_batch('$SHARD', $EPOCH, 'merge') \\gset"
+	cat <<'SQL'
+CREATE TEMP TABLE before AS
+  SELECT r.joined, r.area_code, r.occurred_at, r.latitude, r.longitude, r.severity,
+         (to_jsonb(c) - 'last_ledger_id' - 'updated_at') AS c
+    FROM og.case_report r JOIN og.case c ON c.case_id = r.case_id
+   WHERE r.source_event_id = 'gc-0';
+SELECT s.outcome
+  FROM og.ledger e, og.ledger d,
+       og.store_event(e.source_system, 'gc-0-again', e.event_type, e.district_code, e.detail, e.body,
+                      d.detail, d.body, false, NULL) s
+ WHERE e.kind = 'event' AND e.source_event_id = 'gc-0' AND d.kind = 'decision'
+   AND d.source_event_id = 'gc-0';
+SELECT count(*) FROM before b, og.case_report r JOIN og.case c ON c.case_id = r.case_id
+ WHERE r.source_event_id = 'gc-0-again' AND r.joined = b.joined AND r.area_code = b.area_code
+   AND r.occurred_at = b.occurred_at AND r.latitude IS NOT DISTINCT FROM b.latitude
+   AND r.longitude IS NOT DISTINCT FROM b.longitude AND r.severity IS NOT DISTINCT FROM b.severity
+   AND (to_jsonb(c) - 'last_ledger_id' - 'updated_at') = b.c;
+ROLLBACK;
+SQL
+} | "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" 2>&1)
+assert_eq "og.store_event would have written the same report row and case" "stored
+1" "$same"
+
 assert_eq "the record verifies" 0 \
 	"$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null; echo $?)"
 assert_eq "the projection rebuilds from the ledger" 0 \

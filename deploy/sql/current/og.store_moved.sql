@@ -1,10 +1,11 @@
 -- og.store_moved: stores, with one statement per table, the events of the batch
 -- og.begin_batch opened that each move a case no other event of the batch touches (a
--- status update, an evaluation, an escalation: dispatch's decision KIND_UPDATE_CASE or
--- KIND_ESCALATE on one case), with dispatch's decision on each: what og.store_event does
--- for each of them, set-based. Status updates and evaluations outnumber reports several
--- times over; one og.store_event call each cost a PL/pgSQL frame and six executor
--- start-ups per event.
+-- status update, an evaluation, an escalation, a report that joins an open case (最多跑一次):
+-- dispatch's decision KIND_UPDATE_CASE, KIND_ESCALATE or KIND_MERGE on one case), with
+-- dispatch's decision on each: what og.store_event does for each of them, set-based.
+-- Status updates and evaluations outnumber reports several times over, and where many
+-- residents report one problem, most of their reports join its case; one og.store_event
+-- call each cost a PL/pgSQL frame and six executor start-ups per event.
 -- archive (daemons/archive/store.c) sends such an event here only when its key comes once
 -- in the batch and its case is named by no other record of the batch (neither opened,
 -- moved, merged into, split nor decided on by a joint meeting), so the order of the
@@ -16,9 +17,10 @@
 --
 -- Effect: for each event whose key is not stored yet, in the order given: its event key,
 -- its two ledger rows (the event, then the decision, numbered one after the other) and the
--- contact, if any (og.store_records), and its case moved by og.apply_cases (the feed's
--- rows from og.case's statement trigger, og.feed_case_change). SQLSTATE OG002 when a case
--- does not exist.
+-- contact, if any (og.store_records), its case moved by og.apply_cases (the feed's
+-- rows from og.case's statement trigger, og.feed_case_change), and for a merge the
+-- report's og.case_report row ('merged'), as og.store_event writes it. SQLSTATE OG002 when
+-- a case does not exist.
 --
 -- Returns one row per event, as og.store_opened does (og.batch_outcomes). Any error stores
 -- nothing: archive then stores the batch event by event, so the event at fault is the one
@@ -36,12 +38,14 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
-  fresh bigint[]; -- positions of the events stored now
-  lids bigint[];  -- and the ledger ids of their events
+  fresh bigint[]; -- positions of the events stored now,
+  lids bigint[];  -- the ledger ids of their events
+  dids bigint[];  -- and of their decisions
   moved bigint;
 BEGIN
-  SELECT coalesce(array_agg(r.n ORDER BY r.n), '{}'), coalesce(array_agg(r.ledger_id ORDER BY r.n), '{}')
-    INTO fresh, lids
+  SELECT coalesce(array_agg(r.n ORDER BY r.n), '{}'), coalesce(array_agg(r.ledger_id ORDER BY r.n), '{}'),
+         coalesce(array_agg(r.decision_ledger_id ORDER BY r.n), '{}')
+    INTO fresh, lids, dids
     FROM og.store_records(p_source, p_event_id, p_type, p_district, p_event_detail, p_event_body,
                           p_decision_detail, p_decision_body, p_contact) r;
 
@@ -63,6 +67,19 @@ BEGIN
                  GROUP BY 1 HAVING count(*) > 1 LIMIT 1))
       USING ERRCODE = 'OG002';
   END IF;
+
+  -- A merged report's row, as og.store_event writes it: its time and position as a case
+  -- opened for it would take them, the area it came from (the decision's report_area).
+  INSERT INTO og.case_report
+    SELECT a.source, a.event_id, a.decision ->> 'case_id', 'merged', a.decision ->> 'report_area',
+           o.occurred_at, o.latitude, o.longitude, og.event_severity(a.event), f.did
+      FROM unnest(p_source, p_event_id, p_event_detail, p_decision_detail)
+             WITH ORDINALITY AS a(source, event_id, event, decision, n)
+      JOIN unnest(fresh, dids) AS f(n, did) ON f.n = a.n,
+           LATERAL og.case_opening(a.decision, a.event) o
+     WHERE a.decision ->> 'kind' = 'KIND_MERGE'
+     ORDER BY a.n
+    ON CONFLICT DO NOTHING;
 
   RETURN QUERY SELECT * FROM og.batch_outcomes(p_source, p_event_id, p_event_detail,
                                                p_decision_detail, fresh);
