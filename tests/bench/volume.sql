@@ -124,9 +124,10 @@ END $$;
 -- wave, wave s holding step s of every case of the chunk. A case thus comes at most once
 -- in a batch, so, as archive does (daemons/archive/store.c, set_items), the events that
 -- open a case go to og.store_opened in one call, those that move one (a status update, an
--- evaluation, an escalation) to og.store_moved in one call, and anything else, in order
--- after them, to og.store_event or og.store_decision one by one. Each step of a case is
--- stored in a later transaction than the one before it, as when it really happened.
+-- evaluation, an escalation, a merged report) to og.store_moved in one call, and anything
+-- else, in order after them, to og.store_event or og.store_decision one by one. Each step
+-- of a case is stored in a later transaction than the one before it, as when it really
+-- happened.
 -- Run with the session's timezone UTC (the timestamps are written as ...Z).
 CREATE PROCEDURE bench.fill(k_from integer, k_to integer, per_batch integer)
 LANGUAGE plpgsql AS $$
@@ -157,7 +158,7 @@ BEGIN
                                      AND d.event_id = x.cap_event_id) THEN 'one'
                      WHEN x.opens AND x.decision_detail ->> 'kind' = 'KIND_OPEN_CASE'
                           AND NOT x.decision_detail ? 'split_from' THEN 'opened'
-                     WHEN NOT x.opens AND x.decision_detail ->> 'kind' IN ('KIND_UPDATE_CASE', 'KIND_ESCALATE')
+                     WHEN NOT x.opens AND x.decision_detail ->> 'kind' IN ('KIND_UPDATE_CASE', 'KIND_ESCALATE', 'KIND_MERGE')
                           AND NOT x.decision_detail ? 'split_from'
                           AND NOT x.decision_detail ? 'split_to' THEN 'moved'
                      ELSE 'one' END
