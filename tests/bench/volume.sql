@@ -158,7 +158,9 @@ BEGIN
                                      AND d.event_id = x.cap_event_id) THEN 'one'
                      WHEN x.opens AND x.decision_detail ->> 'kind' = 'KIND_OPEN_CASE'
                           AND NOT x.decision_detail ? 'split_from' THEN 'opened'
-                     WHEN NOT x.opens AND x.decision_detail ->> 'kind' IN ('KIND_UPDATE_CASE', 'KIND_ESCALATE', 'KIND_MERGE')
+                     WHEN NOT x.opens
+                          AND x.decision_detail ->> 'kind' IN ('KIND_UPDATE_CASE', 'KIND_ESCALATE',
+                                                               'KIND_MERGE')
                           AND NOT x.decision_detail ? 'split_from'
                           AND NOT x.decision_detail ? 'split_to' THEN 'moved'
                      ELSE 'one' END

@@ -28,7 +28,7 @@
 --     and the report (its og.case_report row and its contact) moves to the new case
 --     ('split'); SQLSTATE OG002 if the report is not stored;
 --   * moving a case: og.apply_case (SQLSTATE OG002 if the case does not exist); a merge
---     (KIND_MERGE) also adds the report's og.case_report row ('merged');
+--     (KIND_MERGE) also adds the report's og.case_report row (og.case_report_merged);
 --   * either way, the case's facts for the auditor (first_resolved_at ... last_evaluation,
 --     migration 020) started or moved on by the decision (og.decision_facts) and, for an
 --     evaluation, by the event, as og.case_facts_rebuilt derives them from the ledger;
@@ -104,11 +104,9 @@ BEGIN
     ELSE
       PERFORM og.apply_case(p_decision_detail, lid, evaluation);
       IF v_kind = 'KIND_MERGE' THEN
-        -- The report's time and position as a case opened for it would take them.
         INSERT INTO og.case_report
-          SELECT p_source, p_event_id, cid, 'merged', p_decision_detail ->> 'report_area',
-                 o.occurred_at, o.latitude, o.longitude, og.event_severity(p_event_detail), did
-            FROM og.case_opening(p_decision_detail, p_event_detail) o
+          SELECT * FROM og.case_report_merged(p_source, p_event_id, p_event_detail,
+                                              p_decision_detail, did)
           ON CONFLICT DO NOTHING;
       END IF;
     END IF;

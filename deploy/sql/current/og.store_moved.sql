@@ -19,8 +19,8 @@
 -- its two ledger rows (the event, then the decision, numbered one after the other) and the
 -- contact, if any (og.store_records), its case moved by og.apply_cases (the feed's
 -- rows from og.case's statement trigger, og.feed_case_change), and for a merge the
--- report's og.case_report row ('merged'), as og.store_event writes it. SQLSTATE OG002 when
--- a case does not exist.
+-- report's og.case_report row (og.case_report_merged, as og.store_event writes it).
+-- SQLSTATE OG002 when a case does not exist.
 --
 -- Returns one row per event, as og.store_opened does (og.batch_outcomes). Any error stores
 -- nothing: archive then stores the batch event by event, so the event at fault is the one
@@ -42,6 +42,7 @@ DECLARE
   lids bigint[];  -- the ledger ids of their events
   dids bigint[];  -- and of their decisions
   moved bigint;
+  merges bigint;  -- how many of them are merges
 BEGIN
   SELECT coalesce(array_agg(r.n ORDER BY r.n), '{}'), coalesce(array_agg(r.ledger_id ORDER BY r.n), '{}'),
          coalesce(array_agg(r.decision_ledger_id ORDER BY r.n), '{}')
@@ -52,8 +53,9 @@ BEGIN
   -- The events stored now, with their ledger ids: a join on the positions (a subscript
   -- of a jsonb[] walks the array from its start).
   SELECT og.apply_cases(array_agg(f.lid ORDER BY a.n), array_agg(a.decision ORDER BY a.n),
-                        array_agg(CASE WHEN a.type = 'evaluation' THEN a.event END ORDER BY a.n))
-    INTO moved
+                        array_agg(CASE WHEN a.type = 'evaluation' THEN a.event END ORDER BY a.n)),
+         count(*) FILTER (WHERE a.decision ->> 'kind' = 'KIND_MERGE')
+    INTO moved, merges
     FROM unnest(p_type, p_event_detail, p_decision_detail)
            WITH ORDINALITY AS a(type, event, decision, n)
     JOIN unnest(fresh, lids) AS f(n, lid) ON f.n = a.n
@@ -68,18 +70,19 @@ BEGIN
       USING ERRCODE = 'OG002';
   END IF;
 
-  -- A merged report's row, as og.store_event writes it: its time and position as a case
-  -- opened for it would take them, the area it came from (the decision's report_area).
-  INSERT INTO og.case_report
-    SELECT a.source, a.event_id, a.decision ->> 'case_id', 'merged', a.decision ->> 'report_area',
-           o.occurred_at, o.latitude, o.longitude, og.event_severity(a.event), f.did
-      FROM unnest(p_source, p_event_id, p_event_detail, p_decision_detail)
-             WITH ORDINALITY AS a(source, event_id, event, decision, n)
-      JOIN unnest(fresh, dids) AS f(n, did) ON f.n = a.n,
-           LATERAL og.case_opening(a.decision, a.event) o
-     WHERE a.decision ->> 'kind' = 'KIND_MERGE'
-     ORDER BY a.n
-    ON CONFLICT DO NOTHING;
+  -- The merged reports' rows. Most calls carry none (status updates and the like): then
+  -- the statement is not started at all.
+  IF merges > 0 THEN
+    INSERT INTO og.case_report
+      SELECT r.*
+        FROM unnest(p_source, p_event_id, p_event_detail, p_decision_detail)
+               WITH ORDINALITY AS a(source, event_id, event, decision, n)
+        JOIN unnest(fresh, dids) AS f(n, did) ON f.n = a.n,
+             LATERAL og.case_report_merged(a.source, a.event_id, a.event, a.decision, f.did) r
+       WHERE a.decision ->> 'kind' = 'KIND_MERGE'
+       ORDER BY a.n
+      ON CONFLICT DO NOTHING;
+  END IF;
 
   RETURN QUERY SELECT * FROM og.batch_outcomes(p_source, p_event_id, p_event_detail,
                                                p_decision_detail, fresh);
