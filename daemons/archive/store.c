@@ -592,6 +592,8 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
     return rc;
 }
 
+/* The answer to a committed record; NULL without memory for all of it (archive.c's
+ * committed() reads every field). */
 static Onegrid__V1__Reply *make_reply(const struct og_store_item *it, const char *outcome,
                                       const char *case_id)
 {
@@ -625,6 +627,12 @@ static Onegrid__V1__Reply *make_reply(const struct og_store_item *it, const char
                                   : ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
             r->ack->case_id = strdup(case_id ? case_id : "");
         }
+    }
+    if (!r->event_id || !r->source ||
+        (r->result_case == ONEGRID__V1__REPLY__RESULT_NACK ? !r->nack || !r->nack->text
+                                                            : !r->ack || !r->ack->case_id)) {
+        onegrid__v1__reply__free_unpacked(r, NULL);
+        return NULL;
     }
     return r;
 }
@@ -877,6 +885,8 @@ static int answer_set(const char *stored, struct og_store_item *items, const siz
         og_store_item_clear(it);
         it->reply =
             make_reply(it, PQgetvalue(r, j, 1), PQgetisnull(r, j, 2) ? NULL : PQgetvalue(r, j, 2));
+        if (!it->reply)
+            return -ENOMEM;
     }
     return rows;
 }
@@ -1006,7 +1016,13 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
             else
                 it->reply = make_reply(it, PQgetvalue(r, 0, 0),
                                        PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1));
-            got++;
+            /* Without memory to answer, the batch is a fault: stored again, it is
+             * answered 'stored' (og.stored_outcome), whether this COMMIT went through
+             * or not. */
+            if (it->reply)
+                got++;
+            else
+                rc = -ENOMEM;
         } else if (rc == 0 && q == first + total && st == PGRES_TUPLES_OK && s->signing) {
             links = r; /* end_batch's links, signed below */
             r = NULL;
