@@ -11,8 +11,9 @@
 #    handled a case on time (按期处置率, 按期结案率) does not depend on how many seconds
 #    the run took. (Reporting exactly 24 hours after the filing raced the 24-hour
 #    deadlines: the KPIs changed from run to run.)
-# 3. The escalations table counts escalations and cases apart (a case escalates once per
-#    level), and the days they were made on add up to them.
+# 3. The escalations table counts escalations and cases apart (a case can escalate at a
+#    level more than once), as the record holds them up to the moment the summary names,
+#    and the story escalates both the next morning and today.
 # 4. The daemons serve their metrics: `onegridctl status` says all three are healthy.
 # 5. The stop script leaves nothing running and removes the quickstart's directory.
 #
