@@ -70,6 +70,34 @@ send "$(decision m3 "\"$D3\",\"$D4\",\"$D5\"" ACTION_CLOSE)"
 assert_match "sent again: a duplicate, nothing stored twice" '"outcome":"duplicate"' "$(cat "$TEST_DIR/$n.out")"
 assert_eq "still three decisions" 3 "$(sql "$TEST_DB" "SELECT count(*) FROM og.ledger WHERE source_event_id = 'm3' AND kind = 'decision'")"
 
+# Another submission of m3's key (another publisher's copy), whose decisions name a case m3
+# never named (D1), stored as archive stores a record with further decisions (og.store_event,
+# then og.store_decision), in a batch rolled back: og.store_event answers 'duplicate', and
+# its further decision must store nothing either, nor move D1. (dispatch answers such a copy
+# from the record and never decides it; the database holds to it whatever comes.)
+d1_before=$(sql "$TEST_DB" "SELECT state || ' ' || last_ledger_id FROM og.case WHERE case_id = '$D1'")
+out=$(sql "$TEST_DB" <<SQL
+BEGIN;
+SELECT og.begin_batch(shard, epoch, 'meeting-copy') FROM og.dispatch_epoch LIMIT 1 \gset
+WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'm3'),
+     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'm3' ORDER BY ledger_id LIMIT 1)
+SELECT s.outcome
+  FROM e, d, og.store_event(e.source_system, e.source_event_id, e.event_type, e.district_code,
+                            jsonb_set(e.detail, '{publisher}', '"someone-else"'), e.body, d.detail,
+                            d.body, false, NULL) s;
+WITH e AS (SELECT * FROM og.ledger WHERE kind = 'event' AND source_event_id = 'm3'),
+     d AS (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'm3' ORDER BY ledger_id LIMIT 1)
+SELECT og.store_decision(e.source_system, e.source_event_id, e.event_type, e.district_code,
+                         jsonb_set(d.detail, '{case_id}', '"$D1"'), d.body)
+  FROM e, d;
+SELECT state || ' ' || last_ledger_id FROM og.case WHERE case_id = '$D1';
+SELECT count(*) FROM og.ledger WHERE source_event_id = 'm3' AND kind = 'decision';
+ROLLBACK;
+SQL
+)
+assert_eq "a copy of m3 from another submission: 'duplicate', its decision on D1 too; D1 unmoved, no decision added" \
+	"$(printf 'duplicate\nduplicate\n%s\n3' "$d1_before")" "$out"
+
 # 延期: five working days more.
 send "$(report d6)"
 D6=$(case_of d6)

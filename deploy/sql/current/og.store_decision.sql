@@ -3,9 +3,12 @@
 -- several shelved cases; its first decision is stored with the event, each further one
 -- here, in the same transaction. The decision (its case_id) names the case it moves; the
 -- case's last_ledger_id becomes the event's ledger id, and its facts for the auditor move
--- on by the decision (og.apply_case). Returns 'stored', or 'duplicate'
+-- on by the decision (og.apply_case). Returns 'stored', or 'duplicate', storing nothing:
 -- when the event's decision on that case is stored already (a resent event changes
--- nothing). SQLSTATE OG002 when the event is not stored or the case does not exist.
+-- nothing), or when the event its key holds was stored before this transaction (the key's
+-- stored event is another submission, which og.store_event answered 'duplicate': its
+-- decisions must not move a case the stored one never named). SQLSTATE OG002 when the
+-- event is not stored or the case does not exist.
 
 DROP FUNCTION IF EXISTS og.store_decision(text, text, text, text, jsonb, bytea, jsonb);
 
@@ -26,6 +29,11 @@ BEGIN
    WHERE source_system = p_source AND source_event_id = p_event_id;
   IF eid IS NULL THEN
     RAISE EXCEPTION 'event %/% is not stored', p_source, p_event_id USING ERRCODE = 'OG002';
+  END IF;
+  -- Stored by this transaction's og.store_event: recorded at now(), in this batch.
+  IF NOT EXISTS (SELECT 1 FROM og.ledger WHERE ledger_id = eid AND recorded_at = now()
+                   AND batch_id = currval('og.batch_id_seq')) THEN
+    RETURN 'duplicate';
   END IF;
   INSERT INTO og.ledger VALUES
     (nextval('og.ledger_id_seq'), now(), currval('og.batch_id_seq'), p_district, 'decision', cid,
