@@ -97,6 +97,29 @@ SQL
 )
 assert_eq "a copy of m3 from another submission: 'duplicate', its decision on D1 too; D1 unmoved, no decision added" \
 	"$(printf 'duplicate\nduplicate\n%s\n3' "$d1_before")" "$out"
+# The same within one batch: one publisher's copy of a new key stored, another's answered
+# 'duplicate' after it; the second copy's further decision on D1 stores nothing.
+out=$(sql "$TEST_DB" <<SQL
+BEGIN;
+SELECT og.begin_batch(shard, epoch, 'meeting-copy') FROM og.dispatch_epoch LIMIT 1 \gset
+CREATE TEMP VIEW m AS
+  SELECT e.source_system, e.event_type, e.district_code, e.detail AS ed, e.body AS eb, d.detail AS dd, d.body AS db
+    FROM og.ledger e, (SELECT * FROM og.ledger WHERE kind = 'decision' AND source_event_id = 'm3'
+                        ORDER BY ledger_id LIMIT 1) d
+   WHERE e.kind = 'event' AND e.source_event_id = 'm3';
+SELECT s.outcome FROM m, og.store_event(m.source_system, 'm9', m.event_type, m.district_code, m.ed, m.eb,
+                                        m.dd, m.db, false, NULL) s;
+SELECT s.outcome FROM m, og.store_event(m.source_system, 'm9', m.event_type, m.district_code,
+                                        jsonb_set(m.ed, '{publisher}', '"someone-else"'), m.eb,
+                                        m.dd, m.db, false, NULL) s;
+SELECT og.store_decision(m.source_system, 'm9', m.event_type, m.district_code,
+                         jsonb_set(m.dd, '{case_id}', '"$D1"'), m.db) FROM m;
+SELECT state || ' ' || last_ledger_id FROM og.case WHERE case_id = '$D1';
+ROLLBACK;
+SQL
+)
+assert_eq "two copies of a new key in one batch: the second 'duplicate', its decision on D1 too; D1 unmoved" \
+	"$(printf 'stored\nduplicate\nduplicate\n%s' "$d1_before")" "$out"
 
 # 延期: five working days more.
 send "$(report d6)"

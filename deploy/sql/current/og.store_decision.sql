@@ -5,10 +5,11 @@
 -- case's last_ledger_id becomes the event's ledger id, and its facts for the auditor move
 -- on by the decision (og.apply_case). Returns 'stored', or 'duplicate', storing nothing:
 -- when the event's decision on that case is stored already (a resent event changes
--- nothing), or when the event its key holds was stored before this transaction (the key's
--- stored event is another submission, which og.store_event answered 'duplicate': its
--- decisions must not move a case the stored one never named). SQLSTATE OG002 when the
--- event is not stored or the case does not exist.
+-- nothing), or when the last og.store_event call of this transaction did not store this
+-- event now (og.event_stored_now: the key holds another submission's event, which
+-- og.store_event answered 'duplicate', in this batch or before it; its decisions must not
+-- move a case the stored one never named). SQLSTATE OG002 when the event is not stored or
+-- the case does not exist.
 
 DROP FUNCTION IF EXISTS og.store_decision(text, text, text, text, jsonb, bytea, jsonb);
 
@@ -30,9 +31,9 @@ BEGIN
   IF eid IS NULL THEN
     RAISE EXCEPTION 'event %/% is not stored', p_source, p_event_id USING ERRCODE = 'OG002';
   END IF;
-  -- Stored by this transaction's og.store_event: recorded at now(), in this batch.
-  IF NOT EXISTS (SELECT 1 FROM og.ledger WHERE ledger_id = eid AND recorded_at = now()
-                   AND batch_id = currval('og.batch_id_seq')) THEN
+  -- Stored now by the og.store_event call just before (archive sends a record's calls in
+  -- order, one transaction a batch).
+  IF eid::text IS DISTINCT FROM current_setting('og.event_stored_now', true) THEN
     RETURN 'duplicate';
   END IF;
   INSERT INTO og.ledger VALUES

@@ -40,7 +40,9 @@
 -- key is stored already, what og.stored_outcome answers: 'stored' if the stored
 -- submission is this one (a resend by a hop), 'duplicate' if another submission of the
 -- event was stored, with the case_id stored the first time. A further decision of the
--- same event on another case (a joint meeting's) goes through og.store_decision.
+-- same event on another case (a joint meeting's) goes through og.store_decision, right
+-- after this call: og.event_stored_now, a setting of this transaction, holds the event's
+-- ledger id when this call stored it now, else '' (og.store_decision then stores nothing).
 
 DROP FUNCTION IF EXISTS og.store_event(text, text, text, text, jsonb, bytea, jsonb, bytea, jsonb,
                                        boolean, jsonb);
@@ -63,11 +65,13 @@ BEGIN
     VALUES (p_source, p_event_id, p_district, cid, lid, now())
     ON CONFLICT DO NOTHING;
   IF NOT FOUND THEN
+    PERFORM set_config('og.event_stored_now', '', true);
     SELECT s.outcome, s.case_id INTO outcome, case_id
       FROM og.stored_outcome(p_source, p_event_id, p_event_detail ->> 'received',
                              p_event_detail ->> 'publisher', p_event_detail ->> 'tag') s;
     RETURN;
   END IF;
+  PERFORM set_config('og.event_stored_now', lid::text, true);
   did := nextval('og.ledger_id_seq');
   INSERT INTO og.ledger VALUES
     (lid, now(), currval('og.batch_id_seq'), p_district, 'event', cid, p_source, p_event_id,
