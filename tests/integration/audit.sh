@@ -103,6 +103,17 @@ assert_match "auditor cannot read the raw ledger" "permission denied" "$(as_audi
 assert_match "auditor cannot read contacts" "permission denied" "$(as_auditor "SELECT 1 FROM og.reporter_contact LIMIT 1")"
 assert_match "auditor cannot write through a view" "permission denied" \
 	"$(as_auditor "DELETE FROM audit.ledger")"
+# Categories and units by name, as the auditor labels cases and KPIs.
+assert_eq "the auditor names a case's category and unit (audit.categories, audit.units)" \
+	"$(sql "$TEST_DB" "SELECT k.name || '|' || k.time_limit || ' ' || k.time_unit || '|' || u.name
+	                   FROM og.case c JOIN og.category k ON k.code = c.category_code
+	                   JOIN og.handling_unit u ON u.code = c.unit_code WHERE c.case_id = '$(case_of A)'")" \
+	"$(as_auditor "SELECT k.name || '|' || k.time_limit || ' ' || k.time_unit || '|' || u.name
+	               FROM audit.cases c JOIN audit.categories k ON k.code = c.category_code
+	               JOIN audit.units u ON u.code = c.unit_code WHERE c.case_id = '$(case_of A)'")"
+assert_eq "every category and unit of the registry" \
+	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.category) || '|' || (SELECT count(*) FROM og.handling_unit)")" \
+	"$(as_auditor "SELECT (SELECT count(*) FROM audit.categories) || '|' || (SELECT count(*) FROM audit.units)")"
 assert_eq "no audit view has a contact column" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'audit'
 	                   AND column_name IN ('phone', 'contact', 'reporter')")"
