@@ -17,8 +17,7 @@ source "$(dirname "$0")/../lib/faults.sh"
 test_begin "group commit"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
-PORT=$(og_free_tcp_port)
-APORT=$(og_free_tcp_port)
+read -r PORT APORT < <(og_free_tcp_ports 2)
 sed -i -e 's/^batch_max = 1000$/batch_max = 2/' -e 's/^batch_wait_ms = 5$/batch_wait_ms = 10000/' \
 	-e "/^\[dispatch\]$/a metrics_listen = 127.0.0.1:$PORT" \
 	-e "/^\[archive\]$/a metrics_listen = 127.0.0.1:$APORT\ndrain_ms = 1000" "$TEST_DIR/onegrid.conf"

@@ -18,9 +18,7 @@ for k in intake dispatch archive stranger; do
 done
 echo "$(cat "$TEST_DIR/intake.key.pub")  intake   # onegrid-intake" >"$TEST_DIR/dispatch.clients"
 echo "$(cat "$TEST_DIR/dispatch.key.pub")  dispatch-6502" >"$TEST_DIR/archive.clients"
-dport=$(og_free_tcp_port)
-aport=$(og_free_tcp_port)
-while [[ $aport == "$dport" ]]; do aport=$(og_free_tcp_port); done
+read -r dport aport < <(og_free_tcp_ports 2)
 conf=$TEST_DIR/onegrid.conf
 plain=$TEST_DIR/plain.conf
 cp "$conf" "$plain"

@@ -18,15 +18,8 @@ test_begin "metrics"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
 
-# Three free ports, all different.
 declare -A port
-for d in intake dispatch archive; do
-	while :; do
-		p=$(og_free_tcp_port)
-		[[ " ${port[*]:-} " == *" $p "* ]] || break
-	done
-	port[$d]=$p
-done
+read -r 'port[intake]' 'port[dispatch]' 'port[archive]' < <(og_free_tcp_ports 3)
 conf=$TEST_DIR/onegrid.conf
 
 # Not loopback: refused at start, unless metrics_allow_remote = yes.

@@ -334,9 +334,8 @@ pass "database $TEST_DB: migrated, login roles, the sample registry"
 # sockets in $TEST_DIR.
 og_write_config "$TEST_DIR" "$TEST_DB"
 declare -A mport
+read -r 'mport[intake]' 'mport[dispatch]' 'mport[archive]' < <(og_free_tcp_ports 3)
 for d in intake dispatch archive; do
-	mport[$d]=$(og_free_tcp_port)
-	while [[ " ${mport[*]} " == *" ${mport[$d]} "*" ${mport[$d]} "* ]]; do mport[$d]=$(og_free_tcp_port); done
 	sed -i "/^\[$d\]$/a metrics_listen = 127.0.0.1:${mport[$d]}" "$TEST_DIR/onegrid.conf"
 done
 install -m 0644 "$TEST_DIR/onegrid.conf" /etc/onegrid/onegrid.conf

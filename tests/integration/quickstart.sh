@@ -18,7 +18,7 @@
 # 5. The stop script leaves nothing running and removes the quickstart's directory.
 #
 # Uses the quickstart's own private cluster, not tests/run's; builds into build/ as the
-# quickstart does (no work when tests/run built it). About 25 s.
+# quickstart does (no work when tests/run built it). 10-15 s; 45 s beside stress-ng --cpu 2.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 
@@ -77,7 +77,6 @@ done < <(qs_sql "SELECT level, count(*), count(DISTINCT case_id) FROM audit.esca
 day() { awk -F'|' -v c="$1" '$1 + 0 == 1 && $1 ~ /[0-9]/ { gsub(/ /, ""); print $c }' <<<"$esc"; }
 assert_ge "level 1: escalations the next morning" 1 "$(day 5)"
 assert_ge "level 1: escalations today" 1 "$(day 6)"
-assert_ge "escalations on record" 1 "$(qs_sql "SELECT count(*) FROM audit.escalations")"
 
 # 4. Metrics and health.
 rc=0

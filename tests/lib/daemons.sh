@@ -15,6 +15,7 @@
 #   og_start_all DIR / og_stop_all DIR
 #   og_dump_logs DIR [LINES]
 #   og_free_tcp_port      print a TCP port nobody listens on
+#   og_free_tcp_ports N   print N different such ports on one line
 #
 # Files in DIR: onegrid.conf, NAME.log (stdout+stderr, appended across restarts),
 # NAME.pid (the daemon's pid, present while we believe it runs), NAME.exit (its exit
@@ -157,6 +158,20 @@ og_free_tcp_port() {
 	done
 	_og_err "no free TCP port found in 20000-31999"
 	return 1
+}
+
+# Prints N different free ports (og_free_tcp_port) on one line, for several endpoints at
+# once: read -r a b c < <(og_free_tcp_ports 3).
+og_free_tcp_ports() {
+	local n=${1:?usage: og_free_tcp_ports N} ports=" " p
+	while ((n > 0)); do
+		p=$(og_free_tcp_port) || return 1
+		[[ $ports == *" $p "* ]] && continue
+		ports+="$p "
+		n=$((n - 1))
+	done
+	ports=${ports# }
+	echo "${ports% }"
 }
 
 og_dump_logs() {
