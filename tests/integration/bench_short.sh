@@ -30,7 +30,14 @@ check_json volume "$out" cases fill_ms kpi_ms overdue_ms timeline_ms dispatch_st
 	dispatch_rss_mib verify_rows_per_s
 assert_eq "volume filled 2000 cases" 2000 "$(sql "$TEST_DB" "SELECT '$out'::jsonb ->> 'cases'")"
 
-out=$(bash "$BENCH/throughput" --events 3000 --naive-events 300 --json 2>"$TEST_DIR/throughput.err") ||
-	fail "tests/bench/throughput --events 3000 --json: $(tail -n 20 "$TEST_DIR/throughput.err")"
+out=$(bash "$BENCH/throughput" --events 3000 --naive-events 300 --rounds 2 --json 2>"$TEST_DIR/throughput.err") ||
+	fail "tests/bench/throughput --events 3000 --rounds 2 --json: $(tail -n 20 "$TEST_DIR/throughput.err")"
 check_json throughput "$out" events_per_s copy_events_per_s naive_events_per_s ratio_copy updates_per_s \
-	ratio_naive p50_ms p99_ms
+	ratio_naive p50_ms p99_ms ratio_copy_min ratio_copy_max cpu_us_per_event copy_cpu_us_per_event \
+	daemons_cpu_us_per_event ratio_cpu p99_ms_min p99_ms_max
+assert_eq "throughput ran 2 rounds, and each median lies between its rounds' lowest and highest" "2|t|t" \
+	"$(sql "$TEST_DB" "SELECT j ->> 'rounds', (j ->> 'ratio_copy_min')::numeric <= (j ->> 'ratio_copy')::numeric
+	                          AND (j ->> 'ratio_copy')::numeric <= (j ->> 'ratio_copy_max')::numeric,
+	                          (j ->> 'p99_ms_min')::numeric <= (j ->> 'p99_ms')::numeric
+	                          AND (j ->> 'p99_ms')::numeric <= (j ->> 'p99_ms_max')::numeric
+	                     FROM (SELECT '$out'::jsonb AS j) x")"
