@@ -205,10 +205,36 @@ static void send_hello(struct og_link_client *c, int64_t now)
         c->hello_at = now;
 }
 
+/* Reads the socket monitor. Once the connection is lost, nothing more goes out until the
+ * server, connected anew, grants credit again (HELLO, CREDIT), and everything unanswered
+ * goes back in the queue in front of what was never sent, to go out first, in order.
+ *
+ * Without this a frame queued while the server was away could reach a restarted server
+ * before the older ones lost with the old one: the DEALER takes sends as soon as the new
+ * connection is up, the old credit still counted, and the reconnect was seen only at the
+ * next look at the monitor. The server then stored a later decision about a case before
+ * an earlier one (a status update before the case's opening: refused, "case does not
+ * exist"; or an older state left in og.case). */
+static void watch_connection(struct og_link_client *c)
+{
+    uint64_t disconnects = c->stats.disconnects;
+    int reconnects = og_zmonitor_poll(c->monitor, &c->stats.disconnects);
+
+    c->stats.reconnects += (uint64_t)reconnects;
+    if (reconnects > 0 || c->stats.disconnects != disconnects) {
+        c->credit = 0;
+        c->hello_at = 0;
+        og_window_requeue(c->window);
+    }
+}
+
 void og_link_client_tick(struct og_link_client *c)
 {
     int64_t now = og_mono_us();
 
+    /* Before anything is sent: a connection lost since the last look must not be taken
+     * for the one a frame would now go out on (watch_connection). */
+    watch_connection(c);
     if (og_window_held(c->window) == 0)
         c->busy_since = 0;
     else if (c->busy_since == 0)
@@ -220,18 +246,6 @@ void og_link_client_tick(struct og_link_client *c)
         return;
     }
     og_window_pump(c->window, c->credit, now, send_data, c);
-}
-
-/* Reads the socket monitor: after a reconnect, asks for credit again and puts everything
- * unanswered back in the queue, to go out within the credit granted anew. */
-static void watch_connection(struct og_link_client *c)
-{
-    if (og_zmonitor_poll(c->monitor, &c->stats.disconnects) > 0) {
-        c->stats.reconnects++;
-        c->credit = 0;
-        c->hello_at = 0;
-        og_window_requeue(c->window);
-    }
 }
 
 int og_link_client_recv(struct og_link_client *c,

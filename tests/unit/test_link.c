@@ -428,6 +428,88 @@ static bool saw_disconnect(const struct link *l)
     return og_link_client_stats(l->cli)->disconnects > 0;
 }
 
+/* A frame queued while the server was away goes out after the older ones lost with it,
+ * whenever the daemon's loop looks at its socket monitor. Here the client is ticked (it
+ * sends) but not read (og_link_client_recv, which also reads the monitor) while a new
+ * server comes up: the loop of a daemon busy elsewhere. Before the fix the client took
+ * the new connection for the old one, with the old credit, and r2 reached the new server
+ * before r1 (which the old one took and never answered): archive stored a later decision
+ * about a case before an earlier one. */
+static void test_reconnect_keeps_order(void **state)
+{
+    struct link *l = *state;
+    char err[256];
+    start(l, 3, 16, LONG_RESEND);
+    connect_or_fail(l);
+    assert_int_equal(send_key(l, "r1"), 0);
+    want_rx = 1;
+    assert_true(pump(l, 2000, rx_reached, NULL));
+    onegrid__v1__frame__free_unpacked(l->rx[0].f, NULL);
+    l->n_rx = 0;
+    og_link_server_destroy(&l->srv);
+    if (!pump(l, 10000, saw_disconnect, NULL))
+        fail_msg("client did not see the server go");
+    /* Queued while no server is there, with credit to spare had the old one still counted. */
+    assert_int_equal(send_key(l, "r2"), 0);
+    pump(l, 20, NULL, NULL);
+
+    int64_t t0 = og_mono_us();
+    while (!(l->srv = og_link_server_new(l->ctx, l->endpoint, 3, err, sizeof(err)))) {
+        if (og_mono_us() - t0 > 10000000)
+            fail_msg("server again, for 10 s: %s", err);
+        pump(l, 10, NULL, NULL);
+    }
+    /* Ticked, never read, until the new server hears its first frame (libzmq reconnects
+     * within its 2 s backoff cap): HELLO, not DATA. */
+    uint64_t bad = og_link_server_stats(l->srv)->bad_frames;
+    bool heard = false, data_first = false;
+    t0 = og_mono_us();
+    while (!heard && og_mono_us() - t0 < 15000000) {
+        zmq_pollitem_t item = {og_link_server_socket(l->srv), 0, ZMQ_POLLIN, 0};
+        og_link_client_tick(l->cli);
+        zmq_poll(&item, 1, 5);
+        for (;;) {
+            struct og_route from;
+            Onegrid__V1__Frame *f = NULL;
+            int rc = og_link_server_recv(l->srv, &from, &f);
+            if (rc == -EAGAIN)
+                break;
+            if (rc == 1) {
+                data_first = !heard;
+                heard = true;
+                onegrid__v1__frame__free_unpacked(f, NULL);
+                break;
+            }
+            assert_int_equal(rc, 0);
+            if (og_link_server_stats(l->srv)->bad_frames == bad) {
+                heard = true; /* HELLO (answered with CREDIT) */
+                break;
+            }
+        }
+    }
+    if (!heard)
+        fail_msg("the new server heard nothing from the client for 15 s");
+    if (data_first)
+        fail_msg("a DATA frame reached the new server before the client asked it for credit "
+                 "(HELLO): the client took the new connection for the old one");
+
+    /* Then, read too: r1 first, then r2, each once, and both answered. */
+    want_rx = 2;
+    if (!pump(l, 10000, rx_reached, NULL))
+        fail_msg("the new server got %zu of 2 frames", l->n_rx);
+    pump(l, 100, NULL, NULL);
+    assert_int_equal(l->n_rx, 2);
+    assert_string_equal(l->rx[0].f->key, "r1");
+    assert_string_equal(l->rx[1].f->key, "r2");
+    answer(l, 0);
+    answer(l, 1);
+    want_answers = 2;
+    assert_true(pump(l, 5000, answers_reached, NULL));
+    assert_string_equal(l->answers[0], "r1");
+    assert_string_equal(l->answers[1], "r2");
+    assert_int_equal(og_link_client_held(l->cli), 0);
+}
+
 /* A restarted server: credit is asked for again and everything unanswered is resent at
  * once, long before resend_us. */
 static void test_reconnect_resends_at_once(void **state)
@@ -698,6 +780,7 @@ int main(void)
         T(test_resend_after_timeout),
         T(test_resend_backs_off),
         T(test_reconnect_resends_at_once),
+        T(test_reconnect_keeps_order),
         T(test_stray_answer),
         T(test_answer_table),
         T(test_max_queue),
