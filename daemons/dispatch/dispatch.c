@@ -720,7 +720,11 @@ static void process_inbox(struct og_dispatch *d)
         return;
     }
     size_t i;
-    for (i = 0; i < d->n_inbox; i++) {
+    /* Memory went wrong deciding one (a decision archive will not see, a case changed
+     * half-way): nothing behind it is decided from that memory, or a later decision about
+     * the same case would be stored on top of one that never was, and the first one, resent
+     * to the next dispatch, refused for a state it never saw. */
+    for (i = 0; i < d->n_inbox && !d->must_reload; i++) {
         struct inbox_item *it = &d->inbox[i];
         struct pending *p;
         HASH_FIND_STR(d->pending, it->frame->key, p);
@@ -737,11 +741,23 @@ static void process_inbox(struct og_dispatch *d)
         } else if ((rc = forward(d, it, now)) == -EIO) {
             break; /* a closed case could not be read: a fault, never a refusal */
         } else if (rc < 0) {
-            og_err("out of memory deciding \"%s\"; intake will resend it", it->frame->key);
+            og_log(LOG_CRIT, "out of memory deciding \"%s\"; exiting to reload state",
+                   it->frame->key);
+            d->must_reload = true;
         }
         free(committed[i]);
         onegrid__v1__frame__free_unpacked(it->frame, NULL);
         it->frame = NULL;
+    }
+    if (d->must_reload) {
+        /* Those behind it: intake resends them to the next dispatch. */
+        for (size_t k = i; k < d->n_inbox; k++) {
+            free(committed[k]);
+            og_link_server_forget(d->in, d->inbox[k].frame->key);
+            onegrid__v1__frame__free_unpacked(d->inbox[k].frame, NULL);
+        }
+        d->n_inbox = 0;
+        return;
     }
     if (i < d->n_inbox) {
         /* This one and those behind it wait, in order, as when find_committed fails. */
@@ -825,8 +841,12 @@ static int escalate_one(struct og_case *c, void *arg)
     char id[64], key[96];
     int rc;
 
-    if (og_link_client_room(d->out) == 0)
-        return 1; /* the rest wait for the next scan */
+    /* The inbox's events were taken against the room on the way to archive (receive):
+     * theirs, even while they wait (a case that could not be read from the database). An
+     * escalation sent into it left a waiting event no room once the database was back,
+     * and dispatch exited to reload its state. The rest wait for the next scan. */
+    if (og_link_client_room(d->out) <= d->n_inbox)
+        return 1;
     dec = calloc(1, sizeof(*dec));
     if (!dec)
         return 1;
