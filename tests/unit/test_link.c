@@ -428,6 +428,31 @@ static bool saw_disconnect(const struct link *l)
     return og_link_client_stats(l->cli)->disconnects > 0;
 }
 
+/* The server goes away with what it received unanswered, and the client sees it go. */
+static void server_gone(struct link *l)
+{
+    for (size_t i = 0; i < l->n_rx; i++)
+        onegrid__v1__frame__free_unpacked(l->rx[i].f, NULL);
+    l->n_rx = 0;
+    og_link_server_destroy(&l->srv);
+    if (!pump(l, 10000, saw_disconnect, NULL))
+        fail_msg("client did not see the server go");
+}
+
+/* A new server at the same endpoint, with credit. libzmq closes the old listener a moment
+ * later, in its I/O thread; until then a new server at the same path is refused ("another
+ * process is listening there"). */
+static void server_again(struct link *l, uint32_t credit)
+{
+    char err[256];
+    int64_t t0 = og_mono_us();
+    while (!(l->srv = og_link_server_new(l->ctx, l->endpoint, credit, err, sizeof(err)))) {
+        if (og_mono_us() - t0 > 10000000)
+            fail_msg("server again, for 10 s: %s", err);
+        pump(l, 10, NULL, NULL);
+    }
+}
+
 /* A frame queued while the server was away goes out after the older ones lost with it,
  * whenever the daemon's loop looks at its socket monitor. Here the client is ticked (it
  * sends) but not read (og_link_client_recv, which also reads the monitor) while a new
@@ -438,32 +463,21 @@ static bool saw_disconnect(const struct link *l)
 static void test_reconnect_keeps_order(void **state)
 {
     struct link *l = *state;
-    char err[256];
     start(l, 3, 16, LONG_RESEND);
     connect_or_fail(l);
     assert_int_equal(send_key(l, "r1"), 0);
     want_rx = 1;
     assert_true(pump(l, 2000, rx_reached, NULL));
-    onegrid__v1__frame__free_unpacked(l->rx[0].f, NULL);
-    l->n_rx = 0;
-    og_link_server_destroy(&l->srv);
-    if (!pump(l, 10000, saw_disconnect, NULL))
-        fail_msg("client did not see the server go");
+    server_gone(l);
     /* Queued while no server is there, with credit to spare had the old one still counted. */
     assert_int_equal(send_key(l, "r2"), 0);
     pump(l, 20, NULL, NULL);
-
-    int64_t t0 = og_mono_us();
-    while (!(l->srv = og_link_server_new(l->ctx, l->endpoint, 3, err, sizeof(err)))) {
-        if (og_mono_us() - t0 > 10000000)
-            fail_msg("server again, for 10 s: %s", err);
-        pump(l, 10, NULL, NULL);
-    }
+    server_again(l, 3);
     /* Ticked, never read, until the new server hears its first frame (libzmq reconnects
      * within its 2 s backoff cap): HELLO, not DATA. */
     uint64_t bad = og_link_server_stats(l->srv)->bad_frames;
     bool heard = false, data_first = false;
-    t0 = og_mono_us();
+    int64_t t0 = og_mono_us();
     while (!heard && og_mono_us() - t0 < 15000000) {
         zmq_pollitem_t item = {og_link_server_socket(l->srv), 0, ZMQ_POLLIN, 0};
         og_link_client_tick(l->cli);
@@ -515,7 +529,6 @@ static void test_reconnect_keeps_order(void **state)
 static void test_reconnect_resends_at_once(void **state)
 {
     struct link *l = *state;
-    char err[256];
     start(l, 3, 16, LONG_RESEND);
     connect_or_fail(l);
     assert_int_equal(send_key(l, "r1"), 0);
@@ -525,23 +538,10 @@ static void test_reconnect_resends_at_once(void **state)
     want_rx = 3;
     assert_true(pump(l, 2000, rx_reached, NULL));
 
-    /* The server goes away with three frames unanswered. */
-    for (size_t i = 0; i < l->n_rx; i++)
-        onegrid__v1__frame__free_unpacked(l->rx[i].f, NULL);
-    l->n_rx = 0;
-    og_link_server_destroy(&l->srv);
-    if (!pump(l, 10000, saw_disconnect, NULL))
-        fail_msg("client did not see the server go");
-
-    /* libzmq closes the old listener a moment later, in its I/O thread; until then a new
-     * server at the same path is refused ("another process is listening there"). */
+    /* The server goes away with three frames unanswered, and comes back. */
+    server_gone(l);
+    server_again(l, 3);
     int64_t t0 = og_mono_us();
-    while (!(l->srv = og_link_server_new(l->ctx, l->endpoint, 3, err, sizeof(err)))) {
-        if (og_mono_us() - t0 > 10000000)
-            fail_msg("server again, for 10 s: %s", err);
-        pump(l, 10, NULL, NULL);
-    }
-    t0 = og_mono_us();
     want_rx = 3;
     /* libzmq's reconnect backoff reaches its 2 s cap while the server is away, so the
      * reconnect can take that long, longer on a loaded machine; what this test is about is
