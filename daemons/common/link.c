@@ -62,8 +62,7 @@ struct og_link_client {
 
 struct og_link_client *og_link_client_new(void *ctx, const char *endpoint, const char *name,
                                           size_t max_queue, int64_t resend_us,
-                                          const struct og_link_keys *keys, char *err,
-                                          size_t errlen)
+                                          const struct og_link_keys *keys, char *err, size_t errlen)
 {
     struct og_link_client *c = calloc(1, sizeof(*c));
     if (!c || !(c->name = strdup(name)) || !(c->window = og_window_new(max_queue, resend_us))) {
@@ -75,8 +74,8 @@ struct og_link_client *og_link_client_new(void *ctx, const char *endpoint, const
     }
     bool curve = keys && og_link_keys_client(keys);
     c->sock = og_dealer_new_curve(ctx, endpoint, curve ? keys->server_public : NULL,
-                                  curve ? keys->public_key : NULL, curve ? keys->secret : NULL,
-                                  err, errlen);
+                                  curve ? keys->public_key : NULL, curve ? keys->secret : NULL, err,
+                                  errlen);
     /* Reconnects are how a restarted peer shows itself: whatever was in flight to the
      * old one is lost with it, so it is resent at once instead of after a timeout. */
     if (!c->sock || !(c->monitor = og_zmonitor_new(ctx, c->sock, err, errlen))) {
