@@ -17,8 +17,13 @@ source "$(dirname "$0")/../lib/faults.sh"
 test_begin "fetch_fault_room"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
-sed -i 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 200\nwindow = 3/' "$TEST_DIR/onegrid.conf"
-grep -q '^window = 3$' "$TEST_DIR/onegrid.conf" || fail "set dispatch's window in $TEST_DIR/onegrid.conf"
+# intake resends an unanswered event every resend_ms, and each copy waits in dispatch's
+# inbox and keeps room too: one copy here, so that escalations have room beside it.
+sed -i -e 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 200\nwindow = 3/' \
+	-e 's/^\[intake\]$/[intake]\nresend_ms = 600000/' "$TEST_DIR/onegrid.conf"
+if ! grep -q '^window = 3$' "$TEST_DIR/onegrid.conf" || ! grep -q '^resend_ms = 600000$' "$TEST_DIR/onegrid.conf"; then
+	fail "set dispatch's window and intake's resend_ms in $TEST_DIR/onegrid.conf"
+fi
 og_start_all "$TEST_DIR"
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # dispatch's day: yesterday, whatever today is (gas falls due in two hours, not working
@@ -86,8 +91,7 @@ og_poll 30 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/dispatch.log' | grep -q 
 	fail "dispatch holds the evaluation while it cannot read the case: $(since | tail -n 5)"
 pass "dispatch holds the evaluation while it cannot read the case"
 # The gas cases fall due while the evaluation waits: as many escalate as the window has
-# room for beside what waits in the inbox (intake's copies of the evaluation, resent while
-# it is unanswered); the rest wait for a later scan.
+# room for beside it (3 - 1); the third waits for a later scan.
 og_poll 60 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/dispatch.log' | grep -q '督办: case'" ||
 	fail "the gas cases escalate while the evaluation waits: $(since | tail -n 5)"
 pass "the gas cases escalated while the evaluation waits"
