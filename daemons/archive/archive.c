@@ -19,6 +19,10 @@
 struct held {
     char *key;
     struct og_store_item item;
+    /* Not stored: it names a case or report the database does not have (SQLSTATE OG002),
+     * so dispatch decided it against memory that disagrees with the committed state. It is
+     * answered with no reply, which tells dispatch to reload; intake resends the event. */
+    bool unstored;
     UT_hash_handle hh;
 };
 
@@ -26,7 +30,7 @@ struct held {
 struct archive_metrics {
     struct og_metric *stored, *duplicate, *refused[OG_METRICS_REASONS];
     struct og_metric *batches, *batch_size, *commit_seconds, *faults, *storage_refused;
-    struct og_metric *stale, *held, *db_up, *malformed;
+    struct og_metric *stale, *unstored, *held, *db_up, *malformed;
     struct og_metrics_link link;
 };
 
@@ -57,6 +61,10 @@ static void metrics_init(struct archive_metrics *m)
         "Records the database refused for their own content (recorded as refusals instead)");
     m->stale = og_metrics_counter("onegrid_archive_stale_records_total", NULL,
                                   "Records of an older dispatch epoch dropped (fencing)");
+    m->unstored = og_metrics_counter(
+        "onegrid_archive_unstored_records_total", NULL,
+        "Records naming a case or report the database does not have: not stored, answered "
+        "so that dispatch reloads its state");
     m->held = og_metrics_gauge("onegrid_archive_held_records", NULL,
                                "Records received and not committed yet");
     m->db_up = og_metrics_gauge("onegrid_database_up", NULL,
@@ -77,6 +85,7 @@ struct job {
     int rc;
     uint64_t current;       /* -ESTALE: the current epoch */
     size_t refused;         /* records replaced by their refusal */
+    size_t unstored;        /* records left out as unstored (struct held) */
     bool connected;         /* the store's connection was up after it */
     int64_t started, ended; /* og_mono_us(): handed to the thread, done on it */
     char err[512];
@@ -336,40 +345,73 @@ static int refuse(struct held *h, const char *err)
     return 0;
 }
 
+/* The database would not take held record h because it names a case or report the
+ * database does not have: it is left out of the batch and answered "not stored". */
+static void leave_out(struct held *h, const char *err)
+{
+    h->unstored = true;
+    og_warn("record \"%s\" names a case or report the database does not have; not storing "
+            "it: dispatch reloads its state and decides the event again: %s",
+            h->key, err);
+}
+
 /* On the committing thread: commits the job's records (one shard and epoch) and fills
  * their replies. A record the database refuses for its own content is named by the store;
- * it is replaced by its refusal and the batch tried again. Each pass turns one record into
- * a refusal or a refusal into a minimal one, so there are at most 2k + 1 passes. */
+ * it is replaced by its refusal and the batch tried again. A record that names a case or
+ * report the database does not have is left out and the batch tried again. Each pass turns
+ * one record into a refusal, a refusal into a minimal one, or leaves one out, so there are
+ * at most 3k + 1 passes. */
 static void commit_run(struct og_archive *a, struct job *j)
 {
     struct og_store_item *items = calloc(j->k, sizeof(*items));
+    size_t *at = calloc(j->k, sizeof(*at)); /* items[i] is j->recs[at[i]]->item */
     const Onegrid__V1__Frame *first = j->recs[0]->item.frame;
 
     j->rc = -EINVAL;
     j->refused = 0;
+    j->unstored = 0;
     j->err[0] = '\0';
-    if (!items) {
+    if (!items || !at) {
+        free(items);
+        free(at);
         j->rc = -ENOMEM;
         j->connected = og_store_connected(a->store);
         j->ended = og_mono_us();
         return;
     }
-    for (size_t pass = 0; j->rc == -EINVAL && pass <= 2 * j->k; pass++) {
-        size_t bad = 0;
+    for (size_t pass = 0; (j->rc == -EINVAL || j->rc == -ENOENT) && pass <= 3 * j->k; pass++) {
+        size_t bad = 0, n = 0;
         for (size_t i = 0; i < j->k; i++)
-            items[i] = j->recs[i]->item;
-        j->rc = og_store_commit(a->store, first->shard, first->epoch, items, j->k, &j->current,
-                                &bad, j->err, sizeof(j->err));
-        for (size_t i = 0; i < j->k; i++)
-            j->recs[i]->item.reply = items[i].reply;
+            if (!j->recs[i]->unstored) {
+                at[n] = i;
+                items[n++] = j->recs[i]->item;
+            }
+        if (n == 0) { /* every record left out: nothing to commit */
+            j->rc = 0;
+            break;
+        }
+        j->rc = og_store_commit(a->store, first->shard, first->epoch, items, n, &j->current, &bad,
+                                j->err, sizeof(j->err));
+        for (size_t i = 0; i < n; i++)
+            j->recs[at[i]]->item.reply = items[i].reply;
         if (j->rc == -EINVAL) {
-            if (bad >= j->k || refuse(j->recs[bad], j->err) < 0)
+            if (bad >= n || refuse(j->recs[at[bad]], j->err) < 0)
                 j->rc = -EIO;
             else
                 j->refused++;
+        } else if (j->rc == -ENOENT) {
+            if (bad >= n) {
+                j->rc = -EIO;
+            } else {
+                leave_out(j->recs[at[bad]], j->err);
+                j->unstored++;
+            }
         }
     }
+    if (j->rc == -ENOENT)
+        j->rc = -EIO;
     free(items);
+    free(at);
     j->connected = og_store_connected(a->store);
     j->ended = og_mono_us();
 }
@@ -421,6 +463,7 @@ static void commit_finish(struct og_archive *a)
     a->committing = false;
     a->db_up = j->connected;
     a->refused_records += j->refused;
+    og_metrics_add(a->m.unstored, j->unstored);
     /* The loop turned: the commit returned. */
     og_daemon_watchdog();
     og_metrics_loop();

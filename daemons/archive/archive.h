@@ -53,7 +53,10 @@ int og_store_cancel(struct og_store *s, char *err, size_t errlen);
 /* Commits items (all of one shard and epoch) in one transaction and fills their replies.
  * Returns 0; -ESTALE when the epoch is no longer current (*current set: nothing was
  * stored); -EINVAL when the statement of record *bad failed because of the record's own
- * content (og_db_record_error: nothing was stored; err says why); -EIO for any other
+ * content (og_db_record_error: nothing was stored; err says why); -ENOENT when it failed
+ * because the record names a case or report the database does not have (SQLSTATE OG002:
+ * the decision was made against memory that disagrees with the committed state; nothing
+ * was stored); -EIO for any other
  * failure, a fault of the database or the connection (nothing was stored, or the outcome
  * is unknown when the connection was lost around COMMIT: commit the same items again,
  * the event keys make that safe). */

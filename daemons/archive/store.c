@@ -630,7 +630,7 @@ static Onegrid__V1__Reply *make_reply(const struct og_store_item *it, const char
     }
     if (!r->event_id || !r->source ||
         (r->result_case == ONEGRID__V1__REPLY__RESULT_NACK ? !r->nack || !r->nack->text
-                                                            : !r->ack || !r->ack->case_id)) {
+                                                           : !r->ack || !r->ack->case_id)) {
         onegrid__v1__reply__free_unpacked(r, NULL);
         return NULL;
     }
@@ -995,6 +995,9 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
             og_db_error(s->conn, r, err, errlen);
             if (strcmp(state, "OG001") == 0) {
                 rc = -ESTALE;
+            } else if ((record || set) && strcmp(state, "OG002") == 0) {
+                rc = -ENOENT;
+                *bad = set ? SIZE_MAX : item;
             } else if ((record || set) && og_db_record_error(state)) {
                 rc = -EINVAL;
                 *bad = set ? SIZE_MAX : item;
@@ -1086,13 +1089,13 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
         return -EIO;
     }
     rc = commit_batch(s, shard, epoch, items, n, true, current, bad, err, errlen);
-    /* og.store_opened or og.store_moved refused the events it took for one's content, and
-     * cannot say whose:
+    /* og.store_opened or og.store_moved refused the events it took for one's content, or
+     * found a case one names missing, and cannot say whose:
      * the same batch again, event by event, names it (og.store_event fails for the same
      * content), and the other records of the batch are stored as usual. */
-    if (rc == -EINVAL && *bad == SIZE_MAX)
+    if ((rc == -EINVAL || rc == -ENOENT) && *bad == SIZE_MAX)
         rc = commit_batch(s, shard, epoch, items, n, false, current, bad, err, errlen);
-    if (rc == -EINVAL && *bad >= n) {
+    if ((rc == -EINVAL || rc == -ENOENT) && *bad >= n) {
         snprintf(err + strlen(err), errlen - strlen(err),
                  " (a set-based call refused it, og.store_event did not)");
         rc = -EIO;

@@ -79,7 +79,7 @@ bool og_db_record_error(const char *sqlstate)
     if (!sqlstate || strlen(sqlstate) != 5)
         return false;
     return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
-           strncmp(sqlstate, "54", 2) == 0 || strcmp(sqlstate, "OG002") == 0;
+           strncmp(sqlstate, "54", 2) == 0;
 }
 
 bool og_db_broken(PGconn *c)

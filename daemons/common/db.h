@@ -22,8 +22,9 @@ const char *og_db_sqlstate(const PGresult *r);
 /* True when a statement that failed with sqlstate failed because of the data it was given
  * (the record's own content), so that trying the same record again cannot succeed:
  * class 22 (data exception), 23 (integrity constraint violation), 54 (program limit
- * exceeded: a value too large to index, too many elements) and OG002 (the record refers
- * to a case or report the database does not have). Everything else (cancels, timeouts,
+ * exceeded: a value too large to index, too many elements). Not OG002 (the record refers
+ * to a case or report the database does not have): the decision, not the event, is wrong
+ * (archive leaves such a record out). Everything else (cancels, timeouts,
  * lock waits, disk full, out of memory, too many connections, I/O and internal errors,
  * connection loss, shutdown, serialisation failures, missing privileges or functions) is
  * a fault of the system around the record: keep it and try again. */

@@ -460,14 +460,22 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
                    (unsigned long long)f->epoch, (unsigned long long)d->epoch, d->o.shard);
         d->fenced = true;
     } else if (!f->reply) {
-        /* archive dropped a record of an older epoch held under this key (a predecessor's)
-         * and with it this one: it was not stored, yet memory holds its decision. */
+        /* archive did not store the record: it named a case or report the database does
+         * not have (its decision was made against memory that disagrees with the committed
+         * state, as after a refused opening), or a record of an older epoch held under this
+         * key (a predecessor's) was dropped and this one with it. Memory holds its decision
+         * all the same. intake resends the event: the restarted dispatch decides it again. */
         if (p) {
             if (!d->must_reload)
                 og_log(LOG_CRIT,
-                       "archive dropped \"%s\" as a record of an older epoch; "
-                       "finishing what is in flight, then exiting to reload state",
+                       "archive did not store \"%s\" (it names a case the database does not "
+                       "have, or an older epoch's record was dropped); finishing what is in "
+                       "flight, then exiting to reload state",
                        p->key);
+            else
+                og_notice("archive did not store \"%s\" either; it is decided again after the "
+                          "restart",
+                          p->key);
             d->must_reload = true;
             forget(d, p);
         }

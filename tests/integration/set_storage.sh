@@ -247,7 +247,7 @@ assert_match "og.store_moved: a resend is 'stored', another submission 'duplicat
 2:duplicate:true
 $moved_state
 " "$out"
-assert_match "og.store_moved: a case that does not exist is SQLSTATE OG002 (the record's, not a fault), and named" \
+assert_match "og.store_moved: a case that does not exist is SQLSTATE OG002 (archive leaves such a record out), and named" \
 	'ERROR:  OG002: case "NO-SUCH-CASE" does not exist' "$out"
 
 # A thousand opening reports as large as validation lets them be (a title of 128 and a

@@ -40,16 +40,7 @@ assert_match "the restarted dispatch loaded the committed cases" "epoch 2: .* 4[
 # As systemd would (Restart=on-failure): when the refused copy's answer had not reached
 # intake before dispatch exited, intake resends it to the restarted dispatch, which
 # decides it again, is refused again, and exits again; seen on a quiet machine.
-restart_dispatch_while() { # restart_dispatch_while PID: until PID ends
-	while kill -0 "$1" 2>/dev/null; do
-		if ! _og_alive "$(<"$TEST_DIR/dispatch.pid")"; then
-			og_stop dispatch "$TEST_DIR" 2>/dev/null || true
-			og_start dispatch "$TEST_DIR"
-		fi
-		sleep 0.1
-	done
-}
-restart_dispatch_while "$pub"
+og_restart_while dispatch "$TEST_DIR" "$pub"
 rc=0
 wait "$pub" || rc=$?
 assert_eq "publish: one rejected, all answered" 3 "$rc"
@@ -69,7 +60,7 @@ sed -i '25s/REFUSE-ME/吴先生/' "$TEST_DIR/e.jsonl"
 "$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 30 \
 	"$TEST_DIR/e.jsonl" >"$TEST_DIR/p2.txt" 2>&1 &
 pub=$!
-restart_dispatch_while "$pub"
+og_restart_while dispatch "$TEST_DIR" "$pub"
 rc=0
 wait "$pub" || rc=$?
 assert_match "with a contact the trigger accepts it is stored, the rest are duplicates" \

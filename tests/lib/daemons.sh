@@ -327,6 +327,19 @@ og_wait_exit() {
 	return 1
 }
 
+# og_restart_while NAME DIR PID: until process PID ends, starts daemon NAME again whenever
+# it has exited, as systemd's Restart= would (a dispatch that must reload its state exits).
+og_restart_while() {
+	local name=${1:?usage: og_restart_while NAME DIR PID} dir=${2:?} pid=${3:?}
+	while kill -0 "$pid" 2>/dev/null; do
+		if ! _og_alive "$(<"$dir/$name.pid")"; then
+			og_stop "$name" "$dir" 2>/dev/null || true
+			og_start "$name" "$dir" || return 1
+		fi
+		sleep 0.1
+	done
+}
+
 # og_restart_at NAME DIR "YYYY-MM-DD HH:MM:SS": restarts a daemon whose wall clock starts
 # at that UTC time (libfaketime, from Debian's faketime package) and runs on from there;
 # monotonic time is left alone for libzmq. For tests of deadlines, KPIs and escalation.
