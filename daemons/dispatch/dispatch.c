@@ -230,6 +230,17 @@ static const char SQL_FIND_COMMITTED[] =
     "WHERE k.source_system = u.s AND k.source_event_id = u.i LIMIT 1) k "
     "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o";
 
+/* Bounds each statement of the session by statement_timeout_ms, once state is loaded:
+ * loading a shard's open cases may take longer, and nothing else waits for it then. */
+static int limit_statements(struct og_dispatch *d, char *err, size_t errlen)
+{
+    char sql[64];
+
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %ld", d->o.statement_timeout_ms);
+    return og_db_exec(d->conn, sql, err, errlen);
+}
+
+/* Connects (again); a connection made after the start is limited at once. */
 static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
 {
     PGresult *r;
@@ -240,8 +251,9 @@ static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
     if (!d->conn)
         return -EIO;
     r = PQprepare(d->conn, "find_committed", SQL_FIND_COMMITTED, 0, NULL);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        og_db_error(d->conn, r, err, errlen);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK || (d->epoch && limit_statements(d, err, errlen))) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            og_db_error(d->conn, r, err, errlen);
         PQclear(r);
         PQfinish(d->conn);
         d->conn = NULL;
@@ -269,7 +281,7 @@ static int take_over(struct og_dispatch *d, char *err, size_t errlen)
     if (og_db_exec(d->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) ||
         og_registry_load(d->reg, d->conn, err, errlen) ||
         og_cases_load(d->cases, d->conn, d->o.shard, err, errlen) ||
-        og_db_exec(d->conn, "COMMIT", err, errlen))
+        og_db_exec(d->conn, "COMMIT", err, errlen) || limit_statements(d, err, errlen))
         return -EIO;
     return 0;
 }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# A database that stalls dispatch's statement (here an operator's lock on og.case, held
+# while an evaluation needs its closed case read) is a fault like an outage: the statement
+# ends after [dispatch] statement_timeout_ms, the event waits and is retried, and dispatch's
+# loop goes on, telling systemd's watchdog it is alive. Before, dispatch hung in libpq for
+# as long as the lock was held: no WATCHDOG=1 (systemd kills it after WatchdogSec and the
+# restarted one hangs loading its cases), nothing logged.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
+source "$(dirname "$0")/../lib/faults.sh"
+
+test_begin "db_stall"
+test_createdb
+og_write_config "$TEST_DIR" "$TEST_DB"
+sed -i 's/^\[dispatch\]$/[dispatch]\nstatement_timeout_ms = 1000/' "$TEST_DIR/onegrid.conf"
+grep -q '^statement_timeout_ms = 1000$' "$TEST_DIR/onegrid.conf" || fail "set statement_timeout_ms in the config"
+og_start_all "$TEST_DIR"
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+ZZ=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk WHERE source_system = 'zongzhi' ORDER BY 1 LIMIT 1")
+publish() { # publish NAME: its exit status in $rc
+	rc=0
+	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 120 \
+		--results "$TEST_DIR/$1.out" "$TEST_DIR/$1.jsonl" >"$TEST_DIR/$1.txt" 2>&1 || rc=$?
+}
+printf '{"id":"rep-x","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"facility.handrail","title":"扶手松动","channel":"CHANNEL_GRID_PATROL"}}\n' \
+	"$NOW" "$ZZ" >"$TEST_DIR/open.jsonl"
+publish open
+assert_eq "the report is stored" 0 "$rc"
+X=$(grep -o '"case_id":"[^"]*"' "$TEST_DIR/open.out" | cut -d'"' -f4)
+UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$X'")
+SRC=$(og_unit_source "$TEST_DB" "$UNIT")
+CHECK=$(sql "$TEST_DB" "SELECT check_required FROM og.case JOIN og.category ON code = category_code WHERE case_id = '$X'")
+st() {
+	printf '{"id":"%s","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
+		"$1" "$SRC" "$NOW" "$X" "$2" "$UNIT"
+}
+{
+	st x-acc STATUS_ACCEPTED
+	st x-res STATUS_RESOLVED
+	[[ $CHECK == t ]] && st x-chk STATUS_CHECKED_OK
+	st x-clo STATUS_CLOSED
+} >"$TEST_DIR/close.jsonl"
+publish close
+assert_eq "the case closed (and left dispatch's memory)" "0|closed" \
+	"$rc|$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$X'")"
+
+# dispatch again, under a watchdog of 0.5 s on a stand-in for systemd's socket.
+"$ONEGRID_BIN/notifyrecv" "$TEST_DIR/notify" >"$TEST_DIR/notify.log" 2>&1 &
+on_exit "kill $! 2>/dev/null || true"
+og_poll 10 test -S "$TEST_DIR/notify" || fail "notifyrecv did not bind its socket"
+og_stop dispatch "$TEST_DIR"
+ONEGRID_WRAPPER="env NOTIFY_SOCKET=$TEST_DIR/notify WATCHDOG_USEC=500000" og_start dispatch "$TEST_DIR"
+DPID=$(<"$TEST_DIR/dispatch.pid")
+pings() { grep -c "^$DPID WATCHDOG=1$" "$TEST_DIR/notify.log" || true; }
+og_poll 30 bash -c "(( \$(grep -c '^$DPID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= 1 ))" ||
+	fail "dispatch tells the watchdog it is alive"
+LOG_AT=$(stat -c %s "$TEST_DIR/dispatch.log")
+since() { tail -c +"$((LOG_AT + 1))" "$TEST_DIR/dispatch.log"; }
+
+OG_FAULTS_LOG=$TEST_DIR/lock.log og_lock_take "$TEST_DB" og_test_lock og.case 'ACCESS EXCLUSIVE'
+on_exit "og_lock_release $TEST_DB og_test_lock || true"
+printf '{"id":"ev-x","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_SATISFIED"}}\n' \
+	"$NOW" "$X" >"$TEST_DIR/ev.jsonl"
+publish ev &
+pub=$!
+on_exit "kill $pub 2>/dev/null || true"
+og_poll 30 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/dispatch.log' | grep -q 'database unavailable, holding.*statement timeout'" ||
+	fail "dispatch's read of the closed case ends at its statement timeout: $(since | tail -n 5)"
+pass "dispatch's read of the closed case ended at its statement timeout; the evaluation waits"
+# While the lock is still held: the loop runs, so the watchdog hears from it again and again.
+P0=$(pings)
+og_poll 30 bash -c "(( \$(grep -c '^$DPID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= $P0 + 4 ))" ||
+	fail "dispatch kept telling the watchdog it is alive while the lock was held ($(pings) pings, $P0 before)"
+pass "dispatch kept telling the watchdog it is alive while the lock was held"
+assert_eq "the lock is still held" 1 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'og_test_lock'")"
+assert_eq "the evaluation is not answered yet" running "$(kill -0 "$pub" 2>/dev/null && echo running)"
+
+og_lock_release "$TEST_DB" og_test_lock
+wait "$pub" || true
+assert_eq "once the lock is gone, the evaluation is answered stored" 1 \
+	"$(grep -c '"outcome":"stored"' "$TEST_DIR/ev.out" || true)"
+assert_eq "the case is evaluated" evaluated "$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$X'")"
+assert_match "dispatch said the database is back" "database available again" "$(since)"
+assert_eq "the same dispatch runs" "$DPID" "$(kill -0 "$DPID" 2>/dev/null && echo "$DPID")"
