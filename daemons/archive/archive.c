@@ -301,11 +301,15 @@ static void db_failed(struct og_archive *a, const char *err)
     og_daemon_status("database unavailable, holding %zu records: %s", a->n, err);
 }
 
-/* Answers the first k held records after their batch committed. */
+/* Answers the first k held records after their batch committed (those left out as
+ * unstored, with no reply). */
 static void committed(struct og_archive *a, size_t k, uint64_t epoch)
 {
+    size_t stored = 0; /* not the records left out (unstored) */
+
     for (size_t i = 0; i < k; i++) {
         const Onegrid__V1__Reply *r = a->batch[i]->item.reply;
+        stored += !a->batch[i]->unstored;
         if (r && r->result_case == ONEGRID__V1__REPLY__RESULT_ACK &&
             r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE)
             a->duplicates++;
@@ -317,10 +321,12 @@ static void committed(struct og_archive *a, size_t k, uint64_t epoch)
                                : a->m.stored);
         answer(a, a->batch[i], epoch);
     }
-    a->committed += k;
-    a->batches++;
-    og_metrics_inc(a->m.batches);
-    og_metrics_observe(a->m.batch_size, (double)k);
+    a->committed += stored;
+    if (stored > 0) {
+        a->batches++;
+        og_metrics_inc(a->m.batches);
+        og_metrics_observe(a->m.batch_size, (double)stored);
+    }
     if (og_backoff_succeeded(&a->db))
         og_notice("database available again");
     shift(a, k);

@@ -21,9 +21,10 @@ END $$;
 CREATE TRIGGER refuse_me BEFORE INSERT ON og.reporter_contact FOR EACH ROW EXECUTE FUNCTION public.refuse_me();
 SQL
 og_write_config "$TEST_DIR" "$TEST_DB"
-PORT=$(og_free_tcp_port)
+read -r PORT APORT < <(og_free_tcp_ports 2)
 sed -i 's/^merge_window_hours = 0$/merge_window_hours = 72\nmerge_distance_m = 150/' "$TEST_DIR/onegrid.conf"
 sed -i "/^\[dispatch\]/a metrics_listen = 127.0.0.1:$PORT" "$TEST_DIR/onegrid.conf"
+sed -i "/^\[archive\]/a metrics_listen = 127.0.0.1:$APORT" "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
 ZZ=$(sql "$TEST_DB" "SELECT x.source_grid_id FROM og.grid_crosswalk x JOIN og.area a ON a.code = left(x.area_code, 12)
                      WHERE x.source_system = 'zongzhi' AND a.name = '沁苑社区' ORDER BY 1 LIMIT 1")
@@ -75,6 +76,11 @@ assert_eq "and is its only report" "ro-second|opened" \
 assert_match "archive said why it stored nothing for the second" \
 	'record "[^"]*ro-second[^"]*" names a case or report the database does not have' \
 	"$(cat "$TEST_DIR/archive.log")"
+read -r UNSTORED BATCHES < <(curl -sS --max-time 5 "http://127.0.0.1:$APORT/metrics" |
+	awk '$1 == "onegrid_archive_unstored_records_total" { u = $2 } $1 == "onegrid_archive_batches_total" { b = $2 }
+	     END { print u, b }')
+assert_ge "archive counted the second unstored" 1 "$UNSTORED"
+assert_eq "and counted only the batches it committed" "$(sql "$TEST_DB" "SELECT count(*) FROM og.batch")" "$BATCHES"
 assert_match "dispatch exited to reload its state" \
 	'archive did not store "zongzhi/ro-second".*exiting so that a restart reloads committed state' \
 	"$(cat "$TEST_DIR/dispatch.log")"
