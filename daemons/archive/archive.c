@@ -86,6 +86,7 @@ struct job {
     uint64_t current;       /* -ESTALE: the current epoch */
     size_t refused;         /* records replaced by their refusal */
     size_t unstored;        /* records left out as unstored (struct held) */
+    bool empty;             /* every record was left out: nothing went to the database */
     bool connected;         /* the store's connection was up after it */
     int64_t started, ended; /* og_mono_us(): handed to the thread, done on it */
     char err[512];
@@ -326,9 +327,9 @@ static void committed(struct og_archive *a, size_t k, uint64_t epoch)
         a->batches++;
         og_metrics_inc(a->m.batches);
         og_metrics_observe(a->m.batch_size, (double)stored);
+        if (og_backoff_succeeded(&a->db))
+            og_notice("database available again");
     }
-    if (og_backoff_succeeded(&a->db))
-        og_notice("database available again");
     shift(a, k);
 }
 
@@ -376,6 +377,7 @@ static void commit_run(struct og_archive *a, struct job *j)
     j->rc = -EINVAL;
     j->refused = 0;
     j->unstored = 0;
+    j->empty = false;
     j->err[0] = '\0';
     if (!items || !at) {
         free(items);
@@ -394,6 +396,7 @@ static void commit_run(struct og_archive *a, struct job *j)
             }
         if (n == 0) { /* every record left out: nothing to commit */
             j->rc = 0;
+            j->empty = true;
             break;
         }
         j->rc = og_store_commit(a->store, first->shard, first->epoch, items, n, &j->current, &bad,
@@ -487,7 +490,8 @@ static void commit_finish(struct og_archive *a)
     }
     if (j->rc == 0) {
         uint64_t epoch = first->epoch;
-        og_metrics_observe(a->m.commit_seconds, (double)(j->ended - j->started) / 1e6);
+        if (!j->empty)
+            og_metrics_observe(a->m.commit_seconds, (double)(j->ended - j->started) / 1e6);
         /* The records after the batch move to the front as it is answered (shift): the
          * next job's copy of their pointers stays valid. */
         if (a->n > k && !a->db.wait && !(a->drain_until && og_mono_us() >= a->drain_until))

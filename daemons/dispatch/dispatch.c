@@ -250,10 +250,15 @@ static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
     d->conn = og_db_connect(d->o.conninfo, "onegrid-dispatch", err, errlen);
     if (!d->conn)
         return -EIO;
+    /* Limited before the prepare, which locks og.event_key too. */
+    if (d->epoch && limit_statements(d, err, errlen)) {
+        PQfinish(d->conn);
+        d->conn = NULL;
+        return -EIO;
+    }
     r = PQprepare(d->conn, "find_committed", SQL_FIND_COMMITTED, 0, NULL);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK || (d->epoch && limit_statements(d, err, errlen))) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            og_db_error(d->conn, r, err, errlen);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        og_db_error(d->conn, r, err, errlen);
         PQclear(r);
         PQfinish(d->conn);
         d->conn = NULL;

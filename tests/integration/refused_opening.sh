@@ -78,7 +78,7 @@ assert_match "archive said why it stored nothing for the second" \
 	"$(cat "$TEST_DIR/archive.log")"
 read -r UNSTORED BATCHES < <(curl -sS --max-time 5 "http://127.0.0.1:$APORT/metrics" |
 	awk '$1 == "onegrid_archive_unstored_records_total" { u = $2 } $1 == "onegrid_archive_batches_total" { b = $2 }
-	     END { print u, b }')
+	     END { print u + 0, b + 0 }')
 assert_ge "archive counted the second unstored" 1 "$UNSTORED"
 assert_eq "and counted only the batches it committed" "$(sql "$TEST_DB" "SELECT count(*) FROM og.batch")" "$BATCHES"
 assert_match "dispatch exited to reload its state" \
