@@ -23,6 +23,7 @@ struct og_store {
     PGconn *conn;
     PGcancel *cancel; /* conn's, for og_store_cancel */
     bool signing;     /* sign each link end_batch appends with sk */
+    long statement_timeout_ms;
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
     uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES];
 };
@@ -93,6 +94,13 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     s->conn = og_db_connect(s->conninfo, "onegrid-archive", err, errlen);
     if (!s->conn)
         return -EIO;
+    char limit[64];
+    snprintf(limit, sizeof(limit), "SET statement_timeout = %ld", s->statement_timeout_ms);
+    if (og_db_exec(s->conn, limit, err, errlen)) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+        return -EIO;
+    }
     /* Stores into a schema this build was not made for could fail, or worse, not. */
     int rc = og_db_schema_check(s->conn, err, errlen);
     if (rc < 0) {
@@ -125,6 +133,11 @@ int og_store_cancel(struct og_store *s, char *err, size_t errlen)
         return -EIO;
     }
     return PQcancel(s->cancel, err, (int)errlen) ? 0 : -EIO;
+}
+
+void og_store_statement_timeout(struct og_store *s, long ms)
+{
+    s->statement_timeout_ms = ms;
 }
 
 bool og_store_connected(const struct og_store *s)

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# A database that stalls dispatch's statement (here an operator's lock on og.case, held
-# while an evaluation needs its closed case read) is a fault like an outage: the statement
-# ends after [dispatch] statement_timeout_ms, the event waits and is retried, and dispatch's
-# loop goes on, telling systemd's watchdog it is alive. Before, dispatch hung in libpq for
-# as long as the lock was held: no WATCHDOG=1 (systemd kills it after WatchdogSec and the
-# restarted one hangs loading its cases), nothing logged.
+# A database that stalls a daemon's statement (here an operator's lock on og.case) is a
+# fault like an outage: the statement ends after statement_timeout_ms, the event waits and
+# is retried, and the daemon's loop goes on, telling systemd's watchdog it is alive.
+# 1. dispatch, while an evaluation needs its closed case read. Before, dispatch hung in
+#    libpq for as long as the lock was held: no WATCHDOG=1 (systemd kills it after
+#    WatchdogSec and the restarted one hangs loading its cases), nothing logged.
+# 2. archive, while a new report's case is to be stored. Before, its commit did not return
+#    while the lock was held: no WATCHDOG=1 (systemd kills it, again and again), nothing
+#    logged. Its COMMIT itself is not limited (a synchronous standby's wait must not be
+#    cancelled): store.c sends SET LOCAL statement_timeout = 0 before it.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -13,8 +17,10 @@ source "$(dirname "$0")/../lib/faults.sh"
 test_begin "db_stall"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
-sed -i 's/^\[dispatch\]$/[dispatch]\nstatement_timeout_ms = 1000/' "$TEST_DIR/onegrid.conf"
-grep -q '^statement_timeout_ms = 1000$' "$TEST_DIR/onegrid.conf" || fail "set statement_timeout_ms in the config"
+sed -i -e 's/^\[dispatch\]$/[dispatch]\nstatement_timeout_ms = 1000/' \
+	-e 's/^\[archive\]$/[archive]\nstatement_timeout_ms = 1000/' "$TEST_DIR/onegrid.conf"
+[[ $(grep -c '^statement_timeout_ms = 1000$' "$TEST_DIR/onegrid.conf") == 2 ]] ||
+	fail "set statement_timeout_ms for dispatch and archive in the config"
 og_start_all "$TEST_DIR"
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 ZZ=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk WHERE source_system = 'zongzhi' ORDER BY 1 LIMIT 1")
@@ -52,7 +58,7 @@ og_poll 10 test -S "$TEST_DIR/notify" || fail "notifyrecv did not bind its socke
 og_stop dispatch "$TEST_DIR"
 ONEGRID_WRAPPER="env NOTIFY_SOCKET=$TEST_DIR/notify WATCHDOG_USEC=500000" og_start dispatch "$TEST_DIR"
 DPID=$(<"$TEST_DIR/dispatch.pid")
-pings() { grep -c "^$DPID WATCHDOG=1$" "$TEST_DIR/notify.log" || true; }
+pings() { grep -c "^$1 WATCHDOG=1$" "$TEST_DIR/notify.log" || true; }
 og_poll 30 bash -c "(( \$(grep -c '^$DPID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= 1 ))" ||
 	fail "dispatch tells the watchdog it is alive"
 LOG_AT=$(stat -c %s "$TEST_DIR/dispatch.log")
@@ -69,9 +75,9 @@ og_poll 30 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/dispatch.log' | grep -q 
 	fail "dispatch's read of the closed case ends at its statement timeout: $(since | tail -n 5)"
 pass "dispatch's read of the closed case ended at its statement timeout; the evaluation waits"
 # While the lock is still held: the loop runs, so the watchdog hears from it again and again.
-P0=$(pings)
+P0=$(pings "$DPID")
 og_poll 30 bash -c "(( \$(grep -c '^$DPID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= $P0 + 4 ))" ||
-	fail "dispatch kept telling the watchdog it is alive while the lock was held ($(pings) pings, $P0 before)"
+	fail "dispatch kept telling the watchdog it is alive while the lock was held ($(pings "$DPID") pings, $P0 before)"
 pass "dispatch kept telling the watchdog it is alive while the lock was held"
 assert_eq "the lock is still held" 1 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'og_test_lock'")"
@@ -84,3 +90,34 @@ assert_eq "once the lock is gone, the evaluation is answered stored" 1 \
 assert_eq "the case is evaluated" evaluated "$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$X'")"
 assert_match "dispatch said the database is back" "database available again" "$(since)"
 assert_eq "the same dispatch runs" "$DPID" "$(kill -0 "$DPID" 2>/dev/null && echo "$DPID")"
+
+# 2. archive, under the same stand-in for systemd.
+og_stop archive "$TEST_DIR"
+ONEGRID_WRAPPER="env NOTIFY_SOCKET=$TEST_DIR/notify WATCHDOG_USEC=500000" og_start archive "$TEST_DIR"
+APID=$(<"$TEST_DIR/archive.pid")
+ALOG_AT=$(stat -c %s "$TEST_DIR/archive.log")
+asince() { tail -c +"$((ALOG_AT + 1))" "$TEST_DIR/archive.log"; }
+og_lock_take "$TEST_DB" og_test_lock og.case 'ACCESS EXCLUSIVE'
+printf '{"id":"rep-y","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"facility.streetlight","title":"路灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
+	"$NOW" "$ZZ" >"$TEST_DIR/rep.jsonl"
+publish rep &
+pub=$!
+on_exit "kill $pub 2>/dev/null || true"
+og_poll 30 bash -c "tail -c +$((ALOG_AT + 1)) '$TEST_DIR/archive.log' | grep -q 'database unavailable, holding.*statement timeout'" ||
+	fail "archive's statement ends at its statement timeout: $(asince | tail -n 5)"
+pass "archive's statement ended at its statement timeout; the report is held"
+P0=$(pings "$APID")
+og_poll 30 bash -c "(( \$(grep -c '^$APID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= $P0 + 4 ))" ||
+	fail "archive kept telling the watchdog it is alive while the lock was held ($(pings "$APID") pings, $P0 before)"
+pass "archive kept telling the watchdog it is alive while the lock was held"
+assert_eq "the lock is still held" 1 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'og_test_lock'")"
+assert_eq "the report is not answered yet" running "$(kill -0 "$pub" 2>/dev/null && echo running)"
+og_lock_release "$TEST_DB" og_test_lock
+wait "$pub" || true
+assert_eq "once the lock is gone, the report is answered stored" 1 \
+	"$(grep -c '"outcome":"stored"' "$TEST_DIR/rep.out" || true)"
+assert_eq "its case is stored once" 1 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case_report WHERE source_event_id = 'rep-y'")"
+assert_match "archive said the database is back" "database available again" "$(asince)"
+assert_eq "the same archive runs" "$APID" "$(kill -0 "$APID" 2>/dev/null && echo "$APID")"
