@@ -36,13 +36,13 @@ struct og_store_item {
 
 struct og_store *og_store_new(const char *conninfo, const char *name);
 void og_store_destroy(struct og_store **s);
-/* Bounds each statement of the connections made from now on by ms (0: no limit, the
- * default): a statement that waits (for a lock an operator holds) is then cancelled by the
- * server and fails as a fault (-EIO), retried after a backoff, while the main loop goes
- * on. The commit itself is not bounded: PostgreSQL stops the statement's timer before it
- * commits, so a COMMIT waiting for a synchronous standby is never cancelled by it (one
+/* Bounds each lock wait of the connections made from now on by ms (og_store_new: no
+ * limit): a statement that waits longer for a lock (one an operator holds) is then
+ * cancelled by the server and fails as a fault (-EIO), retried after a backoff, while the
+ * main loop goes on. A statement that is slow but not waiting is never cancelled (retried,
+ * it would be slow again, for ever), nor is a COMMIT waiting for a synchronous standby (one
  * that is returns OK without the standby's word; tests/integration/sync_commit_wait.sh). */
-void og_store_statement_timeout(struct og_store *s, long ms);
+void og_store_lock_timeout(struct og_store *s, long ms);
 /* Whether the last connection made is still up, as far as libpq knows (for the metrics). */
 bool og_store_connected(const struct og_store *s);
 /* Reads the Ed25519 secret key file path (og_chainsig_secret_read: refused when its group

@@ -22,7 +22,7 @@ static const char *const known_keys[] = {"metrics_listen",
                                          "signing_key",
                                          "link_secret_key_file",
                                          "link_clients_file",
-                                         "statement_timeout_ms",
+                                         "lock_timeout_ms",
                                          NULL};
 
 int main(int argc, char **argv)
@@ -35,7 +35,7 @@ int main(int argc, char **argv)
     struct og_archive *a = NULL;
     struct og_metrics_server *metrics = NULL;
     void *ctx = NULL;
-    long batch_max, wait_ms, credit, drain_ms, stmt_ms;
+    long batch_max, wait_ms, credit, drain_ms, lock_ms;
     char err[512], host[64], name[128];
     /* Until the configuration is known to be good, a failure is the configuration's. */
     int rc = OG_EXIT_CONFIG;
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
         og_config_int(cfg, "archive", "batch_wait_ms", 5, 0, 10000, &wait_ms, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "credit", 2000, 1, 100000, &credit, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err)) ||
-        og_config_int(cfg, "archive", "statement_timeout_ms", 20000, 0, 3600000, &stmt_ms, err,
+        og_config_int(cfg, "archive", "lock_timeout_ms", 20000, 0, 3600000, &lock_ms, err,
                       sizeof(err))) {
         og_err("%s", err);
         goto out;
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
         og_err("out of memory");
         goto out;
     }
-    og_store_statement_timeout(store, stmt_ms);
+    og_store_lock_timeout(store, lock_ms);
     /* The key that signs every chain link: kept here, never in the database, so that
      * whoever owns the database cannot rewrite the record and sign it again. */
     const char *signing_key = og_config_get(cfg, "archive", "signing_key");

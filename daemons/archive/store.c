@@ -23,7 +23,7 @@ struct og_store {
     PGconn *conn;
     PGcancel *cancel; /* conn's, for og_store_cancel */
     bool signing;     /* sign each link end_batch appends with sk */
-    long statement_timeout_ms;
+    long lock_timeout_ms;
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
     uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES];
 };
@@ -95,7 +95,7 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     if (!s->conn)
         return -EIO;
     char limit[64];
-    snprintf(limit, sizeof(limit), "SET statement_timeout = %ld", s->statement_timeout_ms);
+    snprintf(limit, sizeof(limit), "SET lock_timeout = %ld", s->lock_timeout_ms);
     if (og_db_exec(s->conn, limit, err, errlen)) {
         PQfinish(s->conn);
         s->conn = NULL;
@@ -135,9 +135,9 @@ int og_store_cancel(struct og_store *s, char *err, size_t errlen)
     return PQcancel(s->cancel, err, (int)errlen) ? 0 : -EIO;
 }
 
-void og_store_statement_timeout(struct og_store *s, long ms)
+void og_store_lock_timeout(struct og_store *s, long ms)
 {
-    s->statement_timeout_ms = ms;
+    s->lock_timeout_ms = ms;
 }
 
 bool og_store_connected(const struct og_store *s)

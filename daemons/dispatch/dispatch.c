@@ -230,13 +230,14 @@ static const char SQL_FIND_COMMITTED[] =
     "WHERE k.source_system = u.s AND k.source_event_id = u.i LIMIT 1) k "
     "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o";
 
-/* Bounds each statement of the session by statement_timeout_ms, once state is loaded:
- * loading a shard's open cases may take longer, and nothing else waits for it then. */
-static int limit_statements(struct og_dispatch *d, char *err, size_t errlen)
+/* Bounds each lock wait of the session by lock_timeout_ms, once state is loaded: taking
+ * the epoch waits for a batch of the previous epoch still committing, and nothing else
+ * waits for dispatch then. */
+static int limit_lock_waits(struct og_dispatch *d, char *err, size_t errlen)
 {
     char sql[64];
 
-    snprintf(sql, sizeof(sql), "SET statement_timeout = %ld", d->o.statement_timeout_ms);
+    snprintf(sql, sizeof(sql), "SET lock_timeout = %ld", d->o.lock_timeout_ms);
     return og_db_exec(d->conn, sql, err, errlen);
 }
 
@@ -251,7 +252,7 @@ static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
     if (!d->conn)
         return -EIO;
     /* Limited before the prepare, which locks og.event_key too. */
-    if (d->epoch && limit_statements(d, err, errlen)) {
+    if (d->epoch && limit_lock_waits(d, err, errlen)) {
         PQfinish(d->conn);
         d->conn = NULL;
         return -EIO;
@@ -286,7 +287,7 @@ static int take_over(struct og_dispatch *d, char *err, size_t errlen)
     if (og_db_exec(d->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) ||
         og_registry_load(d->reg, d->conn, err, errlen) ||
         og_cases_load(d->cases, d->conn, d->o.shard, err, errlen) ||
-        og_db_exec(d->conn, "COMMIT", err, errlen) || limit_statements(d, err, errlen))
+        og_db_exec(d->conn, "COMMIT", err, errlen) || limit_lock_waits(d, err, errlen))
         return -EIO;
     return 0;
 }

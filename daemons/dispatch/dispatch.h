@@ -393,11 +393,11 @@ struct og_dispatch_opts {
     int drain_ms;
     int64_t escalation_scan_us; /* how often open cases are checked for 督办 */
     int64_t max_clock_step_us;  /* a larger step of the wall clock is not trusted (clock.c) */
-    /* How long one statement may take once state is loaded (0: no limit): a statement
-     * that waits (for a lock an operator holds) is then cancelled by the server, a fault
-     * that is retried, and the loop goes on (watchdog, escalations, links) instead of
+    /* How long a statement may wait for a lock once state is loaded (0: no limit): one
+     * that waits longer (for a lock an operator holds) is then cancelled by the server, a
+     * fault that is retried, and the loop goes on (watchdog, escalations, links) instead of
      * hanging in libpq. */
-    long statement_timeout_ms;
+    long lock_timeout_ms;
     struct og_merge_rule merge;
 };
 

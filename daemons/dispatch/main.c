@@ -17,7 +17,7 @@ static const char *const known_keys[] = {
     "listen",           "archive",          "shard",    "conninfo",           "credit",
     "window",           "resend_ms",        "drain_ms", "escalation_scan_ms", "merge_window_hours",
     "merge_distance_m", "max_clock_step_s", "link_secret_key_file", "link_clients_file",
-    "archive_public_key_file", "statement_timeout_ms", NULL};
+    "archive_public_key_file", "lock_timeout_ms", NULL};
 
 int main(int argc, char **argv)
 {
@@ -30,7 +30,7 @@ int main(int argc, char **argv)
     struct og_metrics_server *metrics = NULL;
     void *ctx = NULL;
     long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m, clock_step_s;
-    long stmt_ms;
+    long lock_ms;
     char err[512], host[64], holder[128];
     /* Until the configuration is known to be good, a failure is the configuration's. */
     int rc = OG_EXIT_CONFIG;
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
                       sizeof(err)) ||
         og_config_int(cfg, "dispatch", "max_clock_step_s", 60, 1, 86400, &clock_step_s, err,
                       sizeof(err)) ||
-        og_config_int(cfg, "dispatch", "statement_timeout_ms", 10000, 0, 3600000, &stmt_ms, err,
+        og_config_int(cfg, "dispatch", "lock_timeout_ms", 10000, 0, 3600000, &lock_ms, err,
                       sizeof(err))) {
         og_err("%s", err);
         goto out;
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
     o.drain_ms = (int)drain_ms;
     o.escalation_scan_us = (int64_t)scan_ms * 1000;
     o.max_clock_step_us = (int64_t)clock_step_s * 1000000;
-    o.statement_timeout_ms = stmt_ms;
+    o.lock_timeout_ms = lock_ms;
     o.merge.window = (int64_t)merge_hours * 3600;
     o.merge.distance_m = (double)merge_m;
 

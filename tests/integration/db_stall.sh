@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# A database that stalls a daemon's statement (here an operator's lock on og.case) is a
-# fault like an outage: the statement ends after statement_timeout_ms, the event waits and
-# is retried, and the daemon's loop goes on, telling systemd's watchdog it is alive.
+# A lock an operator holds (here on og.case) that a daemon's statement waits for is a
+# fault like an outage: the wait ends after lock_timeout_ms, the event waits and is
+# retried, and the daemon's loop goes on, telling systemd's watchdog it is alive.
 # 1. dispatch, while an evaluation needs its closed case read. Before, dispatch hung in
 #    libpq for as long as the lock was held: no WATCHDOG=1 (systemd kills it after
 #    WatchdogSec and the restarted one hangs loading its cases), nothing logged.
 # 2. archive, while a new report's case is to be stored. Before, its commit did not return
 #    while the lock was held: no WATCHDOG=1 (systemd kills it, again and again), nothing
-#    logged. Its COMMIT itself is not limited (a synchronous standby's wait must not be
-#    cancelled): store.c sends SET LOCAL statement_timeout = 0 before it.
+#    logged. (Its COMMIT's wait for a synchronous standby is not a lock wait: never
+#    cancelled, tests/integration/sync_commit_wait.sh.)
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -17,10 +17,10 @@ source "$(dirname "$0")/../lib/faults.sh"
 test_begin "db_stall"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
-sed -i -e 's/^\[dispatch\]$/[dispatch]\nstatement_timeout_ms = 1000/' \
-	-e 's/^\[archive\]$/[archive]\nstatement_timeout_ms = 1000/' "$TEST_DIR/onegrid.conf"
-[[ $(grep -c '^statement_timeout_ms = 1000$' "$TEST_DIR/onegrid.conf") == 2 ]] ||
-	fail "set statement_timeout_ms for dispatch and archive in the config"
+sed -i -e 's/^\[dispatch\]$/[dispatch]\nlock_timeout_ms = 1000/' \
+	-e 's/^\[archive\]$/[archive]\nlock_timeout_ms = 1000/' "$TEST_DIR/onegrid.conf"
+[[ $(grep -c '^lock_timeout_ms = 1000$' "$TEST_DIR/onegrid.conf") == 2 ]] ||
+	fail "set lock_timeout_ms for dispatch and archive in the config"
 og_start_all "$TEST_DIR"
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 ZZ=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk WHERE source_system = 'zongzhi' ORDER BY 1 LIMIT 1")
@@ -71,9 +71,9 @@ printf '{"id":"ev-x","source":"12345","type":"evaluation","time":"%s","evaluatio
 publish ev &
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
-og_poll 30 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/dispatch.log' | grep -q 'database unavailable, holding.*statement timeout'" ||
-	fail "dispatch's read of the closed case ends at its statement timeout: $(since | tail -n 5)"
-pass "dispatch's read of the closed case ended at its statement timeout; the evaluation waits"
+og_poll 30 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/dispatch.log' | grep -q 'database unavailable, holding.*lock timeout'" ||
+	fail "dispatch's read of the closed case ends at its lock timeout: $(since | tail -n 5)"
+pass "dispatch's read of the closed case ended at its lock timeout; the evaluation waits"
 # While the lock is still held: the loop runs, so the watchdog hears from it again and again.
 P0=$(pings "$DPID")
 og_poll 30 bash -c "(( \$(grep -c '^$DPID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= $P0 + 4 ))" ||
@@ -103,9 +103,9 @@ printf '{"id":"rep-y","source":"zongzhi","type":"report","time":"%s","subject":"
 publish rep &
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
-og_poll 30 bash -c "tail -c +$((ALOG_AT + 1)) '$TEST_DIR/archive.log' | grep -q 'database unavailable, holding.*statement timeout'" ||
-	fail "archive's statement ends at its statement timeout: $(asince | tail -n 5)"
-pass "archive's statement ended at its statement timeout; the report is held"
+og_poll 30 bash -c "tail -c +$((ALOG_AT + 1)) '$TEST_DIR/archive.log' | grep -q 'database unavailable, holding.*lock timeout'" ||
+	fail "archive's statement ends at its lock timeout: $(asince | tail -n 5)"
+pass "archive's statement ended at its lock timeout; the report is held"
 P0=$(pings "$APID")
 og_poll 30 bash -c "(( \$(grep -c '^$APID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= $P0 + 4 ))" ||
 	fail "archive kept telling the watchdog it is alive while the lock was held ($(pings "$APID") pings, $P0 before)"
