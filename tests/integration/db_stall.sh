@@ -34,90 +34,64 @@ printf '{"id":"rep-x","source":"zongzhi","type":"report","time":"%s","subject":"
 publish open
 assert_eq "the report is stored" 0 "$rc"
 X=$(grep -o '"case_id":"[^"]*"' "$TEST_DIR/open.out" | cut -d'"' -f4)
-UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$X'")
-SRC=$(og_unit_source "$TEST_DB" "$UNIT")
-CHECK=$(sql "$TEST_DB" "SELECT check_required FROM og.case JOIN og.category ON code = category_code WHERE case_id = '$X'")
-st() {
-	printf '{"id":"%s","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
-		"$1" "$SRC" "$NOW" "$X" "$2" "$UNIT"
-}
-{
-	st x-acc STATUS_ACCEPTED
-	st x-res STATUS_RESOLVED
-	[[ $CHECK == t ]] && st x-chk STATUS_CHECKED_OK
-	st x-clo STATUS_CLOSED
-} >"$TEST_DIR/close.jsonl"
+og_close_events "$TEST_DB" "$X" "$NOW" x >"$TEST_DIR/close.jsonl"
 publish close
 assert_eq "the case closed (and left dispatch's memory)" "0|closed" \
 	"$rc|$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$X'")"
 
-# dispatch again, under a watchdog of 0.5 s on a stand-in for systemd's socket.
+# Each daemon again, under a watchdog of 0.5 s on a stand-in for systemd's socket.
 "$ONEGRID_BIN/notifyrecv" "$TEST_DIR/notify" >"$TEST_DIR/notify.log" 2>&1 &
 on_exit "kill $! 2>/dev/null || true"
 og_poll 10 test -S "$TEST_DIR/notify" || fail "notifyrecv did not bind its socket"
-og_stop dispatch "$TEST_DIR"
-ONEGRID_WRAPPER="env NOTIFY_SOCKET=$TEST_DIR/notify WATCHDOG_USEC=500000" og_start dispatch "$TEST_DIR"
-DPID=$(<"$TEST_DIR/dispatch.pid")
 pings() { grep -c "^$1 WATCHDOG=1$" "$TEST_DIR/notify.log" || true; }
-og_poll 30 bash -c "(( \$(grep -c '^$DPID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= 1 ))" ||
-	fail "dispatch tells the watchdog it is alive"
-LOG_AT=$(stat -c %s "$TEST_DIR/dispatch.log")
-since() { tail -c +"$((LOG_AT + 1))" "$TEST_DIR/dispatch.log"; }
-
-OG_FAULTS_LOG=$TEST_DIR/lock.log og_lock_take "$TEST_DB" og_test_lock og.case 'ACCESS EXCLUSIVE'
 on_exit "og_lock_release $TEST_DB og_test_lock || true"
+
+# stalled NAME EVENTS WHAT: restarts daemon NAME under the watchdog, takes the lock on
+# og.case and publishes EVENTS (one event, WHAT in the checks' words) in the background;
+# checks that NAME's wait ends at its lock timeout, that it goes on telling the watchdog it
+# is alive while the lock is held, and that the event waits; then releases the lock and
+# waits for the publisher. Sets PID (the daemon's) and LOG_AT (its log's size before).
+stalled() {
+	local name=$1 events=$2 what=$3 p0 pub
+	og_stop "$name" "$TEST_DIR"
+	ONEGRID_WRAPPER="env NOTIFY_SOCKET=$TEST_DIR/notify WATCHDOG_USEC=500000" og_start "$name" "$TEST_DIR"
+	PID=$(<"$TEST_DIR/$name.pid")
+	og_poll 30 bash -c "(( \$(grep -c '^$PID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= 1 ))" ||
+		fail "$name tells the watchdog it is alive"
+	LOG_AT=$(stat -c %s "$TEST_DIR/$name.log")
+	OG_FAULTS_LOG=$TEST_DIR/lock.log og_lock_take "$TEST_DB" og_test_lock og.case 'ACCESS EXCLUSIVE'
+	publish "$events" &
+	pub=$!
+	on_exit "kill $pub 2>/dev/null || true"
+	og_poll 30 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/$name.log' | grep -q 'database unavailable, holding.*lock timeout'" ||
+		fail "$name's wait ends at its lock timeout: $(since "$name" | tail -n 5)"
+	pass "$name's wait for the lock ended at its lock timeout; $what waits"
+	# While the lock is still held: the loop runs, so the watchdog hears from it again and again.
+	p0=$(pings "$PID")
+	og_poll 30 bash -c "(( \$(grep -c '^$PID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= $p0 + 4 ))" ||
+		fail "$name kept telling the watchdog it is alive while the lock was held ($(pings "$PID") pings, $p0 before)"
+	pass "$name kept telling the watchdog it is alive while the lock was held"
+	assert_eq "the lock is still held" 1 \
+		"$(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'og_test_lock'")"
+	assert_eq "$what is not answered yet" running "$(kill -0 "$pub" 2>/dev/null && echo running)"
+	og_lock_release "$TEST_DB" og_test_lock
+	wait "$pub" || true
+	assert_eq "once the lock is gone, $what is answered stored" 1 \
+		"$(grep -c '"outcome":"stored"' "$TEST_DIR/$events.out" || true)"
+	assert_match "$name said the database is back" "database available again" "$(since "$name")"
+	assert_eq "the same $name runs" "$PID" "$(kill -0 "$PID" 2>/dev/null && echo "$PID")"
+}
+since() { tail -c +"$((LOG_AT + 1))" "$TEST_DIR/$1.log"; }
+
+# 1. dispatch: an evaluation of the closed case, which it must read.
 printf '{"id":"ev-x","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_SATISFIED"}}\n' \
 	"$NOW" "$X" >"$TEST_DIR/ev.jsonl"
-publish ev &
-pub=$!
-on_exit "kill $pub 2>/dev/null || true"
-og_poll 30 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/dispatch.log' | grep -q 'database unavailable, holding.*lock timeout'" ||
-	fail "dispatch's read of the closed case ends at its lock timeout: $(since | tail -n 5)"
-pass "dispatch's read of the closed case ended at its lock timeout; the evaluation waits"
-# While the lock is still held: the loop runs, so the watchdog hears from it again and again.
-P0=$(pings "$DPID")
-og_poll 30 bash -c "(( \$(grep -c '^$DPID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= $P0 + 4 ))" ||
-	fail "dispatch kept telling the watchdog it is alive while the lock was held ($(pings "$DPID") pings, $P0 before)"
-pass "dispatch kept telling the watchdog it is alive while the lock was held"
-assert_eq "the lock is still held" 1 \
-	"$(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'og_test_lock'")"
-assert_eq "the evaluation is not answered yet" running "$(kill -0 "$pub" 2>/dev/null && echo running)"
-
-og_lock_release "$TEST_DB" og_test_lock
-wait "$pub" || true
-assert_eq "once the lock is gone, the evaluation is answered stored" 1 \
-	"$(grep -c '"outcome":"stored"' "$TEST_DIR/ev.out" || true)"
+stalled dispatch ev "the evaluation"
 assert_eq "the case is evaluated" evaluated "$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$X'")"
-assert_match "dispatch said the database is back" "database available again" "$(since)"
-assert_eq "the same dispatch runs" "$DPID" "$(kill -0 "$DPID" 2>/dev/null && echo "$DPID")"
 
-# 2. archive, under the same stand-in for systemd.
-og_stop archive "$TEST_DIR"
-ONEGRID_WRAPPER="env NOTIFY_SOCKET=$TEST_DIR/notify WATCHDOG_USEC=500000" og_start archive "$TEST_DIR"
-APID=$(<"$TEST_DIR/archive.pid")
-ALOG_AT=$(stat -c %s "$TEST_DIR/archive.log")
-asince() { tail -c +"$((ALOG_AT + 1))" "$TEST_DIR/archive.log"; }
-og_lock_take "$TEST_DB" og_test_lock og.case 'ACCESS EXCLUSIVE'
+# 2. archive: a new report, whose case it must store.
 printf '{"id":"rep-y","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"facility.streetlight","title":"路灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
 	"$NOW" "$ZZ" >"$TEST_DIR/rep.jsonl"
-publish rep &
-pub=$!
-on_exit "kill $pub 2>/dev/null || true"
-og_poll 30 bash -c "tail -c +$((ALOG_AT + 1)) '$TEST_DIR/archive.log' | grep -q 'database unavailable, holding.*lock timeout'" ||
-	fail "archive's statement ends at its lock timeout: $(asince | tail -n 5)"
-pass "archive's statement ended at its lock timeout; the report is held"
-P0=$(pings "$APID")
-og_poll 30 bash -c "(( \$(grep -c '^$APID WATCHDOG=1\$' '$TEST_DIR/notify.log' || true) >= $P0 + 4 ))" ||
-	fail "archive kept telling the watchdog it is alive while the lock was held ($(pings "$APID") pings, $P0 before)"
-pass "archive kept telling the watchdog it is alive while the lock was held"
-assert_eq "the lock is still held" 1 \
-	"$(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'og_test_lock'")"
-assert_eq "the report is not answered yet" running "$(kill -0 "$pub" 2>/dev/null && echo running)"
-og_lock_release "$TEST_DB" og_test_lock
-wait "$pub" || true
-assert_eq "once the lock is gone, the report is answered stored" 1 \
-	"$(grep -c '"outcome":"stored"' "$TEST_DIR/rep.out" || true)"
+stalled archive rep "the report"
 assert_eq "its case is stored once" 1 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.case_report WHERE source_event_id = 'rep-y'")"
-assert_match "archive said the database is back" "database available again" "$(asince)"
-assert_eq "the same archive runs" "$APID" "$(kill -0 "$APID" 2>/dev/null && echo "$APID")"

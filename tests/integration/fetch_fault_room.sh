@@ -53,19 +53,7 @@ case_of() { grep -h "\"id\":\"$1\"" "$TEST_DIR"/*.out | tail -1 | grep -o '"case
 publish open
 assert_eq "a report and three gas alerts stored" 0 "$rc"
 X=$(case_of rep-x)
-UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$X'")
-SRC=$(og_unit_source "$TEST_DB" "$UNIT")
-CHECK=$(sql "$TEST_DB" "SELECT check_required FROM og.case JOIN og.category ON code = category_code WHERE case_id = '$X'")
-st() {
-	printf '{"id":"%s","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
-		"$1" "$SRC" "$NOW" "$X" "$2" "$UNIT"
-}
-{
-	st x-acc STATUS_ACCEPTED
-	st x-res STATUS_RESOLVED
-	[[ $CHECK == t ]] && st x-chk STATUS_CHECKED_OK
-	st x-clo STATUS_CLOSED
-} >"$TEST_DIR/close.jsonl"
+og_close_events "$TEST_DB" "$X" "$NOW" x >"$TEST_DIR/close.jsonl"
 publish close
 assert_eq "the report's case closed" "0|closed" "$rc|$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$X'")"
 assert_eq "the gas cases are open, none escalated" "3|0" \

@@ -8,18 +8,12 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/faults.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "refused_opening"
 command -v curl >/dev/null || fail "curl not found"
 test_createdb
-sql "$TEST_DB" <<'SQL'
-CREATE FUNCTION public.refuse_me() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.name = 'REFUSE-ME' THEN RAISE EXCEPTION 'contact "REFUSE-ME" refused by test trigger' USING ERRCODE = 'check_violation'; END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER refuse_me BEFORE INSERT ON og.reporter_contact FOR EACH ROW EXECUTE FUNCTION public.refuse_me();
-SQL
+og_refuse_contact_trigger "$TEST_DB"
 og_write_config "$TEST_DIR" "$TEST_DB"
 read -r PORT APORT < <(og_free_tcp_ports 2)
 sed -i 's/^merge_window_hours = 0$/merge_window_hours = 72\nmerge_distance_m = 150/' "$TEST_DIR/onegrid.conf"

@@ -11,14 +11,7 @@ source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "storage_refused"
 test_createdb
-sql "$TEST_DB" <<'SQL'
-CREATE FUNCTION public.refuse_me() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.name = 'REFUSE-ME' THEN RAISE EXCEPTION 'contact "REFUSE-ME" refused by test trigger' USING ERRCODE = 'check_violation'; END IF;
-  RETURN NEW;
-END $$;
-CREATE TRIGGER refuse_me BEFORE INSERT ON og.reporter_contact FOR EACH ROW EXECUTE FUNCTION public.refuse_me();
-SQL
+og_refuse_contact_trigger "$TEST_DB"
 og_write_config "$TEST_DIR" "$TEST_DB"
 sed -i 's/^batch_wait_ms = .*$/batch_wait_ms = 200/' "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"

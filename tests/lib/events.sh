@@ -37,3 +37,36 @@ og_unit_source() {
 	local db=${1:?usage: og_unit_source DB UNIT} unit=${2:?usage: og_unit_source DB UNIT}
 	sql "$db" "SELECT coalesce(og.unit_source('$unit'), '')"
 }
+
+# og_close_events DB CASE TIME PREFIX: as JSON Lines on stdout, the status updates that
+# take an assigned case to closed (accepted, resolved, checked when its category needs a
+# check, closed), from the source that speaks for its unit, ids PREFIX-acc, PREFIX-res,
+# PREFIX-chk, PREFIX-clo, all at TIME.
+og_close_events() {
+	local db=${1:?usage: og_close_events DB CASE TIME PREFIX} case=${2:?} time=${3:?} prefix=${4:?}
+	local unit src check s
+	unit=$(sql "$db" "SELECT unit_code FROM og.case WHERE case_id = '$case'")
+	src=$(og_unit_source "$db" "$unit")
+	check=$(sql "$db" "SELECT check_required FROM og.case JOIN og.category ON code = category_code
+	                   WHERE case_id = '$case'")
+	for s in acc:STATUS_ACCEPTED res:STATUS_RESOLVED chk:STATUS_CHECKED_OK clo:STATUS_CLOSED; do
+		[[ ${s%%:*} == chk && $check != t ]] && continue
+		printf '{"id":"%s-%s","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
+			"$prefix" "${s%%:*}" "$src" "$time" "$case" "${s#*:}" "$unit"
+	done
+}
+
+# og_refuse_contact_trigger DB: an operator's constraint trigger on og.reporter_contact
+# that refuses (SQLSTATE 23514, check_violation) a contact named "REFUSE-ME": the
+# database refusing a record for its own content.
+og_refuse_contact_trigger() {
+	local db=${1:?usage: og_refuse_contact_trigger DB}
+	sql "$db" <<-'SQL'
+		CREATE FUNCTION public.refuse_me() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+		  IF NEW.name = 'REFUSE-ME' THEN RAISE EXCEPTION 'contact "REFUSE-ME" refused by test trigger' USING ERRCODE = 'check_violation'; END IF;
+		  RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_me BEFORE INSERT ON og.reporter_contact FOR EACH ROW EXECUTE FUNCTION public.refuse_me();
+	SQL
+}
