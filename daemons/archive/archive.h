@@ -37,7 +37,8 @@ struct og_store_item {
 struct og_store *og_store_new(const char *conninfo, const char *name);
 void og_store_destroy(struct og_store **s);
 /* Bounds each lock wait of the connections made from now on by ms (og_store_new: no
- * limit): a statement that waits longer for a lock (one an operator holds) is then
+ * limit; og_db_limit_lock_waits: a lock_timeout the server, database or role sets is
+ * kept): a statement that waits longer for a lock (one an operator holds) is then
  * cancelled by the server and fails as a fault (-EIO), retried after a backoff, while the
  * main loop goes on. A statement that is slow but not waiting is never cancelled (retried,
  * it would be slow again, for ever), nor is a COMMIT waiting for a synchronous standby (one

@@ -94,9 +94,7 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     s->conn = og_db_connect(s->conninfo, "onegrid-archive", err, errlen);
     if (!s->conn)
         return -EIO;
-    char limit[64];
-    snprintf(limit, sizeof(limit), "SET lock_timeout = %ld", s->lock_timeout_ms);
-    if (og_db_exec(s->conn, limit, err, errlen)) {
+    if (og_db_limit_lock_waits(s->conn, s->lock_timeout_ms, err, errlen)) {
         PQfinish(s->conn);
         s->conn = NULL;
         return -EIO;

@@ -82,6 +82,19 @@ bool og_db_record_error(const char *sqlstate)
            strncmp(sqlstate, "54", 2) == 0;
 }
 
+int og_db_limit_lock_waits(PGconn *c, long ms, char *err, size_t errlen)
+{
+    char sql[128];
+
+    if (ms <= 0)
+        return 0;
+    snprintf(sql, sizeof(sql),
+             "SELECT set_config('lock_timeout', '%ld', false) "
+             "WHERE current_setting('lock_timeout') = '0'",
+             ms);
+    return og_db_exec(c, sql, err, errlen);
+}
+
 bool og_db_broken(PGconn *c)
 {
     return !c || PQstatus(c) != CONNECTION_OK;

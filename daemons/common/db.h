@@ -29,6 +29,11 @@ const char *og_db_sqlstate(const PGresult *r);
  * connection loss, shutdown, serialisation failures, missing privileges or functions) is
  * a fault of the system around the record: keep it and try again. */
 bool og_db_record_error(const char *sqlstate);
+/* Bounds the session's lock waits by ms, unless the server, the database or the role
+ * already sets a lock_timeout of its own (an operator's choice is kept); nothing when ms
+ * is 0. A statement that waits longer for a lock then fails with SQLSTATE 55P03: a fault,
+ * never a record's. 0, or -EIO with err filled. */
+int og_db_limit_lock_waits(PGconn *c, long ms, char *err, size_t errlen);
 /* Compares the database's schema with the one this build was made for: the highest
  * versioned migration of deploy/sql and a digest of the current definitions, as
  * `onegridctl migrate` records them (public.onegrid_migration, public.onegrid_repeatable).

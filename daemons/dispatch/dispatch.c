@@ -230,15 +230,12 @@ static const char SQL_FIND_COMMITTED[] =
     "WHERE k.source_system = u.s AND k.source_event_id = u.i LIMIT 1) k "
     "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o";
 
-/* Bounds each lock wait of the session by lock_timeout_ms, once state is loaded: taking
- * the epoch waits for a batch of the previous epoch still committing, and nothing else
- * waits for dispatch then. */
+/* Bounds each lock wait of the session by lock_timeout_ms (og_db_limit_lock_waits), once
+ * state is loaded: taking the epoch waits for a batch of the previous epoch still
+ * committing, and nothing else waits for dispatch then. */
 static int limit_lock_waits(struct og_dispatch *d, char *err, size_t errlen)
 {
-    char sql[64];
-
-    snprintf(sql, sizeof(sql), "SET lock_timeout = %ld", d->o.lock_timeout_ms);
-    return og_db_exec(d->conn, sql, err, errlen);
+    return og_db_limit_lock_waits(d->conn, d->o.lock_timeout_ms, err, errlen);
 }
 
 /* Connects (again); a connection made after the start is limited at once. */
