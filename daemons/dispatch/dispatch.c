@@ -230,15 +230,9 @@ static const char SQL_FIND_COMMITTED[] =
     "WHERE k.source_system = u.s AND k.source_event_id = u.i LIMIT 1) k "
     "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o";
 
-/* Bounds each lock wait of the session by lock_timeout_ms (og_db_limit_lock_waits), once
- * state is loaded: taking the epoch waits for a batch of the previous epoch still
- * committing, and nothing else waits for dispatch then. */
-static int limit_lock_waits(struct og_dispatch *d, char *err, size_t errlen)
-{
-    return og_db_limit_lock_waits(d->conn, d->o.lock_timeout_ms, err, errlen);
-}
-
-/* Connects (again); a connection made after the start is limited at once. */
+/* Connects (again). Lock waits are bounded by lock_timeout_ms once state is loaded (at
+ * start, taking the epoch waits for a batch of the previous epoch still committing, and
+ * nothing else waits for dispatch then): a connection made after the start at once. */
 static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
 {
     PGresult *r;
@@ -249,7 +243,7 @@ static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
     if (!d->conn)
         return -EIO;
     /* Limited before the prepare, which locks og.event_key too. */
-    if (d->epoch && limit_lock_waits(d, err, errlen)) {
+    if (d->epoch && og_db_limit_lock_waits(d->conn, d->o.lock_timeout_ms, err, errlen)) {
         PQfinish(d->conn);
         d->conn = NULL;
         return -EIO;
@@ -284,7 +278,8 @@ static int take_over(struct og_dispatch *d, char *err, size_t errlen)
     if (og_db_exec(d->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err, errlen) ||
         og_registry_load(d->reg, d->conn, err, errlen) ||
         og_cases_load(d->cases, d->conn, d->o.shard, err, errlen) ||
-        og_db_exec(d->conn, "COMMIT", err, errlen) || limit_lock_waits(d, err, errlen))
+        og_db_exec(d->conn, "COMMIT", err, errlen) ||
+        og_db_limit_lock_waits(d->conn, d->o.lock_timeout_ms, err, errlen))
         return -EIO;
     return 0;
 }

@@ -12,12 +12,25 @@
 #include "log.h"
 #include "metrics.h"
 
-static const char *const known_keys[] = {
-    "metrics_listen", "metrics_allow_remote",
-    "listen",           "archive",          "shard",    "conninfo",           "credit",
-    "window",           "resend_ms",        "drain_ms", "escalation_scan_ms", "merge_window_hours",
-    "merge_distance_m", "max_clock_step_s", "link_secret_key_file", "link_clients_file",
-    "archive_public_key_file", "lock_timeout_ms", NULL};
+static const char *const known_keys[] = {"metrics_listen",
+                                         "metrics_allow_remote",
+                                         "listen",
+                                         "archive",
+                                         "shard",
+                                         "conninfo",
+                                         "credit",
+                                         "window",
+                                         "resend_ms",
+                                         "drain_ms",
+                                         "escalation_scan_ms",
+                                         "merge_window_hours",
+                                         "merge_distance_m",
+                                         "max_clock_step_s",
+                                         "link_secret_key_file",
+                                         "link_clients_file",
+                                         "archive_public_key_file",
+                                         "lock_timeout_ms",
+                                         NULL};
 
 int main(int argc, char **argv)
 {
@@ -66,8 +79,8 @@ int main(int argc, char **argv)
                "required");
         goto out;
     }
-    if (og_metrics_server_config(cfg, "dispatch", !og_check_config, &metrics, err,
-                                 sizeof(err)) < 0) {
+    if (og_metrics_server_config(cfg, "dispatch", !og_check_config, &metrics, err, sizeof(err)) <
+        0) {
         og_err("%s", err);
         goto out;
     }
@@ -127,18 +140,16 @@ int main(int argc, char **argv)
         }
     }
     /* Listen only once state is loaded, so intake's frames wait in intake meanwhile. */
-    struct og_link_server_opts so = {.endpoints = listen,
-                                     .credit = (uint32_t)credit,
-                                     .keys = &keys,
-                                     .log = og_log_warning_line};
+    struct og_link_server_opts so = {
+        .endpoints = listen, .credit = (uint32_t)credit, .keys = &keys, .log = og_log_warning_line};
     in = og_link_server_open(ctx, &so, err, sizeof(err));
     if (!in) {
         og_err("listening socket: %s", err);
         goto out;
     }
     if (og_link_keys_server(&keys))
-        og_notice("CURVE: link clients authenticate; %zu keys in %s",
-                  og_link_server_auth_keys(in), keys.clients_file);
+        og_notice("CURVE: link clients authenticate; %zu keys in %s", og_link_server_auth_keys(in),
+                  keys.clients_file);
     og_link_keys_clear(&keys);
     og_dispatch_set_intake(d, in);
     og_daemon_ready("shard %s epoch %llu, listening on %s, archive at %s", o.shard,
