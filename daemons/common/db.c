@@ -49,13 +49,55 @@ int og_db_exec(PGconn *c, const char *sql, char *err, size_t errlen)
     return rc;
 }
 
+size_t og_db_conn_params(const char *conninfo, const char *application_name,
+                         const char *keys[OG_DB_CONN_PARAMS], const char *vals[OG_DB_CONN_PARAMS])
+{
+    /* Before dbname, so that the conninfo's own values win (PQconnectdbParams: a conninfo
+     * in dbname overrides the keywords before it, and those after it override the
+     * conninfo). A network that drops everything (a cut link, a firewall that lost its
+     * state, a host gone) sends no error back: without these a statement waits for the
+     * kernel to give up retransmitting (tcp_retries2: about 15 minutes), blocking the
+     * daemon's loop until systemd's watchdog kills it. With them a lost connection is an
+     * error within 30 s, which takes the outage path (hold, retry, reconnect):
+     * - tcp_user_timeout: data unacknowledged for 30 s ends the connection. A busy server
+     *   acknowledges what its backend has not read yet; Linux also ends a connection
+     *   whose receive window has stayed shut that long (archive's pipelined batch behind
+     *   a backend that has not read for 30 s): a fault like any other, retried.
+     * - keepalives: an idle connection is probed after 15 s, then every 5 s; with
+     *   tcp_user_timeout set, Linux ends it once 30 s pass with probes unanswered.
+     * - connect_timeout: a connection attempt (per address) ends after 5 s.
+     * Unix-domain sockets ignore all but connect_timeout. WatchdogSec (60 s) is longer
+     * than the sum, so the watchdog is left for a process that is truly stuck. */
+    static const char *const defaults[][2] = {
+        {"connect_timeout", "5"},     {"keepalives", "1"},       {"keepalives_idle", "15"},
+        {"keepalives_interval", "5"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"},
+    };
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++, n++) {
+        keys[n] = defaults[i][0];
+        vals[n] = defaults[i][1];
+    }
+    keys[n] = "dbname";
+    vals[n++] = conninfo;
+    keys[n] = "application_name";
+    vals[n++] = application_name;
+    /* What onegrid sends and reads is UTF-8 whatever the database's encoding (and
+     * onegridctl migrate hashes the SQL files' text as the server gets it). */
+    keys[n] = "client_encoding";
+    vals[n++] = "UTF8";
+    keys[n] = NULL;
+    vals[n] = NULL;
+    return n;
+}
+
 PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err, size_t errlen)
 {
-    /* client_encoding: what onegrid sends and reads is UTF-8 whatever the database's
-     * encoding (and onegridctl migrate hashes the SQL files' text as the server gets it). */
-    const char *keys[] = {"dbname", "application_name", "connect_timeout", "client_encoding", NULL};
-    const char *vals[] = {conninfo, application_name, "5", "UTF8", NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1 /* dbname is a full conninfo */);
+    const char *keys[OG_DB_CONN_PARAMS], *vals[OG_DB_CONN_PARAMS];
+    PGconn *c;
+
+    og_db_conn_params(conninfo, application_name, keys, vals);
+    c = PQconnectdbParams(keys, vals, 1 /* dbname is a full conninfo */);
 
     if (!c) {
         snprintf(err, errlen, "out of memory");

@@ -10,6 +10,14 @@
 
 /* Connects and sets the session up. Returns NULL with err filled. */
 PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err, size_t errlen);
+/* The keywords and values og_db_connect gives PQconnectdbParams (dbname = conninfo,
+ * expanded), NULL-terminated: onegrid's defaults for a lost network (connect_timeout 5 s,
+ * keepalives after 15 s idle, probes 5 s apart, tcp_user_timeout 30 s), which the
+ * conninfo's own values override, then application_name and client_encoding UTF8, which
+ * override the conninfo. Returns the number of pairs. */
+#define OG_DB_CONN_PARAMS 10
+size_t og_db_conn_params(const char *conninfo, const char *application_name,
+                         const char *keys[OG_DB_CONN_PARAMS], const char *vals[OG_DB_CONN_PARAMS]);
 /* Runs a statement without parameters; 0, or -EIO with err filled (message and SQLSTATE). */
 int og_db_exec(PGconn *c, const char *sql, char *err, size_t errlen);
 /* Runs a query with n text parameters; its rows, or NULL with err filled. */
