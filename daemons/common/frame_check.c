@@ -397,8 +397,8 @@ int og_frame_check(const Onegrid__V1__Frame *f, enum og_frame_hop hop, char *why
             return bad(why, whylen, "an answer carries a submission or a decision");
         if (f->reply)
             return reply(f->reply, why, whylen);
-        /* archive's answer to a record it did not store (of an older epoch, or naming a
-         * case the database does not have): no reply, an epoch. */
+        /* archive's answer to a record it did not store (of an older epoch, naming a case
+         * the database does not have, or decided after such a record): no reply, an epoch. */
         if (hop == OG_FRAME_HOP_DISPATCH_INTAKE || f->epoch == 0)
             return bad(why, whylen, "reply: missing");
         return 0;
