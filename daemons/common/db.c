@@ -73,6 +73,9 @@ size_t og_db_conn_params(const char *conninfo, const char *application_name,
         {"keepalives_interval", "5"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"},
     };
     size_t n = 0;
+    _Static_assert(sizeof(defaults) / sizeof(defaults[0]) + 4 == OG_DB_CONN_PARAMS,
+                   "OG_DB_CONN_PARAMS: the defaults, dbname, application_name, "
+                   "client_encoding and the terminating NULL");
 
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++, n++) {
         keys[n] = defaults[i][0];
@@ -89,6 +92,53 @@ size_t og_db_conn_params(const char *conninfo, const char *application_name,
     keys[n] = NULL;
     vals[n] = NULL;
     return n;
+}
+
+/* The value libpq resolved for keyword key on c, or NULL; *opts is freed by the caller. */
+static const char *resolved(PQconninfoOption *opts, const char *key)
+{
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, key) == 0)
+            return o->val && *o->val ? o->val : NULL;
+    return NULL;
+}
+
+/* The server's end of a TCP connection, given the same limits as ours (the defaults of
+ * og_db_conn_params or the conninfo's own), unless the server, the database, the role or
+ * PGOPTIONS sets them (pg_settings.source; the values read back are the kernel's while
+ * unset). When the network drops everything, our end gives up, but the server's
+ * backend would otherwise stay for as long as its kernel keeps the connection (up to
+ * about 2 hours idle, 15 minutes with data unacknowledged): in the middle of archive's
+ * pipelined batch, inside a transaction, holding its locks and its uncommitted event keys,
+ * which the retry of the same batch would then wait for. Over a Unix-domain socket the
+ * server ignores these. */
+static int limit_server_end(PGconn *c, char *err, size_t errlen)
+{
+    static const char sql[] =
+        "SELECT set_config(v.name, v.value, false) FROM (VALUES ('tcp_keepalives_idle', $1), "
+        "('tcp_keepalives_interval', $2), ('tcp_keepalives_count', $3), "
+        "('tcp_user_timeout', $4)) v(name, value) JOIN pg_catalog.pg_settings s USING (name) "
+        "WHERE v.value IS NOT NULL AND s.source = 'default'";
+    PQconninfoOption *opts = PQconninfo(c);
+    const char *keepalives, *v[4];
+    PGresult *r;
+
+    if (!opts) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    keepalives = resolved(opts, "keepalives");
+    bool probes = !keepalives || strcmp(keepalives, "0") != 0;
+    v[0] = probes ? resolved(opts, "keepalives_idle") : NULL;
+    v[1] = probes ? resolved(opts, "keepalives_interval") : NULL;
+    v[2] = probes ? resolved(opts, "keepalives_count") : NULL;
+    v[3] = resolved(opts, "tcp_user_timeout");
+    r = og_db_query(c, sql, 4, v, err, errlen);
+    PQconninfoFree(opts);
+    if (!r)
+        return -EIO;
+    PQclear(r);
+    return 0;
 }
 
 PGconn *og_db_connect(const char *conninfo, const char *application_name, char *err, size_t errlen)
@@ -109,7 +159,8 @@ PGconn *og_db_connect(const char *conninfo, const char *application_name, char *
         return NULL;
     }
     /* Acks go out only after COMMIT returns, so the commit must be durable then. */
-    if (og_db_exec(c, "SET synchronous_commit = on; SET TIME ZONE 'UTC'", err, errlen)) {
+    if (og_db_exec(c, "SET synchronous_commit = on; SET TIME ZONE 'UTC'", err, errlen) ||
+        limit_server_end(c, err, errlen)) {
         PQfinish(c);
         return NULL;
     }

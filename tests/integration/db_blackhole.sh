@@ -5,13 +5,15 @@
 # archive's commit, and dispatch's fetch of a closed case (or its regular reading of the
 # database's clock), blocked the daemon's loop; no WATCHDOG=1 went out, and systemd killed
 # and restarted it, again and again. Now onegrid's connections carry keepalives and a
-# tcp_user_timeout (og_db_conn_params): within 30 s the connection fails, the daemon logs
-# the outage, holds the event, goes on telling the watchdog it is alive, and stores the
-# event once the network is back.
-# The test runs in a network namespace of its own. dispatch and archive each reach the
-# cluster over TCP on loopback, on a port of their own (socat to the cluster's socket),
-# and traffic control drops every packet of a port. archive's goes first, once dispatch
-# has passed it a report; then dispatch's, as an evaluation of a closed case arrives.
+# tcp_user_timeout (og_db_conn_params), on both ends: within 30 s the connection fails,
+# the daemon logs the outage, holds the event, goes on telling the watchdog it is alive,
+# and stores the event once the network is back; and the server's end of a connection is
+# probed as often (its backend does not linger for hours, holding a batch's locks).
+# The test runs in a network namespace of its own, with a cluster of its own that listens
+# on TCP at two addresses: dispatch connects to 127.0.0.1, archive to 127.0.0.2, and
+# traffic control drops every packet sent from an address. archive's goes first, once
+# dispatch has passed it a report; then dispatch's, as an evaluation of a closed case
+# arrives.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -19,28 +21,36 @@ source "$(dirname "$0")/../lib/faults.sh"
 og_netns_enter "$0" "$@"
 
 test_begin "db_blackhole"
-test_createdb
+unset PGHOST PGPORT
+PGCLUSTER_LISTEN=127.0.0.1,127.0.0.2 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
-declare -A PORT PID LOG_AT
+declare -A ADDR=([dispatch]=127.0.0.1 [archive]=127.0.0.2) PID LOG_AT
 for name in archive dispatch; do
-	mkdir "$TEST_DIR/$name.net"
-	PORT[$name]=$(og_db_tcp_port "$TEST_DIR/$name.net") || fail "a TCP path to the cluster for $name (socat)"
-	on_exit "pkill -P $(<"$TEST_DIR/$name.net/socat.pid") 2>/dev/null; kill $(<"$TEST_DIR/$name.net/socat.pid") 2>/dev/null || true"
-	sed -i "/^\[$name\]$/,/^\[/ s|^conninfo = host=[^ ]* port=[0-9]*|conninfo = host=127.0.0.1 port=${PORT[$name]}|" \
+	sed -i "/^\[$name\]$/,/^\[/ s|^conninfo = host=[^ ]* port=[0-9]*|conninfo = host=${ADDR[$name]} port=$PGPORT|" \
 		"$TEST_DIR/onegrid.conf"
 done
 MPORT=$(og_free_tcp_port)
 sed -i "/^\[dispatch\]/a metrics_listen = 127.0.0.1:$MPORT" "$TEST_DIR/onegrid.conf"
-[[ $(grep -c "^conninfo = host=127.0.0.1 port=" "$TEST_DIR/onegrid.conf") == 2 ]] ||
+[[ $(grep -c "^conninfo = host=127.0.0.[12] port=$PGPORT " "$TEST_DIR/onegrid.conf") == 2 ]] ||
 	fail "dispatch and archive connect over TCP: $(grep conninfo "$TEST_DIR/onegrid.conf")"
 og_start_all "$TEST_DIR"
-# /proc/net/tcp: column 3 is the remote address:port, column 4 the state (01: established).
-connected() {
-	awk -v p=":$(printf '%04X' "$1")" 'NR > 1 && $4 == "01" && substr($3, length($3) - 4) == p { n++ }
-		END { print n + 0 }' /proc/net/tcp
+# server_end NAME: the server's end of daemon NAME's connection, as "ADDRESS TIMER" (ss:
+# its local address, and its timer: keepalive while idle, with the time left).
+server_end() {
+	local port
+	port=$(sql "$TEST_DB" "SELECT client_port FROM pg_stat_activity WHERE application_name = 'onegrid-$1' AND backend_type = 'client backend'")
+	[[ $port =~ ^[0-9]+$ ]] || return 0
+	ss -tnoH state established "( sport = :$PGPORT and dport = :$port )" |
+		awk '{ split($3, a, ":"); t = ""; for (i = 4; i <= NF; i++) if ($i ~ /^timer:/) t = $i; print a[1], t }'
 }
-assert_eq "dispatch and archive connect over TCP, each on its own port" "1 1" \
-	"$(connected "${PORT[dispatch]}") $(connected "${PORT[archive]}")"
+# The server probes an idle connection as soon as its client does: within 15 s (the
+# kernel's default is 2 hours), so a backend whose client is gone does not linger.
+short_keepalive() { [[ $(server_end "$1") =~ ^${ADDR[$1]}\ timer:\(keepalive,([0-9.]+)(ms|sec), ]] && ((${BASH_REMATCH[1]%.*} <= 15)); }
+for name in archive dispatch; do
+	og_poll 10 short_keepalive "$name" ||
+		fail "$name's connection goes to ${ADDR[$name]}, and the server probes it within 15 s: $(server_end "$name")"
+	pass "$name's connection goes to ${ADDR[$name]}, and the server probes it within 15 s: $(server_end "$name")"
+done
 
 NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 ZZ=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk WHERE source_system = 'zongzhi' ORDER BY 1 LIMIT 1")
@@ -86,7 +96,7 @@ D0=$(decided)
 # store. Then dispatch's goes; an evaluation of the closed case arrives, which dispatch
 # must read.
 on_exit og_net_pass
-og_net_drop "${PORT[archive]}" || fail "drop the packets of archive's port (tc)"
+og_net_drop "${ADDR[archive]}" || fail "drop the packets of archive's address (tc)"
 T0=$SECONDS
 report rep-y >"$TEST_DIR/rep.jsonl"
 publish rep &
@@ -94,7 +104,7 @@ pub_rep=$!
 on_exit "kill $pub_rep 2>/dev/null || true"
 og_poll 30 bash -c "[[ \$(curl -sS --max-time 5 http://127.0.0.1:$MPORT/metrics | awk '\$1 == \"onegrid_dispatch_decisions_total{outcome=\\\"accepted\\\"}\" { print \$2 }') == $((D0 + 1)) ]]" ||
 	fail "dispatch decided the report (accepted: $(decided), $D0 before)"
-og_net_drop "${PORT[dispatch]}" || fail "drop the packets of dispatch's port (tc)"
+og_net_drop "${ADDR[dispatch]}" || fail "drop the packets of dispatch's address (tc)"
 printf '{"id":"ev-x","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_SATISFIED"}}\n' \
 	"$NOW" "$X" >"$TEST_DIR/ev.jsonl"
 publish ev &

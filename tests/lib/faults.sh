@@ -23,11 +23,10 @@
 #   og_fs_fill DIR / og_fs_free DIR  fill it up (files DIR/filler.*) / free that again
 #   og_netns_enter SCRIPT ARGS...    (first thing in a test) runs the test again in a network
 #                                    namespace of its own (root only): only its loopback
-#   og_db_tcp_port DIR               a TCP port on 127.0.0.1 that leads to the cluster's
-#                                    socket (socat, stopped with the test); prints it
-#   og_net_drop PORT / og_net_pass   drop every packet sent from PORT on loopback (the
-#                                    client's side of a cut link: nothing comes back, no
-#                                    RST, no ICMP; call again for more ports) / pass again
+#   og_net_drop ADDRESS / og_net_pass  (in that namespace) drop every packet sent from
+#                                    ADDRESS (127.x) on loopback (a client's side of a cut
+#                                    link: nothing comes back, no RST, no ICMP; call again
+#                                    for more addresses) / pass every packet again
 #
 # The daemons name their sessions onegrid-archive, onegrid-dispatch (application_name).
 # Functions return non-zero on failure and never exit.
@@ -164,44 +163,37 @@ og_fs_free() {
 }
 
 og_netns_enter() {
-	[[ -n ${OG_IN_NETNS:-} ]] && return 0
+	if [[ -n ${OG_IN_NETNS:-} ]]; then
+		# Only ever in a namespace of our own: og_net_drop and og_net_pass change lo's
+		# traffic control, which on the host's lo would be everyone's.
+		[[ $(readlink /proc/self/ns/net) != "$(readlink /proc/1/ns/net)" ]] ||
+			{ echo "og_netns_enter: OG_IN_NETNS is set in the host's network namespace" >&2 && exit 1; }
+		return 0
+	fi
 	exec unshare --net -- env OG_IN_NETNS=1 bash -c 'ip link set lo up && exec bash "$@"' bash "$@"
 }
 
-_fl_listening() { # PORT: something listens on it (/proc/net/tcp: local address, state 0A)
-	awk -v p=":$(printf '%04X' "$1")" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
-		END { exit !f }' /proc/net/tcp
-}
-
-og_db_tcp_port() {
-	local dir=${1:?usage: og_db_tcp_port DIR} port
-	port=$(og_free_tcp_port) || return 1
-	socat "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$PGHOST/.s.PGSQL.$PGPORT" \
-		</dev/null >>"$dir/socat.log" 2>&1 &
-	echo $! >"$dir/socat.pid"
-	og_poll 10 _fl_listening "$port" || return 1
-	echo "$port"
-}
-
 # Traffic control on lo: an htb root whose default class passes everything, and a class
-# for the packets sent from PORT whose queue holds nothing (pfifo limit 0), so each is
-# dropped. Only that way: what the client sends still arrives, but no answer, no
+# for the packets sent from ADDRESS whose queue holds nothing (pfifo limit 0), so each is
+# dropped. Only that way: what a client sends to ADDRESS still arrives, but no answer, no
 # acknowledgement and no reset comes back, which is what a client sees of a cut link. (A
 # packet the client's own stack fails to queue is reported to its TCP as local
 # congestion, which ends the connection within seconds whatever its settings: not a
 # black hole.) The kernels seen here have no drop action for tc filters, nor netem; htb
 # and pfifo they have.
 og_net_drop() {
-	local port=${1:?usage: og_net_drop PORT}
+	local addr=${1:?usage: og_net_drop ADDRESS}
+	[[ -n ${OG_IN_NETNS:-} ]] || { echo "og_net_drop: not in a network namespace of the test's own" >&2 && return 1; }
 	if [[ $(tc qdisc show dev lo) != *'qdisc htb 1: root'* ]]; then
 		tc qdisc add dev lo root handle 1: htb default 10 &&
 			tc class add dev lo parent 1: classid 1:10 htb rate 10gbit &&
 			tc class add dev lo parent 1: classid 1:20 htb rate 10gbit &&
 			tc qdisc add dev lo parent 1:20 handle 20: pfifo limit 0 || return 1
 	fi
-	tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport "$port" 0xffff flowid 1:20
+	tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip src "$addr/32" flowid 1:20
 }
 
 og_net_pass() {
+	[[ -n ${OG_IN_NETNS:-} ]] || return 0
 	tc qdisc del dev lo root 2>/dev/null || true
 }

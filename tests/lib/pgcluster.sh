@@ -12,6 +12,9 @@
 #                                    name, migrate it, make the login roles, load the
 #                                    sample registry
 #
+# PGCLUSTER_LISTEN (e.g. "127.0.0.1"), when set, is the cluster's listen_addresses: it then
+# takes TCP connections too (trust from 127.0.0.1, initdb's pg_hba.conf).
+#
 # Layout: DIR/data (PGDATA), DIR/sock (the only socket; no TCP), DIR/log/postgresql.log,
 # DIR/env (sourceable exports). The server refuses to run as root, so the cluster belongs
 # to the `postgres` system user (or `onegrid-pg`, created on demand); local connections
@@ -147,7 +150,7 @@ pgcluster_start() {
 	_pgc_as "$user" tee -a "$dir/data/postgresql.conf" >/dev/null <<-EOF || return 1
 
 		# --- onegrid private test cluster (tests/lib/pgcluster.sh) ---
-		listen_addresses = ''
+		listen_addresses = '${PGCLUSTER_LISTEN:-}'
 		port = $port
 		unix_socket_directories = '$dir/sock'
 		fsync = on

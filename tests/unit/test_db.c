@@ -68,6 +68,9 @@ static void test_conninfo_overrides_defaults(void **state)
            "tcp_user_timeout", "10000");
     expect("postgresql:///onegrid?host=/nonexistent/onegrid&tcp_user_timeout=10000", "dbname",
            "onegrid");
+    /* A bare database name is a database name, with the defaults. */
+    expect("onegrid", "dbname", "onegrid");
+    expect("onegrid", "tcp_user_timeout", "30000");
 }
 
 /* What onegrid relies on is not the conninfo's to change: the application name that
