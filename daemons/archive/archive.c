@@ -21,23 +21,9 @@ struct held {
     struct og_store_item item;
     /* Not stored: it names a case or report the database does not have (SQLSTATE OG002),
      * so dispatch decided it against memory that disagrees with the committed state, or
-     * dispatch decided it after such a record (struct left_out_epoch). It is answered with
-     * no reply, which tells dispatch to reload; intake resends the event. */
+     * dispatch decided it after such a record of its batch (leave_out). It is answered
+     * with no reply, which tells dispatch to reload; intake resends the event. */
     bool unstored;
-    UT_hash_handle hh;
-};
-
-/* A shard and dispatch epoch a record of which was left out (unstored). Everything that
- * dispatch decided after that record came from the same memory, which the database
- * contradicts: a later record may carry the left-out one's effect on another case (a joint
- * meeting naming the missing case and a live one, then a status of the live one decided
- * after the meeting's move). So none of it is stored: archive leaves out every later
- * record of that shard and epoch too. dispatch reloads its state when told (it takes a new
- * epoch), and intake resends the events, which the new epoch decides against what the
- * database has. Forgotten once a record of a newer epoch of the shard comes. */
-struct left_out_epoch {
-    char *shard;
-    uint64_t epoch;
     UT_hash_handle hh;
 };
 
@@ -75,11 +61,12 @@ static void metrics_init(struct archive_metrics *m)
         "onegrid_archive_storage_refused_total", NULL,
         "Records the database refused for their own content (recorded as refusals instead)");
     m->stale = og_metrics_counter("onegrid_archive_stale_records_total", NULL,
-                                  "Records of an older dispatch epoch dropped (fencing)");
+                                  "Records of an older dispatch epoch dropped (fencing, or an "
+                                  "epoch retired after a record was left out)");
     m->unstored = og_metrics_counter(
         "onegrid_archive_unstored_records_total", NULL,
-        "Records naming a case or report the database does not have, or decided after one: "
-        "not stored, answered so that dispatch reloads its state");
+        "Records naming a case or report the database does not have, or after one in its "
+        "batch: not stored, answered so that dispatch reloads its state");
     m->held = og_metrics_gauge("onegrid_archive_held_records", NULL,
                                "Records received and not committed yet");
     m->db_up = og_metrics_gauge("onegrid_database_up", NULL,
@@ -100,7 +87,6 @@ struct job {
     int rc;
     uint64_t current;       /* -ESTALE: the current epoch */
     size_t refused;         /* records replaced by their refusal */
-    size_t unstored;        /* records left out as unstored (struct held) */
     bool empty;             /* every record was left out: nothing went to the database */
     bool connected;         /* the store's connection was up after it */
     int64_t started, ended; /* og_mono_us(): handed to the thread, done on it */
@@ -134,7 +120,6 @@ struct og_archive {
     int64_t drain_until; /* stopping: when to give up committing what is held */
     bool cancelled;      /* stopping: the commit running at drain_until is being cancelled */
     struct job job;
-    struct left_out_epoch *left_out; /* by shard */
 };
 
 static void commit_run(struct og_archive *a, struct job *j);
@@ -231,13 +216,6 @@ void og_archive_destroy(struct og_archive **ap)
     for (size_t i = 0; i < a->n; i++) {
         HASH_DEL(a->by_key, a->batch[i]);
         held_free(a->batch[i]);
-    }
-    struct left_out_epoch *e, *tmp;
-    HASH_ITER(hh, a->left_out, e, tmp)
-    {
-        HASH_DEL(a->left_out, e);
-        free(e->shard);
-        free(e);
     }
     free(a->batch);
     free(a);
@@ -347,6 +325,7 @@ static void committed(struct og_archive *a, size_t k, uint64_t epoch)
         answer(a, a->batch[i], epoch);
     }
     a->committed += stored;
+    og_metrics_add(a->m.unstored, k - stored);
     if (stored > 0) {
         a->batches++;
         og_metrics_inc(a->m.batches);
@@ -378,30 +357,28 @@ static int refuse(struct held *h, const char *err)
 
 /* The database would not take the job's record i because it names a case or report the
  * database does not have: it is left out of the batch and answered "not stored", and so is
- * every record of the job after it (struct left_out_epoch). Returns how many were left
- * out. */
-static size_t leave_out(struct job *j, size_t i, const char *err)
+ * every record of the job after it. Whatever dispatch decided after it came from the same
+ * memory, which the database contradicts: a later record may carry the left-out one's
+ * effect on another case (a joint meeting naming the missing case and a live one, then a
+ * status of the live case that only the meeting allows). The later batches of the epoch
+ * are refused by the database once commit_run has retired it (og.retire_epoch). */
+static void leave_out(struct job *j, size_t i, const char *err)
 {
-    size_t n = 0;
-
     og_warn("record \"%s\" names a case or report the database does not have; not storing "
             "it, nor what dispatch decided after it: dispatch reloads its state and decides "
             "the events again: %s",
             j->recs[i]->key, err);
     for (; i < j->k; i++)
-        if (!j->recs[i]->unstored) {
-            j->recs[i]->unstored = true;
-            n++;
-        }
-    return n;
+        j->recs[i]->unstored = true;
 }
 
 /* On the committing thread: commits the job's records (one shard and epoch) and fills
  * their replies. A record the database refuses for its own content is named by the store;
  * it is replaced by its refusal and the batch tried again. A record that names a case or
  * report the database does not have is left out with every record after it, and the batch
- * tried again. Each pass turns one record into a refusal, a refusal into a minimal one, or
- * leaves at least one out, so there are at most 3k + 1 passes. */
+ * tried again; once it is committed, the epoch is retired. Each pass turns one record into
+ * a refusal, a refusal into a minimal one, or leaves at least one out, so there are at most
+ * 3k + 1 passes. */
 static void commit_run(struct og_archive *a, struct job *j)
 {
     struct og_store_item *items = calloc(j->k, sizeof(*items));
@@ -410,7 +387,6 @@ static void commit_run(struct og_archive *a, struct job *j)
 
     j->rc = -EINVAL;
     j->refused = 0;
-    j->unstored = 0;
     j->empty = false;
     j->err[0] = '\0';
     if (!items || !at) {
@@ -446,11 +422,21 @@ static void commit_run(struct og_archive *a, struct job *j)
             if (bad >= n) {
                 j->rc = -EIO;
             } else {
-                j->unstored += leave_out(j, at[bad], j->err);
+                leave_out(j, at[bad], j->err);
             }
         }
     }
     if (j->rc == -ENOENT)
+        j->rc = -EIO;
+    /* What came before the left-out record is committed; nothing is answered yet. The
+     * epoch is retired first, so that no later record of it is stored, whichever archive
+     * gets it (after a restart, too). It is retired again if this fails (a fault: the job
+     * is tried again, what it committed answered as stored). */
+    bool any_left_out = false;
+    for (size_t i = 0; i < j->k; i++)
+        any_left_out = any_left_out || j->recs[i]->unstored;
+    if (j->rc == 0 && any_left_out &&
+        og_store_retire_epoch(a->store, first->shard, first->epoch, j->err, sizeof(j->err)) < 0)
         j->rc = -EIO;
     free(items);
     free(at);
@@ -487,62 +473,6 @@ static void commit_start(struct og_archive *a, size_t from, size_t k)
     pthread_mutex_unlock(&a->mu);
 }
 
-/* Remembers the shard and epoch of a record left out (struct left_out_epoch). */
-static int remember_left_out(struct og_archive *a, const Onegrid__V1__Frame *f)
-{
-    struct left_out_epoch *e;
-
-    HASH_FIND_STR(a->left_out, f->shard, e);
-    if (e) {
-        if (e->epoch < f->epoch)
-            e->epoch = f->epoch;
-        return 0;
-    }
-    if (!(e = calloc(1, sizeof(*e))) || !(e->shard = strdup(f->shard))) {
-        free(e);
-        return -ENOMEM;
-    }
-    e->epoch = f->epoch;
-    HASH_ADD_KEYPTR(hh, a->left_out, e->shard, strlen(e->shard), e);
-    return 0;
-}
-
-/* Leaves out the first held records while they are of a shard and epoch that had a record
- * left out (struct left_out_epoch): answered with no reply, never sent to the database.
- * A record of a newer epoch of the shard ends that. */
-static void drop_left_out(struct og_archive *a)
-{
-    const Onegrid__V1__Frame *first;
-    struct left_out_epoch *e;
-    size_t m = 0;
-
-    if (a->n == 0 || !a->left_out)
-        return;
-    first = a->batch[0]->item.frame;
-    HASH_FIND_STR(a->left_out, first->shard, e);
-    if (!e)
-        return;
-    if (first->epoch > e->epoch) {
-        HASH_DEL(a->left_out, e);
-        free(e->shard);
-        free(e);
-        return;
-    }
-    while (m < a->n && strcmp(a->batch[m]->item.frame->shard, first->shard) == 0 &&
-           a->batch[m]->item.frame->epoch == e->epoch) {
-        a->batch[m]->unstored = true;
-        answer(a, a->batch[m], e->epoch);
-        m++;
-    }
-    if (m == 0) /* an older epoch: the database fences it (OG001) */
-        return;
-    og_warn("not storing %zu records of shard \"%s\" epoch %llu, decided after a record "
-            "that was left out: dispatch reloads its state and decides the events again",
-            m, first->shard, (unsigned long long)e->epoch);
-    og_metrics_add(a->m.unstored, m);
-    shift(a, m);
-}
-
 /* The main loop's end of a job, once done_fd said it is done. A committed batch is
  * answered after the next one is handed to the thread (the records that came while it
  * committed are due), so the database is not idle while the answers go out. */
@@ -561,7 +491,6 @@ static void commit_finish(struct og_archive *a)
     a->committing = false;
     a->db_up = j->connected;
     a->refused_records += j->refused;
-    og_metrics_add(a->m.unstored, j->unstored);
     /* The loop turned: the commit returned. */
     og_daemon_watchdog();
     og_metrics_loop();
@@ -581,16 +510,9 @@ static void commit_finish(struct og_archive *a)
         uint64_t epoch = first->epoch;
         if (!j->empty)
             og_metrics_observe(a->m.commit_seconds, (double)(j->ended - j->started) / 1e6);
-        /* After a record left out, what else is held of its shard and epoch is left out too
-         * (commit_ready), before anything more of it goes to the database. */
-        if (j->unstored > 0 && remember_left_out(a, first) < 0)
-            og_err("out of memory remembering that shard \"%s\" epoch %llu had a record "
-                   "left out; its later records are stored if the database takes them",
-                   first->shard, (unsigned long long)first->epoch);
         /* The records after the batch move to the front as it is answered (shift): the
          * next job's copy of their pointers stays valid. */
-        if (a->n > k && j->unstored == 0 && !a->db.wait &&
-            !(a->drain_until && og_mono_us() >= a->drain_until))
+        if (a->n > k && !a->db.wait && !(a->drain_until && og_mono_us() >= a->drain_until))
             commit_start(a, k, batch_len(a, k));
         committed(a, k, epoch);
         return;
@@ -628,8 +550,6 @@ static void commit_ready(struct og_archive *a, bool force)
 {
     char err[512];
 
-    if (!a->committing)
-        drop_left_out(a);
     if (a->committing || a->n == 0 || !og_backoff_ready(&a->db) ||
         (a->drain_until && og_mono_us() >= a->drain_until))
         return;

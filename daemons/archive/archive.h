@@ -71,6 +71,12 @@ int og_store_cancel(struct og_store *s, char *err, size_t errlen);
 int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
                     struct og_store_item *items, size_t n, uint64_t *current, size_t *bad,
                     char *err, size_t errlen);
+/* Retires dispatch epoch `epoch` of shard (og.retire_epoch), in a transaction of its own:
+ * og.begin_batch refuses every later batch of it (-ESTALE). For after a record of it was
+ * left out (-ENOENT), once what came before it is committed and before anything is
+ * answered. Nothing when the epoch is no longer current. 0, or -EIO with err filled. */
+int og_store_retire_epoch(struct og_store *s, const char *shard, uint64_t epoch, char *err,
+                          size_t errlen);
 /* Replaces item's record with a refusal (REASON_STORAGE_REFUSED with text, cut to fit
  * and made safe), for an accepted record the database will not take, so that it is
  * recorded instead of retried for ever. -EEXIST when item is a refusal already (use

@@ -29,6 +29,7 @@ struct og_store {
 };
 
 static const char SQL_BEGIN_BATCH[] = "SELECT og.begin_batch($1, $2, $3)";
+static const char SQL_RETIRE_EPOCH[] = "SELECT og.retire_epoch($1, $2, $3)";
 static const char SQL_STORE_EVENT[] =
     "SELECT outcome, case_id FROM og.store_event($1, $2, $3, $4, $5::jsonb, $6::bytea, "
     "$7::jsonb, $8::bytea, $9::boolean, $10::jsonb)";
@@ -113,6 +114,7 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
         prepare(s->conn, "store_moved", SQL_STORE_SET("og.store_moved"), err, errlen) ||
         prepare(s->conn, "store_rejection", SQL_STORE_REJECTION, err, errlen) ||
         prepare(s->conn, "epoch", SQL_EPOCH, err, errlen) ||
+        prepare(s->conn, "retire_epoch", SQL_RETIRE_EPOCH, err, errlen) ||
         prepare(s->conn, "end_batch", SQL_END_BATCH, err, errlen) ||
         prepare(s->conn, "sign_link", SQL_SIGN_LINK, err, errlen) ||
         prepare(s->conn, "store_decision", SQL_STORE_DECISION, err, errlen)) {
@@ -680,6 +682,28 @@ static void drain(PGconn *c)
         if (PQstatus(c) != CONNECTION_OK)
             return;
     }
+}
+
+int og_store_retire_epoch(struct og_store *s, const char *shard, uint64_t epoch, char *err,
+                          size_t errlen)
+{
+    char epoch_s[24];
+    const char *v[] = {shard, epoch_s, s->name};
+    PGresult *r;
+
+    if (og_db_broken(s->conn)) {
+        snprintf(err, errlen, "not connected");
+        return -EIO;
+    }
+    snprintf(epoch_s, sizeof(epoch_s), "%llu", (unsigned long long)epoch);
+    r = PQexecPrepared(s->conn, "retire_epoch", 3, v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        og_db_error(s->conn, r, err, errlen);
+        PQclear(r);
+        return -EIO;
+    }
+    PQclear(r);
+    return 0;
 }
 
 static int read_epoch(struct og_store *s, const char *shard, uint64_t *current)

@@ -462,8 +462,15 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
         return;
     }
     if (f->epoch > d->epoch) {
-        /* Every record in flight comes back like this: one line says it. */
-        if (!d->fenced)
+        /* Every record in flight comes back like this: one line says it. After archive
+         * did not store a record (must_reload), archive retired this epoch itself
+         * (og.retire_epoch): expected, and this dispatch is exiting to reload anyway. */
+        if (!d->fenced && d->must_reload)
+            og_notice("archive answered with epoch %llu, ours is %llu: it retired our epoch "
+                      "after a record it did not store; the records still in flight are "
+                      "decided again after the reload",
+                      (unsigned long long)f->epoch, (unsigned long long)d->epoch);
+        else if (!d->fenced)
             og_log(LOG_CRIT,
                    "fenced: archive answered with epoch %llu, ours is %llu; another "
                    "dispatch owns shard %s",

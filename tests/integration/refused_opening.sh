@@ -8,8 +8,9 @@
 # Then what dispatch decided after such a record: a joint meeting (联席会) naming both a
 # case whose opening was refused and a live shelved case, and a status of the live case
 # that only the meeting's assignment allows. None of it is stored (archive leaves out
-# every later record of that dispatch epoch): before, the status was stored, leaving the
-# live case assigned by a meeting the record does not have.
+# every later record of its batch, and retires the epoch so that the database refuses the
+# later batches): before, the status was stored, leaving the live case assigned by a
+# meeting the record does not have.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/faults.sh"
@@ -24,10 +25,6 @@ read -r PORT APORT < <(og_free_tcp_ports 2)
 sed -i 's/^merge_window_hours = 0$/merge_window_hours = 72\nmerge_distance_m = 150/' "$TEST_DIR/onegrid.conf"
 sed -i "/^\[dispatch\]/a metrics_listen = 127.0.0.1:$PORT" "$TEST_DIR/onegrid.conf"
 sed -i "/^\[archive\]/a metrics_listen = 127.0.0.1:$APORT" "$TEST_DIR/onegrid.conf"
-# Batches of 3: what follows a left-out record is left out both within its batch and in
-# the batches after it.
-sed -i 's/^batch_max = 1000$/batch_max = 3/' "$TEST_DIR/onegrid.conf"
-grep -q '^batch_max = 3$' "$TEST_DIR/onegrid.conf" || fail "set archive's batch_max"
 og_start_all "$TEST_DIR"
 ZZ=$(sql "$TEST_DB" "SELECT x.source_grid_id FROM og.grid_crosswalk x JOIN og.area a ON a.code = left(x.area_code, 12)
                      WHERE x.source_system = 'zongzhi' AND a.name = '沁苑社区' ORDER BY 1 LIMIT 1")
@@ -94,7 +91,10 @@ pass "the record verifies"
 # 2. What dispatch decided after a left-out record. B: a demand shelved into the demand
 # list (需求清单), stored. Then, with archive held: A's report (its contact refused by the
 # database), A accepted and shelved, a joint meeting assigning A and B to the district's
-# centre, and B accepted by the centre, which only the meeting allows.
+# centre, and B accepted by the centre, which only the meeting allows. Twice: archive
+# waiting (1 s) for batches of 5 (B's acceptance is in the left-out record's batch: left
+# out with it), then taking batches of 1 (A's status, the meeting and B's acceptance each
+# come in a batch after it, of an epoch archive has retired by then).
 demand() { # demand ID LAT CONTACT_JSON
 	printf '{"id":"%s","source":"zongzhi","type":"report","time":"%s","subject":"%s","location":{"latitude":%s,"longitude":84.8800},"report":{"category":"demand.elderly_care","title":"老人需要助餐服务",%s"channel":"CHANNEL_WALK_IN"}}\n' \
 		"$1" "$NOW" "$ZZ" "$2" "$3"
@@ -108,53 +108,73 @@ publish() { # publish NAME: its exit status in $rc
 	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 60 \
 		--results "$TEST_DIR/$1.out" "$TEST_DIR/$1.jsonl" >"$TEST_DIR/$1.txt" 2>&1 || rc=$?
 }
-demand lo-b 45.6100 '' >"$TEST_DIR/b1.jsonl"
-publish b1
-B=$(grep -o '"case_id":"[^"]*"' "$TEST_DIR/b1.out" | cut -d'"' -f4)
-UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$B'")
-{
-	status lo-b-acc "$B" STATUS_ACCEPTED "$UNIT"
-	status lo-b-shelve "$B" STATUS_SHELVED "$UNIT"
-} >"$TEST_DIR/b2.jsonl"
-publish b2
+accepted_is() { [[ $(accepted) == "$1" ]]; }
 state() { sql "$TEST_DB" "SELECT state || '|' || coalesce(unit_code, '-') || '|' || (deadline_at IS NOT NULL) FROM og.case WHERE case_id = '$1'"; }
-assert_eq "B is stored, shelved into the demand list" "0|shelved|$UNIT|false" "$rc|$(state "$B")"
-GC=$(sql "$TEST_DB" "SELECT s.unit_code FROM og.supervisor s JOIN og.case c ON s.area_code = c.district_code WHERE c.case_id = '$B'")
-# A's case number is the next of B's district (dispatch numbers a district's cases in turn).
-A=$(sql "$TEST_DB" "SELECT split_part('$B', '-', 1) || '-' || lpad((max(split_part(case_id, '-', 2)::bigint) + 1)::text, 8, '0')
-                    FROM og.case WHERE case_id LIKE split_part('$B', '-', 1) || '-%'")
-{
-	demand lo-a 45.5900 '"contact":{"name":"REFUSE-ME","phone":"13800000001"},'
-	status lo-a-acc "$A" STATUS_ACCEPTED "$UNIT"
-	status lo-a-shelve "$A" STATUS_SHELVED "$UNIT"
-	printf '{"id":"lo-meeting","source":"dangjian","type":"decision","time":"%s","decision":{"case_ids":["%s","%s"],"action":"ACTION_ASSIGN","unit":"%s","minutes_ref":"联席会纪要 2026-12 第1期"}}\n' \
-		"$NOW" "$B" "$A" "$GC"
-	status lo-b-gc "$B" STATUS_ACCEPTED "$GC"
-} >"$TEST_DIR/lo.jsonl"
-A0=$(accepted)
-kill -STOP "$APID"
-publish lo &
-pub=$!
-on_exit "kill $pub 2>/dev/null || true"
-five_decided() { [[ $(accepted) == $((A0 + 5)) ]]; }
-og_poll 30 five_decided || fail "dispatch did not decide all five from memory (accepted: $(accepted), $A0 before)"
-pass "dispatch decided all five from memory while archive was held (A is $A)"
-kill -CONT "$APID"
-og_restart_while dispatch "$TEST_DIR" "$pub"
-wait "$pub" || rc=$?
-assert_match "every event is answered" "published 5 events: .* unanswered 0" "$(head -1 "$TEST_DIR/lo.txt")"
-assert_match "A's report is refused for its own content" '"id":"lo-a".*"reason":"REASON_STORAGE_REFUSED"' \
-	"$(grep '"id":"lo-a"' "$TEST_DIR/lo.out")"
-assert_eq "B is still shelved with its own unit and no clock: nothing decided after A's record is stored" \
-	"shelved|$UNIT|false" "$(state "$B")"
-assert_eq "the record has nothing of the meeting nor of the centre's acceptance" 0 \
-	"$(sql "$TEST_DB" "SELECT count(*) FROM og.ledger WHERE source_event_id IN ('lo-meeting', 'lo-b-gc', 'lo-a-acc', 'lo-a-shelve')
-	                   AND kind <> 'rejection'")"
-assert_eq "A does not exist" 0 "$(sql "$TEST_DB" "SELECT count(*) FROM og.case WHERE case_id = '$A'")"
-assert_match "archive left out what was decided after the left-out record" \
-	'not storing [0-9]+ records of shard "6502" epoch [0-9]+, decided after a record that was left out' \
-	"$(cat "$TEST_DIR/archive.log")"
-assert_match "dispatch reloaded again" 'archive did not store "zongzhi/lo-a-acc"' "$(cat "$TEST_DIR/dispatch.log")"
+after_left_out() { # after_left_out BATCH_MAX BATCH_WAIT_MS T LAT: event ids end in -T; B at LAT, A 2 km south
+	local batch_max=$1 batch_wait=$2 t=$3 lat=$4 B UNIT GC A A0 E0 pub
+	og_stop archive "$TEST_DIR"
+	sed -i -e "s/^batch_max = [0-9]*$/batch_max = $batch_max/" \
+		-e "s/^batch_wait_ms = [0-9]*$/batch_wait_ms = $batch_wait/" "$TEST_DIR/onegrid.conf"
+	[[ $(grep -c -e "^batch_max = $batch_max$" -e "^batch_wait_ms = $batch_wait$" "$TEST_DIR/onegrid.conf") == 2 ]] ||
+		fail "set archive's batch_max and batch_wait_ms"
+	og_start archive "$TEST_DIR"
+	APID=$(<"$TEST_DIR/archive.pid")
+	LOG_AT=$(stat -c %s "$TEST_DIR/archive.log")
+	demand "lo-b-$t" "$lat" '' >"$TEST_DIR/b1-$t.jsonl"
+	publish "b1-$t"
+	B=$(grep -o '"case_id":"[^"]*"' "$TEST_DIR/b1-$t.out" | cut -d'"' -f4)
+	UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$B'")
+	{
+		status "lo-b-acc-$t" "$B" STATUS_ACCEPTED "$UNIT"
+		status "lo-b-shelve-$t" "$B" STATUS_SHELVED "$UNIT"
+	} >"$TEST_DIR/b2-$t.jsonl"
+	publish "b2-$t"
+	assert_eq "[$t] B is stored, a case of its own, shelved into the demand list" "0|1|shelved|$UNIT|false" \
+		"$rc|$(sql "$TEST_DB" "SELECT count(*) FROM og.case_report WHERE case_id = '$B'")|$(state "$B")"
+	GC=$(sql "$TEST_DB" "SELECT s.unit_code FROM og.supervisor s JOIN og.case c ON s.area_code = c.district_code WHERE c.case_id = '$B'")
+	# A's case number is the next of B's district (dispatch numbers a district's cases in turn).
+	A=$(sql "$TEST_DB" "SELECT split_part('$B', '-', 1) || '-' || lpad((max(split_part(case_id, '-', 2)::bigint) + 1)::text, 8, '0')
+	                    FROM og.case WHERE case_id LIKE split_part('$B', '-', 1) || '-%'")
+	{
+		demand "lo-a-$t" "$(awk -v l="$lat" 'BEGIN { printf "%.4f", l - 0.02 }')" '"contact":{"name":"REFUSE-ME","phone":"13800000001"},'
+		status "lo-a-acc-$t" "$A" STATUS_ACCEPTED "$UNIT"
+		status "lo-a-shelve-$t" "$A" STATUS_SHELVED "$UNIT"
+		printf '{"id":"lo-meeting-%s","source":"dangjian","type":"decision","time":"%s","decision":{"case_ids":["%s","%s"],"action":"ACTION_ASSIGN","unit":"%s","minutes_ref":"联席会纪要 2026-12 第1期"}}\n' \
+			"$t" "$NOW" "$B" "$A" "$GC"
+		status "lo-b-gc-$t" "$B" STATUS_ACCEPTED "$GC"
+	} >"$TEST_DIR/lo-$t.jsonl"
+	A0=$(accepted)
+	E0=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")
+	kill -STOP "$APID"
+	publish "lo-$t" &
+	pub=$!
+	on_exit "kill $pub 2>/dev/null || true"
+	og_poll 30 accepted_is $((A0 + 5)) ||
+		fail "[$t] dispatch did not decide all five from memory (accepted: $(accepted), $A0 before)"
+	pass "[$t] dispatch decided all five from memory while archive was held (A is $A)"
+	kill -CONT "$APID"
+	og_restart_while dispatch "$TEST_DIR" "$pub"
+	wait "$pub" || rc=$?
+	assert_match "[$t] every event is answered" "published 5 events: .* unanswered 0" "$(head -1 "$TEST_DIR/lo-$t.txt")"
+	assert_match "[$t] A's report is refused for its own content" "\"id\":\"lo-a-$t\".*\"reason\":\"REASON_STORAGE_REFUSED\"" \
+		"$(grep "\"id\":\"lo-a-$t\"" "$TEST_DIR/lo-$t.out")"
+	assert_eq "[$t] B is still shelved with its own unit and no clock: nothing decided after A's record is stored" \
+		"shelved|$UNIT|false" "$(state "$B")"
+	assert_eq "[$t] the record has nothing of the meeting, of the centre's acceptance, or of A" "0|0" \
+		"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.ledger WHERE source_event_id IN ('lo-meeting-$t', 'lo-b-gc-$t', 'lo-a-acc-$t', 'lo-a-shelve-$t')
+		                   AND kind <> 'rejection') || '|' || (SELECT count(*) FROM og.case WHERE case_id = '$A')")"
+	assert_match "[$t] archive left out the record naming A, and what came after it" \
+		"record \"[^\"]*lo-a-acc-$t\" names a case or report the database does not have; not storing it, nor what dispatch decided after it" \
+		"$(tail -c +$((LOG_AT + 1)) "$TEST_DIR/archive.log")"
+	assert_ge "[$t] and retired the epoch: the restarted dispatch's is two on" $((E0 + 2)) \
+		"$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")"
+}
+after_left_out 5 1000 w 45.6100
+after_left_out 1 5 x 45.6500
+assert_match "[x] the later batches of the retired epoch were refused as stale" \
+	'dropping records of shard "6502" epoch [0-9]+: current epoch is [0-9]+' "$(tail -c +$((LOG_AT + 1)) "$TEST_DIR/archive.log")"
+assert_match "dispatch said why archive answered with a newer epoch" \
+	'archive answered with epoch [0-9]+, ours is [0-9]+: it retired our epoch' "$(cat "$TEST_DIR/dispatch.log")"
 "$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB" >"$TEST_DIR/verify.txt" 2>&1 ||
 	fail "audit verify failed: $(cat "$TEST_DIR/verify.txt")"
 pass "the record verifies"
