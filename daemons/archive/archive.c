@@ -397,6 +397,15 @@ static void commit_run(struct og_archive *a, struct job *j)
         j->ended = og_mono_us();
         return;
     }
+    /* A job tried again after a fault holds the records it left out, and may hold records
+     * that came after them meanwhile (the epoch is not retired yet): those were decided
+     * after the left-out ones too. */
+    for (size_t i = 0; i < j->k; i++)
+        if (j->recs[i]->unstored) {
+            for (; i < j->k; i++)
+                j->recs[i]->unstored = true;
+            break;
+        }
     for (size_t pass = 0; (j->rc == -EINVAL || j->rc == -ENOENT) && pass <= 3 * j->k; pass++) {
         size_t bad = 0, n = 0;
         for (size_t i = 0; i < j->k; i++)
@@ -435,9 +444,16 @@ static void commit_run(struct og_archive *a, struct job *j)
     bool any_left_out = false;
     for (size_t i = 0; i < j->k; i++)
         any_left_out = any_left_out || j->recs[i]->unstored;
-    if (j->rc == 0 && any_left_out &&
-        og_store_retire_epoch(a->store, first->shard, first->epoch, j->err, sizeof(j->err)) < 0)
-        j->rc = -EIO;
+    if (j->rc == 0 && any_left_out) {
+        int retired =
+            og_store_retire_epoch(a->store, first->shard, first->epoch, j->err, sizeof(j->err));
+        if (retired < 0)
+            j->rc = -EIO;
+        else if (retired)
+            og_notice("retired dispatch epoch %llu of shard \"%s\": nothing else decided in "
+                      "it is stored",
+                      (unsigned long long)first->epoch, first->shard);
+    }
     free(items);
     free(at);
     j->connected = og_store_connected(a->store);

@@ -74,7 +74,8 @@ int og_store_commit(struct og_store *s, const char *shard, uint64_t epoch,
 /* Retires dispatch epoch `epoch` of shard (og.retire_epoch), in a transaction of its own:
  * og.begin_batch refuses every later batch of it (-ESTALE). For after a record of it was
  * left out (-ENOENT), once what came before it is committed and before anything is
- * answered. Nothing when the epoch is no longer current. 0, or -EIO with err filled. */
+ * answered. 1 when it retired it, 0 when the epoch was no longer current (retired already,
+ * or a dispatch took a newer one), or -EIO with err filled. */
 int og_store_retire_epoch(struct og_store *s, const char *shard, uint64_t epoch, char *err,
                           size_t errlen);
 /* Replaces item's record with a refusal (REASON_STORAGE_REFUSED with text, cut to fit

@@ -697,13 +697,14 @@ int og_store_retire_epoch(struct og_store *s, const char *shard, uint64_t epoch,
     }
     snprintf(epoch_s, sizeof(epoch_s), "%llu", (unsigned long long)epoch);
     r = PQexecPrepared(s->conn, "retire_epoch", 3, v, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         og_db_error(s->conn, r, err, errlen);
         PQclear(r);
         return -EIO;
     }
+    int retired = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
-    return 0;
+    return retired;
 }
 
 static int read_epoch(struct og_store *s, const char *shard, uint64_t *current)

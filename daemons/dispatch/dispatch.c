@@ -97,6 +97,7 @@ struct og_dispatch {
     bool fenced;
     struct og_backoff db; /* while the database fails */
     bool must_reload;     /* memory disagrees with the database: drain, then exit to reload */
+    bool not_stored;      /* archive left a record out: it retires this epoch (og.retire_epoch) */
     uint64_t decided, duplicates, refused;
     struct og_clock clock; /* whether the wall clock may date decisions and escalate */
     int64_t db_clock_at;   /* og_mono_us() of the last reading of the database's clock */
@@ -463,9 +464,9 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
     }
     if (f->epoch > d->epoch) {
         /* Every record in flight comes back like this: one line says it. After archive
-         * did not store a record (must_reload), archive retired this epoch itself
+         * did not store a record (not_stored), archive retired this epoch itself
          * (og.retire_epoch): expected, and this dispatch is exiting to reload anyway. */
-        if (!d->fenced && d->must_reload)
+        if (!d->fenced && d->not_stored)
             og_notice("archive answered with epoch %llu, ours is %llu: it retired our epoch "
                       "after a record it did not store; the records still in flight are "
                       "decided again after the reload",
@@ -494,6 +495,7 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
                           "restart",
                           p->key);
             d->must_reload = true;
+            d->not_stored = true;
             forget(d, p);
         }
     } else if (p) {

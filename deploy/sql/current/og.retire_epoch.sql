@@ -18,7 +18,7 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
     UPDATE og.dispatch_epoch d
        SET epoch = d.epoch + 1,
            holder = format('retired by archive %s: a record of epoch %s named a case or report the database does not have',
-                           p_archive, p_epoch),
+                           left(p_archive, 128), p_epoch),
            taken_at = now()
      WHERE d.shard = p_shard AND d.epoch = p_epoch
     RETURNING 1)
