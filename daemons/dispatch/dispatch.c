@@ -224,12 +224,19 @@ static void drop_frame(struct og_frame_drops *drops, const char *from, Onegrid__
  * planning the statement again for each (a join over the ledger's partitions) cost more
  * than running it. */
 static const char SQL_FIND_COMMITTED[] =
-    "SELECT k.source_system || chr(31) || k.source_event_id, o.case_id, o.outcome = 'stored' "
+    "SELECT k.source_system || chr(31) || k.source_event_id, o.case_id, o.outcome = 'stored', "
+    "NULL, NULL "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
     "AS u(s, i, r, p, t) "
     "CROSS JOIN LATERAL (SELECT k.source_system, k.source_event_id FROM og.event_key k "
     "WHERE k.source_system = u.s AND k.source_event_id = u.i LIMIT 1) k "
-    "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o";
+    "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o "
+    /* Not stored, and refused as this very submission (og.refused_outcomes). */
+    "UNION ALL "
+    "SELECT x.source_system || chr(31) || x.source_event_id, NULL, false, x.reason, x.detail "
+    "FROM og.refused_outcomes($1::text[], $2::text[], $3::text[], $4::text[]) x "
+    "WHERE NOT EXISTS (SELECT FROM og.event_key k "
+    "WHERE k.source_system = x.source_system AND k.source_event_id = x.source_event_id)";
 
 /* Connects (again). Lock waits are bounded by lock_timeout_ms once state is loaded (at
  * start, taking the epoch waits for a batch of the previous epoch still committing, and
@@ -554,12 +561,28 @@ static const char *arr_close(struct arr *a)
     return a->buf;
 }
 
-/* Finds inbox items whose event is already committed and sets committed_case[i] (a
- * malloc'ed case id) for those, and stored_once[i] when what was stored is this very
- * submission (a hop resent it after its batch committed): that is "stored" to its
- * publisher, not "duplicate" (og.stored_outcome). One round trip for the whole inbox. */
-static int find_committed(struct og_dispatch *d, char **committed_case, bool *stored_once,
-                          char *err, size_t errlen)
+/* What find_committed found of an inbox item: stored already (case_id, and stored_once
+ * when what was stored is this very submission, resent by a hop after its batch
+ * committed: "stored" to its publisher, not "duplicate", og.stored_outcome), or this very
+ * submission refused and recorded (reason, text: og.refused_outcomes). */
+struct committed {
+    char *case_id;
+    bool stored_once;
+    int reason; /* a Onegrid__V1__Reason; 0: not refused */
+    char *text;
+};
+
+static void committed_clear(struct committed *c)
+{
+    free(c->case_id);
+    free(c->text);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Finds the inbox items whose event is committed already, or whose very submission was
+ * refused and recorded, and fills found[i] for those. One round trip for the whole
+ * inbox. */
+static int find_committed(struct og_dispatch *d, struct committed *found, char *err, size_t errlen)
 {
     struct arr src = {0}, ids = {0}, received = {0}, publishers = {0}, tags = {0};
     PGresult *r;
@@ -588,12 +611,22 @@ static int find_committed(struct og_dispatch *d, char **committed_case, bool *st
         } else {
             /* O(found x inbox): duplicates are rare and the inbox is small. */
             for (int row = 0; row < PQntuples(r); row++)
-                for (size_t i = 0; i < d->n_inbox; i++)
-                    if (!committed_case[i] &&
-                        strcmp(d->inbox[i].frame->key, PQgetvalue(r, row, 0)) == 0) {
-                        committed_case[i] = strdup(PQgetvalue(r, row, 1));
-                        stored_once[i] = strcmp(PQgetvalue(r, row, 2), "t") == 0;
+                for (size_t i = 0; i < d->n_inbox; i++) {
+                    struct committed *c = &found[i];
+                    if (c->case_id || c->reason ||
+                        strcmp(d->inbox[i].frame->key, PQgetvalue(r, row, 0)) != 0)
+                        continue;
+                    if (!PQgetisnull(r, row, 3)) {
+                        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
+                            &onegrid__v1__reason__descriptor, PQgetvalue(r, row, 3));
+                        /* A reason this build does not know: decided again. */
+                        if (v && v->value != 0 && (c->text = strdup(PQgetvalue(r, row, 4))))
+                            c->reason = v->value;
+                    } else {
+                        c->case_id = strdup(PQgetvalue(r, row, 1));
+                        c->stored_once = strcmp(PQgetvalue(r, row, 2), "t") == 0;
                     }
+                }
         }
         PQclear(r);
     }
@@ -603,6 +636,33 @@ static int find_committed(struct og_dispatch *d, char **committed_case, bool *st
     free(publishers.buf);
     free(tags.buf);
     return rc;
+}
+
+/* The answer to a resent submission whose refusal is recorded: that refusal. */
+static Onegrid__V1__Reply *refused_reply(const Onegrid__V1__Submission *s, int reason,
+                                         const char *text)
+{
+    Onegrid__V1__Reply *r = calloc(1, sizeof(*r));
+    Onegrid__V1__Nack *n = calloc(1, sizeof(*n));
+    char safe[1024 + 1]; /* archive's longest refusal text (store.c) */
+    if (!r || !n) {
+        free(r);
+        free(n);
+        return NULL;
+    }
+    onegrid__v1__reply__init(r);
+    onegrid__v1__nack__init(n);
+    r->result_case = ONEGRID__V1__REPLY__RESULT_NACK;
+    r->nack = n;
+    n->reason = (Onegrid__V1__Reason)reason;
+    n->text = strdup(og_utf8_safe((const uint8_t *)text, strlen(text), safe, sizeof(safe)));
+    r->event_id = strdup(s->event->id);
+    r->source = strdup(s->source);
+    if (!n->text || !r->event_id || !r->source) {
+        onegrid__v1__reply__free_unpacked(r, NULL);
+        return NULL;
+    }
+    return r;
 }
 
 static Onegrid__V1__Reply *committed_reply(const Onegrid__V1__Submission *s, const char *case_id,
@@ -707,8 +767,7 @@ static void db_failed(struct og_dispatch *d, const char *err)
 
 static void process_inbox(struct og_dispatch *d)
 {
-    char *committed[BURST] = {0};
-    bool stored_once[BURST] = {0};
+    struct committed committed[BURST] = {0};
     char err[512];
     int64_t now;
     int rc;
@@ -738,10 +797,10 @@ static void process_inbox(struct og_dispatch *d)
         d->holding_said = true;
         return;
     }
-    rc = find_committed(d, committed, stored_once, err, sizeof(err));
+    rc = find_committed(d, committed, err, sizeof(err));
     if (rc < 0) {
         for (size_t i = 0; i < d->n_inbox; i++)
-            free(committed[i]);
+            committed_clear(&committed[i]);
         if (rc == -EIO)
             db_failed(d, err);
         return;
@@ -757,10 +816,12 @@ static void process_inbox(struct og_dispatch *d)
         HASH_FIND_STR(d->pending, it->frame->key, p);
         if (p) {
             /* a resend of something we forwarded: its answer goes where it came from last */
-        } else if (committed[i]) {
+        } else if (committed[i].case_id || committed[i].reason) {
+            struct committed *c = &committed[i];
             Onegrid__V1__Reply *r =
-                committed_reply(it->frame->submission, committed[i], stored_once[i]);
-            d->duplicates += !stored_once[i];
+                c->reason ? refused_reply(it->frame->submission, c->reason, c->text)
+                          : committed_reply(it->frame->submission, c->case_id, c->stored_once);
+            d->duplicates += c->case_id && !c->stored_once;
             if (r) {
                 answer_intake(d, it->frame->key, r);
                 onegrid__v1__reply__free_unpacked(r, NULL);
@@ -772,14 +833,14 @@ static void process_inbox(struct og_dispatch *d)
                    it->frame->key);
             d->must_reload = true;
         }
-        free(committed[i]);
+        committed_clear(&committed[i]);
         onegrid__v1__frame__free_unpacked(it->frame, NULL);
         it->frame = NULL;
     }
     if (d->must_reload) {
         /* Those behind it: intake resends them to the next dispatch. */
         for (size_t k = i; k < d->n_inbox; k++) {
-            free(committed[k]);
+            committed_clear(&committed[k]);
             og_link_server_forget(d->in, d->inbox[k].frame->key);
             onegrid__v1__frame__free_unpacked(d->inbox[k].frame, NULL);
         }
@@ -789,7 +850,7 @@ static void process_inbox(struct og_dispatch *d)
     if (i < d->n_inbox) {
         /* This one and those behind it wait, in order, as when find_committed fails. */
         for (size_t k = i; k < d->n_inbox; k++)
-            free(committed[k]);
+            committed_clear(&committed[k]);
         memmove(d->inbox, d->inbox + i, (d->n_inbox - i) * sizeof(*d->inbox));
         d->n_inbox -= i;
         db_failed(d, d->fetch_err);

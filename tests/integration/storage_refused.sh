@@ -30,9 +30,9 @@ assert_match "after finishing what archive held" "stopped: [0-9]+ decided" "$(ca
 og_start dispatch "$TEST_DIR"
 assert_match "the restarted dispatch loaded the committed cases" "epoch 2: .* 4[0-9] cases" \
 	"$(cat "$TEST_DIR/dispatch.log")"
-# As systemd would (Restart=on-failure): when the refused copy's answer had not reached
+# As systemd would (Restart=on-failure). When the refused copy's answer had not reached
 # intake before dispatch exited, intake resends it to the restarted dispatch, which
-# decides it again, is refused again, and exits again; seen on a quiet machine.
+# answers it with the recorded refusal (tests/integration/refused_resend.sh).
 og_restart_while dispatch "$TEST_DIR" "$pub"
 rc=0
 wait "$pub" || rc=$?
