@@ -110,16 +110,11 @@ publish() { # publish NAME: its exit status in $rc
 }
 accepted_is() { [[ $(accepted) == "$1" ]]; }
 state() { sql "$TEST_DB" "SELECT state || '|' || coalesce(unit_code, '-') || '|' || (deadline_at IS NOT NULL) FROM og.case WHERE case_id = '$1'"; }
-after_left_out() { # after_left_out BATCH_MAX BATCH_WAIT_MS T LAT: event ids end in -T; B at LAT, A 2 km south
-	local batch_max=$1 batch_wait=$2 t=$3 lat=$4 B UNIT GC A A0 E0 pub
-	og_stop archive "$TEST_DIR"
-	sed -i -e "s/^batch_max = [0-9]*$/batch_max = $batch_max/" \
-		-e "s/^batch_wait_ms = [0-9]*$/batch_wait_ms = $batch_wait/" "$TEST_DIR/onegrid.conf"
-	[[ $(grep -c -e "^batch_max = $batch_max$" -e "^batch_wait_ms = $batch_wait$" "$TEST_DIR/onegrid.conf") == 2 ]] ||
-		fail "set archive's batch_max and batch_wait_ms"
-	og_start archive "$TEST_DIR"
-	APID=$(<"$TEST_DIR/archive.pid")
-	LOG_AT=$(stat -c %s "$TEST_DIR/archive.log")
+# shelved_b T LAT: B, a demand at LAT shelved into the demand list, stored; sets B, UNIT
+# (its unit), GC (its district's centre) and A (the case number dispatch gives next in
+# B's district: it numbers a district's cases in turn).
+shelved_b() {
+	local t=$1 lat=$2
 	demand "lo-b-$t" "$lat" '' >"$TEST_DIR/b1-$t.jsonl"
 	publish "b1-$t"
 	B=$(grep -o '"case_id":"[^"]*"' "$TEST_DIR/b1-$t.out" | cut -d'"' -f4)
@@ -132,17 +127,36 @@ after_left_out() { # after_left_out BATCH_MAX BATCH_WAIT_MS T LAT: event ids end
 	assert_eq "[$t] B is stored, a case of its own, shelved into the demand list" "0|1|shelved|$UNIT|false" \
 		"$rc|$(sql "$TEST_DB" "SELECT count(*) FROM og.case_report WHERE case_id = '$B'")|$(state "$B")"
 	GC=$(sql "$TEST_DB" "SELECT s.unit_code FROM og.supervisor s JOIN og.case c ON s.area_code = c.district_code WHERE c.case_id = '$B'")
-	# A's case number is the next of B's district (dispatch numbers a district's cases in turn).
 	A=$(sql "$TEST_DB" "SELECT split_part('$B', '-', 1) || '-' || lpad((max(split_part(case_id, '-', 2)::bigint) + 1)::text, 8, '0')
 	                    FROM og.case WHERE case_id LIKE split_part('$B', '-', 1) || '-%'")
+}
+# lo_events T LAT: A's report (its contact refused by the database), A accepted and shelved,
+# and a joint meeting assigning A and B to GC, in lo-T.jsonl; B accepted by GC, which only
+# the meeting allows, in gc-T.jsonl.
+lo_events() {
+	local t=$1 lat=$2
 	{
 		demand "lo-a-$t" "$(awk -v l="$lat" 'BEGIN { printf "%.4f", l - 0.02 }')" '"contact":{"name":"REFUSE-ME","phone":"13800000001"},'
 		status "lo-a-acc-$t" "$A" STATUS_ACCEPTED "$UNIT"
 		status "lo-a-shelve-$t" "$A" STATUS_SHELVED "$UNIT"
 		printf '{"id":"lo-meeting-%s","source":"dangjian","type":"decision","time":"%s","decision":{"case_ids":["%s","%s"],"action":"ACTION_ASSIGN","unit":"%s","minutes_ref":"联席会纪要 2026-12 第1期"}}\n' \
 			"$t" "$NOW" "$B" "$A" "$GC"
-		status "lo-b-gc-$t" "$B" STATUS_ACCEPTED "$GC"
 	} >"$TEST_DIR/lo-$t.jsonl"
+	status "lo-b-gc-$t" "$B" STATUS_ACCEPTED "$GC" >"$TEST_DIR/gc-$t.jsonl"
+}
+after_left_out() { # after_left_out BATCH_MAX BATCH_WAIT_MS T LAT: event ids end in -T; B at LAT, A 2 km south
+	local batch_max=$1 batch_wait=$2 t=$3 lat=$4 A0 E0 pub
+	og_stop archive "$TEST_DIR"
+	sed -i -e "s/^batch_max = [0-9]*$/batch_max = $batch_max/" \
+		-e "s/^batch_wait_ms = [0-9]*$/batch_wait_ms = $batch_wait/" "$TEST_DIR/onegrid.conf"
+	[[ $(grep -c -e "^batch_max = $batch_max$" -e "^batch_wait_ms = $batch_wait$" "$TEST_DIR/onegrid.conf") == 2 ]] ||
+		fail "set archive's batch_max and batch_wait_ms"
+	og_start archive "$TEST_DIR"
+	APID=$(<"$TEST_DIR/archive.pid")
+	LOG_AT=$(stat -c %s "$TEST_DIR/archive.log")
+	shelved_b "$t" "$lat"
+	lo_events "$t" "$lat"
+	cat "$TEST_DIR/gc-$t.jsonl" >>"$TEST_DIR/lo-$t.jsonl"
 	A0=$(accepted)
 	E0=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")
 	kill -STOP "$APID"
@@ -180,7 +194,7 @@ assert_match "dispatch said why archive answered with a newer epoch" \
 # acceptance, decided meanwhile and come after the left-out records. It is left out with
 # them; before, the retry stored it.
 retire_fault() {
-	local t=z lat=45.6900 B UNIT GC A A0 F0 pub1 pub2
+	local t=z lat=45.6900 A0 F0 pub1 pub2
 	og_stop archive "$TEST_DIR"
 	sed -i -e "s/^batch_max = [0-9]*$/batch_max = 5/" -e "s/^batch_wait_ms = [0-9]*$/batch_wait_ms = 5/" \
 		-e 's/^\[archive\]$/[archive]\nlock_timeout_ms = 1000/' "$TEST_DIR/onegrid.conf"
@@ -188,27 +202,8 @@ retire_fault() {
 	og_start archive "$TEST_DIR"
 	APID=$(<"$TEST_DIR/archive.pid")
 	LOG_AT=$(stat -c %s "$TEST_DIR/archive.log")
-	demand "lo-b-$t" "$lat" '' >"$TEST_DIR/b1-$t.jsonl"
-	publish "b1-$t"
-	B=$(grep -o '"case_id":"[^"]*"' "$TEST_DIR/b1-$t.out" | cut -d'"' -f4)
-	UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$B'")
-	{
-		status "lo-b-acc-$t" "$B" STATUS_ACCEPTED "$UNIT"
-		status "lo-b-shelve-$t" "$B" STATUS_SHELVED "$UNIT"
-	} >"$TEST_DIR/b2-$t.jsonl"
-	publish "b2-$t"
-	assert_eq "[$t] B is stored, shelved into the demand list" "0|shelved|$UNIT|false" "$rc|$(state "$B")"
-	GC=$(sql "$TEST_DB" "SELECT s.unit_code FROM og.supervisor s JOIN og.case c ON s.area_code = c.district_code WHERE c.case_id = '$B'")
-	A=$(sql "$TEST_DB" "SELECT split_part('$B', '-', 1) || '-' || lpad((max(split_part(case_id, '-', 2)::bigint) + 1)::text, 8, '0')
-	                    FROM og.case WHERE case_id LIKE split_part('$B', '-', 1) || '-%'")
-	{
-		demand "lo-a-$t" "$(awk -v l="$lat" 'BEGIN { printf "%.4f", l - 0.02 }')" '"contact":{"name":"REFUSE-ME","phone":"13800000002"},'
-		status "lo-a-acc-$t" "$A" STATUS_ACCEPTED "$UNIT"
-		status "lo-a-shelve-$t" "$A" STATUS_SHELVED "$UNIT"
-		printf '{"id":"lo-meeting-%s","source":"dangjian","type":"decision","time":"%s","decision":{"case_ids":["%s","%s"],"action":"ACTION_ASSIGN","unit":"%s","minutes_ref":"联席会纪要 2026-12 第2期"}}\n' \
-			"$t" "$NOW" "$B" "$A" "$GC"
-	} >"$TEST_DIR/lo-$t.jsonl"
-	status "lo-b-gc-$t" "$B" STATUS_ACCEPTED "$GC" >"$TEST_DIR/gc-$t.jsonl"
+	shelved_b "$t" "$lat"
+	lo_events "$t" "$lat"
 	og_lock_take "$TEST_DB" og_test_lock og.dispatch_epoch SHARE || fail "[$t] lock og.dispatch_epoch"
 	on_exit "og_lock_release $TEST_DB og_test_lock || true"
 	A0=$(accepted)
