@@ -224,19 +224,20 @@ static void drop_frame(struct og_frame_drops *drops, const char *from, Onegrid__
  * planning the statement again for each (a join over the ledger's partitions) cost more
  * than running it. */
 static const char SQL_FIND_COMMITTED[] =
-    "SELECT k.source_system || chr(31) || k.source_event_id, o.case_id, o.outcome = 'stored', "
-    "NULL, NULL "
+    "SELECT u.n, o.case_id, o.outcome = 'stored', NULL, NULL "
     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) "
-    "AS u(s, i, r, p, t) "
+    "WITH ORDINALITY AS u(s, i, r, p, t, n) "
     "CROSS JOIN LATERAL (SELECT k.source_system, k.source_event_id FROM og.event_key k "
     "WHERE k.source_system = u.s AND k.source_event_id = u.i LIMIT 1) k "
     "CROSS JOIN LATERAL og.stored_outcome(u.s, u.i, u.r, u.p, u.t) o "
     /* Not stored, and refused as this very submission (og.refused_outcomes). */
     "UNION ALL "
-    "SELECT x.source_system || chr(31) || x.source_event_id, NULL, false, x.reason, x.detail "
+    "SELECT x.n, NULL, false, x.reason, x.detail "
     "FROM og.refused_outcomes($1::text[], $2::text[], $3::text[], $4::text[]) x "
-    "WHERE NOT EXISTS (SELECT FROM og.event_key k "
-    "WHERE k.source_system = x.source_system AND k.source_event_id = x.source_event_id)";
+    /* As above, a lookup per row whatever the estimates (LIMIT 1), not an anti-join. */
+    "LEFT JOIN LATERAL (SELECT 1 FROM og.event_key k WHERE k.source_system = x.source_system "
+    "AND k.source_event_id = x.source_event_id LIMIT 1) k(stored) ON true "
+    "WHERE k.stored IS NULL";
 
 /* Connects (again). Lock waits are bounded by lock_timeout_ms once state is loaded (at
  * start, taking the epoch waits for a batch of the previous epoch still committing, and
@@ -585,6 +586,7 @@ static void committed_clear(struct committed *c)
 static int find_committed(struct og_dispatch *d, struct committed *found, char *err, size_t errlen)
 {
     struct arr src = {0}, ids = {0}, received = {0}, publishers = {0}, tags = {0};
+    size_t at[BURST]; /* the arrays' k-th submission is the inbox's at[k] */
     PGresult *r;
     int rc = 0;
 
@@ -601,6 +603,8 @@ static int find_committed(struct og_dispatch *d, struct committed *found, char *
         if (arr_put(&src, s->source) || arr_put(&ids, s->event->id) || arr_put(&received, t) ||
             arr_put(&publishers, s->publisher) || arr_put(&tags, tag))
             rc = -ENOMEM;
+        if (rc == 0)
+            at[src.n - 1] = i;
     }
     if (rc == 0 && src.n > 0) {
         const char *params[] = {arr_close(&src), arr_close(&ids), arr_close(&received),
@@ -609,24 +613,26 @@ static int find_committed(struct og_dispatch *d, struct committed *found, char *
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             rc = og_db_error(d->conn, r, err, errlen);
         } else {
-            /* O(found x inbox): duplicates are rare and the inbox is small. */
-            for (int row = 0; row < PQntuples(r); row++)
-                for (size_t i = 0; i < d->n_inbox; i++) {
-                    struct committed *c = &found[i];
-                    if (c->case_id || c->reason ||
-                        strcmp(d->inbox[i].frame->key, PQgetvalue(r, row, 0)) != 0)
-                        continue;
-                    if (!PQgetisnull(r, row, 3)) {
-                        const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
-                            &onegrid__v1__reason__descriptor, PQgetvalue(r, row, 3));
-                        /* A reason this build does not know: decided again. */
-                        if (v && v->value != 0 && (c->text = strdup(PQgetvalue(r, row, 4))))
-                            c->reason = v->value;
-                    } else {
-                        c->case_id = strdup(PQgetvalue(r, row, 1));
-                        c->stored_once = strcmp(PQgetvalue(r, row, 2), "t") == 0;
-                    }
+            /* Each row names the submission it is about by its place in the arrays (two
+             * submissions of one event, from two intakes, may share an inbox). */
+            for (int row = 0; row < PQntuples(r); row++) {
+                long n = strtol(PQgetvalue(r, row, 0), NULL, 10);
+                if (n < 1 || n > src.n)
+                    continue;
+                struct committed *c = &found[at[n - 1]];
+                if (c->case_id || c->reason)
+                    continue;
+                if (!PQgetisnull(r, row, 3)) {
+                    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
+                        &onegrid__v1__reason__descriptor, PQgetvalue(r, row, 3));
+                    /* A reason this build does not know: decided again. */
+                    if (v && v->value != 0 && (c->text = strdup(PQgetvalue(r, row, 4))))
+                        c->reason = v->value;
+                } else {
+                    c->case_id = strdup(PQgetvalue(r, row, 1));
+                    c->stored_once = strcmp(PQgetvalue(r, row, 2), "t") == 0;
                 }
+            }
         }
         PQclear(r);
     }
