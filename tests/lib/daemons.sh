@@ -264,6 +264,21 @@ og_start() {
 	done
 }
 
+# _og_stacks NAME PID: says on stderr where each thread of a daemon that does not stop is
+# (before it is killed): the kernel's wait channel and system call of each, and their
+# stacks if gdb is there. A daemon stuck in a blocking call says so nowhere else.
+_og_stacks() {
+	local name=$1 pid=$2 t
+	for t in /proc/"$pid"/task/*; do
+		[[ -d $t ]] || continue
+		_og_err "onegrid-$name thread ${t##*/} ($(cat "$t/comm" 2>/dev/null)): wchan $(cat "$t/wchan" 2>/dev/null || echo ?), syscall $(cut -d' ' -f1 "$t/syscall" 2>/dev/null || echo ?)"
+	done
+	if command -v gdb >/dev/null; then
+		timeout 30 gdb -p "$pid" -batch -nx -ex 'thread apply all bt 25' 2>/dev/null |
+			grep -E '^(Thread|#)' | head -n 150 | sed "s/^/daemons: onegrid-$name: /" >&2 || true
+	fi
+}
+
 og_stop() {
 	local name=${1:?usage: og_stop NAME DIR} dir=${2:?usage: og_stop NAME DIR}
 	local pidfile=$dir/$name.pid timeout=${OG_STOP_TIMEOUT:-15} pid deadline
@@ -281,6 +296,7 @@ og_stop() {
 	deadline=$((SECONDS + timeout))
 	while _og_alive "$pid"; do
 		if ((SECONDS >= deadline)); then
+			_og_stacks "$name" "$pid"
 			kill -KILL "$pid" 2>/dev/null || true
 			while _og_alive "$pid"; do sleep 0.02; done
 			_og_collect "$name" "$dir"
