@@ -14,9 +14,6 @@
 #include "util.h"
 #include "validate.h"
 
-/* Longest refusal text stored or answered, in bytes (cut on a character boundary). */
-#define OG_REFUSAL_TEXT_MAX 1024
-
 struct og_store {
     char *conninfo;
     char *name;

@@ -12,6 +12,9 @@
 
 #include "onegrid/v1/event.pb-c.h"
 
+/* Longest refusal text archive stores or answers, in bytes (cut on a character boundary). */
+#define OG_REFUSAL_TEXT_MAX 1024
+
 struct og_verdict {
     Onegrid__V1__Reason reason; /* ONEGRID__V1__REASON__REASON_UNSPECIFIED when valid */
     char text[256];

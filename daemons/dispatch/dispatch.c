@@ -644,52 +644,40 @@ static int find_committed(struct og_dispatch *d, struct committed *found, char *
     return rc;
 }
 
-/* The answer to a resent submission whose refusal is recorded: that refusal. */
-static Onegrid__V1__Reply *refused_reply(const Onegrid__V1__Submission *s, int reason,
-                                         const char *text)
+/* The answer to a resent submission that find_committed found: stored ("stored" when it is
+ * the very submission stored, "duplicate" otherwise), or its recorded refusal. NULL
+ * without memory. */
+static Onegrid__V1__Reply *known_reply(const Onegrid__V1__Submission *s, const struct committed *c)
 {
     Onegrid__V1__Reply *r = calloc(1, sizeof(*r));
-    Onegrid__V1__Nack *n = calloc(1, sizeof(*n));
-    char safe[1024 + 1]; /* archive's longest refusal text (store.c) */
-    if (!r || !n) {
-        free(r);
-        free(n);
+    char safe[OG_REFUSAL_TEXT_MAX + 1];
+    if (!r)
         return NULL;
-    }
     onegrid__v1__reply__init(r);
-    onegrid__v1__nack__init(n);
-    r->result_case = ONEGRID__V1__REPLY__RESULT_NACK;
-    r->nack = n;
-    n->reason = (Onegrid__V1__Reason)reason;
-    n->text = strdup(og_utf8_safe((const uint8_t *)text, strlen(text), safe, sizeof(safe)));
     r->event_id = strdup(s->event->id);
     r->source = strdup(s->source);
-    if (!n->text || !r->event_id || !r->source) {
+    if (c->reason) {
+        r->result_case = ONEGRID__V1__REPLY__RESULT_NACK;
+        if ((r->nack = calloc(1, sizeof(*r->nack)))) {
+            onegrid__v1__nack__init(r->nack);
+            r->nack->reason = (Onegrid__V1__Reason)c->reason;
+            r->nack->text =
+                strdup(og_utf8_safe((const uint8_t *)c->text, strlen(c->text), safe, sizeof(safe)));
+        }
+    } else {
+        r->result_case = ONEGRID__V1__REPLY__RESULT_ACK;
+        if ((r->ack = calloc(1, sizeof(*r->ack)))) {
+            onegrid__v1__ack__init(r->ack);
+            r->ack->outcome = c->stored_once ? ONEGRID__V1__ACK__OUTCOME__OUTCOME_STORED
+                                             : ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
+            r->ack->case_id = strdup(c->case_id);
+        }
+    }
+    if (!r->event_id || !r->source ||
+        (c->reason ? !r->nack || !r->nack->text : !r->ack || !r->ack->case_id)) {
         onegrid__v1__reply__free_unpacked(r, NULL);
         return NULL;
     }
-    return r;
-}
-
-static Onegrid__V1__Reply *committed_reply(const Onegrid__V1__Submission *s, const char *case_id,
-                                           bool stored_once)
-{
-    Onegrid__V1__Reply *r = calloc(1, sizeof(*r));
-    Onegrid__V1__Ack *a = calloc(1, sizeof(*a));
-    if (!r || !a) {
-        free(r);
-        free(a);
-        return NULL;
-    }
-    onegrid__v1__reply__init(r);
-    onegrid__v1__ack__init(a);
-    r->result_case = ONEGRID__V1__REPLY__RESULT_ACK;
-    r->ack = a;
-    a->outcome = stored_once ? ONEGRID__V1__ACK__OUTCOME__OUTCOME_STORED
-                             : ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE;
-    r->event_id = strdup(s->event->id);
-    r->source = strdup(s->source);
-    a->case_id = strdup(case_id);
     return r;
 }
 
@@ -824,9 +812,7 @@ static void process_inbox(struct og_dispatch *d)
             /* a resend of something we forwarded: its answer goes where it came from last */
         } else if (committed[i].case_id || committed[i].reason) {
             struct committed *c = &committed[i];
-            Onegrid__V1__Reply *r =
-                c->reason ? refused_reply(it->frame->submission, c->reason, c->text)
-                          : committed_reply(it->frame->submission, c->case_id, c->stored_once);
+            Onegrid__V1__Reply *r = known_reply(it->frame->submission, c);
             d->duplicates += c->case_id && !c->stored_once;
             if (r) {
                 answer_intake(d, it->frame->key, r);

@@ -92,10 +92,8 @@ for name in archive dispatch; do
 	LOG_AT[$name]=$(stat -c %s "$TEST_DIR/$name.log")
 done
 since() { tail -c +"$((LOG_AT[$1] + 1))" "$TEST_DIR/$1.log"; }
-decided() {
-	curl -sS --max-time 5 "http://127.0.0.1:$MPORT/metrics" |
-		awk '$1 == "onegrid_dispatch_decisions_total{outcome=\"accepted\"}" { print $2 }'
-}
+ACCEPTED='onegrid_dispatch_decisions_total{outcome="accepted"}'
+decided() { og_metric "$MPORT" "$ACCEPTED"; }
 D0=$(decided)
 
 # archive's network goes; a new report arrives, which dispatch decides and archive must
@@ -108,7 +106,7 @@ report rep-y >"$TEST_DIR/rep.jsonl"
 publish rep &
 pub_rep=$!
 on_exit "kill $pub_rep 2>/dev/null || true"
-og_poll 30 bash -c "[[ \$(curl -sS --max-time 5 http://127.0.0.1:$MPORT/metrics | awk '\$1 == \"onegrid_dispatch_decisions_total{outcome=\\\"accepted\\\"}\" { print \$2 }') == $((D0 + 1)) ]]" ||
+og_poll 30 og_metric_at_least "$MPORT" "$ACCEPTED" $((D0 + 1)) ||
 	fail "dispatch decided the report (accepted: $(decided), $D0 before)"
 og_net_drop "${ADDR[dispatch]}" || fail "drop the packets of dispatch's address (tc)"
 printf '{"id":"ev-x","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_SATISFIED"}}\n' \

@@ -47,12 +47,9 @@ on_exit "kill -CONT $APID 2>/dev/null || true"
 	--results "$TEST_DIR/r.out" "$TEST_DIR/e.jsonl" >"$TEST_DIR/p.txt" 2>&1 &
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
-accepted() {
-	curl -sS --max-time 5 "http://127.0.0.1:$PORT/metrics" |
-		awk '$1 == "onegrid_dispatch_decisions_total{outcome=\"accepted\"}" { print $2 }'
-}
-both_decided() { [[ $(accepted) == 2 ]]; }
-og_poll 30 both_decided ||
+ACCEPTED='onegrid_dispatch_decisions_total{outcome="accepted"}'
+accepted() { og_metric "$PORT" "$ACCEPTED"; }
+og_poll 30 og_metric_at_least "$PORT" "$ACCEPTED" 2 ||
 	fail "dispatch did not decide both reports (accepted: $(accepted))"
 pass "dispatch decided both reports while archive was held"
 kill -CONT "$APID"
@@ -76,11 +73,9 @@ assert_eq "and is its only report" "ro-second|opened" \
 assert_match "archive said why it stored nothing for the second" \
 	'record "[^"]*ro-second[^"]*" names a case or report the database does not have' \
 	"$(cat "$TEST_DIR/archive.log")"
-read -r UNSTORED BATCHES < <(curl -sS --max-time 5 "http://127.0.0.1:$APORT/metrics" |
-	awk '$1 == "onegrid_archive_unstored_records_total" { u = $2 } $1 == "onegrid_archive_batches_total" { b = $2 }
-	     END { print u + 0, b + 0 }')
-assert_ge "archive counted the second unstored" 1 "$UNSTORED"
-assert_eq "and counted only the batches it committed" "$(sql "$TEST_DB" "SELECT count(*) FROM og.batch")" "$BATCHES"
+assert_ge "archive counted the second unstored" 1 "$(og_metric "$APORT" onegrid_archive_unstored_records_total)"
+assert_eq "and counted only the batches it committed" "$(sql "$TEST_DB" "SELECT count(*) FROM og.batch")" \
+	"$(og_metric "$APORT" onegrid_archive_batches_total)"
 assert_match "dispatch exited to reload its state" \
 	'archive did not store "zongzhi/ro-second".*exiting so that a restart reloads committed state' \
 	"$(cat "$TEST_DIR/dispatch.log")"
@@ -108,7 +103,6 @@ publish() { # publish NAME: its exit status in $rc
 	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 60 \
 		--results "$TEST_DIR/$1.out" "$TEST_DIR/$1.jsonl" >"$TEST_DIR/$1.txt" 2>&1 || rc=$?
 }
-accepted_is() { [[ $(accepted) == "$1" ]]; }
 state() { sql "$TEST_DB" "SELECT state || '|' || coalesce(unit_code, '-') || '|' || (deadline_at IS NOT NULL) FROM og.case WHERE case_id = '$1'"; }
 # shelved_b T LAT: B, a demand at LAT shelved into the demand list, stored; sets B, UNIT
 # (its unit), GC (its district's centre) and A (the case number dispatch gives next in
@@ -163,7 +157,7 @@ after_left_out() { # after_left_out BATCH_MAX BATCH_WAIT_MS T LAT: event ids end
 	publish "lo-$t" &
 	pub=$!
 	on_exit "kill $pub 2>/dev/null || true"
-	og_poll 30 accepted_is $((A0 + 5)) ||
+	og_poll 30 og_metric_at_least "$PORT" "$ACCEPTED" $((A0 + 5)) ||
 		fail "[$t] dispatch did not decide all five from memory (accepted: $(accepted), $A0 before)"
 	pass "[$t] dispatch decided all five from memory while archive was held (A is $A)"
 	kill -CONT "$APID"
@@ -211,7 +205,7 @@ retire_fault() {
 	publish "lo-$t" &
 	pub1=$!
 	on_exit "kill $pub1 2>/dev/null || true"
-	og_poll 30 accepted_is $((A0 + 4)) || fail "[$t] dispatch did not decide all four (accepted: $(accepted), $A0 before)"
+	og_poll 30 og_metric_at_least "$PORT" "$ACCEPTED" $((A0 + 4)) || fail "[$t] dispatch did not decide all four (accepted: $(accepted), $A0 before)"
 	kill -CONT "$APID"
 	og_poll 60 bash -c "tail -c +$((LOG_AT + 1)) '$TEST_DIR/archive.log' | grep -q 'database unavailable, holding.*lock timeout'" ||
 		fail "[$t] archive could not retire the epoch while the lock was held: $(tail -c +$((LOG_AT + 1)) "$TEST_DIR/archive.log" | tail -n 3)"
@@ -219,21 +213,13 @@ retire_fault() {
 	publish "gc-$t" &
 	pub2=$!
 	on_exit "kill $pub2 2>/dev/null || true"
-	held_at_least() {
-		(($(curl -sS --max-time 5 "http://127.0.0.1:$APORT/metrics" |
-			awk '$1 == "onegrid_archive_held_records" { print $2 + 0 }') >= $1))
-	}
-	og_poll 30 held_at_least 5 || fail "[$t] B's acceptance reached archive behind the held batch"
+	og_poll 30 og_metric_at_least "$APORT" onegrid_archive_held_records 5 || fail "[$t] B's acceptance reached archive behind the held batch"
 	pass "[$t] B's acceptance, decided from the same memory, reached archive behind the held batch"
 	# Two more failed tries: the second began after B's acceptance came, so the next one,
 	# once the lock is gone, takes it along.
-	faults() {
-		curl -sS --max-time 5 "http://127.0.0.1:$APORT/metrics" |
-			awk '$1 == "onegrid_database_faults_total" { print $2 + 0 }'
-	}
-	faults_at_least() { (($(faults) >= $1)); }
-	F0=$(faults)
-	og_poll 60 faults_at_least $((F0 + 2)) || fail "[$t] archive kept trying (faults: $(faults), $F0 before)"
+	F0=$(og_metric "$APORT" onegrid_database_faults_total)
+	og_poll 60 og_metric_at_least "$APORT" onegrid_database_faults_total $((F0 + 2)) ||
+		fail "[$t] archive kept trying (faults: $(og_metric "$APORT" onegrid_database_faults_total), $F0 before)"
 	og_lock_release "$TEST_DB" og_test_lock
 	og_restart_while dispatch "$TEST_DIR" "$pub1"
 	wait "$pub1" || true

@@ -24,11 +24,7 @@ sed -i "/^\[dispatch\]/a metrics_listen = 127.0.0.1:$PORT" "$TEST_DIR/onegrid.co
 og_start_all "$TEST_DIR"
 og_gen_reports "$TEST_DB" 1 rr >"$TEST_DIR/e.jsonl"
 sed -i '1s/"channel":/"contact":{"name":"REFUSE-ME","phone":"13800000000"},"channel":/' "$TEST_DIR/e.jsonl"
-accepted() {
-	curl -sS --max-time 5 "http://127.0.0.1:$PORT/metrics" |
-		awk '$1 == "onegrid_dispatch_decisions_total{outcome=\"accepted\"}" { print $2 + 0 }'
-}
-decided() { [[ $(accepted) == 1 ]]; }
+ACCEPTED='onegrid_dispatch_decisions_total{outcome="accepted"}'
 IPID=$(<"$TEST_DIR/intake.pid") APID=$(<"$TEST_DIR/archive.pid")
 on_exit "kill -CONT $IPID $APID 2>/dev/null || true"
 # archive is held until dispatch has decided the event, then intake is frozen and archive
@@ -39,7 +35,8 @@ kill -STOP "$APID"
 	--results "$TEST_DIR/r.out" "$TEST_DIR/e.jsonl" >"$TEST_DIR/p.txt" 2>&1 &
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
-og_poll 30 decided || fail "dispatch decided the event (accepted: $(accepted))"
+og_poll 30 og_metric_at_least "$PORT" "$ACCEPTED" 1 ||
+	fail "dispatch decided the event (accepted: $(og_metric "$PORT" "$ACCEPTED"))"
 kill -STOP "$IPID"
 kill -CONT "$APID"
 og_wait_exit dispatch "$TEST_DIR" 30 || fail "dispatch exited to reload after the refusal"

@@ -16,6 +16,9 @@
 #   og_dump_logs DIR [LINES]
 #   og_free_tcp_port      print a TCP port nobody listens on
 #   og_free_tcp_ports N   print N different such ports on one line
+#   og_metric PORT SERIES     print the value of a series (its name and labels, as the
+#                             daemon with metrics_listen = 127.0.0.1:PORT prints it; 0
+#                             when absent); og_metric_at_least PORT SERIES MIN for og_poll
 #
 # Files in DIR: onegrid.conf, NAME.log (stdout+stderr, appended across restarts),
 # NAME.pid (the daemon's pid, present while we believe it runs), NAME.exit (its exit
@@ -386,4 +389,15 @@ og_stop_all() {
 		og_stop "${OG_DAEMONS[i]}" "$dir" || rc=1
 	done
 	return "$rc"
+}
+
+og_metric() {
+	curl -sS --max-time 5 "http://127.0.0.1:${1:?usage: og_metric PORT SERIES}/metrics" |
+		awk -v m="${2:?usage: og_metric PORT SERIES}" '$1 == m { v = $2 } END { print v + 0 }'
+}
+
+og_metric_at_least() {
+	local v
+	v=$(og_metric "$1" "$2") || return 1
+	awk -v v="$v" -v n="${3:?usage: og_metric_at_least PORT SERIES MIN}" 'BEGIN { exit !(v >= n) }'
 }
