@@ -72,7 +72,7 @@ stalled() {
 		fail "$name kept telling the watchdog it is alive while the lock was held ($(pings "$PID") pings, $p0 before)"
 	pass "$name kept telling the watchdog it is alive while the lock was held"
 	assert_eq "the lock is still held" 1 \
-		"$(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'og_test_lock'")"
+		"$(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'og_test_lock'")"
 	assert_eq "$what is not answered yet" running "$(kill -0 "$pub" 2>/dev/null && echo running)"
 	og_lock_release "$TEST_DB" og_test_lock
 	wait "$pub" || true

@@ -120,7 +120,7 @@ archive_counted() {
 	local i
 	og_stop archive "$TEST_DIR"
 	for ((i = 0; i < 300; i++)); do
-		(($(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE usename = 'onegrid_archive'") == 0)) &&
+		(($(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND usename = 'onegrid_archive'") == 0)) &&
 			return
 		sql "$TEST_DB" "SELECT pg_sleep(0.1)" >/dev/null
 	done

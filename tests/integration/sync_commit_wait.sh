@@ -60,8 +60,8 @@ report rep-s >"$TEST_DIR/rep.jsonl"
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
 
-waiting_commit="SELECT count(*) FROM pg_stat_activity WHERE application_name = 'onegrid-archive'
-                AND wait_event = 'SyncRep'"
+waiting_commit="SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                AND application_name = 'onegrid-archive' AND wait_event = 'SyncRep'"
 commit_waits() { [[ $(sql "$TEST_DB" "$waiting_commit") == 1 ]]; }
 og_poll 60 commit_waits || fail "archive's COMMIT did not wait for the standby"
 pass "archive's COMMIT waits for the standby"

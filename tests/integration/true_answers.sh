@@ -39,7 +39,8 @@ pub=$!
 on_exit "kill $pub 2>/dev/null || true"
 
 waiting="SELECT count(*) FROM pg_stat_activity
-         WHERE application_name = 'onegrid-archive' AND wait_event_type = 'Lock'"
+         WHERE datname = current_database() AND application_name = 'onegrid-archive'
+           AND wait_event_type = 'Lock'"
 for ((i = 0; i < 600; i++)); do
 	[[ $(sql "$TEST_DB" "$waiting") == 1 ]] && break
 	sleep 0.1
@@ -51,7 +52,8 @@ echo "COMMIT;" >&3
 exec 3>&-
 # archive commits what it holds and answers a dispatch that cannot read the answers.
 idle="SELECT count(*) FROM pg_stat_activity
-      WHERE application_name = 'onegrid-archive' AND state = 'idle'"
+      WHERE datname = current_database() AND application_name = 'onegrid-archive'
+        AND state = 'idle'"
 for ((i = 0; i < 600; i++)); do
 	[[ $(sql "$TEST_DB" "$idle") == 1 && $(sql "$TEST_DB" "SELECT count(*) FROM og.event_key") -gt 0 ]] && break
 	sleep 0.1
