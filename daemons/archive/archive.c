@@ -80,7 +80,9 @@ static void metrics_init(struct archive_metrics *m)
 /* The commit of one batch, made on the committing thread while the main loop goes on
  * receiving (and answering the batch before). recs are the first k held records: they
  * are the thread's from commit_start until the main loop has seen done_fd and taken the
- * result (commit_finish); the main loop touches neither them nor the store meanwhile. */
+ * result (commit_finish); the main loop touches neither them nor the store meanwhile, but
+ * to cancel what the thread runs at stop (og_store_cancel). The thread connects again
+ * first when the job says so: the set-up statements can wait like a commit. */
 struct job {
     struct held **recs; /* a copy of the batch's first k pointers (batch_max of room) */
     size_t k;
@@ -88,6 +90,7 @@ struct job {
     uint64_t current;       /* -ESTALE: the current epoch */
     size_t refused;         /* records replaced by their refusal */
     bool empty;             /* every record was left out: nothing went to the database */
+    bool connect;           /* connect again first (after a fault) */
     bool connected;         /* the store's connection was up after it */
     int64_t started, ended; /* og_mono_us(): handed to the thread, done on it */
     char err[512];
@@ -389,6 +392,19 @@ static void commit_run(struct og_archive *a, struct job *j)
     j->refused = 0;
     j->empty = false;
     j->err[0] = '\0';
+    /* On this thread, not the main loop's: the set-up statements can wait (a lock), and the
+     * loop must go on receiving, and hear a stop, meanwhile. */
+    if (j->connect) {
+        int rc = og_store_connect(a->store, j->err, sizeof(j->err));
+        if (rc < 0) {
+            free(items);
+            free(at);
+            j->rc = rc;
+            j->connected = false;
+            j->ended = og_mono_us();
+            return;
+        }
+    }
     if (!items || !at) {
         free(items);
         free(at);
@@ -474,13 +490,15 @@ static size_t batch_len(const struct og_archive *a, size_t from)
 }
 
 /* Hands k held records from position from to the committing thread: from is 0, or the
- * length of the batch just committed, whose records shift out before the next is done. */
-static void commit_start(struct og_archive *a, size_t from, size_t k)
+ * length of the batch just committed, whose records shift out before the next is done.
+ * connect: the thread connects again first (a fault came before). */
+static void commit_start(struct og_archive *a, size_t from, size_t k, bool connect)
 {
     struct job *j = &a->job;
 
     memcpy(j->recs, a->batch + from, k * sizeof(*j->recs));
     j->k = k;
+    j->connect = connect;
     j->started = og_mono_us();
     a->committing = true;
     pthread_mutex_lock(&a->mu);
@@ -529,7 +547,7 @@ static void commit_finish(struct og_archive *a)
         /* The records after the batch move to the front as it is answered (shift): the
          * next job's copy of their pointers stays valid. */
         if (a->n > k && !a->db.wait && !(a->drain_until && og_mono_us() >= a->drain_until))
-            commit_start(a, k, batch_len(a, k));
+            commit_start(a, k, batch_len(a, k), false);
         committed(a, k, epoch);
         return;
     }
@@ -564,22 +582,12 @@ static void commit_finish(struct og_archive *a)
  * and it is idle. */
 static void commit_ready(struct og_archive *a, bool force)
 {
-    char err[512];
-
     if (a->committing || a->n == 0 || !og_backoff_ready(&a->db) ||
         (a->drain_until && og_mono_us() >= a->drain_until))
         return;
     if (!force && !a->due && a->n < a->o.batch_max && og_mono_us() - a->first_at < a->o.batch_wait)
         return;
-    if (a->db.wait) {
-        int rc = og_store_connect(a->store, err, sizeof(err));
-        a->db_up = rc == 0;
-        if (rc < 0) {
-            db_failed(a, err);
-            return;
-        }
-    }
-    commit_start(a, 0, batch_len(a, 0));
+    commit_start(a, 0, batch_len(a, 0), a->db.wait);
 }
 
 int og_archive_run(struct og_archive *a, int drain_ms)

@@ -55,8 +55,9 @@ int og_store_signing_key(struct og_store *s, const char *path, char *err, size_t
  * -EPROTO when the schema is not the one this build needs, or -EIO, with err filled. */
 int og_store_connect(struct og_store *s, char *err, size_t errlen);
 /* Asks the server to cancel what the connection is running: from another thread than the
- * one using it (PQcancel), never while og_store_connect runs. The call in progress then
- * fails as a fault (-EIO). 0, or -EIO with err filled. */
+ * one using it (PQcancel), og_store_connect's set-up statements included. The call in
+ * progress then fails as a fault (-EIO). 0, or -EIO with err filled ("not connected" while
+ * og_store_connect has no connection yet: libpq's connect_timeout bounds that part). */
 int og_store_cancel(struct og_store *s, char *err, size_t errlen);
 /* Commits items (all of one shard and epoch) in one transaction and fills their replies.
  * Returns 0; -ESTALE when the epoch is no longer current (*current set: nothing was

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,11 @@ struct og_store {
     char *conninfo;
     char *name;
     PGconn *conn;
-    PGcancel *cancel; /* conn's, for og_store_cancel */
-    bool signing;     /* sign each link end_batch appends with sk */
+    /* conn's, for og_store_cancel from another thread: set and freed under cancel_mu, which
+     * og_store_connect on the committing thread and a cancel at stop both take. */
+    PGcancel *cancel;
+    pthread_mutex_t cancel_mu;
+    bool signing; /* sign each link end_batch appends with sk */
     long lock_timeout_ms;
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
     uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES];
@@ -51,6 +55,10 @@ struct og_store *og_store_new(const char *conninfo, const char *name)
     struct og_store *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
+    if (pthread_mutex_init(&s->cancel_mu, NULL) != 0) {
+        free(s);
+        return NULL;
+    }
     s->conninfo = strdup(conninfo);
     s->name = strdup(name);
     if (!s->conninfo || !s->name)
@@ -67,6 +75,7 @@ void og_store_destroy(struct og_store **sp)
         PQfreeCancel(s->cancel);
     if (s->conn)
         PQfinish(s->conn);
+    pthread_mutex_destroy(&s->cancel_mu);
     sodium_memzero(s->sk, sizeof(s->sk));
     free(s->conninfo);
     free(s->name);
@@ -82,28 +91,37 @@ static int prepare(PGconn *c, const char *name, const char *sql, char *err, size
     return rc;
 }
 
+/* Replaces the cancel object og_store_cancel uses by conn's (none: NULL). */
+static void set_cancel(struct og_store *s, PGconn *conn)
+{
+    PGcancel *c = conn ? PQgetCancel(conn) : NULL; /* NULL without memory: no cancel */
+    pthread_mutex_lock(&s->cancel_mu);
+    PGcancel *old = s->cancel;
+    s->cancel = c;
+    pthread_mutex_unlock(&s->cancel_mu);
+    if (old)
+        PQfreeCancel(old);
+}
+
 int og_store_connect(struct og_store *s, char *err, size_t errlen)
 {
-    if (s->cancel)
-        PQfreeCancel(s->cancel);
-    s->cancel = NULL;
+    set_cancel(s, NULL);
     if (s->conn)
         PQfinish(s->conn);
     s->conn = og_db_connect(s->conninfo, "onegrid-archive", err, errlen);
     if (!s->conn)
         return -EIO;
-    if (og_db_limit_lock_waits(s->conn, s->lock_timeout_ms, err, errlen)) {
-        PQfinish(s->conn);
-        s->conn = NULL;
-        return -EIO;
-    }
+    /* The set-up below can wait (a lock a migration holds, with no lock_timeout): it can
+     * be cancelled at stop like a commit. */
+    set_cancel(s, s->conn);
+    int rc = -EIO;
+    if (og_db_limit_lock_waits(s->conn, s->lock_timeout_ms, err, errlen))
+        goto fail;
     /* Stores into a schema this build was not made for could fail, or worse, not. */
-    int rc = og_db_schema_check(s->conn, err, errlen);
-    if (rc < 0) {
-        PQfinish(s->conn);
-        s->conn = NULL;
-        return rc;
-    }
+    rc = og_db_schema_check(s->conn, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = -EIO;
     /* Prepared statements belong to the session: made again after every reconnect. */
     if (prepare(s->conn, "begin_batch", SQL_BEGIN_BATCH, err, errlen) ||
         prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||
@@ -114,22 +132,26 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
         prepare(s->conn, "retire_epoch", SQL_RETIRE_EPOCH, err, errlen) ||
         prepare(s->conn, "end_batch", SQL_END_BATCH, err, errlen) ||
         prepare(s->conn, "sign_link", SQL_SIGN_LINK, err, errlen) ||
-        prepare(s->conn, "store_decision", SQL_STORE_DECISION, err, errlen)) {
-        PQfinish(s->conn);
-        s->conn = NULL;
-        return -EIO;
-    }
-    s->cancel = PQgetCancel(s->conn); /* NULL without memory: og_store_cancel cannot */
+        prepare(s->conn, "store_decision", SQL_STORE_DECISION, err, errlen))
+        goto fail;
     return 0;
+fail:
+    set_cancel(s, NULL);
+    PQfinish(s->conn);
+    s->conn = NULL;
+    return rc;
 }
 
 int og_store_cancel(struct og_store *s, char *err, size_t errlen)
 {
-    if (!s->cancel) {
+    int rc = -EIO;
+    pthread_mutex_lock(&s->cancel_mu);
+    if (!s->cancel)
         snprintf(err, errlen, "not connected");
-        return -EIO;
-    }
-    return PQcancel(s->cancel, err, (int)errlen) ? 0 : -EIO;
+    else if (PQcancel(s->cancel, err, (int)errlen))
+        rc = 0;
+    pthread_mutex_unlock(&s->cancel_mu);
+    return rc;
 }
 
 void og_store_lock_timeout(struct og_store *s, long ms)
