@@ -167,6 +167,12 @@ static int bucket_key(const char *category, const char *area, char *key, size_t 
     return snprintf(key, size, "%s\x1f%.12s", category, area) < (int)size ? 0 : -EINVAL;
 }
 
+bool og_cases_takes_reports(const char *state)
+{
+    return !og_lifecycle_final(state) && strcmp(state, OG_STATE_RESOLVED) != 0 &&
+           strcmp(state, OG_STATE_CHECKED) != 0;
+}
+
 int og_cases_index(struct og_cases *cs, struct og_case *c)
 {
     char key[128];
@@ -252,8 +258,7 @@ struct og_case *og_cases_find_merge(struct og_cases *cs, const char *category, c
     /* Drop cases that no longer take reports while looking: the bucket stays small. */
     for (size_t i = 0; i < b->n;) {
         struct og_case *c = b->cases[i];
-        if (og_lifecycle_final(c->state) || strcmp(c->state, OG_STATE_RESOLVED) == 0 ||
-            strcmp(c->state, OG_STATE_CHECKED) == 0) {
+        if (!og_cases_takes_reports(c->state)) {
             b->cases[i] = b->cases[--b->n];
             continue;
         }

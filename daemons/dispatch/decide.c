@@ -400,7 +400,10 @@ static int meeting(struct og_decider *dc, const Onegrid__V1__MeetingDecision *m,
                 return -ENOMEM;
             c->rule_id = 0; /* the meeting's decision, not a rule */
             c->rule_version = 0;
+            /* A new clock for the unit, and supervision starts over with it: the levels a
+             * stranded case reached are not the unit's. */
             new_clock(dc, c, now);
+            clear_supervision(c);
             rc = move(c, OG_STATE_DISPATCHED, now, di);
         } else {
             rc = move(c, OG_STATE_CLOSED, now, di);
@@ -499,8 +502,13 @@ static int status_update(struct og_decider *dc, const char *source,
             og_calendar_deadline(og_registry_calendar(dc->reg), c->deadline ? c->deadline : now,
                                  u->extension_working_days, "working_days");
     }
+    bool taking = og_cases_takes_reports(c->state);
     if ((rc = move(c, next, now, d)) == 0 && u->mediation)
         rc = record_mediation(u->mediation, d);
+    /* Back to work after a failed check: it takes reports of its problem again (a merge
+     * lookup drops a resolved case from the index; a restarted dispatch indexes it). */
+    if (rc == 0 && !taking && og_cases_takes_reports(c->state) && og_cases_index(dc->cases, c) < 0)
+        rc = -ENOMEM;
     return rc;
 }
 
@@ -633,17 +641,21 @@ int og_escalate(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__
 {
     static const size_t prefix[] = {0, 12, 9, 6}; /* community, street, district codes */
     char area[OG_CODE_MAX];
-    const char *unit;
-    int64_t limit = c->deadline - c->opened;
-    int due;
+    const char *unit, *limit_unit;
+    int limit;
 
     /* Only a running clock makes a case overdue: the rule audit.overdue_cases reads from
      * og.case.clock, which each decision sets to og_lifecycle_clock. */
     if (strcmp(og_lifecycle_clock(c), OG_CLOCK_RUNNING) != 0 || now < c->deadline ||
-        c->escalation_level >= 3 || limit <= 0)
+        c->escalation_level >= 3 || !case_limit(dc, c, &limit, &limit_unit) || limit <= 0)
         return 0;
-    due = 1 + (int)((now - c->deadline) / limit);
-    if (due <= c->escalation_level)
+    /* Level n is due one more time limit of the case (on the working calendar) after level
+     * n - 1: the deadline, then a time limit later, then another. The time limit, not the
+     * time since the case was filed: a case reopened 90 days on, or re-routed, escalates at
+     * the pace of its clock. */
+    if (c->escalation_level > 0 &&
+        now < og_calendar_deadline(og_registry_calendar(dc->reg), c->deadline,
+                                   limit * c->escalation_level, limit_unit))
         return 0;
     /* One level per call: each level is its own event and decision in the record. */
     c->escalation_level++;

@@ -279,6 +279,9 @@ bool og_cases_evict(struct og_cases *cs, const char *id);
 /* A new case with the next number of its district ("650204-00000042"); NULL on ENOMEM. */
 struct og_case *og_cases_open(struct og_cases *cs, const char *district, const char *area,
                               const char *category);
+/* True when a case in state takes reports of its problem (merging): open, and not resolved
+ * or checked (its work is done). */
+bool og_cases_takes_reports(const char *state);
 /* Indexes c for merging (og_cases_open does it, og_cases_put too; twice is harmless). 0
  * or -ENOMEM. */
 int og_cases_index(struct og_cases *cs, struct og_case *c);

@@ -1056,6 +1056,136 @@ static void test_merge_nearest_in_time(void **state)
     og_cases_destroy(&cs);
 }
 
+/* og_escalate on c at now: its result (1 escalated, 0 not); the decision is dropped. */
+static int escalate(struct fixture *fx, struct og_case *c, int64_t now)
+{
+    Onegrid__V1__Decision *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    onegrid__v1__decision__init(e);
+    int rc = og_escalate(&fx->dc, c, now, e);
+    decision_free(e);
+    return rc;
+}
+
+/* A case a meeting gives to a unit starts supervision over with its new clock: the levels
+ * the stranded case reached before are not the new unit's. Before, escalation_level stayed
+ * at 3 and the new unit was never escalated, however late. */
+static void test_meeting_starts_supervision_over(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    ex_report(&x);
+    x.report.category = (char *)"env.unrouted";
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_string_equal(d->state, OG_STATE_REPORTED);
+    decision_free(d);
+    struct og_case *c = og_cases_find(fx->cases, "650204-00000001");
+    assert_non_null(c);
+    assert_true(c->deadline > 0);
+    int64_t late = c->deadline + 30 * 86400;
+    for (int level = 1; level <= 3; level++)
+        assert_int_equal(escalate(fx, c, late), 1);
+    assert_int_equal(c->escalation_level, 3);
+    assert_string_equal(c->supervisor, "sup-dist");
+
+    ex_decision(&x);
+    x.decision.n_case_ids = 1;
+    x.decision.unit = (char *)"unit-b";
+    d = decide_at(fx, &x, late);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_int_equal(d->escalation_level, 0);
+    assert_string_equal(d->supervisor, "");
+    decision_free(d);
+    free(fx->dc.more);
+    fx->dc.more = NULL;
+    assert_int_equal(c->escalation_level, 0);
+    assert_null(c->supervisor);
+    /* unit-b's own clock: escalated to the community once it runs out. */
+    assert_int_equal(escalate(fx, c, c->deadline - 1), 0);
+    assert_int_equal(escalate(fx, c, c->deadline), 1);
+    assert_int_equal(c->escalation_level, 1);
+    assert_string_equal(c->supervisor, "sup-comm");
+}
+
+/* Supervision keeps the pace of the case's clock: a demand reopened 90 days after it was
+ * filed, on a new clock of 5 working days, goes to the street one time limit after the
+ * community, not 90 days later (the time since filing, as it once did). */
+static void test_escalation_paced_by_time_limit(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    static const int to_closed[] = {S(ACCEPTED), S(IN_PROGRESS), S(RESOLVED), S(CLOSED)};
+    char id[32];
+    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
+    walk(fx, id, "unit-a", to_closed, OG_ARRAY_SIZE(to_closed));
+    struct ex x;
+    ex_evaluation(&x);
+    x.evaluation.case_id = id;
+    x.evaluation.result = ONEGRID__V1__EVALUATION__RESULT__RESULT_UNSATISFIED;
+    int64_t reopened = NOW + 90 * 86400;
+    Onegrid__V1__Decision *d = decide_at(fx, &x, reopened);
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    decision_free(d);
+    struct og_case *c = og_cases_find(fx->cases, id);
+    int64_t due = og_calendar_deadline(cal, reopened, 5, "working_days");
+    assert_int_equal(c->deadline, due);
+    int64_t street = og_calendar_deadline(cal, due, 5, "working_days");
+    int64_t district = og_calendar_deadline(cal, due, 10, "working_days");
+    assert_int_equal(escalate(fx, c, due - 1), 0);
+    assert_int_equal(escalate(fx, c, due), 1);
+    assert_int_equal(escalate(fx, c, street - 1), 0);
+    assert_int_equal(escalate(fx, c, street), 1);
+    assert_string_equal(c->supervisor, "sup-street");
+    assert_int_equal(escalate(fx, c, district - 1), 0);
+    assert_int_equal(escalate(fx, c, district), 1);
+    assert_int_equal(c->escalation_level, 3);
+    assert_string_equal(c->supervisor, "sup-dist");
+    assert_int_equal(escalate(fx, c, district + 365 * 86400), 0);
+}
+
+/* A gas alert at GAS-0042 (no position) at time t, from event id. Returns the decision. */
+static Onegrid__V1__Decision *gas_alert(struct fixture *fx, const char *id, int64_t t)
+{
+    struct ex x;
+    ex_alert(&x);
+    x.e.id = (char *)id;
+    x.time.seconds = t;
+    return decide_at(fx, &x, NOW);
+}
+
+/* A case whose check fails goes back to work and takes reports of its problem again, as
+ * a dispatch restarted then would have it: a merge lookup made while it was resolved had
+ * dropped it from the merge index, and the same problem reported again opened a second
+ * case (or joined another) in the running dispatch only. */
+static void test_failed_check_takes_reports_again(void **state)
+{
+    struct fixture *fx = *state;
+    static const int to_resolved[] = {S(ACCEPTED), S(IN_PROGRESS), S(RESOLVED)};
+    char x_id[32], y_id[32];
+    Onegrid__V1__Decision *d = gas_alert(fx, "gas-1", NOW - 600);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    snprintf(x_id, sizeof(x_id), "%s", d->case_id);
+    decision_free(d);
+    walk(fx, x_id, "unit-gas", to_resolved, OG_ARRAY_SIZE(to_resolved));
+    /* Two days later, another leak in the community: X is resolved, so a case of its own. */
+    d = gas_alert(fx, "gas-2", NOW - 600 + 48 * 3600);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    snprintf(y_id, sizeof(y_id), "%s", d->case_id);
+    decision_free(d);
+    assert_string_not_equal(x_id, y_id);
+    /* X's check fails: it is worked on again. */
+    d = status(fx, x_id, "unit-gas", S(CHECK_FAILED), NOW + 600);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_IN_PROGRESS);
+    decision_free(d);
+    /* X's leak reported again, at X's time: it joins X (nearest in time), not Y. */
+    d = gas_alert(fx, "gas-3", NOW - 600);
+    assert_int_equal(d->kind, KIND(MERGE));
+    assert_string_equal(d->case_id, x_id);
+    decision_free(d);
+}
+
 /* Final cases leave memory; the database gives them back -------------------------------- */
 
 /* PostgreSQL behind dc->fetch: copies of the cases that left memory, as archive committed
@@ -1364,6 +1494,12 @@ int main(void)
         T(test_report_refusals),
         T(test_refusal_text_stays_utf8),
         cmocka_unit_test_setup_teardown(test_authorisation, setup_casework, teardown),
+        cmocka_unit_test_setup_teardown(test_meeting_starts_supervision_over, setup_casework,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_failed_check_takes_reports_again, setup_casework,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_paced_by_time_limit, setup_casework,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_authorisation_extension, setup_casework, teardown),
         T(test_intake_rejection_stands),
         T(test_status_update_moves_state),
