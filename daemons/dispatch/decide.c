@@ -449,10 +449,26 @@ static int status_update(struct og_decider *dc, const char *source,
                       u->unit);
     if (u->mediation && !og_registry_may(dc->reg, source, OG_ACTION_MEDIATION))
         return unauthorised(d, source, OG_ACTION_MEDIATION);
+    /* 核查 and 结案/作废 are the supervision and command side's (监督中心, 指挥中心): a
+     * grant of the action, and never the unit that holds the case. */
+    const int duty = st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_CHECKED_OK ||
+                             st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_CHECK_FAILED
+                         ? OG_ACTION_CHECK
+                     : st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_CLOSED ||
+                             st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_VOIDED
+                         ? OG_ACTION_CLOSE
+                         : -1;
+    if (duty >= 0 && !og_registry_may(dc->reg, source, (enum og_action)duty))
+        return unauthorised(d, source, (enum og_action)duty);
     if (!(c = find_case(dc, u->case_id, d, &rc)))
         return rc;
     bool holder = c->unit && strcmp(c->unit, u->unit) == 0;
     bool supervisor = supervises(dc, c, u->unit);
+    if (duty >= 0 && holder)
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                      "status.unit: case %s is held by \"%s\", which may not %s its own case "
+                      "(separation of duties: the supervision or command centre does)",
+                      c->id, u->unit, duty == OG_ACTION_CHECK ? "check" : "close or void");
     if (refuse_ext && !c->paused_at)
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "case %s: no extension request is pending", c->id);
@@ -465,7 +481,7 @@ static int status_update(struct og_decider *dc, const char *source,
                           "status.unit: the extension request of case %s is decided by a "
                           "supervising unit of its community, street or district, not \"%s\"",
                           c->id, u->unit);
-    } else if (!holder && !(approve && supervisor)) {
+    } else if (duty < 0 && !holder && !(approve && supervisor)) {
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "status.unit: case %s is held by \"%s\", not \"%s\"", c->id,
                       c->unit ? c->unit : "no unit", u->unit);

@@ -144,6 +144,8 @@ enum og_action {
     OG_ACTION_SPLIT,              /* 拆分 */
     OG_ACTION_MEDIATION,          /* 调解 outcomes (a status update with a mediation) */
     OG_ACTION_EXTENSION_DECISION, /* approving or refusing a pending extension request */
+    OG_ACTION_CHECK,              /* 核查: a resolved case checked (passed or failed) */
+    OG_ACTION_CLOSE,              /* 结案 and 作废: a case closed or voided */
     OG_ACTION_COUNT
 };
 /* The action's name as og.source_action_grant.action spells it. */

@@ -382,6 +382,8 @@ static const char *const action_names[OG_ACTION_COUNT] = {
     [OG_ACTION_SPLIT] = "split",
     [OG_ACTION_MEDIATION] = "mediation",
     [OG_ACTION_EXTENSION_DECISION] = "extension_decision",
+    [OG_ACTION_CHECK] = "check",
+    [OG_ACTION_CLOSE] = "close",
 };
 
 const char *og_action_name(enum og_action a)

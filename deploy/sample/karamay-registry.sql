@@ -768,7 +768,8 @@ COMMIT;
 -- streets, the 网格化服务管理中心, housing and emergency bureaus, property companies,
 -- volunteer desks, social organisations, utilities) in the 综治 platform; community 两委
 -- also in the 党建 grid. The district 网格化服务管理中心 (综治) holds joint meetings, splits
--- merged reports and decides extension requests with the streets; joint meetings (联席会)
+-- merged reports, decides extension requests with the streets, and checks (核查, as
+-- 监督中心), closes and voids cases (结案, 作废, as 指挥中心); joint meetings (联席会)
 -- are also convened under party leadership (党建引领), so the 党建 grid may record them; 12345 and the community
 -- systems collect satisfaction evaluations; mediation outcomes come from the 综治 platform.
 -- 物联感知平台 (iot) only reports.
@@ -789,6 +790,8 @@ INSERT INTO og.source_action_grant (source_system, action, note) VALUES
   ('zongzhi', 'meeting_decision', '联席会: 网格化服务管理中心'),
   ('dangjian', 'meeting_decision', '联席会: 党建引领, convened by the party committee'),
   ('zongzhi', 'split', '拆分: 网格化服务管理中心'),
+  ('zongzhi', 'check', '核查: 监督中心 (区网格化服务管理中心)'),
+  ('zongzhi', 'close', '结案, 作废: 指挥中心 (区网格化服务管理中心)'),
   ('zongzhi', 'extension_decision', '延期审批: 街道, 区网格化服务管理中心'),
   ('zongzhi', 'mediation', '调解协议'),
   ('zongzhi', 'evaluation', '回访评价: 社区'),

@@ -122,14 +122,15 @@ _bc_publish() {
 		"$1" >"$1.txt" 2>&1 || true
 }
 
-# Lines "case|unit|unit's source|check required|street supervisor" for the cases of $@
-# (tags), as they are now.
+# Lines "case|unit|unit's source|check required|street supervisor|checking unit" for the
+# cases of $@ (tags), as they are now.
 _bc_cases() {
 	local tags
 	tags=$(printf "'%s'," "$@")
 	sql "$_bc_db" "SELECT k.source_event_id, c.case_id, c.unit_code,
 	                      coalesce(og.unit_source(c.unit_code), 'zongzhi'), g.check_required,
-	                      (SELECT unit_code FROM og.supervisor s WHERE s.area_code = left(c.area_code, 9))
+	                      (SELECT unit_code FROM og.supervisor s WHERE s.area_code = left(c.area_code, 9)),
+	                      og.checking_unit(c.case_id)
 	                 FROM og.case c JOIN og.category g ON g.code = c.category_code
 	                 JOIN og.case_report k ON k.case_id = c.case_id AND k.joined = 'opened'
 	                WHERE k.source_event_id IN (${tags%,}) ORDER BY 1"
@@ -138,7 +139,8 @@ _bc_cases() {
 _bc_ts() { date -u -d "@$_bc_time" +%FT%TZ; }
 
 # _bc_status TAG STEP STATUS [UNIT [DAYS]]: a status update of case TAG from its unit (or
-# UNIT, from zongzhi, which speaks for supervisors' extension decisions).
+# UNIT, from zongzhi, which speaks for the supervisors' extension decisions and for the
+# centre that checks and closes).
 _bc_status() {
 	local tag=$1 step=$2 st=$3 unit=${4:-} days=${5:-} src
 	if [[ -z $unit ]]; then
@@ -157,11 +159,12 @@ _bc_eval() { # _bc_eval TAG STEP RESULT
 		"$1" "$2" "$(_bc_ts)" "${_bc_case[$1]}" "$3"
 }
 
-declare -gA _bc_case _bc_unit _bc_src _bc_chk _bc_sup
-_bc_refresh() { # reloads case, unit, source, check flag and supervisor of every tag filed
-	local tag cid unit src chk sup
-	while IFS='|' read -r tag cid unit src chk sup; do
+declare -gA _bc_case _bc_unit _bc_src _bc_chk _bc_sup _bc_centre
+_bc_refresh() { # reloads case, unit, source, check flag, supervisor and checking unit of every tag filed
+	local tag cid unit src chk sup centre
+	while IFS='|' read -r tag cid unit src chk sup centre; do
 		_bc_case[$tag]=$cid _bc_unit[$tag]=$unit _bc_src[$tag]=$src _bc_chk[$tag]=$chk _bc_sup[$tag]=$sup
+		_bc_centre[$tag]=$centre
 	done < <(_bc_cases "${_bc_tags[@]}")
 }
 
@@ -177,10 +180,10 @@ _bc_handle() {
 	_bc_status "$tag" "r$_bc_point" STATUS_RESOLVED >>"$_bc_round$r"
 	r=$((r + 1))
 	if [[ ${_bc_chk[$tag]} == t ]]; then
-		_bc_status "$tag" "k$_bc_point" STATUS_CHECKED_OK >>"$_bc_round$r"
+		_bc_status "$tag" "k$_bc_point" STATUS_CHECKED_OK "${_bc_centre[$tag]}" >>"$_bc_round$r"
 		r=$((r + 1))
 	fi
-	_bc_status "$tag" "c$_bc_point" STATUS_CLOSED >>"$_bc_round$r"
+	_bc_status "$tag" "c$_bc_point" STATUS_CLOSED "${_bc_centre[$tag]}" >>"$_bc_round$r"
 	_bc_last=$((r + 1))
 }
 
@@ -248,7 +251,7 @@ bench_capture() {
 	for tag in "${t4[@]}"; do
 		_bc_status "$tag" a1 STATUS_ACCEPTED >>"${_bc_round}1"
 		_bc_status "$tag" r1 STATUS_RESOLVED >>"${_bc_round}2"
-		_bc_status "$tag" x1 STATUS_CHECK_FAILED >>"${_bc_round}3"
+		_bc_status "$tag" x1 STATUS_CHECK_FAILED "${_bc_centre[$tag]}" >>"${_bc_round}3"
 	done
 	for tag in "${t5[@]}"; do
 		_bc_status "$tag" a1 STATUS_ACCEPTED >>"${_bc_round}1"

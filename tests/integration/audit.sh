@@ -7,6 +7,7 @@
 # faketime so that "on time" and "late" do not depend on when the test runs.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "audit"
 test_createdb
@@ -26,7 +27,11 @@ ev() { # ev ID TYPE PAYLOAD-JSON [SUBJECT]
 	printf '{"id":"%s","source":"zongzhi","type":"%s","time":"%s","subject":"%s","%s":%s}\n' \
 		"$1" "$2" "$NOW" "${4:-$GRID}" "$2" "$3"
 }
-status() { ev "$1" status "{\"case_id\":\"$(case_of "$2")\",\"status\":\"$3\",\"unit\":\"$UNIT\"}"; }
+status() { # status ID CASE-EVENT STATUS: from the holding unit, or the centre (og_status_unit)
+	local c
+	c=$(case_of "$2")
+	ev "$1" status "{\"case_id\":\"$c\",\"status\":\"$3\",\"unit\":\"$(og_status_unit "$TEST_DB" "$c" "$3" "$UNIT")\"}"
+}
 case_of() { grep -h "\"id\":\"$1\"" "$TEST_DIR"/*.out | grep -o '"case_id":"[^"]*"' | head -1 | cut -d'"' -f4; }
 
 og_start_all "$TEST_DIR"

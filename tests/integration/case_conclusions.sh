@@ -11,6 +11,7 @@
 # Dispatch's clock is set with faketime to March 2021, so every deadline is long past.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "case conclusions"
 test_createdb
@@ -29,7 +30,7 @@ step() {
 }
 report() { step "$1" report "\"subject\":\"$GRID\",\"report\":{\"category\":\"demand.repair\",\"title\":\"楼道灯不亮\",\"channel\":\"CHANNEL_GRID_PATROL\"}"; }
 status() { # status ID CASE STATUS [UNIT [EXTRA-JSON]]
-	step "$1" status "\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"${4:-$HOLDER}\"${5:-}}"
+	step "$1" status "\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"${4:-$(og_status_unit "$TEST_DB" "$2" "$3" "$HOLDER")}\"${5:-}}"
 }
 case_of() { grep -h "\"id\":\"$1\"" "$TEST_DIR"/e*.out | grep -o '"case_id":"[^"]*"' | head -1 | cut -d'"' -f4; }
 as_auditor() { "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U onegrid_audit -c "$1"; }

@@ -9,6 +9,7 @@
 # long past whenever the test runs.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "facts"
 test_createdb
@@ -28,8 +29,10 @@ report() { # report ID
 		"$1" "$NOW" "$GRID"
 }
 status() { # status ID CASE STATUS [EXTRA-JSON]
+	local c
+	c=$(case_of "$2")
 	printf '{"id":"%s","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"%s}}\n' \
-		"$1" "$NOW" "$(case_of "$2")" "$3" "$HOLDER" "${4:-}"
+		"$1" "$NOW" "$c" "$3" "$(og_status_unit "$TEST_DB" "$c" "$3" "$HOLDER")" "${4:-}"
 }
 as_auditor() { "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U onegrid_audit -c "$1"; }
 

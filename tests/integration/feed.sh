@@ -8,6 +8,7 @@
 # ends (tested on og.case directly, as the owner, in a transaction rolled back).
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "feed"
 test_createdb
@@ -145,7 +146,7 @@ send() { # send JSON...: publishes one batch; rc is onegridctl publish's exit st
 	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" \
 		--results "$TEST_DIR/step$n.out" "$TEST_DIR/step$n.jsonl" >/dev/null 2>&1 || rc=$?
 }
-status() { echo "{\"id\":\"$1\",\"source\":\"zongzhi\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$UNIT\"${4:-}}}"; }
+status() { echo "{\"id\":\"$1\",\"source\":\"zongzhi\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$(og_status_unit "$TEST_DB" "$2" "$3" "$UNIT")\"${4:-}}}"; }
 case_of() { grep -o '"case_id":"[^"]*"' "$TEST_DIR/$1.out" | cut -d'"' -f4; }
 mark() { MARK=$(sql "$TEST_DB" "SELECT coalesce(max(seq), 0) FROM og.assignment"); }
 # Every row added since mark, of any unit, as UNIT:kind:state words.

@@ -30,6 +30,7 @@ publish open
 assert_eq "three reports stored" 0 "$rc"
 CASE=$(field open case_id)
 UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$CASE'")
+CENTRE=$(og_checking_unit "$TEST_DB" "$CASE")
 NEED_CHECK=$(sql "$TEST_DB" "SELECT check_required FROM og.case JOIN og.category ON code = category_code
                              WHERE case_id = '$CASE'")
 assert_match "the case is routed" '.+' "$UNIT"
@@ -50,7 +51,7 @@ assert_eq "the restarted dispatch took epoch 2" 2 \
 assert_match "it reloaded the three cases" "epoch 2: .* 3 cases" "$(cat "$TEST_DIR/dispatch.log")"
 
 {
-	status st-3 "$CASE" STATUS_CLOSED "$UNIT"             # not yet: resolved first
+	status st-3 "$CASE" STATUS_CLOSED "$CENTRE"           # not yet: resolved first
 	status st-4 "$CASE" STATUS_RESOLVED other-unit        # not the holding unit
 	status st-5 "$CASE" STATUS_RESOLVED "$UNIT"
 	status st-6 650299-99999999 STATUS_ACCEPTED "$UNIT"    # no such case
@@ -64,9 +65,9 @@ assert_match "resolved: stored" '"outcome":"stored"' "$(grep st-5 "$TEST_DIR/ste
 assert_match "unknown case: UNKNOWN_CASE" '"reason":"REASON_UNKNOWN_CASE"' "$(grep st-6 "$TEST_DIR/steps2.out")"
 
 if [[ $NEED_CHECK == t ]]; then
-	status st-7 "$CASE" STATUS_CHECKED_OK "$UNIT" >"$TEST_DIR/steps3.jsonl"
+	status st-7 "$CASE" STATUS_CHECKED_OK "$CENTRE" >"$TEST_DIR/steps3.jsonl"
 fi
-status st-8 "$CASE" STATUS_CLOSED "$UNIT" >>"$TEST_DIR/steps3.jsonl"
+status st-8 "$CASE" STATUS_CLOSED "$CENTRE" >>"$TEST_DIR/steps3.jsonl"
 printf '{"id":"ev-1","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_UNSATISFIED"}}\n' \
 	"$NOW" "$CASE" >>"$TEST_DIR/steps3.jsonl"
 publish steps3

@@ -27,7 +27,11 @@ send() {
 }
 case_of() { grep -h "\"id\":\"$1\"" "$TEST_DIR"/*.out | grep -o '"case_id":"[^"]*"' | head -1 | cut -d'"' -f4; }
 # A unit's status update comes from the system that unit works in (og.source_unit_grant).
-status() { echo "{\"id\":\"$1\",\"source\":\"$(og_unit_source "$TEST_DB" "$UNIT")\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$UNIT\"${4:-}}}"; }
+status() { # status ID CASE STATUS [EXTRA-JSON]: from $UNIT, or the centre (og_status_unit)
+	local u
+	u=$(og_status_unit "$TEST_DB" "$2" "$3" "$UNIT")
+	echo "{\"id\":\"$1\",\"source\":\"$(og_unit_source "$TEST_DB" "$u")\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$u\"${4:-}}}"
+}
 
 send "{\"id\":\"leak-1\",\"source\":\"zongzhi\",\"type\":\"report\",\"time\":\"$NOW\",\"subject\":\"$GRID\",\"report\":{\"category\":\"dispute.water_leak\",\"title\":\"楼上卫生间跑水泡坏地板\",\"description\":\"双方对维修价格有争议\",\"channel\":\"CHANNEL_WALK_IN\"}}" \
 	"{\"id\":\"lamp-1\",\"source\":\"zongzhi\",\"type\":\"report\",\"time\":\"$NOW\",\"subject\":\"$GRID\",\"report\":{\"category\":\"facility.streetlight\",\"title\":\"路灯不亮\",\"channel\":\"CHANNEL_GRID_PATROL\"}}"

@@ -8,6 +8,7 @@
 # its batch, are stored set-based (og.store_moved), as og.store_event stores a merge.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "merge"
 test_createdb
@@ -90,14 +91,14 @@ pass "once resolved, the case takes no more reports"
 # Closed, then reopened by an unsatisfied evaluation: open again, it takes reports again.
 for st in STATUS_CHECKED_OK STATUS_CLOSED; do
 	printf '{"id":"st-%s","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
-		"$st" "$NOW" "$CASE" "$st" "$UNIT"
+		"$st" "$NOW" "$CASE" "$st" "$(og_checking_unit "$TEST_DB" "$CASE")"
 done >"$TEST_DIR/close.jsonl"
 printf '{"id":"eval-1","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_UNSATISFIED"}}\n' \
 	"$NOW" "$CASE" >>"$TEST_DIR/close.jsonl"
 # visit-3's case was filed twice, in effect: void it, so the reopened case is the only
 # open case of this problem.
 printf '{"id":"void-3","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"STATUS_VOIDED","unit":"%s"}}\n' \
-	"$NOW" "$(case_of visit-3)" "$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$(case_of visit-3)'")" \
+	"$NOW" "$(case_of visit-3)" "$(og_checking_unit "$TEST_DB" "$(case_of visit-3)")" \
 	>>"$TEST_DIR/close.jsonl"
 publish close
 assert_eq "reopened" dispatched "$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$CASE'")"

@@ -39,9 +39,9 @@ report() { # report ID SOURCE SUBJECT CATEGORY [LAT LON]
 		"$1" "$2" "$NOW" "$3" "$loc" "$4"
 }
 unit_of() { sql "$TEST_DB" "SELECT coalesce(unit_code, '') FROM og.case WHERE case_id = '$1'"; }
-status() { # status ID CASE STATUS: from the case's unit
+status() { # status ID CASE STATUS: from the case's unit, or the centre (og_status_unit)
 	local unit src
-	unit=$(unit_of "$2")
+	unit=$(og_status_unit "$TEST_DB" "$2" "$3" "$(unit_of "$2")")
 	src=$(og_unit_source "$TEST_DB" "$unit")
 	printf '{"id":"%s","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
 		"$1" "${src:-zongzhi}" "$NOW" "$2" "$3" "$unit"

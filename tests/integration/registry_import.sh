@@ -39,11 +39,11 @@ assert_match "preview: rules added as version 1" \
 assert_match "preview: a rule's version" \
 	"  \+ c-650204001001-facility.handrail  version 1 from -infinity: category_code=facility.handrail area_prefix=650204001001 unit_code=CU-650204001001 priority=0" "$out"
 assert_match "preview: grid boundaries" "og.grid_boundary \(grids.geojson\): 4 added" "$out"
-assert_match "dry run says so" "dry run: 731 changes checked, nothing written" "$out"
+assert_match "dry run says so" "dry run: 733 changes checked, nothing written" "$out"
 assert_eq "dry run wrote nothing" "$empty" "$(fingerprint)"
 
 out=$(ctl import --db "$C" --effective -infinity --summary "$SAMPLE")
-assert_match "first load committed" "committed: 731 changes" "$out"
+assert_match "first load committed" "committed: 733 changes" "$out"
 assert_eq "--summary prints counts, not rows" 0 "$(grep -c '^  [+~-] ' <<<"$out" || true)"
 assert_eq "registry loaded" "78|258|224|4|25" "$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.area),
 	(SELECT count(*) FROM og.grid_crosswalk), (SELECT count(*) FROM og.routing_rule),
@@ -100,7 +100,7 @@ assert_match "preview: the changed column, old and new" \
 	"  ~ environment.noise  time_limit: 3 -> 2  \(line 10\)" "$out"
 assert_match "preview: the added crosswalk row" \
 	"  \+ zongzhi ZZ-BJT-ZX-QY-09  area_code=650204001001004  \(line 223\)" "$out"
-assert_match "preview: the removed grant" "og.source_action_grant \(source_action_grants.csv\): 0 added, 0 changed, 1 removed, 7 unchanged
+assert_match "preview: the removed grant" "og.source_action_grant \(source_action_grants.csv\): 0 added, 0 changed, 1 removed, 9 unchanged
   - 12345 evaluation" "$out"
 assert_match "dry run counts the changes" "dry run: 4 changes checked, nothing written" "$out"
 assert_eq "dry run wrote nothing" "$before" "$(fingerprint)"

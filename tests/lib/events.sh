@@ -38,21 +38,42 @@ og_unit_source() {
 	sql "$db" "SELECT coalesce(og.unit_source('$unit'), '')"
 }
 
+# og_checking_unit DB CASE: the unit that checks, closes and voids CASE (og.checking_unit:
+# a supervisor of its district, street or community that does not hold it).
+og_checking_unit() {
+	sql "${1:?usage: og_checking_unit DB CASE}" "SELECT og.checking_unit('${2:?}')"
+}
+
+# og_status_unit DB CASE STATUS HOLDER: the unit a status update STATUS of CASE comes from:
+# HOLDER, or for a check, close or void (STATUS_CHECKED_OK, STATUS_CHECK_FAILED,
+# STATUS_CLOSED, STATUS_VOIDED) the unit that checks and closes it (og_checking_unit).
+og_status_unit() {
+	case ${3:?usage: og_status_unit DB CASE STATUS HOLDER} in
+	STATUS_CHECKED_OK | STATUS_CHECK_FAILED | STATUS_CLOSED | STATUS_VOIDED) og_checking_unit "$1" "$2" ;;
+	*) echo "${4-}" ;;
+	esac
+}
+
 # og_close_events DB CASE TIME PREFIX: as JSON Lines on stdout, the status updates that
-# take an assigned case to closed (accepted, resolved, checked when its category needs a
-# check, closed), from the source that speaks for its unit, ids PREFIX-acc, PREFIX-res,
-# PREFIX-chk, PREFIX-clo, all at TIME.
+# take an assigned case to closed: accepted and resolved from the source that speaks for
+# its unit; checked when its category needs a check, and closed, by the unit that checks
+# and closes it (og_checking_unit: a unit never checks or closes its own case); ids
+# PREFIX-acc, PREFIX-res, PREFIX-chk, PREFIX-clo, all at TIME.
 og_close_events() {
 	local db=${1:?usage: og_close_events DB CASE TIME PREFIX} case=${2:?} time=${3:?} prefix=${4:?}
-	local unit src check s
+	local unit src centre csrc check s by bysrc
 	unit=$(sql "$db" "SELECT unit_code FROM og.case WHERE case_id = '$case'")
 	src=$(og_unit_source "$db" "$unit")
+	centre=$(og_checking_unit "$db" "$case")
+	csrc=$(og_unit_source "$db" "$centre")
 	check=$(sql "$db" "SELECT check_required FROM og.case JOIN og.category ON code = category_code
 	                   WHERE case_id = '$case'")
 	for s in acc:STATUS_ACCEPTED res:STATUS_RESOLVED chk:STATUS_CHECKED_OK clo:STATUS_CLOSED; do
 		[[ ${s%%:*} == chk && $check != t ]] && continue
+		by=$unit bysrc=$src
+		[[ ${s%%:*} == chk || ${s%%:*} == clo ]] && by=$centre bysrc=$csrc
 		printf '{"id":"%s-%s","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s"}}\n' \
-			"$prefix" "${s%%:*}" "$src" "$time" "$case" "${s#*:}" "$unit"
+			"$prefix" "${s%%:*}" "$bysrc" "$time" "$case" "${s#*:}" "$by"
 	done
 }
 

@@ -70,6 +70,8 @@ static int setup(void **state)
         og_registry_add_unit(r, "unit-a", "650204001001") ||
         og_registry_add_unit(r, "unit-b", "650204001002") ||
         og_registry_add_unit(r, "unit-gas", "650204") ||
+        /* The district's centre, which checks and closes (监督中心, 指挥中心). */
+        og_registry_add_unit(r, "sup-centre", "650204") ||
         /* zongzhi speaks for every unit of the tests and may send every case action;
          * iot.gas only reports. */
         og_registry_add_unit_grant(r, "zongzhi", "unit-*") ||
@@ -170,12 +172,20 @@ static Onegrid__V1__Decision *status(struct fixture *fx, const char *case_id, co
     return decide_at(fx, &x, now);
 }
 
-/* Moves case_id by unit through statuses, each step allowed. */
+/* True for the statuses only the supervision or command side sends (核查, 结案, 作废). */
+static bool centre_status(int st)
+{
+    return st == S(CHECKED_OK) || st == S(CHECK_FAILED) || st == S(CLOSED) || st == S(VOIDED);
+}
+
+/* Moves case_id through statuses, each step allowed: sent by unit, or by sup-centre for the
+ * steps that are not the holder's (centre_status). */
 static void walk(struct fixture *fx, const char *case_id, const char *unit, const int *sts,
                  size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        Onegrid__V1__Decision *d = status(fx, case_id, unit, sts[i], NOW + 60 * (int64_t)i);
+        const char *who = centre_status(sts[i]) ? "sup-centre" : unit;
+        Onegrid__V1__Decision *d = status(fx, case_id, who, sts[i], NOW + 60 * (int64_t)i);
         if (d->kind != KIND(UPDATE_CASE))
             fail_msg("step %zu (status %d) refused: %s", i, sts[i],
                      d->rejection ? d->rejection->text : "?");
@@ -502,9 +512,64 @@ static void test_status_update_moves_state(void **state)
     assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_ACCEPTED);
 
     /* A step the state does not allow. */
-    d = status(fx, id, "unit-a", S(CHECKED_OK), NOW + 120);
+    d = status(fx, id, "sup-centre", S(CHECKED_OK), NOW + 120);
     expect_reject("checked_ok while accepted", d, R(INVALID_TRANSITION), "accepted");
     assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_ACCEPTED);
+}
+
+/* 核查 and 结案/作废 are the supervision and command side's: a unit never checks, closes or
+ * voids its own case, and a source needs the check or close action to send them. Before,
+ * the unit that resolved a case could pass its own check and close it. */
+static void test_separation_of_duties(void **state)
+{
+    struct fixture *fx = *state;
+    static const int to_resolved[] = {S(ACCEPTED), S(RESOLVED)};
+    struct ex x;
+    ex_alert(&x);
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+    walk(fx, id, "unit-gas", to_resolved, OG_ARRAY_SIZE(to_resolved));
+    expect_reject("the holder checks its own case", status(fx, id, "unit-gas", S(CHECKED_OK), NOW),
+                  R(INVALID_TRANSITION), "may not check its own case");
+    expect_reject("the holder fails its own check", status(fx, id, "unit-gas", S(CHECK_FAILED), NOW),
+                  R(INVALID_TRANSITION), "may not check its own case");
+    /* A source with the unit's grant but not the action's. */
+    og_registry_add_source(fx->reg, "dangjian");
+    og_registry_add_unit_grant(fx->reg, "dangjian", "sup-*");
+    ex_status(&x);
+    x.e.source = (char *)"dangjian";
+    x.status.case_id = id;
+    x.status.unit = (char *)"sup-centre";
+    x.status.status = S(CHECKED_OK);
+    expect_reject("a source without the check action", decide(fx, &x), R(UNAUTHORISED_SOURCE),
+                  "may not send check");
+    x.status.status = S(VOIDED);
+    expect_reject("a source without the close action", decide(fx, &x), R(UNAUTHORISED_SOURCE),
+                  "may not send close");
+    assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_RESOLVED);
+    /* The centre checks it; the holder may not close it, the centre does. */
+    d = status(fx, id, "sup-centre", S(CHECKED_OK), NOW + 60);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->unit, "unit-gas"); /* the case stays the unit's */
+    decision_free(d);
+    expect_reject("the holder closes its own case", status(fx, id, "unit-gas", S(CLOSED), NOW),
+                  R(INVALID_TRANSITION), "may not close or void its own case");
+    d = status(fx, id, "sup-centre", S(CLOSED), NOW + 120);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_CLOSED);
+    decision_free(d);
+    /* An unrouted report (no unit holds it) is voided by the centre; before, by nobody. */
+    ex_report(&x);
+    x.report.category = (char *)"env.unrouted";
+    d = decide(fx, &x);
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+    d = status(fx, id, "sup-centre", S(VOIDED), NOW);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_VOIDED);
+    decision_free(d);
 }
 
 static void test_status_update_refusals(void **state)
@@ -529,7 +594,7 @@ static void test_status_update_refusals(void **state)
     char unrouted[32];
     snprintf(unrouted, sizeof(unrouted), "%s", d->case_id);
     decision_free(d);
-    expect_reject("unrouted case", status(fx, unrouted, "unit-a", S(VOIDED), NOW),
+    expect_reject("unrouted case", status(fx, unrouted, "unit-a", S(ACCEPTED), NOW),
                   R(INVALID_TRANSITION), "no unit");
 
     /* A meeting decision is refused with a reason, not dropped. */
@@ -547,7 +612,7 @@ static void test_full_lifecycle_and_evaluation(void **state)
 
     /* facility.handrail needs no field check: resolved -> closed directly. */
     walk(fx, case_id, "unit-a", to_closed, 3);
-    Onegrid__V1__Decision *d = status(fx, case_id, "unit-a", S(CLOSED), NOW + 500);
+    Onegrid__V1__Decision *d = status(fx, case_id, "sup-centre", S(CLOSED), NOW + 500);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_string_equal(d->previous_state, OG_STATE_RESOLVED);
     assert_string_equal(d->state, OG_STATE_CLOSED);
@@ -602,7 +667,7 @@ static void test_field_check_required(void **state)
     /* hazard.gas requires a field check: resolved -> closed is refused. */
     static const int to_resolved[] = {S(ACCEPTED), S(RESOLVED)};
     walk(fx, id, "unit-gas", to_resolved, 2);
-    expect_reject("close without check", status(fx, id, "unit-gas", S(CLOSED), NOW),
+    expect_reject("close without check", status(fx, id, "sup-centre", S(CLOSED), NOW),
                   R(INVALID_TRANSITION), "STATUS_CLOSED");
     static const int checked[] = {S(CHECKED_OK), S(CLOSED)};
     walk(fx, id, "unit-gas", checked, 2);
@@ -1175,7 +1240,7 @@ static void test_failed_check_takes_reports_again(void **state)
     decision_free(d);
     assert_string_not_equal(x_id, y_id);
     /* X's check fails: it is worked on again. */
-    d = status(fx, x_id, "unit-gas", S(CHECK_FAILED), NOW + 600);
+    d = status(fx, x_id, "sup-centre", S(CHECK_FAILED), NOW + 600);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_string_equal(d->state, OG_STATE_IN_PROGRESS);
     decision_free(d);
@@ -1504,6 +1569,7 @@ int main(void)
         T(test_intake_rejection_stands),
         T(test_status_update_moves_state),
         T(test_status_update_refusals),
+        T(test_separation_of_duties),
         T(test_full_lifecycle_and_evaluation),
         T(test_field_check_required),
         cmocka_unit_test(test_case_numbering),
