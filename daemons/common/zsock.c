@@ -138,8 +138,19 @@ void *og_router_open(void *ctx, const struct og_router_opts *o, char *err, size_
     /* HWM counts whole messages per connection: with maxmsg it bounds what one peer can
      * make libzmq hold for it (a message still arriving is bounded by nothing but the
      * connection's end: see intake's peers.c). */
-    if (o->rcvhwm > 0)
+    if (o->rcvhwm > 0) {
+        /* Such a connection is left unread once its queue is full. If the peer goes away
+         * then, libzmq 4.3.4 aborts the process at the next heartbeat ("Assertion failed:
+         * !_io_error (src/stream_engine_base.cpp:331)", libzmq issue 4841): no heartbeats
+         * here. A peer that is gone is found by TCP keepalive, or at once over ipc://. */
+        int zero = 0, keepalive = 1, idle = 60, intvl = 10, cnt = 3;
         zmq_setsockopt(s, ZMQ_RCVHWM, &o->rcvhwm, sizeof(o->rcvhwm));
+        zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &zero, sizeof(zero));
+        zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE, &keepalive, sizeof(keepalive));
+        zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_IDLE, &idle, sizeof(idle));
+        zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_INTVL, &intvl, sizeof(intvl));
+        zmq_setsockopt(s, ZMQ_TCP_KEEPALIVE_CNT, &cnt, sizeof(cnt));
+    }
     if (o->handshake_ms > 0)
         zmq_setsockopt(s, ZMQ_HANDSHAKE_IVL, &o->handshake_ms, sizeof(o->handshake_ms));
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));

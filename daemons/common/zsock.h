@@ -49,7 +49,8 @@ void *og_router_new_curve(void *ctx, const char *endpoints, int64_t maxmsg,
 struct og_router_opts {
     const char *endpoints;     /* NULL: bound later, with og_router_bind */
     int64_t maxmsg;            /* a larger frame, handshake frames too, drops the connection */
-    int rcvhwm;                /* whole messages queued per connection; 0: far above any window */
+    int rcvhwm; /* whole messages queued per connection; 0: far above any window. Set, the
+                 * socket sends no heartbeats and uses TCP keepalive (og_router_open) */
     int handshake_ms;          /* a connection must finish its handshake in time; 0: 30 s */
     const char *server_secret; /* CURVE, as above; NULL: none */
     const char *zap_domain;
