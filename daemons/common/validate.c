@@ -421,7 +421,10 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e,
         if (check_enum_set(v, "decision.action", m->action) ||
             check_str(v, "decision.minutes_ref", m->minutes_ref, 0, 128))
             return -EINVAL;
-        if (m->action == ONEGRID__V1__MEETING_DECISION__ACTION__ACTION_ASSIGN)
+        /* Required to assign; any action's unit is bounded as dispatch's frame check
+         * bounds it: a frame dispatch drops is never answered. */
+        if (m->action == ONEGRID__V1__MEETING_DECISION__ACTION__ACTION_ASSIGN ||
+            (m->unit && m->unit[0]))
             return check_id(v, "decision.unit", m->unit);
         return 0;
     }

@@ -58,6 +58,11 @@ static const char *const extra_lines[] = {
     "\"CHANNEL_APP\","
     "\"severity\":\"SEVERITY_MINOR\",\"handled_on_spot\":true,"
     "\"contact\":{\"name\":\"王阿姨\",\"phone\":\"+86 138-0000-0000\"}}}",
+    /* A unit with another action than ACTION_ASSIGN: bounded all the same (validate.c). */
+    "{\"id\":\"lxh-2\",\"source\":\"zongzhi\",\"type\":\"decision\",\"time\":\"2026-11-19T10:35:"
+    "00+08:00\","
+    "\"decision\":{\"case_ids\":[\"650204-00000008\"],\"action\":\"ACTION_CLOSE\","
+    "\"unit\":\"GC-650204-0000000000000000000000000000000000000000000000000000000\"}}",
 };
 
 #define NOW_US (1795137300LL * 1000000 + 123456)

@@ -414,6 +414,27 @@ static void test_missing_field(void **state)
     expect_ex("decision assign without unit", &x, R(MISSING_FIELD), "decision.unit");
 }
 
+/* A decision's unit is bounded whatever its action: a 65-byte unit with ACTION_CLOSE passed
+ * intake, dispatch's frame check dropped the frame unanswered, intake resent it for ever,
+ * and each such frame held a slot of dispatch's window until intake restarted. */
+static void test_decision_unit_bounded(void **state)
+{
+    struct ex x;
+    char unit[66];
+    (void)state;
+    memset(unit, 'U', 65);
+    unit[65] = '\0';
+    ex_decision(&x);
+    x.decision.action = ONEGRID__V1__MEETING_DECISION__ACTION__ACTION_CLOSE;
+    x.decision.unit = unit;
+    expect_ex("decision close with a 65-byte unit", &x, R(INVALID_FIELD), "decision.unit");
+    unit[64] = '\0';
+    expect_ex("decision close with a 64-byte unit", &x, R(UNSPECIFIED), NULL);
+    x.decision.unit = (char *)"单位";
+    expect_ex("decision close with a unit not printable ASCII", &x, R(INVALID_FIELD),
+              "decision.unit");
+}
+
 /* INVALID_FIELD ---------------------------------------------------------------------- */
 
 static void test_invalid_field_lengths(void **state)
@@ -703,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_unknown_field),
         cmocka_unit_test(test_unknown_enum),
         cmocka_unit_test(test_missing_field),
+        cmocka_unit_test(test_decision_unit_bounded),
         cmocka_unit_test(test_invalid_field_lengths),
         cmocka_unit_test(test_invalid_field_twice),
         cmocka_unit_test(test_invalid_time),
