@@ -449,13 +449,26 @@ static void on_answer(Onegrid__V1__Frame *f, void *arg)
     onegrid__v1__frame__free_unpacked(f, NULL);
 }
 
-/* Answers a Submit that would take its connection over max_unanswered: not a refusal (it
- * goes nowhere and is not recorded), a request to slow down and send it again. */
-static void answer_busy(struct og_intake *in, const struct waiter *wt)
+/* Answers the Submit REASON_BUSY with text (not recorded: the publisher sends it again). */
+static void reply_busy(struct og_intake *in, const struct waiter *wt, const char *text)
 {
     Onegrid__V1__Reply r = ONEGRID__V1__REPLY__INIT;
     Onegrid__V1__Nack n = ONEGRID__V1__NACK__INIT;
     struct og_waiter w = {wt->route, wt->route_len, wt->tag, wt->tag_len, 1};
+
+    n.reason = ONEGRID__V1__REASON__REASON_BUSY;
+    n.text = (char *)text;
+    r.result_case = ONEGRID__V1__REPLY__RESULT_NACK;
+    r.nack = &n;
+    in->busy++;
+    if (reply_to(in, &w, &r) < 0)
+        in->unroutable++;
+}
+
+/* Answers a Submit that would take its connection over max_unanswered: not a refusal (it
+ * goes nowhere and is not recorded), a request to slow down and send it again. */
+static void answer_busy(struct og_intake *in, const struct waiter *wt)
+{
     char text[160], route[2 * 16 + 1];
     uint64_t repeats, dropped;
 
@@ -463,13 +476,7 @@ static void answer_busy(struct og_intake *in, const struct waiter *wt)
              "intake holds %zu Submits of this connection unanswered, the most it takes: wait "
              "for answers, then send this again",
              in->opts.max_unanswered);
-    n.reason = ONEGRID__V1__REASON__REASON_BUSY;
-    n.text = text;
-    r.result_case = ONEGRID__V1__REPLY__RESULT_NACK;
-    r.nack = &n;
-    in->busy++;
-    if (reply_to(in, &w, &r) < 0)
-        in->unroutable++;
+    reply_busy(in, wt, text);
     og_hex(wt->route, wt->route_len < 16 ? wt->route_len : 16, route);
     if (og_ratelimit_allow(in->said, route, og_mono_us(), &repeats, &dropped))
         og_notice("a publisher connection (routing id %s...) has %zu Submits unanswered: "
@@ -508,12 +515,26 @@ static void submit(struct og_intake *in, Onegrid__V1__Frame *f, const struct wai
             say(LOG_INFO, "refusing an event without an id (sha256 %s...) from %s: %s: %s", hex,
                 sub->publisher, og_reason_name(sub->rejection->reason), sub->rejection->text);
     }
-    /* Already held (1): a copy of an event in flight, answered with the first. */
+    /* Already held (1): a copy of an event in flight, answered with the first; but another
+     * event under the same source and id (other bytes: a corrected one, say) is not that
+     * event, and its answer would not be its own: it waits until the first is answered. */
+    const ProtobufCBinaryData *digest = &f->submission->raw_sha256;
+    bool known = digest->len == 32;
     if (rc == 0)
         rc = og_link_client_send(in->dispatch, f);
+    if (rc == 1 && known && og_waiters_differs(in->waiters, f->key, digest->data)) {
+        reply_busy(in, wt,
+                   "another event with this source and id, with other content, is being decided: "
+                   "wait for its answer, then send this again");
+        og_intake_frame_free(&f);
+        return;
+    }
+    bool forwarded = rc == 0;
     if (rc >= 0)
         rc = og_waiters_add(in->waiters, f->key, wt->route, wt->route_len, wt->tag, wt->tag_len,
                             rc == 1 ? 0 : protobuf_c_message_get_packed_size(&f->base));
+    if (rc >= 0 && forwarded && known)
+        og_waiters_set_digest(in->waiters, f->key, digest->data);
     if (rc < 0)
         og_warn("could not pass an event on (%s); the publisher will resend it", strerror(-rc));
     og_intake_frame_free(&f);

@@ -109,6 +109,11 @@ int og_waiters_add(struct og_waiters *ws, const char *key, const uint8_t *route,
 size_t og_waiters_take(struct og_waiters *ws, const char *key,
                        void (*fn)(const struct og_waiter *w, bool first, void *arg), void *arg);
 bool og_waiters_full(const struct og_waiters *ws);
+/* Remembers the digest (raw_sha256) of the Submit passed on for key. */
+void og_waiters_set_digest(struct og_waiters *ws, const char *key, const uint8_t digest[32]);
+/* True when key waits for the answer to a Submit whose digest is known and is not digest:
+ * another event under the same source and id. */
+bool og_waiters_differs(const struct og_waiters *ws, const char *key, const uint8_t digest[32]);
 /* Submits waiting, entries held, and the bytes of their keys. */
 size_t og_waiters_submits(const struct og_waiters *ws);
 size_t og_waiters_entries(const struct og_waiters *ws);

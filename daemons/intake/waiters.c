@@ -24,6 +24,8 @@ struct waiting {
     UT_hash_handle hh; /* by key */
     struct entry *entries;
     size_t bytes; /* what was passed on for the key */
+    bool has_digest;
+    uint8_t digest[32]; /* of the Submit passed on (og_waiters_set_digest) */
     char key[];
 };
 
@@ -255,4 +257,21 @@ size_t og_waiters_route_entries(const struct og_waiters *ws, const uint8_t *rout
 {
     const struct route *r = find_route(ws, route, route_len);
     return r ? r->entries : 0;
+}
+
+void og_waiters_set_digest(struct og_waiters *ws, const char *key, const uint8_t digest[32])
+{
+    struct waiting *w;
+    HASH_FIND_STR(ws->by_key, key, w);
+    if (w) {
+        memcpy(w->digest, digest, sizeof(w->digest));
+        w->has_digest = true;
+    }
+}
+
+bool og_waiters_differs(const struct og_waiters *ws, const char *key, const uint8_t digest[32])
+{
+    struct waiting *w;
+    HASH_FIND_STR(ws->by_key, key, w);
+    return w && w->has_digest && memcmp(w->digest, digest, sizeof(w->digest)) != 0;
 }
