@@ -13,7 +13,7 @@
 
 /* Frames are small (an event is at most max_event_bytes); this bounds what a link will
  * accept from a peer so a broken one cannot make us allocate without limit. */
-#define MAX_FRAME (4 * 1024 * 1024)
+#define MAX_FRAME OG_LINK_MAX_FRAME
 
 uint8_t *og_pack(const ProtobufCMessage *m, size_t *len)
 {

@@ -11,6 +11,13 @@
 #ifndef OG_LINK_H
 #define OG_LINK_H
 
+/* The largest frame a link takes from its peer (a larger one ends the connection): an event
+ * is at most max_event_bytes, and a refused one carries its raw bytes too (intake's
+ * configuration keeps both under this, with room for the rest of the frame). */
+#define OG_LINK_MAX_FRAME (4 * 1024 * 1024)
+/* What a frame holds besides the event and a refused event's raw bytes, at most. */
+#define OG_LINK_FRAME_OVERHEAD (64 * 1024)
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

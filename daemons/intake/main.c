@@ -7,6 +7,7 @@
 
 #include "daemon.h"
 #include "intake.h"
+#include "link.h"
 #include "log.h"
 #include "metrics.h"
 #include "zap.h"
@@ -108,6 +109,14 @@ int main(int argc, char **argv)
                       sizeof(err)) ||
         config_yes(cfg, "allow_unauthenticated", &allow_unauthenticated, err, sizeof(err))) {
         og_err("%s", err);
+        goto out;
+    }
+    /* A refused event goes to dispatch whole, with its raw bytes: a frame larger than the
+     * link takes would end the connection, and be resent, for ever. */
+    if ((int64_t)max_bytes + max_rej > OG_LINK_MAX_FRAME - OG_LINK_FRAME_OVERHEAD) {
+        og_err("[intake] max_event_bytes (%ld) plus max_rejected_bytes (%ld) must be at most %d: "
+               "a refused event travels with both to dispatch, in a frame of at most %d bytes",
+               max_bytes, max_rej, OG_LINK_MAX_FRAME - OG_LINK_FRAME_OVERHEAD, OG_LINK_MAX_FRAME);
         goto out;
     }
     const char *listen = og_config_get(cfg, "intake", "listen");

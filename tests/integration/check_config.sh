@@ -82,6 +82,10 @@ bad "a port out of range" intake "s|^listen = ipc://$TEST_DIR/intake.sock|listen
 bad "a mistyped ipc:// directory" intake "s|^dispatch = .*|dispatch = ipc://$TEST_DIR/no-such-dir/dispatch.sock|" \
 	"\[intake\] dispatch: \"ipc://$TEST_DIR/no-such-dir/dispatch.sock\": directory \"$TEST_DIR/no-such-dir\": No such file or directory"
 bad "an unknown key" intake 's/^max_event_bytes = /max_event_byte = /' '\[intake\] max_event_byte: unknown setting'
+# A refused event travels to dispatch whole and with its raw bytes: both together must fit
+# a link's frame (4 MiB), or the refusal would cut the link and be resent for ever.
+bad "events too large for the link when refused" intake 's/^max_event_bytes = .*/max_event_bytes = 4194304/' \
+	'\[intake\] max_event_bytes \(4194304\) plus max_rejected_bytes \(4096\) must be at most 4128768'
 bad "a missing key file" archive "/^\[archive\]$/a signing_key = $TEST_DIR/none.key" "none.key"
 sed "s|^dispatch = .*|dispatch = ipc://$TEST_DIR/dispach.sock|" "$conf" >"$TEST_DIR/typo.conf"
 check intake "$TEST_DIR/typo.conf"
