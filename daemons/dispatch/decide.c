@@ -427,7 +427,8 @@ static int unauthorised(Onegrid__V1__Decision *d, const char *source, enum og_ac
 }
 
 static int status_update(struct og_decider *dc, const char *source,
-                         const Onegrid__V1__StatusUpdate *u, int64_t now, Onegrid__V1__Decision *d)
+                         const Onegrid__V1__StatusUpdate *u, int64_t received, int64_t now,
+                         Onegrid__V1__Decision *d)
 {
     const int st = u->status;
     const bool approve = st == ONEGRID__V1__STATUS_UPDATE__STATUS__STATUS_EXTENDED,
@@ -498,11 +499,14 @@ static int status_update(struct og_decider *dc, const char *source,
         if (c->paused_at)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "case %s: an extension request is already pending", c->id);
-        if (!c->deadline || now >= c->deadline)
+        /* Asked when intake received it: a request sent in time is not late because it
+         * waited (an outage, a clock held untrusted) before it was decided. */
+        if (!c->deadline || received >= c->deadline)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "case %s: %s; an extension is requested before the deadline", c->id,
-                          c->deadline ? "the deadline has passed" : "no clock runs");
-        c->paused_at = now;
+                          c->deadline ? "the deadline had passed when it was received"
+                                      : "no clock runs");
+        c->paused_at = received;
         c->extension_days = u->extension_working_days;
         return move(c, next, now, d);
     }
@@ -620,7 +624,10 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
     case ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT:
         return open_case(dc, s, e->subject, e->sensor_alert->category, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS:
-        return status_update(dc, s->source, e->status, now, d);
+        return status_update(dc, s->source, e->status,
+                             s->received && s->received->seconds < now ? s->received->seconds
+                                                                       : now,
+                             now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION:
         if (!og_registry_may(dc->reg, s->source, OG_ACTION_EVALUATION))
             return unauthorised(d, s->source, OG_ACTION_EVALUATION);

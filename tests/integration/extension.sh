@@ -83,7 +83,7 @@ escalated() { (($(levels "$B") >= 1)); }
 og_poll 60 escalated || true
 assert_ge "the ignored case escalates" 1 "$(levels "$B")"
 assert_eq "the paused case does not" 0 "$(levels "$A")"
-assert_match "a request after the deadline: refused" 'REASON_INVALID_TRANSITION.*deadline has passed' \
+assert_match "a request after the deadline: refused" 'REASON_INVALID_TRANSITION.*deadline had passed when it was received' \
 	"$(send "$HOLDER" "$B" STATUS_EXTENSION_REQUESTED 2)"
 
 # The street office approves 2 days: the 39 working hours left when paused (Tue 10:00 to

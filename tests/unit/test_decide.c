@@ -948,10 +948,44 @@ static void test_extension_request_pauses_clock(void **state)
     assert_int_equal(c->deadline,
                      og_calendar_resume(cal, due3, asked3, asked3 + 60, "working_days"));
 
+    /* Received in time, decided late (dispatch away, or its clock untrusted, meanwhile): it
+     * was asked in time, and the clock paused when intake received it. Before, dispatch's
+     * own time decided, and the request was refused for a reason not in it. */
+    {
+        struct ex x;
+        Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
+        Onegrid__V1__Timestamp got = ONEGRID__V1__TIMESTAMP__INIT;
+        Onegrid__V1__Decision *late = calloc(1, sizeof(*late));
+        assert_non_null(late);
+        onegrid__v1__decision__init(late);
+        ex_status(&x);
+        x.status.case_id = id;
+        x.status.unit = (char *)"unit-a";
+        x.status.status = S(EXTENSION_REQUESTED);
+        x.status.extension_working_days = 1;
+        got.seconds = c->deadline - 60;
+        sub.publisher = (char *)"local";
+        sub.source = x.e.source;
+        sub.event = &x.e;
+        sub.received = &got;
+        int64_t was_due = c->deadline;
+        assert_int_equal(og_decide(&fx->dc, &sub, was_due + 3600, late), 0);
+        if (late->kind != KIND(UPDATE_CASE))
+            fail_msg("a request received in time, decided late: %s",
+                     late->rejection ? late->rejection->text : "?");
+        assert_int_equal(c->paused_at, was_due - 60);
+        decision_free(late);
+        /* Refused, to let the clock run again for what follows. */
+        Onegrid__V1__Decision *d2 =
+            extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, was_due + 3660);
+        assert_int_equal(d2->kind, KIND(UPDATE_CASE));
+        decision_free(d2);
+    }
+
     /* Too late: a request after the deadline is refused. */
     expect_reject("a request after the deadline",
                   extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 1, c->deadline + 1),
-                  R(INVALID_TRANSITION), "deadline has passed");
+                  R(INVALID_TRANSITION), "deadline had passed when it was received");
 }
 
 static void test_extension_without_request(void **state)
