@@ -473,16 +473,19 @@ static int status_update(struct og_decider *dc, const char *source,
     if (refuse_ext && !c->paused_at)
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "case %s: no extension request is pending", c->id);
-    if ((approve || refuse_ext) && c->paused_at) {
+    /* 延期 is approved (a pending request, or directly) or refused by a supervising unit,
+     * never by the unit whose deadline it moves: its own word would be a payload field
+     * granting it a right (DESIGN, authorisation). */
+    if (approve || (refuse_ext && c->paused_at)) {
         if (!og_registry_may(dc->reg, source, OG_ACTION_EXTENSION_DECISION))
             return unauthorised(d, source, OG_ACTION_EXTENSION_DECISION);
-        /* Not the requesting unit, even where it also supervises the community. */
+        /* Not the unit that holds it, even where it also supervises the community. */
         if (!supervisor || holder)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
-                          "status.unit: the extension request of case %s is decided by a "
-                          "supervising unit of its community, street or district, not \"%s\"",
+                          "status.unit: an extension of case %s is decided by a supervising "
+                          "unit of its community, street or district, not \"%s\"",
                           c->id, u->unit);
-    } else if (duty < 0 && !holder && !(approve && supervisor)) {
+    } else if (duty < 0 && !holder) {
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "status.unit: case %s is held by \"%s\", not \"%s\"", c->id,
                       c->unit ? c->unit : "no unit", u->unit);

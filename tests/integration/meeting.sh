@@ -6,6 +6,7 @@
 # handled on the spot (社区自办), closed as it opens.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "meeting"
 test_createdb
@@ -24,7 +25,7 @@ send() { # send JSON...: publishes one batch of events; results in $TEST_DIR/N.o
 		--results "$TEST_DIR/$n.out" "$TEST_DIR/$n.jsonl" >/dev/null 2>&1 || rc=$?
 }
 report() { echo "{\"id\":\"$1\",\"source\":\"zongzhi\",\"type\":\"report\",\"time\":\"$NOW\",\"subject\":\"$GRID\",\"report\":{\"category\":\"${2:-demand.elderly_care}\",\"title\":\"老人需要助餐服务\",\"channel\":\"CHANNEL_WALK_IN\"${3:-}}}"; }
-status() { echo "{\"id\":\"$1\",\"source\":\"zongzhi\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$UNIT\"${4:-}}}"; }
+status() { echo "{\"id\":\"$1\",\"source\":\"zongzhi\",\"type\":\"status\",\"time\":\"$NOW\",\"status\":{\"case_id\":\"$2\",\"status\":\"$3\",\"unit\":\"$(og_status_unit "$TEST_DB" "$2" "$3" "$UNIT")\"${4:-}}}"; }
 decision() { echo "{\"id\":\"$1\",\"source\":\"dangjian\",\"type\":\"decision\",\"time\":\"$NOW\",\"decision\":{\"case_ids\":[$2],\"action\":\"$3\"${4:-},\"minutes_ref\":\"联席会纪要 2026-11 第3期\"}}"; }
 case_of() { grep -h "\"id\":\"$1\"" "$TEST_DIR"/*.out | grep -o '"case_id":"[^"]*"' | head -1 | cut -d'"' -f4; }
 state() { sql "$TEST_DB" "SELECT state || '|' || coalesce(unit_code, '-') || '|' || (deadline_at IS NOT NULL)

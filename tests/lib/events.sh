@@ -46,10 +46,13 @@ og_checking_unit() {
 
 # og_status_unit DB CASE STATUS HOLDER: the unit a status update STATUS of CASE comes from:
 # HOLDER, or for a check, close or void (STATUS_CHECKED_OK, STATUS_CHECK_FAILED,
-# STATUS_CLOSED, STATUS_VOIDED) the unit that checks and closes it (og_checking_unit).
+# STATUS_CLOSED, STATUS_VOIDED) the unit that checks and closes it (og_checking_unit), which
+# as a supervisor of the case also decides its extensions (STATUS_EXTENDED).
 og_status_unit() {
 	case ${3:?usage: og_status_unit DB CASE STATUS HOLDER} in
-	STATUS_CHECKED_OK | STATUS_CHECK_FAILED | STATUS_CLOSED | STATUS_VOIDED) og_checking_unit "$1" "$2" ;;
+	STATUS_CHECKED_OK | STATUS_CHECK_FAILED | STATUS_CLOSED | STATUS_VOIDED | STATUS_EXTENDED)
+		og_checking_unit "$1" "$2"
+		;;
 	*) echo "${4-}" ;;
 	esac
 }

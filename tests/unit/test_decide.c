@@ -996,14 +996,14 @@ static void test_extension_without_request(void **state)
     snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
     struct og_case *c = og_cases_find(fx->cases, id);
     int64_t due = c->deadline;
-    /* The holder reports an extension approved elsewhere (as before requests existed). */
-    Onegrid__V1__Decision *d = extension(fx, id, "unit-a", S(EXTENDED), 2, NOW + 60);
-    assert_int_equal(d->kind, KIND(UPDATE_CASE));
-    assert_int_equal(d->deadline->seconds, og_calendar_deadline(cal, due, 2, "working_days"));
-    decision_free(d);
+    /* The holder may not extend its own deadline, however it words it (an approval given
+     * elsewhere, it once could say): it would never be overdue. */
+    expect_reject("the holder extends its own deadline",
+                  extension(fx, id, "unit-a", S(EXTENDED), 2, NOW + 60), R(INVALID_TRANSITION),
+                  "supervising unit");
+    assert_int_equal(c->deadline, due);
     /* A supervising unit may grant one directly. */
-    due = c->deadline;
-    d = extension(fx, id, "sup-dist", S(EXTENDED), 1, NOW + 120);
+    Onegrid__V1__Decision *d = extension(fx, id, "sup-dist", S(EXTENDED), 1, NOW + 120);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_int_equal(d->deadline->seconds, og_calendar_deadline(cal, due, 1, "working_days"));
     decision_free(d);
