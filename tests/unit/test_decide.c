@@ -160,6 +160,21 @@ static const char *open_handrail(struct fixture *fx)
     return id;
 }
 
+/* Opens a report of a category no rule routes (env.unrouted): a case in "reported" that no
+ * unit holds. Returns its id (static buffer). */
+static const char *open_unrouted(struct fixture *fx)
+{
+    static char id[32];
+    struct ex x;
+    ex_report(&x);
+    x.report.category = (char *)"env.unrouted";
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_string_equal(d->state, OG_STATE_REPORTED);
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+    return id;
+}
+
 /* A status update from unit for case_id. */
 static Onegrid__V1__Decision *status(struct fixture *fx, const char *case_id, const char *unit,
                                      int st, int64_t now)
@@ -533,8 +548,9 @@ static void test_separation_of_duties(void **state)
     walk(fx, id, "unit-gas", to_resolved, OG_ARRAY_SIZE(to_resolved));
     expect_reject("the holder checks its own case", status(fx, id, "unit-gas", S(CHECKED_OK), NOW),
                   R(INVALID_TRANSITION), "may not check its own case");
-    expect_reject("the holder fails its own check", status(fx, id, "unit-gas", S(CHECK_FAILED), NOW),
-                  R(INVALID_TRANSITION), "may not check its own case");
+    expect_reject("the holder fails its own check",
+                  status(fx, id, "unit-gas", S(CHECK_FAILED), NOW), R(INVALID_TRANSITION),
+                  "may not check its own case");
     /* A source with the unit's grant but not the action's. */
     og_registry_add_source(fx->reg, "dangjian");
     og_registry_add_unit_grant(fx->reg, "dangjian", "sup-*");
@@ -561,11 +577,7 @@ static void test_separation_of_duties(void **state)
     assert_string_equal(d->state, OG_STATE_CLOSED);
     decision_free(d);
     /* An unrouted report (no unit holds it) is voided by the centre; before, by nobody. */
-    ex_report(&x);
-    x.report.category = (char *)"env.unrouted";
-    d = decide(fx, &x);
-    snprintf(id, sizeof(id), "%s", d->case_id);
-    decision_free(d);
+    snprintf(id, sizeof(id), "%s", open_unrouted(fx));
     d = status(fx, id, "sup-centre", S(VOIDED), NOW);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_string_equal(d->state, OG_STATE_VOIDED);
@@ -1173,12 +1185,8 @@ static void test_meeting_starts_supervision_over(void **state)
 {
     struct fixture *fx = *state;
     struct ex x;
-    ex_report(&x);
-    x.report.category = (char *)"env.unrouted";
-    Onegrid__V1__Decision *d = decide(fx, &x);
-    assert_string_equal(d->state, OG_STATE_REPORTED);
-    decision_free(d);
-    struct og_case *c = og_cases_find(fx->cases, "650204-00000001");
+    Onegrid__V1__Decision *d;
+    struct og_case *c = og_cases_find(fx->cases, open_unrouted(fx));
     assert_non_null(c);
     assert_true(c->deadline > 0);
     int64_t late = c->deadline + 30 * 86400;
