@@ -24,6 +24,12 @@ struct held {
      * dispatch decided it after such a record of its batch (leave_out). It is answered
      * with no reply, which tells dispatch to reload; intake resends the event. */
     bool unstored;
+    /* A newer dispatch (a later epoch) sent a record under this key while this one was
+     * held, and it was taken as a resend of this one. An answer without a reply (this
+     * record not stored: a stale epoch, left out) would reach that dispatch as the answer
+     * to its own record and make it reload: none is sent. It resends its record, which
+     * is then stored (or answered) on its own. */
+    bool superseded;
     UT_hash_handle hh;
 };
 
@@ -247,6 +253,8 @@ static void answer(struct og_archive *a, struct held *h, uint64_t epoch)
     f.epoch = epoch;
     /* Left out: no reply, whatever an earlier pass over its batch had filled in. */
     f.reply = h->unstored ? NULL : h->item.reply;
+    if (!f.reply && h->superseded)
+        return;
     /* To whichever dispatch sent the key last (the link server remembers). */
     if (og_link_server_reply(a->srv, &f) < 0)
         og_debug("answer for a record not delivered; dispatch will resend it");
@@ -275,6 +283,8 @@ static void receive(struct og_archive *a)
         }
         HASH_FIND_STR(a->by_key, f->key, h);
         if (h) { /* a resend of a record we hold: its answer goes where it came from last */
+            if (f->epoch > h->item.frame->epoch && strcmp(f->shard, h->item.frame->shard) == 0)
+                h->superseded = true;
             onegrid__v1__frame__free_unpacked(f, NULL);
             continue;
         }
