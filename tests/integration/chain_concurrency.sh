@@ -23,7 +23,16 @@ batch() { # batch NAME SECONDS-TO-HOLD
 }
 batch a 2 | "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U onegrid_archive >"$TEST_DIR/a.out" 2>&1 &
 a=$!
-sleep 0.5
+# Session a has its batch's links and sleeps before committing.
+a_sleeps() {
+	[[ $(sql "$TEST_DB" "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+	                      AND state = 'active' AND query LIKE 'SELECT pg_sleep(%'") == 1 ]]
+}
+for ((i = 0; i < 300; i++)); do
+	a_sleeps && break
+	sleep 0.05
+done
+a_sleeps || fail "session a began its batch"
 t0=$(date +%s%N)
 batch b 0 | "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U onegrid_archive >"$TEST_DIR/b.out" 2>&1
 t1=$(date +%s%N)

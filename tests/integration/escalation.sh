@@ -16,6 +16,16 @@ dispatch_at() { # dispatch_at "YYYY-MM-DD HH:MM:SS" (UTC), then let it scan
 }
 levels() { sql "$TEST_DB" "SELECT string_agg(level || ':' || coalesce(supervisor_unit, '-'), ' ' ORDER BY level)
                            FROM audit.escalations WHERE case_id = '$1'"; }
+# levels_reach CASE EXPECTED: waits (30 s at most) until CASE's escalations are EXPECTED,
+# then prints them: an escalation is stored a moment after dispatch's scan decides it.
+levels_reach() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[[ $(levels "$1") == "$2" ]] && break
+		sleep 0.1
+	done
+	levels "$1"
+}
 og_start_all "$TEST_DIR"
 GRID=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk x JOIN og.area a ON a.code = x.area_code
                        WHERE x.source_system = 'iot' AND a.level = 'grid' ORDER BY 1 LIMIT 1")
@@ -55,14 +65,15 @@ printf '%s\n' \
 "$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" "$TEST_DIR/handle.jsonl" >/dev/null
 
 dispatch_at "2026-11-16 12:30:00"
-assert_eq "past the deadline: escalated to the community's 两委" "1:CU-${AREA:0:12}" "$(levels "$CASE1")"
+assert_eq "past the deadline: escalated to the community's 两委" "1:CU-${AREA:0:12}" "$(levels_reach "$CASE1" "1:CU-${AREA:0:12}")"
 dispatch_at "2026-11-16 12:45:00"
-assert_eq "a restart does not escalate twice" "1:CU-${AREA:0:12}" "$(levels "$CASE1")"
+assert_eq "a restart does not escalate twice" "1:CU-${AREA:0:12}" "$(levels_reach "$CASE1" "1:CU-${AREA:0:12}")"
 dispatch_at "2026-11-16 14:10:00"
-assert_eq "two hours on: the street office" "1:CU-${AREA:0:12} 2:ST-${AREA:0:9}" "$(levels "$CASE1")"
+assert_eq "two hours on: the street office" "1:CU-${AREA:0:12} 2:ST-${AREA:0:9}" "$(levels_reach "$CASE1" "1:CU-${AREA:0:12} 2:ST-${AREA:0:9}")"
 dispatch_at "2026-11-16 20:00:00"
 assert_eq "then the district's grid centre, once per level" \
-	"1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}" "$(levels "$CASE1")"
+	"1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}" \
+	"$(levels_reach "$CASE1" "1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}")"
 assert_eq "the case shows its level and supervisor" "3|GC-${AREA:0:6}|dispatched" \
 	"$(sql "$TEST_DB" "SELECT escalation_level, supervisor_unit, state FROM og.case WHERE case_id = '$CASE1'")"
 assert_eq "the handled case never escalated" "" "$(levels "$CASE2")"
@@ -87,7 +98,8 @@ assert_eq "returned and re-routed: supervision starts over" "0|dispatched" \
 	"$(sql "$TEST_DB" "SELECT escalation_level, state FROM og.case WHERE case_id = '$CASE1'")"
 dispatch_at "2026-11-16 23:00:00"
 assert_eq "its new clock passed too: escalated again from the community" \
-	"1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}" "$(levels "$CASE1")"
+	"1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}" \
+	"$(levels_reach "$CASE1" "1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}")"
 assert_eq "four escalations on record" 4 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_system = 'onegrid' AND case_id = '$CASE1'")"
 assert_eq "the record verifies" 0 \

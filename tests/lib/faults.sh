@@ -105,7 +105,7 @@ og_lock_take() {
 
 _fl_lock_granted() {
 	[[ $(_fl_psql "$1" -c "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-	                       WHERE a.application_name = '$2' AND l.granted
+	                       WHERE a.datname = current_database() AND a.application_name = '$2' AND l.granted
 	                       AND l.relation = '$3'::regclass") -gt 0 ]]
 }
 
