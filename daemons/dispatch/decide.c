@@ -470,6 +470,13 @@ static int status_update(struct og_decider *dc, const char *source,
                       "status.unit: case %s is held by \"%s\", which may not %s its own case "
                       "(separation of duties: the supervision or command centre does)",
                       c->id, u->unit, duty == OG_ACTION_CHECK ? "check" : "close or void");
+    /* The centre: a supervising unit of the case's community, street or district (the
+     * units it escalates to), not any unit the source speaks for. */
+    if (duty >= 0 && !supervisor)
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                      "status.unit: case %s is %s by a supervising unit of its community, "
+                      "street or district (og.supervisor), not \"%s\"",
+                      c->id, duty == OG_ACTION_CHECK ? "checked" : "closed or voided", u->unit);
     if (refuse_ext && !c->paused_at)
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "case %s: no extension request is pending", c->id);
@@ -503,7 +510,11 @@ static int status_update(struct og_decider *dc, const char *source,
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "case %s: an extension request is already pending", c->id);
         /* Asked when intake received it: a request sent in time is not late because it
-         * waited (an outage, a clock held untrusted) before it was decided. */
+         * waited (an outage, a clock held untrusted) before it was decided. Intake's clock
+         * is another machine's: a receipt time in the future, or before the case was
+         * opened, is not believed. */
+        if (received > now || received < c->opened)
+            received = now;
         if (!c->deadline || received >= c->deadline)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "case %s: %s; an extension is requested before the deadline", c->id,
@@ -627,9 +638,7 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
     case ONEGRID__V1__ENVELOPE__PAYLOAD_SENSOR_ALERT:
         return open_case(dc, s, e->subject, e->sensor_alert->category, now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS:
-        return status_update(dc, s->source, e->status,
-                             s->received && s->received->seconds < now ? s->received->seconds
-                                                                       : now,
+        return status_update(dc, s->source, e->status, s->received ? s->received->seconds : now,
                              now, d);
     case ONEGRID__V1__ENVELOPE__PAYLOAD_EVALUATION:
         if (!og_registry_may(dc->reg, s->source, OG_ACTION_EVALUATION))

@@ -175,6 +175,14 @@ assert_eq "with the rework's new deadline" t \
 	                   JOIN og.case c USING (case_id) WHERE a.seq > $MARK")"
 assert_eq "which the unit's login reads" reopened "$(heard)"
 
+# The centre fails its check (返工): the unit is told to work on it again. (When the holder
+# sent its own checks it knew; the centre's decision reaches it only through the feed.)
+send "$(status w6 "$C1" STATUS_ACCEPTED)" "$(status w7 "$C1" STATUS_RESOLVED)"
+mark
+send "$(status w8 "$C1" STATUS_CHECK_FAILED)"
+assert_eq "a failed check: one row, reopened, in progress" "UNIT:reopened:in_progress" "$(added)"
+assert_eq "which the unit's login reads too" reopened "$(heard)"
+
 mark
 send "$(status x1 "$C2" STATUS_EXTENDED ',"extension_working_days":1')"
 assert_eq "延期 is stored" 0 "$rc"
@@ -199,8 +207,9 @@ send "{\"id\":\"lxh-1\",\"source\":\"dangjian\",\"type\":\"decision\",\"time\":\
 assert_eq "the joint meeting's decision is stored" 0 "$rc"
 assert_eq "given back to the same unit by a joint meeting: a new deadline" "UNIT:deadline_changed:dispatched" "$(added)"
 
-# On og.case itself as the owner, rolled back: nothing of it stays. A merge, a resolved
-# case's deadline moving (no clock runs then) and a failed check add nothing. Then
+# On og.case itself as the owner, rolled back: nothing of it stays. A merge and a resolved
+# case's deadline moving (no clock runs then) add nothing; a failed check tells the unit
+# (reopened: 返工). Then
 # supervision (escalation needs a clock days ahead; see escalation.sh): set, moved up a
 # level, the case closed, reopened, supervised again and the supervisor cleared. Each
 # change of state comes with dispatch's conclusions (stage, clock), as the write path
@@ -210,7 +219,7 @@ read -r S1 S2 < <(sql "$TEST_DB" "SELECT string_agg(code, ' ' ORDER BY code) FRO
                                   (SELECT code FROM og.handling_unit WHERE code <> '$UNIT' ORDER BY code LIMIT 2) u")
 mark
 assert_eq "a supervisor hears when its supervision ends, once" \
-	"S1:supervise S1:supervision_ended S2:supervise UNIT:finished S2:supervision_ended UNIT:reopened S1:supervise S1:supervision_ended" \
+	"UNIT:reopened S1:supervise S1:supervision_ended S2:supervise UNIT:finished S2:supervision_ended UNIT:reopened S1:supervise S1:supervision_ended" \
 	"$(sql "$TEST_DB" <<EOF
 BEGIN;
 SET LOCAL ROLE onegrid_owner;

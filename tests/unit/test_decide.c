@@ -70,8 +70,10 @@ static int setup(void **state)
         og_registry_add_unit(r, "unit-a", "650204001001") ||
         og_registry_add_unit(r, "unit-b", "650204001002") ||
         og_registry_add_unit(r, "unit-gas", "650204") ||
-        /* The district's centre, which checks and closes (监督中心, 指挥中心). */
-        og_registry_add_unit(r, "sup-centre", "650204") ||
+        /* The district's supervisor, its centre, which checks and closes (监督中心,
+         * 指挥中心). */
+        og_registry_add_unit(r, "sup-dist", "650204") ||
+        og_registry_add_supervisor(r, "650204", "sup-dist") ||
         /* zongzhi speaks for every unit of the tests and may send every case action;
          * iot.gas only reports. */
         og_registry_add_unit_grant(r, "zongzhi", "unit-*") ||
@@ -193,13 +195,13 @@ static bool centre_status(int st)
     return st == S(CHECKED_OK) || st == S(CHECK_FAILED) || st == S(CLOSED) || st == S(VOIDED);
 }
 
-/* Moves case_id through statuses, each step allowed: sent by unit, or by sup-centre for the
+/* Moves case_id through statuses, each step allowed: sent by unit, or by sup-dist for the
  * steps that are not the holder's (centre_status). */
 static void walk(struct fixture *fx, const char *case_id, const char *unit, const int *sts,
                  size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *who = centre_status(sts[i]) ? "sup-centre" : unit;
+        const char *who = centre_status(sts[i]) ? "sup-dist" : unit;
         Onegrid__V1__Decision *d = status(fx, case_id, who, sts[i], NOW + 60 * (int64_t)i);
         if (d->kind != KIND(UPDATE_CASE))
             fail_msg("step %zu (status %d) refused: %s", i, sts[i],
@@ -527,7 +529,7 @@ static void test_status_update_moves_state(void **state)
     assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_ACCEPTED);
 
     /* A step the state does not allow. */
-    d = status(fx, id, "sup-centre", S(CHECKED_OK), NOW + 120);
+    d = status(fx, id, "sup-dist", S(CHECKED_OK), NOW + 120);
     expect_reject("checked_ok while accepted", d, R(INVALID_TRANSITION), "accepted");
     assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_ACCEPTED);
 }
@@ -548,6 +550,9 @@ static void test_separation_of_duties(void **state)
     walk(fx, id, "unit-gas", to_resolved, OG_ARRAY_SIZE(to_resolved));
     expect_reject("the holder checks its own case", status(fx, id, "unit-gas", S(CHECKED_OK), NOW),
                   R(INVALID_TRANSITION), "may not check its own case");
+    expect_reject("a unit that supervises nothing checks it",
+                  status(fx, id, "unit-b", S(CHECKED_OK), NOW), R(INVALID_TRANSITION),
+                  "supervising unit");
     expect_reject("the holder fails its own check",
                   status(fx, id, "unit-gas", S(CHECK_FAILED), NOW), R(INVALID_TRANSITION),
                   "may not check its own case");
@@ -557,7 +562,7 @@ static void test_separation_of_duties(void **state)
     ex_status(&x);
     x.e.source = (char *)"dangjian";
     x.status.case_id = id;
-    x.status.unit = (char *)"sup-centre";
+    x.status.unit = (char *)"sup-dist";
     x.status.status = S(CHECKED_OK);
     expect_reject("a source without the check action", decide(fx, &x), R(UNAUTHORISED_SOURCE),
                   "may not send check");
@@ -566,19 +571,19 @@ static void test_separation_of_duties(void **state)
                   "may not send close");
     assert_string_equal(og_cases_find(fx->cases, id)->state, OG_STATE_RESOLVED);
     /* The centre checks it; the holder may not close it, the centre does. */
-    d = status(fx, id, "sup-centre", S(CHECKED_OK), NOW + 60);
+    d = status(fx, id, "sup-dist", S(CHECKED_OK), NOW + 60);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_string_equal(d->unit, "unit-gas"); /* the case stays the unit's */
     decision_free(d);
     expect_reject("the holder closes its own case", status(fx, id, "unit-gas", S(CLOSED), NOW),
                   R(INVALID_TRANSITION), "may not close or void its own case");
-    d = status(fx, id, "sup-centre", S(CLOSED), NOW + 120);
+    d = status(fx, id, "sup-dist", S(CLOSED), NOW + 120);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_string_equal(d->state, OG_STATE_CLOSED);
     decision_free(d);
     /* An unrouted report (no unit holds it) is voided by the centre; before, by nobody. */
     snprintf(id, sizeof(id), "%s", open_unrouted(fx));
-    d = status(fx, id, "sup-centre", S(VOIDED), NOW);
+    d = status(fx, id, "sup-dist", S(VOIDED), NOW);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_string_equal(d->state, OG_STATE_VOIDED);
     decision_free(d);
@@ -624,7 +629,7 @@ static void test_full_lifecycle_and_evaluation(void **state)
 
     /* facility.handrail needs no field check: resolved -> closed directly. */
     walk(fx, case_id, "unit-a", to_closed, 3);
-    Onegrid__V1__Decision *d = status(fx, case_id, "sup-centre", S(CLOSED), NOW + 500);
+    Onegrid__V1__Decision *d = status(fx, case_id, "sup-dist", S(CLOSED), NOW + 500);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_string_equal(d->previous_state, OG_STATE_RESOLVED);
     assert_string_equal(d->state, OG_STATE_CLOSED);
@@ -679,7 +684,7 @@ static void test_field_check_required(void **state)
     /* hazard.gas requires a field check: resolved -> closed is refused. */
     static const int to_resolved[] = {S(ACCEPTED), S(RESOLVED)};
     walk(fx, id, "unit-gas", to_resolved, 2);
-    expect_reject("close without check", status(fx, id, "sup-centre", S(CLOSED), NOW),
+    expect_reject("close without check", status(fx, id, "sup-dist", S(CLOSED), NOW),
                   R(INVALID_TRANSITION), "STATUS_CLOSED");
     static const int checked[] = {S(CHECKED_OK), S(CLOSED)};
     walk(fx, id, "unit-gas", checked, 2);
@@ -735,10 +740,8 @@ static int setup_casework(void **state)
     if (og_registry_add_unit(r, "unit-c", "650204001") ||
         og_registry_add_unit(r, "sup-comm", "650204001001") ||
         og_registry_add_unit(r, "sup-street", "650204001") ||
-        og_registry_add_unit(r, "sup-dist", "650204") ||
         og_registry_add_supervisor(r, "650204001001", "sup-comm") ||
         og_registry_add_supervisor(r, "650204001", "sup-street") ||
-        og_registry_add_supervisor(r, "650204", "sup-dist") ||
         og_registry_add_category(r, &demand) ||
         og_registry_add_severity_limit(r, "hazard.gas", 1, 1, "hours"))
         return -1;
@@ -992,6 +995,30 @@ static void test_extension_request_pauses_clock(void **state)
             extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, was_due + 3660);
         assert_int_equal(d2->kind, KIND(UPDATE_CASE));
         decision_free(d2);
+    }
+
+    /* An intake clock far behind (a receipt before the case was opened) is not believed:
+     * dispatch's own time decides, and it is past the deadline. */
+    {
+        struct ex x;
+        Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
+        Onegrid__V1__Timestamp got = ONEGRID__V1__TIMESTAMP__INIT;
+        Onegrid__V1__Decision *late = calloc(1, sizeof(*late));
+        assert_non_null(late);
+        onegrid__v1__decision__init(late);
+        ex_status(&x);
+        x.status.case_id = id;
+        x.status.unit = (char *)"unit-a";
+        x.status.status = S(EXTENSION_REQUESTED);
+        x.status.extension_working_days = 1;
+        got.seconds = c->opened - 86400;
+        sub.publisher = (char *)"local";
+        sub.source = x.e.source;
+        sub.event = &x.e;
+        sub.received = &got;
+        assert_int_equal(og_decide(&fx->dc, &sub, c->deadline + 60, late), 0);
+        expect_reject("a receipt time before the case was opened", late, R(INVALID_TRANSITION),
+                      "deadline had passed");
     }
 
     /* Too late: a request after the deadline is refused. */
@@ -1282,7 +1309,7 @@ static void test_failed_check_takes_reports_again(void **state)
     decision_free(d);
     assert_string_not_equal(x_id, y_id);
     /* X's check fails: it is worked on again. */
-    d = status(fx, x_id, "sup-centre", S(CHECK_FAILED), NOW + 600);
+    d = status(fx, x_id, "sup-dist", S(CHECK_FAILED), NOW + 600);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_string_equal(d->state, OG_STATE_IN_PROGRESS);
     decision_free(d);

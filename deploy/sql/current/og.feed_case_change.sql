@@ -8,6 +8,7 @@
 --                           return, reassigned); also when opened closed in the unit's
 --                           name (社区自办): state says so
 --   finished / reopened     the unit keeps the case and it was closed or voided / reopened
+--                           (by an evaluation, or sent back from its check: 返工)
 --                           (不满意)
 --   deadline_changed        the unit keeps the open case and its deadline moved (延期, a
 --                           paused clock resumed, shelved: deadline NULL, a joint meeting
@@ -63,7 +64,8 @@ BEGIN
                    n.unit_code, o.unit_code AS old_unit, n.supervisor_unit AS sup,
                    o.supervisor_unit AS old_sup, n.area_code, n.paused_at,
                    o.paused_at AS old_paused, o.deadline_at AS old_deadline,
-                   n.stage = 'final' AS is_final, o.stage = 'final' AS was_final, n.stage
+                   n.stage = 'final' AS is_final, o.stage = 'final' AS was_final, n.stage,
+                   o.stage AS old_stage
               FROM new_case n JOIN old_case o ON o.case_id = n.case_id) c,
            LATERAL (
              -- The case went to another unit, or left one.
@@ -74,13 +76,16 @@ BEGIN
               WHERE c.unit_code IS DISTINCT FROM c.old_unit AND c.old_unit IS NOT NULL
              UNION ALL
              -- The same unit keeps the case. Closed or voided, by whoever: it can stop work.
-             -- deadline_at NULL: the clock stopped (shelved).
+             -- Reopened, or back from its check (返工: the centre failed it), to be worked
+             -- on again. deadline_at NULL: the clock stopped (shelved).
              SELECT 3, c.unit_code,
                     CASE WHEN c.is_final AND NOT c.was_final THEN 'finished'
                          WHEN c.was_final AND NOT c.is_final THEN 'reopened'
+                         WHEN c.stage = 'handling' AND c.old_stage = 'checking' THEN 'reopened'
                          ELSE 'deadline_changed' END
               WHERE c.unit_code = c.old_unit
                 AND ((c.is_final AND NOT c.was_final) OR (c.was_final AND NOT c.is_final)
+                     OR (c.stage = 'handling' AND c.old_stage = 'checking')
                      OR (c.stage = 'handling'
                          AND c.deadline_at IS DISTINCT FROM c.old_deadline))
              UNION ALL
