@@ -674,9 +674,20 @@ static Onegrid__V1__Reply *make_reply(const struct og_store_item *it, const char
 static PGresult *next_result(PGconn *c, char *err, size_t errlen)
 {
     PGresult *r;
-    while (!(r = PQgetResult(c)))
-        if (PQstatus(c) != CONNECTION_OK) {
-            og_db_error(c, NULL, err, errlen);
+    /* In a pipeline one NULL ends each statement's results, so the next result comes after
+     * at most that one (two, to be lenient). More means libpq lost its place: after the
+     * server sent an error and closed the connection (an immediate shutdown), libpq 15 was
+     * seen returning NULL for ever with the connection still "OK", and this loop spun
+     * (chaos_short, CI). A fault: the batch is tried again on a new connection. */
+    for (int nulls = 0; !(r = PQgetResult(c)); nulls++)
+        if (PQstatus(c) != CONNECTION_OK || nulls >= 2) {
+            if (PQstatus(c) == CONNECTION_OK)
+                snprintf(err, errlen,
+                         "the connection lost its place in a pipelined batch (no result where "
+                         "one was due): %s",
+                         PQerrorMessage(c));
+            else
+                og_db_error(c, NULL, err, errlen);
             return NULL;
         }
     return r;
