@@ -879,6 +879,31 @@ static Onegrid__V1__Decision *extension(struct fixture *fx, const char *case_id,
     return decide_at(fx, &x, now);
 }
 
+/* unit-a's request for 1 working day more on case_id, which intake received at received,
+ * decided by dispatch at now. Returns the decision (free with decision_free). */
+static Onegrid__V1__Decision *request_received(struct fixture *fx, const char *case_id,
+                                               int64_t received, int64_t now)
+{
+    struct ex x;
+    Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
+    Onegrid__V1__Timestamp got = ONEGRID__V1__TIMESTAMP__INIT;
+    Onegrid__V1__Decision *d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    onegrid__v1__decision__init(d);
+    ex_status(&x);
+    x.status.case_id = (char *)case_id;
+    x.status.unit = (char *)"unit-a";
+    x.status.status = S(EXTENSION_REQUESTED);
+    x.status.extension_working_days = 1;
+    got.seconds = received;
+    sub.publisher = (char *)"local";
+    sub.source = x.e.source;
+    sub.event = &x.e;
+    sub.received = &got;
+    assert_int_equal(og_decide(&fx->dc, &sub, now, d), 0);
+    return d;
+}
+
 /* Opens a routine demand (5 working days) at BJT-QY-03; returns its id (static). */
 static const char *open_demand(struct fixture *fx, int64_t now)
 {
@@ -966,60 +991,23 @@ static void test_extension_request_pauses_clock(void **state)
     /* Received in time, decided late (dispatch away, or its clock untrusted, meanwhile): it
      * was asked in time, and the clock paused when intake received it. Before, dispatch's
      * own time decided, and the request was refused for a reason not in it. */
-    {
-        struct ex x;
-        Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
-        Onegrid__V1__Timestamp got = ONEGRID__V1__TIMESTAMP__INIT;
-        Onegrid__V1__Decision *late = calloc(1, sizeof(*late));
-        assert_non_null(late);
-        onegrid__v1__decision__init(late);
-        ex_status(&x);
-        x.status.case_id = id;
-        x.status.unit = (char *)"unit-a";
-        x.status.status = S(EXTENSION_REQUESTED);
-        x.status.extension_working_days = 1;
-        got.seconds = c->deadline - 60;
-        sub.publisher = (char *)"local";
-        sub.source = x.e.source;
-        sub.event = &x.e;
-        sub.received = &got;
-        int64_t was_due = c->deadline;
-        assert_int_equal(og_decide(&fx->dc, &sub, was_due + 3600, late), 0);
-        if (late->kind != KIND(UPDATE_CASE))
-            fail_msg("a request received in time, decided late: %s",
-                     late->rejection ? late->rejection->text : "?");
-        assert_int_equal(c->paused_at, was_due - 60);
-        decision_free(late);
-        /* Refused, to let the clock run again for what follows. */
-        Onegrid__V1__Decision *d2 =
-            extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, was_due + 3660);
-        assert_int_equal(d2->kind, KIND(UPDATE_CASE));
-        decision_free(d2);
-    }
+    int64_t was_due = c->deadline;
+    Onegrid__V1__Decision *late = request_received(fx, id, was_due - 60, was_due + 3600);
+    if (late->kind != KIND(UPDATE_CASE))
+        fail_msg("a request received in time, decided late: %s",
+                 late->rejection ? late->rejection->text : "?");
+    assert_int_equal(c->paused_at, was_due - 60);
+    decision_free(late);
+    /* Refused, to let the clock run again for what follows. */
+    late = extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, was_due + 3660);
+    assert_int_equal(late->kind, KIND(UPDATE_CASE));
+    decision_free(late);
 
     /* An intake clock far behind (a receipt before the case was opened) is not believed:
      * dispatch's own time decides, and it is past the deadline. */
-    {
-        struct ex x;
-        Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
-        Onegrid__V1__Timestamp got = ONEGRID__V1__TIMESTAMP__INIT;
-        Onegrid__V1__Decision *late = calloc(1, sizeof(*late));
-        assert_non_null(late);
-        onegrid__v1__decision__init(late);
-        ex_status(&x);
-        x.status.case_id = id;
-        x.status.unit = (char *)"unit-a";
-        x.status.status = S(EXTENSION_REQUESTED);
-        x.status.extension_working_days = 1;
-        got.seconds = c->opened - 86400;
-        sub.publisher = (char *)"local";
-        sub.source = x.e.source;
-        sub.event = &x.e;
-        sub.received = &got;
-        assert_int_equal(og_decide(&fx->dc, &sub, c->deadline + 60, late), 0);
-        expect_reject("a receipt time before the case was opened", late, R(INVALID_TRANSITION),
-                      "deadline had passed");
-    }
+    expect_reject("a receipt time before the case was opened",
+                  request_received(fx, id, c->opened - 86400, c->deadline + 60),
+                  R(INVALID_TRANSITION), "deadline had passed");
 
     /* Too late: a request after the deadline is refused. */
     expect_reject("a request after the deadline",
