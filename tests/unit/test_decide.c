@@ -162,6 +162,20 @@ static const char *open_handrail(struct fixture *fx)
     return id;
 }
 
+/* Opens a case from the gas alert at GAS-0042 (hazard.gas: a field check is required);
+ * returns its id (static buffer). */
+static const char *open_gas(struct fixture *fx)
+{
+    static char id[32];
+    struct ex x;
+    ex_alert(&x);
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(OPEN_CASE));
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+    return id;
+}
+
 /* Opens a report of a category no rule routes (env.unrouted): a case in "reported" that no
  * unit holds. Returns its id (static buffer). */
 static const char *open_unrouted(struct fixture *fx)
@@ -542,11 +556,9 @@ static void test_separation_of_duties(void **state)
     struct fixture *fx = *state;
     static const int to_resolved[] = {S(ACCEPTED), S(RESOLVED)};
     struct ex x;
-    ex_alert(&x);
-    Onegrid__V1__Decision *d = decide(fx, &x);
+    Onegrid__V1__Decision *d;
     char id[32];
-    snprintf(id, sizeof(id), "%s", d->case_id);
-    decision_free(d);
+    snprintf(id, sizeof(id), "%s", open_gas(fx));
     walk(fx, id, "unit-gas", to_resolved, OG_ARRAY_SIZE(to_resolved));
     expect_reject("the holder checks its own case", status(fx, id, "unit-gas", S(CHECKED_OK), NOW),
                   R(INVALID_TRANSITION), "may not check its own case");
@@ -674,12 +686,8 @@ static void test_full_lifecycle_and_evaluation(void **state)
 static void test_field_check_required(void **state)
 {
     struct fixture *fx = *state;
-    struct ex x;
-    ex_alert(&x);
-    Onegrid__V1__Decision *d = decide(fx, &x);
     char id[32];
-    snprintf(id, sizeof(id), "%s", d->case_id);
-    decision_free(d);
+    snprintf(id, sizeof(id), "%s", open_gas(fx));
 
     /* hazard.gas requires a field check: resolved -> closed is refused. */
     static const int to_resolved[] = {S(ACCEPTED), S(RESOLVED)};
