@@ -129,6 +129,7 @@ struct og_peers_opts {
                              * whole messages; beyond, it is dropped */
     size_t memory_max;      /* resident memory beyond which the connection holding the most
                              * is dropped; 0: no bound */
+    size_t memory_mb;       /* max_memory_mb, for the log (also when memory_max is 0) */
     int64_t maxmsg;         /* the socket's ZMQ_MAXMSGSIZE, for the log */
     size_t max_event_bytes; /* likewise */
     bool curve;             /* publishers use CURVE (framing costs more) */

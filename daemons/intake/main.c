@@ -38,9 +38,16 @@ static const char *const known_keys[] = {"metrics_listen",
 #define PUBLISHER_RCVHWM 4
 /* Publisher connections open at once, in all and from one IP address (several machines
  * behind one NAT count as one): each costs libzmq about 25 KiB before it sends a byte,
- * and intake two file descriptors. */
+ * and intake two file descriptors. Fewer when max_memory_mb holds fewer (connections()). */
 #define MAX_CONNECTIONS 1024
 #define MAX_PER_ADDRESS 64
+/* What max_memory_mb must hold at least, and what of it is intake's own (its code,
+ * libraries and tables), not the publishers'. */
+#define MIN_CONNECTIONS 4
+#define OWN_BYTES       (8u << 20)
+/* What libzmq keeps for a connection besides its messages (buffers, the pipe, CURVE's
+ * state), rounded up. */
+#define CONNECTION_BYTES (32u << 10)
 /* A publisher's handshake (CURVE and ZAP included) takes milliseconds. */
 #define HANDSHAKE_MS 5000
 /* The ZAP domain of the publishers' socket. */
@@ -59,6 +66,31 @@ static const char *const known_keys[] = {"metrics_listen",
 #ifndef SANITIZED
 #define SANITIZED 0
 #endif
+
+/* How many publisher connections max_memory_mb holds, each making intake hold up to
+ * hold_max (whole messages waiting while intake does not read, and one arriving): the
+ * memory bound must hold with every connection full, not only with the one that holds the
+ * most dropped a second at a time (a few hundred connections each holding what it may
+ * took intake past 280 MiB). 0, or -EINVAL with err filled. */
+static int connections(long memory_mb, uint64_t hold_max, long max_bytes, size_t *out, char *err,
+                       size_t errlen)
+{
+    uint64_t each = hold_max + CONNECTION_BYTES;
+    uint64_t room = ((uint64_t)memory_mb << 20) - OWN_BYTES;
+    uint64_t n = room / each;
+    if (n < MIN_CONNECTIONS) {
+        snprintf(err, errlen,
+                 "[intake] max_memory_mb (%ld) holds %llu publisher connections, fewer than %d: "
+                 "with max_event_bytes = %ld each may make intake hold %llu KiB; raise "
+                 "max_memory_mb to at least %llu",
+                 memory_mb, (unsigned long long)n, MIN_CONNECTIONS, max_bytes,
+                 (unsigned long long)(each >> 10),
+                 (unsigned long long)((OWN_BYTES + MIN_CONNECTIONS * each + (1u << 20) - 1) >> 20));
+        return -EINVAL;
+    }
+    *out = n < MAX_CONNECTIONS ? (size_t)n : MAX_CONNECTIONS;
+    return 0;
+}
 
 /* "yes" or "no" (default no). 0, or -EINVAL with err filled. */
 static int config_yes(const struct og_config *cfg, const char *key, bool *out, char *err,
@@ -119,14 +151,26 @@ int main(int argc, char **argv)
                max_bytes, max_rej, OG_LINK_MAX_FRAME - OG_LINK_FRAME_OVERHEAD, OG_LINK_MAX_FRAME);
         goto out;
     }
+    /* Frames a little over max_event_bytes are answered by us (REASON_TOO_LARGE, and
+     * recorded). libzmq's own limit drops the connection without an answer (PITFALLS.md;
+     * peers.c logs it): twice ours, and room for the Submit around the event. It bounds
+     * every frame of a connection, its handshake's too, before anyone authenticated. */
+    int64_t maxmsg = (int64_t)max_bytes * 2 + 4096;
+    /* What one connection can make intake hold: the whole messages libzmq queues while
+     * intake does not read, one more arriving, and its framing. */
+    uint64_t hold_max = (uint64_t)(PUBLISHER_RCVHWM + 1) * (uint64_t)maxmsg + (64u << 10);
+    size_t max_connections;
+    if (connections(memory_mb, hold_max, max_bytes, &max_connections, err, sizeof(err)) < 0) {
+        og_err("%s", err);
+        goto out;
+    }
     const char *listen = og_config_get(cfg, "intake", "listen");
     const char *dispatch_ep = og_config_get(cfg, "intake", "dispatch");
     if (!listen || !dispatch_ep) {
         og_err("[intake] listen and dispatch are required");
         goto out;
     }
-    if (og_metrics_server_config(cfg, "intake", !og_check_config, &metrics, err,
-                                 sizeof(err)) < 0) {
+    if (og_metrics_server_config(cfg, "intake", !og_check_config, &metrics, err, sizeof(err)) < 0) {
         og_err("%s", err);
         goto out;
     }
@@ -190,11 +234,7 @@ int main(int argc, char **argv)
     if (og_daemon_check_endpoints("intake", listen, "dispatch", dispatch_ep))
         goto out;
     rc = EXIT_FAILURE;
-    /* Frames a little over max_event_bytes are answered by us (REASON_TOO_LARGE, and
-     * recorded). libzmq's own limit drops the connection without an answer (PITFALLS.md;
-     * peers.c logs it): twice ours, and room for the Submit around the event. It bounds
-     * every frame of a connection, its handshake's too, before anyone authenticated. */
-    struct og_router_opts ro = {.maxmsg = (int64_t)max_bytes * 2 + 4096,
+    struct og_router_opts ro = {.maxmsg = maxmsg,
                                 .rcvhwm = PUBLISHER_RCVHWM,
                                 .handshake_ms = HANDSHAKE_MS,
                                 .server_secret = zap ? secret : NULL,
@@ -206,14 +246,21 @@ int main(int argc, char **argv)
         goto out;
     }
     /* Watching connections before any is made: see peers.c. */
-    struct og_peers_opts po = {.hold_max = (uint64_t)(PUBLISHER_RCVHWM + 1) * (uint64_t)ro.maxmsg +
-                                           (64u << 10),
+    struct og_peers_opts po = {.hold_max = hold_max,
                                .memory_max = SANITIZED ? 0 : (size_t)memory_mb << 20,
-                               .maxmsg = ro.maxmsg,
+                               .memory_mb = (size_t)memory_mb,
+                               .maxmsg = maxmsg,
                                .max_event_bytes = (size_t)max_bytes,
                                .curve = zap != NULL,
-                               .max_connections = MAX_CONNECTIONS,
-                               .max_per_address = MAX_PER_ADDRESS};
+                               .max_connections = max_connections,
+                               /* one address may not take every connection */
+                               .max_per_address = max_connections / 2 < MAX_PER_ADDRESS
+                                                      ? max_connections / 2
+                                                      : MAX_PER_ADDRESS};
+    og_notice("publisher connections: at most %zu at once, %zu from one address (what "
+              "max_memory_mb = %ld holds, each up to %llu KiB)",
+              po.max_connections, po.max_per_address, memory_mb,
+              (unsigned long long)((po.hold_max + CONNECTION_BYTES) >> 10));
     peers = og_peers_new(ctx, pub, &po, err, sizeof(err));
     if (!peers || og_router_bind(pub, listen, err, sizeof(err)) < 0) {
         og_err("publishers' socket: %s", err);

@@ -258,8 +258,9 @@ static void accepted(struct og_peers *p, int fd, int64_t now)
     if (p->stats.connections > p->o.max_connections) {
         drop(p, c, "too many");
         say(p, LOG_WARNING, "connections", c->addr, now,
-            "refusing a connection from %s: intake has %zu open, the most it keeps", c->addr,
-            p->o.max_connections);
+            "refusing a connection from %s: intake has %zu open, the most it keeps (what "
+            "max_memory_mb = %zu holds)",
+            c->addr, p->o.max_connections, p->o.memory_mb);
     } else if (c->tcp && from_addr > p->o.max_per_address) {
         drop(p, c, "too many");
         say(p, LOG_WARNING, "connections", c->addr, now,

@@ -86,6 +86,10 @@ bad "an unknown key" intake 's/^max_event_bytes = /max_event_byte = /' '\[intake
 # a link's frame (4 MiB), or the refusal would cut the link and be resent for ever.
 bad "events too large for the link when refused" intake 's/^max_event_bytes = .*/max_event_bytes = 4194304/' \
 	'\[intake\] max_event_bytes \(4194304\) plus max_rejected_bytes \(4096\) must be at most 4128768'
+# Every publisher connection may make intake hold 5 frames of up to 2 x max_event_bytes:
+# max_memory_mb must hold a few such connections.
+bad "events too large for the memory bound" intake 's/^max_event_bytes = .*/max_event_bytes = 1048576/' \
+	'\[intake\] max_memory_mb \(48\) holds 3 publisher connections, fewer than 4: with max_event_bytes = 1048576 each may make intake hold [0-9]+ KiB; raise max_memory_mb to at least [0-9]+'
 bad "a missing key file" archive "/^\[archive\]$/a signing_key = $TEST_DIR/none.key" "none.key"
 sed "s|^dispatch = .*|dispatch = ipc://$TEST_DIR/dispach.sock|" "$conf" >"$TEST_DIR/typo.conf"
 check intake "$TEST_DIR/typo.conf"

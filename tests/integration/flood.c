@@ -13,6 +13,11 @@
  *       one raw connection (mechanism NULL: a server without CURVE) that completes the
  *       handshake and then sends frames of SIZE bytes, each flagged "more": one message
  *       that never ends. Stops at BYTES sent (default: never) or when dropped.
+ *   flood fill ENDPOINT CONNECTIONS SIZE [--from ADDRESS] [--hold S]
+ *       CONNECTIONS raw connections (mechanism NULL), each sending one-frame messages of
+ *       SIZE bytes, each different, for as long as intake takes them: against an intake
+ *       that does not read (dispatch stopped), every connection full. --from: the local
+ *       address to connect from (127.0.0.2 and on are this host too).
  *   flood big ENDPOINT SIZE COUNT [--curve SERVER-PUBLIC-KEY-FILE KEY-FILE] [--hold S]
  *       a ZeroMQ DEALER (a publisher, with CURVE when given keys) that sends COUNT
  *       one-frame messages of SIZE bytes, each different, as fast as they are taken (a
@@ -56,6 +61,9 @@ static void die(const char *what)
     exit(1);
 }
 
+/* The local address tcp:// connections are made from (--from), or NULL. */
+static const char *from_address;
+
 /* A connected stream socket to ENDPOINT, or -1. */
 static int dial(const char *ep)
 {
@@ -81,6 +89,12 @@ static int dial(const char *ep)
         exit(2);
     }
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && from_address) {
+        struct sockaddr_in local = {.sin_family = AF_INET};
+        if (inet_pton(AF_INET, from_address, &local.sin_addr) != 1 ||
+            bind(fd, (struct sockaddr *)&local, sizeof(local)) != 0)
+            die(from_address);
+    }
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
         die(ep);
     return fd;
@@ -300,6 +314,70 @@ static int parts(const char *ep, size_t size, uint64_t max, double hold_s)
     return 0;
 }
 
+/* Sends messages on every connection, round and round, until none took a byte for 2 s. */
+static int fill(const char *ep, int n, size_t size, double hold_s)
+{
+    int *fds = calloc((size_t)n, sizeof(int)), refused = 0;
+    size_t *off = calloc((size_t)n, sizeof(size_t));
+    uint8_t *msg = malloc(size + 9);
+    uint64_t sent = 0;
+
+    if (!fds || !off || !msg)
+        return 2;
+    for (int i = 0; i < n; i++) {
+        fds[i] = null_dealer(ep);
+        refused += fds[i] < 0;
+    }
+    size_t hl = frame_header(msg, 0x00, size), len = hl + size;
+    memset(msg + hl, 'f', size);
+    double idle_since = now_s();
+    while (now_s() - idle_since < 2) {
+        bool moved = false;
+        for (int i = 0; i < n; i++) {
+            if (fds[i] < 0)
+                continue;
+            if (!drain(fds[i])) {
+                close(fds[i]);
+                fds[i] = -1;
+                continue;
+            }
+            if (off[i] == 0) /* a new message: each one differs */
+                memcpy(msg + hl, &sent, size < sizeof(sent) ? size : sizeof(sent));
+            ssize_t k = send(fds[i], msg + off[i], len - off[i], MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (k > 0) {
+                moved = true;
+                off[i] += (size_t)k;
+                if (off[i] == len) {
+                    off[i] = 0;
+                    sent++;
+                }
+            } else if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                close(fds[i]);
+                fds[i] = -1;
+            }
+        }
+        if (moved)
+            idle_since = now_s();
+        else
+            usleep(10000);
+    }
+    int open = 0;
+    for (int i = 0; i < n; i++)
+        open += fds[i] >= 0;
+    printf("fill: %d connections, %d refused at once, %d dropped while sending; %llu messages "
+           "of %zu bytes sent\n",
+           n, refused, n - refused - open, (unsigned long long)sent, size);
+    open = hold(fds, n, hold_s);
+    printf("fill: %d held\n", open);
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    free(off);
+    free(msg);
+    return 0;
+}
+
 static int big(const char *ep, size_t size, long count, const char *server_key_file,
                const char *key_file, double hold_s)
 {
@@ -367,6 +445,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--hold") == 0 && i + 1 < argc)
             hold_s = atof(argv[++i]);
+        else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+            from_address = argv[++i];
         else if (strcmp(argv[i], "--max") == 0 && i + 1 < argc)
             max = strtoull(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--curve") == 0 && npos && strcmp(pos[0], "big") == 0 &&
@@ -386,12 +466,15 @@ int main(int argc, char **argv)
         return conns(pos[1], atoi(pos[2]), hold_s < 0 ? 60 : hold_s);
     if (npos == 3 && strcmp(pos[0], "parts") == 0)
         return parts(pos[1], strtoul(pos[2], NULL, 10), max, hold_s < 0 ? 60 : hold_s);
+    if (npos == 4 && strcmp(pos[0], "fill") == 0)
+        return fill(pos[1], atoi(pos[2]), strtoul(pos[3], NULL, 10), hold_s < 0 ? 60 : hold_s);
     if (npos == 4 && strcmp(pos[0], "big") == 0)
         return big(pos[1], strtoul(pos[2], NULL, 10), atol(pos[3]), server_key, key,
                    hold_s < 0 ? 0 : hold_s);
     fprintf(stderr, "usage: flood handshake ENDPOINT CONNECTIONS SIZE [--curve] [--hold S]\n"
                     "       flood conns ENDPOINT CONNECTIONS [--hold S]\n"
                     "       flood parts ENDPOINT SIZE [--max BYTES] [--hold S]\n"
+                    "       flood fill ENDPOINT CONNECTIONS SIZE [--from ADDRESS] [--hold S]\n"
                     "       flood big ENDPOINT SIZE COUNT [--curve SERVER-KEY KEY] [--hold S]\n");
     return 2;
 }

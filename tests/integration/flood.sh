@@ -14,6 +14,8 @@
 #   6. while dispatch is stopped (intake cannot pass anything on): a publisher flooding
 #      distinct 120 KB frames, and one with 60 Submits in flight against max_unanswered =
 #      50: 10 answered REASON_BUSY at once (not recorded), 50 answered once dispatch runs.
+#   6b. 160 connections from four addresses, each sending 120 KB messages until intake
+#      stops taking them (dispatch stopped): no more kept than max_memory_mb holds full.
 #   7. with CURVE: 20 connections declaring 16 MB HELLO frames; plain (non-CURVE) clients
 #      refused and logged once per address; a listed publisher sending 4 MB frames while
 #      dispatch is stopped.
@@ -186,6 +188,40 @@ assert_eq "6: the other 50 answered once dispatch ran again" 50 "$(grep -c "outc
 assert_eq "6: REASON_BUSY is not recorded" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection WHERE reason = 'REASON_BUSY'")"
 good_stop good
+
+# 6b. Many connections from several addresses, each filling what libzmq queues for it while
+# intake cannot pass anything on (dispatch stopped): intake keeps only as many as
+# max_memory_mb holds with every one full (on the code before, about 280 MiB).
+most=$(sed -n 's/.*publisher connections: at most \([0-9]*\) at once.*/\1/p' "$log" | tail -n 1)
+[[ $most =~ ^[0-9]+$ ]] || fail "6b: intake logs how many publisher connections it keeps"
+((most < 100)) || fail "6b: max_memory_mb = 48 holds fewer than 100 full connections (intake keeps $most)"
+# A window of 20 that the flood's first messages fill: intake then reads no more, as it
+# does when its window of 2000 is full (each connection would be answered REASON_BUSY past
+# max_unanswered instead, which costs intake nothing).
+og_stop intake "$TEST_DIR"
+sed -i 's|^\[intake\]$|[intake]\nwindow = 20|' "$TEST_DIR/onegrid.conf"
+og_start intake "$TEST_DIR"
+kill -STOP "$(<"$TEST_DIR/dispatch.pid")"
+peak_reset
+pids=()
+for a in 2 3 4 5; do
+	timeout 120 "$FLOOD" fill "$EP" 40 120000 --from "127.0.0.$a" --hold 2 >"$TEST_DIR/fill-$a.txt" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+cat "$TEST_DIR"/fill-*.txt | sed 's/^/# /'
+peak_check "6b: 160 connections from 4 addresses, each full, while dispatch is stopped"
+held=$(sed -n 's/^fill: \([0-9]*\) held$/\1/p' "$TEST_DIR"/fill-*.txt | awk '{ n += $1 } END { print n + 0 }')
+((held <= most)) || fail "6b: at most $most of 160 connections kept ($held held)"
+pass "6b: $held of 160 connections kept (at most $most)"
+og_poll 10 grep -qF "the most it keeps (what max_memory_mb = 48 holds)" "$log" ||
+	fail "6b: intake logs why it refused the others"
+kill -CONT "$(<"$TEST_DIR/dispatch.pid")"
+og_gen_reports "$TEST_DB" 20 afterfill >"$TEST_DIR/afterfill.jsonl"
+rc=0
+"$ctl" publish --endpoint "$EP" --timeout 120 "$TEST_DIR/afterfill.jsonl" >"$TEST_DIR/afterfill.txt" 2>&1 || rc=$?
+assert_eq "6b: afterwards a publisher's events are answered (exit status 0)" 0 "$rc"
+sed -i '/^window = 20$/d' "$TEST_DIR/onegrid.conf"
 
 # 7. CURVE: publishers authenticate, and the floods come before or after they did.
 "$ctl" keygen --out "$TEST_DIR/intake.key" >/dev/null
