@@ -356,6 +356,17 @@ static int decision(const Onegrid__V1__Frame *f, const Onegrid__V1__Decision *d,
     return 0;
 }
 
+/* dispatch's own events carry their meaning in the decision, and no payload: an escalation
+ * (督办), and an extension request that lapsed undecided (its clock runs again). */
+static bool own_event(const Onegrid__V1__Frame *f)
+{
+    const Onegrid__V1__Envelope *e = f->submission->event;
+    if (f->decision->kind == ONEGRID__V1__DECISION__KIND__KIND_ESCALATE)
+        return true;
+    return f->decision->kind == ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE && e && e->source &&
+           e->type && strcmp(e->source, "onegrid") == 0 && strcmp(e->type, "extension_lapsed") == 0;
+}
+
 static int reply(const Onegrid__V1__Reply *r, char *why, size_t whylen)
 {
     if (text("reply.event_id", r->event_id, 0, 128, why, whylen) ||
@@ -421,8 +432,7 @@ int og_frame_check(const Onegrid__V1__Frame *f, enum og_frame_hop hop, char *why
         return -EBADMSG;
     if (!f->decision)
         return bad(why, whylen, "decision: missing");
-    if (submission(f, f->decision->kind == ONEGRID__V1__DECISION__KIND__KIND_ESCALATE, why,
-                   whylen) ||
+    if (submission(f, own_event(f), why, whylen) ||
         decision(f, f->decision, true, why, whylen))
         return -EBADMSG;
     if (f->n_more_decisions && f->decision->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT)

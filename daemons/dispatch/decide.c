@@ -672,6 +672,26 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
     }
 }
 
+int64_t og_extension_lapses(const struct og_decider *dc, const struct og_case *c)
+{
+    if (!c->paused_at || dc->extension_decision_days <= 0)
+        return 0;
+    return og_calendar_deadline(og_registry_calendar(dc->reg), c->paused_at,
+                                dc->extension_decision_days, "working_days");
+}
+
+int og_lapse(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d)
+{
+    int64_t lapses = og_extension_lapses(dc, c);
+    if (!lapses || now < lapses)
+        return 0;
+    /* As of the moment it lapsed, not of this scan: a dispatch that was away, or scans
+     * seldom, gives the unit no more time than one that saw it at once. */
+    resume_clock(dc, c, lapses);
+    d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
+    return describe(d, c, c->state, now) < 0 ? -ENOMEM : 1;
+}
+
 int og_escalate(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d)
 {
     static const size_t prefix[] = {0, 12, 9, 6}; /* community, street, district codes */

@@ -356,6 +356,7 @@ struct og_dispatch *og_dispatch_new(const struct og_dispatch_opts *o,
     d->decider.cases = d->cases;
     d->decider.shard = d->o.shard;
     d->decider.merge = d->o.merge;
+    d->decider.extension_decision_days = d->o.extension_decision_days;
     d->decider.fetch = fetch_case;
     d->decider.fetch_arg = d;
     start_clock(d);
@@ -908,7 +909,9 @@ static Onegrid__V1__Timestamp *stamp(int64_t seconds)
  * like any other; its id makes a second attempt at the same level of the same clock a
  * duplicate, while a case whose supervision started over (returned, reworked: a new clock)
  * escalates again. (With "esc-<case>-<level>" that second escalation was a duplicate of the
- * first and never stored.) */
+ * first and never stored.) Before it, an extension request that lapsed undecided
+ * ("lapse-<case>-<received>", of type "extension_lapsed"): its clock runs again, and may
+ * make it overdue at a later scan. */
 static int escalate_one(struct og_case *c, void *arg)
 {
     struct scan *sc = arg;
@@ -931,16 +934,26 @@ static int escalate_one(struct og_case *c, void *arg)
     if (!dec)
         return 1;
     onegrid__v1__decision__init(dec);
-    rc = og_escalate(&d->decider, c, sc->now, dec);
+    int64_t asked = c->paused_at;
+    bool lapsed = false;
+    rc = og_lapse(&d->decider, c, sc->now, dec);
+    if (rc > 0)
+        lapsed = true;
+    else if (rc == 0)
+        rc = og_escalate(&d->decider, c, sc->now, dec);
     if (rc <= 0) {
         onegrid__v1__decision__free_unpacked(dec, NULL);
         return rc < 0;
     }
-    snprintf(id, sizeof(id), "esc-%s-%d-%lld", c->id, c->escalation_level, (long long)c->deadline);
+    if (lapsed)
+        snprintf(id, sizeof(id), "lapse-%s-%lld", c->id, (long long)asked);
+    else
+        snprintf(id, sizeof(id), "esc-%s-%d-%lld", c->id, c->escalation_level,
+                 (long long)c->deadline);
     og_event_key("onegrid", id, key, sizeof(key));
     e.id = id;
     e.source = "onegrid";
-    e.type = "escalation";
+    e.type = lapsed ? "extension_lapsed" : "escalation";
     e.time = stamp(sc->now);
     sub.publisher = "onegrid-dispatch";
     sub.source = "onegrid";
@@ -955,7 +968,7 @@ static int escalate_one(struct og_case *c, void *arg)
     p = calloc(1, sizeof(*p));
     if (!e.time || !sub.received || !p || !(p->key = strdup(key)) ||
         og_link_client_send(d->out, &f) < 0) {
-        og_log(LOG_CRIT, "could not queue escalation \"%s\"; exiting to reload state", id);
+        og_log(LOG_CRIT, "could not queue %s \"%s\"; exiting to reload state", e.type, id);
         d->must_reload = true;
         if (p)
             free(p->key);
@@ -968,6 +981,14 @@ static int escalate_one(struct og_case *c, void *arg)
             d->must_reload = true;
         }
         HASH_ADD_KEYPTR(hh, d->pending, p->key, strlen(p->key), p);
+        if (lapsed) {
+            char due[48];
+            og_time_format(c->deadline, 0, due, sizeof(due));
+            og_notice("延期: case %s: its extension request lapsed, undecided for %d working "
+                      "day(s); the clock runs again, due %s",
+                      c->id, d->decider.extension_decision_days, due);
+            goto queued;
+        }
         og_notice("督办: case %s is overdue; escalated to level %d (%s), supervisor %s", c->id,
                   c->escalation_level,
                   c->escalation_level == 1   ? "community"
@@ -979,6 +1000,7 @@ static int escalate_one(struct og_case *c, void *arg)
                                             ? c->escalation_level
                                             : 3]);
     }
+queued:
     free(e.time);
     free(sub.received);
     onegrid__v1__decision__free_unpacked(dec, NULL);

@@ -318,6 +318,9 @@ struct og_decider {
     struct og_cases *cases;
     const char *shard;
     struct og_merge_rule merge;
+    /* Working days the supervising units have to decide an extension request; then it
+     * lapses and the clock runs again (0: a request waits for its decision for ever). */
+    int extension_decision_days;
     /* Brings case id into cases when memory does not hold it (a final case, kept only in
      * the database): 0 whether the case exists or not, negative when it could not be
      * read (-EIO: a fault, never a refusal). NULL: memory holds every case (tests). */
@@ -341,6 +344,14 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
  * (level k at deadline + (k - 1) x its time limit, up to 3), raises it one level and fills
  * d (KIND_ESCALATE); returns 1. Returns 0 when nothing is due, -ENOMEM. */
 int og_escalate(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d);
+/* When the extension request pending on c lapses undecided: at the close of the
+ * extension_decision_days-th working day after it was received. 0: none pending, or
+ * requests never lapse. */
+int64_t og_extension_lapses(const struct og_decider *dc, const struct og_case *c);
+/* If c's pending extension request has lapsed at now (og_extension_lapses), resumes its
+ * clock as of the moment it lapsed and fills d (KIND_UPDATE_CASE, the state unchanged);
+ * returns 1. Returns 0 when nothing lapsed, -ENOMEM. */
+int og_lapse(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d);
 /* Calls fn for every case (in no particular order) until it returns non-zero. */
 int og_cases_each(struct og_cases *cs, int (*fn)(struct og_case *c, void *arg), void *arg);
 
@@ -404,6 +415,7 @@ struct og_dispatch_opts {
      * hanging in libpq. */
     long lock_timeout_ms;
     struct og_merge_rule merge;
+    int extension_decision_days; /* og_decider's */
 };
 
 struct og_dispatch;

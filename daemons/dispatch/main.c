@@ -30,6 +30,7 @@ static const char *const known_keys[] = {"metrics_listen",
                                          "link_clients_file",
                                          "archive_public_key_file",
                                          "lock_timeout_ms",
+                                         "extension_decision_days",
                                          NULL};
 
 int main(int argc, char **argv)
@@ -42,7 +43,8 @@ int main(int argc, char **argv)
     struct og_dispatch *d = NULL;
     struct og_metrics_server *metrics = NULL;
     void *ctx = NULL;
-    long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m, clock_step_s;
+    long credit, window, resend_ms, drain_ms, scan_ms, merge_hours, merge_m, clock_step_s,
+        decision_days;
     long lock_ms;
     char err[512], host[64], holder[128];
     /* Until the configuration is known to be good, a failure is the configuration's. */
@@ -57,6 +59,8 @@ int main(int argc, char **argv)
                       sizeof(err)) ||
         og_config_int(cfg, "dispatch", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err)) ||
         og_config_int(cfg, "dispatch", "escalation_scan_ms", 60000, 100, 3600000, &scan_ms, err,
+                      sizeof(err)) ||
+        og_config_int(cfg, "dispatch", "extension_decision_days", 1, 0, 30, &decision_days, err,
                       sizeof(err)) ||
         og_config_int(cfg, "dispatch", "merge_window_hours", 72, 0, 24 * 365, &merge_hours, err,
                       sizeof(err)) ||
@@ -93,6 +97,7 @@ int main(int argc, char **argv)
     o.max_clock_step_us = (int64_t)clock_step_s * 1000000;
     o.lock_timeout_ms = lock_ms;
     o.merge.window = (int64_t)merge_hours * 3600;
+    o.extension_decision_days = (int)decision_days;
     o.merge.distance_m = (double)merge_m;
 
     /* The links: CURVE with dispatch's own key pair, required on tcp://. */

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # 延期: a unit asks for more time before its deadline; while the request is pending the
-# clock is paused — the case does not escalate however late it gets, across dispatch
-# restarts — and a supervising unit (street or district; never the requesting unit,
+# clock is paused — the case does not escalate, across dispatch restarts — and a
+# supervising unit (street or district; never the requesting unit,
 # even where it is also the community's supervisor) approves or refuses it. Approved: the
 # clock resumes with the working time it had left, plus the working days granted.
-# Refused: it resumes as it was. A request after the deadline is refused. Dispatch's
+# Refused: it resumes as it was. Undecided for extension_decision_days working days: it
+# lapses, and the clock resumes as of then. A request after the deadline is refused. Dispatch's
 # clock is set with faketime (times below are UTC; 02:00 UTC is 10:00 in China) and runs on
 # from there, so each decision comes a few seconds after the hour, more on a loaded
 # machine. The working time left is carried to the second and a working-day limit ends at
@@ -18,7 +19,9 @@ source "$(dirname "$0")/../lib/faults.sh"
 test_begin "extension"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
-sed -i 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 100/' "$TEST_DIR/onegrid.conf"
+# The supervisors have 10 working days to decide, here: the requests below are decided
+# before that. At the end, with the default of 1, one lapses undecided.
+sed -i 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 100\nextension_decision_days = 10/' "$TEST_DIR/onegrid.conf"
 dispatch_at() { # dispatch_at "YYYY-MM-DD HH:MM:SS" (UTC): restarted, ready, clock running from there
 	og_restart_at dispatch "$TEST_DIR" "$1"
 }
@@ -33,7 +36,7 @@ COMMUNITY_SUP=$(sql "$TEST_DB" "SELECT unit_code FROM og.supervisor WHERE area_c
 [[ -n $STREET_SUP && -n $DISTRICT_SUP && -n $COMMUNITY_SUP ]] || fail "the sample registers no supervisors for $AREA"
 echo 0 >"$TEST_DIR/n"
 send() { # send UNIT CASE STATUS [DAYS]: publishes one status update, prints the answer
-	local days= n
+	local days='' n
 	[[ -n ${4:-} ]] && days=",\"extension_working_days\":$4"
 	n=$(($(cat "$TEST_DIR/n") + 1)) # called in $( ), so the count lives in a file
 	echo "$n" >"$TEST_DIR/n"
@@ -113,6 +116,44 @@ assert_eq "the auditor sees every request and decision (延期记录)" \
 	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
 		"SELECT string_agg(step || ' ' || unit || ' ' || coalesce(working_days::text, '-') || ' ' || deadline_after,
 		                   '|' ORDER BY ledger_id) FROM audit.\"延期记录\" WHERE case_id = '$A'")"
+# Undecided: Tue Dec 1 10:00 a new repair C, due Tue Dec 8 17:00; Wed Dec 2 10:00 its unit
+# asks for 3 days, and no one answers. With the default (1 working day) the request lapses
+# at Thu Dec 3 17:00; dispatch, restarted Fri Dec 4 09:30, records that. The 39 working
+# hours left at the request run from Thu 17:00 (Fri 09:00) to Thu Dec 10 16:00: due at its
+# close. Before, the clock stayed paused, and the case was never overdue.
+sed -i '/^extension_decision_days = 10$/d' "$TEST_DIR/onegrid.conf"
+dispatch_at "2026-12-01 02:00:00"
+printf '{"id":"repair-c","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
+	"$NOW" "$GRID" >"$TEST_DIR/report-c.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/c.out" \
+	"$TEST_DIR/report-c.jsonl" >/dev/null
+C=$(grep '"id":"repair-c"' "$TEST_DIR/c.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}')
+assert_eq "C is due at the close of the 5th working day" "2026-12-08 09:00:00+00" "$(deadline "$C")"
+dispatch_at "2026-12-02 02:00:00"
+assert_match "C's request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$C" STATUS_EXTENSION_REQUESTED 3)"
+dispatch_at "2026-12-04 01:30:00"
+lapsed() { [[ $(sql "$TEST_DB" "SELECT clock FROM og.case WHERE case_id = '$C'") == running ]]; }
+og_poll 60 lapsed || fail "the undecided request lapses: C's clock runs again"
+assert_eq "the clock resumed as of the lapse" "2026-12-10 09:00:00+00||" \
+	"$(sql "$TEST_DB" "SELECT deadline_at, paused_at, extension_days FROM og.case WHERE case_id = '$C'")"
+assert_eq "the holder hears of its new deadline in its feed" 1 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment WHERE case_id = '$C' AND unit_code = '$HOLDER'
+	                   AND kind = 'deadline_changed' AND deadline_at = '2026-12-10 09:00:00+00'")"
+assert_match "a refusal after it: nothing is pending" 'REASON_INVALID_TRANSITION.*no extension request is pending' \
+	"$(send "$DISTRICT_SUP" "$C" STATUS_EXTENSION_REFUSED)"
+# Restarted again: the lapse is not recorded twice.
+dispatch_at "2026-12-04 01:31:00"
+assert_eq "the auditor sees the request and its lapse (延期记录), once" \
+	"STATUS_EXTENSION_REQUESTED $HOLDER 3 2026-12-08 09:00:00+00|EXTENSION_LAPSED - - 2026-12-10 09:00:00+00" \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
+		"SELECT string_agg(step || ' ' || coalesce(unit, '-') || ' ' || coalesce(working_days::text, '-') || ' ' || deadline_after,
+		                   '|' ORDER BY ledger_id) FROM audit.\"延期记录\" WHERE case_id = '$C'")"
+# Past the resumed deadline it escalates like any case.
+dispatch_at "2026-12-10 09:30:00"
+escalated_c() { (($(levels "$C") >= 1)); }
+og_poll 60 escalated_c || fail "C, overdue after its request lapsed, escalates"
+pass "C, overdue after its request lapsed, escalates"
+
 assert_eq "the projection rebuilds from the ledger" 0 \
 	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
 assert_eq "the record verifies" 0 \

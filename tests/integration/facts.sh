@@ -36,6 +36,9 @@ status() { # status ID CASE STATUS [EXTRA-JSON]
 }
 as_auditor() { "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -U onegrid_audit -c "$1"; }
 
+# P's request stays pending for a month: here the supervisors have no limit to decide
+# (extension.sh has a request that lapses).
+sed -i 's/^\[dispatch\]$/[dispatch]\nextension_decision_days = 0/' "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
 read -r GRID AREA < <(sql "$TEST_DB" "SELECT x.source_grid_id, x.area_code FROM og.grid_crosswalk x
                                       JOIN og.area a ON a.code = x.area_code

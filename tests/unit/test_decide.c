@@ -1023,6 +1023,71 @@ static void test_extension_request_pauses_clock(void **state)
                   R(INVALID_TRANSITION), "deadline had passed when it was received");
 }
 
+static int escalate(struct fixture *fx, struct og_case *c, int64_t now);
+
+/* A request no supervising unit decides lapses at the close of the extension_decision_days-th
+ * working day after intake received it: the clock runs again as of then (not as of the
+ * scan that noticed), and the case can be overdue and escalated. Before, a pending request
+ * paused the clock for ever: a unit that asked was never overdue unless someone answered. */
+static void test_extension_request_lapses(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
+    struct og_case *c = og_cases_find(fx->cases, id);
+    int64_t due = c->deadline, asked = NOW + 3600;
+    Onegrid__V1__Decision *d;
+
+    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked));
+    assert_int_equal(c->paused_at, asked);
+    /* Never, where requests wait for their decision for ever. */
+    fx->dc.extension_decision_days = 0;
+    assert_int_equal(og_extension_lapses(&fx->dc, c), 0);
+    d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    onegrid__v1__decision__init(d);
+    assert_int_equal(og_lapse(&fx->dc, c, due + 365 * 86400, d), 0);
+    assert_int_equal(c->paused_at, asked);
+
+    fx->dc.extension_decision_days = 1;
+    int64_t lapses = og_extension_lapses(&fx->dc, c);
+    assert_int_equal(lapses, og_calendar_deadline(cal, asked, 1, "working_days"));
+    assert_true(lapses > asked && lapses < due);
+    assert_int_equal(og_lapse(&fx->dc, c, lapses - 1, d), 0);
+    assert_int_equal(c->paused_at, asked);
+
+    /* Noticed three days late: resumed as of the lapse all the same. */
+    assert_int_equal(og_lapse(&fx->dc, c, lapses + 3 * 86400, d), 1);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_DISPATCHED);
+    assert_string_equal(d->previous_state, OG_STATE_DISPATCHED);
+    assert_string_equal(d->unit, "unit-a");
+    assert_null(d->paused_at);
+    assert_int_equal(d->extension_days, 0);
+    assert_string_equal(d->clock, OG_CLOCK_RUNNING);
+    int64_t resumed = og_calendar_resume(cal, due, asked, lapses, "working_days");
+    assert_true(resumed > due);
+    assert_int_equal(d->deadline->seconds, resumed);
+    assert_int_equal(c->deadline, resumed);
+    assert_int_equal(c->paused_at, 0);
+    decision_free(d);
+    d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    onegrid__v1__decision__init(d);
+    assert_int_equal(og_lapse(&fx->dc, c, lapses + 4 * 86400, d), 0); /* once */
+    decision_free(d);
+
+    /* Nothing is pending now: a late refusal is refused, a late approval is a grant. */
+    expect_reject("a refusal after the lapse",
+                  extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 3600),
+                  R(INVALID_TRANSITION), "no extension request is pending");
+    /* Past the resumed deadline the case is overdue again. */
+    assert_int_equal(escalate(fx, c, resumed - 1), 0);
+    assert_int_equal(escalate(fx, c, resumed + 1), 1);
+    assert_int_equal(c->escalation_level, 1);
+}
+
 static void test_extension_without_request(void **state)
 {
     struct fixture *fx = *state;
@@ -1643,6 +1708,7 @@ int main(void)
         TC(test_split_merged_report),
         TC(test_split_refused_when_finished),
         TC(test_extension_request_pauses_clock),
+        TC(test_extension_request_lapses),
         TC(test_extension_without_request),
         TC(test_return_never_bounces),
         TC(test_severity_sets_every_clock),

@@ -223,6 +223,21 @@ static void test_valid_frames_pass(void **state)
     z.dec.escalation_level = 1;
     assert_ok(&z, DISPATCH_ARCHIVE);
 
+    /* An extension request that lapsed undecided: dispatch's own event, with no payload. */
+    z.x.e.type = (char *)"extension_lapsed";
+    z.x.e.id = (char *)"lapse-650204-00000001-1796176800";
+    set_key(&z);
+    z.dec.kind = KIND(UPDATE_CASE);
+    z.dec.escalation_level = 0;
+    assert_ok(&z, DISPATCH_ARCHIVE);
+    /* Not under another source or type. */
+    z.x.e.type = (char *)"status";
+    assert_bad(&z, DISPATCH_ARCHIVE, "no payload");
+    z.x.e.type = (char *)"extension_lapsed";
+    z.x.e.source = z.sub.source = (char *)"zongzhi";
+    set_key(&z);
+    assert_bad(&z, DISPATCH_ARCHIVE, "no payload");
+
     /* A joint meeting's decision on two cases. */
     to_archive(&z, ex_decision);
     z.dec.kind = KIND(UPDATE_CASE);
@@ -458,7 +473,7 @@ static void test_malformed_to_archive(void **state)
     z.dec.clock = (char *)"ticking";
     assert_bad(&z, DISPATCH_ARCHIVE, "decision.clock: not a known value");
 
-    /* Only an escalation may carry an event without a payload. */
+    /* Only dispatch's own events may carry an event without a payload. */
     to_archive(&z, ex_report);
     z.x.e.payload_case = ONEGRID__V1__ENVELOPE__PAYLOAD__NOT_SET;
     assert_bad(&z, DISPATCH_ARCHIVE, "no payload");

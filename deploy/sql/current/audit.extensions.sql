@@ -1,9 +1,14 @@
 -- audit.extensions (延期记录): every extension request (申请延期) and decision on one: asked
 -- by whom and for how many working days, decided by whom, and the deadline before and
--- after.
+-- after. A request no supervising unit decided within [dispatch] extension_decision_days
+-- lapses: dispatch's own event of type 'extension_lapsed' (step 'EXTENSION_LAPSED', no
+-- unit), after which the clock runs again.
 
 CREATE OR REPLACE VIEW audit.extensions AS
-  SELECT l.case_id, e.detail #>> '{status,status}' AS step, e.detail #>> '{status,unit}' AS unit,
+  SELECT l.case_id,
+         CASE WHEN e.event_type = 'extension_lapsed' THEN 'EXTENSION_LAPSED'
+              ELSE e.detail #>> '{status,status}' END AS step,
+         e.detail #>> '{status,unit}' AS unit,
          (e.detail #>> '{status,extension_working_days}')::integer AS working_days,
          e.detail #>> '{status,note}' AS note,
          (l.detail ->> 'decided')::timestamptz AS decided_at,
@@ -17,10 +22,12 @@ CREATE OR REPLACE VIEW audit.extensions AS
       SELECT q.detail FROM og.ledger q
        WHERE q.case_id = l.case_id AND q.kind = 'decision' AND q.ledger_id < l.ledger_id
        ORDER BY q.ledger_id DESC LIMIT 1) p ON true
-   WHERE l.kind = 'decision' AND e.event_type = 'status'
-     AND e.detail #>> '{status,status}' IN ('STATUS_EXTENSION_REQUESTED', 'STATUS_EXTENDED',
-                                            'STATUS_EXTENSION_REFUSED');
+   WHERE l.kind = 'decision'
+     AND (e.event_type = 'extension_lapsed'
+          OR e.event_type = 'status'
+             AND e.detail #>> '{status,status}' IN ('STATUS_EXTENSION_REQUESTED', 'STATUS_EXTENDED',
+                                                    'STATUS_EXTENSION_REFUSED'));
 
 CREATE OR REPLACE VIEW audit."延期记录" AS SELECT * FROM audit.extensions;
-COMMENT ON VIEW audit.extensions IS '延期记录: extension requests, approvals and refusals, with the deadline before and after';
+COMMENT ON VIEW audit.extensions IS '延期记录: extension requests, approvals, refusals and lapses, with the deadline before and after';
 GRANT SELECT ON audit.extensions, audit."延期记录" TO onegrid_auditor;
