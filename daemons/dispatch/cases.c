@@ -481,7 +481,8 @@ size_t og_cases_count(const struct og_cases *cs)
     "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "           \
     "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint, "                       \
     "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "                       \
-    "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)) "
+    "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)), "                     \
+    "floor(extract(epoch FROM clock_started_at))::bigint "
 
 #define REPORT_COLUMNS                                                                             \
     "r.source_system, r.source_event_id, r.case_id, r.area_code, "                                \
@@ -529,6 +530,7 @@ static int put_row(struct og_cases *cs, const PGresult *r, int i)
     k.severity = (int)secs(r, i, 17);
     k.paused_at = secs(r, i, 18);
     k.extension_days = (int)secs(r, i, 19);
+    k.clock_started = secs(r, i, 21);
     if (returned && *returned) {
         size_t n = 1;
         char *save = NULL;

@@ -68,7 +68,8 @@ static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const cha
     d->severity = c->severity;
     d->paused_at = ts(c->paused_at);
     d->extension_days = c->paused_at ? c->extension_days : 0;
-    if (c->paused_at && !d->paused_at)
+    d->clock_started = ts(c->deadline ? c->clock_started : 0);
+    if ((c->paused_at && !d->paused_at) || (c->deadline && c->clock_started && !d->clock_started))
         return -ENOMEM;
     if (c->n_returned) {
         d->returned_units = calloc(c->n_returned, sizeof(*d->returned_units));
@@ -112,6 +113,7 @@ static void new_clock(struct og_decider *dc, struct og_case *c, int64_t now)
     c->deadline = case_limit(dc, c, &limit, &unit)
                       ? og_calendar_deadline(og_registry_calendar(dc->reg), now, limit, unit)
                       : 0;
+    c->clock_started = c->deadline ? now : 0;
     c->paused_at = 0;
     c->extension_days = 0;
 }
@@ -124,8 +126,12 @@ static void resume_clock(struct og_decider *dc, struct og_case *c, int64_t now)
     if (!c->paused_at)
         return;
     case_limit(dc, c, &limit, &unit);
+    int64_t before = c->deadline;
     c->deadline =
         og_calendar_resume(og_registry_calendar(dc->reg), c->deadline, c->paused_at, now, unit);
+    /* The time limit it runs against is the same length: the pause is not time used. */
+    if (c->clock_started)
+        c->clock_started += c->deadline - before;
     c->paused_at = 0;
     c->extension_days = 0;
 }
@@ -530,6 +536,7 @@ static int status_update(struct og_decider *dc, const char *source,
     if (strcmp(next, OG_STATE_SHELVED) == 0) {
         /* Into the demand list: no unit can meet a deadline alone, so none runs. */
         c->deadline = 0;
+        c->clock_started = 0;
         clear_supervision(c);
     } else if (approve) {
         c->deadline =

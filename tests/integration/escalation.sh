@@ -2,7 +2,8 @@
 # 督办: a gas hazard (2 hours to handle) that nobody handles escalates to the community at
 # its deadline, to the street two hours later and to the district two hours after that,
 # once per level, however often dispatch restarts; a handled case stops escalating. The
-# clock is dispatch's, set with faketime, so the test does not wait for hours.
+# clock is dispatch's, set with faketime, so the test does not wait for hours. A returned
+# case's clock colour measures its new time limit from when that clock started.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 
@@ -102,6 +103,27 @@ assert_eq "its new clock passed too: escalated again from the community" \
 	"$(levels_reach "$CASE1" "1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}")"
 assert_eq "four escalations on record" 4 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_system = 'onegrid' AND case_id = '$CASE1'")"
+# The clock's colours (案件时钟) measure the time limit from when the clock started, not
+# from the filing: a gas alert filed 30 hours ago and returned 10 minutes ago runs on a new
+# 2-hour clock, 10 minutes of 120 used: green. Measured from its filing (before 025) it was
+# yellow the moment it was re-routed. The auditor's view reads the database's clock, so
+# these times are today's.
+dispatch_at "$(date -u -d '-30 hours' '+%Y-%m-%d %H:%M:%S')"
+alert gas-3 >"$TEST_DIR/gas3.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/g3.out" \
+	"$TEST_DIR/gas3.jsonl" >/dev/null
+CASE3=$(grep -o '"case_id":"[0-9]\{6\}-[0-9]*' "$TEST_DIR/g3.out" | grep -o '[0-9]\{6\}-[0-9]*')
+HOLDER3=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$CASE3'")
+dispatch_at "$(date -u -d '-10 minutes' '+%Y-%m-%d %H:%M:%S')"
+printf '{"id":"ret-3","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"STATUS_RETURNED","unit":"%s","note":"不属于本单位职责"}}\n' \
+	"$(sql "$TEST_DB" "SELECT og.unit_source('$HOLDER3')")" "$NOW" "$CASE3" "$HOLDER3" >"$TEST_DIR/return3.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" "$TEST_DIR/return3.jsonl" >/dev/null
+assert_eq "re-routed on a new clock, started minutes ago, a day after the filing" "dispatched|t|t" \
+	"$(sql "$TEST_DB" "SELECT state, clock_started_at > now() - interval '1 hour',
+	                          clock_started_at > opened_at + interval '1 day' FROM og.case WHERE case_id = '$CASE3'")"
+assert_eq "its clock is green: 10 minutes of its 2 hours used" green \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c "SELECT colour FROM audit.\"案件时钟\" WHERE case_id = '$CASE3'")"
+
 assert_eq "the record verifies" 0 \
 	"$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null; echo $?)"
 assert_eq "the projection rebuilds from the ledger" 0 \

@@ -80,7 +80,7 @@ rows() {
 		--exclude-table=public.onegrid_repeatable --exclude-table=og.case -d "$1" 2>/dev/null |
 		grep -v '^\\\(un\)\?restrict '
 	sql "$1" "COPY (SELECT to_jsonb(c) - '{first_resolved_at, deadline_when_resolved, first_closed_at,
-	                   deadline_when_closed, returned, reworks, last_evaluation, stage, clock}'::text[]
+	                   deadline_when_closed, returned, reworks, last_evaluation, stage, clock, clock_started_at}'::text[]
 	                 FROM og.case c ORDER BY case_id) TO STDOUT"
 }
 rows "$OLD_DB" >"$TEST_DIR/old-rows-before.sql"
@@ -156,14 +156,21 @@ data() {
 	for t in $(sql "$1" "SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'og'::regnamespace
 	                     AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.oid::regclass::text"); do
 		echo "== $t"
-		sql "$1" "COPY (SELECT * FROM $t) TO STDOUT" |
+		# og.case's clock_started_at: the old daemons did not send it (025), the new do.
+		if [[ $t == 'og."case"' ]]; then
+			sql "$1" "COPY (SELECT to_jsonb(c) - 'clock_started_at' FROM og.case c) TO STDOUT"
+		else
+			sql "$1" "COPY (SELECT * FROM $t) TO STDOUT"
+		fi |
 			sed -E -e 's/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}(:[0-9]{2})?)?/<time>/g' \
 				-e 's/\\\\x[0-9a-f]*/<bytes>/g' -e "s/$host:[0-9]+/<process>/g" \
 				-e 's/, "tag": "[0-9a-f]*"//g' -e 's/\t<bytes>\t[0-9]+\t<bytes>$/\t<bytes>\t<size>\t<bytes>/' \
-				-e 's/"clock": "[a-z]*", "stage": "[a-z]*", //g' |
+				-e 's/"clock": "[a-z]*", "stage": "[a-z]*", //g' \
+				-e 's/"clock_started": "<time>", //g; s/, "clock_started": "<time>"//g' |
 			sort # the Submit's tag, dispatch's refusals' sizes of the bytes received and its
-		# decisions' conclusions, stage and clock (the old daemons recorded none of them: a
-		# re-encoding's size; og.case's stage and clock, from both, are compared)
+		# decisions' conclusions, stage, clock and clock_started (the old daemons recorded
+		# none of them: a re-encoding's size; og.case's stage and clock, from both, are
+		# compared)
 	done
 }
 data "$OLD_DB" >"$TEST_DIR/old-data.txt"

@@ -1088,6 +1088,57 @@ static void test_extension_request_lapses(void **state)
     assert_int_equal(c->escalation_level, 1);
 }
 
+/* When the current clock started (Decision.clock_started, og.case.clock_started_at): the
+ * colours of audit.case_clocks measure the time limit from it. Before, they measured from
+ * the filing, and a case re-routed or reopened long after was yellow at once. */
+static void test_clock_started(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    Onegrid__V1__Decision *d;
+    struct ex x;
+    ex_report(&x);
+    x.report.category = (char *)"demand.general";
+    d = decide_at(fx, &x, NOW);
+    assert_non_null(d->clock_started);
+    assert_int_equal(d->clock_started->seconds, NOW); /* routed at once: filing */
+    char id[32];
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+    struct og_case *c = og_cases_find(fx->cases, id);
+
+    /* A pause is not time used: the start moves on as far as the deadline does. */
+    int64_t asked = NOW + 3600, refused = NOW + 2 * 86400, due = c->deadline;
+    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked));
+    d = extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, refused);
+    int64_t resumed = og_calendar_resume(cal, due, asked, refused, "working_days");
+    assert_int_equal(d->clock_started->seconds, NOW + (resumed - due));
+    decision_free(d);
+    /* An approved extension lengthens the limit: the start stays. */
+    int64_t started = c->clock_started;
+    d = extension(fx, id, "sup-street", S(EXTENDED), 2, refused + 60);
+    assert_int_equal(d->clock_started->seconds, started);
+    decision_free(d);
+
+    /* Returned 30 days on and re-routed: a new clock, from then. */
+    int64_t later = NOW + 30 * 86400;
+    decision_free(status(fx, id, "unit-a", S(ACCEPTED), later - 60));
+    d = status(fx, id, "unit-a", S(RETURNED), later);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_non_null(d->deadline);
+    assert_int_equal(d->clock_started->seconds, later);
+    decision_free(d);
+
+    /* Shelved into the demand list: no clock, no start. */
+    d = status(fx, id, c->unit, S(ACCEPTED), later + 60);
+    decision_free(d);
+    d = status(fx, id, c->unit, S(SHELVED), later + 120);
+    assert_string_equal(d->state, OG_STATE_SHELVED);
+    assert_null(d->deadline);
+    assert_null(d->clock_started);
+    decision_free(d);
+}
+
 static void test_extension_without_request(void **state)
 {
     struct fixture *fx = *state;
@@ -1709,6 +1760,7 @@ int main(void)
         TC(test_split_refused_when_finished),
         TC(test_extension_request_pauses_clock),
         TC(test_extension_request_lapses),
+        TC(test_clock_started),
         TC(test_extension_without_request),
         TC(test_return_never_bounces),
         TC(test_severity_sets_every_clock),

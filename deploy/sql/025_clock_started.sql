@@ -1,0 +1,9 @@
+-- 025: when a case's current clock started (Decision.clock_started, set by dispatch), so
+-- that the clock's colours (audit.case_clocks: green under 80 % of the time limit, yellow
+-- up to the deadline) measure the time limit from the clock's start. They measured it from
+-- the filing: a case reopened 90 days after it was filed, with 7 days to rework it, was
+-- yellow from the moment it reopened. Existing cases keep NULL (their decisions did not
+-- carry it) and are measured from the filing, as before, until their next clock starts.
+SET LOCAL ROLE onegrid_owner;
+
+ALTER TABLE og.case ADD COLUMN clock_started_at timestamptz;
