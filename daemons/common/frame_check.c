@@ -433,8 +433,7 @@ int og_frame_check(const Onegrid__V1__Frame *f, enum og_frame_hop hop, char *why
         return -EBADMSG;
     if (!f->decision)
         return bad(why, whylen, "decision: missing");
-    if (submission(f, own_event(f), why, whylen) ||
-        decision(f, f->decision, true, why, whylen))
+    if (submission(f, own_event(f), why, whylen) || decision(f, f->decision, true, why, whylen))
         return -EBADMSG;
     if (f->n_more_decisions && f->decision->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT)
         return bad(why, whylen, "more_decisions: with a refusal");
