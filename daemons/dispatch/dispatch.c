@@ -1,6 +1,7 @@
 #include "dispatch.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@ struct pending {
     char case_id[32]; /* the case a stored event opened or moved ("" for refusals) */
     bool refusal;
     bool internal;    /* dispatch's own event (an escalation): nobody to answer */
+    bool has_digest;  /* digest: of the event decided (og_event_digest), for a publisher's */
+    uint8_t digest[crypto_hash_sha256_BYTES];
     char (*held)[32]; /* every case its decisions name, held in memory until answered */
     size_t n_held;
     UT_hash_handle hh;
@@ -682,6 +685,42 @@ static Onegrid__V1__Reply *known_reply(const Onegrid__V1__Submission *s, const s
     return r;
 }
 
+/* The digest of the event s carries (its Envelope, packed): another submission under the
+ * same key with another digest is another version of the event (a corrected event), not
+ * a resend. False when s carries no event (a refusal of intake's, keyed by its bytes'
+ * digest already) or memory ran out. */
+static bool event_digest(const Onegrid__V1__Submission *s, uint8_t digest[crypto_hash_sha256_BYTES])
+{
+    size_t len;
+    uint8_t *buf;
+    if (!s->event || s->rejection || !(buf = og_pack(&s->event->base, &len)))
+        return false;
+    crypto_hash_sha256(digest, buf, len);
+    free(buf);
+    return true;
+}
+
+/* Answers a submission whose key is in flight with another event REASON_BUSY: not a
+ * refusal and not recorded; its publisher sends it again, and once the first version is
+ * answered it is decided afresh (a refusal of the first is not its). Before, it was taken
+ * for a resend of the first and given the first's answer: with several intakes, a corrected
+ * event could be refused for a reason that was not in it. */
+static void answer_busy(struct og_dispatch *d, const Onegrid__V1__Frame *f)
+{
+    Onegrid__V1__Reply r = ONEGRID__V1__REPLY__INIT;
+    Onegrid__V1__Nack n = ONEGRID__V1__NACK__INIT;
+    r.event_id = f->submission->event->id;
+    r.source = f->submission->source;
+    n.reason = ONEGRID__V1__REASON__REASON_BUSY;
+    n.text = (char *)"another event with this source and id is being decided; send this one "
+                     "again once it is answered";
+    r.result_case = ONEGRID__V1__REPLY__RESULT_NACK;
+    r.nack = &n;
+    og_info("answering \"%s\" REASON_BUSY: another version of the event is being decided",
+            f->submission->event->id);
+    answer_intake(d, f->key, &r);
+}
+
 /* Decides and forwards one inbox item that is not yet committed. 0, -ENOMEM, or -EIO when
  * a closed case could not be read from the database (d->fetch_err says why): then nothing
  * was decided and the item is as it came, to be decided again. */
@@ -722,6 +761,7 @@ static int forward(struct og_dispatch *d, struct inbox_item *it, int64_t now)
     free(f->shard != protobuf_c_empty_string ? f->shard : NULL);
     f->shard = strdup(d->o.shard);
     p->refusal = dec->kind == ONEGRID__V1__DECISION__KIND__KIND_REJECT;
+    p->has_digest = event_digest(f->submission, p->digest);
     snprintf(p->case_id, sizeof(p->case_id), "%s", dec->case_id ? dec->case_id : "");
     if (p->refusal) {
         d->refused++;
@@ -809,7 +849,11 @@ static void process_inbox(struct og_dispatch *d)
         struct inbox_item *it = &d->inbox[i];
         struct pending *p;
         HASH_FIND_STR(d->pending, it->frame->key, p);
-        if (p) {
+        uint8_t digest[crypto_hash_sha256_BYTES];
+        if (p && p->has_digest && event_digest(it->frame->submission, digest) &&
+            memcmp(digest, p->digest, sizeof(digest)) != 0) {
+            answer_busy(d, it->frame);
+        } else if (p) {
             /* a resend of something we forwarded: its answer goes where it came from last */
         } else if (committed[i].case_id || committed[i].reason) {
             struct committed *c = &committed[i];

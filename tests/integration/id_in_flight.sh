@@ -6,6 +6,11 @@
 # first: it got the first's refusal, for a reason that was not in it, and nothing of it was
 # decided or recorded. A resend of the same event (the same bytes) still gets the first's
 # answer.
+#
+# With two intakes (DESIGN: publishers connect to all), the two versions can come through
+# different ones, each seeing only its own: dispatch then answers the second REASON_BUSY
+# while the first waits for archive. Before, dispatch took it for a resend of the first
+# and gave it the first's refusal.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -51,3 +56,39 @@ assert_ge "intake answered the second version REASON_BUSY while the first was in
 	"$(og_metric "$PORT" onegrid_intake_busy_total)"
 assert_eq "one refusal recorded (the first version's), one event stored" "1|1" \
 	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.rejection) || '|' || (SELECT count(*) FROM og.event_key)")"
+
+# 2. Two intakes: the first version through one, the second through the other, while the
+# first waits for archive (stopped) at dispatch.
+D2=$TEST_DIR/b
+mkdir "$D2"
+sed -e "s|^listen = ipc://$TEST_DIR/intake.sock|listen = ipc://$D2/intake.sock|" \
+	-e "s|^metrics_listen = .*|metrics_listen = 127.0.0.1:$(og_free_tcp_port)|" \
+	"$TEST_DIR/onegrid.conf" >"$D2/onegrid.conf"
+og_start intake "$D2"
+og_gen_reports "$TEST_DB" 1 tw >"$TEST_DIR/w2.jsonl"
+sed 's/"subject":"[^"]*"/"subject":"NO-SUCH-GRID-2"/' "$TEST_DIR/w2.jsonl" >"$TEST_DIR/w1.jsonl"
+kill -STOP "$(<"$TEST_DIR/archive.pid")"
+on_exit "kill -CONT $(<"$TEST_DIR/archive.pid") 2>/dev/null || true"
+publish_bg w1
+p1=$pid
+og_poll 30 grep -qF 'refusing "tw-000001"' "$TEST_DIR/dispatch.log" ||
+	fail "dispatch decided the first version (refused), and it waits for archive"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$D2/intake.sock" --timeout 120 \
+	--results "$TEST_DIR/w2.out" "$TEST_DIR/w2.jsonl" >"$TEST_DIR/w2.txt" 2>&1 &
+p2=$!
+on_exit "kill $p2 2>/dev/null || true"
+og_poll 30 grep -qF 'answering "tw-000001" REASON_BUSY' "$TEST_DIR/dispatch.log" ||
+	fail "dispatch answers the second version, through the other intake, REASON_BUSY"
+pass "dispatch answers the second version, through the other intake, REASON_BUSY"
+kill -CONT "$(<"$TEST_DIR/archive.pid")"
+rc=0
+wait "$p1" || rc=$?
+assert_eq "two intakes: the first version rejected (publish exits 3)" 3 "$rc"
+assert_match "for its unknown grid" '"outcome":"rejected","reason":"REASON_UNKNOWN_GRID"' "$(cat "$TEST_DIR/w1.out")"
+rc=0
+wait "$p2" || rc=$?
+assert_eq "two intakes: the second version decided afresh and stored (publish exits 0): $(cat "$TEST_DIR/w2.out")" 0 "$rc"
+assert_match "with its case" '"outcome":"stored","case_id":"[0-9]' "$(cat "$TEST_DIR/w2.out")"
+assert_eq "two refusals recorded in all, two events stored" "2|2" \
+	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.rejection) || '|' || (SELECT count(*) FROM og.event_key)")"
+og_stop intake "$D2"
