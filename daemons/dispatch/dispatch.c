@@ -27,8 +27,8 @@ struct pending {
     char *key;
     char case_id[32]; /* the case a stored event opened or moved ("" for refusals) */
     bool refusal;
-    bool internal;    /* dispatch's own event (an escalation): nobody to answer */
-    bool has_digest;  /* digest: of the event decided (og_event_digest), for a publisher's */
+    bool internal;   /* dispatch's own event (an escalation): nobody to answer */
+    bool has_digest; /* digest: of the event decided (og_event_digest), for a publisher's */
     uint8_t digest[crypto_hash_sha256_BYTES];
     char (*held)[32]; /* every case its decisions name, held in memory until answered */
     size_t n_held;
