@@ -28,7 +28,7 @@ struct pending {
     char case_id[32]; /* the case a stored event opened or moved ("" for refusals) */
     bool refusal;
     bool internal;   /* dispatch's own event (an escalation): nobody to answer */
-    bool has_digest; /* digest: of the event decided (og_event_digest), for a publisher's */
+    bool has_digest; /* digest: of the event decided (event_digest), for a publisher's */
     uint8_t digest[crypto_hash_sha256_BYTES];
     char (*held)[32]; /* every case its decisions name, held in memory until answered */
     size_t n_held;
