@@ -482,7 +482,8 @@ size_t og_cases_count(const struct og_cases *cs)
     "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint, "                       \
     "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "                       \
     "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)), "                     \
-    "floor(extract(epoch FROM clock_started_at))::bigint "
+    "floor(extract(epoch FROM clock_started_at))::bigint, "                                      \
+    "floor(extract(epoch FROM extension_lapsed_at))::bigint "
 
 #define REPORT_COLUMNS                                                                             \
     "r.source_system, r.source_event_id, r.case_id, r.area_code, "                                \
@@ -531,6 +532,7 @@ static int put_row(struct og_cases *cs, const PGresult *r, int i)
     k.paused_at = secs(r, i, 18);
     k.extension_days = (int)secs(r, i, 19);
     k.clock_started = secs(r, i, 21);
+    k.lapsed_at = secs(r, i, 22);
     if (returned && *returned) {
         size_t n = 1;
         char *save = NULL;

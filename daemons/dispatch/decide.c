@@ -69,7 +69,9 @@ static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const cha
     d->paused_at = ts(c->paused_at);
     d->extension_days = c->paused_at ? c->extension_days : 0;
     d->clock_started = ts(c->deadline ? c->clock_started : 0);
-    if ((c->paused_at && !d->paused_at) || (c->deadline && c->clock_started && !d->clock_started))
+    d->extension_lapsed = ts(c->lapsed_at);
+    if ((c->paused_at && !d->paused_at) || (c->deadline && c->clock_started && !d->clock_started) ||
+        (c->lapsed_at && !d->extension_lapsed))
         return -ENOMEM;
     if (c->n_returned) {
         d->returned_units = calloc(c->n_returned, sizeof(*d->returned_units));
@@ -471,6 +473,16 @@ static int status_update(struct og_decider *dc, const char *source,
         return rc;
     bool holder = c->unit && strcmp(c->unit, u->unit) == 0;
     bool supervisor = supervises(dc, c, u->unit);
+    /* An extension request is judged as it stood when intake received this update, not
+     * when dispatch decides it (away, or holding its events while the database is): one
+     * that had lapsed by then lapsed first, as of its moment; one that lapsed only later
+     * (the scan came first) was still pending for this update. */
+    if (received > now || received < c->opened)
+        received = now;
+    const int64_t lapses = og_extension_lapses(dc, c);
+    const bool lapsed_before = c->paused_at && lapses && received >= lapses;
+    const bool pending = c->paused_at && !lapsed_before;
+    const bool lapsed_after = !c->paused_at && c->lapsed_at && received < c->lapsed_at;
     if (duty >= 0 && holder)
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "status.unit: case %s is held by \"%s\", which may not %s its own case "
@@ -483,13 +495,20 @@ static int status_update(struct og_decider *dc, const char *source,
                       "status.unit: case %s is %s by a supervising unit of its community, "
                       "street or district (og.supervisor), not \"%s\"",
                       c->id, duty == OG_ACTION_CHECK ? "checked" : "closed or voided", u->unit);
-    if (refuse_ext && !c->paused_at)
+    if (refuse_ext && lapsed_before) {
+        char at[48];
+        return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
+                      "case %s: no extension request is pending: it lapsed undecided at %s, "
+                      "before this was received",
+                      c->id, og_time_format(lapses, 0, at, sizeof(at)));
+    }
+    if (refuse_ext && !pending && !lapsed_after)
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "case %s: no extension request is pending", c->id);
     /* 延期 is approved (a pending request, or directly) or refused by a supervising unit,
      * never by the unit whose deadline it moves: its own word would be a payload field
      * granting it a right (DESIGN, authorisation). */
-    if (approve || (refuse_ext && c->paused_at)) {
+    if (approve || refuse_ext) {
         if (!og_registry_may(dc->reg, source, OG_ACTION_EXTENSION_DECISION))
             return unauthorised(d, source, OG_ACTION_EXTENSION_DECISION);
         /* Not the unit that holds it, even where it also supervises the community. */
@@ -512,25 +531,39 @@ static int status_update(struct og_decider *dc, const char *source,
                       "status.mediation: case %s is a %s, not a dispute", c->id,
                       cat && cat->kind ? cat->kind : "case of unknown kind");
     if (request) {
-        if (c->paused_at)
+        if (pending || lapsed_after)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
-                          "case %s: an extension request is already pending", c->id);
+                          "case %s: an extension request was already pending when this one "
+                          "was received",
+                          c->id);
         /* Asked when intake received it: a request sent in time is not late because it
          * waited (an outage, a clock held untrusted) before it was decided. Intake's clock
          * is another machine's: a receipt time in the future, or before the case was
-         * opened, is not believed. */
-        if (received > now || received < c->opened)
-            received = now;
-        if (!c->deadline || received >= c->deadline)
+         * opened, is not believed (above). After a lapse, against the clock resumed then. */
+        int limit;
+        const char *unit = "hours";
+        case_limit(dc, c, &limit, &unit);
+        int64_t due = lapsed_before ? og_calendar_resume(og_registry_calendar(dc->reg),
+                                                         c->deadline, c->paused_at, lapses, unit)
+                                    : c->deadline;
+        if (!due || received >= due)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "case %s: %s; an extension is requested before the deadline", c->id,
-                          c->deadline ? "the deadline had passed when it was received"
-                                      : "no clock runs");
+                          due ? "the deadline had passed when it was received" : "no clock runs");
+        if (lapsed_before) {
+            resume_clock(dc, c, lapses);
+            c->lapsed_at = lapses;
+        }
         c->paused_at = received;
         c->extension_days = u->extension_working_days;
         return move(c, next, now, d);
     }
-    resume_clock(dc, c, now); /* decided, or lapsed by the unit's next step */
+    /* Decided, or lapsed by the unit's next step; or lapsed undecided before this came. A
+     * refusal of a request that lapsed after this was received (lapsed_after) finds the
+     * clock running already: recorded, nothing changes. */
+    if (lapsed_before)
+        c->lapsed_at = lapses;
+    resume_clock(dc, c, lapsed_before ? lapses : now);
     if (strcmp(next, OG_STATE_RETURNED) == 0)
         return reroute(dc, c, now, d);
     if (strcmp(next, OG_STATE_SHELVED) == 0) {
@@ -539,6 +572,8 @@ static int status_update(struct og_decider *dc, const char *source,
         c->clock_started = 0;
         clear_supervision(c);
     } else if (approve) {
+        if (!c->deadline) /* a clock starts with it */
+            c->clock_started = now;
         c->deadline =
             og_calendar_deadline(og_registry_calendar(dc->reg), c->deadline ? c->deadline : now,
                                  u->extension_working_days, "working_days");
@@ -695,6 +730,7 @@ int og_lapse(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1_
     /* As of the moment it lapsed, not of this scan: a dispatch that was away, or scans
      * seldom, gives the unit no more time than one that saw it at once. */
     resume_clock(dc, c, lapses);
+    c->lapsed_at = lapses;
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
     return describe(d, c, c->state, now) < 0 ? -ENOMEM : 1;
 }

@@ -985,6 +985,13 @@ static int escalate_one(struct og_case *c, void *arg)
         lapsed = true;
     else if (rc == 0)
         rc = og_escalate(&d->decider, c, sc->now, dec);
+    if (rc < 0) {
+        /* The case may have changed in memory (resumed, raised a level) with no decision
+         * to tell archive: memory is wrong from here. */
+        og_log(LOG_CRIT, "out of memory deciding on case %s at a scan; exiting to reload state",
+               c->id);
+        d->must_reload = true;
+    }
     if (rc <= 0) {
         onegrid__v1__decision__free_unpacked(dec, NULL);
         return rc < 0;

@@ -80,7 +80,7 @@ rows() {
 		--exclude-table=public.onegrid_repeatable --exclude-table=og.case -d "$1" 2>/dev/null |
 		grep -v '^\\\(un\)\?restrict '
 	sql "$1" "COPY (SELECT to_jsonb(c) - '{first_resolved_at, deadline_when_resolved, first_closed_at,
-	                   deadline_when_closed, returned, reworks, last_evaluation, stage, clock, clock_started_at}'::text[]
+	                   deadline_when_closed, returned, reworks, last_evaluation, stage, clock, clock_started_at, extension_lapsed_at}'::text[]
 	                 FROM og.case c ORDER BY case_id) TO STDOUT"
 }
 rows "$OLD_DB" >"$TEST_DIR/old-rows-before.sql"
@@ -158,7 +158,7 @@ data() {
 		echo "== $t"
 		# og.case's clock_started_at: the old daemons did not send it (025), the new do.
 		if [[ $t == 'og."case"' ]]; then
-			sql "$1" "COPY (SELECT to_jsonb(c) - 'clock_started_at' FROM og.case c) TO STDOUT"
+			sql "$1" "COPY (SELECT to_jsonb(c) - '{clock_started_at, extension_lapsed_at}'::text[] FROM og.case c) TO STDOUT"
 		else
 			sql "$1" "COPY (SELECT * FROM $t) TO STDOUT"
 		fi |

@@ -887,10 +887,11 @@ static Onegrid__V1__Decision *extension(struct fixture *fx, const char *case_id,
     return decide_at(fx, &x, now);
 }
 
-/* unit-a's request for 1 working day more on case_id, which intake received at received,
- * decided by dispatch at now. Returns the decision (free with decision_free). */
-static Onegrid__V1__Decision *request_received(struct fixture *fx, const char *case_id,
-                                               int64_t received, int64_t now)
+/* A status update of unit on case_id (for extensions: days), which intake received at
+ * received, decided by dispatch at now. Returns the decision (free with decision_free). */
+static Onegrid__V1__Decision *extension_received(struct fixture *fx, const char *case_id,
+                                                 const char *unit, int st, int days,
+                                                 int64_t received, int64_t now)
 {
     struct ex x;
     Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
@@ -900,9 +901,9 @@ static Onegrid__V1__Decision *request_received(struct fixture *fx, const char *c
     onegrid__v1__decision__init(d);
     ex_status(&x);
     x.status.case_id = (char *)case_id;
-    x.status.unit = (char *)"unit-a";
-    x.status.status = S(EXTENSION_REQUESTED);
-    x.status.extension_working_days = 1;
+    x.status.unit = (char *)unit;
+    x.status.status = st;
+    x.status.extension_working_days = days;
     got.seconds = received;
     sub.publisher = (char *)"local";
     sub.source = x.e.source;
@@ -910,6 +911,14 @@ static Onegrid__V1__Decision *request_received(struct fixture *fx, const char *c
     sub.received = &got;
     assert_int_equal(og_decide(&fx->dc, &sub, now, d), 0);
     return d;
+}
+
+/* unit-a's request for 1 working day more on case_id, which intake received at received,
+ * decided by dispatch at now. Returns the decision (free with decision_free). */
+static Onegrid__V1__Decision *request_received(struct fixture *fx, const char *case_id,
+                                               int64_t received, int64_t now)
+{
+    return extension_received(fx, case_id, "unit-a", S(EXTENSION_REQUESTED), 1, received, now);
 }
 
 /* Opens a routine demand (5 working days) at BJT-QY-03; returns its id (static). */
@@ -1078,14 +1087,69 @@ static void test_extension_request_lapses(void **state)
     assert_int_equal(og_lapse(&fx->dc, c, lapses + 4 * 86400, d), 0); /* once */
     decision_free(d);
 
-    /* Nothing is pending now: a late refusal is refused, a late approval is a grant. */
+    /* Nothing is pending now: a refusal intake received after the lapse is refused. One it
+     * received before (dispatch away until the scan had lapsed the request) found it
+     * pending: recorded, and the clock, running already, stays as it is. So does a second
+     * request received then: one was pending. */
     expect_reject("a refusal after the lapse",
                   extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 3600),
                   R(INVALID_TRANSITION), "no extension request is pending");
+    assert_int_equal(c->lapsed_at, lapses);
+    expect_reject("a request received while the first was pending",
+                  extension_received(fx, id, "unit-a", S(EXTENSION_REQUESTED), 2, lapses - 60,
+                                     lapses + 4 * 86400),
+                  R(INVALID_TRANSITION), "already pending when this one was received");
+    d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses - 60,
+                           lapses + 4 * 86400);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_int_equal(d->deadline->seconds, resumed);
+    assert_non_null(d->extension_lapsed);
+    assert_int_equal(d->extension_lapsed->seconds, lapses);
+    decision_free(d);
     /* Past the resumed deadline the case is overdue again. */
     assert_int_equal(escalate(fx, c, resumed - 1), 0);
     assert_int_equal(escalate(fx, c, resumed + 1), 1);
     assert_int_equal(c->escalation_level, 1);
+}
+
+/* The other order: dispatch decides an update before its scan saw the lapse (it was away
+ * across it, and its first turn decided its inbox). The update is judged as received: a
+ * refusal received after the lapse is refused for that; the unit's next request, received
+ * after it, is a new one against the clock resumed at the lapse, not "already pending". */
+static void test_extension_lapse_judged_by_receipt(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
+    struct og_case *c = og_cases_find(fx->cases, id);
+    int64_t due = c->deadline, asked = NOW + 3600;
+    fx->dc.extension_decision_days = 1;
+    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked));
+    int64_t lapses = og_extension_lapses(&fx->dc, c), late = lapses + 86400;
+    int64_t resumed = og_calendar_resume(cal, due, asked, lapses, "working_days");
+
+    expect_reject("a refusal received after the lapse",
+                  extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 60,
+                                     late),
+                  R(INVALID_TRANSITION), "lapsed undecided at");
+    assert_int_equal(c->paused_at, asked); /* a refusal changes nothing */
+    Onegrid__V1__Decision *d =
+        extension_received(fx, id, "unit-a", S(EXTENSION_REQUESTED), 2, lapses + 60, late);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_int_equal(d->paused_at->seconds, lapses + 60);
+    assert_int_equal(d->extension_days, 2);
+    assert_int_equal(d->deadline->seconds, resumed); /* resumed at the lapse, paused again */
+    assert_int_equal(d->extension_lapsed->seconds, lapses);
+    decision_free(d);
+    /* A supervisor's refusal of the second, received in time: resumed as of now. */
+    d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 120,
+                           lapses + 180);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_null(d->paused_at);
+    assert_int_equal(d->deadline->seconds,
+                     og_calendar_resume(cal, resumed, lapses + 60, lapses + 180, "working_days"));
+    decision_free(d);
 }
 
 /* When the current clock started (Decision.clock_started, og.case.clock_started_at): the
@@ -1760,6 +1824,7 @@ int main(void)
         TC(test_split_refused_when_finished),
         TC(test_extension_request_pauses_clock),
         TC(test_extension_request_lapses),
+        TC(test_extension_lapse_judged_by_receipt),
         TC(test_clock_started),
         TC(test_extension_without_request),
         TC(test_return_never_bounces),

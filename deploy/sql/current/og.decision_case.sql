@@ -24,10 +24,12 @@
 --                               what og.case_stage and og.case_clock say
 --   clock_started_at            "clock_started": when the current clock started
 --                               (migration 025; NULL: no clock, or an older decision)
+--   extension_lapsed_at         "extension_lapsed": when its last extension request
+--                               lapsed undecided (migration 025; NULL: none did)
 -- SQL, set-returning, not SECURITY DEFINER: the planner inlines it into the statement that
 -- calls it in FROM.
 
--- Its result gained clock_started_at (025): dropped and made again, with the views that
+-- Its result gained clock_started_at and extension_lapsed_at (025): dropped and made again, with the views that
 -- read it (og.case_rebuilt, and what reads that), which migrate makes again.
 DROP FUNCTION IF EXISTS og.decision_case(jsonb) CASCADE;
 
@@ -36,7 +38,8 @@ CREATE OR REPLACE FUNCTION og.decision_case(d jsonb)
                  deadline_at timestamptz, closed_at timestamptz, contacts integer,
                  escalation_level integer, supervisor_unit text, severity integer,
                  paused_at timestamptz, extension_days integer, returned_units text[],
-                 stage text, clock text, clock_started_at timestamptz)
+                 stage text, clock text, clock_started_at timestamptz,
+                 extension_lapsed_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT d ->> 'case_id', d ->> 'state', d ->> 'unit', (d ->> 'rule_id')::bigint,
          CASE WHEN d ? 'rule_id' THEN (d ->> 'rule_version')::integer END,
@@ -50,5 +53,5 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
          coalesce(d ->> 'clock', og.case_clock(og.case_stage(d ->> 'state'),
                                                 (d ->> 'deadline')::timestamptz,
                                                 (d ->> 'paused_at')::timestamptz)),
-         (d ->> 'clock_started')::timestamptz
+         (d ->> 'clock_started')::timestamptz, (d ->> 'extension_lapsed')::timestamptz
 $$;

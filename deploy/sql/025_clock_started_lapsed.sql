@@ -4,6 +4,10 @@
 -- the filing: a case reopened 90 days after it was filed, with 7 days to rework it, was
 -- yellow from the moment it reopened. Existing cases keep NULL (their decisions did not
 -- carry it) and are measured from the filing, as before, until their next clock starts.
+-- And when the case's last extension request lapsed undecided (Decision.extension_lapsed;
+-- [dispatch] extension_decision_days): a decision on the request that intake received
+-- before then is judged as made while it was pending, after a restart too.
 SET LOCAL ROLE onegrid_owner;
 
-ALTER TABLE og.case ADD COLUMN clock_started_at timestamptz;
+ALTER TABLE og.case ADD COLUMN clock_started_at timestamptz,
+                    ADD COLUMN extension_lapsed_at timestamptz;
