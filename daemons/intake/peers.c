@@ -248,14 +248,16 @@ static void accepted(struct og_peers *p, int fd, int64_t now)
     peer_name(c->own, &c->tcp, c->addr, sizeof(c->addr));
     HASH_ADD_INT(p->conns, fd, c);
     p->stats.connections = HASH_COUNT(p->conns);
-    /* Each connection costs libzmq about 25 KiB before it sends anything. */
-    size_t from_addr = 0;
+    /* Each connection costs libzmq about 25 KiB before it sends anything. Those dropped
+     * already (their end not yet reported) do not count. */
+    size_t from_addr = 0, open = 0;
     struct conn *o, *tmp;
     HASH_ITER(hh, p->conns, o, tmp)
     {
+        open += !o->dropped;
         from_addr += !o->dropped && strcmp(o->addr, c->addr) == 0;
     }
-    if (p->stats.connections > p->o.max_connections) {
+    if (open > p->o.max_connections) {
         drop(p, c, "too many");
         say(p, LOG_WARNING, "connections", c->addr, now,
             "refusing a connection from %s: intake has %zu open, the most it keeps (what "
