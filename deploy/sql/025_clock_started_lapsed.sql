@@ -11,3 +11,10 @@ SET LOCAL ROLE onegrid_owner;
 
 ALTER TABLE og.case ADD COLUMN clock_started_at timestamptz,
                     ADD COLUMN extension_lapsed_at timestamptz;
+
+-- The supervising units that were told of a request (extension_requested) are told when it
+-- lapses (og.feed_case_change).
+ALTER TABLE og.assignment DROP CONSTRAINT assignment_kind_check;
+ALTER TABLE og.assignment ADD CONSTRAINT assignment_kind_check CHECK (kind IN (
+  'assigned', 'withdrawn', 'supervise', 'finished', 'reopened', 'deadline_changed',
+  'supervision_ended', 'extension_requested', 'extension_lapsed'));

@@ -139,6 +139,10 @@ assert_eq "the clock resumed as of the lapse" "2026-12-10 09:00:00+00||" \
 assert_eq "the holder hears of its new deadline in its feed" 1 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment WHERE case_id = '$C' AND unit_code = '$HOLDER'
 	                   AND kind = 'deadline_changed' AND deadline_at = '2026-12-10 09:00:00+00'")"
+assert_eq "the units that were asked to decide hear that it lapsed" \
+	"$(printf '%s\n' "$COMMUNITY_SUP" "$STREET_SUP" "$DISTRICT_SUP" | grep -vx "$HOLDER" | sort | tr '\n' ' ')" \
+	"$(sql "$TEST_DB" "SELECT string_agg(unit_code, ' ' ORDER BY unit_code) || ' ' FROM og.assignment
+	                   WHERE case_id = '$C' AND kind = 'extension_lapsed'")"
 assert_match "a refusal after it: nothing is pending" 'REASON_INVALID_TRANSITION.*no extension request is pending' \
 	"$(send "$DISTRICT_SUP" "$C" STATUS_EXTENSION_REFUSED)"
 # Restarted again: the lapse is not recorded twice.

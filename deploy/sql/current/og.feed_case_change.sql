@@ -19,6 +19,8 @@
 --   extension_requested     an extension request (申请延期) waits for a supervising unit of
 --                           the case's community, street or district: each hears of it
 --                           (never the unit that asked)
+--   extension_lapsed        such a request lapsed undecided (extension_decision_days):
+--                           the same units hear that it is no longer theirs to decide
 -- A status update that only moves the case along its own lifecycle (accepted, in
 -- progress, resolved, checked) adds no row. Finished and open are dispatch's conclusions,
 -- og.case.stage 'final' and 'handling' (migration 023).
@@ -64,6 +66,7 @@ BEGIN
                    n.unit_code, o.unit_code AS old_unit, n.supervisor_unit AS sup,
                    o.supervisor_unit AS old_sup, n.area_code, n.paused_at,
                    o.paused_at AS old_paused, o.deadline_at AS old_deadline,
+                   n.extension_lapsed_at AS lapsed, o.extension_lapsed_at AS old_lapsed,
                    n.stage = 'final' AS is_final, o.stage = 'final' AS was_final, n.stage,
                    o.stage AS old_stage
               FROM new_case n JOIN old_case o ON o.case_id = n.case_id) c,
@@ -103,6 +106,13 @@ BEGIN
              SELECT DISTINCT 6, v.unit_code, 'extension_requested'
                FROM og.supervisor v
               WHERE c.paused_at IS NOT NULL AND c.old_paused IS NULL
+                AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
+                                    left(c.area_code, 6))
+                AND v.unit_code IS DISTINCT FROM c.unit_code
+             UNION ALL
+             SELECT DISTINCT 7, v.unit_code, 'extension_lapsed'
+               FROM og.supervisor v
+              WHERE c.lapsed IS NOT NULL AND c.lapsed IS DISTINCT FROM c.old_lapsed
                 AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
                                     left(c.area_code, 6))
                 AND v.unit_code IS DISTINCT FROM c.unit_code
