@@ -108,14 +108,21 @@ static int teardown(void **state)
     return 0;
 }
 
+/* An empty decision to fill (free with decision_free). */
+static Onegrid__V1__Decision *decision_new(void)
+{
+    Onegrid__V1__Decision *d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    onegrid__v1__decision__init(d);
+    return d;
+}
+
 /* Runs og_decide on x's envelope from source x->e.source. Returns a new decision (free
  * with decision_free). */
 static Onegrid__V1__Decision *decide_at(struct fixture *fx, struct ex *x, int64_t now)
 {
     Onegrid__V1__Submission s = ONEGRID__V1__SUBMISSION__INIT;
-    Onegrid__V1__Decision *d = calloc(1, sizeof(*d));
-    assert_non_null(d);
-    onegrid__v1__decision__init(d);
+    Onegrid__V1__Decision *d = decision_new();
     s.publisher = (char *)"local";
     s.source = x->e.source;
     s.event = &x->e;
@@ -508,9 +515,7 @@ static void test_intake_rejection_stands(void **state)
 
     /* Even with a decoded event alongside (intake keeps it for the record). */
     ex_report(&x);
-    d = calloc(1, sizeof(*d));
-    assert_non_null(d);
-    onegrid__v1__decision__init(d);
+    d = decision_new();
     s.event = &x.e;
     n.reason = R(UNAUTHORISED_SOURCE);
     assert_int_equal(og_decide(&fx->dc, &s, NOW, d), 0);
@@ -896,9 +901,7 @@ static Onegrid__V1__Decision *extension_received(struct fixture *fx, const char 
     struct ex x;
     Onegrid__V1__Submission sub = ONEGRID__V1__SUBMISSION__INIT;
     Onegrid__V1__Timestamp got = ONEGRID__V1__TIMESTAMP__INIT;
-    Onegrid__V1__Decision *d = calloc(1, sizeof(*d));
-    assert_non_null(d);
-    onegrid__v1__decision__init(d);
+    Onegrid__V1__Decision *d = decision_new();
     ex_status(&x);
     x.status.case_id = (char *)case_id;
     x.status.unit = (char *)unit;
@@ -935,13 +938,21 @@ static const char *open_demand(struct fixture *fx, int64_t now)
     return id;
 }
 
+/* Opens a routine demand at NOW into id (32 bytes); returns its case in memory. */
+static struct og_case *demand_case(struct fixture *fx, char *id)
+{
+    snprintf(id, 32, "%s", open_demand(fx, NOW));
+    struct og_case *c = og_cases_find(fx->cases, id);
+    assert_non_null(c);
+    return c;
+}
+
 static void test_extension_request_pauses_clock(void **state)
 {
     struct fixture *fx = *state;
     struct og_calendar *cal = og_registry_calendar(fx->reg);
     char id[32];
-    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
-    struct og_case *c = og_cases_find(fx->cases, id);
+    struct og_case *c = demand_case(fx, id);
     int64_t due = c->deadline, asked = NOW + 3600, decided = NOW + 3 * 86400;
     assert_int_equal(due, og_calendar_deadline(cal, NOW, 5, "working_days"));
 
@@ -1043,8 +1054,7 @@ static void test_extension_request_lapses(void **state)
     struct fixture *fx = *state;
     struct og_calendar *cal = og_registry_calendar(fx->reg);
     char id[32];
-    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
-    struct og_case *c = og_cases_find(fx->cases, id);
+    struct og_case *c = demand_case(fx, id);
     int64_t due = c->deadline, asked = NOW + 3600;
     Onegrid__V1__Decision *d;
 
@@ -1053,9 +1063,7 @@ static void test_extension_request_lapses(void **state)
     /* Never, where requests wait for their decision for ever. */
     fx->dc.extension_decision_days = 0;
     assert_int_equal(og_extension_lapses(&fx->dc, c), 0);
-    d = calloc(1, sizeof(*d));
-    assert_non_null(d);
-    onegrid__v1__decision__init(d);
+    d = decision_new();
     assert_int_equal(og_lapse(&fx->dc, c, due + 365 * 86400, d), 0);
     assert_int_equal(c->paused_at, asked);
 
@@ -1081,9 +1089,7 @@ static void test_extension_request_lapses(void **state)
     assert_int_equal(c->deadline, resumed);
     assert_int_equal(c->paused_at, 0);
     decision_free(d);
-    d = calloc(1, sizeof(*d));
-    assert_non_null(d);
-    onegrid__v1__decision__init(d);
+    d = decision_new();
     assert_int_equal(og_lapse(&fx->dc, c, lapses + 4 * 86400, d), 0); /* once */
     decision_free(d);
 
@@ -1121,8 +1127,7 @@ static void test_extension_lapse_judged_by_receipt(void **state)
     struct fixture *fx = *state;
     struct og_calendar *cal = og_registry_calendar(fx->reg);
     char id[32];
-    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
-    struct og_case *c = og_cases_find(fx->cases, id);
+    struct og_case *c = demand_case(fx, id);
     int64_t due = c->deadline, asked = NOW + 3600;
     fx->dc.extension_decision_days = 1;
     decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked));
@@ -1208,8 +1213,7 @@ static void test_extension_without_request(void **state)
     struct fixture *fx = *state;
     struct og_calendar *cal = og_registry_calendar(fx->reg);
     char id[32];
-    snprintf(id, sizeof(id), "%s", open_demand(fx, NOW));
-    struct og_case *c = og_cases_find(fx->cases, id);
+    struct og_case *c = demand_case(fx, id);
     int64_t due = c->deadline;
     /* The holder may not extend its own deadline, however it words it (an approval given
      * elsewhere, it once could say): it would never be overdue. */
@@ -1373,9 +1377,7 @@ static void test_merge_nearest_in_time(void **state)
 /* og_escalate on c at now: its result (1 escalated, 0 not); the decision is dropped. */
 static int escalate(struct fixture *fx, struct og_case *c, int64_t now)
 {
-    Onegrid__V1__Decision *e = calloc(1, sizeof(*e));
-    assert_non_null(e);
-    onegrid__v1__decision__init(e);
+    Onegrid__V1__Decision *e = decision_new();
     int rc = og_escalate(&fx->dc, c, now, e);
     decision_free(e);
     return rc;
