@@ -1134,10 +1134,10 @@ static void test_extension_lapse_judged_by_receipt(void **state)
     int64_t lapses = og_extension_lapses(&fx->dc, c), late = lapses + 86400;
     int64_t resumed = og_calendar_resume(cal, due, asked, lapses, "working_days");
 
-    expect_reject("a refusal received after the lapse",
-                  extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 60,
-                                     late),
-                  R(INVALID_TRANSITION), "lapsed undecided at");
+    expect_reject(
+        "a refusal received after the lapse",
+        extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 60, late),
+        R(INVALID_TRANSITION), "lapsed undecided at");
     assert_int_equal(c->paused_at, asked); /* a refusal changes nothing */
     Onegrid__V1__Decision *d =
         extension_received(fx, id, "unit-a", S(EXTENSION_REQUESTED), 2, lapses + 60, late);
