@@ -65,6 +65,7 @@ sed -e "s|^listen = ipc://$TEST_DIR/intake.sock|listen = ipc://$D2/intake.sock|"
 	-e "s|^metrics_listen = .*|metrics_listen = 127.0.0.1:$(og_free_tcp_port)|" \
 	"$TEST_DIR/onegrid.conf" >"$D2/onegrid.conf"
 og_start intake "$D2"
+on_exit "og_stop intake '$D2' >/dev/null 2>&1 || true"
 og_gen_reports "$TEST_DB" 1 tw >"$TEST_DIR/w2.jsonl"
 sed 's/"subject":"[^"]*"/"subject":"NO-SUCH-GRID-2"/' "$TEST_DIR/w2.jsonl" >"$TEST_DIR/w1.jsonl"
 kill -STOP "$(<"$TEST_DIR/archive.pid")"
