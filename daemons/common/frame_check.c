@@ -20,6 +20,9 @@
 #define STATE_MAX          15  /* case states: char[16] */
 #define TEXT_MAX           16384
 #define MAX_RETURNED_UNITS 1000
+/* The size of a frame intake refused: intake takes frames of at most 2 x max_event_bytes
+ * + 4096 bytes (max_event_bytes at most 4 MiB); og.rejection.raw_size is an integer. */
+#define RAW_SIZE_MAX (16u << 20)
 
 static int bad(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -231,6 +234,9 @@ static int submission(const Onegrid__V1__Frame *f, bool may_be_empty, char *why,
         return -EBADMSG;
     if (s->tag.len > 64 || (s->tag.len && !s->tag.data))
         return bad(why, whylen, "submission.tag: %zu bytes, at most 64", s->tag.len);
+    if (s->raw_size > RAW_SIZE_MAX)
+        return bad(why, whylen, "submission.raw_size: %u, at most %u", (unsigned)s->raw_size,
+                   RAW_SIZE_MAX);
     if (s->rejection) {
         /* intake's refusal: the event, if decoded at all, only names what was refused. */
         if (nack("submission.rejection", s->rejection, why, whylen))
@@ -333,6 +339,9 @@ static int decision(const Onegrid__V1__Frame *f, const Onegrid__V1__Decision *d,
      * grid and category; a further decision moves a case that exists. */
     if (!*d->district)
         return bad(why, whylen, "decision.district: missing");
+    /* A county code (GB/T 2260): the chains are the districts' (og.district_records). */
+    if (strlen(d->district) != 6 || strspn(d->district, "0123456789") != 6)
+        return bad(why, whylen, "decision.district: \"%s\" is not 6 digits", d->district);
     switch (d->kind) {
     case ONEGRID__V1__DECISION__KIND__KIND_OPEN_CASE:
         if (!first)

@@ -426,6 +426,11 @@ static void test_malformed_from_intake(void **state)
     refusal_from_intake(&z);
     z.sub.raw_size = 3;
     assert_bad(&z, INTAKE_DISPATCH, "submission.raw");
+    /* og.rejection.raw_size is an integer: 2^31 failed its refusal and its minimal refusal
+     * alike, and archive held the batch for ever (review). */
+    refusal_from_intake(&z);
+    z.sub.raw_size = 2147483648u;
+    assert_bad(&z, INTAKE_DISPATCH, "raw_size");
     refusal_from_intake(&z);
     z.nack.reason = ONEGRID__V1__REASON__REASON_UNSPECIFIED;
     assert_bad(&z, INTAKE_DISPATCH, "reason: unspecified");
@@ -472,6 +477,15 @@ static void test_malformed_to_archive(void **state)
     to_archive(&z, ex_report);
     z.dec.clock = (char *)"ticking";
     assert_bad(&z, DISPATCH_ARCHIVE, "decision.clock: not a known value");
+
+    /* The district names a chain: 6 digits. One named "shard:6502" was stored and never
+     * chained, and verify failed for good (review). */
+    to_archive(&z, ex_report);
+    z.dec.district = (char *)"shard:6502";
+    assert_bad(&z, DISPATCH_ARCHIVE, "not 6 digits");
+    to_archive(&z, ex_report);
+    z.dec.district = (char *)"6502041";
+    assert_bad(&z, DISPATCH_ARCHIVE, "not 6 digits");
 
     /* Only dispatch's own events may carry an event without a payload. */
     to_archive(&z, ex_report);
