@@ -329,7 +329,8 @@ static int verify_chain(struct verify *v, const char *chain)
     PGresult *links = query(v->c, SQL_LINKS, 1, params), *head;
     uint8_t prev[HASH] = {0}, got[HASH], want[HASH], link_prev[HASH], head_hash[HASH];
     char hex[2 * HASH + 1], hex2[2 * HASH + 1];
-    bool shard = strncmp(chain, SHARD_PFX, strlen(SHARD_PFX)) == 0, ok = true, seen_signed = false;
+    bool shard = strncmp(chain, SHARD_PFX, strlen(SHARD_PFX)) == 0, ok = true, seen_signed = false,
+         last_signed = false;
     long seq = 0, rows = 0, batches = 0, rejections = 0, signed_links = 0;
 
     if (!links)
@@ -347,6 +348,14 @@ static int verify_chain(struct verify *v, const char *chain)
         if (PQgetisnull(links, i, 0) || PQgetisnull(links, i, 1)) {
             printf("%s: BROKEN at link %ld: a link without its %s\n", chain, seq,
                    PQgetisnull(links, i, 0) ? "number (seq is NULL)" : "batch (batch_id is NULL)");
+            ok = false;
+            break;
+        }
+        /* Batches are numbered from 1 (og.batch's identity): a link of batch 0 or below was
+         * not made by archive, and is older than any link, so no later link covers it. */
+        if (batch_id < 1) {
+            printf("%s: BROKEN at link %ld: batch %s, not one archive numbers\n", chain, seq,
+                   batch);
             ok = false;
             break;
         }
@@ -454,12 +463,25 @@ static int verify_chain(struct verify *v, const char *chain)
                 break;
             }
             seen_signed |= s == 0;
+            last_signed = s == 0;
         }
         signed_links += !PQgetisnull(links, i, 9);
         memcpy(prev, want, HASH);
     }
     PQclear(links);
     links = NULL;
+    /* A shard's chain covers every batch and, link by link, the district links each batch
+     * wrote, and each of its links hashes the one before: with its head signed, all of it is
+     * proven, the links from before signing began included. A shard chain whose head is not
+     * signed could have been made by the database's owner, districts' links with it (a
+     * district chain of batches before signing began, with a shard chain to cover them,
+     * passed). */
+    if (ok && shard && v->n_keys && seq > 0 && !last_signed) {
+        printf("%s: BROKEN: its last link (%ld) is not signed: nothing proves archive wrote this "
+               "chain\n",
+               chain, seq);
+        ok = false;
+    }
 
     head = query(v->c, "SELECT seq, '\\x' || hash FROM audit.chain_heads WHERE district_code = $1",
                  1, params);
@@ -499,13 +521,15 @@ fail:
 }
 
 /* Records outside every chain: rows no link covers, event keys that name no stored event,
- * and (from the first format-2 link on) batches and rejections no shard link covers. The
- * first two are counted by the pass, and asked for only when it saw some. */
+ * and batches, rejections and district links no shard link covers (all but those of the
+ * batches before the first format-2 link, when format-1 links, made before migration 015,
+ * are in the record: nothing covered those). The first two are counted by the pass, and
+ * asked for only when it saw some. */
 static int verify_strays(struct verify *v)
 {
-    long long since;
-    char since_s[24];
-    const char *params[] = {since_s};
+    long long since, legacy;
+    char legacy_s[24];
+    const char *params[] = {legacy_s};
     static const struct {
         const char *sql, *what, *ids, *why;
         bool v2;
@@ -523,18 +547,31 @@ static int verify_strays(struct verify *v)
          "\"duplicate\" and never stored",
          false},
         {"SELECT count(*), min(batch_id), max(batch_id) FROM audit.batches b "
-         "WHERE b.batch_id >= $1 AND NOT EXISTS (SELECT 1 FROM audit.chain k "
+         "WHERE (b.batch_id > $1 OR b.batch_id < 1) AND NOT EXISTS (SELECT 1 FROM audit.chain k "
          "WHERE k.batch_id = b.batch_id AND k.district_code = 'shard:' || b.shard)",
          "batches", "ids", "belong to no link of their shard's chain", true},
         {"SELECT count(*), min(rejection_id), max(rejection_id) FROM audit.rejected_events j "
-         "WHERE j.batch_id >= $1 AND NOT EXISTS (SELECT 1 FROM audit.chain k "
+         "WHERE (j.batch_id > $1 OR j.batch_id < 1) AND NOT EXISTS (SELECT 1 FROM audit.chain k "
          "WHERE k.batch_id = j.batch_id AND k.format = 2 AND k.district_code LIKE 'shard:%')",
          "rejections", "ids", "belong to no link of any shard's chain", true},
+        {"SELECT count(*), min(d.batch_id), max(d.batch_id) FROM audit.chain d "
+         "WHERE d.district_code NOT LIKE 'shard:%' AND (d.batch_id > $1 OR d.batch_id < 1) "
+         "AND NOT EXISTS (SELECT 1 FROM audit.chain k WHERE k.batch_id = d.batch_id "
+         "AND k.format = 2 AND k.district_code LIKE 'shard:%')",
+         "district links", "of batches",
+         "belong to no shard's link: no batch of archive's covers them", true},
     };
 
     if (scalar(v->c, "SELECT min(batch_id) FROM audit.chain WHERE format = 2", &since) < 0)
         return -1;
-    snprintf(since_s, sizeof(since_s), "%lld", since);
+    /* The batches before the first format-2 link, where the record has format-1 links
+     * (from before migration 015): 0 where it has none, as a database made since. */
+    if (scalar(v->c,
+               "SELECT CASE WHEN EXISTS (SELECT 1 FROM audit.chain WHERE format = 1) "
+               "THEN (SELECT min(batch_id) - 1 FROM audit.chain WHERE format = 2) ELSE 0 END",
+               &legacy) < 0)
+        return -1;
+    snprintf(legacy_s, sizeof(legacy_s), "%lld", legacy < 0 ? 0 : legacy);
     for (size_t i = 0; i < OG_ARRAY_SIZE(checks); i++) {
         PGresult *r;
         if (checks[i].v2 && since < 0)

@@ -267,15 +267,36 @@ assert_match "a link without its number" "BROKEN at link [0-9]+: a link without 
 assert_match "a link without its chain" "BROKEN: 1 links or heads without their chain \\(district_code is NULL\\)" "$out"
 
 # 7h. More chains than the pass's first table held (4,200, one link each, made with the
-# database's own function, and their heads): the pass grows it, and verify passes.
+# database's own function, and their heads): the pass grows it, and walks every one. Each
+# chain is intact in itself, but its batch has no shard's link: no batch of archive's wrote
+# it, so verify fails and says so (before, it passed: the owner could add chains, a forged
+# decision on a real case in them, review).
 copy many_chains
 sql "$DB" "SET ROLE onegrid_owner;
            INSERT INTO og.chain SELECT (og.chain_link('x' || i, 1, 1000000 + i::bigint, decode(repeat('00', 32), 'hex'))).*
              FROM generate_series(1, 4200) i;
            INSERT INTO og.chain_head SELECT district_code, seq, hash FROM og.chain WHERE district_code LIKE 'x%'" >/dev/null
 verify
-assert_eq "4,200 chains more: verify passes" 0 "$rc"
 assert_match "every chain walked" "x999: 1 links, 0 ledger rows, head [0-9a-f]{64}: intact" "$out"
+assert_eq "4,200 chains that no shard's link covers: verify fails" 1 "$rc"
+assert_match "and says why" "BROKEN: 4200 district links \\(of batches 1000001\\.\\.1004200\\) belong to no shard's link" "$out"
+
+# 7i. Records the owner adds below the first batch (review): a district chain of batch 0, a
+# batch row 0 and a refusal in it. Batches are numbered from 1, and nothing covers them.
+copy below_first
+sql "$DB" "SET ROLE onegrid_owner;
+           INSERT INTO og.batch VALUES (0, '6502', 1, 'forged', now());
+           INSERT INTO og.rejection (batch_id, received_at, publisher, source_system, source_event_id,
+                                     reason, detail, raw, raw_size, raw_sha256)
+             SELECT 0, received_at, publisher || '-forged', source_system, source_event_id, reason, detail,
+                    raw, raw_size, raw_sha256 FROM og.rejection ORDER BY rejection_id LIMIT 1;
+           INSERT INTO og.chain SELECT (og.chain_link('650299', 1, 0, decode(repeat('00', 32), 'hex'))).*;
+           INSERT INTO og.chain_head SELECT district_code, seq, hash FROM og.chain WHERE district_code = '650299'" >/dev/null
+verify --public-key "$PUB"
+assert_eq "records below the first batch: verify --public-key fails" 1 "$rc"
+assert_match "the chain of batch 0" "650299: BROKEN at link 1: batch 0, not one archive numbers" "$out"
+assert_match "the batch row" "BROKEN: 1 batches \\(ids 0\\.\\.0\\) belong to no link of their shard's chain" "$out"
+assert_match "the refusal" "BROKEN: 1 rejections \\(ids [0-9]+\\.\\.[0-9]+\\) belong to no link of any shard's chain" "$out"
 
 # 7c. A database that takes one connection of the auditor's: verify reads it all through
 # that one (its pass uses two when it can), with the same verdict.
