@@ -593,6 +593,42 @@ static int verify_strays(struct verify *v)
     return 0;
 }
 
+/* What the catalog says of the record's tables, which the auditor can read: row security
+ * (a policy can show the views, which read the tables with their owner's rights when it is
+ * forced, a record other than the one the daemons keep), rules, and triggers disabled (the
+ * append-only guards: the owner is rewriting the record, or left it open). */
+static int verify_catalog(struct verify *v)
+{
+    static const struct {
+        const char *sql, *what;
+    } checks[] = {
+        {"SELECT string_agg(c.oid::regclass::text || ' (' || concat_ws(', ', "
+         "CASE WHEN c.relrowsecurity THEN 'row security' END, "
+         "CASE WHEN c.relforcerowsecurity THEN 'forced' END, "
+         "CASE WHEN c.relhasrules THEN 'rules' END) || ')', ', ' ORDER BY c.oid::regclass::text) "
+         "FROM pg_class c WHERE c.relnamespace = 'og'::regnamespace AND c.relkind IN ('r', 'p') "
+         "AND (c.relrowsecurity OR c.relforcerowsecurity OR c.relhasrules)",
+         "tables of the record can show readers other rows than those stored"},
+        {"SELECT string_agg(t.tgrelid::regclass::text || '.' || t.tgname, ', ' "
+         "ORDER BY t.tgrelid::regclass::text, t.tgname) "
+         "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+         "WHERE c.relnamespace = 'og'::regnamespace AND NOT t.tgisinternal "
+         "AND t.tgparentid = 0 AND t.tgenabled = 'D'",
+         "triggers that keep the record append-only are disabled"},
+    };
+    for (size_t i = 0; i < OG_ARRAY_SIZE(checks); i++) {
+        PGresult *r = query(v->c, checks[i].sql, 0, NULL);
+        if (!r)
+            return -1;
+        if (!PQgetisnull(r, 0, 0)) {
+            printf("BROKEN: %s: %s\n", checks[i].what, PQgetvalue(r, 0, 0));
+            v->broken++;
+        }
+        PQclear(r);
+    }
+    return 0;
+}
+
 /* Each head kept in v->expect (lines as `audit heads` prints them: chain, link, hash, ...;
  * '#' comments) must still be that link's hash. Lines with a signature are checked too
  * when keys are given. 0, -1 on a query error, -2 when the file cannot be read. */
@@ -728,7 +764,7 @@ static int verify(struct verify *v)
         }
     }
     PQclear(chains);
-    if (verify_strays(v) < 0)
+    if (verify_strays(v) < 0 || verify_catalog(v) < 0)
         return -1;
     if (v->expect) {
         int rc = verify_expected(v);

@@ -117,13 +117,20 @@ BEGIN
   END LOOP;
 END \$\$;"
 
-# 1. The owner role: triggers disabled, a row edited, every link recomputed.
+# 1. The owner role: triggers disabled, a row edited, every link recomputed. While the
+# triggers are off, verify says so, whatever the chains say; once they are on again, only
+# the signatures tell.
 copy owner
 sql "$DB" "SET ROLE onegrid_owner;
            ALTER TABLE og.ledger DISABLE TRIGGER append_only; ALTER TABLE og.chain DISABLE TRIGGER append_only;
            $EDIT $RECOMPUTE" >/dev/null
 assert_eq "owner: the row was changed" "改过的标题" \
 	"$(sql "$DB" "SELECT detail #>> '{report,title}' FROM og.ledger WHERE ledger_id = $ROW")"
+verify
+assert_eq "owner, triggers still disabled: verify fails" 1 "$rc"
+assert_match "and names them" "BROKEN: triggers that keep the record append-only are disabled: og.chain.append_only, og.ledger.append_only" "$out"
+sql "$DB" "SET ROLE onegrid_owner;
+           ALTER TABLE og.ledger ENABLE TRIGGER append_only; ALTER TABLE og.chain ENABLE TRIGGER append_only" >/dev/null
 verify
 assert_eq "owner, recomputed chains: verify without the public key cannot tell" 0 "$rc"
 verify --public-key "$PUB"
@@ -297,6 +304,17 @@ assert_eq "records below the first batch: verify --public-key fails" 1 "$rc"
 assert_match "the chain of batch 0" "650299: BROKEN at link 1: batch 0, not one archive numbers" "$out"
 assert_match "the batch row" "BROKEN: 1 batches \\(ids 0\\.\\.0\\) belong to no link of their shard's chain" "$out"
 assert_match "the refusal" "BROKEN: 1 rejections \\(ids [0-9]+\\.\\.[0-9]+\\) belong to no link of any shard's chain" "$out"
+
+# 7j. Row security on a table of the record (forced, so that the audit views, which read
+# the tables with their owner's rights, are bound by it too): a policy can show readers a
+# record other than the one stored. verify names the table.
+copy row_security
+sql "$DB" "SET ROLE onegrid_owner; ALTER TABLE og.rejection ENABLE ROW LEVEL SECURITY;
+           ALTER TABLE og.rejection FORCE ROW LEVEL SECURITY;
+           CREATE POLICY hide_one ON og.rejection USING (source_event_id <> 'rj-1')" >/dev/null
+verify
+assert_eq "row security on og.rejection: verify fails" 1 "$rc"
+assert_match "and names it" "BROKEN: tables of the record can show readers other rows than those stored: og.rejection \\(row security, forced\\)" "$out"
 
 # 7c. A database that takes one connection of the auditor's: verify reads it all through
 # that one (its pass uses two when it can), with the same verdict.
