@@ -316,6 +316,24 @@ verify
 assert_eq "row security on og.rejection: verify fails" 1 "$rc"
 assert_match "and names it" "BROKEN: tables of the record can show readers other rows than those stored: og.rejection \\(row security, forced\\)" "$out"
 
+# 7k. A record whose first batch was written before archive signed (its links' signatures
+# removed, as a superuser: signing then began at the second batch), and a shard's chain the
+# owner adds for that first batch, made with the database's own function: unsigned, and
+# older than signing, so no rule about unsigned links after signed ones applies. A real
+# shard's chain ends in a signed link; this one does not, so nothing proves archive made it.
+copy late_signing
+FIRST=$(sql "$DB" "SELECT min(batch_id) FROM og.batch")
+sql "$DB" "SET session_replication_role = replica;
+           DELETE FROM og.chain_signature s USING og.chain c
+            WHERE (c.district_code, c.seq) = (s.district_code, s.seq) AND c.batch_id = $FIRST;
+           SET ROLE onegrid_owner;
+           INSERT INTO og.chain SELECT (og.chain_link('shard:6599', 1, $FIRST, decode(repeat('00', 32), 'hex'))).*;
+           INSERT INTO og.chain_head SELECT district_code, seq, hash FROM og.chain WHERE district_code = 'shard:6599'" >/dev/null
+verify --public-key "$PUB"
+assert_eq "a shard's chain added below signing: verify --public-key fails" 1 "$rc"
+assert_match "it names the chain" "shard:6599: BROKEN: its last link \\(1\\) is not signed: nothing proves archive wrote this chain" "$out"
+assert_match "while the real shard's chain, signed since, is intact" "shard:6502: [0-9]+ links \\([0-9]+ signed\\), [0-9]+ batches, [0-9]+ rejections, head [0-9a-f]{64}: intact" "$out"
+
 # 7c. A database that takes one connection of the auditor's: verify reads it all through
 # that one (its pass uses two when it can), with the same verdict.
 copy one_connection
