@@ -128,6 +128,39 @@ static int run(PGconn *c, const char *sql, const char *what)
     return rc;
 }
 
+static char *value(PGconn *c, const char *sql, int n, const char *const *params, const char *what);
+
+/* One migrator at a time, for the whole run. Any role may take an advisory lock, the
+ * auditors' login too (review: one that held this one kept migrate waiting, unseen): when
+ * another session holds it, say which, then wait. 0, or -1 (reported). */
+static int take_lock(PGconn *c)
+{
+    char *got =
+        value(c, "SELECT pg_try_advisory_lock(hashtext('onegrid migrate'))", 0, NULL, "lock");
+    bool taken = got && strcmp(got, "t") == 0;
+    free(got);
+    if (!got)
+        return -1;
+    if (taken)
+        return 0;
+    char *who = value(
+        c,
+        "SELECT coalesce(string_agg(format('pid %s (user %s, application \"%s\", connected %s)', "
+        "a.pid, a.usename, a.application_name, date_trunc('second', a.backend_start)), '; '), "
+        "'a session that has just ended') "
+        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.classid::bigint = (hashtext('onegrid migrate')::bigint >> 32) & 4294967295 "
+        "AND l.objid::bigint = hashtext('onegrid migrate')::bigint & 4294967295",
+        0, NULL, "lock");
+    fprintf(stderr,
+            "onegridctl migrate: another session holds the migration lock: %s; waiting for it "
+            "(if it is not a migration, end it: SELECT pg_terminate_backend(PID))\n",
+            who ? who : "(unknown)");
+    free(who);
+    return run(c, "SELECT pg_advisory_lock(hashtext('onegrid migrate'))", "lock");
+}
+
 /* The one value of a query with text parameters, strdup'd; NULL (reported) on error. */
 static char *value(PGconn *c, const char *sql, int n, const char *const *params, const char *what)
 {
@@ -823,7 +856,7 @@ int og_cmd_migrate(int argc, char **argv)
     if (run(m.conn, "SET client_min_messages = warning", "settings"))
         goto out;
     if (!status && !dry_run &&
-        (run(m.conn, "SELECT pg_advisory_lock(hashtext('onegrid migrate'))", "lock") ||
+        (take_lock(m.conn) ||
          run(m.conn,
              "CREATE TABLE IF NOT EXISTS public.onegrid_migration ("
              " version integer PRIMARY KEY, name text NOT NULL,"

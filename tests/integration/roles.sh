@@ -4,6 +4,7 @@
 # the registry and take an epoch but not write, and the auditor role reads nothing raw.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/faults.sh"
 
 test_begin "roles"
 test_createdb
@@ -64,3 +65,26 @@ assert_eq "everything in og, audit and feed is owned by onegrid_owner" "" \
 	     SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	      WHERE n.nspname IN ('og', 'audit', 'feed') AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
 	        AND pg_get_userbyid(c.relowner) <> 'onegrid_owner') x")"
+
+# Any role may take an advisory lock, the auditors' login too: one that holds migrate's
+# kept `onegridctl migrate` waiting with no word of why (review). migrate now names the
+# session it waits for, and goes on once it ends.
+"$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit \
+	-c "SELECT pg_advisory_lock(hashtext('onegrid migrate'))" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+holder=$!
+on_exit "kill $holder 2>/dev/null || true"
+held() { [[ $(sql "$TEST_DB" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                              WHERE l.locktype = 'advisory' AND l.granted AND a.usename = 'onegrid_audit'") == 1 ]]; }
+og_poll 20 held || fail "the auditor's session holds the lock"
+"$ONEGRID_BIN/onegridctl" migrate --db "dbname=$TEST_DB" --sql-dir "$ONEGRID_REPO/deploy/sql" >"$TEST_DIR/migrate.out" 2>"$TEST_DIR/migrate.err" &
+migrate=$!
+on_exit "kill $migrate 2>/dev/null || true"
+og_poll 20 grep -qF "another session holds the migration lock: pid" "$TEST_DIR/migrate.err" ||
+	fail "migrate names the session it waits for ($(cat "$TEST_DIR/migrate.err"))"
+assert_match "it names the auditor's session" "holds the migration lock: pid [0-9]+ \\(user onegrid_audit, application \"psql\"" \
+	"$(cat "$TEST_DIR/migrate.err")"
+sql "$TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'onegrid_audit'" >/dev/null
+rc=0
+wait "$migrate" || rc=$?
+assert_eq "once it ends, migrate runs (exit status 0)" 0 "$rc"
+assert_match "and has nothing to apply" "schema up to date" "$(cat "$TEST_DIR/migrate.out")"
