@@ -150,6 +150,7 @@ static int take_lock(PGconn *c)
         "'a session that has just ended') "
         "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
         "AND l.classid::bigint = (hashtext('onegrid migrate')::bigint >> 32) & 4294967295 "
         "AND l.objid::bigint = hashtext('onegrid migrate')::bigint & 4294967295",
         0, NULL, "lock");

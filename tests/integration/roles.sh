@@ -73,17 +73,29 @@ assert_eq "everything in og, audit and feed is owned by onegrid_owner" "" \
 	-c "SELECT pg_advisory_lock(hashtext('onegrid migrate'))" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
 holder=$!
 on_exit "kill $holder 2>/dev/null || true"
+# The same lock in another database (another test's migrate, say) is another lock.
+"$PG_BIN/psql" -XAtq -d postgres \
+	-c "SELECT pg_advisory_lock(hashtext('onegrid migrate'))" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+other=$!
+on_exit "kill $other 2>/dev/null || true"
 held() { [[ $(sql "$TEST_DB" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                              WHERE l.locktype = 'advisory' AND l.granted AND a.usename = 'onegrid_audit'") == 1 ]]; }
+                              WHERE l.locktype = 'advisory' AND l.granted AND a.usename = 'onegrid_audit'
+                                AND a.datname = current_database()") == 1 ]]; }
 og_poll 20 held || fail "the auditor's session holds the lock"
+held_elsewhere() { [[ $(sql postgres "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                                      WHERE l.locktype = 'advisory' AND l.granted AND a.datname = 'postgres'") -ge 1 ]]; }
+og_poll 20 held_elsewhere || fail "a session of another database holds its own"
 "$ONEGRID_BIN/onegridctl" migrate --db "dbname=$TEST_DB" --sql-dir "$ONEGRID_REPO/deploy/sql" >"$TEST_DIR/migrate.out" 2>"$TEST_DIR/migrate.err" &
 migrate=$!
 on_exit "kill $migrate 2>/dev/null || true"
 og_poll 20 grep -qF "another session holds the migration lock: pid" "$TEST_DIR/migrate.err" ||
 	fail "migrate names the session it waits for ($(cat "$TEST_DIR/migrate.err"))"
-assert_match "it names the auditor's session" "holds the migration lock: pid [0-9]+ \\(user onegrid_audit, application \"psql\"" \
+# Only this database's holder: advisory locks are the database's (tests run side by side,
+# each migrating its own).
+assert_match "it names the auditor's session, and no other" "holds the migration lock: pid [0-9]+ \\(user onegrid_audit, application \"psql\", connected [^)]*\\); waiting" \
 	"$(cat "$TEST_DIR/migrate.err")"
-sql "$TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'onegrid_audit'" >/dev/null
+sql "$TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'onegrid_audit'
+                AND datname = current_database()" >/dev/null
 rc=0
 wait "$migrate" || rc=$?
 assert_eq "once it ends, migrate runs (exit status 0)" 0 "$rc"
