@@ -120,22 +120,34 @@ static void new_clock(struct og_decider *dc, struct og_case *c, int64_t now)
     c->extension_days = 0;
 }
 
-/* A paused clock runs again from now with the time it had left. */
-static void resume_clock(struct og_decider *dc, struct og_case *c, int64_t now)
+/* The deadline c's paused clock would have if it ran again from now. */
+static int64_t resumed_deadline(const struct og_decider *dc, const struct og_case *c, int64_t now)
 {
     int limit;
     const char *unit = "hours";
+    case_limit(dc, c, &limit, &unit);
+    return og_calendar_resume(og_registry_calendar(dc->reg), c->deadline, c->paused_at, now, unit);
+}
+
+/* A paused clock runs again from now with the time it had left. */
+static void resume_clock(struct og_decider *dc, struct og_case *c, int64_t now)
+{
     if (!c->paused_at)
         return;
-    case_limit(dc, c, &limit, &unit);
     int64_t before = c->deadline;
-    c->deadline =
-        og_calendar_resume(og_registry_calendar(dc->reg), c->deadline, c->paused_at, now, unit);
+    c->deadline = resumed_deadline(dc, c, now);
     /* The time limit it runs against is the same length: the pause is not time used. */
     if (c->clock_started)
         c->clock_started += c->deadline - before;
     c->paused_at = 0;
     c->extension_days = 0;
+}
+
+/* c's pending extension request lapses undecided at `at`: its clock runs again from then. */
+static void lapse(struct og_decider *dc, struct og_case *c, int64_t at)
+{
+    resume_clock(dc, c, at);
+    c->lapsed_at = at;
 }
 
 /* Supervision (督办) starts over: no level, no supervising unit. */
@@ -540,20 +552,13 @@ static int status_update(struct og_decider *dc, const char *source,
          * waited (an outage, a clock held untrusted) before it was decided. Intake's clock
          * is another machine's: a receipt time in the future, or before the case was
          * opened, is not believed (above). After a lapse, against the clock resumed then. */
-        int limit;
-        const char *unit = "hours";
-        case_limit(dc, c, &limit, &unit);
-        int64_t due = lapsed_before ? og_calendar_resume(og_registry_calendar(dc->reg),
-                                                         c->deadline, c->paused_at, lapses, unit)
-                                    : c->deadline;
+        int64_t due = lapsed_before ? resumed_deadline(dc, c, lapses) : c->deadline;
         if (!due || received >= due)
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "case %s: %s; an extension is requested before the deadline", c->id,
                           due ? "the deadline had passed when it was received" : "no clock runs");
-        if (lapsed_before) {
-            resume_clock(dc, c, lapses);
-            c->lapsed_at = lapses;
-        }
+        if (lapsed_before)
+            lapse(dc, c, lapses);
         c->paused_at = received;
         c->extension_days = u->extension_working_days;
         return move(c, next, now, d);
@@ -562,8 +567,8 @@ static int status_update(struct og_decider *dc, const char *source,
      * refusal of a request that lapsed after this was received (lapsed_after) finds the
      * clock running already: recorded, nothing changes. */
     if (lapsed_before)
-        c->lapsed_at = lapses;
-    resume_clock(dc, c, lapsed_before ? lapses : now);
+        lapse(dc, c, lapses);
+    resume_clock(dc, c, now);
     if (strcmp(next, OG_STATE_RETURNED) == 0)
         return reroute(dc, c, now, d);
     if (strcmp(next, OG_STATE_SHELVED) == 0) {
@@ -729,8 +734,7 @@ int og_lapse(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1_
         return 0;
     /* As of the moment it lapsed, not of this scan: a dispatch that was away, or scans
      * seldom, gives the unit no more time than one that saw it at once. */
-    resume_clock(dc, c, lapses);
-    c->lapsed_at = lapses;
+    lapse(dc, c, lapses);
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
     return describe(d, c, c->state, now) < 0 ? -ENOMEM : 1;
 }
