@@ -923,9 +923,10 @@ int og_cmd_rebuild_cases(int argc, char **argv)
 {
     static const char usage[] =
         "usage: onegridctl rebuild-cases --db CONNINFO [--apply]\n"
-        "  compares the case projection (og.case) with the one rebuilt from the ledger and\n"
-        "  prints the differences; exit 0 when they agree, 1 when not. --apply replaces\n"
-        "  og.case with the rebuilt projection (as the owner role, with the daemons stopped).\n";
+        "  compares the case projection (og.case, and each case's reports, og.case_report)\n"
+        "  with the one rebuilt from the ledger and prints the differences; exit 0 when they\n"
+        "  agree, 1 when not. --apply replaces both with the rebuilt projection (as the owner\n"
+        "  role, with the daemons stopped).\n";
     const char *conninfo = NULL;
     bool apply = false;
     PGconn *c;
@@ -944,7 +945,9 @@ int og_cmd_rebuild_cases(int argc, char **argv)
                        "BEGIN; LOCK og.case; ALTER TABLE og.case DISABLE TRIGGER feed_opened, "
                        "DISABLE TRIGGER feed_changed; DELETE FROM og.case; "
                        "INSERT INTO og.case SELECT * FROM og.case_rebuilt; ALTER TABLE og.case "
-                       "ENABLE TRIGGER feed_opened, ENABLE TRIGGER feed_changed; COMMIT",
+                       "ENABLE TRIGGER feed_opened, ENABLE TRIGGER feed_changed; "
+                       "LOCK og.case_report; DELETE FROM og.case_report; "
+                       "INSERT INTO og.case_report SELECT * FROM og.case_report_rebuilt; COMMIT",
                        err, sizeof(err)) < 0) {
             fprintf(stderr, "onegridctl rebuild-cases: %s\n", err);
             PQclear(PQexec(c, "ROLLBACK"));
@@ -964,6 +967,26 @@ int og_cmd_rebuild_cases(int argc, char **argv)
     printf("rebuild-cases: %d rows differ between og.case and the ledger%s\n", PQntuples(r),
            apply ? " after rebuilding" : "");
     rc = PQntuples(r) ? OG_EXIT_FAIL : OG_EXIT_OK;
+    PQclear(r);
+    /* Each case's reports (audit.case_reports): where each report is now, and how it got
+     * there. */
+    r = query(c,
+              "SELECT side, source_system, source_event_id, case_id, joined, ledger_id "
+              "FROM audit.report_projection_differences "
+              "ORDER BY source_system, source_event_id, side",
+              0, NULL);
+    if (!r) {
+        rc = OG_EXIT_FAIL;
+        goto out;
+    }
+    for (int i = 0; i < PQntuples(r) && i < 20; i++)
+        printf("%-6s report %s/%s case=%s joined=%s ledger_id=%s\n", PQgetvalue(r, i, 0),
+               PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+               PQgetvalue(r, i, 5));
+    printf("rebuild-cases: %d rows differ between og.case_report and the ledger%s\n", PQntuples(r),
+           apply ? " after rebuilding" : "");
+    if (PQntuples(r))
+        rc = OG_EXIT_FAIL;
     PQclear(r);
 out:
     PQfinish(c);

@@ -184,6 +184,8 @@ assert_eq "the upgraded record verifies" 0 \
 	"$("$CTL" audit verify --db "dbname=$OLD_DB" >"$TEST_DIR/verify.txt" 2>&1; echo $?)"
 assert_eq "and its cases rebuild from the ledger" 0 \
 	"$(sql "$OLD_DB" "SELECT count(*) FROM audit.projection_differences")"
+assert_eq "and so do their reports" 0 \
+	"$(sql "$OLD_DB" "SELECT count(*) FROM audit.report_projection_differences")"
 
 # Nothing left to do, in either.
 for db in "$OLD_DB" "$NEW"; do

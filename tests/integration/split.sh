@@ -120,3 +120,24 @@ assert_eq "the projection rebuilds from the ledger (split cases included)" "0" "
 rc=0
 out=$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" 2>&1) || rc=$?
 assert_eq "the record verifies: $out" 0 "$rc"
+
+# Each case's reports (og.case_report, the auditor's 关联诉求) are a projection of the
+# ledger too: a row changed or removed by the database's owner is named by the projection
+# check, and --apply puts back what the ledger says.
+og_stop_all "$TEST_DIR"
+rows() { sql "$TEST_DB" "SELECT * FROM og.case_report ORDER BY source_system, source_event_id" | paste -sd'|'; }
+before=$(rows)
+sql "$TEST_DB" "UPDATE og.case_report SET case_id = '$CASE', joined = 'merged' WHERE source_event_id = 'call-1';
+                DELETE FROM og.case_report WHERE source_event_id = 'visit-1'" >/dev/null
+assert_eq "the auditor sees the changed and the removed report" "ledger 12345/call-1 split|ledger zongzhi/visit-1 opened|live 12345/call-1 merged" \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c "SELECT side || ' ' || source_system || '/' || source_event_id || ' ' || joined
+	     FROM audit.report_projection_differences ORDER BY side, source_event_id" | paste -sd'|')"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" 2>&1) || rc=$?
+assert_eq "rebuild-cases finds the reports differ" 1 "$rc"
+assert_match "and names them" "live   report 12345/call-1 case=$CASE joined=merged.*rebuild-cases: 3 rows differ between og.case_report and the ledger" \
+	"$(echo "$out" | paste -sd' ')"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" --apply 2>&1) || rc=$?
+assert_eq "--apply rebuilds them: $out" 0 "$rc"
+assert_eq "as they were" "$before" "$(rows)"
