@@ -20,11 +20,13 @@ report() { # report ID SUBJECT TIME
 	report cx-1 NO-SUCH-GRID "$NOW"           # refused by dispatch: UNKNOWN_GRID
 	report cx-2 "$GRID" "2099-01-01T00:00:00Z" # refused by intake: in the future
 	report cx-3 "$GRID" "$NOW"                 # stored
+	# refused by intake: bytes that do not decode (no source, no event id), phone included
+	printf '{"raw_base64":"%s"}\n' "$(printf '\xff not an envelope: 王阿姨 %s' "$PHONE" | base64 -w0)"
 } >"$TEST_DIR/e.jsonl"
 rc=0
 "$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 60 \
 	--results "$TEST_DIR/r.out" "$TEST_DIR/e.jsonl" >"$TEST_DIR/p.txt" 2>&1 || rc=$?
-assert_match "two refused, one stored" "stored 1, duplicate 0, rejected 2" "$(head -1 "$TEST_DIR/p.txt")"
+assert_match "three refused, one stored" "stored 1, duplicate 0, rejected 3" "$(head -1 "$TEST_DIR/p.txt")"
 assert_match "cx-1 refused by dispatch" '"id":"cx-1".*REASON_UNKNOWN_GRID' "$(grep cx-1 "$TEST_DIR/r.out")"
 
 with_phone() { # rows of og.rejection whose raw copy holds the phone number, for event $1
@@ -44,6 +46,16 @@ assert_eq "and not in the ledger" 0 \
 # The reporter asks for erasure of each report.
 assert_eq "erasing cx-2 empties its refusal's copy" t "$(sql "$TEST_DB" "SELECT og.erase_contact('zongzhi', 'cx-2')")"
 assert_eq "erasing cx-3 empties its contact" t "$(sql "$TEST_DB" "SELECT og.erase_contact('zongzhi', 'cx-3')")"
+# The bytes that did not decode have no key to erase them by: the operator finds them by
+# content and erases that one refusal.
+undecoded=$(sql "$TEST_DB" "SELECT rejection_id FROM og.rejection WHERE position(convert_to('$PHONE', 'UTF8') in raw) > 0")
+assert_eq "the undecodable refusal holds the phone, under no event key" "|" \
+	"$(sql "$TEST_DB" "SELECT concat(source_system, '|', source_event_id) FROM og.rejection WHERE rejection_id = '$undecoded'")"
+assert_eq "og.erase_refusal empties that one copy" t "$(sql "$TEST_DB" "SELECT og.erase_refusal($undecoded)")"
+assert_eq "twice: nothing left to erase" f "$(sql "$TEST_DB" "SELECT og.erase_refusal($undecoded)")"
+assert_eq "a refusal that does not exist" "" "$(sql "$TEST_DB" "SELECT og.erase_refusal(-1)")"
+assert_match "no other role may erase" "permission denied for function erase_refusal" \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_archive -c "SELECT og.erase_refusal($undecoded)" 2>&1 || true)"
 assert_eq "no copy of the phone number is left anywhere" "0|0" \
 	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.rejection WHERE position(convert_to('$PHONE', 'UTF8') in raw) > 0),
 	                          (SELECT count(*) FROM og.reporter_contact WHERE phone IS NOT NULL)")"
