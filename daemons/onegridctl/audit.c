@@ -1,4 +1,5 @@
-/* `onegridctl audit verify|heads` and `onegridctl rebuild-cases`.
+/* `onegridctl audit verify|heads` and `onegridctl rebuild-cases` (`audit definitions` is in
+ * definitions.c).
  *
  * verify recomputes every link of every hash chain from the records as they are now
  * (deploy/sql/current/og.ledger_canonical.sql gives format 1, og.chain_link.sql format 2),
@@ -848,6 +849,7 @@ int og_cmd_audit(int argc, char **argv)
         "usage: onegridctl audit verify --db CONNINFO [--public-key FILE|HEX]...\n"
         "                               [--expect-heads FILE] [--per-link]\n"
         "       onegridctl audit heads --db CONNINFO\n"
+        "       onegridctl audit definitions --db CONNINFO [--expect FILE]\n"
         "  verify  recompute every hash chain from the records; exit 0 when intact, 1 naming\n"
         "          the first broken link of each broken chain\n"
         "          --public-key    archive's signing key (PREFIX.sign.public; repeat it for\n"
@@ -859,6 +861,8 @@ int og_cmd_audit(int argc, char **argv)
         "                          one pass over the record (slow: to cross-check the pass)\n"
         "  heads   print each chain's head (chain, link, SHA-256, batch, format, public key,\n"
         "          signature) for keeping elsewhere (anchoring)\n"
+        "  definitions  list the schema's objects with a digest of each definition, or\n"
+        "          compare them with a list (see `onegridctl audit definitions --help`)\n"
         "CONNINFO may log in as the auditor role: only the audit views are read.\n";
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
                                          {"public-key", required_argument, NULL, 'k'},
@@ -872,6 +876,8 @@ int og_cmd_audit(int argc, char **argv)
     char err[512];
     int rc, c;
 
+    if (argc >= 2 && strcmp(argv[1], "definitions") == 0)
+        return og_cmd_audit_definitions(argc - 1, argv + 1);
     if (argc < 2 || (strcmp(argv[1], "verify") != 0 && strcmp(argv[1], "heads") != 0)) {
         fprintf(stderr, "%s", usage);
         return OG_EXIT_USAGE;

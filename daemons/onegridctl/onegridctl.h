@@ -5,6 +5,7 @@
  * publish.c  `onegridctl publish`: JSON Lines in, protobuf out, every answer awaited
  * status.c   `onegridctl status`: the daemons' health from their metrics endpoints
  * audit.c    `onegridctl audit verify|heads`, `onegridctl rebuild-cases`
+ * definitions.c `onegridctl audit definitions`: the schema's objects, to compare with a release's
  * feed.c     `onegridctl feed`: a handling unit's assignments, caught up and followed
  * registry.c `onegridctl registry import|export`: the registry as CSV and GeoJSON files
  * keys.c     `onegridctl keygen`: CURVE key pairs, archive's chain-signing key pair */
@@ -34,6 +35,9 @@ int og_cmd_status(int argc, char **argv);
 /* audit.c */
 int og_cmd_audit(int argc, char **argv);
 int og_cmd_rebuild_cases(int argc, char **argv);
+
+/* definitions.c */
+int og_cmd_audit_definitions(int argc, char **argv);
 
 /* feed.c */
 int og_cmd_feed(int argc, char **argv);

@@ -186,6 +186,12 @@ assert_eq "and its cases rebuild from the ledger" 0 \
 	"$(sql "$OLD_DB" "SELECT count(*) FROM audit.projection_differences")"
 assert_eq "and so do their reports" 0 \
 	"$(sql "$OLD_DB" "SELECT count(*) FROM audit.report_projection_differences")"
+# An auditor compares the upgraded database's definitions with a new one's.
+"$CTL" audit definitions --db "dbname=$NEW user=onegrid_audit" >"$TEST_DIR/new-defs.txt" ||
+	fail "audit definitions of the new database"
+assert_match "its definitions are the new database's, object by object" \
+	"^definitions: [0-9]+ objects, each as in" \
+	"$("$CTL" audit definitions --db "dbname=$OLD_DB user=onegrid_audit" --expect "$TEST_DIR/new-defs.txt" 2>&1)"
 
 # Nothing left to do, in either.
 for db in "$OLD_DB" "$NEW"; do

@@ -268,7 +268,7 @@ completions() { # completions WORD...: what <TAB> offers after the words given
 all_cmds=$(/usr/bin/onegridctl --help | sed -n 's/^  \([a-z][a-z0-9-]*\).*/\1/p' |
 	{ cat; printf '%s\n' --help --version; } | LC_ALL=C sort -u | tr '\n' ' ')
 assert_eq "completion: onegridctl <TAB>" "$all_cmds" "$(completions onegridctl '')"
-assert_eq "completion: onegridctl audit <TAB>" "heads verify " "$(completions onegridctl audit '')"
+assert_eq "completion: onegridctl audit <TAB>" "definitions heads verify " "$(completions onegridctl audit '')"
 assert_eq "completion: onegridctl publish --out<TAB>" "--outbox " "$(completions onegridctl publish --out)"
 assert_eq "completion: onegridctl migrate --sql-dir /usr/share/onegrid/s<TAB>" \
 	"/usr/share/onegrid/sql " "$(completions onegridctl migrate --sql-dir /usr/share/onegrid/s)"

@@ -78,6 +78,12 @@ day() { awk -F'|' -v c="$1" '$1 + 0 == 1 && $1 ~ /[0-9]/ { gsub(/ /, ""); print 
 assert_ge "level 1: escalations the next morning" 1 "$(day 5)"
 assert_ge "level 1: escalations today" 1 "$(day 6)"
 
+# The auditor's checks in the summary all pass: chains, the schema against the release's,
+# the projection.
+assert_match "the record verifies" "audit verify: passed" "$summary"
+assert_match "its definitions are the release's" "definitions: [0-9]+ objects, each as in" "$summary"
+assert_match "its cases rebuild from the ledger" "0 rows differ between og.case and the ledger" "$summary"
+
 # 4. Metrics and health.
 rc=0
 status=$("$ONEGRID_BIN/onegridctl" status --config "$qs_dir/onegrid.conf" 2>&1) || rc=$?

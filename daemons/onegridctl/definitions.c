@@ -1,0 +1,421 @@
+/* `onegridctl audit definitions`: what the database's schema of the record is made of, for
+ * an auditor to compare with a database made from the release.
+ *
+ * audit verify proves the records; the views and functions that read and write them are
+ * the database owner's to change (CREATE OR REPLACE VIEW audit.kpi ... shows other KPIs,
+ * a trigger on og.ledger or a changed og.store_event writes another record than the one
+ * dispatch decided, a grant lets another role write it), and verify does not read them.
+ * This command lists every object of schemas og, audit and feed, and each event trigger,
+ * with the SHA-256 of its definition as the server deparses it from the catalog (which any
+ * login may read: it runs as the auditor role), and with --expect compares the list with one
+ * taken from a database the auditor made with `onegridctl migrate` of the same release (or
+ * taken earlier from this one). Table rows, sequence values and the names of og.ledger's
+ * monthly partitions are not part of it.
+ *
+ * The reference must come from the same PostgreSQL major version: the deparsed text of a
+ * view can differ between versions. */
+#include <errno.h>
+#include <getopt.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "onegridctl.h"
+#include "util.h"
+
+/* One query in parts (C99 promises string literals of 4095 bytes): kind, SHA-256 in hex,
+ * name, now(), version(): one row per object (several for og.ledger's
+ * monthly partitions when they are not all made alike). Names and deparsed texts with
+ * search_path = pg_catalog, so every name is schema-qualified the same way whatever the
+ * login's settings. */
+static const char *const SQL_DEFINITIONS[] = {
+    "WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname IN ('og', 'audit', 'feed')),\n"
+    "rel AS (\n"
+    "  SELECT c.*, n.nspname,\n"
+    "         c.relispartition AND c.relkind = 'r' AND c.relname ~ '^ledger_[0-9]{6}$'\n"
+    "           AND EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid\n"
+    "                        AND i.inhparent = (SELECT l.oid FROM pg_class l JOIN ns ON ns.oid = "
+    "l.relnamespace\n"
+    "                                              WHERE ns.nspname = 'og' AND l.relname = "
+    "'ledger')) AS month\n"
+    "    FROM pg_class c JOIN ns n ON n.oid = c.relnamespace),\n"
+    "obj(kind, name, def) AS (\n"
+    "  SELECT 'schema', n.nspname::text,\n"
+    "         concat_ws(E'\\n', pg_get_userbyid(n.nspowner),\n"
+    "                   (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(n.nspacl) "
+    "a))\n"
+    "    FROM pg_namespace n JOIN ns ON ns.oid = n.oid\n",
+    "  UNION ALL\n"
+    "  SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized_view'\n"
+    "                        WHEN 'S' THEN 'sequence' WHEN 'c' THEN 'type' ELSE 'table' END,\n"
+    "         format('%I.%I', c.nspname, c.relname),\n"
+    "         concat_ws(E'\\n', pg_get_userbyid(c.relowner),\n"
+    "                   (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(c.relacl) "
+    "a),\n"
+    "                   CASE WHEN c.relrowsecurity THEN 'row security' END,\n"
+    "                   CASE WHEN c.relforcerowsecurity THEN 'forced' END,\n"
+    "                   CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,\n"
+    "                   CASE WHEN c.relkind IN ('v', 'm') THEN array_to_string(c.reloptions, ',') "
+    "END,\n"
+    "                   CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END,\n"
+    "                   CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END,\n"
+    "                   CASE WHEN c.relkind = 'S' THEN\n"
+    "                     (SELECT concat_ws(' ', format_type(s.seqtypid, NULL), s.seqstart, "
+    "s.seqincrement,\n"
+    "                                       s.seqmin, s.seqmax, s.seqcache, s.seqcycle)\n"
+    "                        FROM pg_sequence s WHERE s.seqrelid = c.oid) END,\n"
+    "                   (SELECT string_agg(concat_ws(' ', quote_ident(a.attname), "
+    "format_type(a.atttypid, a.atttypmod),\n"
+    "                                                CASE WHEN a.attnotnull THEN 'not null' END,\n"
+    "                                                nullif(a.attidentity, ''), "
+    "nullif(a.attgenerated, ''),\n"
+    "                                                pg_get_expr(d.adbin, d.adrelid)), E'\\n' "
+    "ORDER BY a.attnum)\n"
+    "                      FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid "
+    "AND d.adnum = a.attnum\n"
+    "                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped))\n"
+    "    FROM rel c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c') AND NOT c.month\n",
+    "  UNION ALL\n"
+    "  SELECT 'index', format('%I.%I', c.nspname, c.relname), pg_get_indexdef(c.oid)\n"
+    "    FROM rel c JOIN pg_index x ON x.indexrelid = c.oid JOIN rel t ON t.oid = x.indrelid\n"
+    "   WHERE NOT t.month\n",
+    "  UNION ALL\n"
+    "  SELECT 'constraint', format('%I.%I.%I', t.nspname, t.relname, k.conname),\n"
+    "         pg_get_constraintdef(k.oid)\n"
+    "    FROM pg_constraint k JOIN rel t ON t.oid = k.conrelid WHERE NOT t.month\n",
+    "  UNION ALL\n"
+    "  SELECT 'trigger', format('%I.%I.%I', t.nspname, t.relname, g.tgname),\n"
+    "         pg_get_triggerdef(g.oid) || ' ' || g.tgenabled::text\n"
+    "    FROM pg_trigger g JOIN rel t ON t.oid = g.tgrelid WHERE NOT g.tgisinternal AND NOT "
+    "t.month\n",
+    "  UNION ALL\n"
+    "  SELECT CASE WHEN p.prokind IN ('f', 'p') THEN 'function' ELSE 'aggregate' END,\n"
+    "         p.oid::regprocedure::text,\n"
+    "         concat_ws(E'\\n', pg_get_userbyid(p.proowner),\n"
+    "                   (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) "
+    "a),\n"
+    "                   CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) END)\n"
+    "    FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace\n",
+    "  UNION ALL\n"
+    "  SELECT 'policy', format('%I.%I.%I', t.nspname, t.relname, y.polname),\n"
+    "         concat_ws(E'\\n', y.polcmd::text, y.polpermissive, y.polroles::regrole[]::text,\n"
+    "                   pg_get_expr(y.polqual, y.polrelid), pg_get_expr(y.polwithcheck, "
+    "y.polrelid))\n"
+    "    FROM pg_policy y JOIN rel t ON t.oid = y.polrelid\n",
+    "  UNION ALL\n"
+    "  SELECT 'rule', format('%I.%I.%I', t.nspname, t.relname, w.rulename), pg_get_ruledef(w.oid)\n"
+    "    FROM pg_rewrite w JOIN rel t ON t.oid = w.ev_class WHERE w.rulename <> '_RETURN'\n",
+    "  UNION ALL\n"
+    "  SELECT 'event_trigger', quote_ident(e.evtname),\n"
+    "         concat_ws(E'\\n', e.evtevent, e.evtfoid::regproc::text, e.evtenabled::text, "
+    "e.evttags::text)\n"
+    "    FROM pg_event_trigger e\n",
+    "  UNION ALL\n"
+    "  -- og.ledger's monthly partitions (og.ensure_ledger_partition makes them as batches come):\n"
+    "  -- one line for each different make-up, the partition's own name left out.\n"
+    "  SELECT DISTINCT 'partitions', 'og.ledger_YYYYMM', d\n"
+    "    FROM (SELECT concat_ws(E'\\n', pg_get_userbyid(c.relowner),\n"
+    "                   (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(c.relacl) "
+    "a),\n"
+    "                   CASE WHEN c.relrowsecurity THEN 'row security' END,\n"
+    "                   CASE WHEN c.relforcerowsecurity THEN 'forced' END,\n"
+    "                   (SELECT string_agg(concat_ws(' ', quote_ident(a.attname), CASE WHEN "
+    "a.attnotnull THEN 'not null' END,\n"
+    "                                                pg_get_expr(d.adbin, d.adrelid)), E'\\n' "
+    "ORDER BY a.attnum)\n"
+    "                      FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid "
+    "AND d.adnum = a.attnum\n"
+    "                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),\n"
+    "                   (SELECT string_agg(CASE WHEN g.tgparentid = 0\n"
+    "                                           THEN replace(pg_get_triggerdef(g.oid), "
+    "format('%I.%I', c.nspname, c.relname), 'og.ledger_YYYYMM')\n"
+    "                                           ELSE quote_ident(g.tgname) END || ' ' || "
+    "g.tgenabled::text, E'\\n' ORDER BY g.tgname)\n"
+    "                      FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal),\n"
+    "                   (SELECT string_agg(k.conname || ' ' || pg_get_constraintdef(k.oid), E'\\n' "
+    "ORDER BY k.conname)\n"
+    "                      FROM pg_constraint k WHERE k.conrelid = c.oid AND k.conislocal AND "
+    "k.conparentid = 0),\n"
+    "                   (SELECT string_agg(replace(pg_get_indexdef(x.indexrelid), format('%I.%I', "
+    "c.nspname, c.relname), 'og.ledger_YYYYMM'), E'\\n' ORDER BY 1)\n"
+    "                      FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid\n"
+    "                     WHERE x.indrelid = c.oid AND NOT i.relispartition)) AS d\n"
+    "            FROM rel c WHERE c.month) m)\n"
+    "SELECT kind, encode(sha256(convert_to(coalesce(def, ''), 'UTF8')), 'hex'), name, now(), "
+    "version() FROM obj\n"
+    " ORDER BY kind COLLATE \"C\", name COLLATE \"C\", 2\n",
+};
+
+struct def {
+    char *kind, *hash, *name;
+};
+
+struct defs {
+    struct def *v;
+    size_t n, cap;
+};
+
+static void defs_free(struct defs *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->v[i].kind);
+        free(d->v[i].hash);
+        free(d->v[i].name);
+    }
+    free(d->v);
+    *d = (struct defs){0};
+}
+
+static int defs_add(struct defs *d, const char *kind, const char *hash, const char *name)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 256;
+        struct def *v = realloc(d->v, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        d->v = v;
+        d->cap = cap;
+    }
+    struct def *e = &d->v[d->n];
+    e->kind = strdup(kind);
+    e->hash = strdup(hash);
+    e->name = strdup(name);
+    if (!e->kind || !e->hash || !e->name) {
+        free(e->kind);
+        free(e->hash);
+        free(e->name);
+        return -1;
+    }
+    d->n++;
+    return 0;
+}
+
+/* By kind and name, then hash: the order both lists are compared in. */
+static int def_cmp(const void *a, const void *b)
+{
+    const struct def *x = a, *y = b;
+    int c = strcmp(x->kind, y->kind);
+    if (!c)
+        c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->hash, y->hash);
+}
+
+static int key_cmp(const struct def *x, const struct def *y)
+{
+    int c = strcmp(x->kind, y->kind);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* The major version in a version() text ("PostgreSQL 15.18 (Debian ...)"), 0 if none. */
+static long pg_major(const char *s)
+{
+    const char *p = s ? strstr(s, "PostgreSQL ") : NULL;
+    return p ? strtol(p + strlen("PostgreSQL "), NULL, 10) : 0;
+}
+
+/* Reads a list as this command prints it ("KIND SHA256 NAME" lines; '#' comments, the
+ * first of which names the server's version). 0, or -1 with a message printed. */
+static int read_expected(const char *path, struct defs *d, long *major)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    int rc = 0;
+
+    if (!f) {
+        fprintf(stderr, "onegridctl audit definitions: could not open \"%s\": %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        char *kind, *hash, *name, *sp;
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (line[0] == '#') {
+            if (!*major)
+                *major = pg_major(line);
+            continue;
+        }
+        if (line[strspn(line, " \t")] == '\0')
+            continue;
+        kind = line;
+        sp = strchr(kind, ' ');
+        hash = sp ? sp + 1 : NULL;
+        sp = hash ? strchr(hash, ' ') : NULL;
+        name = sp ? sp + 1 : NULL;
+        if (!name || !*name || hash + 64 != sp || strspn(hash, "0123456789abcdef") != 64) {
+            fprintf(stderr,
+                    "onegridctl audit definitions: %s:%ld: not a definition (kind, SHA-256 in "
+                    "hex, name, as `audit definitions` prints them)\n",
+                    path, lineno);
+            rc = -1;
+            break;
+        }
+        hash[-1] = '\0';
+        hash[64] = '\0';
+        if (defs_add(d, kind, hash, name) < 0) {
+            fprintf(stderr, "onegridctl audit definitions: out of memory\n");
+            rc = -1;
+            break;
+        }
+    }
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "onegridctl audit definitions: could not read \"%s\"\n", path);
+        rc = -1;
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* Compares two sorted lists object by object: an object is the same when it has the same
+ * set of hashes in both (one, but for og.ledger's partitions). Prints each difference;
+ * returns how many objects differ. */
+static long compare(const struct defs *live, const struct defs *want)
+{
+    size_t i = 0, j = 0;
+    long differ = 0;
+
+    while (i < live->n || j < want->n) {
+        int c = i == live->n ? 1 : j == want->n ? -1 : key_cmp(&live->v[i], &want->v[j]);
+        size_t i2 = i, j2 = j;
+        if (c <= 0)
+            while (i2 < live->n && !key_cmp(&live->v[i2], &live->v[i]))
+                i2++;
+        if (c >= 0)
+            while (j2 < want->n && !key_cmp(&want->v[j2], &want->v[j]))
+                j2++;
+        if (c < 0) {
+            printf("ADDED   %s %s\n", live->v[i].kind, live->v[i].name);
+            differ++;
+        } else if (c > 0) {
+            printf("MISSING %s %s\n", want->v[j].kind, want->v[j].name);
+            differ++;
+        } else {
+            bool same = i2 - i == j2 - j;
+            for (size_t k = 0; same && k < i2 - i; k++)
+                same = strcmp(live->v[i + k].hash, want->v[j + k].hash) == 0;
+            if (!same) {
+                printf("CHANGED %s %s\n", live->v[i].kind, live->v[i].name);
+                differ++;
+            }
+        }
+        i = i2;
+        j = j2;
+    }
+    return differ;
+}
+
+int og_cmd_audit_definitions(int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: onegridctl audit definitions --db CONNINFO [--expect FILE]\n"
+        "  list every table, view, function, trigger, index, constraint, policy and rule of\n"
+        "  schemas og, audit and feed (and each event trigger) with the SHA-256 of its\n"
+        "  definition as the server deparses it: kind, SHA-256, name\n"
+        "  --expect  compare with a list printed earlier, from this database or from one made\n"
+        "            with `onegridctl migrate` of the same release on the same PostgreSQL\n"
+        "            major version; exit 0 when every object is as listed, 1 naming each\n"
+        "            object ADDED, MISSING or CHANGED\n"
+        "CONNINFO may log in as the auditor role: only the catalog is read.\n";
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"expect", required_argument, NULL, 'e'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *conninfo = NULL, *expect = NULL;
+    struct defs live = {0}, want = {0};
+    long want_major = 0;
+    char err[1024];
+    PGconn *c = NULL;
+    PGresult *r = NULL;
+    char *sql = NULL;
+    int rc = OG_EXIT_FAIL, o;
+
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "d:e:h", opts, NULL)) != -1) {
+        if (o == 'd') {
+            conninfo = optarg;
+        } else if (o == 'e') {
+            expect = optarg;
+        } else {
+            fputs(usage, o == 'h' ? stdout : stderr);
+            return o == 'h' ? OG_EXIT_OK : OG_EXIT_USAGE;
+        }
+    }
+    if (!conninfo || optind != argc) {
+        fputs(usage, stderr);
+        return OG_EXIT_USAGE;
+    }
+    if (expect && read_expected(expect, &want, &want_major) < 0) {
+        defs_free(&want);
+        return OG_EXIT_USAGE;
+    }
+    if (!(c = og_db_connect(conninfo, "onegridctl audit", err, sizeof(err)))) {
+        fprintf(stderr, "onegridctl: %s\n", err);
+        goto out;
+    }
+    if (og_db_exec(c, "SET search_path = pg_catalog", err, sizeof(err)) < 0) {
+        fprintf(stderr, "onegridctl audit definitions: %s\n", err);
+        goto out;
+    }
+    size_t len = 1;
+    for (size_t i = 0; i < OG_ARRAY_SIZE(SQL_DEFINITIONS); i++)
+        len += strlen(SQL_DEFINITIONS[i]);
+    if (!(sql = malloc(len))) {
+        fprintf(stderr, "onegridctl audit definitions: out of memory\n");
+        goto out;
+    }
+    sql[0] = '\0';
+    for (size_t i = 0; i < OG_ARRAY_SIZE(SQL_DEFINITIONS); i++)
+        strcat(sql, SQL_DEFINITIONS[i]);
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        og_db_error(c, r, err, sizeof(err));
+        fprintf(stderr, "onegridctl audit definitions: %s\n", err);
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        fprintf(stderr, "onegridctl audit definitions: schemas og, audit and feed hold nothing: "
+                        "not a onegrid database?\n");
+        goto out;
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        if (defs_add(&live, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)) < 0) {
+            fprintf(stderr, "onegridctl audit definitions: out of memory\n");
+            goto out;
+        }
+    if (!expect) {
+        printf("# onegrid definitions at %s, %s: kind, SHA-256 of the definition, name\n",
+               PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4));
+        for (size_t i = 0; i < live.n; i++)
+            printf("%s %s %s\n", live.v[i].kind, live.v[i].hash, live.v[i].name);
+        rc = OG_EXIT_OK;
+        goto out;
+    }
+    qsort(live.v, live.n, sizeof(*live.v), def_cmp);
+    qsort(want.v, want.n, sizeof(*want.v), def_cmp);
+    long major = pg_major(PQgetvalue(r, 0, 4));
+    if (want_major && major != want_major)
+        printf("# %s was taken on PostgreSQL %ld, this server is %ld: the deparsed definitions "
+               "may differ by version alone\n",
+               expect, want_major, major);
+    long differ = compare(&live, &want);
+    if (differ)
+        printf("definitions: %ld of %zu objects differ from %s\n", differ, live.n, expect);
+    else
+        printf("definitions: %zu objects, each as in %s\n", live.n, expect);
+    rc = differ ? OG_EXIT_FAIL : OG_EXIT_OK;
+out:
+    free(sql);
+    PQclear(r);
+    PQfinish(c);
+    defs_free(&live);
+    defs_free(&want);
+    return rc;
+}

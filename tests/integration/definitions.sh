@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# onegridctl audit definitions: the views, functions, tables, triggers and grants of the
+# record's schemas, each with a digest of its definition, compared with a database the
+# auditor made from the release. audit verify proves the records, not what reads and writes
+# them: a view of the owner's that hides overdue cases, a storage function that stores
+# something else, a trigger, a grant, a trigger dropped, an event trigger are each named;
+# og.ledger's monthly partitions count as one object however many months there are.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+
+test_begin "definitions"
+test_createdb
+CTL=$ONEGRID_BIN/onegridctl
+REF=${TEST_DB}_ref
+on_exit "\"\$PG_BIN/psql\" -X -q -d postgres -c 'DROP DATABASE IF EXISTS $REF WITH (FORCE)' >/dev/null 2>&1"
+pgcluster_createdb "$REF" || fail "create the reference database $REF"
+defs() { # defs DB [--expect FILE]: as the auditor; prints the output, then "rc=N"
+	local db=$1 rc=0
+	shift
+	"$CTL" audit definitions --db "dbname=$db user=onegrid_audit" "$@" 2>&1 || rc=$?
+	echo "rc=$rc"
+}
+
+defs "$REF" >"$TEST_DIR/ref.txt"
+assert_eq "the auditor lists the reference's definitions" "rc=0" "$(tail -1 "$TEST_DIR/ref.txt")"
+sed -i '$d' "$TEST_DIR/ref.txt"
+assert_match "one line per object: kind, SHA-256, name" \
+	"^view [0-9a-f]{64} audit\\.kpi$" "$(grep ' audit\.kpi$' "$TEST_DIR/ref.txt")"
+assert_match "functions are named with their arguments" \
+	"^function [0-9a-f]{64} og\\.store_event\\(" "$(grep ' og\.store_event(' "$TEST_DIR/ref.txt")"
+n=$(grep -vc '^#' "$TEST_DIR/ref.txt")
+
+# The months to come and months long past are partitions of the ledger like any other.
+sql "$TEST_DB" "SELECT og.ensure_ledger_partition('2020-01-15'), og.ensure_ledger_partition('2031-07-01')" >/dev/null
+assert_eq "a database made the same way, with more months, is as the reference" \
+	"definitions: $n objects, each as in $TEST_DIR/ref.txt|rc=0" \
+	"$(defs "$TEST_DB" --expect "$TEST_DIR/ref.txt" | paste -sd'|')"
+
+# The owner changes what the records are read and written through.
+overdue=$(sql "$TEST_DB" "SELECT pg_get_viewdef('audit.overdue_cases')")
+sql "$TEST_DB" "BEGIN; SET LOCAL ROLE onegrid_owner;
+	CREATE OR REPLACE VIEW audit.overdue_cases AS SELECT * FROM (${overdue%;}) x WHERE false;
+	CREATE OR REPLACE FUNCTION og.event_severity(e jsonb) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 4';
+	CREATE TRIGGER quiet BEFORE INSERT ON og.ledger_203107 FOR EACH ROW EXECUTE FUNCTION og.refuse_change();
+	GRANT UPDATE ON og.ledger TO onegrid_writer;
+	DROP TRIGGER append_only ON og.chain;
+	COMMIT;
+	CREATE FUNCTION public.t_noop() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';
+	CREATE EVENT TRIGGER t_hush ON ddl_command_end EXECUTE FUNCTION public.t_noop();" >/dev/null
+assert_eq "each change is named, and the check fails" \
+	"ADDED   event_trigger t_hush|CHANGED function og.event_severity(jsonb)|CHANGED partitions og.ledger_YYYYMM|CHANGED table og.ledger|MISSING trigger og.chain.append_only|CHANGED view audit.overdue_cases|definitions: 6 of $((n + 1)) objects differ from $TEST_DIR/ref.txt|rc=1" \
+	"$(defs "$TEST_DB" --expect "$TEST_DIR/ref.txt" | paste -sd'|')"
+rc=0
+"$CTL" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null 2>&1 || rc=$?
+assert_eq "(which audit verify, reading the records, does not see)" 0 "$rc"
+
+# A list from another PostgreSQL major version is compared all the same, with a warning;
+# a line that is not a definition stops the comparison.
+sed '1s/PostgreSQL [0-9]*/PostgreSQL 14/' "$TEST_DIR/ref.txt" >"$TEST_DIR/ref14.txt"
+assert_match "another major version is named" "ref14.txt was taken on PostgreSQL 14, this server is [0-9]+" \
+	"$(defs "$REF" --expect "$TEST_DIR/ref14.txt" | head -1)"
+printf 'view 12 audit.kpi\n' >"$TEST_DIR/bad.txt"
+assert_match "a list that is not one is refused" "bad.txt:1: not a definition.*rc=2" \
+	"$(defs "$REF" --expect "$TEST_DIR/bad.txt" | paste -sd' ')"
