@@ -261,6 +261,16 @@ static int check_id(struct og_verdict *v, const char *name, const char *s)
     return 0;
 }
 
+bool og_source_code_ok(const char *s)
+{
+    size_t n = strlen(s);
+    bool ok = n >= 1 && n <= 32 && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'));
+    for (size_t i = 1; ok && i < n; i++)
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+             s[i] == '.' || s[i] == '-';
+    return ok;
+}
+
 static int check_source(struct og_verdict *v, const char *s, bool authenticated)
 {
     size_t n = strlen(s);
@@ -268,11 +278,7 @@ static int check_source(struct og_verdict *v, const char *s, bool authenticated)
         return 0;
     if (n == 0)
         return refuse(v, ONEGRID__V1__REASON__REASON_MISSING_FIELD, "source: required");
-    bool ok = n <= 32 && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'));
-    for (size_t i = 1; ok && i < n; i++)
-        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-             s[i] == '.' || s[i] == '-';
-    if (!ok)
+    if (!og_source_code_ok(s))
         return refuse(v, ONEGRID__V1__REASON__REASON_UNAUTHORISED_SOURCE,
                       "source: \"%s\" is not a source system code", s);
     return 0;

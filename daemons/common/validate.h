@@ -44,6 +44,11 @@ int og_validate_wire(const ProtobufCMessageDescriptor *d, const uint8_t *buf, si
  * NULL for none. */
 const char *og_payload_type(Onegrid__V1__Envelope__PayloadCase c);
 
+/* Whether s is a source system code as og.source_system.code allows it:
+ * ^[a-z0-9][a-z0-9_.-]{0,31}$. What an event names as its source, and what intake's
+ * publishers file binds a key to. */
+bool og_source_code_ok(const char *s);
+
 /* The enum name of a reason ("REASON_UNKNOWN_GRID"); never NULL. */
 const char *og_reason_name(Onegrid__V1__Reason r);
 

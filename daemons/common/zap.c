@@ -12,6 +12,7 @@
 
 #include "ratelimit.h"
 #include "util.h"
+#include "validate.h"
 #include "zsock.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -93,6 +94,15 @@ static int parse_line(struct og_zap *z, char *line, const char *path, int lineno
                  "%s:%d: expected \"PUBLIC-KEY SOURCE [NAME]\" (a 40-character Z85 key, then "
                  "1..64 printable characters each)",
                  path, lineno);
+        return -EINVAL;
+    }
+    /* The source is what every event of the key is stored under: a code the events and
+     * the registry allow (dispatch drops a frame whose source is not one, unanswered). */
+    if (!og_source_code_ok(source)) {
+        snprintf(err, errlen,
+                 "%s:%d: \"%s\" is not a source system code (1..32 of a-z, 0-9, '_', '.', "
+                 "'-', starting with a letter or digit, as og.source_system.code)",
+                 path, lineno, source);
         return -EINVAL;
     }
     if (!name)

@@ -43,6 +43,14 @@ bad "a broken secret key" "s|^curve_secret_key_file = .*|curve_secret_key_file =
 printf 'ABC zongzhi\n' >"$TEST_DIR/broken-publishers"
 bad "a broken publishers line" "s|^curve_publishers_file = .*|curve_publishers_file = $TEST_DIR/broken-publishers|" \
 	"broken-publishers:1: expected"
+# A source that is no source system code: every event of the key would be stored under it,
+# and dispatch drops such frames unanswered (review: intake started, its publisher waited
+# for ever).
+for src in abcdefghijabcdefghijabcdefghij0123456789 ZongZhi _zz; do
+	printf '%s %s\n' "$(cat "$TEST_DIR/zz.key.pub")" "$src" >"$TEST_DIR/source-publishers"
+	bad "publishers file source \"$src\"" "s|^curve_publishers_file = .*|curve_publishers_file = $TEST_DIR/source-publishers|" \
+		"source-publishers:1: \"$src\" is not a source system code"
+done
 
 og_start_all "$TEST_DIR"
 assert_match "intake says it requires CURVE" "CURVE: publishers authenticate; 2 keys" "$(cat "$TEST_DIR/intake.log")"
