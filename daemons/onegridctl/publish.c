@@ -2,6 +2,7 @@
  * with libonegrid, waits for every answer and prints what happened to them. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <json-c/json.h>
@@ -99,12 +100,53 @@ static void on_answer(const struct og_answer *a, void *arg)
     json_object_put(o);
 }
 
-/* Turns one JSON line into Envelope bytes. Returns 0 (and *buf, *len, *id, *source), or
- * -EINVAL with err filled. */
-static int encode_line(const char *line, int64_t shift, uint8_t **buf, size_t *len, char **id,
-                       char **source, char *err, size_t errlen)
+/* The one JSON value of a line of line_len bytes (its newline included), or NULL with err
+ * filled: a line holds one event, and anything after its value (a second object, text) or
+ * a NUL byte in it would otherwise be dropped without a word. */
+static json_object *parse_line(const char *line, size_t line_len, char *err, size_t errlen)
 {
-    enum json_tokener_error jerr;
+    json_tokener *tok;
+    json_object *obj;
+    size_t end;
+
+    if (strlen(line) != line_len) {
+        snprintf(err, errlen, "a NUL byte at column %zu", strlen(line) + 1);
+        return NULL;
+    }
+    if (line_len > INT_MAX) {
+        snprintf(err, errlen, "a line of more than %d bytes", INT_MAX);
+        return NULL;
+    }
+    if (!(tok = json_tokener_new())) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    obj = json_tokener_parse_ex(tok, line, (int)line_len);
+    if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        snprintf(err, errlen, "not JSON: %s",
+                 json_tokener_error_desc(
+                     jerr == json_tokener_continue ? json_tokener_error_parse_eof : jerr));
+        json_object_put(obj);
+        json_tokener_free(tok);
+        return NULL;
+    }
+    end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (line[end + strspn(line + end, " \t\r\n")] != '\0') {
+        snprintf(err, errlen, "more after the JSON value at column %zu (one event per line)",
+                 end + 1);
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+/* Turns one JSON line (line_len bytes) into Envelope bytes. Returns 0 (and *buf, *len,
+ * *id, *source), or -EINVAL with err filled. */
+static int encode_line(const char *line, size_t line_len, int64_t shift, uint8_t **buf, size_t *len,
+                       char **id, char **source, char *err, size_t errlen)
+{
     json_object *obj, *raw;
     Onegrid__V1__Envelope *e;
     int rc = -EINVAL;
@@ -115,11 +157,8 @@ static int encode_line(const char *line, int64_t shift, uint8_t **buf, size_t *l
         snprintf(err, errlen, "key \"%s\" is given twice in one object", key);
         return -EINVAL;
     }
-    obj = json_tokener_parse_verbose(line, &jerr);
-    if (!obj) {
-        snprintf(err, errlen, "not JSON: %s", json_tokener_error_desc(jerr));
+    if (!(obj = parse_line(line, line_len, err, errlen)))
         return -EINVAL;
-    }
     if (json_object_object_get_ex(obj, "raw_base64", &raw)) {
         if (!json_object_is_type(raw, json_type_string)) {
             snprintf(err, errlen, "raw_base64: not a string of base64");
@@ -235,7 +274,8 @@ static int dry_run_files(int n, char **files, int64_t shift)
             bad++;
             continue;
         }
-        while (getline(&line, &cap, f) > 0) {
+        ssize_t got;
+        while ((got = getline(&line, &cap, f)) > 0) {
             uint8_t *buf = NULL;
             size_t len = 0;
             char *id = NULL, *source = NULL;
@@ -243,7 +283,8 @@ static int dry_run_files(int n, char **files, int64_t shift)
             lineno++;
             if (line[strspn(line, " \t\r\n")] == '\0')
                 continue;
-            if (encode_line(line, shift, &buf, &len, &id, &source, err, sizeof(err)) < 0) {
+            if (encode_line(line, (size_t)got, shift, &buf, &len, &id, &source, err, sizeof(err)) <
+                0) {
                 fprintf(stderr, "%s:%ld: %s\n", files[i], lineno, err);
                 free(buf);
                 free(id);
@@ -449,14 +490,16 @@ int og_cmd_publish(int argc, char **argv)
             run.input_errors++;
             continue;
         }
-        while (getline(&line, &line_cap, f) > 0) {
+        ssize_t got;
+        while ((got = getline(&line, &line_cap, f)) > 0) {
             uint8_t *buf = NULL;
             size_t len = 0;
             char *id = NULL, *source = NULL;
             lineno++;
             if (line[strspn(line, " \t\r\n")] == '\0')
                 continue;
-            if (encode_line(line, shift, &buf, &len, &id, &source, err, sizeof(err)) < 0) {
+            if (encode_line(line, (size_t)got, shift, &buf, &len, &id, &source, err, sizeof(err)) <
+                0) {
                 fprintf(stderr, "%s:%ld: %s\n", name, lineno, err);
                 free(buf);
                 free(id);
