@@ -330,7 +330,8 @@ static int record_mediation(const Onegrid__V1__Mediation *m, Onegrid__V1__Decisi
 /* 退回: the unit says the case is not its remit. Re-route it at once: the best rule that
  * names a unit that has not returned it yet, else the district's supervising unit (if it
  * has not returned it either); the case gets a new clock. With neither it stays
- * "returned", unassigned, for a joint meeting or an operator — a case never bounces back
+ * "returned", unassigned, for a joint meeting or an operator, on the clock and with the
+ * supervision it had (both run on: it escalates) — a case never bounces back
  * to a unit that returned it. The decision records who returned it, so returns are
  * counted (退回率, 准确派遣率). */
 static int reroute(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d)
@@ -360,9 +361,14 @@ static int reroute(struct og_decider *dc, struct og_case *c, int64_t now, Onegri
     c->rule_id = rule ? rule->id : 0;
     c->rule_version = rule ? rule->version : 0;
     snprintf(c->state, sizeof(c->state), "%s", unit ? OG_STATE_DISPATCHED : OG_STATE_RETURNED);
-    if (unit)
+    /* A new holder gets a new clock, and supervision starts over with it. With nobody to
+     * take it the last holder's clock runs on, and so does its supervision: started over
+     * under the same deadline, the next escalation would repeat one made already (its id
+     * names the level and the deadline), a duplicate never stored. */
+    if (unit) {
         new_clock(dc, c, now);
-    clear_supervision(c);
+        clear_supervision(c);
+    }
     d->kind = ONEGRID__V1__DECISION__KIND__KIND_UPDATE_CASE;
     rc = describe(d, c, previous, now);
     if (rc == 0)

@@ -522,6 +522,16 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
                    "finishing what is in flight, then exiting to reload state",
                    f->key, nack ? "refused" : r->ack->case_id, p->case_id);
             d->must_reload = true;
+        } else if (p->internal &&
+                   r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE) {
+            /* An escalation or lapse of ours whose id was stored before (archive answers
+             * our own resend "stored"): its decision was not stored, and memory, which
+             * made it, is ahead of the record. */
+            og_log(LOG_CRIT,
+                   "archive has \"%s\" already, from an earlier decision: this one was not "
+                   "stored (case %s); finishing what is in flight, then exiting to reload state",
+                   f->key, p->case_id);
+            d->must_reload = true;
         }
         if (!p->internal)
             answer_intake(d, p->key, f->reply);

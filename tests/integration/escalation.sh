@@ -103,6 +103,22 @@ assert_eq "its new clock passed too: escalated again from the community" \
 	"$(levels_reach "$CASE1" "1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}")"
 assert_eq "four escalations on record" 4 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_system = 'onegrid' AND case_id = '$CASE1'")"
+# Its new holder returns it too, and nobody is left to take it: it waits, returned, on the
+# clock it had, and its supervision runs on with it. (It started over at level 0 under the
+# same deadline: the next scan's level 1 was a duplicate of the one already stored, never
+# stored itself, and the record stayed at level 0 while dispatch logged level after level.)
+HOLDER=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$CASE1'")
+printf '{"id":"ret-2","source":"%s","type":"status","time":"%s","status":{"case_id":"%s","status":"STATUS_RETURNED","unit":"%s","note":"不属于本单位职责"}}\n' \
+	"$(sql "$TEST_DB" "SELECT og.unit_source('$HOLDER')")" "$NOW" "$CASE1" "$HOLDER" >"$TEST_DIR/return2.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" "$TEST_DIR/return2.jsonl" >/dev/null
+assert_eq "returned by every unit: nobody holds it, its supervision stays" "returned|-|1|CU-${AREA:0:12}" \
+	"$(sql "$TEST_DB" "SELECT state, coalesce(unit_code, '-'), escalation_level, supervisor_unit FROM og.case WHERE case_id = '$CASE1'")"
+dispatch_at "2026-11-17 00:30:00"
+assert_eq "and it escalates on to the street, stored" \
+	"1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}|2" \
+	"$(levels_reach "$CASE1" "1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}")|$(sql "$TEST_DB" "SELECT escalation_level FROM og.case WHERE case_id = '$CASE1'")"
+assert_eq "dispatch never found the record behind its memory" 0 \
+	"$(grep -c 'exiting to reload state' "$TEST_DIR/dispatch.log" || true)"
 # The clock's colours (案件时钟) measure the time limit from when the clock started, not
 # from the filing: a gas alert filed 30 hours ago and returned 10 minutes ago runs on a new
 # 2-hour clock, 10 minutes of 120 used: green. Measured from its filing (before 025) it was

@@ -1259,6 +1259,41 @@ static void test_return_never_bounces(void **state)
     decision_free(d);
 }
 
+/* A return that leaves nobody to route to starts no clock: the last holder's runs on, and
+ * so does its supervision. Clearing it put the level back to 0 under the same deadline, and
+ * the next scan's escalation ("esc-<case>-1-<deadline>") was a duplicate of the one made
+ * while the unit held it: never stored, the record at level 0 for ever (review). */
+static void test_stranded_return_keeps_supervision(void **state)
+{
+    struct fixture *fx = *state;
+    char id[32];
+    snprintf(id, sizeof(id), "%s", open_handrail(fx));
+    decision_free(status(fx, id, "unit-a", S(RETURNED), NOW + 60));
+    decision_free(status(fx, id, "unit-c", S(RETURNED), NOW + 120));
+    struct og_case *c = og_cases_find(fx->cases, id);
+    assert_non_null(c);
+    assert_string_equal(c->unit, "sup-dist");
+    int64_t due = c->deadline;
+    assert_int_equal(escalate(fx, c, due), 1);
+    assert_int_equal(c->escalation_level, 1);
+    assert_string_equal(c->supervisor, "sup-comm");
+
+    Onegrid__V1__Decision *d = status(fx, id, "sup-dist", S(RETURNED), due + 60);
+    assert_string_equal(d->state, OG_STATE_RETURNED);
+    assert_int_equal(d->deadline->seconds, due);
+    assert_int_equal(d->escalation_level, 1);
+    assert_string_equal(d->supervisor, "sup-comm");
+    decision_free(d);
+    assert_int_equal(c->escalation_level, 1);
+    /* The clock runs on: the next level when it is due, never level 1 again. */
+    assert_int_equal(escalate(fx, c, due + 120), 0);
+    int64_t at = due + 120;
+    while (!escalate(fx, c, at) && at < due + 400 * 86400)
+        at += 3600;
+    assert_int_equal(c->escalation_level, 2);
+    assert_string_equal(c->supervisor, "sup-street");
+}
+
 static void test_severity_sets_every_clock(void **state)
 {
     struct fixture *fx = *state;
@@ -1830,6 +1865,7 @@ int main(void)
         TC(test_clock_started),
         TC(test_extension_without_request),
         TC(test_return_never_bounces),
+        TC(test_stranded_return_keeps_supervision),
         TC(test_severity_sets_every_clock),
         TC(test_final_case_leaves_memory),
         TC(test_closed_case_fetched_on_demand),
