@@ -268,7 +268,12 @@ struct og_case *og_cases_find_merge(struct og_cases *cs, const char *category, c
         if (has_location && c->has_location &&
             og_distance_m(latitude, longitude, c->latitude, c->longitude) > rule->distance_m)
             continue;
-        if (!best || llabs(occurred - c->occurred) < llabs(occurred - best->occurred))
+        /* The nearest in time; of two as near, the one opened first (the lower number of
+         * its district: ids sort as they are numbered). Not the first in the bucket: its
+         * order is memory's, which a restart changes. */
+        long long dc = llabs(occurred - c->occurred),
+                  db = best ? llabs(occurred - best->occurred) : 0;
+        if (!best || dc < db || (dc == db && strcmp(c->id, best->id) < 0))
             best = c;
     }
     return best;
@@ -474,20 +479,20 @@ size_t og_cases_count(const struct og_cases *cs)
 /* Loading and fetching ------------------------------------------------------------------ */
 
 #define CASE_COLUMNS                                                                               \
-    "case_id, district_code, area_code, category_code, state, unit_code, "                        \
-    "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "                                 \
-    "floor(extract(epoch FROM opened_at))::bigint, "                                              \
-    "floor(extract(epoch FROM deadline_at))::bigint, "                                            \
-    "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "           \
-    "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint, "                       \
-    "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "                       \
-    "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)), "                     \
-    "floor(extract(epoch FROM clock_started_at))::bigint, "                                      \
+    "case_id, district_code, area_code, category_code, state, unit_code, "                         \
+    "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "                                  \
+    "floor(extract(epoch FROM opened_at))::bigint, "                                               \
+    "floor(extract(epoch FROM deadline_at))::bigint, "                                             \
+    "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "            \
+    "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint, "                        \
+    "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "                        \
+    "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)), "                      \
+    "floor(extract(epoch FROM clock_started_at))::bigint, "                                        \
     "floor(extract(epoch FROM extension_lapsed_at))::bigint "
 
 #define REPORT_COLUMNS                                                                             \
-    "r.source_system, r.source_event_id, r.case_id, r.area_code, "                                \
-    "floor(extract(epoch FROM r.occurred_at))::bigint, r.latitude, r.longitude, "                 \
+    "r.source_system, r.source_event_id, r.case_id, r.area_code, "                                 \
+    "floor(extract(epoch FROM r.occurred_at))::bigint, r.latitude, r.longitude, "                  \
     "coalesce(r.severity, 0) "
 
 static int64_t secs(const PGresult *r, int row, int col)
@@ -573,9 +578,8 @@ static int put_report_row(struct og_cases *cs, const PGresult *r, int i)
 /* Runs sql in single-row mode and passes each row to put as it arrives, so that no result
  * ever holds the shard. After a failure the remaining results are still read: the
  * connection stays usable. 0, or -EIO or -ENOMEM with err filled. */
-static int stream(struct og_cases *cs, PGconn *c, const char *sql, int n,
-                  const char *const *params, int (*put)(struct og_cases *, const PGresult *, int),
-                  char *err, size_t errlen)
+static int stream(struct og_cases *cs, PGconn *c, const char *sql, int n, const char *const *params,
+                  int (*put)(struct og_cases *, const PGresult *, int), char *err, size_t errlen)
 {
     PGresult *r;
     int rc = 0;
@@ -600,8 +604,7 @@ static int stream(struct og_cases *cs, PGconn *c, const char *sql, int n,
 /* Each district's highest case number, closed cases included: numbering goes on above
  * it. One pass over the shard's rows, none kept (0.3 s at a million cases here; a regular
  * expression to check each id took 2 s): every id is og_cases_open's "district-number". */
-static int load_numbers(struct og_cases *cs, PGconn *c, const char *shard, char *err,
-                        size_t errlen)
+static int load_numbers(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
     const char *params[] = {shard};
     PGresult *r = og_db_query(c,
@@ -627,14 +630,13 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
 
     if (rc == 0)
         rc = stream(cs, c,
-                    "SELECT " CASE_COLUMNS "FROM og.case WHERE shard = $1 AND state <> ALL ($2)",
-                    2, params, put_row, err, errlen);
+                    "SELECT " CASE_COLUMNS "FROM og.case WHERE shard = $1 AND state <> ALL ($2)", 2,
+                    params, put_row, err, errlen);
     /* The reports merged into them: an operator may split one off (拆分). A closed case's
      * come with it when an event fetches it. */
     if (rc == 0)
         rc = stream(cs, c,
-                    "SELECT " REPORT_COLUMNS
-                    "FROM og.case_report r JOIN og.case k USING (case_id) "
+                    "SELECT " REPORT_COLUMNS "FROM og.case_report r JOIN og.case k USING (case_id) "
                     "WHERE k.shard = $1 AND k.state <> ALL ($2) AND r.joined = 'merged'",
                     2, params, put_report_row, err, errlen);
     return rc;
