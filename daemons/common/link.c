@@ -199,6 +199,8 @@ static void send_hello(struct og_link_client *c, int64_t now)
     Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
     f.kind = ONEGRID__V1__FRAME__KIND__KIND_HELLO;
     f.sender = c->name;
+    size_t held = og_window_held(c->window);
+    f.held = held > UINT32_MAX ? UINT32_MAX : (uint32_t)held;
     /* Fails (EAGAIN) until the connection is up, with ZMQ_IMMEDIATE: not a send failure. */
     if (send_frame(c->sock, NULL, &f) == 0)
         c->hello_at = now;
@@ -299,12 +301,21 @@ struct sender {
     UT_hash_handle hh;
 };
 
+/* A sender catching up: the frames it held as it said HELLO, still to come. */
+struct catch_up {
+    struct og_route route;
+    uint64_t behind;
+    int64_t hello_us;
+};
+#define CATCH_UP_MAX 16 /* senders followed at once; past it the oldest HELLO is dropped */
+
 struct og_link_server {
     void *sock;
     struct og_zap *zap; /* CURVE: who may connect; NULL without */
     uint32_t credit;
     struct sender *senders; /* by key, oldest first */
     size_t n_senders, max_senders;
+    struct catch_up catch_up[CATCH_UP_MAX]; /* route.len 0: a free slot */
     struct og_link_stats stats;
 };
 
@@ -434,6 +445,56 @@ uint32_t og_link_server_credit(const struct og_link_server *s)
     return s->credit;
 }
 
+static struct catch_up *catch_up_of(struct og_link_server *s, const struct og_route *r)
+{
+    for (size_t i = 0; i < CATCH_UP_MAX; i++)
+        if (s->catch_up[i].route.len == r->len && r->len &&
+            memcmp(s->catch_up[i].route.id, r->id, r->len) == 0)
+            return &s->catch_up[i];
+    return NULL;
+}
+
+/* A sender said HELLO holding held frames (again after a resend time while it waits for
+ * credit: the same frames, counted once). */
+static void catch_up_hello(struct og_link_server *s, const struct og_route *from, uint32_t held)
+{
+    struct catch_up *c = catch_up_of(s, from);
+    if (!c && held == 0)
+        return;
+    if (!c) {
+        c = &s->catch_up[0];
+        for (size_t i = 0; i < CATCH_UP_MAX && c->route.len; i++)
+            if (!s->catch_up[i].route.len || s->catch_up[i].hello_us < c->hello_us)
+                c = &s->catch_up[i];
+        c->route = *from;
+    }
+    c->behind = held;
+    c->hello_us = og_mono_us();
+    if (held == 0)
+        c->route.len = 0;
+}
+
+static void catch_up_data(struct og_link_server *s, const struct og_route *from)
+{
+    struct catch_up *c = catch_up_of(s, from);
+    if (c && --c->behind == 0)
+        c->route.len = 0;
+}
+
+uint64_t og_link_server_behind(struct og_link_server *s, int64_t expire_us)
+{
+    int64_t now = og_mono_us();
+    uint64_t behind = 0;
+    for (size_t i = 0; i < CATCH_UP_MAX; i++) {
+        struct catch_up *c = &s->catch_up[i];
+        if (c->route.len && now - c->hello_us >= expire_us)
+            c->route.len = 0;
+        if (c->route.len)
+            behind += c->behind;
+    }
+    return behind;
+}
+
 int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid__V1__Frame **out)
 {
     struct og_zmsg m;
@@ -458,6 +519,8 @@ int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid
         reply.credit = s->credit;
         if (send_frame(s->sock, from, &reply) < 0)
             s->stats.send_fail++;
+        s->stats.hellos++;
+        catch_up_hello(s, from, f->held);
         onegrid__v1__frame__free_unpacked(f, NULL);
         return 0;
     }
@@ -466,6 +529,7 @@ int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid
         onegrid__v1__frame__free_unpacked(f, NULL);
         return 0;
     }
+    catch_up_data(s, from);
     remember(s, f->key, from);
     *out = f;
     return 1;

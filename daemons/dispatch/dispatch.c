@@ -97,6 +97,8 @@ struct og_dispatch {
     struct pending *pending;
     struct inbox_item inbox[BURST];
     size_t n_inbox;
+    int64_t started_us; /* og_mono_us() when the loop began */
+    bool said_no_intake;
     bool fenced;
     struct og_backoff db; /* while the database fails */
     bool must_reload;     /* memory disagrees with the database: drain, then exit to reload */
@@ -522,8 +524,7 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
                    "finishing what is in flight, then exiting to reload state",
                    f->key, nack ? "refused" : r->ack->case_id, p->case_id);
             d->must_reload = true;
-        } else if (p->internal &&
-                   r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE) {
+        } else if (p->internal && r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE) {
             /* An escalation or lapse of ours whose id was stored before (archive answers
              * our own resend "stored"): its decision was not stored, and memory, which
              * made it, is ahead of the record. */
@@ -984,6 +985,14 @@ static int escalate_one(struct og_case *c, void *arg)
      * and dispatch exited to reload its state. The rest wait for the next scan. */
     if (og_link_client_room(d->out) <= d->n_inbox)
         return 1;
+    /* A status update about it waits in the inbox (the database away): it was received
+     * first, and is judged by that (a resolution, an extension request in time); the
+     * next scan after it is decided. */
+    for (size_t i = 0; i < d->n_inbox; i++) {
+        const Onegrid__V1__Submission *w = d->inbox[i].frame->submission;
+        if (w && w->event && w->event->status && strcmp(w->event->status->case_id, c->id) == 0)
+            return 0;
+    }
     dec = calloc(1, sizeof(*dec));
     if (!dec)
         return 1;
@@ -1068,6 +1077,30 @@ queued:
     return d->must_reload;
 }
 
+/* How long escalation scans wait, after dispatch starts, for intake to say HELLO, and for
+ * a sender that said it to send what it held then. */
+#define CATCH_UP_US (30 * 1000000LL)
+
+/* Whether intake has sent what it held while dispatch was away (or the link was down):
+ * until then an extension request or a resolution it received before a deadline may still
+ * be on its way, and a scan would escalate a case that, judged by when intake received
+ * them, never was overdue (review: a request received at 02:50 for a 03:00 deadline,
+ * dispatch back at 04:00, escalated to level 2 first and then paused as of 02:50). At most
+ * CATCH_UP_US after the start without intake, or after a HELLO. */
+static bool intake_caught_up(struct og_dispatch *d)
+{
+    if (og_link_server_stats(d->in)->hellos == 0) {
+        if (og_mono_us() - d->started_us < CATCH_UP_US)
+            return false;
+        if (!d->said_no_intake)
+            og_notice("no intake has connected in %lld s: scanning for overdue cases without "
+                      "the events it may hold",
+                      CATCH_UP_US / 1000000);
+        d->said_no_intake = true;
+    }
+    return og_link_server_behind(d->in, CATCH_UP_US) == 0;
+}
+
 static void scan_escalations(struct og_dispatch *d, int64_t now)
 {
     struct scan sc = {d, now, 0};
@@ -1100,6 +1133,8 @@ int og_dispatch_run(struct og_dispatch *d)
 {
     int64_t drain_until = 0, last_status = 0, last_scan = 0;
     struct og_daemon_hop hop = {.name = "archive", .setting = "[dispatch] archive"};
+
+    d->started_us = og_mono_us();
 
     for (;;) {
         /* Handshakes (CURVE: the ZAP handler's requests) go on whatever else waits. */
@@ -1134,7 +1169,7 @@ int og_dispatch_run(struct og_dispatch *d)
         if (d->fenced)
             return -ESTALE;
         if (!drain_until && !d->must_reload &&
-            og_mono_us() - last_scan >= d->o.escalation_scan_us) {
+            og_mono_us() - last_scan >= d->o.escalation_scan_us && intake_caught_up(d)) {
             int64_t now_s = trusted_now(d);
             if (now_s >= 0)
                 scan_escalations(d, now_s);

@@ -593,6 +593,32 @@ static void test_reconnect_resends_at_once(void **state)
     assert_int_equal(og_link_client_held(l->cli), 0);
 }
 
+/* HELLO says how many frames the client holds; the server counts them down as they come,
+ * so a receiver knows when it has all a sender held as it came back (dispatch scans for
+ * escalations only then). A count whose HELLO is older than the bound given is dropped. */
+static void test_hello_says_what_is_held(void **state)
+{
+    struct link *l = *state;
+    start(l, 2, 16, LONG_RESEND);
+    /* Held before the server ever heard the client: three, with credit for two. */
+    assert_int_equal(send_key(l, "h1"), 0);
+    assert_int_equal(send_key(l, "h2"), 0);
+    assert_int_equal(send_key(l, "h3"), 0);
+    want_rx = 2;
+    assert_true(pump(l, 5000, rx_reached, NULL));
+    pump(l, 50, NULL, NULL);
+    assert_int_equal(l->n_rx, 2);
+    assert_true(og_link_server_stats(l->srv)->hellos >= 1);
+    assert_int_equal(og_link_server_behind(l->srv, 60000000), 1);
+    assert_int_equal(og_link_server_behind(l->srv, 0), 0); /* too old a HELLO: dropped */
+    /* The third comes once one is answered: all the client held is in. */
+    answer(l, 0);
+    want_rx = 3;
+    assert_true(pump(l, 5000, rx_reached, NULL));
+    assert_string_equal(l->rx[2].f->key, "h3");
+    assert_int_equal(og_link_server_behind(l->srv, 60000000), 0);
+}
+
 static void test_stray_answer(void **state)
 {
     struct link *l = *state;
@@ -794,6 +820,7 @@ int main(void)
         T(test_resend_backs_off),
         T(test_reconnect_resends_at_once),
         T(test_reconnect_keeps_order),
+        T(test_hello_says_what_is_held),
         T(test_stray_answer),
         T(test_answer_table),
         T(test_max_queue),
