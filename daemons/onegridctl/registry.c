@@ -231,6 +231,13 @@ static void on_field(void *s, size_t len, void *data)
         L->failed = 1;
         return;
     }
+    /* A NUL would end the value where the database reads it: the rest dropped unseen. */
+    if (s && memchr(s, '\0', len)) {
+        fprintf(stderr, "onegridctl registry: %s line %ld: a NUL byte in field %d\n", L->path,
+                L->line, L->nvals + 1);
+        L->failed = 1;
+        return;
+    }
     char *v = malloc(len + 1);
     if (!v) {
         L->failed = 1;
@@ -533,8 +540,16 @@ static json_object *read_json(const char *path)
         fprintf(stderr, "onegridctl registry: could not open \"%s\": %s\n", path, strerror(errno));
         return NULL;
     }
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        /* "%.*s" stops at a NUL: the rest of the chunk would be dropped unseen. */
+        if (memchr(buf, '\0', n)) {
+            fprintf(stderr, "onegridctl registry: %s: a NUL byte (not a JSON text)\n", path);
+            fclose(f);
+            free(text.s);
+            return NULL;
+        }
         sb_printf(&text, "%.*s", (int)n, buf);
+    }
     if (ferror(f)) {
         fprintf(stderr, "onegridctl registry: could not read \"%s\": %s\n", path, strerror(errno));
         fclose(f);

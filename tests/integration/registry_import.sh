@@ -214,6 +214,13 @@ cp "$TEST_DIR/reg/crosswalk.csv" "$TEST_DIR/bad/crosswalk.csv"
 echo "zongzhi,ZZ-NOWHERE,650204009009009" >>"$TEST_DIR/bad/crosswalk.csv"
 refused "an unknown area" "$TEST_DIR/bad/crosswalk.csv" \
 	"crosswalk.csv: insert or update on table \"grid_crosswalk\" violates foreign key constraint .*Key \(area_code\)=\(650204009009009\) is not present in table \"area\""
+# A NUL byte would end the value where the database reads it (review: the field was cut
+# short and the import said "unchanged").
+cp "$TEST_DIR/reg/crosswalk.csv" "$TEST_DIR/bad/crosswalk.csv"
+sed -i '2s/,\([^,]*\)$/,\1\x00EXTRA/' "$TEST_DIR/bad/crosswalk.csv"
+refused "a NUL byte in a field" "$TEST_DIR/bad/crosswalk.csv" "crosswalk.csv line 2: a NUL byte in field 3"
+sed 's/"FeatureCollection"/"Feature\x00Collection"/' "$TEST_DIR/reg/grids.geojson" >"$TEST_DIR/bad/grids.geojson"
+refused "a NUL byte in GeoJSON" "$TEST_DIR/bad/grids.geojson" "grids.geojson: a NUL byte \(not a JSON text\)"
 head -c 300 "$TEST_DIR/reg/grids.geojson" >"$TEST_DIR/bad/grids.geojson"
 refused "GeoJSON that is not JSON" "$TEST_DIR/bad/grids.geojson" \
 	"grids.geojson line 2: not valid JSON: the file ends inside a value"
