@@ -211,7 +211,9 @@ void og_metrics_loop(void)
 void og_metrics_error(const char *text)
 {
     pthread_mutex_lock(&lock);
-    snprintf(error_text, sizeof(error_text), "%s", text);
+    /* Served in /health's JSON: cut on a character boundary, not in the middle of one (a
+     * database's message in Chinese), and nothing that is not text. */
+    og_utf8_safe((const uint8_t *)text, strlen(text), error_text, sizeof(error_text));
     pthread_mutex_unlock(&lock);
     atomic_store_explicit(&error_time, (int64_t)time(NULL), memory_order_relaxed);
 }

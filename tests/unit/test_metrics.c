@@ -1,7 +1,9 @@
 /* metrics.c: the registry, the text exposition it renders, the listen address check, and
  * counting from one thread while another renders. The HTTP side is in
- * tests/integration/metrics.sh (curl, promtool). */
+ * tests/integration/metrics.sh (curl, promtool), but for the last error /health serves. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,8 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "metrics.h"
+#include "util.h"
 
 static char *render(void)
 {
@@ -96,6 +102,65 @@ static void test_check_listen(void **state)
     assert_int_equal(og_metrics_check_listen("::1:9731", false, err, sizeof(err)), -EINVAL);
 }
 
+/* A TCP port on 127.0.0.1 nobody listens on now. */
+static int free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* GET path from 127.0.0.1:port (HTTP/1.0: the server closes after it) into buf; returns
+ * the body. */
+static const char *http_get(int port, const char *path, char *buf, size_t size)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char req[128];
+    size_t got = 0;
+    ssize_t n;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    int len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+    assert_int_equal(write(fd, req, (size_t)len), len);
+    while (got + 1 < size && (n = read(fd, buf + got, size - 1 - got)) > 0)
+        got += (size_t)n;
+    close(fd);
+    buf[got] = '\0';
+    char *body = strstr(buf, "\r\n\r\n");
+    assert_non_null(body);
+    return body + 4;
+}
+
+/* The last error /health shows is text: a long one is cut on a character boundary (a
+ * database's message in Chinese was cut in the middle of a character: invalid UTF-8 in
+ * the JSON; review). */
+static void test_health_error_stays_utf8(void **state)
+{
+    (void)state;
+    char listen[32], err[256], error[512] = "x", buf[4096];
+    int port = free_port();
+    struct og_metrics_server *srv;
+    for (int i = 0; i < 100; i++)
+        strcat(error, "数");
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    srv = og_metrics_server_start(listen, false, "test", err, sizeof(err));
+    if (!srv)
+        fail_msg("metrics server: %s", err);
+    og_metrics_error(error);
+    const char *json = http_get(port, "/health", buf, sizeof(buf));
+    og_metrics_server_stop(&srv);
+    assert_true(og_utf8_valid((const uint8_t *)json, strlen(json)));
+    assert_non_null(strstr(json, "\"last_error\":\"x数数"));
+}
+
 #define ROUNDS 200000
 
 static void *count(void *arg)
@@ -135,9 +200,12 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counter_gauge), cmocka_unit_test(test_histogram),
-        cmocka_unit_test(test_reasons),       cmocka_unit_test(test_check_listen),
+        cmocka_unit_test(test_counter_gauge),
+        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_reasons),
+        cmocka_unit_test(test_check_listen),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_health_error_stays_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
