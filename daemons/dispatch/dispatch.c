@@ -524,15 +524,18 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
                    "finishing what is in flight, then exiting to reload state",
                    f->key, nack ? "refused" : r->ack->case_id, p->case_id);
             d->must_reload = true;
-        } else if (p->internal && r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE) {
+        } else if (p->internal && !nack &&
+                   r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_DUPLICATE) {
             /* An escalation or lapse of ours whose id was stored before (archive answers
-             * our own resend "stored"): its decision was not stored, and memory, which
-             * made it, is ahead of the record. */
-            og_log(LOG_CRIT,
-                   "archive has \"%s\" already, from an earlier decision: this one was not "
-                   "stored (case %s); finishing what is in flight, then exiting to reload state",
-                   f->key, p->case_id);
-            d->must_reload = true;
+             * our own resend "stored"): this decision was not stored. A case an earlier
+             * release left returned to nobody at level 0 under the deadline it had
+             * escalated on repeats those levels (their ids name level and deadline); the
+             * record has each once already, and the first level not on record is stored
+             * with the case's whole state. Said, not reloaded: a reload would load level 0
+             * and repeat them again. */
+            og_warn("archive has \"%s\" already, from an earlier decision: this one was "
+                    "not stored (case %s)",
+                    f->key, p->case_id);
         }
         if (!p->internal)
             answer_intake(d, p->key, f->reply);
@@ -990,7 +993,10 @@ static int escalate_one(struct og_case *c, void *arg)
      * next scan after it is decided. */
     for (size_t i = 0; i < d->n_inbox; i++) {
         const Onegrid__V1__Submission *w = d->inbox[i].frame->submission;
-        if (w && w->event && w->event->status && strcmp(w->event->status->case_id, c->id) == 0)
+        /* payload is a union: test its case, never the pointers (a joint meeting's
+         * decision has a count where a status update has its case id). */
+        if (w && w->event && w->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS &&
+            strcmp(w->event->status->case_id, c->id) == 0)
             return 0;
     }
     dec = calloc(1, sizeof(*dec));

@@ -118,7 +118,7 @@ assert_eq "and it escalates on to the street, stored" \
 	"1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}|2" \
 	"$(levels_reach "$CASE1" "1:CU-${AREA:0:12} 1:CU-${AREA:0:12} 2:ST-${AREA:0:9} 2:ST-${AREA:0:9} 3:GC-${AREA:0:6}")|$(sql "$TEST_DB" "SELECT escalation_level FROM og.case WHERE case_id = '$CASE1'")"
 assert_eq "dispatch never found the record behind its memory" 0 \
-	"$(grep -c 'exiting to reload state' "$TEST_DIR/dispatch.log" || true)"
+	"$(grep -c 'already, from an earlier decision' "$TEST_DIR/dispatch.log" || true)"
 # The clock's colours (案件时钟) measure the time limit from when the clock started, not
 # from the filing: a gas alert filed 30 hours ago and returned 10 minutes ago runs on a new
 # 2-hour clock, 10 minutes of 120 used: green. Measured from its filing (before 025) it was

@@ -70,8 +70,15 @@ kill -STOP "$APID"
 on_exit "kill -CONT $APID 2>/dev/null || true"
 sql "$TEST_DB" "REVOKE SELECT ON og.case FROM onegrid_reader"
 on_exit "$PG_BIN/psql -XAtq -d $TEST_DB -c 'GRANT SELECT ON og.case TO onegrid_reader' >/dev/null 2>&1 || true"
-printf '{"id":"ev-x","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_SATISFIED"}}\n' \
-	"$NOW" "$X" >"$TEST_DIR/ev.jsonl"
+# Behind it, a joint meeting's decision waits too (refused once decided: no such case). A
+# scan looked for a status update's case id in every waiting event, and read a meeting
+# decision's count of cases as one: dispatch crashed (review).
+{
+	printf '{"id":"ev-x","source":"12345","type":"evaluation","time":"%s","evaluation":{"case_id":"%s","result":"RESULT_SATISFIED"}}\n' \
+		"$NOW" "$X"
+	printf '{"id":"meet-x","source":"dangjian","type":"decision","time":"%s","decision":{"case_ids":["650204-99999999"],"action":"ACTION_CLOSE","minutes_ref":"联席会纪要"}}\n' \
+		"$NOW"
+} >"$TEST_DIR/ev.jsonl"
 publish ev &
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
