@@ -533,9 +533,10 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
              * record has each once already, and the first level not on record is stored
              * with the case's whole state. Said, not reloaded: a reload would load level 0
              * and repeat them again. */
-            og_warn("archive has \"%s\" already, from an earlier decision: this one was "
+            const char *id = strchr(f->key, '\x1f'); /* the key: source, US, event id */
+            og_warn("archive has onegrid/%s already, from an earlier decision: this one was "
                     "not stored (case %s)",
-                    f->key, p->case_id);
+                    id ? id + 1 : f->key, p->case_id);
         }
         if (!p->internal)
             answer_intake(d, p->key, f->reply);
