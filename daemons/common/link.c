@@ -199,11 +199,18 @@ static void send_hello(struct og_link_client *c, int64_t now)
     Onegrid__V1__Frame f = ONEGRID__V1__FRAME__INIT;
     f.kind = ONEGRID__V1__FRAME__KIND__KIND_HELLO;
     f.sender = c->name;
-    size_t held = og_window_held(c->window);
-    f.held = held > UINT32_MAX ? UINT32_MAX : (uint32_t)held;
+    size_t len = 0;
+    const void *k = og_window_newest_key(c->window, &len);
+    char *last = k ? malloc(len + 1) : NULL;
+    if (last) {
+        memcpy(last, k, len);
+        last[len] = '\0';
+    }
+    f.held_last = last ? last : (char *)""; /* out of memory: the server does not wait */
     /* Fails (EAGAIN) until the connection is up, with ZMQ_IMMEDIATE: not a send failure. */
     if (send_frame(c->sock, NULL, &f) == 0)
         c->hello_at = now;
+    free(last);
 }
 
 /* Reads the socket monitor. Once the connection is lost, nothing more goes out until the
@@ -301,10 +308,11 @@ struct sender {
     UT_hash_handle hh;
 };
 
-/* A sender catching up: the frames it held as it said HELLO, still to come. */
+/* A sender catching up: the key of the newest frame it held as it said HELLO, still to
+ * come. */
 struct catch_up {
-    struct og_route route;
-    uint64_t behind;
+    struct og_route route; /* len 0: a free slot */
+    char *last;
     int64_t hello_us;
 };
 #define CATCH_UP_MAX 16 /* senders followed at once; past it the oldest HELLO is dropped */
@@ -315,9 +323,16 @@ struct og_link_server {
     uint32_t credit;
     struct sender *senders; /* by key, oldest first */
     size_t n_senders, max_senders;
-    struct catch_up catch_up[CATCH_UP_MAX]; /* route.len 0: a free slot */
+    struct catch_up catch_up[CATCH_UP_MAX];
     struct og_link_stats stats;
 };
+
+static void catch_up_done(struct catch_up *c)
+{
+    free(c->last);
+    c->last = NULL;
+    c->route.len = 0;
+}
 
 struct og_link_server *og_link_server_new(void *ctx, const char *endpoints, uint32_t credit,
                                           char *err, size_t errlen)
@@ -408,6 +423,8 @@ void og_link_server_destroy(struct og_link_server **sp)
         return;
     while (s->senders)
         sender_free(s, s->senders);
+    for (size_t i = 0; i < CATCH_UP_MAX; i++)
+        catch_up_done(&s->catch_up[i]);
     zmq_close(s->sock);
     og_zap_destroy(&s->zap);
     free(s);
@@ -445,54 +462,58 @@ uint32_t og_link_server_credit(const struct og_link_server *s)
     return s->credit;
 }
 
-static struct catch_up *catch_up_of(struct og_link_server *s, const struct og_route *r)
+/* A sender said HELLO holding frames up to the one keyed last (again, after a resend time,
+ * while it waits for credit: the same frames). */
+static void catch_up_hello(struct og_link_server *s, const struct og_route *from, const char *last)
+{
+    struct catch_up *c = NULL, *oldest = &s->catch_up[0];
+    for (size_t i = 0; i < CATCH_UP_MAX && !c; i++) {
+        struct catch_up *e = &s->catch_up[i];
+        if (e->route.len == from->len && memcmp(e->route.id, from->id, from->len) == 0)
+            c = e;
+        else if (!e->route.len || (oldest->route.len && e->hello_us < oldest->hello_us))
+            oldest = e;
+    }
+    if (!last || !*last) {
+        if (c)
+            catch_up_done(c);
+        return;
+    }
+    if (!c) {
+        c = oldest;
+        catch_up_done(c);
+    }
+    char *copy = strdup(last);
+    if (!copy) { /* not followed: scans do not wait for it */
+        catch_up_done(c);
+        return;
+    }
+    free(c->last);
+    c->last = copy;
+    c->route = *from;
+    c->hello_us = og_mono_us();
+}
+
+/* The frame keyed key came (from whichever connection: a sender that came back resends it
+ * on a new one). */
+static void catch_up_data(struct og_link_server *s, const char *key)
 {
     for (size_t i = 0; i < CATCH_UP_MAX; i++)
-        if (s->catch_up[i].route.len == r->len && r->len &&
-            memcmp(s->catch_up[i].route.id, r->id, r->len) == 0)
-            return &s->catch_up[i];
-    return NULL;
+        if (s->catch_up[i].route.len && strcmp(s->catch_up[i].last, key) == 0)
+            catch_up_done(&s->catch_up[i]);
 }
 
-/* A sender said HELLO holding held frames (again after a resend time while it waits for
- * credit: the same frames, counted once). */
-static void catch_up_hello(struct og_link_server *s, const struct og_route *from, uint32_t held)
-{
-    struct catch_up *c = catch_up_of(s, from);
-    if (!c && held == 0)
-        return;
-    if (!c) {
-        c = &s->catch_up[0];
-        for (size_t i = 0; i < CATCH_UP_MAX && c->route.len; i++)
-            if (!s->catch_up[i].route.len || s->catch_up[i].hello_us < c->hello_us)
-                c = &s->catch_up[i];
-        c->route = *from;
-    }
-    c->behind = held;
-    c->hello_us = og_mono_us();
-    if (held == 0)
-        c->route.len = 0;
-}
-
-static void catch_up_data(struct og_link_server *s, const struct og_route *from)
-{
-    struct catch_up *c = catch_up_of(s, from);
-    if (c && --c->behind == 0)
-        c->route.len = 0;
-}
-
-uint64_t og_link_server_behind(struct og_link_server *s, int64_t expire_us)
+size_t og_link_server_catching_up(struct og_link_server *s, int64_t expire_us)
 {
     int64_t now = og_mono_us();
-    uint64_t behind = 0;
+    size_t n = 0;
     for (size_t i = 0; i < CATCH_UP_MAX; i++) {
         struct catch_up *c = &s->catch_up[i];
         if (c->route.len && now - c->hello_us >= expire_us)
-            c->route.len = 0;
-        if (c->route.len)
-            behind += c->behind;
+            catch_up_done(c);
+        n += c->route.len != 0;
     }
-    return behind;
+    return n;
 }
 
 int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid__V1__Frame **out)
@@ -520,7 +541,7 @@ int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid
         if (send_frame(s->sock, from, &reply) < 0)
             s->stats.send_fail++;
         s->stats.hellos++;
-        catch_up_hello(s, from, f->held);
+        catch_up_hello(s, from, f->held_last);
         onegrid__v1__frame__free_unpacked(f, NULL);
         return 0;
     }
@@ -529,7 +550,7 @@ int og_link_server_recv(struct og_link_server *s, struct og_route *from, Onegrid
         onegrid__v1__frame__free_unpacked(f, NULL);
         return 0;
     }
-    catch_up_data(s, from);
+    catch_up_data(s, f->key);
     remember(s, f->key, from);
     *out = f;
     return 1;

@@ -130,11 +130,11 @@ void og_link_server_forget(struct og_link_server *s, const char *key);
 int og_link_server_answer(struct og_link_server *s, const struct og_route *to,
                           const Onegrid__V1__Frame *answer);
 const struct og_link_stats *og_link_server_stats(const struct og_link_server *s);
-/* The DATA frames the senders that said HELLO in the last expire_us have still to send of
- * those they held as they said it (HELLO's held; they come first, in order). 0 once each
- * has sent them all, and for a sender whose HELLO is older (one that went away again does
- * not keep it up for ever). */
-uint64_t og_link_server_behind(struct og_link_server *s, int64_t expire_us);
+/* How many senders that said HELLO in the last expire_us have not yet sent all they held
+ * as they said it (HELLO names the newest of those frames; they come in order). 0 once each
+ * has; a sender whose HELLO is older is not counted (one that went away again does not keep
+ * it up for ever). */
+size_t og_link_server_catching_up(struct og_link_server *s, int64_t expire_us);
 /* The credit granted to each sender (for the metrics). */
 uint32_t og_link_server_credit(const struct og_link_server *s);
 

@@ -275,6 +275,19 @@ void og_window_requeue(struct og_window *w)
     w->n_heap = 0;
 }
 
+const void *og_window_newest_key(const struct og_window *w, size_t *keylen)
+{
+    /* Those in flight were all added before those queued. */
+    const struct msg *m = w->tail;
+    for (size_t i = 0; !w->tail && i < w->n_heap; i++)
+        if (!m || w->heap[i]->seq > m->seq)
+            m = w->heap[i];
+    if (!m)
+        return NULL;
+    *keylen = m->hh.keylen;
+    return m->key;
+}
+
 size_t og_window_held(const struct og_window *w)
 {
     return w->held;

@@ -46,6 +46,9 @@ void og_window_requeue(struct og_window *w);
 void og_window_clear(struct og_window *w);
 
 size_t og_window_held(const struct og_window *w);
+/* The key of the message added last of those held (*keylen its length), or NULL when none is
+ * held. */
+const void *og_window_newest_key(const struct og_window *w, size_t *keylen);
 size_t og_window_inflight(const struct og_window *w);
 size_t og_window_queued(const struct og_window *w);
 /* When the next resend is due (og_mono_us() clock), or INT64_MAX when nothing is in flight. */

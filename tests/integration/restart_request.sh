@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # An extension request (申请延期) intake received in time, while dispatch was away, pauses
 # the clock as of its receipt, and the case does not escalate: dispatch, back after the
-# deadline, scans for overdue cases only once intake has sent what it held (its HELLO says
-# how many). Before, the first scan ran at once: the case was escalated to level 2, then
-# the request, decided a moment later, paused it as of 02:50 (review). A status update that
-# waits in dispatch's inbox (the database away) holds its case out of the scan the same way.
+# deadline, scans for overdue cases only once intake has sent what it held (its HELLO
+# names the newest of it). Before, the first scan ran at once: the case was escalated to
+# level 2, then the request, decided a moment later, paused it as of 02:50 (review). A
+# status update that waits in dispatch's inbox (the database away) holds its case out of
+# the scan the same way (fetch_fault_room.sh has events waiting so during scans).
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/faults.sh"

@@ -593,10 +593,11 @@ static void test_reconnect_resends_at_once(void **state)
     assert_int_equal(og_link_client_held(l->cli), 0);
 }
 
-/* HELLO says how many frames the client holds; the server counts them down as they come,
- * so a receiver knows when it has all a sender held as it came back (dispatch scans for
- * escalations only then). A count whose HELLO is older than the bound given is dropped. */
-static void test_hello_says_what_is_held(void **state)
+/* HELLO names the newest frame the client holds; the server follows the client until that
+ * one came, so a receiver knows when it has all a sender held as it came back (dispatch
+ * scans for escalations only then). A sender whose HELLO is older than the bound given
+ * is not followed any more. */
+static void test_hello_names_what_is_held(void **state)
 {
     struct link *l = *state;
     start(l, 2, 16, LONG_RESEND);
@@ -609,14 +610,30 @@ static void test_hello_says_what_is_held(void **state)
     pump(l, 50, NULL, NULL);
     assert_int_equal(l->n_rx, 2);
     assert_true(og_link_server_stats(l->srv)->hellos >= 1);
-    assert_int_equal(og_link_server_behind(l->srv, 60000000), 1);
-    assert_int_equal(og_link_server_behind(l->srv, 0), 0); /* too old a HELLO: dropped */
+    assert_int_equal(og_link_server_catching_up(l->srv, 60000000), 1);
     /* The third comes once one is answered: all the client held is in. */
     answer(l, 0);
     want_rx = 3;
     assert_true(pump(l, 5000, rx_reached, NULL));
     assert_string_equal(l->rx[2].f->key, "h3");
-    assert_int_equal(og_link_server_behind(l->srv, 60000000), 0);
+    assert_int_equal(og_link_server_catching_up(l->srv, 60000000), 0);
+}
+
+/* A sender that keeps resending (answers slow) is not caught up by its resends: only the
+ * newest frame it held counts. */
+static void test_resends_do_not_catch_up(void **state)
+{
+    struct link *l = *state;
+    start(l, 1, 16, 20000); /* credit 1, resend after 20 ms */
+    assert_int_equal(send_key(l, "r1"), 0);
+    assert_int_equal(send_key(l, "r2"), 0);
+    want_rx = 4; /* r1 and at least three resends of it */
+    assert_true(pump(l, 5000, rx_reached, NULL));
+    for (size_t i = 0; i < l->n_rx; i++)
+        assert_string_equal(l->rx[i].f->key, "r1");
+    assert_int_equal(og_link_server_catching_up(l->srv, 60000000), 1);
+    /* Not followed past the bound: a sender that went away keeps nothing waiting. */
+    assert_int_equal(og_link_server_catching_up(l->srv, 0), 0);
 }
 
 static void test_stray_answer(void **state)
@@ -820,7 +837,8 @@ int main(void)
         T(test_resend_backs_off),
         T(test_reconnect_resends_at_once),
         T(test_reconnect_keeps_order),
-        T(test_hello_says_what_is_held),
+        T(test_hello_names_what_is_held),
+        T(test_resends_do_not_catch_up),
         T(test_stray_answer),
         T(test_answer_table),
         T(test_max_queue),
