@@ -5,12 +5,13 @@
  * the database owner's to change (CREATE OR REPLACE VIEW audit.kpi ... shows other KPIs,
  * a trigger on og.ledger or a changed og.store_event writes another record than the one
  * dispatch decided, a grant lets another role write it), and verify does not read them.
- * This command lists every object of schemas og, audit and feed, and each event trigger,
- * with the SHA-256 of its definition as the server deparses it from the catalog (which any
- * login may read: it runs as the auditor role), and with --expect compares the list with one
- * taken from a database the auditor made with `onegridctl migrate` of the same release (or
- * taken earlier from this one). Table rows, sequence values and the names of og.ledger's
- * monthly partitions are not part of it.
+ * This command lists every object of schemas og, audit and feed, the tables of other
+ * schemas that inherit theirs, and each event trigger, with the SHA-256 of its definition
+ * as the server deparses it from the catalog (which any login may read: it runs as the
+ * auditor role), and with --expect compares the list with one taken from a database the
+ * auditor made with `onegridctl migrate` of the same release (or taken earlier from this
+ * one). Table rows, sequence values, the names of og.ledger's monthly partitions, roles
+ * and their memberships, and database or role settings are not part of it.
  *
  * The reference must come from the same PostgreSQL major version: the deparsed text of a
  * view can differ between versions. */
@@ -35,13 +36,19 @@ static const char *const SQL_DEFINITIONS[] = {
     "WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname IN ('og', 'audit', 'feed')),\n"
     "rel AS (\n"
     "  SELECT c.*, n.nspname,\n"
-    "         c.relispartition AND c.relkind = 'r' AND c.relname ~ '^ledger_[0-9]{6}$'\n"
+    "         n.nspname = 'og' AND c.relispartition AND c.relkind = 'r'\n"
+    "           AND c.relname ~ '^ledger_[0-9]{6}$'\n"
     "           AND EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid\n"
     "                        AND i.inhparent = (SELECT l.oid FROM pg_class l JOIN ns ON ns.oid = "
     "l.relnamespace\n"
     "                                              WHERE ns.nspname = 'og' AND l.relname = "
     "'ledger')) AS month\n"
-    "    FROM pg_class c JOIN ns n ON n.oid = c.relnamespace),\n"
+    "    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace\n"
+    /* A table of another schema that inherits one of the record's (a partition of the
+     * ledger, a child whose rows the parent's readers see) is part of it too. */
+    "   WHERE n.oid IN (SELECT oid FROM ns)\n"
+    "      OR EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent\n"
+    "                  WHERE i.inhrelid = c.oid AND p.relnamespace IN (SELECT oid FROM ns))),\n"
     "obj(kind, name, def) AS (\n"
     "  SELECT 'schema', n.nspname::text,\n"
     "         concat_ws(E'\\n', pg_get_userbyid(n.nspowner),\n"
@@ -57,6 +64,7 @@ static const char *const SQL_DEFINITIONS[] = {
     "a),\n"
     "                   CASE WHEN c.relrowsecurity THEN 'row security' END,\n"
     "                   CASE WHEN c.relforcerowsecurity THEN 'forced' END,\n"
+    "                   'persistence ' || c.relpersistence::text,\n"
     "                   CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END,\n"
     "                   CASE WHEN c.relkind IN ('v', 'm') THEN array_to_string(c.reloptions, ',') "
     "END,\n"
@@ -72,8 +80,11 @@ static const char *const SQL_DEFINITIONS[] = {
     "                                                CASE WHEN a.attnotnull THEN 'not null' END,\n"
     "                                                nullif(a.attidentity, ''), "
     "nullif(a.attgenerated, ''),\n"
-    "                                                pg_get_expr(d.adbin, d.adrelid)), E'\\n' "
-    "ORDER BY a.attnum)\n"
+    "                                                pg_get_expr(d.adbin, d.adrelid),\n"
+    "                                                CASE WHEN a.attcollation <> 0 THEN "
+    "a.attcollation::regcollation::text END,\n"
+    "                                                (SELECT string_agg(x::text, ',' ORDER BY "
+    "x::text) FROM unnest(a.attacl) x)), E'\\n' ORDER BY a.attnum)\n"
     "                      FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid "
     "AND d.adnum = a.attnum\n"
     "                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped))\n"
@@ -109,6 +120,30 @@ static const char *const SQL_DEFINITIONS[] = {
     "  SELECT 'rule', format('%I.%I.%I', t.nspname, t.relname, w.rulename), pg_get_ruledef(w.oid)\n"
     "    FROM pg_rewrite w JOIN rel t ON t.oid = w.ev_class WHERE w.rulename <> '_RETURN'\n",
     "  UNION ALL\n"
+    "  SELECT 'type', format('%I.%I', n.nspname, t.typname),\n"
+    "         concat_ws(E'\\n', pg_get_userbyid(t.typowner), t.typtype::text,\n"
+    "                   format_type(t.typbasetype, t.typtypmod), t.typnotnull::text, "
+    "t.typdefault,\n"
+    "                   (SELECT string_agg(k.conname || ' ' || pg_get_constraintdef(k.oid), "
+    "E'\\n'\n"
+    "                                      ORDER BY k.conname)\n"
+    "                      FROM pg_constraint k WHERE k.contypid = t.oid),\n"
+    "                   (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)\n"
+    "                      FROM pg_enum e WHERE e.enumtypid = t.oid),\n"
+    "                   (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(t.typacl) "
+    "a))\n"
+    "    FROM pg_type t JOIN ns n ON n.oid = t.typnamespace WHERE t.typtype IN ('d', 'e', 'r', "
+    "'m')\n"
+    "  UNION ALL\n"
+    "  SELECT 'operator', format('%I.%s(%s,%s)', n.nspname, o.oprname, format_type(o.oprleft, "
+    "NULL),\n"
+    "                            format_type(o.oprright, NULL)),\n"
+    "         concat_ws(E'\\n', pg_get_userbyid(o.oprowner), o.oprcode::regproc::text,\n"
+    "                   o.oprcom::regoper::text, o.oprnegate::regoper::text, "
+    "o.oprrest::regproc::text,\n"
+    "                   o.oprjoin::regproc::text)\n"
+    "    FROM pg_operator o JOIN ns n ON n.oid = o.oprnamespace\n",
+    "  UNION ALL\n"
     "  SELECT 'event_trigger', quote_ident(e.evtname),\n"
     "         concat_ws(E'\\n', e.evtevent, e.evtfoid::regproc::text, e.evtenabled::text, "
     "e.evttags::text)\n"
@@ -122,10 +157,12 @@ static const char *const SQL_DEFINITIONS[] = {
     "a),\n"
     "                   CASE WHEN c.relrowsecurity THEN 'row security' END,\n"
     "                   CASE WHEN c.relforcerowsecurity THEN 'forced' END,\n"
+    "                   'persistence ' || c.relpersistence::text,\n"
     "                   (SELECT string_agg(concat_ws(' ', quote_ident(a.attname), CASE WHEN "
     "a.attnotnull THEN 'not null' END,\n"
-    "                                                pg_get_expr(d.adbin, d.adrelid)), E'\\n' "
-    "ORDER BY a.attnum)\n"
+    "                                                pg_get_expr(d.adbin, d.adrelid),\n"
+    "                                                (SELECT string_agg(x::text, ',' ORDER BY "
+    "x::text) FROM unnest(a.attacl) x)), E'\\n' ORDER BY a.attnum)\n"
     "                      FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid "
     "AND d.adnum = a.attnum\n"
     "                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),\n"
@@ -316,9 +353,10 @@ int og_cmd_audit_definitions(int argc, char **argv)
 {
     static const char usage[] =
         "usage: onegridctl audit definitions --db CONNINFO [--expect FILE]\n"
-        "  list every table, view, function, trigger, index, constraint, policy and rule of\n"
-        "  schemas og, audit and feed (and each event trigger) with the SHA-256 of its\n"
-        "  definition as the server deparses it: kind, SHA-256, name\n"
+        "  list every table, view, function, trigger, index, constraint, type, operator,\n"
+        "  policy and rule of schemas og, audit and feed, the tables that inherit theirs, and\n"
+        "  each event trigger, with the SHA-256 of its definition as the server deparses it:\n"
+        "  kind, SHA-256, name\n"
         "  --expect  compare with a list printed earlier, from this database or from one made\n"
         "            with `onegridctl migrate` of the same release on the same PostgreSQL\n"
         "            major version; exit 0 when every object is as listed, 1 naming each\n"

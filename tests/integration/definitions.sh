@@ -3,7 +3,9 @@
 # record's schemas, each with a digest of its definition, compared with a database the
 # auditor made from the release. audit verify proves the records, not what reads and writes
 # them: a view of the owner's that hides overdue cases, a storage function that stores
-# something else, a trigger, a grant, a trigger dropped, an event trigger are each named;
+# something else, a trigger, a grant (a column's too), a trigger dropped, an event
+# trigger, a domain, a table of another schema that inherits one of the record's are
+# each named;
 # og.ledger's monthly partitions count as one object however many months there are.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
@@ -44,11 +46,15 @@ sql "$TEST_DB" "BEGIN; SET LOCAL ROLE onegrid_owner;
 	CREATE TRIGGER quiet BEFORE INSERT ON og.ledger_203107 FOR EACH ROW EXECUTE FUNCTION og.refuse_change();
 	GRANT UPDATE ON og.ledger TO onegrid_writer;
 	DROP TRIGGER append_only ON og.chain;
+	GRANT UPDATE (case_id) ON og.case_report TO onegrid_writer;
+	CREATE DOMAIN og.t_code AS text;
 	COMMIT;
+	CREATE SCHEMA t_x;
+	CREATE TABLE t_x.extra () INHERITS (og.case_report);
 	CREATE FUNCTION public.t_noop() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';
 	CREATE EVENT TRIGGER t_hush ON ddl_command_end EXECUTE FUNCTION public.t_noop();" >/dev/null
 assert_eq "each change is named, and the check fails" \
-	"ADDED   event_trigger t_hush|CHANGED function og.event_severity(jsonb)|CHANGED partitions og.ledger_YYYYMM|CHANGED table og.ledger|MISSING trigger og.chain.append_only|CHANGED view audit.overdue_cases|definitions: 6 of $((n + 1)) objects differ from $TEST_DIR/ref.txt|rc=1" \
+	"ADDED   constraint t_x.extra.case_report_joined_check|ADDED   event_trigger t_hush|CHANGED function og.event_severity(jsonb)|CHANGED partitions og.ledger_YYYYMM|CHANGED table og.case_report|CHANGED table og.ledger|ADDED   table t_x.extra|MISSING trigger og.chain.append_only|ADDED   type og.t_code|CHANGED view audit.overdue_cases|definitions: 10 of $((n + 4)) objects differ from $TEST_DIR/ref.txt|rc=1" \
 	"$(defs "$TEST_DB" --expect "$TEST_DIR/ref.txt" | paste -sd'|')"
 rc=0
 "$CTL" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null 2>&1 || rc=$?
