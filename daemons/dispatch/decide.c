@@ -707,6 +707,18 @@ int og_decide(struct og_decider *dc, const Onegrid__V1__Submission *s, int64_t n
              * case's severity), and supervision starts over with it. */
             new_clock(dc, c, now);
             clear_supervision(c);
+            /* Held by nobody (社区自办 where the community has no supervising unit and no
+             * rule routes it): routed now, as a report is, else filed for an operator, never
+             * "dispatched" to nobody, where no unit could move it. */
+            if (!c->unit) {
+                const struct og_rule *rule = og_registry_route(dc->reg, c->category, c->area, now);
+                if (rule && og_case_set_unit(c, rule->unit))
+                    return -ENOMEM;
+                c->rule_id = rule ? rule->id : 0;
+                c->rule_version = rule ? rule->version : 0;
+                if (!rule)
+                    next = OG_STATE_REPORTED;
+            }
             /* Open again: it takes reports of the same problem again (最多跑一次). */
             if (og_cases_index(dc->cases, c) < 0)
                 return -ENOMEM;

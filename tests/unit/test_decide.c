@@ -1294,6 +1294,35 @@ static void test_stranded_return_keeps_supervision(void **state)
     assert_string_equal(c->supervisor, "sup-street");
 }
 
+/* 社区自办 where the community has no supervising unit and no rule routes the category:
+ * the case is closed as it opens, held by nobody. An unsatisfied evaluation reopens it
+ * for rework; with nobody to hold it, it is filed for an operator (reported), as a report
+ * no rule routes is. It was "dispatched" to nobody: no unit could send a status update
+ * about it, and no meeting could assign it (review). */
+static void test_reopened_unheld_case_waits_for_routing(void **state)
+{
+    struct fixture *fx = *state;
+    struct ex x;
+    ex_report(&x);
+    x.report.category = (char *)"env.unrouted";
+    x.report.handled_on_spot = true;
+    Onegrid__V1__Decision *d = decide(fx, &x);
+    assert_string_equal(d->state, OG_STATE_CLOSED);
+    assert_string_equal(d->unit, "");
+    char id[32];
+    snprintf(id, sizeof(id), "%s", d->case_id);
+    decision_free(d);
+
+    ex_evaluation(&x);
+    x.evaluation.case_id = id;
+    x.evaluation.result = ONEGRID__V1__EVALUATION__RESULT__RESULT_UNSATISFIED;
+    d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_REPORTED);
+    assert_string_equal(d->unit, "");
+    decision_free(d);
+}
+
 static void test_severity_sets_every_clock(void **state)
 {
     struct fixture *fx = *state;
@@ -1895,6 +1924,8 @@ int main(void)
         cmocka_unit_test(test_merge_boundaries),
         cmocka_unit_test(test_merge_nearest_in_time),
         cmocka_unit_test(test_merge_tie_is_the_first_case),
+        cmocka_unit_test_setup_teardown(test_reopened_unheld_case_waits_for_routing, setup,
+                                        teardown),
         TC(test_split_merged_report),
         TC(test_split_refused_when_finished),
         TC(test_extension_request_pauses_clock),
