@@ -1105,7 +1105,7 @@ static bool intake_caught_up(struct og_dispatch *d)
                       CATCH_UP_US / 1000000);
         d->said_no_intake = true;
     }
-    return og_link_server_behind(d->in, CATCH_UP_US) == 0;
+    return og_link_server_catching_up(d->in, CATCH_UP_US) == 0;
 }
 
 static void scan_escalations(struct og_dispatch *d, int64_t now)
