@@ -952,7 +952,17 @@ struct scan {
     struct og_dispatch *d;
     int64_t now;
     unsigned escalated;
+    /* The cases status updates waiting in the inbox name (the database away), sorted:
+     * each was received first, and is judged by that (a resolution, an extension request
+     * in time); the scan passes over them until they are decided. */
+    const char *waiting[BURST];
+    size_t n_waiting;
 };
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 static Onegrid__V1__Timestamp *stamp(int64_t seconds)
 {
@@ -989,17 +999,9 @@ static int escalate_one(struct og_case *c, void *arg)
      * and dispatch exited to reload its state. The rest wait for the next scan. */
     if (og_link_client_room(d->out) <= d->n_inbox)
         return 1;
-    /* A status update about it waits in the inbox (the database away): it was received
-     * first, and is judged by that (a resolution, an extension request in time); the
-     * next scan after it is decided. */
-    for (size_t i = 0; i < d->n_inbox; i++) {
-        const Onegrid__V1__Submission *w = d->inbox[i].frame->submission;
-        /* payload is a union: test its case, never the pointers (a joint meeting's
-         * decision has a count where a status update has its case id). */
-        if (w && w->event && w->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS &&
-            strcmp(w->event->status->case_id, c->id) == 0)
-            return 0;
-    }
+    const char *cid = c->id;
+    if (sc->n_waiting && bsearch(&cid, sc->waiting, sc->n_waiting, sizeof(*sc->waiting), str_cmp))
+        return 0;
     dec = calloc(1, sizeof(*dec));
     if (!dec)
         return 1;
@@ -1110,7 +1112,16 @@ static bool intake_caught_up(struct og_dispatch *d)
 
 static void scan_escalations(struct og_dispatch *d, int64_t now)
 {
-    struct scan sc = {d, now, 0};
+    struct scan sc = {.d = d, .now = now};
+    for (size_t i = 0; i < d->n_inbox; i++) {
+        const Onegrid__V1__Submission *w = d->inbox[i].frame->submission;
+        /* payload is a union: test its case, never the pointers (a joint meeting's
+         * decision has a count where a status update has its case id). */
+        if (w && w->event && w->event->payload_case == ONEGRID__V1__ENVELOPE__PAYLOAD_STATUS)
+            sc.waiting[sc.n_waiting++] = w->event->status->case_id;
+    }
+    if (sc.n_waiting)
+        qsort(sc.waiting, sc.n_waiting, sizeof(*sc.waiting), str_cmp);
     og_cases_each(d->cases, escalate_one, &sc);
 }
 

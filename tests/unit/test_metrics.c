@@ -200,12 +200,9 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counter_gauge),
-        cmocka_unit_test(test_histogram),
-        cmocka_unit_test(test_reasons),
-        cmocka_unit_test(test_check_listen),
-        cmocka_unit_test(test_concurrent),
-        cmocka_unit_test(test_health_error_stays_utf8),
+        cmocka_unit_test(test_counter_gauge), cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_reasons),       cmocka_unit_test(test_check_listen),
+        cmocka_unit_test(test_concurrent),    cmocka_unit_test(test_health_error_stays_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
