@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -445,14 +446,27 @@ char *og_metrics_render(size_t *len)
 
 /* Server ------------------------------------------------------------------------------ */
 
-/* Connections served at once, and how long one may take: a scraper needs one, and a
- * second one for `onegridctl status` is plenty. */
-#define MAX_CONNECTIONS 4
+/* Connections served at once, and how long one may stay idle: a scraper needs one, and
+ * `onegridctl status` another. A connection that has not sent a whole request makes room
+ * for a new one (see on_connection): the idle timeout alone does not end one that sends a
+ * byte every few seconds, and four of those held the server (review). */
+#define MAX_CONNECTIONS 8
 #define TIMEOUT_S       5
+/* libmicrohttpd's own limit: room for the new connection while the ones made to leave
+ * close. */
+#define MHD_CONNECTIONS (2 * MAX_CONNECTIONS)
+
+struct slot {
+    int fd;           /* -1: free */
+    bool leaving;     /* shut down to make room; closes at libmicrohttpd's next turn */
+    int64_t since_us; /* accepted, or its last request answered */
+};
 
 struct og_metrics_server {
     struct MHD_Daemon *mhd;
     char daemon[32];
+    struct slot slots[MHD_CONNECTIONS]; /* only libmicrohttpd's thread touches them */
+    struct og_metric *dropped;
 };
 
 /* Splits "HOST:PORT" / "[V6]:PORT" into a socket address. 0 or -EINVAL. */
@@ -579,6 +593,49 @@ static char *health(const struct og_metrics_server *s, size_t *len)
     return out;
 }
 
+/* libmicrohttpd's thread, as a connection opens and closes. When MAX_CONNECTIONS are
+ * open already, the one that has waited longest without a whole request (or since its
+ * last answer) is shut down for the new one: a peer that opens connections and sends
+ * slowly cannot keep a scraper out, it only loses its oldest connection. */
+static void on_connection(void *arg, struct MHD_Connection *conn, void **context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct og_metrics_server *s = arg;
+    struct slot *slot = *context, *free_slot = NULL, *oldest = NULL;
+    size_t open = 0;
+
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (slot)
+            slot->fd = -1;
+        *context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    for (size_t i = 0; i < MHD_CONNECTIONS; i++) {
+        struct slot *t = &s->slots[i];
+        if (t->fd < 0) {
+            if (!free_slot)
+                free_slot = t;
+            continue;
+        }
+        if (t->leaving)
+            continue;
+        open++;
+        if (!oldest || t->since_us < oldest->since_us)
+            oldest = t;
+    }
+    if (open >= MAX_CONNECTIONS && oldest) {
+        shutdown(oldest->fd, SHUT_RDWR);
+        oldest->leaving = true;
+        og_metrics_inc(s->dropped);
+    }
+    if (!free_slot || !info)
+        return; /* not tracked: cannot happen below libmicrohttpd's own limit */
+    *free_slot = (struct slot){.fd = info->connect_fd, .since_us = og_mono_us()};
+    *context = free_slot;
+}
+
 static enum MHD_Result handle(void *arg, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_len, void **state)
@@ -591,6 +648,10 @@ static enum MHD_Result handle(void *arg, struct MHD_Connection *conn, const char
     (void)upload;
     (void)upload_len;
     (void)state;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (info && info->socket_context)
+        ((struct slot *)info->socket_context)->since_us = og_mono_us();
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     if (strcmp(url, "/metrics") == 0) {
@@ -624,6 +685,12 @@ struct og_metrics_server *og_metrics_server_start(const char *listen, bool allow
         return NULL;
     }
     snprintf(s->daemon, sizeof(s->daemon), "%s", daemon);
+    for (size_t i = 0; i < MHD_CONNECTIONS; i++)
+        s->slots[i].fd = -1;
+    s->dropped = og_metrics_counter(
+        "onegrid_http_connections_dropped_total", NULL,
+        "Connections to /metrics and /health closed before a whole request came, to make room "
+        "for a new one (more open at once than the server serves)");
 
     started_mono = og_mono_us();
     snprintf(labels, sizeof(labels), "daemon=\"%s\",version=\"%s\"", daemon, ONEGRID_VERSION);
@@ -657,7 +724,8 @@ struct og_metrics_server *og_metrics_server_start(const char *listen, bool allow
     s->mhd = MHD_start_daemon(
         MHD_USE_POLL_INTERNAL_THREAD | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
         handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)TIMEOUT_S,
+        (unsigned)MHD_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)TIMEOUT_S,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
         /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: with it (SO_REUSEPORT) a second daemon
          * given the same metrics_listen would share the port, and scrapes would reach
          * either at random. */

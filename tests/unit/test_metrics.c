@@ -7,12 +7,15 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "metrics.h"
@@ -127,7 +130,9 @@ static const char *http_get(int port, const char *path, char *buf, size_t size)
     ssize_t n;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = 30};
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     int len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
     assert_int_equal(write(fd, req, (size_t)len), len);
     while (got + 1 < size && (n = read(fd, buf + got, size - 1 - got)) > 0)
@@ -159,6 +164,74 @@ static void test_health_error_stays_utf8(void **state)
     og_metrics_server_stop(&srv);
     assert_true(og_utf8_valid((const uint8_t *)json, strlen(json)));
     assert_non_null(strstr(json, "\"last_error\":\"x数数"));
+}
+
+struct slow_peers {
+    int *fds, n;
+    atomic_bool stop;
+};
+
+/* Sends each peer's request on, a byte a second: never idle long enough to time out. */
+static void *trickle(void *arg)
+{
+    struct slow_peers *p = arg;
+    while (!atomic_load(&p->stop)) {
+        for (int i = 0; i < p->n; i++)
+            if (send(p->fds[i], "a", 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+                /* closed by the server: nothing more to send there */
+            }
+        for (int i = 0; i < 100 && !atomic_load(&p->stop); i++)
+            usleep(10000);
+    }
+    return NULL;
+}
+
+/* Peers that open connections and send a request a byte at a time do not keep /health
+ * from a new client: it is answered, and the oldest of theirs are closed for it (four such
+ * connections held the server: review). */
+static void test_slow_peers_make_room(void **state)
+{
+    (void)state;
+    enum { SLOW = 20 };
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char listen[32], err[256], buf[4096];
+    int port = free_port(), fds[SLOW], closed = 0;
+    struct og_metrics_server *srv;
+    struct og_metric *dropped;
+
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    srv = og_metrics_server_start(listen, false, "test", err, sizeof(err));
+    if (!srv)
+        fail_msg("metrics server: %s", err);
+    dropped = og_metrics_counter("onegrid_http_connections_dropped_total", NULL, "");
+    int64_t dropped_before = og_metrics_value(dropped);
+    a.sin_port = htons((uint16_t)port);
+    for (int i = 0; i < SLOW; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(write(fds[i], "GET /hea", 8), 8);
+    }
+    /* The client comes after them in the server's accept queue, while they go on. */
+    struct slow_peers peers = {.fds = fds, .n = SLOW};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, trickle, &peers), 0);
+    const char *json = http_get(port, "/health", buf, sizeof(buf));
+    atomic_store(&peers.stop, true);
+    pthread_join(t, NULL);
+    assert_non_null(strstr(json, "\"daemon\":\"test\""));
+    assert_true(og_metrics_value(dropped) - dropped_before >= SLOW + 1 - 8);
+    /* The oldest slow peers were shut out: their reads end. */
+    for (int i = 0; i < SLOW; i++) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+        char c;
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (read(fds[i], &c, 1) == 0)
+            closed++;
+        close(fds[i]);
+    }
+    og_metrics_server_stop(&srv);
+    assert_true(closed >= SLOW - 8);
 }
 
 #define ROUNDS 200000
@@ -200,9 +273,13 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counter_gauge), cmocka_unit_test(test_histogram),
-        cmocka_unit_test(test_reasons),       cmocka_unit_test(test_check_listen),
-        cmocka_unit_test(test_concurrent),    cmocka_unit_test(test_health_error_stays_utf8),
+        cmocka_unit_test(test_counter_gauge),
+        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_reasons),
+        cmocka_unit_test(test_check_listen),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_health_error_stays_utf8),
+        cmocka_unit_test(test_slow_peers_make_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
