@@ -571,10 +571,14 @@ static int status_update(struct og_decider *dc, const char *source,
     }
     /* Decided, or lapsed by the unit's next step; or lapsed undecided before this came. A
      * refusal of a request that lapsed after this was received (lapsed_after) finds the
-     * clock running already: recorded, nothing changes. */
+     * clock running already: recorded, nothing changes. The clock runs again as of when
+     * intake received this, as a request pauses it then: the time dispatch took to decide
+     * it (away, or holding its events while the database was) is neither the unit's nor
+     * given to it (review: a refusal received at 02:55 and decided at 04:00 gave the unit
+     * an hour more). */
     if (lapsed_before)
         lapse(dc, c, lapses);
-    resume_clock(dc, c, now);
+    resume_clock(dc, c, c->paused_at && received < c->paused_at ? c->paused_at : received);
     if (strcmp(next, OG_STATE_RETURNED) == 0)
         return reroute(dc, c, now, d);
     if (strcmp(next, OG_STATE_SHELVED) == 0) {
@@ -583,11 +587,11 @@ static int status_update(struct og_decider *dc, const char *source,
         c->clock_started = 0;
         clear_supervision(c);
     } else if (approve) {
-        if (!c->deadline) /* a clock starts with it */
-            c->clock_started = now;
-        c->deadline =
-            og_calendar_deadline(og_registry_calendar(dc->reg), c->deadline ? c->deadline : now,
-                                 u->extension_working_days, "working_days");
+        if (!c->deadline) /* a clock starts with it, when the approval was given */
+            c->clock_started = received;
+        c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg),
+                                           c->deadline ? c->deadline : received,
+                                           u->extension_working_days, "working_days");
     }
     bool taking = og_cases_takes_reports(c->state);
     if ((rc = move(c, next, now, d)) == 0 && u->mediation)

@@ -1147,13 +1147,56 @@ static void test_extension_lapse_judged_by_receipt(void **state)
     assert_int_equal(d->deadline->seconds, resumed); /* resumed at the lapse, paused again */
     assert_int_equal(d->extension_lapsed->seconds, lapses);
     decision_free(d);
-    /* A supervisor's refusal of the second, received in time: resumed as of now. */
+    /* A supervisor's refusal of the second, received in time: resumed as of its receipt. */
     d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 120,
                            lapses + 180);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
     assert_null(d->paused_at);
     assert_int_equal(d->deadline->seconds,
-                     og_calendar_resume(cal, resumed, lapses + 60, lapses + 180, "working_days"));
+                     og_calendar_resume(cal, resumed, lapses + 60, lapses + 120, "working_days"));
+    decision_free(d);
+}
+
+/* A decision on an extension request resumes the clock as of when intake received it, not
+ * when dispatch decided it: a refusal received at once but decided a week later gives the
+ * unit no week more, and an approval adds its days to that same clock (review). */
+static void test_extension_decided_as_received(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char refused_id[32], approved_id[32];
+    fx->dc.merge.window = 0; /* two cases of one report */
+    struct og_case *refused_case = demand_case(fx, refused_id);
+    struct og_case *approved_case = demand_case(fx, approved_id);
+    int64_t asked = NOW + 3600, answered = NOW + 7200, decided = answered + 7 * 86400;
+    int64_t due = refused_case->deadline;
+    assert_int_equal(approved_case->deadline, due);
+    /* A receipt before the request is not believed: resumed at the pause. */
+    int64_t early = NOW + 1800;
+
+    decision_free(request_received(fx, refused_id, asked, asked));
+    decision_free(request_received(fx, approved_id, asked, asked));
+    Onegrid__V1__Decision *d = extension_received(fx, refused_id, "sup-street",
+                                                  S(EXTENSION_REFUSED), 0, answered, decided);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_null(d->paused_at);
+    int64_t resumed = og_calendar_resume(cal, due, asked, answered, "working_days");
+    assert_int_equal(d->deadline->seconds, resumed);
+    assert_int_equal(refused_case->deadline, resumed);
+    decision_free(d);
+
+    d = extension_received(fx, approved_id, "sup-street", S(EXTENDED), 2, answered, decided);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_int_equal(d->deadline->seconds, og_calendar_deadline(cal, resumed, 2, "working_days"));
+    decision_free(d);
+
+    /* Paused again; a refusal whose receipt is before the pause resumes it at the pause. */
+    decision_free(request_received(fx, refused_id, answered + 60, decided + 60));
+    int64_t before = refused_case->deadline;
+    d = extension_received(fx, refused_id, "sup-street", S(EXTENSION_REFUSED), 0, early,
+                           decided + 120);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_int_equal(d->deadline->seconds, before);
     decision_free(d);
 }
 
@@ -1931,6 +1974,7 @@ int main(void)
         TC(test_extension_request_pauses_clock),
         TC(test_extension_request_lapses),
         TC(test_extension_lapse_judged_by_receipt),
+        TC(test_extension_decided_as_received),
         TC(test_clock_started),
         TC(test_extension_without_request),
         TC(test_return_never_bounces),
