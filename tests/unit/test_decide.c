@@ -1564,6 +1564,63 @@ static void test_meeting_starts_supervision_over(void **state)
     assert_string_equal(c->supervisor, "sup-comm");
 }
 
+/* A joint meeting gives an unrouted case to unit at now; returns the case. */
+static struct og_case *given_to(struct fixture *fx, const char *unit, int64_t now)
+{
+    struct ex x;
+    struct og_case *c = og_cases_find(fx->cases, open_unrouted(fx));
+    assert_non_null(c);
+    ex_decision(&x);
+    x.decision.n_case_ids = 1;
+    x.decision.case_ids[0] = c->id;
+    x.decision.unit = (char *)unit;
+    Onegrid__V1__Decision *d = decide_at(fx, &x, now);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    decision_free(d);
+    free(fx->dc.more);
+    fx->dc.more = NULL;
+    assert_string_equal(c->unit, unit);
+    return c;
+}
+
+/* Nobody supervises their own case: a level whose supervisor holds the case is passed
+ * over for the next, due when the passed-over one was; at the district's, with nobody
+ * above, the level is reached with no supervisor (the quickstart had communities' own
+ * units supervising the cases they handled: 46 of 341 escalations). */
+static void test_escalation_passes_over_the_holder(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    fx->dc.merge.window = 0; /* three cases of one report */
+    struct og_case *c = given_to(fx, "sup-comm", NOW);
+    int64_t due = c->deadline;
+    assert_true(due > NOW);
+    assert_int_equal(escalate(fx, c, due - 1), 0);
+    assert_int_equal(escalate(fx, c, due), 1);
+    assert_int_equal(c->escalation_level, 2);
+    assert_string_equal(c->supervisor, "sup-street");
+    /* Level 3 keeps its pace: two time limits (1 day each) after the deadline. */
+    int64_t third = og_calendar_deadline(cal, due, 2, "day");
+    assert_int_equal(escalate(fx, c, third - 1), 0);
+    assert_int_equal(escalate(fx, c, third), 1);
+    assert_int_equal(c->escalation_level, 3);
+    assert_string_equal(c->supervisor, "sup-dist");
+
+    c = given_to(fx, "sup-street", NOW);
+    assert_int_equal(escalate(fx, c, c->deadline), 1);
+    assert_string_equal(c->supervisor, "sup-comm");
+    int64_t second = og_calendar_deadline(cal, c->deadline, 1, "day");
+    assert_int_equal(escalate(fx, c, second), 1);
+    assert_int_equal(c->escalation_level, 3);
+    assert_string_equal(c->supervisor, "sup-dist");
+
+    c = given_to(fx, "sup-dist", NOW);
+    for (int level = 1; level <= 3; level++)
+        assert_int_equal(escalate(fx, c, c->deadline + 30 * 86400), 1);
+    assert_int_equal(c->escalation_level, 3);
+    assert_null(c->supervisor);
+}
+
 /* Supervision keeps the pace of the case's clock: a demand reopened 90 days after it was
  * filed, on a new clock of 5 working days, goes to the street one time limit after the
  * community, not 90 days later (the time since filing, as it once did). */
@@ -1951,6 +2008,8 @@ int main(void)
         T(test_refusal_text_stays_utf8),
         cmocka_unit_test_setup_teardown(test_authorisation, setup_casework, teardown),
         cmocka_unit_test_setup_teardown(test_meeting_starts_supervision_over, setup_casework,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_passes_over_the_holder, setup_casework,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_check_takes_reports_again, setup_casework,
                                         teardown),
