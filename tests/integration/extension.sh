@@ -19,9 +19,12 @@ source "$(dirname "$0")/../lib/faults.sh"
 test_begin "extension"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
-# The supervisors have 10 working days to decide, here: the requests below are decided
-# before that. At the end, with the default of 1, one lapses undecided.
-sed -i 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 100\nextension_decision_days = 10/' "$TEST_DIR/onegrid.conf"
+# The supervisors have 1 working day to decide (the default) in E's story, first, then 10:
+# the requests of A and B are decided before that. At the end, with 1, one lapses undecided.
+IPORT=$(og_free_tcp_port)
+sed -i -e 's/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 100/' \
+	-e "s/^\\[intake\\]\$/[intake]\\nmetrics_listen = 127.0.0.1:$IPORT/" "$TEST_DIR/onegrid.conf"
+grep -q "^metrics_listen = 127.0.0.1:$IPORT$" "$TEST_DIR/onegrid.conf" || fail "intake's metrics_listen in $TEST_DIR/onegrid.conf"
 dispatch_at() { # dispatch_at "YYYY-MM-DD HH:MM:SS" (UTC): restarted, ready, clock running from there
 	og_restart_at dispatch "$TEST_DIR" "$1"
 }
@@ -49,7 +52,44 @@ send() { # send UNIT CASE STATUS [DAYS]: publishes one status update, prints the
 deadline() { sql "$TEST_DB" "SELECT deadline_at FROM og.case WHERE case_id = '$1'"; }
 levels() { sql "$TEST_DB" "SELECT count(*) FROM audit.escalations WHERE case_id = '$1'"; }
 
+feed_kinds() { # feed_kinds CASE: its feed rows to the units other than the holder, in order
+	sql "$TEST_DB" "SELECT string_agg(kind, ' ' ORDER BY seq) FROM (SELECT DISTINCT ON (kind, ledger_id) kind, seq
+	                  FROM og.assignment WHERE case_id = '$1' AND unit_code <> '$HOLDER'
+	                   AND kind LIKE 'extension%' ORDER BY kind, ledger_id, seq) k"
+}
+
+# E: Mon 2026-11-09 10:00 in China a repair, and at once its unit's request; undecided, it
+# lapses at the close of Tue 10th. Dispatch is away then; the unit asks again on Wed 11th
+# 09:30, received by intake, which holds it until dispatch is back. Decided before dispatch
+# scans (intake names what it holds), the one decision records the lapse and the new
+# request: the units asked hear that the first lapsed, then that the second waits (before,
+# only that one lapsed: the trigger took a pause that had moved for no new request).
+dispatch_at "2026-11-09 02:00:00"
+printf '{"id":"repair-e","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
+	"$NOW" "$GRID" >"$TEST_DIR/report-e.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/e.out" \
+	"$TEST_DIR/report-e.jsonl" >/dev/null
+E=$(grep '"id":"repair-e"' "$TEST_DIR/e.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}')
+HOLDER=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$E'")
+assert_match "E's first request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$E" STATUS_EXTENSION_REQUESTED 2)"
+og_stop dispatch "$TEST_DIR"
+before=$(og_metric "$IPORT" onegrid_intake_received_total)
+send "$HOLDER" "$E" STATUS_EXTENSION_REQUESTED 3 >"$TEST_DIR/e2.txt" &
+e2=$!
+og_poll 30 og_metric_at_least "$IPORT" onegrid_intake_received_total $((before + 1)) ||
+	fail "intake receives E's second request"
+dispatch_at "2026-11-11 01:30:00"
+wait "$e2"
+assert_match "E's second request, after the first lapsed, is stored" '"outcome":"stored"' "$(cat "$TEST_DIR/e2.txt")"
+assert_eq "one decision records the lapse and pauses the clock again" "1|paused" \
+	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.ledger WHERE case_id = '$E' AND kind = 'decision'
+	                           AND detail ? 'extension_lapsed' AND detail ? 'paused_at'), clock
+	                     FROM og.case WHERE case_id = '$E'")"
+assert_eq "the units asked hear of the request, its lapse, then of the new one" \
+	"extension_requested extension_lapsed extension_requested" "$(feed_kinds "$E")"
+
 # Mon 2026-11-16 10:00 in China: two routine repairs, due in 5 working days (Mon 23rd 17:00).
+sed -i 's/^escalation_scan_ms = 100$/escalation_scan_ms = 100\nextension_decision_days = 10/' "$TEST_DIR/onegrid.conf"
 dispatch_at "2026-11-16 02:00:00"
 for id in repair-a repair-b; do
 	printf '{"id":"%s","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
@@ -105,6 +145,26 @@ assert_eq "and it is not overdue now" 0 "$(levels "$A")"
 # hours left run from Mon 09:30 to Mon Dec 7 16:30, the close of Mon Dec 7.
 dispatch_at "2026-11-26 02:00:00"
 send "$HOLDER" "$A" STATUS_EXTENSION_REQUESTED 5 >/dev/null
+
+# D: Fri 27th 10:00 a repair; Sat 28th 10:00 its unit asks, Sun 29th 10:00 the district
+# refuses. The pause used no working time: the deadline stays as it was, and the holder
+# hears that its clock runs again all the same (before: no row, the deadline unchanged).
+dispatch_at "2026-11-27 02:00:00"
+printf '{"id":"repair-d","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
+	"$NOW" "$GRID" >"$TEST_DIR/report-d.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/d.out" \
+	"$TEST_DIR/report-d.jsonl" >/dev/null
+D=$(grep '"id":"repair-d"' "$TEST_DIR/d.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}')
+DUE_D=$(deadline "$D")
+dispatch_at "2026-11-28 02:00:00"
+assert_match "D's request on a Saturday is stored" '"outcome":"stored"' "$(send "$HOLDER" "$D" STATUS_EXTENSION_REQUESTED 2)"
+dispatch_at "2026-11-29 02:00:00"
+assert_match "the district refuses it on the Sunday" '"outcome":"stored"' "$(send "$DISTRICT_SUP" "$D" STATUS_EXTENSION_REFUSED)"
+assert_eq "D's clock runs again, due as before" "running|$DUE_D" \
+	"$(sql "$TEST_DB" "SELECT clock, deadline_at FROM og.case WHERE case_id = '$D'")"
+assert_eq "the holder hears that its clock runs again" "1|$DUE_D" \
+	"$(sql "$TEST_DB" "SELECT count(*), max(deadline_at) FROM og.assignment WHERE case_id = '$D'
+	                   AND unit_code = '$HOLDER' AND kind = 'deadline_changed'")"
 dispatch_at "2026-11-30 01:30:00"
 assert_match "the district refuses" '"outcome":"stored"' "$(send "$DISTRICT_SUP" "$A" STATUS_EXTENSION_REFUSED)"
 assert_eq "the clock resumes as it was" "2026-12-07 09:00:00+00" "$(deadline "$A")"

@@ -54,6 +54,32 @@ assert_eq "every SECURITY DEFINER function searches pg_temp last" "" \
 	                  WHERE p.prosecdef AND n.nspname IN ('og', 'audit', 'feed')
 	                    AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c
 	                                     WHERE c LIKE 'search_path=%pg_temp')")"
+# A SECURITY DEFINER function runs with the owner's rights: only the roles it is for may
+# call it. The two trigger functions of the feed could be called by anyone (EXECUTE is
+# PUBLIC's unless revoked): a login attached them to a temporary table of its own, and its
+# made-up rows became feed rows, as the owner (review).
+assert_eq "no SECURITY DEFINER function may be called by PUBLIC" "" \
+	"$(sql "$TEST_DB" "SELECT string_agg(p.oid::regprocedure::text, ', ')
+	                   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+	                  WHERE p.prosecdef AND n.nspname IN ('og', 'audit', 'feed')
+	                    AND has_function_privilege('public', p.oid, 'EXECUTE')")"
+for login in onegrid_dispatch onegrid_archive; do
+	assert_eq "$login cannot make feed rows with og.feed_case_change on a table of its own" denied \
+		"$(as "$login" "CREATE TEMP TABLE fake (case_id text, unit_code text, supervisor_unit text, state text,
+		                                        deadline_at timestamptz, last_ledger_id bigint);
+		                CREATE TRIGGER forge AFTER INSERT ON pg_temp.fake REFERENCING NEW TABLE AS new_case
+		                  FOR EACH STATEMENT EXECUTE FUNCTION og.feed_case_change();
+		                INSERT INTO fake VALUES ('650204-00000001', 'X', NULL, 'dispatched', now(), 1)")"
+done
+assert_eq "nor can the owner attach it elsewhere" \
+	"error: ERROR:  og.feed_case_change() makes the feed of og.case only, not of fake" \
+	"$(as postgres "CREATE TEMP TABLE fake (case_id text, unit_code text, supervisor_unit text, state text,
+	                                        deadline_at timestamptz, last_ledger_id bigint);
+	                CREATE TRIGGER forge AFTER INSERT ON pg_temp.fake REFERENCING NEW TABLE AS new_case
+	                  FOR EACH STATEMENT EXECUTE FUNCTION og.feed_case_change();
+	                INSERT INTO fake VALUES ('650204-00000001', 'X', NULL, 'dispatched', now(), 1)" | head -1)"
+assert_eq "no feed row was made, pending or numbered" "0|0" \
+	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.assignment_pending), (SELECT count(*) FROM og.assignment)")"
 # Every object is onegrid_owner's (001): a SECURITY DEFINER function of the owner cannot
 # call what it does not own (019: og.stored_outcome belonged to the migrating superuser).
 assert_eq "everything in og, audit and feed is owned by onegrid_owner" "" \

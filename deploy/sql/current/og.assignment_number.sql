@@ -44,6 +44,11 @@ DECLARE
   held og.assignment_pending[];
   base bigint;
 BEGIN
+  -- Owner's rights: og.assignment_pending's own trigger only (og.feed_case_change).
+  IF TG_RELID <> 'og.assignment_pending'::regclass THEN
+    RAISE EXCEPTION 'og.assignment_number() numbers og.assignment_pending only, not %',
+      TG_RELID::regclass;
+  END IF;
   WITH d AS (DELETE FROM og.assignment_pending p WHERE p.xact = pg_current_xact_id() RETURNING p.*)
   SELECT array_agg(d ORDER BY d.n) INTO held FROM d;
   IF held IS NULL THEN
@@ -59,3 +64,5 @@ BEGIN
   PERFORM pg_notify('onegrid_assignment', (base + cardinality(held))::text);
   RETURN NULL;
 END $$;
+
+REVOKE ALL ON FUNCTION og.assignment_number() FROM PUBLIC;

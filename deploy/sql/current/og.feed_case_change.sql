@@ -12,15 +12,19 @@
 --                           (不满意)
 --   deadline_changed        the unit keeps the open case and its deadline moved (延期, a
 --                           paused clock resumed, shelved: deadline NULL, a joint meeting
---                           started it again)
+--                           started it again), or its paused clock runs again (a refusal
+--                           or a lapse: its deadline may be the same, the pause having
+--                           used no working time)
 --   supervise / supervision_ended
 --                           a supervisor (督办) was given the case / lost it (the case went
 --                           to another supervisor, left supervision, or was finished)
+--   extension_lapsed        an extension request lapsed undecided
+--                           (extension_decision_days): the units it waited for hear that it
+--                           is no longer theirs to decide
 --   extension_requested     an extension request (申请延期) waits for a supervising unit of
 --                           the case's community, street or district: each hears of it
---                           (never the unit that asked)
---   extension_lapsed        such a request lapsed undecided (extension_decision_days):
---                           the same units hear that it is no longer theirs to decide
+--                           (never the unit that asked); after the lapse of the one before
+--                           it when one decision has both
 -- A status update that only moves the case along its own lifecycle (accepted, in
 -- progress, resolved, checked) adds no row. Finished and open are dispatch's conclusions,
 -- og.case.stage 'final' and 'handling' (migration 023).
@@ -42,6 +46,13 @@ DECLARE
   earlier constant boolean := EXISTS (SELECT 1 FROM og.assignment_pending p
                                        WHERE p.xact = pg_current_xact_id());
 BEGIN
+  -- Owner's rights, so only og.case's own triggers may run it: no EXECUTE for PUBLIC
+  -- (below), and a trigger on any other table (a login's temporary one, with rows it made
+  -- up) is refused. Before, a writer or reader login could forge feed rows that way.
+  IF TG_RELID <> 'og.case'::regclass THEN
+    RAISE EXCEPTION 'og.feed_case_change() makes the feed of og.case only, not of %',
+      TG_RELID::regclass;
+  END IF;
   IF TG_OP = 'INSERT' THEN
     -- Opened: also when opened closed in its unit's name (社区自办); state says so.
     INSERT INTO og.assignment_pending (first_of_xact, unit_code, case_id, kind, state,
@@ -90,7 +101,8 @@ BEGIN
                 AND ((c.is_final AND NOT c.was_final) OR (c.was_final AND NOT c.is_final)
                      OR (c.stage = 'handling' AND c.old_stage = 'checking')
                      OR (c.stage = 'handling'
-                         AND c.deadline_at IS DISTINCT FROM c.old_deadline))
+                         AND (c.deadline_at IS DISTINCT FROM c.old_deadline
+                              OR (c.old_paused IS NOT NULL AND c.paused_at IS NULL))))
              UNION ALL
              -- A supervision ends when the case leaves it or is finished; a case reopened
              -- after that starts without a supervisor, so the end is told once.
@@ -101,18 +113,21 @@ BEGIN
              SELECT 5, c.sup, 'supervise'
               WHERE c.sup IS NOT NULL AND c.sup IS DISTINCT FROM c.old_sup
              UNION ALL
-             -- An extension request (申请延期) waits for a supervising unit of the case's
-             -- community, street or district: each hears of it (never the unit that asked).
-             SELECT DISTINCT 6, v.unit_code, 'extension_requested'
+             -- A request lapsed undecided; then, or on its own, a new one (申请延期) waits
+             -- for a supervising unit of the case's community, street or district: each
+             -- hears of it (never the unit that asked). A request received after the one
+             -- before it lapsed, decided before the scan recorded that lapse, does both in
+             -- one decision: the clock paused before and after, at another moment.
+             SELECT DISTINCT 6, v.unit_code, 'extension_lapsed'
                FROM og.supervisor v
-              WHERE c.paused_at IS NOT NULL AND c.old_paused IS NULL
+              WHERE c.lapsed IS NOT NULL AND c.lapsed IS DISTINCT FROM c.old_lapsed
                 AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
                                     left(c.area_code, 6))
                 AND v.unit_code IS DISTINCT FROM c.unit_code
              UNION ALL
-             SELECT DISTINCT 7, v.unit_code, 'extension_lapsed'
+             SELECT DISTINCT 7, v.unit_code, 'extension_requested'
                FROM og.supervisor v
-              WHERE c.lapsed IS NOT NULL AND c.lapsed IS DISTINCT FROM c.old_lapsed
+              WHERE c.paused_at IS NOT NULL AND c.paused_at IS DISTINCT FROM c.old_paused
                 AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
                                     left(c.area_code, 6))
                 AND v.unit_code IS DISTINCT FROM c.unit_code
@@ -123,3 +138,5 @@ BEGIN
      ORDER BY r.ledger_id, r.case_id, r.part, r.unit_code;
   RETURN NULL;
 END $$;
+
+REVOKE ALL ON FUNCTION og.feed_case_change() FROM PUBLIC;
