@@ -87,6 +87,11 @@ assert_eq "one decision records the lapse and pauses the clock again" "1|paused"
 	                     FROM og.case WHERE case_id = '$E'")"
 assert_eq "the units asked hear of the request, its lapse, then of the new one" \
 	"extension_requested extension_lapsed extension_requested" "$(feed_kinds "$E")"
+assert_eq "the auditor sees the lapse that decision recorded (延期记录), before the new request" \
+	"STATUS_EXTENSION_REQUESTED|EXTENSION_LAPSED|STATUS_EXTENSION_REQUESTED" \
+	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
+		"SELECT string_agg(step, '|' ORDER BY ledger_id, step <> 'EXTENSION_LAPSED') FROM audit.extensions
+		  WHERE case_id = '$E'")"
 
 # Mon 2026-11-16 10:00 in China: two routine repairs, due in 5 working days (Mon 23rd 17:00).
 sed -i 's/^escalation_scan_ms = 100$/escalation_scan_ms = 100\nextension_decision_days = 10/' "$TEST_DIR/onegrid.conf"

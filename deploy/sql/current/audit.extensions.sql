@@ -2,7 +2,10 @@
 -- by whom and for how many working days, decided by whom, and the deadline before and
 -- after. A request no supervising unit decided within [dispatch] extension_decision_days
 -- lapses: dispatch's own event of type 'extension_lapsed' (step 'EXTENSION_LAPSED', no
--- unit), after which the clock runs again.
+-- unit), after which the clock runs again. A lapse dispatch had not recorded yet when the
+-- unit's next step came (its next request, or any other status update) is recorded by that
+-- step's decision: a row 'EXTENSION_LAPSED' of its own too, with the same ledger_id, before
+-- the step's row (order by ledger_id, then lapse first). Before, such a lapse was not shown.
 
 CREATE OR REPLACE VIEW audit.extensions AS
   SELECT l.case_id,
@@ -26,7 +29,21 @@ CREATE OR REPLACE VIEW audit.extensions AS
      AND (e.event_type = 'extension_lapsed'
           OR e.event_type = 'status'
              AND e.detail #>> '{status,status}' IN ('STATUS_EXTENSION_REQUESTED', 'STATUS_EXTENDED',
-                                                    'STATUS_EXTENSION_REFUSED'));
+                                                    'STATUS_EXTENSION_REFUSED'))
+  UNION ALL
+  -- Lapses recorded by another event's decision: the lapse moment changed with it.
+  SELECT l.case_id, 'EXTENSION_LAPSED', NULL, NULL, NULL,
+         (l.detail ->> 'decided')::timestamptz, (p.detail ->> 'deadline')::timestamptz,
+         (l.detail ->> 'deadline')::timestamptz, (l.detail ->> 'paused_at')::timestamptz,
+         l.ledger_id
+    FROM og.ledger l
+    LEFT JOIN LATERAL (
+      SELECT q.detail FROM og.ledger q
+       WHERE q.case_id = l.case_id AND q.kind = 'decision' AND q.ledger_id < l.ledger_id
+       ORDER BY q.ledger_id DESC LIMIT 1) p ON true
+   WHERE l.kind = 'decision' AND l.detail ? 'extension_lapsed'
+     AND l.event_type IS DISTINCT FROM 'extension_lapsed'
+     AND (p.detail ->> 'extension_lapsed') IS DISTINCT FROM (l.detail ->> 'extension_lapsed');
 
 CREATE OR REPLACE VIEW audit."延期记录" AS SELECT * FROM audit.extensions;
 COMMENT ON VIEW audit.extensions IS '延期记录: extension requests, approvals, refusals and lapses, with the deadline before and after';
