@@ -40,7 +40,7 @@ CREATE OR REPLACE VIEW audit.kpi AS
              avg(contacts) AS contacts
         FROM audit.case_facts GROUP BY district_code, month
       UNION ALL
-      SELECT 'street', street_code, month, count(*), count(first_resolved_at),
+      SELECT 'street' AS level, street_code, month, count(*), count(first_resolved_at),
              count(*) FILTER (WHERE first_resolved_at <= deadline_when_resolved),
              count(*) FILTER (WHERE overdue), count(first_closed_at),
              count(*) FILTER (WHERE first_closed_at <= deadline_when_closed),
@@ -50,7 +50,7 @@ CREATE OR REPLACE VIEW audit.kpi AS
              avg(extract(epoch FROM first_resolved_at - opened_at)), avg(contacts)
         FROM audit.case_facts GROUP BY street_code, month
       UNION ALL
-      SELECT 'community', community_code, month, count(*), count(first_resolved_at),
+      SELECT 'community' AS level, community_code, month, count(*), count(first_resolved_at),
              count(*) FILTER (WHERE first_resolved_at <= deadline_when_resolved),
              count(*) FILTER (WHERE overdue), count(first_closed_at),
              count(*) FILTER (WHERE first_closed_at <= deadline_when_closed),
@@ -60,7 +60,7 @@ CREATE OR REPLACE VIEW audit.kpi AS
              avg(extract(epoch FROM first_resolved_at - opened_at)), avg(contacts)
         FROM audit.case_facts GROUP BY community_code, month
       UNION ALL
-      SELECT 'unit', unit_code, month, count(*), count(first_resolved_at),
+      SELECT 'unit' AS level, unit_code, month, count(*), count(first_resolved_at),
              count(*) FILTER (WHERE first_resolved_at <= deadline_when_resolved),
              count(*) FILTER (WHERE overdue), count(first_closed_at),
              count(*) FILTER (WHERE first_closed_at <= deadline_when_closed),
