@@ -41,7 +41,8 @@ static int may_read(PGconn *c, const char *unit, char *err, size_t errlen)
     const char *params[] = {unit};
     PGresult *r = PQexecParams(c,
                                "SELECT current_user, EXISTS (SELECT 1 FROM feed.my_units "
-                               "WHERE unit_code = $1)",
+                               "WHERE unit_code = $1), pg_has_role('onegrid_auditor', 'USAGE') "
+                               "OR pg_has_role('onegrid_owner', 'USAGE')",
                                1, NULL, params, NULL, NULL, 0);
     int rc;
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
@@ -50,7 +51,14 @@ static int may_read(PGconn *c, const char *unit, char *err, size_t errlen)
         return -1;
     }
     rc = PQgetvalue(r, 0, 1)[0] == 't';
-    if (!rc)
+    /* feed.my_units lists every registered unit to auditors and the owner: for them a unit
+     * not there is not registered (a feed login is not told whether one is). */
+    if (!rc && PQgetvalue(r, 0, 2)[0] == 't')
+        snprintf(err, errlen,
+                 "no handling unit \"%s\" is registered (og.handling_unit; feed.my_units lists "
+                 "them)",
+                 unit);
+    else if (!rc)
         snprintf(err, errlen,
                  "login \"%s\" may not read the feed of unit \"%s\" (feed.my_units lists "
                  "the units it may read; operators grant them with og.feed_grant)",

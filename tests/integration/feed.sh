@@ -138,6 +138,10 @@ assert_eq "the auditor reads every unit's rows" "$(sql "$TEST_DB" "SELECT count(
 assert_eq "onegridctl feed works for the auditor too" \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment WHERE unit_code = '$NEW_UNIT'")" \
 	"$("$ONEGRID_BIN/onegridctl" feed --db "dbname=$TEST_DB user=onegrid_audit" --unit "$NEW_UNIT" | wc -l)"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" feed --db "dbname=$TEST_DB user=onegrid_audit" --unit NOPE-1 2>&1) || rc=$?
+assert_eq "for a unit that is not registered the auditor is told so (not that it may not read it)" \
+	"1 onegridctl feed: no handling unit \"NOPE-1\" is registered" "$rc $(cut -d'(' -f1 <<<"$out" | sed 's/ *$//')"
 assert_eq "revoking the unit" t "$(sql "$TEST_DB" "SELECT og.feed_revoke('unit_other', '$NEW_UNIT')")"
 assert_eq "after which the login reads no row" 0 "$(as unit_other "SELECT count(*) FROM feed.assignments")"
 rc=0
