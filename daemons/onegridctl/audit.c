@@ -878,6 +878,10 @@ int og_cmd_audit(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "definitions") == 0)
         return og_cmd_audit_definitions(argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage, stdout);
+        return OG_EXIT_OK;
+    }
     if (argc < 2 || (strcmp(argv[1], "verify") != 0 && strcmp(argv[1], "heads") != 0)) {
         fprintf(stderr, "%s", usage);
         return OG_EXIT_USAGE;
