@@ -6,7 +6,7 @@
 # (督办) for a deadline its unit asked to move in time; the request, decided once the
 # database is back, is judged as of when intake received it and pauses the clock.
 #
-# intake and dispatch run on one faked clock (yesterday, 11:59:40, two minutes of margin
+# intake and dispatch run on one faked clock (yesterday, 11:59:40, 20 s of margin
 # against 12:00), so the request's receipt and the deadline compare as on one machine. A
 # second gas case, with no request, falls due beside it: the scan did run.
 set -euo pipefail
