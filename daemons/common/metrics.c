@@ -447,9 +447,9 @@ char *og_metrics_render(size_t *len)
 /* Server ------------------------------------------------------------------------------ */
 
 /* Connections served at once, and how long one may stay idle: a scraper needs one, and
- * `onegridctl status` another. A connection that has not sent a whole request makes room
- * for a new one (see on_connection): the idle timeout alone does not end one that sends a
- * byte every few seconds, and four of those held the server (review). */
+ * `onegridctl status` another. The connection whose last request (or connect) came longest
+ * ago makes room for a new one (see on_connection): the idle timeout alone does not end one that
+ * sends a byte every few seconds, and four of those held the server (review). */
 #define MAX_CONNECTIONS 8
 #define TIMEOUT_S       5
 /* libmicrohttpd's own limit: room for the new connection while the ones made to leave
@@ -459,7 +459,7 @@ char *og_metrics_render(size_t *len)
 struct slot {
     int fd;           /* -1: free */
     bool leaving;     /* shut down to make room; closes at libmicrohttpd's next turn */
-    int64_t since_us; /* accepted, or its last request answered */
+    int64_t since_us; /* accepted, or its last request came */
 };
 
 struct og_metrics_server {
@@ -594,9 +594,10 @@ static char *health(const struct og_metrics_server *s, size_t *len)
 }
 
 /* libmicrohttpd's thread, as a connection opens and closes. When MAX_CONNECTIONS are
- * open already, the one that has waited longest without a whole request (or since its
- * last answer) is shut down for the new one: a peer that opens connections and sends
- * slowly cannot keep a scraper out, it only loses its oldest connection. */
+ * open already, the one that has waited longest since it connected (or since its
+ * last request) is shut down for the new one: a peer that opens connections and sends
+ * slowly cannot keep a scraper out, it only loses its oldest connection (peers that connect
+ * again each time they are closed still can: docs/operating.md). */
 static void on_connection(void *arg, struct MHD_Connection *conn, void **context,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -689,8 +690,9 @@ struct og_metrics_server *og_metrics_server_start(const char *listen, bool allow
         s->slots[i].fd = -1;
     s->dropped = og_metrics_counter(
         "onegrid_http_connections_dropped_total", NULL,
-        "Connections to /metrics and /health closed before a whole request came, to make room "
-        "for a new one (more open at once than the server serves)");
+        "Connections to /metrics and /health closed to make room for a new one (the one whose "
+        "last request, or connection, came longest ago; more open at once than the server "
+        "serves)");
 
     started_mono = og_mono_us();
     snprintf(labels, sizeof(labels), "daemon=\"%s\",version=\"%s\"", daemon, ONEGRID_VERSION);

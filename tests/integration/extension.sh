@@ -49,6 +49,13 @@ send() { # send UNIT CASE STATUS [DAYS]: publishes one status update, prints the
 		"$TEST_DIR/s$n.jsonl" >/dev/null 2>&1 || true
 	cat "$TEST_DIR/s$n.out"
 }
+open_repair() { # open_repair ID: a routine repair reported now on dispatch's clock; prints its case
+	printf '{"id":"%s","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
+		"$1" "$NOW" "$GRID" >"$TEST_DIR/$1.jsonl"
+	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/$1.out" \
+		"$TEST_DIR/$1.jsonl" >/dev/null
+	grep "\"id\":\"$1\"" "$TEST_DIR/$1.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}'
+}
 deadline() { sql "$TEST_DB" "SELECT deadline_at FROM og.case WHERE case_id = '$1'"; }
 levels() { sql "$TEST_DB" "SELECT count(*) FROM audit.escalations WHERE case_id = '$1'"; }
 
@@ -65,11 +72,7 @@ feed_kinds() { # feed_kinds CASE: its feed rows to the units other than the hold
 # request: the units asked hear that the first lapsed, then that the second waits (before,
 # only that one lapsed: the trigger took a pause that had moved for no new request).
 dispatch_at "2026-11-09 02:00:00"
-printf '{"id":"repair-e","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
-	"$NOW" "$GRID" >"$TEST_DIR/report-e.jsonl"
-"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/e.out" \
-	"$TEST_DIR/report-e.jsonl" >/dev/null
-E=$(grep '"id":"repair-e"' "$TEST_DIR/e.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}')
+E=$(open_repair repair-e)
 HOLDER=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$E'")
 assert_match "E's first request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$E" STATUS_EXTENSION_REQUESTED 2)"
 og_stop dispatch "$TEST_DIR"
@@ -155,11 +158,7 @@ send "$HOLDER" "$A" STATUS_EXTENSION_REQUESTED 5 >/dev/null
 # refuses. The pause used no working time: the deadline stays as it was, and the holder
 # hears that its clock runs again all the same (before: no row, the deadline unchanged).
 dispatch_at "2026-11-27 02:00:00"
-printf '{"id":"repair-d","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
-	"$NOW" "$GRID" >"$TEST_DIR/report-d.jsonl"
-"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/d.out" \
-	"$TEST_DIR/report-d.jsonl" >/dev/null
-D=$(grep '"id":"repair-d"' "$TEST_DIR/d.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}')
+D=$(open_repair repair-d)
 DUE_D=$(deadline "$D")
 dispatch_at "2026-11-28 02:00:00"
 assert_match "D's request on a Saturday is stored" '"outcome":"stored"' "$(send "$HOLDER" "$D" STATUS_EXTENSION_REQUESTED 2)"
@@ -188,11 +187,7 @@ assert_eq "the auditor sees every request and decision (延期记录)" \
 # close. Before, the clock stayed paused, and the case was never overdue.
 sed -i '/^extension_decision_days = 10$/d' "$TEST_DIR/onegrid.conf"
 dispatch_at "2026-12-01 02:00:00"
-printf '{"id":"repair-c","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
-	"$NOW" "$GRID" >"$TEST_DIR/report-c.jsonl"
-"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/c.out" \
-	"$TEST_DIR/report-c.jsonl" >/dev/null
-C=$(grep '"id":"repair-c"' "$TEST_DIR/c.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}')
+C=$(open_repair repair-c)
 assert_eq "C is due at the close of the 5th working day" "2026-12-08 09:00:00+00" "$(deadline "$C")"
 dispatch_at "2026-12-02 02:00:00"
 assert_match "C's request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$C" STATUS_EXTENSION_REQUESTED 3)"

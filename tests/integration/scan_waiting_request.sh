@@ -30,18 +30,12 @@ GRID=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk x JOIN og.ar
                        WHERE x.source_system = 'iot' AND a.level = 'grid' ORDER BY 1 LIMIT 1")
 ZZ=$(sql "$TEST_DB" "SELECT source_grid_id FROM og.grid_crosswalk WHERE source_system = 'zongzhi' ORDER BY 1 LIMIT 1")
 T0="${DAY}T09:59:00Z"
-publish() { # publish NAME: its exit status in $rc
-	rc=0
-	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 120 \
-		--results "$TEST_DIR/$1.out" "$TEST_DIR/$1.jsonl" >"$TEST_DIR/$1.txt" 2>&1 || rc=$?
-}
-case_of() { grep -h "\"id\":\"$1\"" "$TEST_DIR"/*.out | tail -1 | grep -o '"case_id":"[^"]*"' | cut -d'"' -f4; }
+publish() { rc=0; og_publish_named "$TEST_DIR" "$1" || rc=$?; } # publish NAME: its exit status in $rc
+case_of() { og_case_of "$TEST_DIR" "$1"; }
 {
 	printf '{"id":"rep-x","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"facility.handrail","title":"扶手松动","channel":"CHANNEL_GRID_PATROL"}}\n' "$T0" "$ZZ"
-	for g in g1 g2; do
-		printf '{"id":"%s","source":"iot","type":"sensor_alert","time":"%s","subject":"%s","sensor_alert":{"category":"hazard.gas","sensor_id":"GAS-%s","title":"燃气浓度超限","urgency":"URGENCY_IMMEDIATE","severity":"SEVERITY_SEVERE","certainty":"CERTAINTY_OBSERVED","reading":"CH4 2.3 %%LEL"}}\n' \
-			"$g" "$T0" "$GRID" "$g"
-	done
+	og_gas_alert g1 "$T0" "$GRID"
+	og_gas_alert g2 "$T0" "$GRID"
 } >"$TEST_DIR/open.jsonl"
 publish open
 assert_eq "a report and two gas alerts stored" 0 "$rc"

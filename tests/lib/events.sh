@@ -94,3 +94,25 @@ og_refuse_contact_trigger() {
 		CREATE TRIGGER refuse_me BEFORE INSERT ON og.reporter_contact FOR EACH ROW EXECUTE FUNCTION public.refuse_me();
 	SQL
 }
+
+# og_publish_named DIR NAME: publishes DIR/NAME.jsonl to the intake of DIR (answers in
+# DIR/NAME.out, its output in DIR/NAME.txt), waiting up to 120 s for an answer; returns
+# onegridctl publish's exit status.
+og_publish_named() {
+	local dir=${1:?usage: og_publish_named DIR NAME} name=${2:?}
+	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$dir/intake.sock" --timeout 120 \
+		--results "$dir/$name.out" "$dir/$name.jsonl" >"$dir/$name.txt" 2>&1
+}
+
+# og_case_of DIR ID: the case the newest answer to event ID in DIR/*.out names.
+og_case_of() {
+	grep -h "\"id\":\"${2:?usage: og_case_of DIR ID}\"" "${1:?}"/*.out | tail -1 |
+		grep -o '"case_id":"[^"]*"' | cut -d'"' -f4
+}
+
+# og_gas_alert ID TIME GRID: an iot sensor's gas alarm (hazard.gas, severe: 2 hours) at
+# GRID, as one JSON line.
+og_gas_alert() {
+	printf '{"id":"%s","source":"iot","type":"sensor_alert","time":"%s","subject":"%s","sensor_alert":{"category":"hazard.gas","sensor_id":"GAS-%s","title":"燃气浓度超限","urgency":"URGENCY_IMMEDIATE","severity":"SEVERITY_SEVERE","certainty":"CERTAINTY_OBSERVED","reading":"CH4 2.3 %%LEL"}}\n' \
+		"${1:?usage: og_gas_alert ID TIME GRID}" "${2:?}" "${3:?}" "$1"
+}
