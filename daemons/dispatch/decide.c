@@ -150,6 +150,18 @@ static void lapse(struct og_decider *dc, struct og_case *c, int64_t at)
     c->lapsed_at = at;
 }
 
+/* The same, recorded by decision d of the unit's next step, which came before dispatch's
+ * scan recorded the lapse: d says the deadline the lapse left (lapse_deadline), as the
+ * step may move it again. */
+static int lapse_recorded(struct og_decider *dc, struct og_case *c, int64_t at,
+                          Onegrid__V1__Decision *d)
+{
+    lapse(dc, c, at);
+    if (c->deadline && !(d->lapse_deadline = ts(c->deadline)))
+        return -ENOMEM;
+    return 0;
+}
+
 /* Supervision (督办) starts over: no level, no supervising unit. */
 static void clear_supervision(struct og_case *c)
 {
@@ -563,8 +575,8 @@ static int status_update(struct og_decider *dc, const char *source,
             return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                           "case %s: %s; an extension is requested before the deadline", c->id,
                           due ? "the deadline had passed when it was received" : "no clock runs");
-        if (lapsed_before)
-            lapse(dc, c, lapses);
+        if (lapsed_before && (rc = lapse_recorded(dc, c, lapses, d)) < 0)
+            return rc;
         c->paused_at = received;
         c->extension_days = u->extension_working_days;
         return move(c, next, now, d);
@@ -576,8 +588,8 @@ static int status_update(struct og_decider *dc, const char *source,
      * it (away, or holding its events while the database was) is neither the unit's nor
      * given to it (review: a refusal received at 02:55 and decided at 04:00 gave the unit
      * an hour more). */
-    if (lapsed_before)
-        lapse(dc, c, lapses);
+    if (lapsed_before && (rc = lapse_recorded(dc, c, lapses, d)) < 0)
+        return rc;
     resume_clock(dc, c, c->paused_at && received < c->paused_at ? c->paused_at : received);
     if (strcmp(next, OG_STATE_RETURNED) == 0)
         return reroute(dc, c, now, d);

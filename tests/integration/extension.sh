@@ -95,6 +95,20 @@ assert_eq "the auditor sees the lapse that decision recorded (延期记录), bef
 	"$("$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit -c \
 		"SELECT string_agg(step, '|' ORDER BY ledger_id, step <> 'EXTENSION_LAPSED') FROM audit.extensions
 		  WHERE case_id = '$E'")"
+# The lapse's row: the deadline the lapse left (the pause used working time: later than
+# before it) and no pause, the clock ran again; the new request's row starts from that
+# deadline and pauses it. Before, the lapse's row showed the new request's pause, and the
+# request's row the deadline before the lapse.
+assert_eq "the lapse's row shows the deadline it left, the new request's row starts there" \
+	"t|t|t|t|t|t" \
+	"$(sql "$TEST_DB" "SELECT x.paused_at IS NULL, x.deadline_after > x.deadline_before,
+	                          x.deadline_after = c.deadline_at, r.deadline_before = x.deadline_after,
+	                          r.deadline_after = x.deadline_after, r.paused_at = c.paused_at
+	                     FROM audit.extensions x
+	                     JOIN audit.extensions r ON r.ledger_id = x.ledger_id
+	                                            AND r.step = 'STATUS_EXTENSION_REQUESTED'
+	                     JOIN og.case c ON c.case_id = x.case_id
+	                    WHERE x.case_id = '$E' AND x.step = 'EXTENSION_LAPSED'")"
 
 # Mon 2026-11-16 10:00 in China: two routine repairs, due in 5 working days (Mon 23rd 17:00).
 sed -i 's/^escalation_scan_ms = 100$/escalation_scan_ms = 100\nextension_decision_days = 10/' "$TEST_DIR/onegrid.conf"

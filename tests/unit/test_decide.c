@@ -1146,14 +1146,45 @@ static void test_extension_lapse_judged_by_receipt(void **state)
     assert_int_equal(d->extension_days, 2);
     assert_int_equal(d->deadline->seconds, resumed); /* resumed at the lapse, paused again */
     assert_int_equal(d->extension_lapsed->seconds, lapses);
+    assert_non_null(d->lapse_deadline); /* this decision records the lapse */
+    assert_int_equal(d->lapse_deadline->seconds, resumed);
     decision_free(d);
     /* A supervisor's refusal of the second, received in time: resumed as of its receipt. */
     d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 120,
                            lapses + 180);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_null(d->lapse_deadline); /* no lapse of its own to record */
     assert_null(d->paused_at);
     assert_int_equal(d->deadline->seconds,
                      og_calendar_resume(cal, resumed, lapses + 60, lapses + 120, "working_days"));
+    decision_free(d);
+}
+
+/* A lapse the unit's next step records (the step came before dispatch's scan did) is told
+ * in that decision: lapse_deadline, the deadline the lapse left, which the step may change
+ * again. A return (退回) gives the next unit a clock of its own: without lapse_deadline,
+ * audit.extensions showed that unit's deadline as the one the lapse left. */
+static void test_lapse_deadline_before_the_step(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    struct og_case *c = demand_case(fx, id);
+    int64_t due = c->deadline, asked = NOW + 3600;
+    fx->dc.extension_decision_days = 1;
+    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked));
+    /* Decided a week after the lapse (dispatch away): the next unit's clock starts then. */
+    int64_t lapses = og_extension_lapses(&fx->dc, c), late = lapses + 7 * 86400;
+    int64_t resumed = og_calendar_resume(cal, due, asked, lapses, "working_days");
+    Onegrid__V1__Decision *d =
+        extension_received(fx, id, "unit-a", S(RETURNED), 0, lapses + 60, late);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_not_equal(d->unit, "unit-a"); /* re-routed: a new clock */
+    assert_int_equal(d->extension_lapsed->seconds, lapses);
+    assert_non_null(d->lapse_deadline);
+    assert_int_equal(d->lapse_deadline->seconds, resumed);
+    assert_non_null(d->deadline);
+    assert_true(d->deadline->seconds != resumed);
     decision_free(d);
 }
 
@@ -2033,6 +2064,7 @@ int main(void)
         TC(test_extension_request_pauses_clock),
         TC(test_extension_request_lapses),
         TC(test_extension_lapse_judged_by_receipt),
+        TC(test_lapse_deadline_before_the_step),
         TC(test_extension_decided_as_received),
         TC(test_clock_started),
         TC(test_extension_without_request),

@@ -6,6 +6,10 @@
 -- unit's next step came (its next request, or any other status update) is recorded by that
 -- step's decision: a row 'EXTENSION_LAPSED' of its own too, with the same ledger_id, before
 -- the step's row (order by ledger_id, then lapse first). Before, such a lapse was not shown.
+-- That lapse's row shows the deadline the lapse left (the decision's lapse_deadline) and no
+-- pause; the step's row shows that deadline as its deadline before. (Decisions stored
+-- before lapse_deadline existed show the deadline after the step in the lapse's row, and
+-- the one before the lapse as the step's deadline before.)
 
 CREATE OR REPLACE VIEW audit.extensions AS
   SELECT l.case_id,
@@ -15,7 +19,8 @@ CREATE OR REPLACE VIEW audit.extensions AS
          (e.detail #>> '{status,extension_working_days}')::integer AS working_days,
          e.detail #>> '{status,note}' AS note,
          (l.detail ->> 'decided')::timestamptz AS decided_at,
-         (p.detail ->> 'deadline')::timestamptz AS deadline_before,
+         coalesce(l.detail ->> 'lapse_deadline', p.detail ->> 'deadline')::timestamptz
+           AS deadline_before,
          (l.detail ->> 'deadline')::timestamptz AS deadline_after,
          (l.detail ->> 'paused_at')::timestamptz AS paused_at, l.ledger_id
     FROM og.ledger l
@@ -34,7 +39,8 @@ CREATE OR REPLACE VIEW audit.extensions AS
   -- Lapses recorded by another event's decision: the lapse moment changed with it.
   SELECT l.case_id, 'EXTENSION_LAPSED', NULL, NULL, NULL,
          (l.detail ->> 'decided')::timestamptz, (p.detail ->> 'deadline')::timestamptz,
-         (l.detail ->> 'deadline')::timestamptz, (l.detail ->> 'paused_at')::timestamptz,
+         coalesce(l.detail ->> 'lapse_deadline', l.detail ->> 'deadline')::timestamptz,
+         NULL::timestamptz, -- the clock ran again from the lapse on
          l.ledger_id
     FROM og.ledger l
     LEFT JOIN LATERAL (
