@@ -447,9 +447,10 @@ char *og_metrics_render(size_t *len)
 /* Server ------------------------------------------------------------------------------ */
 
 /* Connections served at once, and how long one may stay idle: a scraper needs one, and
- * `onegridctl status` another. The connection whose last request (or connect) came longest
- * ago makes room for a new one (see on_connection): the idle timeout alone does not end one that
- * sends a byte every few seconds, and four of those held the server (review). */
+ * `onegridctl status` another. When they are all taken, the peer address holding the most
+ * of them gives up the one whose last request (or connect) came longest ago for a new one
+ * (see on_connection): the idle timeout alone does not end one that sends a byte every few
+ * seconds, and four of those held the server (review). */
 #define MAX_CONNECTIONS 8
 #define TIMEOUT_S       5
 /* libmicrohttpd's own limit: room for the new connection while the ones made to leave
@@ -460,7 +461,30 @@ struct slot {
     int fd;           /* -1: free */
     bool leaving;     /* shut down to make room; closes at libmicrohttpd's next turn */
     int64_t since_us; /* accepted, or its last request came */
+    uint8_t addr[16]; /* the peer's address (not its port): addr_len bytes */
+    uint8_t addr_len;
 };
+
+/* The address (IPv4: 4 bytes, IPv6: 16; else none) of a connection's peer into slot t. */
+static void peer_address(struct MHD_Connection *conn, struct slot *t)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    t->addr_len = 0;
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(t->addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        t->addr_len = 4;
+    } else if (sa && sa->sa_family == AF_INET6) {
+        memcpy(t->addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        t->addr_len = 16;
+    }
+}
+
+static bool same_peer(const struct slot *a, const struct slot *b)
+{
+    return a->addr_len == b->addr_len && memcmp(a->addr, b->addr, a->addr_len) == 0;
+}
 
 struct og_metrics_server {
     struct MHD_Daemon *mhd;
@@ -594,16 +618,19 @@ static char *health(const struct og_metrics_server *s, size_t *len)
 }
 
 /* libmicrohttpd's thread, as a connection opens and closes. When MAX_CONNECTIONS are
- * open already, the one that has waited longest since it connected (or since its
- * last request) is shut down for the new one: a peer that opens connections and sends
- * slowly cannot keep a scraper out, it only loses its oldest connection (peers that connect
- * again each time they are closed still can: docs/operating.md). */
+ * open already, one is shut down for the new one: of the peer address that holds the most
+ * (the new one counted for its own address), the one that has waited longest since it
+ * connected (or since its last request). A peer that opens connections and sends slowly
+ * cannot keep a scraper out: it only loses its oldest connection, and one that connects
+ * again each time it is closed loses its own again, not the scraper's, as long as the
+ * scraper comes from another address (peers sharing the scraper's address still can:
+ * docs/operating.md). */
 static void on_connection(void *arg, struct MHD_Connection *conn, void **context,
                           enum MHD_ConnectionNotificationCode code)
 {
     struct og_metrics_server *s = arg;
-    struct slot *slot = *context, *free_slot = NULL, *oldest = NULL;
-    size_t open = 0;
+    struct slot *slot = *context, *free_slot = NULL, *victim = NULL, fresh = {.fd = -1};
+    size_t open = 0, most = 0;
 
     if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         if (slot)
@@ -613,6 +640,7 @@ static void on_connection(void *arg, struct MHD_Connection *conn, void **context
     }
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    peer_address(conn, &fresh);
     for (size_t i = 0; i < MHD_CONNECTIONS; i++) {
         struct slot *t = &s->slots[i];
         if (t->fd < 0) {
@@ -623,17 +651,24 @@ static void on_connection(void *arg, struct MHD_Connection *conn, void **context
         if (t->leaving)
             continue;
         open++;
-        if (!oldest || t->since_us < oldest->since_us)
-            oldest = t;
+        size_t held = same_peer(t, &fresh); /* this peer's, the new one included */
+        for (size_t j = 0; j < MHD_CONNECTIONS; j++)
+            held += s->slots[j].fd >= 0 && !s->slots[j].leaving && same_peer(t, &s->slots[j]);
+        if (held > most || (held == most && t->since_us < victim->since_us)) {
+            victim = t;
+            most = held;
+        }
     }
-    if (open >= MAX_CONNECTIONS && oldest) {
-        shutdown(oldest->fd, SHUT_RDWR);
-        oldest->leaving = true;
+    if (open >= MAX_CONNECTIONS && victim) {
+        shutdown(victim->fd, SHUT_RDWR);
+        victim->leaving = true;
         og_metrics_inc(s->dropped);
     }
     if (!free_slot || !info)
         return; /* not tracked: cannot happen below libmicrohttpd's own limit */
-    *free_slot = (struct slot){.fd = info->connect_fd, .since_us = og_mono_us()};
+    fresh.fd = info->connect_fd;
+    fresh.since_us = og_mono_us();
+    *free_slot = fresh;
     *context = free_slot;
 }
 
@@ -690,9 +725,9 @@ struct og_metrics_server *og_metrics_server_start(const char *listen, bool allow
         s->slots[i].fd = -1;
     s->dropped = og_metrics_counter(
         "onegrid_http_connections_dropped_total", NULL,
-        "Connections to /metrics and /health closed to make room for a new one (the one whose "
-        "last request, or connection, came longest ago; more open at once than the server "
-        "serves)");
+        "Connections to /metrics and /health closed to make room for a new one (of the peer "
+        "address holding the most, the one whose last request, or connection, came longest "
+        "ago; more open at once than the server serves)");
 
     started_mono = og_mono_us();
     snprintf(labels, sizeof(labels), "daemon=\"%s\",version=\"%s\"", daemon, ONEGRID_VERSION);

@@ -15,7 +15,9 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metrics.h"
@@ -234,6 +236,103 @@ static void test_slow_peers_make_room(void **state)
     assert_true(closed >= SLOW - 8);
 }
 
+struct churn {
+    int port;
+    atomic_bool stop;
+    atomic_int connected; /* connections made */
+};
+
+/* Holds 8 connections from 127.0.0.1 that never send a request, and connects again at once
+ * whenever the server closes one. */
+static void *reconnect(void *arg)
+{
+    struct churn *c = arg;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)c->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fds[8];
+    for (int i = 0; i < 8; i++)
+        fds[i] = -1;
+    while (!atomic_load(&c->stop)) {
+        for (int i = 0; i < 8; i++) {
+            char b;
+            if (fds[i] >= 0) {
+                ssize_t n = recv(fds[i], &b, 1, MSG_DONTWAIT);
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                    continue; /* still held */
+                close(fds[i]);
+            }
+            fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+            if (fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&a, sizeof(a)) == 0)
+                atomic_fetch_add(&c->connected, 1);
+        }
+        sched_yield();
+    }
+    for (int i = 0; i < 8; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return NULL;
+}
+
+/* GET /health from 127.0.0.2 to 127.0.0.1:port, the request sent wait_ms after the
+ * connection is made (a slow scraper): whether it was answered 200. */
+static bool slow_get_from_another_address(int port, int wait_ms)
+{
+    struct sockaddr_in from = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    static const char req[] = "GET /health HTTP/1.0\r\n\r\n";
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = wait_ms * 1000000L};
+    struct timeval tv = {.tv_sec = 30};
+    char buf[64] = "";
+    ssize_t n;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof(to)), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    nanosleep(&pause, NULL);
+    bool ok = send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(req) - 1 &&
+              (n = read(fd, buf, sizeof(buf) - 1)) > 0;
+    close(fd);
+    return ok && strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 8, " 200 ", 5) == 0;
+}
+
+/* Peers that connect again each time they are closed do not keep out a scraper that comes
+ * from another address, however slowly it sends its request: the address holding the most
+ * connections gives one up. Before, the server closed whichever connection had waited
+ * longest, and eight connections churning from one address pushed the scraper's out in
+ * less than a millisecond: none of 20 answered (review). */
+static void test_reconnecting_peers_make_room(void **state)
+{
+    (void)state;
+    char listen[32], err[256];
+    int port = free_port(), answered = 0;
+    struct og_metrics_server *srv;
+    struct og_metric *dropped;
+
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    srv = og_metrics_server_start(listen, false, "test", err, sizeof(err));
+    if (!srv)
+        fail_msg("metrics server: %s", err);
+    dropped = og_metrics_counter("onegrid_http_connections_dropped_total", NULL, "");
+    struct churn c = {.port = port};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reconnect, &c), 0);
+    while (atomic_load(&c.connected) < 8)
+        sched_yield();
+    int64_t dropped_before = og_metrics_value(dropped);
+    for (int i = 0; i < 5; i++)
+        answered += slow_get_from_another_address(port, 20);
+    int64_t drops = og_metrics_value(dropped) - dropped_before;
+    atomic_store(&c.stop, true);
+    pthread_join(t, NULL);
+    og_metrics_server_stop(&srv);
+    assert_true(drops >= 5); /* the churning peers were closed to make room, each time */
+    assert_int_equal(answered, 5);
+}
+
 #define ROUNDS 200000
 
 static void *count(void *arg)
@@ -280,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_health_error_stays_utf8),
         cmocka_unit_test(test_slow_peers_make_room),
+        cmocka_unit_test(test_reconnecting_peers_make_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
