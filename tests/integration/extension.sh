@@ -57,6 +57,10 @@ open_repair() { # open_repair ID: a routine repair reported now on dispatch's cl
 	grep "\"id\":\"$1\"" "$TEST_DIR/$1.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}'
 }
 deadline() { sql "$TEST_DB" "SELECT deadline_at FROM og.case WHERE case_id = '$1'"; }
+ended_to() { # ended_to CASE: the units told its request ended (extension_ended), a row each
+	sql "$TEST_DB" "SELECT coalesce(string_agg(unit_code, ' ' ORDER BY unit_code, seq), '') || ' '
+	                  FROM og.assignment WHERE case_id = '$1' AND kind = 'extension_ended'"
+}
 levels() { sql "$TEST_DB" "SELECT count(*) FROM audit.escalations WHERE case_id = '$1'"; }
 
 feed_kinds() { # feed_kinds CASE: its feed rows to the units other than the holder, in order
@@ -156,6 +160,9 @@ assert_match "a request after the deadline: refused" 'REASON_INVALID_TRANSITION.
 # Dec 1; plus 2 working days: Thu Dec 3 17:00.
 assert_match "the street office approves" '"outcome":"stored"' "$(send "$STREET_SUP" "$A" STATUS_EXTENDED 2)"
 assert_eq "the new deadline" "2026-12-03 09:00:00+00" "$(deadline "$A")"
+ASKED=$(printf '%s\n' "$COMMUNITY_SUP" "$STREET_SUP" "$DISTRICT_SUP" | grep -vx "$HOLDER" | sort | tr '\n' ' ')
+assert_eq "the units that were asked hear that it is decided (before: only a lapse was told)" \
+	"$ASKED" "$(ended_to "$A")"
 assert_eq "the holder keeps the case, the clock runs" "$HOLDER||" \
 	"$(sql "$TEST_DB" "SELECT unit_code, paused_at, extension_days FROM og.case WHERE case_id = '$A'")"
 # Nothing to wait for here: a case that is not overdue does not escalate. The second gives
@@ -183,6 +190,17 @@ assert_eq "D's clock runs again, due as before" "running|$DUE_D" \
 assert_eq "the holder hears that its clock runs again" "1|$DUE_D" \
 	"$(sql "$TEST_DB" "SELECT count(*), max(deadline_at) FROM og.assignment WHERE case_id = '$D'
 	                   AND unit_code = '$HOLDER' AND kind = 'deadline_changed'")"
+assert_eq "the units asked hear that D's request is decided" "$ASKED" "$(ended_to "$D")"
+# The unit asks again on the Sunday, then goes on working (accepted) on the Monday: its own
+# step ends the request, and the units asked hear so.
+assert_match "D's second request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$D" STATUS_EXTENSION_REQUESTED 1)"
+dispatch_at "2026-11-30 01:00:00"
+assert_match "its unit accepts D, ending the request" '"outcome":"stored"' "$(send "$HOLDER" "$D" STATUS_ACCEPTED)"
+assert_eq "D's clock runs again" "running" "$(sql "$TEST_DB" "SELECT clock FROM og.case WHERE case_id = '$D'")"
+assert_eq "the units asked hear that the request the unit's own step ended is no longer theirs" \
+	"$(for u in $ASKED; do printf '%s %s ' "$u" "$u"; done)" "$(ended_to "$D")"
+assert_match "a refusal of it now: nothing is pending" 'REASON_INVALID_TRANSITION.*no extension request is pending' \
+	"$(send "$DISTRICT_SUP" "$D" STATUS_EXTENSION_REFUSED)"
 dispatch_at "2026-11-30 01:30:00"
 assert_match "the district refuses" '"outcome":"stored"' "$(send "$DISTRICT_SUP" "$A" STATUS_EXTENSION_REFUSED)"
 assert_eq "the clock resumes as it was" "2026-12-07 09:00:00+00" "$(deadline "$A")"
@@ -213,6 +231,7 @@ assert_eq "the clock resumed as of the lapse" "2026-12-10 09:00:00+00||" \
 assert_eq "the holder hears of its new deadline in its feed" 1 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment WHERE case_id = '$C' AND unit_code = '$HOLDER'
 	                   AND kind = 'deadline_changed' AND deadline_at = '2026-12-10 09:00:00+00'")"
+assert_eq "a lapse is told as such, not as ended" " " "$(ended_to "$C")"
 assert_eq "the units that were asked to decide hear that it lapsed" \
 	"$(printf '%s\n' "$COMMUNITY_SUP" "$STREET_SUP" "$DISTRICT_SUP" | grep -vx "$HOLDER" | sort | tr '\n' ' ')" \
 	"$(sql "$TEST_DB" "SELECT string_agg(unit_code, ' ' ORDER BY unit_code) || ' ' FROM og.assignment

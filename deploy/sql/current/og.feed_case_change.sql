@@ -21,6 +21,10 @@
 --   extension_lapsed        an extension request lapsed undecided
 --                           (extension_decision_days): the units it waited for hear that it
 --                           is no longer theirs to decide
+--   extension_ended         an extension request stopped waiting otherwise: approved or
+--                           refused by one of those units, or ended by the holding unit's
+--                           own next step (or the case left the unit): the same units hear
+--                           that it is no longer theirs to decide (migration 026)
 --   extension_requested     an extension request (申请延期) waits for a supervising unit of
 --                           the case's community, street or district: each hears of it
 --                           (never the unit that asked); after the lapse of the one before
@@ -124,6 +128,16 @@ BEGIN
                 AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
                                     left(c.area_code, 6))
                 AND v.unit_code IS DISTINCT FROM c.unit_code
+             UNION ALL
+             -- A pending request ended otherwise: decided (by one of them), or ended by the
+             -- holder's own step. Told to the units asked: the old holder is not one of them.
+             SELECT DISTINCT 6, v.unit_code, 'extension_ended'
+               FROM og.supervisor v
+              WHERE c.old_paused IS NOT NULL AND c.paused_at IS NULL
+                AND c.lapsed IS NOT DISTINCT FROM c.old_lapsed
+                AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
+                                    left(c.area_code, 6))
+                AND v.unit_code IS DISTINCT FROM c.old_unit
              UNION ALL
              SELECT DISTINCT 7, v.unit_code, 'extension_requested'
                FROM og.supervisor v
