@@ -75,18 +75,38 @@ feed_kinds() { # feed_kinds CASE: its feed rows to the units other than the hold
 # scans (intake names what it holds), the one decision records the lapse and the new
 # request: the units asked hear that the first lapsed, then that the second waits (before,
 # only that one lapsed: the trigger took a pause that had moved for no new request).
+# F, the same, but its unit returns it instead (退回) after the lapse: the case goes to
+# another unit, on a clock of its own.
 dispatch_at "2026-11-09 02:00:00"
 E=$(open_repair repair-e)
+F=$(open_repair repair-f)
 HOLDER=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$E'")
 assert_match "E's first request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$E" STATUS_EXTENSION_REQUESTED 2)"
+assert_match "F's request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$F" STATUS_EXTENSION_REQUESTED 2)"
 og_stop dispatch "$TEST_DIR"
 before=$(og_metric "$IPORT" onegrid_intake_received_total)
 send "$HOLDER" "$E" STATUS_EXTENSION_REQUESTED 3 >"$TEST_DIR/e2.txt" &
 e2=$!
-og_poll 30 og_metric_at_least "$IPORT" onegrid_intake_received_total $((before + 1)) ||
-	fail "intake receives E's second request"
+send "$HOLDER" "$F" STATUS_RETURNED >"$TEST_DIR/f2.txt" &
+f2=$!
+og_poll 30 og_metric_at_least "$IPORT" onegrid_intake_received_total $((before + 2)) ||
+	fail "intake receives E's second request and F's return"
 dispatch_at "2026-11-11 01:30:00"
-wait "$e2"
+wait "$e2" "$f2"
+assert_match "F's return, after its request lapsed, is stored" '"outcome":"stored"' "$(cat "$TEST_DIR/f2.txt")"
+F_UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$F'")
+[[ -n $F_UNIT && $F_UNIT != "$HOLDER" ]] || fail "F is re-routed to another unit (got \"$F_UNIT\")"
+assert_eq "the units asked to decide F's request hear that it lapsed; the unit that asked does not (before: the new holder was left out, the requester told)" \
+	"$(printf '%s\n' "$COMMUNITY_SUP" "$STREET_SUP" "$DISTRICT_SUP" | grep -vx "$HOLDER" | sort | tr '\n' ' ')" \
+	"$(sql "$TEST_DB" "SELECT string_agg(unit_code, ' ' ORDER BY unit_code) || ' ' FROM og.assignment
+	                   WHERE case_id = '$F' AND kind = 'extension_lapsed'")"
+# (Here the new unit's 5 working days end the same day as the resumed clock would have:
+# test_decide's test_lapse_deadline_before_the_step has them differ.)
+assert_eq "the auditor sees F's lapse with the deadline it left, from the return's decision (延期记录)" "t|t|t" \
+	"$(sql "$TEST_DB" "SELECT x.deadline_after > x.deadline_before, x.paused_at IS NULL,
+	                          x.deadline_after = (l.detail ->> 'lapse_deadline')::timestamptz
+	                     FROM audit.extensions x JOIN og.ledger l ON l.ledger_id = x.ledger_id
+	                    WHERE x.case_id = '$F' AND x.step = 'EXTENSION_LAPSED'")"
 assert_match "E's second request, after the first lapsed, is stored" '"outcome":"stored"' "$(cat "$TEST_DIR/e2.txt")"
 assert_eq "one decision records the lapse and pauses the clock again" "1|paused" \
 	"$(sql "$TEST_DB" "SELECT (SELECT count(*) FROM og.ledger WHERE case_id = '$E' AND kind = 'decision'

@@ -122,15 +122,17 @@ BEGIN
              -- hears of it (never the unit that asked). A request received after the one
              -- before it lapsed, decided before the scan recorded that lapse, does both in
              -- one decision: the clock paused before and after, at another moment.
+             -- Never the unit that asked, which held the case before this decision (its
+             -- return may have recorded the lapse and given the case to one of them).
              SELECT DISTINCT 6, v.unit_code, 'extension_lapsed'
                FROM og.supervisor v
               WHERE c.lapsed IS NOT NULL AND c.lapsed IS DISTINCT FROM c.old_lapsed
                 AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
                                     left(c.area_code, 6))
-                AND v.unit_code IS DISTINCT FROM c.unit_code
+                AND v.unit_code IS DISTINCT FROM c.old_unit
              UNION ALL
-             -- A pending request ended otherwise: decided (by one of them), or ended by the
-             -- holder's own step. Told to the units asked: the old holder is not one of them.
+             -- A pending request ended otherwise: decided (by one of them), ended by the
+             -- holder's own step, or the case closed or voided. Told to the units asked.
              SELECT DISTINCT 6, v.unit_code, 'extension_ended'
                FROM og.supervisor v
               WHERE c.old_paused IS NOT NULL AND c.paused_at IS NULL
