@@ -1094,6 +1094,43 @@ static int find_table(const char *base)
     return -1;
 }
 
+/* Extension requests waiting for a supervisor that supervisors.csv replaces (or removes, or
+ * gives an area that had none): the feed told the units registered when the request came,
+ * and tells those registered when it ends, so the replaced unit's work list keeps it and the
+ * new one is told of an end it never heard requested. Warned of, not refused: the operator
+ * may be replacing a unit that is gone. -1 when the query failed. */
+static int warn_pending_extensions(PGconn *c, const struct given *g)
+{
+    int sup = find_table("supervisors.csv");
+    PGresult *r;
+    if (sup < 0 || !g[sup].path)
+        return 0;
+    r = run(c, "og.supervisor",
+            "WITH areas AS ("
+            "  SELECT coalesce(o.area_code, i.area_code) AS area_code, o.unit_code AS old_unit, "
+            "         i.unit_code AS new_unit "
+            "    FROM og.supervisor o FULL JOIN pg_temp.imp_supervisor i ON i.area_code = o.area_code "
+            "   WHERE o.unit_code IS DISTINCT FROM i.unit_code) "
+            "SELECT k.case_id, a.area_code, coalesce(a.old_unit, 'none'), coalesce(a.new_unit, 'none') "
+            "  FROM og.case k JOIN areas a "
+            "    ON a.area_code IN (left(k.area_code, 12), left(k.area_code, 9), left(k.area_code, 6)) "
+            " WHERE k.paused_at IS NOT NULL "
+            " ORDER BY 1, 2",
+            0, NULL);
+    if (!r)
+        return -1;
+    for (int i = 0; i < PQntuples(r); i++)
+        fprintf(stderr,
+                "onegridctl registry: warning: case %s waits for a decision on an extension "
+                "request, and %s changes the supervisor of area %s from %s to %s: the feed told "
+                "%s of the request and tells %s when it ends; have it decided first "
+                "(docs/integrating.md)\n",
+                PQgetvalue(r, i, 0), g[sup].path, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                PQgetvalue(r, i, 3), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+    PQclear(r);
+    return 0;
+}
+
 static void known_files(FILE *out)
 {
     for (int i = 0; i < NTABLES; i++)
@@ -1381,6 +1418,8 @@ static int cmd_import(int argc, char **argv)
         changes += k[i].added + k[i].changed + k[i].removed;
     }
     fflush(stdout);
+    if (warn_pending_extensions(c, g))
+        goto out;
 
     /* Added and changed rows in the order of the foreign keys, removed ones in reverse. */
     for (int i = 0; i < NTABLES; i++) {

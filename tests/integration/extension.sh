@@ -194,6 +194,20 @@ assert_eq "and it is not overdue now" 0 "$(levels "$A")"
 # hours left run from Mon 09:30 to Mon Dec 7 16:30, the close of Mon Dec 7.
 dispatch_at "2026-11-26 02:00:00"
 send "$HOLDER" "$A" STATUS_EXTENSION_REQUESTED 5 >/dev/null
+# An operator about to replace the street's supervisor while A's request waits for it is
+# warned: the replaced unit's work list would keep the request (docs/integrating.md).
+OTHER_ST=$(sql "$TEST_DB" "SELECT unit_code FROM og.supervisor WHERE length(area_code) = 9
+                           AND unit_code <> '$STREET_SUP' ORDER BY 1 LIMIT 1")
+mkdir -p "$TEST_DIR/reg"
+sql "$TEST_DB" "COPY (SELECT area_code, CASE WHEN area_code = left('$AREA', 9) THEN '$OTHER_ST' ELSE unit_code END
+                      AS unit_code FROM og.supervisor ORDER BY 1) TO STDOUT (FORMAT csv, HEADER)" \
+	>"$TEST_DIR/reg/supervisors.csv"
+"$ONEGRID_BIN/onegridctl" registry import --db "dbname=$TEST_DB" --dry-run "$TEST_DIR/reg/supervisors.csv" \
+	>"$TEST_DIR/reg.out" 2>"$TEST_DIR/reg.err" || fail "registry import --dry-run: $(cat "$TEST_DIR/reg.err")"
+assert_match "the operator replacing the street's supervisor is warned of A's pending request" \
+	"warning: case $A waits for a decision on an extension request, and .*supervisors.csv changes the supervisor of area ${AREA:0:9} from $STREET_SUP to $OTHER_ST" \
+	"$(cat "$TEST_DIR/reg.err")"
+assert_match "and only warned: the dry run checks the change" "dry run: 1 change checked" "$(cat "$TEST_DIR/reg.out")"
 
 # D: Fri 27th 10:00 a repair; Sat 28th 10:00 its unit asks, Sun 29th 10:00 the district
 # refuses. The pause used no working time: the deadline stays as it was, and the holder
