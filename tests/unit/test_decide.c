@@ -1122,17 +1122,31 @@ static void test_extension_request_lapses(void **state)
  * across it, and its first turn decided its inbox). The update is judged as received: a
  * refusal received after the lapse is refused for that; the unit's next request, received
  * after it, is a new one against the clock resumed at the lapse, not "already pending". */
+/* A demand case whose unit asked for 3 working days at NOW + 1 h, with a working day to
+ * decide (extension_decision_days 1): *asked, when the request lapses (*lapses) and the
+ * deadline the lapse leaves (*resumed). */
+static struct og_case *lapsing_request(struct fixture *fx, char *id, int64_t *asked,
+                                       int64_t *lapses, int64_t *resumed)
+{
+    struct og_case *c = demand_case(fx, id);
+    int64_t due = c->deadline;
+    *asked = NOW + 3600;
+    fx->dc.extension_decision_days = 1;
+    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, *asked));
+    *lapses = og_extension_lapses(&fx->dc, c);
+    *resumed = og_calendar_resume(og_registry_calendar(fx->reg), due, *asked, *lapses,
+                                  "working_days");
+    return c;
+}
+
 static void test_extension_lapse_judged_by_receipt(void **state)
 {
     struct fixture *fx = *state;
     struct og_calendar *cal = og_registry_calendar(fx->reg);
     char id[32];
-    struct og_case *c = demand_case(fx, id);
-    int64_t due = c->deadline, asked = NOW + 3600;
-    fx->dc.extension_decision_days = 1;
-    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked));
-    int64_t lapses = og_extension_lapses(&fx->dc, c), late = lapses + 86400;
-    int64_t resumed = og_calendar_resume(cal, due, asked, lapses, "working_days");
+    int64_t asked, lapses, resumed;
+    struct og_case *c = lapsing_request(fx, id, &asked, &lapses, &resumed);
+    int64_t late = lapses + 86400;
 
     expect_reject(
         "a refusal received after the lapse",
@@ -1167,15 +1181,11 @@ static void test_extension_lapse_judged_by_receipt(void **state)
 static void test_lapse_deadline_before_the_step(void **state)
 {
     struct fixture *fx = *state;
-    struct og_calendar *cal = og_registry_calendar(fx->reg);
     char id[32];
-    struct og_case *c = demand_case(fx, id);
-    int64_t due = c->deadline, asked = NOW + 3600;
-    fx->dc.extension_decision_days = 1;
-    decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked));
+    int64_t asked, lapses, resumed;
+    (void)lapsing_request(fx, id, &asked, &lapses, &resumed);
     /* Decided a week after the lapse (dispatch away): the next unit's clock starts then. */
-    int64_t lapses = og_extension_lapses(&fx->dc, c), late = lapses + 7 * 86400;
-    int64_t resumed = og_calendar_resume(cal, due, asked, lapses, "working_days");
+    int64_t late = lapses + 7 * 86400;
     Onegrid__V1__Decision *d =
         extension_received(fx, id, "unit-a", S(RETURNED), 0, lapses + 60, late);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));

@@ -120,6 +120,17 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* A metrics server on 127.0.0.1:port; the test fails when it cannot start. */
+static struct og_metrics_server *serve(int port)
+{
+    char listen[32], err[256];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+    struct og_metrics_server *srv = og_metrics_server_start(listen, false, "test", err, sizeof(err));
+    if (!srv)
+        fail_msg("metrics server: %s", err);
+    return srv;
+}
+
 /* GET path from 127.0.0.1:port (HTTP/1.0: the server closes after it) into buf; returns
  * the body. */
 static const char *http_get(int port, const char *path, char *buf, size_t size)
@@ -152,15 +163,12 @@ static const char *http_get(int port, const char *path, char *buf, size_t size)
 static void test_health_error_stays_utf8(void **state)
 {
     (void)state;
-    char listen[32], err[256], error[512] = "x", buf[4096];
+    char error[512] = "x", buf[4096];
     int port = free_port();
     struct og_metrics_server *srv;
     for (int i = 0; i < 100; i++)
         strcat(error, "数");
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-    srv = og_metrics_server_start(listen, false, "test", err, sizeof(err));
-    if (!srv)
-        fail_msg("metrics server: %s", err);
+    srv = serve(port);
     og_metrics_error(error);
     const char *json = http_get(port, "/health", buf, sizeof(buf));
     og_metrics_server_stop(&srv);
@@ -196,15 +204,12 @@ static void test_slow_peers_make_room(void **state)
     (void)state;
     enum { SLOW = 20 };
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    char listen[32], err[256], buf[4096];
+    char buf[4096];
     int port = free_port(), fds[SLOW], closed = 0;
     struct og_metrics_server *srv;
     struct og_metric *dropped;
 
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-    srv = og_metrics_server_start(listen, false, "test", err, sizeof(err));
-    if (!srv)
-        fail_msg("metrics server: %s", err);
+    srv = serve(port);
     dropped = og_metrics_counter("onegrid_http_connections_dropped_total", NULL, "");
     int64_t dropped_before = og_metrics_value(dropped);
     a.sin_port = htons((uint16_t)port);
@@ -307,15 +312,11 @@ static bool slow_get_from_another_address(int port, int wait_ms)
 static void test_reconnecting_peers_make_room(void **state)
 {
     (void)state;
-    char listen[32], err[256];
     int port = free_port(), answered = 0;
     struct og_metrics_server *srv;
     struct og_metric *dropped;
 
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-    srv = og_metrics_server_start(listen, false, "test", err, sizeof(err));
-    if (!srv)
-        fail_msg("metrics server: %s", err);
+    srv = serve(port);
     dropped = og_metrics_counter("onegrid_http_connections_dropped_total", NULL, "");
     struct churn c = {.port = port};
     pthread_t t;
