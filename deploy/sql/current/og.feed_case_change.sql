@@ -22,9 +22,9 @@
 --                           (extension_decision_days): the units it waited for hear that it
 --                           is no longer theirs to decide
 --   extension_ended         an extension request stopped waiting otherwise: approved or
---                           refused by one of those units, or ended by the holding unit's
---                           own next step (or the case left the unit): the same units hear
---                           that it is no longer theirs to decide (migration 026)
+--                           refused by one of those units, ended by the holding unit's own
+--                           next step (a return too), or the case voided: the same units
+--                           hear that it is no longer theirs to decide (migration 026)
 --   extension_requested     an extension request (申请延期) waits for a supervising unit of
 --                           the case's community, street or district: each hears of it
 --                           (never the unit that asked); after the lapse of the one before
@@ -132,7 +132,7 @@ BEGIN
                 AND v.unit_code IS DISTINCT FROM c.old_unit
              UNION ALL
              -- A pending request ended otherwise: decided (by one of them), ended by the
-             -- holder's own step, or the case closed or voided. Told to the units asked.
+             -- holder's own step, or the case voided. Told to the units asked.
              SELECT DISTINCT 6, v.unit_code, 'extension_ended'
                FROM og.supervisor v
               WHERE c.old_paused IS NOT NULL AND c.paused_at IS NULL
