@@ -39,11 +39,15 @@ COMMUNITY_SUP=$(sql "$TEST_DB" "SELECT unit_code FROM og.supervisor WHERE area_c
 [[ -n $STREET_SUP && -n $DISTRICT_SUP && -n $COMMUNITY_SUP ]] || fail "the sample registers no supervisors for $AREA"
 echo 0 >"$TEST_DIR/n"
 send() { # send UNIT CASE STATUS [DAYS]: publishes one status update, prints the answer
-	local days='' n
+	# Its id is ext-N, N counted in a file (send is called in $( )); two sends at once (in the
+	# background) name theirs in SEND_ID instead, or they could take the same N.
+	local days='' n=${SEND_ID:-}
 	[[ -n ${4:-} ]] && days=",\"extension_working_days\":$4"
-	n=$(($(cat "$TEST_DIR/n") + 1)) # called in $( ), so the count lives in a file
-	echo "$n" >"$TEST_DIR/n"
-	printf '{"id":"ext-%d","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s","note":"等待配件到货"%s}}\n' \
+	if [[ -z $n ]]; then
+		n=$(($(cat "$TEST_DIR/n") + 1))
+		echo "$n" >"$TEST_DIR/n"
+	fi
+	printf '{"id":"ext-%s","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s","note":"等待配件到货"%s}}\n' \
 		"$n" "$NOW" "$2" "$3" "$1" "$days" >"$TEST_DIR/s$n.jsonl"
 	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/s$n.out" \
 		"$TEST_DIR/s$n.jsonl" >/dev/null 2>&1 || true
@@ -85,9 +89,9 @@ assert_match "E's first request is stored" '"outcome":"stored"' "$(send "$HOLDER
 assert_match "F's request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$F" STATUS_EXTENSION_REQUESTED 2)"
 og_stop dispatch "$TEST_DIR"
 before=$(og_metric "$IPORT" onegrid_intake_received_total)
-send "$HOLDER" "$E" STATUS_EXTENSION_REQUESTED 3 >"$TEST_DIR/e2.txt" &
+SEND_ID=e2 send "$HOLDER" "$E" STATUS_EXTENSION_REQUESTED 3 >"$TEST_DIR/e2.txt" &
 e2=$!
-send "$HOLDER" "$F" STATUS_RETURNED >"$TEST_DIR/f2.txt" &
+SEND_ID=f2 send "$HOLDER" "$F" STATUS_RETURNED >"$TEST_DIR/f2.txt" &
 f2=$!
 og_poll 30 og_metric_at_least "$IPORT" onegrid_intake_received_total $((before + 2)) ||
 	fail "intake receives E's second request and F's return"
