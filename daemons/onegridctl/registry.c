@@ -1105,18 +1105,19 @@ static int warn_pending_extensions(PGconn *c, const struct given *g)
     PGresult *r;
     if (sup < 0 || !g[sup].path)
         return 0;
-    r = run(c, "og.supervisor",
-            "WITH areas AS ("
-            "  SELECT coalesce(o.area_code, i.area_code) AS area_code, o.unit_code AS old_unit, "
-            "         i.unit_code AS new_unit "
-            "    FROM og.supervisor o FULL JOIN pg_temp.imp_supervisor i ON i.area_code = o.area_code "
-            "   WHERE o.unit_code IS DISTINCT FROM i.unit_code) "
-            "SELECT k.case_id, a.area_code, coalesce(a.old_unit, 'none'), coalesce(a.new_unit, 'none') "
-            "  FROM og.case k JOIN areas a "
-            "    ON a.area_code IN (left(k.area_code, 12), left(k.area_code, 9), left(k.area_code, 6)) "
-            " WHERE k.paused_at IS NOT NULL "
-            " ORDER BY 1, 2",
-            0, NULL);
+    r = run(
+        c, "og.supervisor",
+        "WITH areas AS ("
+        "  SELECT coalesce(o.area_code, i.area_code) AS area_code, o.unit_code AS old_unit, "
+        "         i.unit_code AS new_unit "
+        "    FROM og.supervisor o FULL JOIN pg_temp.imp_supervisor i ON i.area_code = o.area_code "
+        "   WHERE o.unit_code IS DISTINCT FROM i.unit_code) "
+        "SELECT k.case_id, a.area_code, coalesce(a.old_unit, 'none'), coalesce(a.new_unit, 'none') "
+        "  FROM og.case k JOIN areas a "
+        "    ON a.area_code IN (left(k.area_code, 12), left(k.area_code, 9), left(k.area_code, 6)) "
+        " WHERE k.paused_at IS NOT NULL "
+        " ORDER BY 1, 2",
+        0, NULL);
     if (!r)
         return -1;
     for (int i = 0; i < PQntuples(r); i++)

@@ -15,6 +15,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/faults.sh"
+source "$(dirname "$0")/../lib/events.sh"
 
 test_begin "extension"
 test_createdb
@@ -49,16 +50,14 @@ send() { # send UNIT CASE STATUS [DAYS]: publishes one status update, prints the
 	fi
 	printf '{"id":"ext-%s","source":"zongzhi","type":"status","time":"%s","status":{"case_id":"%s","status":"%s","unit":"%s","note":"等待配件到货"%s}}\n' \
 		"$n" "$NOW" "$2" "$3" "$1" "$days" >"$TEST_DIR/s$n.jsonl"
-	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/s$n.out" \
-		"$TEST_DIR/s$n.jsonl" >/dev/null 2>&1 || true
+	og_publish_named "$TEST_DIR" "s$n" || true
 	cat "$TEST_DIR/s$n.out"
 }
 open_repair() { # open_repair ID: a routine repair reported now on dispatch's clock; prints its case
 	printf '{"id":"%s","source":"zongzhi","type":"report","time":"%s","subject":"%s","report":{"category":"demand.repair","title":"楼道灯不亮","channel":"CHANNEL_GRID_PATROL"}}\n' \
 		"$1" "$NOW" "$GRID" >"$TEST_DIR/$1.jsonl"
-	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --results "$TEST_DIR/$1.out" \
-		"$TEST_DIR/$1.jsonl" >/dev/null
-	grep "\"id\":\"$1\"" "$TEST_DIR/$1.out" | grep -o '[0-9]\{6\}-[0-9]\{8\}'
+	og_publish_named "$TEST_DIR" "$1" || fail "publish $1: $(cat "$TEST_DIR/$1.txt")"
+	og_case_of "$TEST_DIR" "$1"
 }
 deadline() { sql "$TEST_DB" "SELECT deadline_at FROM og.case WHERE case_id = '$1'"; }
 ended_to() { # ended_to CASE: the units told its request ended (extension_ended), a row each

@@ -1134,8 +1134,8 @@ static struct og_case *lapsing_request(struct fixture *fx, char *id, int64_t *as
     fx->dc.extension_decision_days = 1;
     decision_free(extension(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, *asked));
     *lapses = og_extension_lapses(&fx->dc, c);
-    *resumed = og_calendar_resume(og_registry_calendar(fx->reg), due, *asked, *lapses,
-                                  "working_days");
+    *resumed =
+        og_calendar_resume(og_registry_calendar(fx->reg), due, *asked, *lapses, "working_days");
     return c;
 }
 

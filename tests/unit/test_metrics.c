@@ -125,7 +125,8 @@ static struct og_metrics_server *serve(int port)
 {
     char listen[32], err[256];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-    struct og_metrics_server *srv = og_metrics_server_start(listen, false, "test", err, sizeof(err));
+    struct og_metrics_server *srv =
+        og_metrics_server_start(listen, false, "test", err, sizeof(err));
     if (!srv)
         fail_msg("metrics server: %s", err);
     return srv;
@@ -321,8 +322,17 @@ static void test_reconnecting_peers_make_room(void **state)
     struct churn c = {.port = port};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, reconnect, &c), 0);
-    while (atomic_load(&c.connected) < 8)
+    /* Polled, not waited for without end: a machine that cannot connect fails the test. */
+    int64_t give_up = og_mono_us() + 30 * 1000000LL;
+    while (atomic_load(&c.connected) < 8 && og_mono_us() < give_up)
         sched_yield();
+    if (atomic_load(&c.connected) < 8) {
+        atomic_store(&c.stop, true);
+        pthread_join(t, NULL);
+        og_metrics_server_stop(&srv);
+        fail_msg("the churning peer made %d of its 8 connections in 30 s",
+                 atomic_load(&c.connected));
+    }
     int64_t dropped_before = og_metrics_value(dropped);
     for (int i = 0; i < 5; i++)
         answered += slow_get_from_another_address(port, 20);
