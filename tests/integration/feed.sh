@@ -113,10 +113,16 @@ out=$("$ONEGRID_BIN/onegridctl" feed --db "$OTHER" --unit "$UNIT" 2>&1) || rc=$?
 assert_eq "onegridctl feed for a unit not granted: exit 1" 1 "$rc"
 assert_match "with a clear error" "^onegridctl feed: login \"unit_other\" may not read the feed of unit \"$UNIT\"" "$out"
 # security_barrier: a cheap function of the reader's own in WHERE would otherwise run
-# before the view's filter and see every row.
-out=$(as unit_other "CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0001
-                     AS \$\$ BEGIN RAISE NOTICE 'peek %', \$1; RETURN true; END \$\$;
-                     SELECT count(*) FROM feed.assignments WHERE pg_temp.peek(unit_code)")
+# before the view's filter and see every row. A feed login may not make one (migration
+# 027: no temporary objects, nothing in schema public); one an operator granted
+# TEMPORARY may, and still sees only its units' rows.
+peek="CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0001
+      AS \$\$ BEGIN RAISE NOTICE 'peek %', \$1; RETURN true; END \$\$;
+      SELECT count(*) FROM feed.assignments WHERE pg_temp.peek(unit_code)"
+assert_match "a feed login makes no function of its own" "permission denied to create temporary tables" \
+	"$(as unit_other "$peek")"
+sql "$TEST_DB" "GRANT TEMPORARY ON DATABASE $TEST_DB TO unit_other" >/dev/null
+out=$(as unit_other "$peek")
 assert_ge "a function of its own in WHERE sees its unit's rows" 1 "$(grep -c "peek $NEW_UNIT" <<<"$out" || true)"
 assert_eq "and no other unit's row" 0 "$(grep -c "peek $UNIT" <<<"$out" || true)"
 assert_eq "a feed login with no unit granted reads no row" 0 "$(as feed_nobody "SELECT count(*) FROM feed.assignments")"

@@ -43,6 +43,32 @@ assert_eq "auditor cannot read raw tables" denied \
 	"$(as onegrid_audit "SELECT count(*) FROM og.ledger")"
 assert_eq "auditor cannot read contacts" denied \
 	"$(as onegrid_audit "SELECT count(*) FROM og.reporter_contact")"
+# A temporary table is a file on the database's volume: a login that is meant to read
+# could fill the disk with them and stop archive's commits (migration 027: PostgreSQL gives
+# every role TEMPORARY in every database). Nor schema public, which PostgreSQL 14 and
+# older gave PUBLIC: a database restored from one keeps that grant.
+for login in onegrid_audit onegrid_dispatch onegrid_archive; do
+	assert_eq "$login cannot make a temporary table" denied \
+		"$(as "$login" "CREATE TEMP TABLE filler AS SELECT repeat('x', 1000) FROM generate_series(1, 10)")"
+done
+# A database at version 026, restored from one made by PostgreSQL 14 (schema public open
+# to PUBLIC), upgrades to 027: both grants go.
+sql "$TEST_DB" "GRANT CREATE ON SCHEMA public TO PUBLIC; GRANT TEMPORARY ON DATABASE $TEST_DB TO PUBLIC;
+                DELETE FROM public.onegrid_migration WHERE version = 27" >/dev/null
+assert_eq "(the login may before)" "" "$(as onegrid_audit "CREATE TEMP TABLE filler (x text)")"
+"$ONEGRID_BIN/onegridctl" migrate --db "dbname=$TEST_DB" --sql-dir "$ONEGRID_REPO/deploy/sql" >"$TEST_DIR/migrate27.out" 2>&1 ||
+	fail "migrate to 027: $(cat "$TEST_DIR/migrate27.out")"
+assert_match "migrate applies 027" "applied 027_no_temporary_tables.sql" "$(cat "$TEST_DIR/migrate27.out")"
+assert_eq "after it, no temporary table" denied "$(as onegrid_audit "CREATE TEMP TABLE filler (x text)")"
+assert_eq "nor a table in schema public" denied "$(as onegrid_audit "CREATE TABLE public.filler (x text)")"
+# onegrid's owner still may: `registry import` stages each file in a temporary table. An
+# operator's login that is a member of onegrid_owner (not a superuser) runs it.
+operator=og_operator_$$
+sql postgres "CREATE ROLE $operator LOGIN IN ROLE onegrid_owner" >/dev/null
+on_exit "$PG_BIN/psql -XAtq -d postgres -c 'DROP ROLE IF EXISTS $operator' >/dev/null 2>&1 || true"
+assert_match "the owner's member imports the registry (temporary tables)" "og.area \(areas.csv\): 0 added, 0 changed, 0 removed, [0-9]+ unchanged" \
+	"$("$ONEGRID_BIN/onegridctl" registry import --db "host=$PGHOST port=$PGPORT dbname=$TEST_DB user=$operator" \
+		--dry-run "$ONEGRID_REPO/deploy/sample/registry" 2>&1)"
 assert_eq "begin_batch refuses an epoch nobody took" \
 	"error: ERROR:  stale dispatch epoch 7 for shard \"6502\" (current <NULL>)" \
 	"$(as onegrid_archive "SELECT og.begin_batch('6502', 7, 'x')" | head -1)"
