@@ -15,10 +15,12 @@ BEGIN
   IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'public') THEN
     REVOKE CREATE ON SCHEMA public FROM PUBLIC;
   END IF;
-  -- A role that is neither the database's owner nor a superuser revokes nothing (a
-  -- warning, not an error): say so instead of leaving it as it was unnoticed.
+  -- REVOKE takes only what its role (the owner, for a superuser) granted, and from a role
+  -- that is neither the database's owner nor a superuser it takes nothing (a warning, not
+  -- an error): say so instead of leaving the grant unnoticed.
   IF has_database_privilege('public', current_database(), 'TEMPORARY') THEN
-    RAISE EXCEPTION 'PUBLIC may still make temporary tables in database %: run onegridctl migrate as the database''s owner or a superuser',
-      current_database();
+    RAISE EXCEPTION 'PUBLIC may still make temporary tables in database %', current_database()
+      USING HINT = 'Run onegridctl migrate as the database''s owner or a superuser; a grant another '
+                   'role made stays until that role revokes it (\l+ shows who granted what).';
   END IF;
 END $$;
