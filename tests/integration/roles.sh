@@ -47,20 +47,31 @@ assert_eq "auditor cannot read contacts" denied \
 # could fill the disk with them and stop archive's commits (migration 027: PostgreSQL gives
 # every role TEMPORARY in every database). Nor schema public, which PostgreSQL 14 and
 # older gave PUBLIC: a database restored from one keeps that grant.
+# Nor large objects (data of its own, kept after it logs out, in every backup), nor
+# advisory locks (taken in a loop, they fill the cluster's shared lock table: archive's
+# next batch, and every new connection, fail with "out of shared memory").
 for login in onegrid_audit onegrid_dispatch onegrid_archive; do
 	assert_eq "$login cannot make a temporary table" denied \
 		"$(as "$login" "CREATE TEMP TABLE filler AS SELECT repeat('x', 1000) FROM generate_series(1, 10)")"
+	assert_eq "$login cannot make a large object" denied \
+		"$(as "$login" "SELECT lo_from_bytea(0, '\\x00')")"
+	assert_eq "$login cannot take an advisory lock" denied \
+		"$(as "$login" "SELECT pg_try_advisory_xact_lock_shared(1, 2)")"
 done
 # A database at version 026, restored from one made by PostgreSQL 14 (schema public open
 # to PUBLIC), upgrades to 027: both grants go.
 sql "$TEST_DB" "GRANT CREATE ON SCHEMA public TO PUBLIC; GRANT TEMPORARY ON DATABASE $TEST_DB TO PUBLIC;
+                GRANT EXECUTE ON FUNCTION pg_advisory_lock(bigint), lo_creat(integer) TO PUBLIC;
                 DELETE FROM public.onegrid_migration WHERE version = 27" >/dev/null
 assert_eq "(the login may before)" "" "$(as onegrid_audit "CREATE TEMP TABLE filler (x text)")"
+assert_eq "(and take an advisory lock)" "" "$(as onegrid_audit "SELECT pg_advisory_lock(1)" | tr -d t)"
 "$ONEGRID_BIN/onegridctl" migrate --db "dbname=$TEST_DB" --sql-dir "$ONEGRID_REPO/deploy/sql" >"$TEST_DIR/migrate27.out" 2>&1 ||
 	fail "migrate to 027: $(cat "$TEST_DIR/migrate27.out")"
-assert_match "migrate applies 027" "applied 027_no_temporary_tables.sql" "$(cat "$TEST_DIR/migrate27.out")"
+assert_match "migrate applies 027" "applied 027_public_privileges.sql" "$(cat "$TEST_DIR/migrate27.out")"
 assert_eq "after it, no temporary table" denied "$(as onegrid_audit "CREATE TEMP TABLE filler (x text)")"
 assert_eq "nor a table in schema public" denied "$(as onegrid_audit "CREATE TABLE public.filler (x text)")"
+assert_eq "nor an advisory lock" denied "$(as onegrid_audit "SELECT pg_advisory_lock(1)")"
+assert_eq "nor a large object" denied "$(as onegrid_audit "SELECT lo_creat(-1)")"
 # onegrid's owner still may: `registry import` stages each file in a temporary table. An
 # operator's login that is a member of onegrid_owner (not a superuser) runs it.
 operator=og_operator_$$
@@ -118,10 +129,11 @@ assert_eq "everything in og, audit and feed is owned by onegrid_owner" "" \
 	      WHERE n.nspname IN ('og', 'audit', 'feed') AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
 	        AND pg_get_userbyid(c.relowner) <> 'onegrid_owner') x")"
 
-# Any role may take an advisory lock, the auditors' login too: one that holds migrate's
-# kept `onegridctl migrate` waiting with no word of why (review). migrate now names the
-# session it waits for, and goes on once it ends.
-"$PG_BIN/psql" -XAtq -d "$TEST_DB" -U onegrid_audit \
+# Another operator's session (an owner's member may take advisory locks; before 027 any
+# login could, an auditor's too) that holds migrate's lock kept `onegridctl migrate`
+# waiting with no word of why (review). migrate now names the session it waits for, and
+# goes on once it ends.
+"$PG_BIN/psql" -XAtq -d "$TEST_DB" -U "$operator" \
 	-c "SELECT pg_advisory_lock(hashtext('onegrid migrate'))" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
 holder=$!
 on_exit "kill $holder 2>/dev/null || true"
@@ -131,9 +143,9 @@ on_exit "kill $holder 2>/dev/null || true"
 other=$!
 on_exit "kill $other 2>/dev/null || true"
 held() { [[ $(sql "$TEST_DB" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                              WHERE l.locktype = 'advisory' AND l.granted AND a.usename = 'onegrid_audit'
+                              WHERE l.locktype = 'advisory' AND l.granted AND a.usename = '$operator'
                                 AND a.datname = current_database()") == 1 ]]; }
-og_poll 20 held || fail "the auditor's session holds the lock"
+og_poll 20 held || fail "the operator's session holds the lock"
 held_elsewhere() { [[ $(sql postgres "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                                       WHERE l.locktype = 'advisory' AND l.granted AND a.datname = 'postgres'") -ge 1 ]]; }
 og_poll 20 held_elsewhere || fail "a session of another database holds its own"
@@ -144,9 +156,9 @@ og_poll 20 grep -qF "another session holds the migration lock: pid" "$TEST_DIR/m
 	fail "migrate names the session it waits for ($(cat "$TEST_DIR/migrate.err"))"
 # Only this database's holder: advisory locks are the database's (tests run side by side,
 # each migrating its own).
-assert_match "it names the auditor's session, and no other" "holds the migration lock: pid [0-9]+ \\(user onegrid_audit, application \"psql\", connected [^)]*\\); waiting" \
+assert_match "it names the operator's session, and no other" "holds the migration lock: pid [0-9]+ \\(user $operator, application \"psql\", connected [^)]*\\); waiting" \
 	"$(cat "$TEST_DIR/migrate.err")"
-sql "$TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'onegrid_audit'
+sql "$TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '$operator'
                 AND datname = current_database()" >/dev/null
 rc=0
 wait "$migrate" || rc=$?
