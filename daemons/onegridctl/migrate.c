@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
 #include "onegridctl.h"
@@ -51,8 +52,10 @@ struct current {
     char *sha;
     char *recorded_sha; /* NULL: never applied */
     char *applied_at;
-    bool exists;  /* the object is in the database (before this run) */
-    bool applied; /* in this run */
+    bool exists;         /* the object is in the database (before this run) */
+    bool applied;        /* in this run */
+    unsigned applied_in; /* the run's transaction that applied it (migrate.tx) */
+    const char *reason;  /* why it was applied (why()), printed once that commits */
 };
 
 struct recorded {
@@ -73,7 +76,19 @@ struct migrate {
     size_t nr;
     char **gone; /* recorded current definitions without a file */
     size_t ngone;
+    unsigned tx; /* transactions begun so far */
 };
+
+/* A statement of a migration waits at most this long for a lock; then the transaction is
+ * rolled back and tried again after LOCK_PAUSE_MS. A DDL statement's lock request queues
+ * every later request for that table behind it: waiting for as long as a reader's
+ * transaction stays open (an auditor's, idle) held up archive's and dispatch's statements
+ * on og.case for as long (review), and archive answers nothing meanwhile. */
+#define LOCK_WAIT     "500ms"
+#define LOCK_PAUSE_MS 2000
+
+/* The last statement's error was a lock wait cut short by LOCK_WAIT (SQLSTATE 55P03). */
+static bool lock_waited;
 
 static char *read_file(const char *path)
 {
@@ -110,6 +125,11 @@ static char *read_in(const char *dir, const char *sub, const char *name)
 static void report(PGconn *c, const PGresult *r, const char *what)
 {
     char err[1024];
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && strcmp(state, "55P03") == 0) { /* told by with_lock_retries */
+        lock_waited = true;
+        return;
+    }
     og_db_error(c, r, err, sizeof(err));
     fprintf(stderr, "onegridctl migrate: %s: %s\n", what, err);
 }
@@ -130,8 +150,9 @@ static int run(PGconn *c, const char *sql, const char *what)
 
 static char *value(PGconn *c, const char *sql, int n, const char *const *params, const char *what);
 
-/* One migrator at a time, for the whole run. Any role may take an advisory lock, the
- * auditors' login too (review: one that held this one kept migrate waiting, unseen): when
+/* One migrator at a time, for the whole run. Before migration 027 any role could take an
+ * advisory lock, the auditors' login too (review: one that held this one kept migrate
+ * waiting, unseen); now onegrid_owner's members and the database's owner may. When
  * another session holds it, say which, then wait. 0, or -1 (reported). */
 static int take_lock(PGconn *c)
 {
@@ -626,6 +647,23 @@ static void print_summary(const struct migrate *m, int applied)
            top, applied, applied == 1 ? "" : "s", m->nc, n);
 }
 
+/* Begins one of the run's transactions, its lock waits limited (LOCK_WAIT). */
+static int begin(struct migrate *m)
+{
+    m->tx++;
+    return run(m->conn, "BEGIN", "begin") ||
+           run(m->conn, "SET LOCAL lock_timeout = '" LOCK_WAIT "'", "begin");
+}
+
+/* Rolls back the open transaction: the definitions it applied are not. */
+static void undo(struct migrate *m)
+{
+    PQclear(PQexec(m->conn, "ROLLBACK"));
+    for (size_t i = 0; i < m->nc; i++)
+        if (m->c[i].applied && m->c[i].applied_in == m->tx)
+            m->c[i].applied = false;
+}
+
 /* Applies current definition c in the open transaction, as the owner, and records it
  * (as the session's role: the record is not the owner's); the role in force before is
  * restored. 0 or -1 (reported). */
@@ -660,6 +698,7 @@ static int apply_current(struct migrate *m, struct current *c)
     if (run(m->conn, set, what))
         goto out;
     c->applied = true;
+    c->applied_in = m->tx;
     rc = 0;
 out:
     PQfreemem(q);
@@ -678,8 +717,10 @@ static int apply_versioned(struct migrate *m, struct versioned *v)
     int rc = -1;
 
     snprintf(version, sizeof(version), "%d", v->version);
-    if (!sql || run(m->conn, "BEGIN", "begin"))
+    if (!sql)
         goto out;
+    if (begin(m))
+        goto rollback;
     /* The text up to each --@current line, then that definition; then the rest. */
     while ((l = next_directive(seg, name, sizeof(name)))) {
         struct current *c = find_current(m, name);
@@ -713,7 +754,7 @@ static int apply_versioned(struct migrate *m, struct versioned *v)
     rc = 0;
     goto out;
 rollback:
-    PQclear(PQexec(m->conn, "ROLLBACK"));
+    undo(m);
 out:
     PQclear(r);
     free(sql);
@@ -725,8 +766,8 @@ out:
  * gone. 0, or -1 (reported, rolled back). */
 static int apply_currents(struct migrate *m, bool forced)
 {
-    if (run(m->conn, "BEGIN", "begin"))
-        return -1;
+    if (begin(m))
+        goto rollback;
     for (size_t i = 0; i < m->nc; i++) {
         struct current *c = &m->c[i];
         const char *w;
@@ -740,7 +781,7 @@ static int apply_currents(struct migrate *m, bool forced)
             continue;
         if (apply_current(m, c))
             goto rollback;
-        printf("applied current %s (%s)\n", c->name, w);
+        c->reason = w;
     }
     for (size_t i = 0; i < m->ngone; i++) {
         const char *p[1] = {m->gone[i]};
@@ -753,14 +794,75 @@ static int apply_currents(struct migrate *m, bool forced)
             goto rollback;
         }
         PQclear(r);
-        printf("forgot current %s: no file any more\n", m->gone[i]);
     }
     if (run(m->conn, "COMMIT", "commit"))
         goto rollback;
+    for (size_t i = 0; i < m->nc; i++)
+        if (m->c[i].applied && m->c[i].applied_in == m->tx)
+            printf("applied current %s (%s)\n", m->c[i].name, m->c[i].reason);
+    for (size_t i = 0; i < m->ngone; i++)
+        printf("forgot current %s: no file any more\n", m->gone[i]);
     return 0;
 rollback:
-    PQclear(PQexec(m->conn, "ROLLBACK"));
+    undo(m);
     return -1;
+}
+
+/* The sessions of this database, other than ours, whose transaction has held a lock on
+ * one of onegrid's tables or views for a while (those our lock waits are likely behind). */
+static const char SQL_LOCK_HOLDERS[] =
+    "SELECT coalesce(string_agg(DISTINCT format('pid %s (user %s, application \"%s\", %s, "
+    "transaction open since %s)', a.pid, a.usename, a.application_name, a.state, "
+    "date_trunc('second', a.xact_start)), '; '), '') "
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    "JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = "
+    "current_database()) AND n.nspname IN ('og', 'audit', 'feed', 'public') "
+    "AND a.pid <> pg_backend_pid() AND a.xact_start < now() - interval '2 seconds'";
+
+/* Runs one transaction of the run (apply_versioned or apply_currents, given as step)
+ * until it is not cut short by a lock wait: each time, names the sessions it is likely
+ * waiting for (when they change) and tries again after LOCK_PAUSE_MS, in which archive's
+ * and dispatch's statements that queued behind its lock requests go on. 0 or -1. */
+static int with_lock_retries(struct migrate *m, const char *what,
+                             int (*step)(struct migrate *, void *), void *arg)
+{
+    char *told = NULL;
+    int rc;
+    for (;;) {
+        lock_waited = false;
+        if ((rc = step(m, arg)) == 0 || !lock_waited)
+            break;
+        char *who = value(m->conn, SQL_LOCK_HOLDERS, 0, NULL, "lock holders");
+        if (!who) {
+            rc = -1;
+            break;
+        }
+        if (*who && (!told || strcmp(told, who) != 0))
+            fprintf(stderr,
+                    "onegridctl migrate: %s waits for locks other sessions hold: %s; trying "
+                    "again every %d s, waiting at most " LOCK_WAIT " each time, so that archive "
+                    "and dispatch are not held up behind it (to end a session: SELECT "
+                    "pg_terminate_backend(PID))\n",
+                    what, who, LOCK_PAUSE_MS / 1000);
+        free(told);
+        told = who;
+        struct timespec pause = {LOCK_PAUSE_MS / 1000, (LOCK_PAUSE_MS % 1000) * 1000000L};
+        while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
+            ;
+    }
+    free(told);
+    return rc;
+}
+
+static int versioned_step(struct migrate *m, void *v)
+{
+    return apply_versioned(m, v);
+}
+
+static int currents_step(struct migrate *m, void *forced)
+{
+    return apply_currents(m, *(bool *)forced);
 }
 
 static void migrate_release(struct migrate *m)
@@ -890,11 +992,12 @@ int og_cmd_migrate(int argc, char **argv)
     for (size_t i = 0; i < m.nv; i++) {
         if (!m.v[i].pending)
             continue;
-        if (apply_versioned(&m, &m.v[i]))
+        if (with_lock_retries(&m, m.v[i].name, versioned_step, &m.v[i]))
             goto out;
         applied++;
     }
-    if (apply_currents(&m, applied > 0))
+    bool forced = applied > 0;
+    if (with_lock_retries(&m, "the current definitions", currents_step, &forced))
         goto out;
     print_summary(&m, applied);
     rc = OG_EXIT_OK;
