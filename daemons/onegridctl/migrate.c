@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -76,18 +77,28 @@ struct migrate {
     size_t nr;
     char **gone; /* recorded current definitions without a file */
     size_t ngone;
-    unsigned tx; /* transactions begun so far */
+    unsigned tx;       /* transactions begun so far */
+    long lock_wait_ms; /* lock_timeout of the next transaction (0: none) */
 };
 
-/* A statement of a migration waits at most this long for a lock; then the transaction is
- * rolled back and tried again after LOCK_PAUSE_MS. A DDL statement's lock request queues
- * every later request for that table behind it: waiting for as long as a reader's
- * transaction stays open (an auditor's, idle) held up archive's and dispatch's statements
- * on og.case for as long (review), and archive answers nothing meanwhile. */
-#define LOCK_WAIT     "500ms"
-#define LOCK_PAUSE_MS 2000
+/* A DDL statement's lock request queues every later request for that table behind it:
+ * waiting for as long as a reader's transaction stays open (an auditor's, idle) held up
+ * archive's and dispatch's statements on og.case for as long (review), and archive
+ * answered nothing meanwhile. So a statement of a migration waits for a lock at most
+ * LOCK_WAIT_MS the first time, LOCK_WAIT_MAX_MS each time after (readers whose
+ * transactions are shorter than that let it through, as new ones queue behind it); then
+ * the transaction is rolled back and tried again after LOCK_PAUSE_MS. Each wait is at
+ * least twice the server's deadlock_timeout: only the deadlock check, after that long,
+ * cancels an autovacuum that holds the lock (review: with less, a long vacuum of og.ledger
+ * was waited for to its end). */
+#define LOCK_WAIT_MS     2000
+#define LOCK_WAIT_MAX_MS 5000
+#define LOCK_PAUSE_MS    2000
+#define LOCK_QUIET_MS    30000 /* at most this long without a word while trying */
 
-/* The last statement's error was a lock wait cut short by LOCK_WAIT (SQLSTATE 55P03). */
+/* In with_lock_retries: a lock wait cut short (SQLSTATE 55P03) is its to report. */
+static bool retrying;
+/* The last statement's error was such a lock wait. */
 static bool lock_waited;
 
 static char *read_file(const char *path)
@@ -126,7 +137,7 @@ static void report(PGconn *c, const PGresult *r, const char *what)
 {
     char err[1024];
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    if (state && strcmp(state, "55P03") == 0) { /* told by with_lock_retries */
+    if (retrying && state && strcmp(state, "55P03") == 0) { /* told by with_lock_retries */
         lock_waited = true;
         return;
     }
@@ -149,6 +160,21 @@ static int run(PGconn *c, const char *sql, const char *what)
 }
 
 static char *value(PGconn *c, const char *sql, int n, const char *const *params, const char *what);
+
+/* Runs one statement with text parameters. 0 or -1 (reported, as run()). */
+static int run_params(PGconn *c, const char *sql, int n, const char *const *params,
+                      const char *what)
+{
+    PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = 0;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        report(c, r, what);
+        rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
 
 /* One migrator at a time, for the whole run. Before migration 027 any role could take an
  * advisory lock, the auditors' login too (review: one that held this one kept migrate
@@ -647,18 +673,21 @@ static void print_summary(const struct migrate *m, int applied)
            top, applied, applied == 1 ? "" : "s", m->nc, n);
 }
 
-/* Begins one of the run's transactions, its lock waits limited (LOCK_WAIT). */
+/* Begins one of the run's transactions, its lock waits limited (m->lock_wait_ms). */
 static int begin(struct migrate *m)
 {
+    char set[64];
     m->tx++;
-    return run(m->conn, "BEGIN", "begin") ||
-           run(m->conn, "SET LOCAL lock_timeout = '" LOCK_WAIT "'", "begin");
+    snprintf(set, sizeof(set), "SET LOCAL lock_timeout = %ld", m->lock_wait_ms);
+    return run(m->conn, "BEGIN", "begin") || (m->lock_wait_ms && run(m->conn, set, "begin"));
 }
 
-/* Rolls back the open transaction: the definitions it applied are not. */
+/* Rolls back the open transaction, if any (a failed COMMIT has ended it): the definitions
+ * it applied are not. */
 static void undo(struct migrate *m)
 {
-    PQclear(PQexec(m->conn, "ROLLBACK"));
+    if (PQtransactionStatus(m->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(m->conn, "ROLLBACK"));
     for (size_t i = 0; i < m->nc; i++)
         if (m->c[i].applied && m->c[i].applied_in == m->tx)
             m->c[i].applied = false;
@@ -670,8 +699,7 @@ static void undo(struct migrate *m)
 static int apply_current(struct migrate *m, struct current *c)
 {
     const char *p[2] = {c->name, c->sha};
-    char what[300], *prev, *q = NULL, set[512], err[1024];
-    PGresult *r;
+    char what[300], recording[300], *prev, *q = NULL, set[512];
     int rc = -1;
 
     snprintf(what, sizeof(what), "current/%s.sql", c->name);
@@ -685,16 +713,12 @@ static int apply_current(struct migrate *m, struct current *c)
     if (run(m->conn, "SET LOCAL ROLE " OWNER, what) || run(m->conn, c->sql, what) ||
         run(m->conn, "RESET ROLE", what))
         goto out;
-    r = og_db_query(m->conn,
-                    "INSERT INTO public.onegrid_repeatable (name, sha256) VALUES ($1, $2) "
-                    "ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, applied_at = now() "
-                    "RETURNING name",
-                    2, p, err, sizeof(err));
-    if (!r) {
-        fprintf(stderr, "onegridctl migrate: recording %s: %s\n", c->name, err);
+    snprintf(recording, sizeof(recording), "recording %s", c->name);
+    if (run_params(m->conn,
+                   "INSERT INTO public.onegrid_repeatable (name, sha256) VALUES ($1, $2) "
+                   "ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, applied_at = now()",
+                   2, p, recording))
         goto out;
-    }
-    PQclear(r);
     if (run(m->conn, set, what))
         goto out;
     c->applied = true;
@@ -785,15 +809,11 @@ static int apply_currents(struct migrate *m, bool forced)
     }
     for (size_t i = 0; i < m->ngone; i++) {
         const char *p[1] = {m->gone[i]};
-        char err[1024];
-        PGresult *r = og_db_query(
-            m->conn, "DELETE FROM public.onegrid_repeatable WHERE name = $1 RETURNING name", 1, p,
-            err, sizeof(err));
-        if (!r) {
-            fprintf(stderr, "onegridctl migrate: forgetting %s: %s\n", m->gone[i], err);
+        char what[300];
+        snprintf(what, sizeof(what), "forgetting %s", m->gone[i]);
+        if (run_params(m->conn, "DELETE FROM public.onegrid_repeatable WHERE name = $1", 1, p,
+                       what))
             goto rollback;
-        }
-        PQclear(r);
     }
     if (run(m->conn, "COMMIT", "commit"))
         goto rollback;
@@ -808,49 +828,97 @@ rollback:
     return -1;
 }
 
-/* The sessions of this database, other than ours, whose transaction has held a lock on
- * one of onegrid's tables or views for a while (those our lock waits are likely behind). */
+/* The sessions of this database, other than ours, that hold a lock on one of onegrid's
+ * tables or views, or an advisory lock (those a migration's lock waits are likely behind),
+ * the oldest transaction first; $1: only those whose transaction is older than 2 s. */
 static const char SQL_LOCK_HOLDERS[] =
-    "SELECT coalesce(string_agg(DISTINCT format('pid %s (user %s, application \"%s\", %s, "
-    "transaction open since %s)', a.pid, a.usename, a.application_name, a.state, "
-    "date_trunc('second', a.xact_start)), '; '), '') "
+    "SELECT coalesce(string_agg(h, '; ' ORDER BY since, pid), '') FROM ("
+    "SELECT DISTINCT a.pid, a.xact_start AS since, format('pid %s (%s, application \"%s\", %s, "
+    "transaction open since %s)', a.pid, coalesce('user ' || a.usename, a.backend_type), "
+    "a.application_name, a.state, date_trunc('second', a.xact_start)) AS h "
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-    "JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_class c ON c.oid = l.relation LEFT JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = "
-    "current_database()) AND n.nspname IN ('og', 'audit', 'feed', 'public') "
-    "AND a.pid <> pg_backend_pid() AND a.xact_start < now() - interval '2 seconds'";
+    "current_database()) AND (n.nspname IN ('og', 'audit', 'feed', 'public') "
+    "OR l.locktype = 'advisory') AND a.pid <> pg_backend_pid() "
+    "AND (NOT $1::boolean OR a.xact_start < now() - interval '2 seconds')) x";
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 /* Runs one transaction of the run (apply_versioned or apply_currents, given as step)
- * until it is not cut short by a lock wait: each time, names the sessions it is likely
- * waiting for (when they change) and tries again after LOCK_PAUSE_MS, in which archive's
- * and dispatch's statements that queued behind its lock requests go on. 0 or -1. */
+ * until it is not cut short by a lock wait (see LOCK_WAIT_MS): each time, names the
+ * sessions whose transactions have held locks for a while, when they change (and all
+ * holders, at least every LOCK_QUIET_MS), and tries again after LOCK_PAUSE_MS, in which
+ * archive's and dispatch's statements that queued behind its lock requests go on.
+ * 0 or -1. */
 static int with_lock_retries(struct migrate *m, const char *what,
                              int (*step)(struct migrate *, void *), void *arg)
 {
-    char *told = NULL;
-    int rc;
+    char *told = NULL, *deadlock = NULL;
+    const char *old_only[1] = {"true"}, *all[1] = {"false"};
+    int rc, tries = 0;
+    int64_t started = mono_ms(), said = started;
+    long first = LOCK_WAIT_MS, after = LOCK_WAIT_MAX_MS;
+
+    if (!(deadlock =
+              value(m->conn, "SELECT setting FROM pg_settings WHERE name = 'deadlock_timeout'", 0,
+                    NULL, "deadlock_timeout")))
+        return -1;
+    if (2 * atol(deadlock) > first)
+        first = 2 * atol(deadlock);
+    if (first > after)
+        after = first;
+    free(deadlock);
+    m->lock_wait_ms = first;
     for (;;) {
         lock_waited = false;
-        if ((rc = step(m, arg)) == 0 || !lock_waited)
+        retrying = true;
+        rc = step(m, arg);
+        retrying = false;
+        if (rc == 0 || !lock_waited)
             break;
-        char *who = value(m->conn, SQL_LOCK_HOLDERS, 0, NULL, "lock holders");
+        tries++;
+        m->lock_wait_ms = after;
+        char *who = value(m->conn, SQL_LOCK_HOLDERS, 1, old_only, "lock holders");
         if (!who) {
             rc = -1;
             break;
         }
-        if (*who && (!told || strcmp(told, who) != 0))
+        int64_t now = mono_ms();
+        if (*who && (!told || strcmp(told, who) != 0)) {
             fprintf(stderr,
                     "onegridctl migrate: %s waits for locks other sessions hold: %s; trying "
-                    "again every %d s, waiting at most " LOCK_WAIT " each time, so that archive "
-                    "and dispatch are not held up behind it (to end a session: SELECT "
+                    "again every %d s, waiting at most %ld ms each time, so that archive and "
+                    "dispatch are not held up behind it (to end a session: SELECT "
                     "pg_terminate_backend(PID))\n",
-                    what, who, LOCK_PAUSE_MS / 1000);
+                    what, who, LOCK_PAUSE_MS / 1000, after);
+            said = now;
+        } else if (now - said >= LOCK_QUIET_MS) {
+            char *any = value(m->conn, SQL_LOCK_HOLDERS, 1, all, "lock holders");
+            if (!any) {
+                free(who);
+                rc = -1;
+                break;
+            }
+            fprintf(stderr,
+                    "onegridctl migrate: %s still waits for locks, %d tries in %lld s; holding "
+                    "locks on onegrid's tables or advisory locks now: %s\n",
+                    what, tries, (long long)((now - started) / 1000), *any ? any : "nobody");
+            free(any);
+            said = now;
+        }
         free(told);
         told = who;
         struct timespec pause = {LOCK_PAUSE_MS / 1000, (LOCK_PAUSE_MS % 1000) * 1000000L};
         while (nanosleep(&pause, &pause) < 0 && errno == EINTR)
             ;
     }
+    m->lock_wait_ms = 0;
     free(told);
     return rc;
 }
