@@ -33,6 +33,7 @@
 
 #include "db.h"
 #include "onegridctl.h"
+#include "util.h"
 
 #define OWNER     "onegrid_owner"
 #define DIRECTIVE "--@current"
@@ -77,8 +78,9 @@ struct migrate {
     size_t nr;
     char **gone; /* recorded current definitions without a file */
     size_t ngone;
-    unsigned tx;       /* transactions begun so far */
-    long lock_wait_ms; /* lock_timeout of the next transaction (0: none) */
+    unsigned tx;                       /* transactions begun so far */
+    long lock_wait_ms;                 /* lock_timeout of the next transaction (0: none) */
+    long first_wait_ms, later_wait_ms; /* with_lock_retries' (0: not known yet) */
 };
 
 /* A DDL statement's lock request queues every later request for that table behind it:
@@ -843,11 +845,23 @@ static const char SQL_LOCK_HOLDERS[] =
     "OR l.locktype = 'advisory') AND a.pid <> pg_backend_pid() "
     "AND (NOT $1::boolean OR a.xact_start < now() - interval '2 seconds')) x";
 
-static int64_t mono_ms(void)
+/* The lock waits of with_lock_retries, from the server's deadlock_timeout (once a run).
+ * 0 or -1 (reported). */
+static int lock_waits(struct migrate *m)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    char *deadlock;
+    if (m->first_wait_ms)
+        return 0;
+    if (!(deadlock =
+              value(m->conn, "SELECT setting FROM pg_settings WHERE name = 'deadlock_timeout'", 0,
+                    NULL, "deadlock_timeout")))
+        return -1;
+    m->first_wait_ms = LOCK_WAIT_MS;
+    if (2 * atol(deadlock) > m->first_wait_ms)
+        m->first_wait_ms = 2 * atol(deadlock);
+    m->later_wait_ms = m->first_wait_ms > LOCK_WAIT_MAX_MS ? m->first_wait_ms : LOCK_WAIT_MAX_MS;
+    free(deadlock);
+    return 0;
 }
 
 /* Runs one transaction of the run (apply_versioned or apply_currents, given as step)
@@ -859,22 +873,14 @@ static int64_t mono_ms(void)
 static int with_lock_retries(struct migrate *m, const char *what,
                              int (*step)(struct migrate *, void *), void *arg)
 {
-    char *told = NULL, *deadlock = NULL;
+    char *told = NULL;
     const char *old_only[1] = {"true"}, *all[1] = {"false"};
     int rc, tries = 0;
-    int64_t started = mono_ms(), said = started;
-    long first = LOCK_WAIT_MS, after = LOCK_WAIT_MAX_MS;
+    int64_t started = og_mono_us() / 1000, said = started;
 
-    if (!(deadlock =
-              value(m->conn, "SELECT setting FROM pg_settings WHERE name = 'deadlock_timeout'", 0,
-                    NULL, "deadlock_timeout")))
+    if (lock_waits(m))
         return -1;
-    if (2 * atol(deadlock) > first)
-        first = 2 * atol(deadlock);
-    if (first > after)
-        after = first;
-    free(deadlock);
-    m->lock_wait_ms = first;
+    m->lock_wait_ms = m->first_wait_ms;
     for (;;) {
         lock_waited = false;
         retrying = true;
@@ -883,20 +889,20 @@ static int with_lock_retries(struct migrate *m, const char *what,
         if (rc == 0 || !lock_waited)
             break;
         tries++;
-        m->lock_wait_ms = after;
+        m->lock_wait_ms = m->later_wait_ms;
         char *who = value(m->conn, SQL_LOCK_HOLDERS, 1, old_only, "lock holders");
         if (!who) {
             rc = -1;
             break;
         }
-        int64_t now = mono_ms();
+        int64_t now = og_mono_us() / 1000;
         if (*who && (!told || strcmp(told, who) != 0)) {
             fprintf(stderr,
                     "onegridctl migrate: %s waits for locks other sessions hold: %s; trying "
                     "again every %d s, waiting at most %ld ms each time, so that archive and "
                     "dispatch are not held up behind it (to end a session: SELECT "
                     "pg_terminate_backend(PID))\n",
-                    what, who, LOCK_PAUSE_MS / 1000, after);
+                    what, who, LOCK_PAUSE_MS / 1000, m->later_wait_ms);
             said = now;
         } else if (now - said >= LOCK_QUIET_MS) {
             char *any = value(m->conn, SQL_LOCK_HOLDERS, 1, all, "lock holders");

@@ -64,7 +64,7 @@ sql "$TEST_DB" "GRANT CREATE ON SCHEMA public TO PUBLIC; GRANT TEMPORARY ON DATA
                 GRANT EXECUTE ON FUNCTION pg_advisory_lock(bigint), lo_creat(integer) TO PUBLIC;
                 DELETE FROM public.onegrid_migration WHERE version = 27" >/dev/null
 assert_eq "(the login may before)" "" "$(as onegrid_audit "CREATE TEMP TABLE filler (x text)")"
-assert_eq "(and take an advisory lock)" "" "$(as onegrid_audit "SELECT pg_advisory_lock(1)" | tr -d t)"
+assert_eq "(and take an advisory lock)" "" "$(as onegrid_audit "SELECT pg_advisory_lock(1)")"
 "$ONEGRID_BIN/onegridctl" migrate --db "dbname=$TEST_DB" --sql-dir "$ONEGRID_REPO/deploy/sql" >"$TEST_DIR/migrate27.out" 2>&1 ||
 	fail "migrate to 027: $(cat "$TEST_DIR/migrate27.out")"
 assert_match "migrate applies 027" "applied 027_public_privileges.sql" "$(cat "$TEST_DIR/migrate27.out")"
