@@ -565,6 +565,20 @@ static void commit_finish(struct og_archive *a)
         /* A newer dispatch owns the shard: its predecessor's records are void. Tell the
          * sender (the answer carries the current epoch, and no reply) and drop them. */
         size_t m = 0;
+        if (first->epoch > j->current) {
+            /* The database gives epochs in order: it has gone back to a time before this
+             * one was given, and kept its identity (a file-system snapshot put back), or
+             * og.generation_check would have moved its epochs past it. Held, not stored
+             * and not dropped: the operator's og.new_generation settles it. */
+            og_log(LOG_CRIT,
+                   "records of shard \"%s\" epoch %llu, newer than the database's current "
+                   "epoch %llu: the database went back in time (restored?); holding them. "
+                   "Stop onegrid and open a new generation (docs/operating.md, \"Backups and "
+                   "restores\")",
+                   first->shard, (unsigned long long)first->epoch, (unsigned long long)j->current);
+            db_failed(a, "a record's epoch is newer than the database's");
+            return;
+        }
         og_warn("dropping records of shard \"%s\" epoch %llu: current epoch is %llu", first->shard,
                 (unsigned long long)first->epoch, (unsigned long long)j->current);
         while (m < a->n && strcmp(a->batch[m]->item.frame->shard, first->shard) == 0 &&
@@ -573,10 +587,6 @@ static void commit_finish(struct og_archive *a)
             m++;
         }
         og_metrics_add(a->m.stale, m);
-        if (m == 0) {
-            db_failed(a, "a record's epoch is newer than the database's");
-            return;
-        }
         shift(a, m);
         return;
     }

@@ -11,6 +11,7 @@
 
 #include "chainsig.h"
 #include "db.h"
+#include "log.h"
 #include "pbjson.h"
 #include "util.h"
 #include "validate.h"
@@ -25,6 +26,7 @@ struct og_store {
     pthread_mutex_t cancel_mu;
     bool signing; /* sign each link end_batch appends with sk */
     long lock_timeout_ms;
+    int generation; /* the database's (og_db_generation) at the last connection */
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
     uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES];
 };
@@ -121,6 +123,22 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     rc = og_db_schema_check(s->conn, err, errlen);
     if (rc < 0)
         goto fail;
+    /* A database restored from a backup (or a promoted standby) opens a new generation
+     * here, before anything is stored: the fencing epochs move past every one given, so
+     * records held for a dispatch of the lost time are dropped as stale (og.begin_batch),
+     * never stored with the numbers it gave from memory the database no longer has. */
+    int g = og_db_generation(s->conn, err, errlen);
+    if (g < 0) {
+        rc = g;
+        goto fail;
+    }
+    if (s->generation && g != s->generation)
+        og_log(LOG_CRIT,
+               "the database is of generation %d, not %d as before: it was restored from a "
+               "backup or replaced by a promoted standby (audit.database_generations); the "
+               "records held for dispatch epochs of before are dropped as stale",
+               g, s->generation);
+    s->generation = g;
     rc = -EIO;
     /* Prepared statements belong to the session: made again after every reconnect. */
     if (prepare(s->conn, "begin_batch", SQL_BEGIN_BATCH, err, errlen) ||

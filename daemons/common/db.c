@@ -1,6 +1,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,20 @@ int og_db_schema_check(PGconn *c, char *err, size_t errlen)
         return -EPROTO;
     }
     return 0;
+}
+
+int og_db_generation(PGconn *c, char *err, size_t errlen)
+{
+    PGresult *r = og_db_query(c, "SELECT og.generation_check()", 0, NULL, err, errlen);
+    if (!r)
+        return -EIO;
+    long g = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    if (g <= 0 || g > INT_MAX) {
+        snprintf(err, errlen, "og.generation_check() returned no generation");
+        return -EIO;
+    }
+    return (int)g;
 }
 
 int og_db_schema_probe(const char *conninfo, const char *application_name, char *err, size_t errlen)

@@ -48,6 +48,11 @@ int og_db_limit_lock_waits(PGconn *c, long ms, char *err, size_t errlen);
  * 0 when they match; -EPROTO with err saying which way they differ and what to do ("run
  * onegridctl migrate", or "upgrade onegrid"); -EIO when it could not be read (err). */
 int og_db_schema_check(PGconn *c, char *err, size_t errlen);
+/* The database's generation (og.generation_check, migration 028), after opening a new one
+ * when the database was found restored from a backup or replaced by a promoted standby:
+ * > 0, or -EIO with err filled. A daemon that finds a generation other than the one it
+ * began with holds state of a time the database no longer has. */
+int og_db_generation(PGconn *c, char *err, size_t errlen);
 /* Connects, checks the schema (og_db_schema_check) and disconnects: 0, -EPROTO, or -EIO
  * when the database cannot be reached (err). */
 int og_db_schema_probe(const char *conninfo, const char *application_name, char *err,

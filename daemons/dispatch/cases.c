@@ -39,6 +39,7 @@ struct report_entry {
 struct og_cases {
     struct entry *by_id;
     struct seq *seqs;
+    long floor; /* every district numbers above it (og.database_generation) */
     struct bucket *buckets;
     struct report_entry *reports; /* merged reports, by "source\x1fevent id" */
 };
@@ -105,6 +106,7 @@ static struct seq *seq_of(struct og_cases *cs, const char *district)
     if (!s)
         return NULL;
     snprintf(s->district, sizeof(s->district), "%s", district);
+    s->last = cs->floor;
     HASH_ADD_STR(cs->seqs, district, s);
     return s;
 }
@@ -603,20 +605,31 @@ static int stream(struct og_cases *cs, PGconn *c, const char *sql, int n, const 
 
 /* Each district's highest case number, closed cases included: numbering goes on above
  * it. One pass over the shard's rows, none kept (0.3 s at a million cases here; a regular
- * expression to check each id took 2 s): every id is og_cases_open's "district-number". */
+ * expression to check each id took 2 s): every id is og_cases_open's "district-number".
+ * And above the floor of the database's generation: after a restore, the numbers the lost
+ * time gave are taken, in every district, one with no case left included (first row). */
 static int load_numbers(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
     const char *params[] = {shard};
     PGresult *r = og_db_query(c,
-                              "SELECT district_code, "
+                              "SELECT NULL, max(case_number_floor) FROM og.database_generation "
+                              "UNION ALL "
+                              "(SELECT district_code, "
                               "max(substr(case_id, length(district_code) + 2)::bigint) "
-                              "FROM og.case WHERE shard = $1 GROUP BY district_code",
+                              "FROM og.case WHERE shard = $1 GROUP BY district_code) "
+                              "ORDER BY 1 NULLS FIRST",
                               1, params, err, errlen);
     int rc = 0;
 
     if (!r)
         return -EIO;
-    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+    if (PQntuples(r) < 1 || !PQgetisnull(r, 0, 0)) {
+        PQclear(r);
+        snprintf(err, errlen, "no case number floor read (og.database_generation)");
+        return -EIO;
+    }
+    cs->floor = (long)secs(r, 0, 1);
+    for (int i = 1; rc == 0 && i < PQntuples(r); i++)
         if ((rc = number_after(cs, PQgetvalue(r, i, 0), (long)secs(r, i, 1))) < 0)
             snprintf(err, errlen, "out of memory loading case numbers");
     PQclear(r);

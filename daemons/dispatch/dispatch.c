@@ -89,6 +89,7 @@ struct og_dispatch {
     struct og_dispatch_opts o;
     PGconn *conn;
     uint64_t epoch;
+    int generation; /* the database's, when this dispatch loaded its state (og_db_generation) */
     struct og_registry *reg;
     struct og_cases *cases;
     struct og_decider decider;
@@ -271,6 +272,27 @@ static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
         return -EIO;
     }
     PQclear(r);
+    /* A database restored from a backup, or a promoted standby, has gone back in time:
+     * memory holds cases, numbers and an epoch it no longer has. Opened here (before the
+     * epoch is taken, at start), it moves every counter past what memory holds; found on
+     * a later connection, this dispatch decides nothing more and exits to load the
+     * database as it is now. */
+    int g = og_db_generation(d->conn, err, errlen);
+    if (g < 0) {
+        PQfinish(d->conn);
+        d->conn = NULL;
+        return -EIO;
+    }
+    if (d->generation && g != d->generation && !d->must_reload) {
+        og_log(LOG_CRIT,
+               "the database is of generation %d, not %d as when this dispatch loaded its "
+               "cases: it was restored from a backup or replaced by a promoted standby "
+               "(audit.database_generations); deciding nothing more, exiting to load it again",
+               g, d->generation);
+        d->must_reload = true;
+    }
+    if (!d->generation)
+        d->generation = g;
     return 0;
 }
 
@@ -835,6 +857,10 @@ static void process_inbox(struct og_dispatch *d)
         return;
     if (og_db_broken(d->conn) && connect_db(d, err, sizeof(err)) < 0) {
         db_failed(d, err);
+        return;
+    }
+    if (d->must_reload) { /* connect_db found the database of another generation */
+        process_inbox(d);
         return;
     }
     /* The batch is decided at one trusted instant; while the clocks disagree it waits

@@ -77,7 +77,8 @@ assert_eq "and in the new one, answered the same" "$summary" \
 # (the cases' rebuilding from the ledger, below, checks both).
 rows() {
 	"$PG_BIN/pg_dump" --data-only --no-owner --exclude-table=public.onegrid_migration \
-		--exclude-table=public.onegrid_repeatable --exclude-table=og.case -d "$1" 2>/dev/null |
+		--exclude-table=public.onegrid_repeatable --exclude-table=og.case \
+		--exclude-table=og.database_generation -d "$1" 2>/dev/null |
 		grep -v '^\\\(un\)\?restrict '
 	sql "$1" "COPY (SELECT to_jsonb(c) - '{first_resolved_at, deadline_when_resolved, first_closed_at,
 	                   deadline_when_closed, returned, reworks, last_evaluation, stage, clock, clock_started_at, extension_lapsed_at}'::text[]
@@ -118,6 +119,10 @@ if cmp -s "$TEST_DIR/old-rows-before.sql" "$TEST_DIR/old-rows-after.sql"; then
 else
 	_tl_not_ok "the upgrade changes no row" "$(diff "$TEST_DIR/old-rows-before.sql" "$TEST_DIR/old-rows-after.sql" | head -20)"
 fi
+assert_eq "what it adds is the database's first generation (028), counters left as they were" \
+	"1|migration 028|0|true" \
+	"$(sql "$OLD_DB" "SELECT generation || '|' || why || '|' || case_number_floor || '|' || (moved IS NULL)
+	                  FROM og.database_generation")"
 assert_eq "every object of og, audit and feed belongs to onegrid_owner now" "" \
 	"$(sql "$OLD_DB" "SELECT string_agg(c.oid::regclass::text, ', ') FROM pg_class c
 	                  WHERE c.relnamespace IN ('og'::regnamespace, 'audit'::regnamespace, 'feed'::regnamespace)
@@ -159,6 +164,9 @@ data() {
 		# og.case's clock_started_at: the old daemons did not send it (025), the new do.
 		if [[ $t == 'og."case"' ]]; then
 			sql "$1" "COPY (SELECT to_jsonb(c) - '{clock_started_at, extension_lapsed_at}'::text[] FROM og.case c) TO STDOUT"
+		elif [[ $t == og.database_generation ]]; then # each database its own OID
+			sql "$1" "COPY (SELECT generation, system_identifier, timeline, why, case_number_floor, moved
+			                FROM og.database_generation) TO STDOUT"
 		else
 			sql "$1" "COPY (SELECT * FROM $t) TO STDOUT"
 		fi |

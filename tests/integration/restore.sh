@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# A database restored from a backup has gone back in time. What was given after the backup
+# must not be given again: case numbers (a unit's update would act on another case), the
+# feed's seq (a reader that read further would skip the new rows), fencing epochs (a
+# dispatch that outlived the restore would have its decisions from lost memory committed).
+# First with the daemons stopped, as the docs say; then with them left running, the
+# restored copy renamed into place under them. Each time the daemons find the database's
+# new identity (og.generation_check) and a new generation moves every counter on.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testlib.sh"
+source "$(dirname "$0")/../lib/events.sh"
+
+test_begin "restore"
+test_createdb
+og_write_config "$TEST_DIR" "$TEST_DB"
+sed -i 's/^\[intake\]$/[intake]\nresend_ms = 1000/' "$TEST_DIR/onegrid.conf"
+og_start_all "$TEST_DIR"
+og_gen_reports "$TEST_DB" 120 rs >"$TEST_DIR/all.jsonl"
+for part in a:1 b:21 c:41 d:61 e:81; do
+	sed -n "${part#*:},$((${part#*:} + 19))p" "$TEST_DIR/all.jsonl" >"$TEST_DIR/${part%:*}.jsonl"
+done
+cases_of() { grep -o '"case_id":"[^"]*"' "$TEST_DIR/$1.out" | cut -d'"' -f4 | sort -u; }
+stored_in() { grep -c '"outcome":"stored"' "$TEST_DIR/$1.out" || true; }
+# restore DUMP: the copy made in a database of its own, then put in place of TEST_DB.
+restore() {
+	sql postgres "CREATE DATABASE ${TEST_DB}_r TEMPLATE template0 ENCODING 'UTF8'"
+	"$PG_BIN/pg_restore" --single-transaction --exit-on-error -d "${TEST_DB}_r" "$1"
+	sql postgres "DROP DATABASE $TEST_DB WITH (FORCE)"
+	sql postgres "ALTER DATABASE ${TEST_DB}_r RENAME TO $TEST_DB"
+}
+feed_max() { sql "$TEST_DB" "SELECT coalesce(max(seq), 0) FROM og.assignment"; }
+
+og_publish_named "$TEST_DIR" a
+assert_eq "20 stored before the backup" 20 "$(stored_in a)"
+"$PG_BIN/pg_dump" -Fc -d "$TEST_DB" -f "$TEST_DIR/t0.dump"
+a_ledger=$(sql "$TEST_DB" "SELECT max(ledger_id) FROM og.ledger")
+og_publish_named "$TEST_DIR" b
+assert_eq "20 more stored and acknowledged after it" 20 "$(stored_in b)"
+b_feed=$(feed_max)
+b_epoch=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")
+b_ledger=$(sql "$TEST_DB" "SELECT max(ledger_id) FROM og.ledger")
+assert_ge "the feed told units of them" 20 "$b_feed"
+
+# 1. Stopped, restored, started.
+og_stop_all "$TEST_DIR"
+restore "$TEST_DIR/t0.dump"
+assert_eq "the restored database lacks what came after the backup" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id BETWEEN 'rs-000021' AND 'rs-000040'")"
+og_start_all "$TEST_DIR"
+og_publish_named "$TEST_DIR" c
+assert_eq "new reports are stored" 20 "$(stored_in c)"
+assert_eq "no case number acknowledged after the backup is given again" "" \
+	"$(comm -12 <(cases_of b) <(cases_of c))"
+assert_eq "the feed's new rows come after every seq a reader saw" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment a JOIN og.event_key k USING (case_id)
+	                   WHERE k.source_event_id BETWEEN 'rs-000041' AND 'rs-000060' AND a.seq <= $b_feed")"
+assert_ge "dispatch's epoch is past the one it held before" "$((b_epoch + 1))" \
+	"$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")"
+assert_eq "ledger ids are not given again" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.ledger WHERE ledger_id > $a_ledger AND ledger_id <= $b_ledger")"
+assert_match "the auditor sees the new generation and why" \
+	"^2\|the database's identity changed \(database OID [0-9]+, was [0-9]+\)" \
+	"$(sql "$TEST_DB" "SET ROLE onegrid_audit; SELECT generation || '|' || why FROM audit.database_generations
+	                   ORDER BY generation DESC LIMIT 1")"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit") || rc=$?
+assert_eq "the restored and continued record verifies" 0 "$rc"
+assert_eq "the case projection agrees with the ledger" 0 \
+	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
+
+# 2. Left running: a backup, more events, then the backup renamed into place under them.
+"$PG_BIN/pg_dump" -Fc -d "$TEST_DB" -f "$TEST_DIR/t1.dump"
+og_publish_named "$TEST_DIR" d
+assert_eq "20 stored after the second backup" 20 "$(stored_in d)"
+d_feed=$(feed_max)
+d_epoch=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")
+restore "$TEST_DIR/t1.dump"
+# As systemd would, start dispatch again when it exits to reload.
+og_publish_named "$TEST_DIR" e &
+pub=$!
+on_exit "kill $pub 2>/dev/null || true"
+og_restart_while dispatch "$TEST_DIR" "$pub"
+rc=0
+wait "$pub" || rc=$?
+assert_eq "the publisher got every answer" 0 "$rc"
+assert_eq "every report after the restore stored" 20 "$(stored_in e)"
+assert_match "the dispatch that outlived the restore said why it stopped deciding" \
+	"the database is of generation 3, not 2 as when this dispatch loaded its cases" \
+	"$(cat "$TEST_DIR/dispatch.log")"
+assert_match "so did archive" "<2>the database is of generation 3, not 2 as before" \
+	"$(cat "$TEST_DIR/archive.log")"
+assert_eq "no case number acknowledged after the second backup is given again" "" \
+	"$(comm -12 <(cases_of d) <(cases_of e))"
+assert_eq "nor one of the first lost time" "" "$(comm -12 <(cases_of b) <(cases_of e))"
+assert_eq "the feed's new rows come after every seq a reader saw" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment a JOIN og.event_key k USING (case_id)
+	                   WHERE k.source_event_id >= 'rs-000081' AND a.seq <= $d_feed")"
+assert_ge "dispatch's epoch is past the one it held" "$((d_epoch + 1))" \
+	"$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")"
+assert_eq "no valid report was blamed for our fault" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection WHERE reason = 'REASON_STORAGE_REFUSED'")"
+assert_eq "each event of the restored database and after it stored once" "60|60" \
+	"$(sql "$TEST_DB" "SELECT count(*) || '|' || count(DISTINCT case_id) FROM og.event_key")"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit") || rc=$?
+assert_eq "the record verifies" 0 "$rc"
+assert_eq "the case projection agrees with the ledger" 0 \
+	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
