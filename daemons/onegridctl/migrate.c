@@ -178,6 +178,24 @@ static int run_params(PGconn *c, const char *sql, int n, const char *const *para
     return rc;
 }
 
+/* Migration 027 took from PUBLIC the right to make temporary tables in onegrid's database.
+ * Database privileges are not in a pg_dump, only in one restored with --create: a copy
+ * restored otherwise has the right back (an operator's trial). Each run takes it again,
+ * and says so; a role that may not, warns. */
+static const char SQL_NO_PUBLIC_TEMPORARY[] =
+    "DO $$ BEGIN "
+    "IF has_database_privilege('public', current_database(), 'TEMPORARY') THEN "
+    "EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database()); "
+    "RAISE WARNING 'PUBLIC could make temporary tables in database % again (a copy restored "
+    "without pg_restore --create?): revoked, as migration 027 did', current_database(); "
+    "END IF; "
+    "EXCEPTION WHEN insufficient_privilege THEN "
+    "RAISE WARNING 'PUBLIC can make temporary tables in database % (migration 027 took that "
+    "right; a copy restored without pg_restore --create has it back), and this role may not "
+    "take it: run REVOKE TEMPORARY ON DATABASE % FROM PUBLIC as its owner', "
+    "current_database(), current_database(); "
+    "END $$";
+
 /* One migrator at a time, for the whole run. Before migration 027 any role could take an
  * advisory lock, the auditors' login too (review: one that held this one kept migrate
  * waiting, unseen); now onegrid_owner's members and the database's owner may. When
@@ -1071,7 +1089,8 @@ int og_cmd_migrate(int argc, char **argv)
         applied++;
     }
     bool forced = applied > 0;
-    if (with_lock_retries(&m, "the current definitions", currents_step, &forced))
+    if (with_lock_retries(&m, "the current definitions", currents_step, &forced) ||
+        run(m.conn, SQL_NO_PUBLIC_TEMPORARY, "PUBLIC's right to temporary tables"))
         goto out;
     print_summary(&m, applied);
     rc = OG_EXIT_OK;

@@ -46,6 +46,13 @@ og_stop_all "$TEST_DIR"
 restore "$TEST_DIR/t0.dump"
 assert_eq "the restored database lacks what came after the backup" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id BETWEEN 'rs-000021' AND 'rs-000040'")"
+assert_eq "a copy restored into a new database gives PUBLIC temporary tables again" t \
+	"$(sql "$TEST_DB" "SELECT has_database_privilege('public', current_database(), 'TEMPORARY')")"
+out=$("$ONEGRID_BIN/onegridctl" migrate --db "dbname=$TEST_DB" --sql-dir "$ONEGRID_REPO/deploy/sql" 2>&1)
+assert_match "migrate takes that right again, and says so" \
+	"PUBLIC could make temporary tables in database $TEST_DB again .*: revoked" "$out"
+assert_eq "it is gone" f \
+	"$(sql "$TEST_DB" "SELECT has_database_privilege('public', current_database(), 'TEMPORARY')")"
 og_start_all "$TEST_DIR"
 og_publish_named "$TEST_DIR" c
 assert_eq "new reports are stored" 20 "$(stored_in c)"
