@@ -630,6 +630,35 @@ static int verify_catalog(struct verify *v)
     return 0;
 }
 
+/* Kept heads that no longer match: the database may have been restored from a backup,
+ * which looks the same as the newest batches rolled back. Its generations (migration
+ * 028) tell the two apart: each restore the daemons found, or an operator declared. */
+static int restores(struct verify *v)
+{
+    long long have;
+    if (scalar(v->c, "SELECT (to_regclass('audit.database_generations') IS NOT NULL)::integer",
+               &have) < 0)
+        return -1;
+    if (!have)
+        return 0;
+    PGresult *r = query(v->c,
+                        "SELECT generation, began_at, why FROM audit.database_generations "
+                        "WHERE generation > 1 ORDER BY generation",
+                        0, NULL);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0)
+        printf("kept heads differ and the database records no restore "
+               "(audit.database_generations): the newest batches were rolled back or rewritten\n");
+    for (int i = 0; i < PQntuples(r); i++)
+        printf("the database began generation %s at %s: %s; heads kept between its backup and "
+               "then name links it no longer has, and the events of that time are gone "
+               "(audit.database_generations)\n",
+               PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+    PQclear(r);
+    return 0;
+}
+
 /* Each head kept in v->expect (lines as `audit heads` prints them: chain, link, hash, ...;
  * '#' comments) must still be that link's hash. Lines with a signature are checked too
  * when keys are given. 0, -1 on a query error, -2 when the file cannot be read. */
@@ -638,6 +667,7 @@ static int verify_expected(struct verify *v)
     FILE *f = fopen(v->expect, "r");
     char line[1024];
     long n = 0, lineno = 0;
+    int broken_before = v->broken;
 
     if (!f) {
         fprintf(stderr, "onegridctl audit verify: could not open \"%s\": %s\n", v->expect,
@@ -710,7 +740,7 @@ static int verify_expected(struct verify *v)
     }
     fclose(f);
     printf("expected heads: %ld read from %s\n", n, v->expect);
-    return 0;
+    return broken_before < v->broken ? restores(v) : 0;
 }
 
 static int verify(struct verify *v)

@@ -80,6 +80,7 @@ assert_eq "the case projection agrees with the ledger" 0 \
 og_publish_named "$TEST_DIR" d
 assert_eq "20 stored after the second backup" 20 "$(stored_in d)"
 d_feed=$(feed_max)
+"$ONEGRID_BIN/onegridctl" audit heads --db "dbname=$TEST_DB user=onegrid_audit" >"$TEST_DIR/heads-d.txt"
 d_epoch=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")
 restore "$TEST_DIR/t1.dump"
 # As systemd would, start dispatch again when it exits to reload.
@@ -111,5 +112,11 @@ assert_eq "each event of the restored database and after it stored once" "60|60"
 rc=0
 out=$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit") || rc=$?
 assert_eq "the record verifies" 0 "$rc"
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" \
+	--expect-heads "$TEST_DIR/heads-d.txt") || rc=$?
+assert_eq "heads kept before the restore no longer match" 1 "$rc"
+assert_match "verify names the restore that explains it" \
+	"the database began generation 3 at [^:]+:[^:]+:[^:]+: the database's identity changed \\(database OID" "$out"
 assert_eq "the case projection agrees with the ledger" 0 \
 	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
