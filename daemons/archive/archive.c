@@ -587,6 +587,10 @@ static void commit_finish(struct og_archive *a)
             m++;
         }
         og_metrics_add(a->m.stale, m);
+        if (m == 0) { /* the database said stale of an epoch it calls current */
+            db_failed(a, "a record's epoch is refused as stale yet current");
+            return;
+        }
         shift(a, m);
         return;
     }

@@ -8,13 +8,14 @@
 -- and rejection ids (an auditor's extract names another row). An operator's trial
 -- reproduced each.
 -- og.database_generation records the database's identity (og.database_identity: the
--- cluster's system identifier, the database's OID, the WAL timeline): a restore into a new database or
--- cluster, a point-in-time recovery and a promotion each change it. dispatch and archive
--- call og.generation_check() on every connection; on a new identity it opens a new
--- generation (og.new_generation): every counter above moves past anything the lost time
--- can have given, and a dispatch that outlived the change exits to reload. A restore
--- that keeps the identity (a file-system snapshot of the data directory, put back) is
--- told by the operator: SELECT og.new_generation('why') (docs/operating.md, "Backups").
+-- cluster's system identifier, the database's OID, the WAL timeline): a restore into a
+-- new database or cluster, a point-in-time recovery and a promotion each change it.
+-- dispatch and archive call og.generation_check() on every connection; on a new identity
+-- it opens a new generation (og.new_generation): every counter above moves past anything
+-- the lost time can have given, and a dispatch that outlived the change exits to reload.
+-- A restore that keeps the identity (a file-system snapshot of the data directory put
+-- back, a backup taken before this migration) is told by the operator: SELECT
+-- og.new_generation('why') (docs/operating.md, "Backups and restores").
 SET LOCAL ROLE onegrid_owner;
 
 CREATE TABLE og.database_generation (
@@ -43,5 +44,16 @@ CREATE TRIGGER append_only_truncate BEFORE TRUNCATE ON og.database_generation
 INSERT INTO og.database_generation (generation, system_identifier, database_oid, timeline, why)
   SELECT 1, i.system_identifier, i.database_oid, i.timeline, 'migration 028'
     FROM og.database_identity() i;
+
+-- A database restored from a backup taken before this migration has no generation of
+-- its own to compare: this one takes it as it is. Said, when it holds a record already.
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM og.batch) THEN
+    RAISE WARNING 'database generations begin here (migration 028); if this database was '
+      'restored from a backup, run SELECT og.new_generation(''restored from a backup taken '
+      'before migration 028'') before starting onegrid (docs/operating.md, "Backups and restores")';
+  END IF;
+END $$;
 
 GRANT SELECT ON og.database_generation TO onegrid_reader, onegrid_writer;

@@ -4,7 +4,8 @@
 # feed's seq (a reader that read further would skip the new rows), fencing epochs (a
 # dispatch that outlived the restore would have its decisions from lost memory committed).
 # First with the daemons stopped, as the docs say; then with them left running, the
-# restored copy renamed into place under them. Each time the daemons find the database's
+# restored copy renamed into place under them; then the same backup restored once more (the
+# database holds nothing the second restore did not: the server's clock tells them apart). Each time the daemons find the database's
 # new identity (og.generation_check) and a new generation moves every counter on.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
@@ -15,8 +16,8 @@ test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
 sed -i 's/^\[intake\]$/[intake]\nresend_ms = 1000/' "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
-og_gen_reports "$TEST_DB" 120 rs >"$TEST_DIR/all.jsonl"
-for part in a:1 b:21 c:41 d:61 e:81; do
+og_gen_reports "$TEST_DB" 140 rs >"$TEST_DIR/all.jsonl"
+for part in a:1 b:21 c:41 d:61 e:81 f:101; do
 	sed -n "${part#*:},$((${part#*:} + 19))p" "$TEST_DIR/all.jsonl" >"$TEST_DIR/${part%:*}.jsonl"
 done
 cases_of() { grep -o '"case_id":"[^"]*"' "$TEST_DIR/$1.out" | cut -d'"' -f4 | sort -u; }
@@ -120,3 +121,19 @@ assert_match "verify names the restore that explains it" \
 	"the database began generation 3 at [^:]+:[^:]+:[^:]+: the database's identity changed \\(database OID" "$out"
 assert_eq "the case projection agrees with the ledger" 0 \
 	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
+
+# 3. The same backup restored again: what the first restore's time gave is not given again.
+e_feed=$(feed_max)
+e_epoch=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")
+og_stop_all "$TEST_DIR"
+restore "$TEST_DIR/t1.dump"
+og_start_all "$TEST_DIR"
+og_publish_named "$TEST_DIR" f
+assert_eq "reports after the second restore of the same backup stored" 20 "$(stored_in f)"
+assert_eq "no case number the first restore's time gave is given again" "" \
+	"$(comm -12 <(cases_of e) <(cases_of f))"
+assert_eq "nor a feed seq" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment a JOIN og.event_key k USING (case_id)
+	                   WHERE k.source_event_id >= 'rs-000101' AND a.seq <= $e_feed")"
+assert_ge "nor an epoch" "$((e_epoch + 1))" "$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")"
+assert_match "new case numbers are 11 digits, of the time" "^[0-9]{6}-[0-9]{11}$" "$(cases_of f | head -1)"

@@ -2,9 +2,10 @@
 -- 028), after opening a new one (og.new_generation) when the database's identity
 -- (og.database_identity) is not the one its last generation recorded: a restore into a
 -- new cluster or a new database, a point-in-time recovery, a standby promoted. Each means
--- the database may have gone back in time. dispatch and archive call it on every connection, before they
--- store or decide anything; a dispatch that finds a generation other than the one it
--- loaded its cases in exits to load them again.
+-- the database may have gone back in time (or moved, or was upgraded: nothing lost, the
+-- counters move anyway). dispatch and archive call it on every connection, before either
+-- stores anything; a dispatch that finds a generation other than the one it loaded its
+-- cases in exits to load them again.
 
 CREATE OR REPLACE FUNCTION og.generation_check() RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
@@ -22,7 +23,7 @@ BEGIN
     LOCK TABLE og.database_generation IN EXCLUSIVE MODE;
   END LOOP;
   RETURN og.new_generation(format(
-    'the database''s identity changed (%s): restored from a backup, or a standby promoted',
+    'the database''s identity changed (%s): restored from a backup, a standby promoted, or moved or upgraded',
     concat_ws(', ',
               CASE WHEN last.system_identifier <> now_.system_identifier
                    THEN format('cluster %s, was %s', now_.system_identifier, last.system_identifier) END,

@@ -8,10 +8,7 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
   INSERT INTO og.dispatch_epoch AS d (shard, epoch, holder, taken_at)
     -- A shard's first epoch is above those the database's generation moved past (a
     -- shard first started in time a restore lost may have had some: og.new_generation).
-    VALUES (p_shard, 1 + coalesce((SELECT (g.moved -> 'epoch' ->> 1)::bigint
-                                     FROM og.database_generation g
-                                    ORDER BY g.generation DESC LIMIT 1), 0),
-            p_holder, now())
+    VALUES (p_shard, 1 + og.generation_moved('epoch'), p_holder, now())
     ON CONFLICT (shard) DO UPDATE SET epoch = d.epoch + 1, holder = excluded.holder,
                                       taken_at = excluded.taken_at
     RETURNING epoch
