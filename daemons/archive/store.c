@@ -135,7 +135,8 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     if (s->generation && g != s->generation)
         og_log(LOG_CRIT,
                "the database is of generation %d, not %d as before: it was restored from a "
-               "backup or replaced by a promoted standby (audit.database_generations); the "
+               "backup, replaced by a promoted standby, or moved or upgraded "
+               "(audit.database_generations); the "
                "records held for dispatch epochs of before are dropped as stale",
                g, s->generation);
     s->generation = g;

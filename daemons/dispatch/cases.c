@@ -1,6 +1,7 @@
 #include "dispatch.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -19,7 +20,7 @@ struct entry {
 
 struct seq { /* the last case number used in a district */
     char district[8];
-    long last;
+    int64_t last;
     UT_hash_handle hh;
 };
 
@@ -39,7 +40,7 @@ struct report_entry {
 struct og_cases {
     struct entry *by_id;
     struct seq *seqs;
-    long floor; /* every district numbers above it (og.database_generation) */
+    int64_t floor; /* every district numbers above it (og.database_generation) */
     struct bucket *buckets;
     struct report_entry *reports; /* merged reports, by "source\x1fevent id" */
 };
@@ -112,7 +113,7 @@ static struct seq *seq_of(struct og_cases *cs, const char *district)
 }
 
 /* Numbering in district goes on above last. 0 or -ENOMEM. */
-static int number_after(struct og_cases *cs, const char *district, long last)
+static int number_after(struct og_cases *cs, const char *district, int64_t last)
 {
     struct seq *s = seq_of(cs, district);
     if (!s)
@@ -123,10 +124,10 @@ static int number_after(struct og_cases *cs, const char *district, long last)
 }
 
 /* The case number in an id ("650204-00000042": 42), 0 when it has none. */
-static long number_of(const char *id)
+static int64_t number_of(const char *id)
 {
     const char *dash = strrchr(id, '-');
-    return dash ? strtol(dash + 1, NULL, 10) : 0;
+    return dash ? strtoll(dash + 1, NULL, 10) : 0;
 }
 
 static struct og_case *add(struct og_cases *cs, const char *id, const char *district,
@@ -288,7 +289,7 @@ struct og_case *og_cases_open(struct og_cases *cs, const char *district, const c
     char id[32];
     if (!s)
         return NULL;
-    snprintf(id, sizeof(id), "%s-%08ld", district, s->last + 1);
+    snprintf(id, sizeof(id), "%s-%08" PRId64, district, s->last + 1);
     struct og_case *c = add(cs, id, district, area, category);
     if (c)
         s->last++;
@@ -628,9 +629,9 @@ static int load_numbers(struct og_cases *cs, PGconn *c, const char *shard, char 
         snprintf(err, errlen, "no case number floor read (og.database_generation)");
         return -EIO;
     }
-    cs->floor = (long)secs(r, 0, 1);
+    cs->floor = secs(r, 0, 1);
     for (int i = 1; rc == 0 && i < PQntuples(r); i++)
-        if ((rc = number_after(cs, PQgetvalue(r, i, 0), (long)secs(r, i, 1))) < 0)
+        if ((rc = number_after(cs, PQgetvalue(r, i, 0), secs(r, i, 1))) < 0)
             snprintf(err, errlen, "out of memory loading case numbers");
     PQclear(r);
     return rc;

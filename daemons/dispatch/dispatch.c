@@ -286,8 +286,9 @@ static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
     if (d->generation && g != d->generation && !d->must_reload) {
         og_log(LOG_CRIT,
                "the database is of generation %d, not %d as when this dispatch loaded its "
-               "cases: it was restored from a backup or replaced by a promoted standby "
-               "(audit.database_generations); deciding nothing more, exiting to load it again",
+               "cases: it was restored from a backup, replaced by a promoted standby, or moved or "
+               "upgraded (audit.database_generations); deciding nothing more, exiting to load it "
+               "again",
                g, d->generation);
         d->must_reload = true;
     }

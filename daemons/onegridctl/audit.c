@@ -632,8 +632,11 @@ static int verify_catalog(struct verify *v)
 
 /* Kept heads that no longer match: the database may have been restored from a backup,
  * which looks the same as the newest batches rolled back. Its generations (migration
- * 028) tell the two apart: each restore the daemons found, or an operator declared. */
-static int restores(struct verify *v)
+ * 028) tell the two apart: each restore the daemons found, or an operator declared, since
+ * the heads were kept (kept_at: the first "# onegrid chain heads at" line of the file, ""
+ * when it has none: then every generation after the first). A generation opens also where
+ * nothing was lost (a move, an upgrade, a promotion): its reason says which it was. */
+static int restores(struct verify *v, const char *kept_at)
 {
     long long have;
     if (scalar(v->c, "SELECT (to_regclass('audit.database_generations') IS NOT NULL)::integer",
@@ -641,33 +644,34 @@ static int restores(struct verify *v)
         return -1;
     if (!have)
         return 0;
+    const char *params[] = {kept_at};
     PGresult *r = query(v->c,
                         "SELECT generation, began_at, why FROM audit.database_generations "
-                        "WHERE generation > 1 ORDER BY generation",
-                        0, NULL);
+                        "WHERE generation > 1 AND ($1 = '' OR began_at > $1::timestamptz) "
+                        "ORDER BY generation",
+                        1, params);
     if (!r)
         return -1;
     if (PQntuples(r) == 0)
-        printf("kept heads differ and the database records no restore "
-               "(audit.database_generations): the newest batches were rolled back or rewritten\n");
+        printf("kept heads differ and the database records no restore since they were kept "
+               "(audit.database_generations): the newest batches were rolled back or "
+               "rewritten\n");
     for (int i = 0; i < PQntuples(r); i++)
-        printf("the database began generation %s at %s: %s; heads kept between its backup and "
-               "then name links it no longer has, and the events of that time are gone "
+        printf("the database began generation %s at %s: %s; heads kept before then may name "
+               "links it no longer has: those of the time a restore lost "
                "(audit.database_generations)\n",
                PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
     PQclear(r);
     return 0;
 }
 
-/* Each head kept in v->expect (lines as `audit heads` prints them: chain, link, hash, ...;
- * '#' comments) must still be that link's hash. Lines with a signature are checked too
- * when keys are given. 0, -1 on a query error, -2 when the file cannot be read. */
 static int verify_expected(struct verify *v)
 {
     FILE *f = fopen(v->expect, "r");
     char line[1024];
     long n = 0, lineno = 0;
     int broken_before = v->broken;
+    char kept_at[64] = "";
 
     if (!f) {
         fprintf(stderr, "onegridctl audit verify: could not open \"%s\": %s\n", v->expect,
@@ -682,6 +686,12 @@ static int verify_expected(struct verify *v)
         uint8_t hash[HASH];
 
         lineno++;
+        static const char header[] = "# onegrid chain heads at ";
+        const char *end;
+        if (!*kept_at && strncmp(line, header, sizeof(header) - 1) == 0 &&
+            (end = strstr(line, ": chain,")) && end - line - (sizeof(header) - 1) < 64)
+            snprintf(kept_at, sizeof(kept_at), "%.*s", (int)(end - line - (sizeof(header) - 1)),
+                     line + sizeof(header) - 1);
         if (line[strspn(line, " \t\r\n")] == '\0' || line[strspn(line, " \t")] == '#')
             continue;
         fields = sscanf(line, "%256s %lld %64s %23s %d %64s %128s", chain, &seq, hash_s, batch_s,
@@ -740,7 +750,7 @@ static int verify_expected(struct verify *v)
     }
     fclose(f);
     printf("expected heads: %ld read from %s\n", n, v->expect);
-    return broken_before < v->broken ? restores(v) : 0;
+    return broken_before < v->broken ? restores(v, kept_at) : 0;
 }
 
 static int verify(struct verify *v)

@@ -136,4 +136,4 @@ assert_eq "nor a feed seq" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment a JOIN og.event_key k USING (case_id)
 	                   WHERE k.source_event_id >= 'rs-000101' AND a.seq <= $e_feed")"
 assert_ge "nor an epoch" "$((e_epoch + 1))" "$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")"
-assert_match "new case numbers are 11 digits, of the time" "^[0-9]{6}-[0-9]{11}$" "$(cases_of f | head -1)"
+assert_match "new case numbers are 13 digits, of the time" "^[0-9]{6}-[0-9]{13}$" "$(cases_of f | head -1)"

@@ -12,12 +12,13 @@
 -- Where to: the lost time is not in the database, and the same backup can be restored
 -- twice (the first restore went wrong; a failover, then a restore from before it), the
 -- second holding nothing the first did not. What grows between them is the server's clock.
--- So each counter moves to the time, in microseconds since 1970 (case numbers: in tenths
--- of a second, 11 digits, "650204-17964000001" after "650204-00000413", and still sorting
--- as they are numbered), or above its highest value in the database, or above where an
--- earlier generation moved it, whichever is highest. That holds while a counter gives
--- fewer numbers than that between two restores (one a microsecond; ten case numbers a
--- second in a district) and while the server's clock does not step back.
+-- So each counter moves to the time, in microseconds since 1970 (case numbers: in
+-- milliseconds, 13 digits, "650204-1796400000001" after "650204-00000413", sorting after
+-- every 8-digit number below 17,964,000), or above its highest value in the database, or
+-- above where an earlier generation moved it, whichever is highest. That holds while a
+-- counter gives fewer numbers than that between two restores (one a microsecond; a
+-- thousand case numbers a second in a district, the resent backlog of a restore included)
+-- and while the server's clock does not step back.
 -- The identity recorded is the one the database has now. Run by og.generation_check when
 -- it finds a new identity; by an operator (as the database's owner or the superuser) after
 -- a restore that keeps the identity (docs/operating.md, "Backups and restores"), with the
@@ -45,7 +46,7 @@ BEGIN
   -- Case numbers: every id is "district-number" (dispatch's og_cases_open).
   SELECT coalesce(max(substr(c.case_id, length(c.district_code) + 2)::bigint), 0)
     INTO v FROM og.case c;
-  target := greatest(v, now_us / 100000, og.generation_moved('case_number'));
+  target := greatest(v, now_us / 1000, og.generation_moved('case_number'));
   moved := moved || jsonb_build_object('case_number', jsonb_build_array(v, target));
   -- The feed's seq.
   SELECT last_seq INTO v FROM og.assignment_counter FOR UPDATE;
