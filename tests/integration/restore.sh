@@ -64,6 +64,8 @@ assert_eq "the feed's new rows come after every seq a reader saw" 0 \
 	                   WHERE k.source_event_id BETWEEN 'rs-000041' AND 'rs-000060' AND a.seq <= $b_feed")"
 assert_ge "dispatch's epoch is past the one it held before" "$((b_epoch + 1))" \
 	"$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")"
+assert_eq "nor routing rule ids (a rule re-entered would take a lost one's)" t \
+	"$(sql "$TEST_DB" "SELECT last_value > 1000000000 FROM og.routing_rule_rule_id_seq")"
 assert_eq "ledger ids are not given again" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.ledger WHERE ledger_id > $a_ledger AND ledger_id <= $b_ledger")"
 assert_match "the auditor sees the new generation and why" \

@@ -8,7 +8,8 @@
 --     committed;
 --   - case numbers: og.database_generation.case_number_floor (dispatch numbers every
 --     district's cases above it: a district with no case left may have had some);
---   - the feed's seq (og.assignment_counter), ledger, batch and rejection ids.
+--   - the feed's seq (og.assignment_counter), ledger, batch and rejection ids, and
+--     routing rules' ids (a case and its decisions name the rule that routed it).
 -- Where to: the lost time is not in the database, and the same backup can be restored
 -- twice (the first restore went wrong; a failover, then a restore from before it), the
 -- second holding nothing the first did not. What grows between them is the server's clock.
@@ -55,7 +56,8 @@ BEGIN
   moved := moved || jsonb_build_object('feed_seq', jsonb_build_array(v, target));
   -- Ids. A sequence's last value is the last one given (or its start, never given).
   FOREACH s IN ARRAY ARRAY['og.ledger_id_seq', 'og.batch_id_seq',
-                           pg_get_serial_sequence('og.rejection', 'rejection_id')] LOOP
+                           pg_get_serial_sequence('og.rejection', 'rejection_id'),
+                           pg_get_serial_sequence('og.routing_rule', 'rule_id')] LOOP
     EXECUTE format('SELECT last_value FROM %s', s) INTO v;
     target := greatest(v, now_us, og.generation_moved(s));
     PERFORM setval(s, target);
