@@ -569,13 +569,16 @@ static void commit_finish(struct og_archive *a)
             /* The database gives epochs in order: it has gone back to a time before this
              * one was given, and kept its identity (a file-system snapshot put back), or
              * og.generation_check would have moved its epochs past it. Held, not stored
-             * and not dropped: the operator's og.new_generation settles it. */
-            og_log(LOG_CRIT,
-                   "records of shard \"%s\" epoch %llu, newer than the database's current "
-                   "epoch %llu: the database went back in time (restored?); holding them. "
-                   "Stop onegrid and open a new generation (docs/operating.md, \"Backups and "
-                   "restores\")",
-                   first->shard, (unsigned long long)first->epoch, (unsigned long long)j->current);
+             * and not dropped: the operator's og.new_generation settles it. Said once a
+             * run of retries, as db_failed says the rest. */
+            if (!a->db.wait)
+                og_log(LOG_CRIT,
+                       "records of shard \"%s\" epoch %llu, newer than the database's current "
+                       "epoch %llu: the database went back in time (restored?); holding them. "
+                       "Stop onegrid and open a new generation (docs/operating.md, \"Backups and "
+                       "restores\")",
+                       first->shard, (unsigned long long)first->epoch,
+                       (unsigned long long)j->current);
             db_failed(a, "a record's epoch is newer than the database's");
             return;
         }

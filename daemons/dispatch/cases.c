@@ -613,7 +613,7 @@ static int load_numbers(struct og_cases *cs, PGconn *c, const char *shard, char 
 {
     const char *params[] = {shard};
     PGresult *r = og_db_query(c,
-                              "SELECT NULL, max(case_number_floor) FROM og.database_generation "
+                              "SELECT NULL, og.generation_moved('case_number') "
                               "UNION ALL "
                               "(SELECT district_code, "
                               "max(substr(case_id, length(district_code) + 2)::bigint) "

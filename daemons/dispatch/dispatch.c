@@ -838,6 +838,17 @@ static void db_failed(struct og_dispatch *d, const char *err)
     og_daemon_status("database unavailable: %s", err);
 }
 
+/* Memory is wrong (must_reload): decide nothing more. intake resends these to the next
+ * dispatch. */
+static void drop_inbox(struct og_dispatch *d)
+{
+    for (size_t i = 0; i < d->n_inbox; i++) {
+        og_link_server_forget(d->in, d->inbox[i].frame->key);
+        onegrid__v1__frame__free_unpacked(d->inbox[i].frame, NULL);
+    }
+    d->n_inbox = 0;
+}
+
 static void process_inbox(struct og_dispatch *d)
 {
     struct committed committed[BURST] = {0};
@@ -846,12 +857,7 @@ static void process_inbox(struct og_dispatch *d)
     int rc;
 
     if (d->must_reload) {
-        /* Memory is wrong: decide nothing more. intake resends these to the next dispatch. */
-        for (size_t i = 0; i < d->n_inbox; i++) {
-            og_link_server_forget(d->in, d->inbox[i].frame->key);
-            onegrid__v1__frame__free_unpacked(d->inbox[i].frame, NULL);
-        }
-        d->n_inbox = 0;
+        drop_inbox(d);
         return;
     }
     if (d->n_inbox == 0 || !og_backoff_ready(&d->db))
@@ -861,7 +867,7 @@ static void process_inbox(struct og_dispatch *d)
         return;
     }
     if (d->must_reload) { /* connect_db found the database of another generation */
-        process_inbox(d);
+        drop_inbox(d);
         return;
     }
     /* The batch is decided at one trusted instant; while the clocks disagree it waits

@@ -25,9 +25,8 @@ CREATE TABLE og.database_generation (
   timeline          integer NOT NULL,
   began_at          timestamptz NOT NULL DEFAULT now(),
   why               text NOT NULL,
-  -- dispatch numbers each district's cases above this, and above its highest one
-  case_number_floor bigint NOT NULL DEFAULT 0,
-  -- what the new generation moved, from and to (NULL for the first)
+  -- what the new generation moved, each counter from and to (NULL for the first);
+  -- dispatch numbers every district's cases above the highest 'case_number' moved to
   moved             jsonb
 );
 COMMENT ON TABLE og.database_generation IS

@@ -120,8 +120,8 @@ else
 	_tl_not_ok "the upgrade changes no row" "$(diff "$TEST_DIR/old-rows-before.sql" "$TEST_DIR/old-rows-after.sql" | head -20)"
 fi
 assert_eq "what it adds is the database's first generation (028), counters left as they were" \
-	"1|migration 028|0|true" \
-	"$(sql "$OLD_DB" "SELECT generation || '|' || why || '|' || case_number_floor || '|' || (moved IS NULL)
+	"1|migration 028|true" \
+	"$(sql "$OLD_DB" "SELECT generation || '|' || why || '|' || (moved IS NULL)
 	                  FROM og.database_generation")"
 assert_eq "every object of og, audit and feed belongs to onegrid_owner now" "" \
 	"$(sql "$OLD_DB" "SELECT string_agg(c.oid::regclass::text, ', ') FROM pg_class c
@@ -165,7 +165,7 @@ data() {
 		if [[ $t == 'og."case"' ]]; then
 			sql "$1" "COPY (SELECT to_jsonb(c) - '{clock_started_at, extension_lapsed_at}'::text[] FROM og.case c) TO STDOUT"
 		elif [[ $t == og.database_generation ]]; then # each database its own OID
-			sql "$1" "COPY (SELECT generation, system_identifier, timeline, why, case_number_floor, moved
+			sql "$1" "COPY (SELECT generation, system_identifier, timeline, why, moved
 			                FROM og.database_generation) TO STDOUT"
 		else
 			sql "$1" "COPY (SELECT * FROM $t) TO STDOUT"

@@ -5,11 +5,13 @@
 # dispatch that outlived the restore would have its decisions from lost memory committed).
 # First with the daemons stopped, as the docs say; then with them left running, the
 # restored copy renamed into place under them; then the same backup restored once more (the
-# database holds nothing the second restore did not: the server's clock tells them apart). Each time the daemons find the database's
+# database holds nothing the second restore did not: the server's clock tells them apart);
+# last, a restore that keeps the database's identity, which the operator declares. Each time the daemons find the database's
 # new identity (og.generation_check) and a new generation moves every counter on.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
+source "$(dirname "$0")/../lib/faults.sh"
 
 test_begin "restore"
 test_createdb
@@ -17,7 +19,7 @@ og_write_config "$TEST_DIR" "$TEST_DB"
 sed -i 's/^\[intake\]$/[intake]\nresend_ms = 1000/' "$TEST_DIR/onegrid.conf"
 og_start_all "$TEST_DIR"
 og_gen_reports "$TEST_DB" 140 rs >"$TEST_DIR/all.jsonl"
-for part in a:1 b:21 c:41 d:61 e:81 f:101; do
+for part in a:1 b:21 c:41 d:61 e:81 f:101 g:121; do
 	sed -n "${part#*:},$((${part#*:} + 19))p" "$TEST_DIR/all.jsonl" >"$TEST_DIR/${part%:*}.jsonl"
 done
 cases_of() { grep -o '"case_id":"[^"]*"' "$TEST_DIR/$1.out" | cut -d'"' -f4 | sort -u; }
@@ -139,3 +141,33 @@ assert_eq "nor a feed seq" 0 \
 	                   WHERE k.source_event_id >= 'rs-000101' AND a.seq <= $e_feed")"
 assert_ge "nor an epoch" "$((e_epoch + 1))" "$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")"
 assert_match "new case numbers are 13 digits, of the time" "^[0-9]{6}-[0-9]{13}$" "$(cases_of f | head -1)"
+
+# 4. Gone back with its identity kept (a snapshot of the data directory put back, taken
+# before this dispatch started): nothing notices the identity, but archive meets records of
+# an epoch the database has not given yet. It holds them, stores nothing of them, and says
+# so; the operator's og.new_generation moves the epochs past them: they are dropped, the
+# fenced dispatch restarts, and intake's resends are decided and stored anew.
+sql "$TEST_DB" "UPDATE og.dispatch_epoch SET epoch = epoch - 1"
+og_publish_named "$TEST_DIR" g &
+pub=$!
+on_exit "kill $pub 2>/dev/null || true"
+og_poll 60 grep -q "newer than the database's current epoch" "$TEST_DIR/archive.log" ||
+	fail "archive never said the database went back"
+pass "archive says the database went back in time"
+assert_eq "and stores nothing of those records" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id >= 'rs-000121'")"
+# archive tries again (each try refused in the server's log); it says it once.
+pglog=${_tl_pgdir:-${OG_PGCLUSTER_DIR:-}}/log/postgresql.log
+tried_thrice() { (($(grep -c "$TEST_DB ERROR:  stale dispatch epoch $epoch_g " "$pglog" || true) >= 3)); }
+epoch_g=$(sql "$TEST_DB" "SELECT epoch + 1 FROM og.dispatch_epoch")
+og_poll 60 tried_thrice || fail "archive did not try again"
+assert_eq "once, not at every retry" 1 "$(grep -c "newer than the database's current epoch" "$TEST_DIR/archive.log")"
+assert_match "the operator opens the generation by hand" "^[0-9]+$" \
+	"$(sql "$TEST_DB" "SELECT og.new_generation('snapshot of the data directory put back')" 2>/dev/null)"
+og_restart_while dispatch "$TEST_DIR" "$pub"
+rc=0
+wait "$pub" || rc=$?
+assert_eq "then the publisher gets every answer" 0 "$rc"
+assert_eq "every report stored once" 20 "$(stored_in g)"
+assert_eq "none recorded as refused by storage" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.rejection WHERE reason = 'REASON_STORAGE_REFUSED'")"

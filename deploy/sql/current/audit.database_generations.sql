@@ -7,8 +7,7 @@
 -- chain heads kept from that time (audit verify --expect-heads) no longer match.
 
 CREATE OR REPLACE VIEW audit.database_generations AS
-  SELECT generation, began_at, why, system_identifier, database_oid, timeline,
-         case_number_floor, moved
+  SELECT generation, began_at, why, system_identifier, database_oid, timeline, moved
     FROM og.database_generation;
 
 CREATE OR REPLACE VIEW audit."数据库代次" AS SELECT * FROM audit.database_generations;

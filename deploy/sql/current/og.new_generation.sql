@@ -6,8 +6,8 @@
 --     there, so that the records of a dispatch that loaded the lost state are older than
 --     any epoch the database gives from now on, and dropped (og.begin_batch), never
 --     committed;
---   - case numbers: og.database_generation.case_number_floor (dispatch numbers every
---     district's cases above it: a district with no case left may have had some);
+--   - case numbers: moved.case_number (dispatch numbers every district's cases above
+--     it, og.generation_moved: a district with no case left may have had some);
 --   - the feed's seq (og.assignment_counter), ledger, batch and rejection ids, and
 --     routing rules' ids (a case and its decisions name the rule that routed it).
 -- Where to: the lost time is not in the database, and the same backup can be restored
@@ -64,10 +64,9 @@ BEGIN
     moved := moved || jsonb_build_object(s, jsonb_build_array(v, target));
   END LOOP;
   INSERT INTO og.database_generation (generation, system_identifier, database_oid, timeline, why,
-                                      case_number_floor, moved)
+                                      moved)
     SELECT g + 1, i.system_identifier, i.database_oid, i.timeline,
-           left(coalesce(nullif(p_why, ''), 'by hand'), 500),
-           (moved -> 'case_number' ->> 1)::bigint, moved
+           left(coalesce(nullif(p_why, ''), 'by hand'), 500), moved
       FROM og.database_identity() i;
   RAISE WARNING 'onegrid: database generation % began (%): counters moved %', g + 1, p_why, moved;
   RETURN g + 1;
