@@ -565,21 +565,21 @@ static void commit_finish(struct og_archive *a)
         /* A newer dispatch owns the shard: its predecessor's records are void. Tell the
          * sender (the answer carries the current epoch, and no reply) and drop them. */
         size_t m = 0;
-        if (first->epoch > j->current) {
-            /* The database gives epochs in order: it has gone back to a time before this
-             * one was given, and kept its identity (a file-system snapshot put back), or
-             * og.generation_check would have moved its epochs past it. Held, not stored
-             * and not dropped: the operator's og.new_generation settles it. Said once a
-             * run of retries, as db_failed says the rest. */
+        if (first->epoch >= j->current) {
+            /* An epoch the database has not given, and would not take for one it lost in
+             * going back (og.epoch_went_back, which opened a new generation otherwise):
+             * above the server's time. A dispatch of another database, or a forged frame.
+             * Held, not stored and not dropped. Said once a run of retries, as db_failed
+             * says the rest. */
             if (!a->db.wait)
                 og_log(LOG_CRIT,
-                       "records of shard \"%s\" epoch %llu, newer than the database's current "
-                       "epoch %llu: the database went back in time (restored?); holding them. "
-                       "Stop onegrid and open a new generation (docs/operating.md, \"Backups and "
-                       "restores\")",
+                       "records of shard \"%s\" epoch %llu, which the database has not given "
+                       "(its current epoch: %llu) and does not take for one it lost (it is "
+                       "above the server's time in microseconds): is that dispatch connected to "
+                       "another database? Holding them",
                        first->shard, (unsigned long long)first->epoch,
                        (unsigned long long)j->current);
-            db_failed(a, "a record's epoch is newer than the database's");
+            db_failed(a, "a record's epoch is one the database has not given");
             return;
         }
         og_warn("dropping records of shard \"%s\" epoch %llu: current epoch is %llu", first->shard,

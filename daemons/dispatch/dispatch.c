@@ -476,6 +476,18 @@ static int hold(struct og_dispatch *d, struct pending *p, const char *id)
     return 0;
 }
 
+/* The database's generation when it is no longer the one this dispatch loaded its cases
+ * in, else 0 (the same, or the database cannot say now). */
+static int generation_changed(struct og_dispatch *d)
+{
+    char err[256];
+    int g;
+    if (!d->conn || PQstatus(d->conn) != CONNECTION_OK || !d->generation)
+        return 0;
+    g = og_db_generation(d->conn, err, sizeof(err));
+    return g > 0 && g != d->generation ? g : 0;
+}
+
 static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
 {
     struct og_dispatch *d = arg;
@@ -502,12 +514,21 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
     if (f->epoch > d->epoch) {
         /* Every record in flight comes back like this: one line says it. After archive
          * did not store a record (not_stored), archive retired this epoch itself
-         * (og.retire_epoch): expected, and this dispatch is exiting to reload anyway. */
+         * (og.retire_epoch): expected, and this dispatch is exiting to reload anyway.
+         * Archive opens a new generation for an epoch the database has not given
+         * (og.epoch_went_back): that is said as such. */
+        int g = d->fenced || d->not_stored ? 0 : generation_changed(d);
         if (!d->fenced && d->not_stored)
             og_notice("archive answered with epoch %llu, ours is %llu: it retired our epoch "
                       "after a record it did not store; the records still in flight are "
                       "decided again after the reload",
                       (unsigned long long)f->epoch, (unsigned long long)d->epoch);
+        else if (g > 0)
+            og_log(LOG_CRIT,
+                   "archive answered with epoch %llu, ours is %llu: the database is of "
+                   "generation %d, not %d as when this dispatch loaded its cases (it went back "
+                   "in time: audit.database_generations); exiting to load it again",
+                   (unsigned long long)f->epoch, (unsigned long long)d->epoch, g, d->generation);
         else if (!d->fenced)
             og_log(LOG_CRIT,
                    "fenced: archive answered with epoch %llu, ours is %llu; another "

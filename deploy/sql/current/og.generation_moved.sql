@@ -10,4 +10,4 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, og, pg_temp AS $$
 $$;
 
 REVOKE ALL ON FUNCTION og.generation_moved(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION og.generation_moved(text) TO onegrid_reader;
+GRANT EXECUTE ON FUNCTION og.generation_moved(text) TO onegrid_reader, onegrid_writer;

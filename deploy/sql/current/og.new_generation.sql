@@ -21,9 +21,10 @@
 -- thousand case numbers a second in a district, the resent backlog of a restore included)
 -- and while the server's clock does not step back.
 -- The identity recorded is the one the database has now. Run by og.generation_check when
--- it finds a new identity; by an operator (as the database's owner or the superuser) after
--- a restore that keeps the identity (docs/operating.md, "Backups and restores"), with the
--- daemons stopped: dispatch's memory and archive's held records are of the old time.
+-- it finds a new identity; by og.epoch_went_back when archive meets an epoch the database
+-- has not given; by an operator (as the database's owner or the superuser) after a restore
+-- that keeps the identity (docs/operating.md, "Backups and restores"), with the daemons
+-- stopped: dispatch's memory and archive's held records are of the old time.
 -- Serialised by the table's lock: two callers finding the same change open one generation.
 -- The server's log gets a WARNING with what moved: the record of it outside the database.
 
