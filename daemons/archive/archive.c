@@ -566,17 +566,18 @@ static void commit_finish(struct og_archive *a)
          * sender (the answer carries the current epoch, and no reply) and drop them. */
         size_t m = 0;
         if (first->epoch >= j->current) {
-            /* An epoch the database has not given, and would not take for one it lost in
-             * going back (og.epoch_went_back, which opened a new generation otherwise):
-             * above the server's time. A dispatch of another database, or a forged frame.
-             * Held, not stored and not dropped. Said once a run of retries, as db_failed
-             * says the rest. */
+            /* An epoch the database has not given (the current one is refused only after
+             * a dispatch took a newer one meanwhile, which is above it). It went back in
+             * time and kept its identity (a snapshot put back), or og.generation_check
+             * would have moved its epochs past it: the dispatch that holds the epoch finds
+             * out (og.epoch_went_back) and the new generation makes these records stale.
+             * Or that dispatch is connected to another database. Held, not stored and not
+             * dropped. Said once a run of retries, as db_failed says the rest. */
             if (!a->db.wait)
                 og_log(LOG_CRIT,
                        "records of shard \"%s\" epoch %llu, which the database has not given "
-                       "(its current epoch: %llu) and does not take for one it lost (it is "
-                       "above the server's time in microseconds): is that dispatch connected to "
-                       "another database? Holding them",
+                       "(its current epoch: %llu): it went back in time (restored?), or that "
+                       "dispatch is connected to another database; holding them",
                        first->shard, (unsigned long long)first->epoch,
                        (unsigned long long)j->current);
             db_failed(a, "a record's epoch is one the database has not given");
@@ -589,11 +590,7 @@ static void commit_finish(struct og_archive *a)
             answer(a, a->batch[m], j->current);
             m++;
         }
-        og_metrics_add(a->m.stale, m);
-        if (m == 0) { /* the database said stale of an epoch it calls current */
-            db_failed(a, "a record's epoch is refused as stale yet current");
-            return;
-        }
+        og_metrics_add(a->m.stale, m); /* the first at least: its epoch is below current */
         shift(a, m);
         return;
     }

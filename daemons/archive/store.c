@@ -49,7 +49,6 @@ static const char SQL_STORE_REJECTION[] =
 static const char SQL_EPOCH[] =
     "SELECT coalesce((SELECT epoch FROM og.dispatch_epoch WHERE shard = $1), "
     "og.generation_moved('epoch') + 1)";
-static const char SQL_EPOCH_WENT_BACK[] = "SELECT og.epoch_went_back($1, $2, $3)";
 static const char SQL_STORE_DECISION[] =
     "SELECT og.store_decision($1, $2, $3, $4, $5::jsonb, $6::bytea)";
 /* The links the batch appended (deploy/sql/current/og.end_batch.sql), in the columns
@@ -154,7 +153,6 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
         prepare(s->conn, "store_moved", SQL_STORE_SET("og.store_moved"), err, errlen) ||
         prepare(s->conn, "store_rejection", SQL_STORE_REJECTION, err, errlen) ||
         prepare(s->conn, "epoch", SQL_EPOCH, err, errlen) ||
-        prepare(s->conn, "epoch_went_back", SQL_EPOCH_WENT_BACK, err, errlen) ||
         prepare(s->conn, "retire_epoch", SQL_RETIRE_EPOCH, err, errlen) ||
         prepare(s->conn, "end_batch", SQL_END_BATCH, err, errlen) ||
         prepare(s->conn, "sign_link", SQL_SIGN_LINK, err, errlen) ||
@@ -776,45 +774,6 @@ static int read_epoch(struct og_store *s, const char *shard, uint64_t *current)
     return rc;
 }
 
-/* The batch's epoch is one the database has not given (at or above *current): it went
- * back in time and kept its identity, or og.generation_check would have moved its epochs
- * past it. og.epoch_went_back opens a new generation, which moves every counter past what
- * the lost time gave; *current is read again (above epoch now: the records are dropped
- * as stale). Left as it is when the database does not take the epoch for one of its own
- * (above the server's time: archive holds the records). 0, or -EIO with err filled. */
-static int went_back(struct og_store *s, const char *shard, uint64_t epoch, uint64_t *current,
-                     char *err, size_t errlen)
-{
-    char epoch_s[24];
-    const char *v[] = {shard, epoch_s, s->name};
-    PGresult *r;
-    int g;
-
-    snprintf(epoch_s, sizeof(epoch_s), "%llu", (unsigned long long)epoch);
-    r = PQexecPrepared(s->conn, "epoch_went_back", 3, v, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        og_db_error(s->conn, r, err, errlen);
-        PQclear(r);
-        return -EIO;
-    }
-    g = PQgetisnull(r, 0, 0) ? 0 : atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (g > 0 && g != s->generation) {
-        og_log(LOG_CRIT,
-               "the database went back in time and kept its identity (a snapshot put back, a "
-               "restore into the same database): records of shard \"%s\" epoch %llu, which it "
-               "has not given (its current: %llu); it began generation %d "
-               "(audit.database_generations), and the records of that epoch are dropped as stale",
-               shard, (unsigned long long)epoch, (unsigned long long)*current, g);
-        s->generation = g;
-    }
-    if (read_epoch(s, shard, current) < 0) {
-        og_db_error(s->conn, NULL, err, errlen);
-        return -EIO;
-    }
-    return 0;
-}
-
 /* The second round trip of a signed batch: signs each link end_batch appended (links:
  * the rows of SQL_END_BATCH), stores the signatures with og.sign_link and commits. The
  * key never leaves this process. Any failure here is a fault (-EIO, err filled), never a
@@ -1196,9 +1155,7 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
             rc = -EIO; /* lost around COMMIT: the outcome is unknown */
         }
     }
-    if (rc == -ESTALE &&
-        (read_epoch(s, shard, current) < 0 ||
-         (epoch >= *current && went_back(s, shard, epoch, current, err, errlen) < 0)))
+    if (rc == -ESTALE && read_epoch(s, shard, current) < 0)
         rc = -EIO;
     if (rc < 0 || got != n) {
         for (size_t i = 0; i < n; i++)

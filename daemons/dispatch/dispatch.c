@@ -21,6 +21,8 @@
  * do not (so that dispatch notices soon when they agree again). */
 #define DB_CLOCK_EVERY_US         (10 * 1000000LL)
 #define DB_CLOCK_HOLDING_EVERY_US (1000000LL)
+/* How often, while decisions wait for archive, the shard's epoch is compared with ours. */
+#define EPOCH_CHECK_EVERY_US (5 * 1000000LL)
 
 /* A submission passed to archive, waiting for its answer. */
 struct pending {
@@ -104,6 +106,8 @@ struct og_dispatch {
     struct og_backoff db; /* while the database fails */
     bool must_reload;     /* memory disagrees with the database: drain, then exit to reload */
     bool not_stored;      /* archive left a record out: it retires this epoch (og.retire_epoch) */
+    int64_t epoch_checked_at; /* og_mono_us() of the last check_epoch */
+    bool said_epoch_unknown;  /* check_epoch found ours above the server's time */
     uint64_t decided, duplicates, refused;
     struct og_clock clock; /* whether the wall clock may date decisions and escalate */
     int64_t db_clock_at;   /* og_mono_us() of the last reading of the database's clock */
@@ -245,6 +249,55 @@ static const char SQL_FIND_COMMITTED[] =
     "AND k.source_event_id = x.source_event_id LIMIT 1) k(stored) ON true "
     "WHERE k.stored IS NULL";
 
+/* The database gives epochs in order and never takes one back: a shard epoch below ours,
+ * which we took from it, means it went back to before it gave ours and kept its identity (a
+ * snapshot of the data directory put back, a restore into the same database), which
+ * og.generation_check cannot see. archive holds our records meanwhile (it cannot tell that
+ * from a dispatch of another database). og.epoch_went_back opens a new generation, which
+ * moves every counter past what the lost time gave and makes our records stale; this
+ * dispatch decides nothing more and exits to load the database again. Checked at every
+ * reconnection and, while decisions wait for archive, every EPOCH_CHECK_EVERY_US. */
+static void check_epoch(struct og_dispatch *d)
+{
+    char epoch_s[24], err[256];
+    const char *v[] = {d->o.shard, epoch_s, d->o.holder};
+    PGresult *r;
+
+    d->epoch_checked_at = og_mono_us();
+    if (!d->epoch || d->must_reload || og_db_broken(d->conn))
+        return;
+    snprintf(epoch_s, sizeof(epoch_s), "%llu", (unsigned long long)d->epoch);
+    r = PQexecParams(d->conn,
+                     "SELECT e.below, CASE WHEN e.below THEN og.epoch_went_back($1, $2, $3) END "
+                     "FROM (SELECT coalesce((SELECT epoch FROM og.dispatch_epoch "
+                     "WHERE shard = $1), 0) < $2::bigint AS below) e",
+                     3, NULL, v, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        og_db_error(d->conn, r, err, sizeof(err));
+        og_warn("could not compare shard %s's epoch with ours: %s", d->o.shard, err);
+    } else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+        int g = PQgetisnull(r, 0, 1) ? 0 : atoi(PQgetvalue(r, 0, 1));
+        if (g > 0 && g != d->generation) {
+            og_log(LOG_CRIT,
+                   "the database went back in time and kept its identity (a snapshot put back, "
+                   "a restore into the same database): shard %s's epoch there is below ours, "
+                   "%llu, which it gave; it is of generation %d now, not %d "
+                   "(audit.database_generations); deciding nothing more, exiting to load it "
+                   "again",
+                   d->o.shard, (unsigned long long)d->epoch, g, d->generation);
+            d->must_reload = true;
+        } else if (g == 0 && !d->said_epoch_unknown) {
+            og_log(LOG_CRIT,
+                   "shard %s's epoch in the database is below ours, %llu, which is above the "
+                   "server's time in microseconds (its clock went back?); archive holds our "
+                   "records",
+                   d->o.shard, (unsigned long long)d->epoch);
+            d->said_epoch_unknown = true;
+        }
+    }
+    PQclear(r);
+}
+
 /* Connects (again). Lock waits are bounded by lock_timeout_ms once state is loaded (at
  * start, taking the epoch waits for a batch of the previous epoch still committing, and
  * nothing else waits for dispatch then): a connection made after the start at once. */
@@ -294,6 +347,7 @@ static int connect_db(struct og_dispatch *d, char *err, size_t errlen)
     }
     if (!d->generation)
         d->generation = g;
+    check_epoch(d);
     return 0;
 }
 
@@ -1249,6 +1303,9 @@ int og_dispatch_run(struct og_dispatch *d)
         } else if (!og_clock_trusted(&d->clock) && !drain_until) {
             trusted_now(d); /* notice soon when the clocks agree again */
         }
+        if (!drain_until && og_link_client_held(d->out) &&
+            og_mono_us() - d->epoch_checked_at >= EPOCH_CHECK_EVERY_US)
+            check_epoch(d);
         og_link_client_tick(d->out);
         metrics_update(d);
 

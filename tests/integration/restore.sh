@@ -147,9 +147,11 @@ assert_match "new case numbers are 13 digits, of the time" "^[0-9]{6}-[0-9]{13}$
 # (its schemas dropped and restored in one transaction) under running daemons, as a
 # snapshot of the data directory put back would be. Nothing sees the identity change, but
 # the dispatch started after the backup holds an epoch the database has not given, and the
-# lost time's case numbers and feed seqs. archive, meeting its records, opens a new
-# generation itself (og.epoch_went_back): they are dropped, that dispatch exits to load the
-# database again, and intake's resends are decided anew, with nothing given again.
+# lost time's case numbers and feed seqs were given. archive holds its records (it cannot
+# tell a dispatch of another database); the dispatch, which took its epoch from this
+# database, finds the shard's epoch below its own and opens a new generation
+# (og.epoch_went_back): the records are dropped, it exits to load the database again, and
+# intake's resends are decided anew, with nothing given again.
 "$PG_BIN/pg_dump" -Fc -d "$TEST_DB" -f "$TEST_DIR/t2.dump"
 og_stop dispatch "$TEST_DIR"
 og_start dispatch "$TEST_DIR"
@@ -175,15 +177,15 @@ rc=0
 wait "$pub" || rc=$?
 assert_eq "the publisher got every answer" 0 "$rc"
 assert_eq "every report after the restore stored" 20 "$(stored_in h)"
-assert_match "archive found the database went back, and opened a generation" \
-	"<2>the database went back in time and kept its identity .* epoch [0-9]+, which it has not given \\(its current: [0-9]+\\); it began generation $((g_gen + 1)) " \
+assert_match "archive held the records of an epoch the database had not given, and said so" \
+	"<2>records of shard \"6502\" epoch [0-9]+, which the database has not given \\(its current epoch: [0-9]+\\): it went back in time" \
 	"$(cat "$TEST_DIR/archive.log")"
-assert_match "the generation says why" \
-	"^archive [^ ]+ received records of shard [^ ]+ epoch [0-9]+, which the database has not given" \
-	"$(sql "$TEST_DB" "SELECT why FROM og.database_generation WHERE generation = $((g_gen + 1))")"
-assert_match "the dispatch that outlived the restore said why it stopped" \
-	"archive answered with epoch [0-9]+, ours is [0-9]+: the database is of generation $((g_gen + 1)), not $g_gen" \
+assert_match "the dispatch that outlived the restore found it out, and opened a generation" \
+	"<2>the database went back in time and kept its identity .*: shard 6502's epoch there is below ours, [0-9]+, which it gave; it is of generation $((g_gen + 1)) now, not $g_gen " \
 	"$(cat "$TEST_DIR/dispatch.log")"
+assert_match "the generation says why" \
+	"^dispatch [^ ]+ holds epoch [0-9]+ of shard 6502, which the database says it has not given" \
+	"$(sql "$TEST_DB" "SELECT why FROM og.database_generation WHERE generation = $((g_gen + 1))")"
 assert_eq "no case number acknowledged after the third backup is given again" "" \
 	"$(comm -12 <(cases_of g) <(cases_of h))"
 assert_eq "nor a feed seq" 0 \
@@ -197,13 +199,17 @@ rc=0
 "$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null || rc=$?
 assert_eq "the record verifies" 0 "$rc"
 # An epoch the database never gives (above its time in microseconds) is no sign of going
-# back: a dispatch of another database, a forged frame. Nothing opens; archive holds.
+# back. Nor is one it has given. Only dispatch's role may ask.
 gen=$(sql "$TEST_DB" "SELECT max(generation) FROM og.database_generation")
-went_back() { sql "$TEST_DB" "SET ROLE onegrid_writer; SELECT coalesce(og.epoch_went_back($1, 't'), 0)"; }
-assert_eq "an epoch above the server's time opens nothing" 0 "$(went_back "'x', 9000000000000000000")"
+went_back() { sql "$TEST_DB" "SET ROLE onegrid_reader; SELECT coalesce(og.epoch_went_back($1, 't'), 0)"; }
+assert_eq "an epoch above the server's time opens nothing" 0 "$(went_back "'6502', 9000000000000000000")"
+assert_eq "nor one just above it" 0 \
+	"$(went_back "'6502', (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + 3600000000")"
 assert_eq "one the database has given returns its generation" "$gen" \
 	"$(went_back "(SELECT shard FROM og.dispatch_epoch), (SELECT epoch FROM og.dispatch_epoch)")"
-assert_eq "neither opened one" "$gen" "$(sql "$TEST_DB" "SELECT max(generation) FROM og.database_generation")"
-rc=0
-sql "$TEST_DB" "SET ROLE onegrid_auditor; SELECT og.epoch_went_back('x', 1, 't')" >/dev/null 2>&1 || rc=$?
-assert_eq "an auditor may not call it" 1 "$rc"
+assert_eq "none opened one" "$gen" "$(sql "$TEST_DB" "SELECT max(generation) FROM og.database_generation")"
+for role in onegrid_writer onegrid_auditor; do
+	rc=0
+	sql "$TEST_DB" "SET ROLE $role; SELECT og.epoch_went_back('x', 1, 't')" >/dev/null 2>&1 || rc=$?
+	assert_eq "$role may not call it" 1 "$rc"
+done
