@@ -44,11 +44,12 @@ assert_eq "accepted, in progress: stored" 0 "$rc"
 assert_eq "case is in progress" in_progress "$(sql "$TEST_DB" "SELECT state FROM og.case WHERE case_id = '$CASE'")"
 
 # Restart dispatch between steps: memory must come back from PostgreSQL.
+E0=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")
 og_stop dispatch "$TEST_DIR"
 og_start dispatch "$TEST_DIR"
-assert_eq "the restarted dispatch took epoch 2" 2 \
-	"$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")"
-assert_match "it reloaded the three cases" "epoch 2: .* 3 cases" "$(cat "$TEST_DIR/dispatch.log")"
+E1=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")
+assert_ge "the restarted dispatch took a newer epoch" "$((E0 + 1))" "$E1"
+assert_match "it reloaded the three cases" "epoch $E1: .* 3 cases" "$(cat "$TEST_DIR/dispatch.log")"
 
 {
 	status st-3 "$CASE" STATUS_CLOSED "$CENTRE"           # not yet: resolved first

@@ -164,6 +164,9 @@ data() {
 		# og.case's clock_started_at: the old daemons did not send it (025), the new do.
 		if [[ $t == 'og."case"' ]]; then
 			sql "$1" "COPY (SELECT to_jsonb(c) - '{clock_started_at, extension_lapsed_at}'::text[] FROM og.case c) TO STDOUT"
+		elif [[ $t == og.batch || $t == og.dispatch_epoch ]]; then
+			# Epochs: the old og.take_epoch counted 1, 2, ...; this one takes the time.
+			sql "$1" "COPY (SELECT to_jsonb(x) - 'epoch' FROM $t x) TO STDOUT"
 		elif [[ $t == og.database_generation ]]; then # each database its own OID
 			sql "$1" "COPY (SELECT generation, system_identifier, timeline, why, moved
 			                FROM og.database_generation) TO STDOUT"

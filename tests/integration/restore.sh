@@ -213,3 +213,11 @@ for role in onegrid_writer onegrid_auditor; do
 	sql "$TEST_DB" "SET ROLE $role; SELECT og.epoch_went_back('x', 1, 't')" >/dev/null 2>&1 || rc=$?
 	assert_eq "$role may not call it" 1 "$rc"
 done
+
+# A new generation moves every shard's epoch past the time, not only the highest one's: a
+# shard whose dispatch took its epoch long ago may have taken another in the lost time.
+sql "$TEST_DB" "INSERT INTO og.dispatch_epoch VALUES ('6599', 5, 'a shard started long ago', now())"
+t=$(sql "$TEST_DB" "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")
+sql "$TEST_DB" "SELECT og.new_generation('restore.sh: every shard')" >/dev/null 2>&1
+assert_eq "a new generation moves every shard's epoch past the time" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.dispatch_epoch WHERE epoch <= $t")"

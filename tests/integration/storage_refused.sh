@@ -28,7 +28,8 @@ og_stop dispatch "$TEST_DIR" 2>/dev/null && fail "dispatch should have exited to
 pass "dispatch exited to reload its state"
 assert_match "after finishing what archive held" "stopped: [0-9]+ decided" "$(cat "$TEST_DIR/dispatch.log")"
 og_start dispatch "$TEST_DIR"
-assert_match "the restarted dispatch loaded the committed cases" "epoch 2: .* 4[0-9] cases" \
+assert_match "the restarted dispatch loaded the committed cases" \
+	"epoch $(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch"): .* 4[0-9] cases" \
 	"$(cat "$TEST_DIR/dispatch.log")"
 # As systemd would (Restart=on-failure). When the refused copy's answer had not reached
 # intake before dispatch exited, intake resends it to the restarted dispatch, which

@@ -16,8 +16,8 @@
 -- already (og.take_epoch); a generation it opens is a row of og.database_generation that
 -- names it, and a WARNING in the server's log.
 -- NULL, opening nothing, for an epoch above the server's time in microseconds: the
--- database never gives one (new_generation moves epochs to that time, take_epoch adds one at
--- each start).
+-- database never gives one (an epoch is the time it was taken, og.take_epoch, or one above
+-- the last), unless its clock stepped back since.
 
 CREATE OR REPLACE FUNCTION og.epoch_went_back(p_shard text, p_epoch bigint, p_holder text)
 RETURNS integer

@@ -2,10 +2,11 @@
 -- migration 028) and returns its number. For a database that went back in time (restored
 -- from a backup, a standby promoted) every counter that told anyone anything moves past
 -- whatever the lost time can have given, so that nothing given before is given again:
---   - each shard's fencing epoch (og.dispatch_epoch), all by as much as takes the highest
---     there, so that the records of a dispatch that loaded the lost state are older than
---     any epoch the database gives from now on, and dropped (og.begin_batch), never
---     committed;
+--   - every shard's fencing epoch (og.dispatch_epoch), to one above the highest there and
+--     the time (epochs are the time they were taken, og.take_epoch: a shard that took its
+--     last one long ago may have taken another in the lost time, above where it stands),
+--     so that the records of a dispatch that loaded the lost state are older than any
+--     epoch the database gives from now on, and dropped (og.begin_batch), never committed;
 --   - case numbers: moved.case_number (dispatch numbers every district's cases above
 --     it, og.generation_moved: a district with no case left may have had some);
 --   - the feed's seq (og.assignment_counter), ledger, batch and rejection ids, and
@@ -21,10 +22,10 @@
 -- thousand case numbers a second in a district, the resent backlog of a restore included)
 -- and while the server's clock does not step back.
 -- The identity recorded is the one the database has now. Run by og.generation_check when
--- it finds a new identity; by og.epoch_went_back when archive meets an epoch the database
--- has not given; by an operator (as the database's owner or the superuser) after a restore
--- that keeps the identity (docs/operating.md, "Backups and restores"), with the daemons
--- stopped: dispatch's memory and archive's held records are of the old time.
+-- it finds a new identity; by og.epoch_went_back when a dispatch finds the shard's epoch
+-- below the one it took; by an operator (as the database's owner or the superuser) after
+-- a restore that keeps the identity (docs/operating.md, "Backups and restores"), with the
+-- daemons stopped: dispatch's memory and archive's held records are of the old time.
 -- Serialised by the table's lock: two callers finding the same change open one generation.
 -- The server's log gets a WARNING with what moved: the record of it outside the database.
 
@@ -42,8 +43,8 @@ BEGIN
   SELECT max(generation) INTO g FROM og.database_generation;
   -- Fencing epochs.
   SELECT coalesce(max(epoch), 0) INTO v FROM og.dispatch_epoch;
-  target := greatest(v + 1, now_us, og.generation_moved('epoch') + 1);
-  UPDATE og.dispatch_epoch SET epoch = epoch + (target - v);
+  target := greatest(v + 1, now_us + 1, og.generation_moved('epoch') + 1);
+  UPDATE og.dispatch_epoch SET epoch = target;
   moved := moved || jsonb_build_object('epoch', jsonb_build_array(v, target));
   -- Case numbers: every id is "district-number" (dispatch's og_cases_open).
   SELECT coalesce(max(substr(c.case_id, length(c.district_code) + 2)::bigint), 0)
