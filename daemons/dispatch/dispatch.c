@@ -107,7 +107,6 @@ struct og_dispatch {
     bool must_reload;     /* memory disagrees with the database: drain, then exit to reload */
     bool not_stored;      /* archive left a record out: it retires this epoch (og.retire_epoch) */
     int64_t epoch_checked_at; /* og_mono_us() of the last check_epoch */
-    bool said_epoch_unknown;  /* check_epoch found ours above the server's time */
     uint64_t decided, duplicates, refused;
     struct og_clock clock; /* whether the wall clock may date decisions and escalate */
     int64_t db_clock_at;   /* og_mono_us() of the last reading of the database's clock */
@@ -276,24 +275,16 @@ static void check_epoch(struct og_dispatch *d)
         og_db_error(d->conn, r, err, sizeof(err));
         og_warn("could not compare shard %s's epoch with ours: %s", d->o.shard, err);
     } else if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
-        int g = PQgetisnull(r, 0, 1) ? 0 : atoi(PQgetvalue(r, 0, 1));
-        if (g > 0 && g != d->generation) {
-            og_log(LOG_CRIT,
-                   "the database went back in time and kept its identity (a snapshot put back, "
-                   "a restore into the same database): shard %s's epoch there is below ours, "
-                   "%llu, which it gave; it is of generation %d now, not %d "
-                   "(audit.database_generations); deciding nothing more, exiting to load it "
-                   "again",
-                   d->o.shard, (unsigned long long)d->epoch, g, d->generation);
-            d->must_reload = true;
-        } else if (g == 0 && !d->said_epoch_unknown) {
-            og_log(LOG_CRIT,
-                   "shard %s's epoch in the database is below ours, %llu, which is above the "
-                   "server's time in microseconds (its clock went back?); archive holds our "
-                   "records",
-                   d->o.shard, (unsigned long long)d->epoch);
-            d->said_epoch_unknown = true;
-        }
+        /* Whatever generation that makes it (the same backup put back twice opens the
+         * same number again), our memory is of the lost time. */
+        og_log(LOG_CRIT,
+               "the database went back in time and kept its identity (a snapshot put back, a "
+               "restore into the same database): shard %s's epoch there is below ours, %llu, "
+               "which it gave; it is of generation %s now (audit.database_generations); "
+               "deciding nothing more, exiting to load it again",
+               d->o.shard, (unsigned long long)d->epoch,
+               PQgetisnull(r, 0, 1) ? "?" : PQgetvalue(r, 0, 1));
+        d->must_reload = true;
     }
     PQclear(r);
 }
@@ -568,9 +559,8 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
     if (f->epoch > d->epoch) {
         /* Every record in flight comes back like this: one line says it. After archive
          * did not store a record (not_stored), archive retired this epoch itself
-         * (og.retire_epoch): expected, and this dispatch is exiting to reload anyway.
-         * Archive opens a new generation for an epoch the database has not given
-         * (og.epoch_went_back): that is said as such. */
+         * (og.retire_epoch): expected, and this dispatch is exiting to reload anyway. A
+         * new generation (a restore found by another daemon) is said as such. */
         int g = d->fenced || d->not_stored ? 0 : generation_changed(d);
         if (!d->fenced && d->not_stored)
             og_notice("archive answered with epoch %llu, ours is %llu: it retired our epoch "

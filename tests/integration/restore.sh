@@ -158,6 +158,7 @@ og_start dispatch "$TEST_DIR"
 og_publish_named "$TEST_DIR" g
 assert_eq "20 stored after the third backup, by a dispatch started after it" 20 "$(stored_in g)"
 g_feed=$(feed_max)
+g_epoch=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")
 g_gen=$(sql "$TEST_DB" "SELECT max(generation) FROM og.database_generation")
 identity() { sql "$TEST_DB" "SELECT system_identifier || '/' || database_oid || '/' || timeline FROM og.database_identity()"; }
 g_identity=$(identity)
@@ -177,12 +178,13 @@ rc=0
 wait "$pub" || rc=$?
 assert_eq "the publisher got every answer" 0 "$rc"
 assert_eq "every report after the restore stored" 20 "$(stored_in h)"
-assert_match "archive held the records of an epoch the database had not given, and said so" \
-	"<2>records of shard \"6502\" epoch [0-9]+, which the database has not given \\(its current epoch: [0-9]+\\): it went back in time" \
-	"$(cat "$TEST_DIR/archive.log")"
 assert_match "the dispatch that outlived the restore found it out, and opened a generation" \
-	"<2>the database went back in time and kept its identity .*: shard 6502's epoch there is below ours, [0-9]+, which it gave; it is of generation $((g_gen + 1)) now, not $g_gen " \
+	"<2>the database went back in time and kept its identity .*: shard 6502's epoch there is below ours, $g_epoch, which it gave; it is of generation $((g_gen + 1)) now " \
 	"$(cat "$TEST_DIR/dispatch.log")"
+# (archive held the records it got of that epoch meanwhile, or, getting them only after
+# the generation opened, dropped them as stale: which depends on the machine's speed.)
+assert_eq "nothing it decided from the lost time's memory was stored" 0 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.batch WHERE epoch = $g_epoch")"
 assert_match "the generation says why" \
 	"^dispatch [^ ]+ holds epoch [0-9]+ of shard 6502, which the database says it has not given" \
 	"$(sql "$TEST_DB" "SELECT why FROM og.database_generation WHERE generation = $((g_gen + 1))")"
@@ -198,16 +200,12 @@ assert_eq "each event of the restored database and after it stored once" "80|80"
 rc=0
 "$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null || rc=$?
 assert_eq "the record verifies" 0 "$rc"
-# An epoch the database never gives (above its time in microseconds) is no sign of going
-# back. Nor is one it has given. Only dispatch's role may ask.
+# An epoch the database has given is no sign of going back. Only dispatch's role may ask.
 gen=$(sql "$TEST_DB" "SELECT max(generation) FROM og.database_generation")
-went_back() { sql "$TEST_DB" "SET ROLE onegrid_reader; SELECT coalesce(og.epoch_went_back($1, 't'), 0)"; }
-assert_eq "an epoch above the server's time opens nothing" 0 "$(went_back "'6502', 9000000000000000000")"
-assert_eq "nor one just above it" 0 \
-	"$(went_back "'6502', (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + 3600000000")"
+went_back() { sql "$TEST_DB" "SET ROLE onegrid_reader; SELECT og.epoch_went_back($1, 't')"; }
 assert_eq "one the database has given returns its generation" "$gen" \
 	"$(went_back "(SELECT shard FROM og.dispatch_epoch), (SELECT epoch FROM og.dispatch_epoch)")"
-assert_eq "none opened one" "$gen" "$(sql "$TEST_DB" "SELECT max(generation) FROM og.database_generation")"
+assert_eq "and opens none" "$gen" "$(sql "$TEST_DB" "SELECT max(generation) FROM og.database_generation")"
 for role in onegrid_writer onegrid_auditor; do
 	rc=0
 	sql "$TEST_DB" "SET ROLE $role; SELECT og.epoch_went_back('x', 1, 't')" >/dev/null 2>&1 || rc=$?

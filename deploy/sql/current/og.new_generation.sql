@@ -33,18 +33,21 @@ CREATE OR REPLACE FUNCTION og.new_generation(p_why text) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
 DECLARE
   g integer;
-  now_us bigint := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
+  now_us bigint;
   moved jsonb := '{}';
   s text;
   v bigint;
   target bigint;
 BEGIN
   LOCK TABLE og.database_generation IN EXCLUSIVE MODE;
+  -- The time once the lock is ours: counters given while this waited are below it.
+  now_us := (extract(epoch FROM clock_timestamp()) * 1000000)::bigint;
   SELECT max(generation) INTO g FROM og.database_generation;
-  -- Fencing epochs.
+  -- Fencing epochs. An epoch a dispatch took since v was read (og.take_epoch commits
+  -- without this lock) is never moved back: each row is read again as it is updated.
   SELECT coalesce(max(epoch), 0) INTO v FROM og.dispatch_epoch;
   target := greatest(v + 1, now_us + 1, og.generation_moved('epoch') + 1);
-  UPDATE og.dispatch_epoch SET epoch = target;
+  UPDATE og.dispatch_epoch SET epoch = greatest(epoch + 1, target);
   moved := moved || jsonb_build_object('epoch', jsonb_build_array(v, target));
   -- Case numbers: every id is "district-number" (dispatch's og_cases_open).
   SELECT coalesce(max(substr(c.case_id, length(c.district_code) + 2)::bigint), 0)
