@@ -219,3 +219,55 @@ t=$(sql "$TEST_DB" "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bi
 sql "$TEST_DB" "SELECT og.new_generation('restore.sh: every shard')" >/dev/null 2>&1
 assert_eq "a new generation moves every shard's epoch past the time" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.dispatch_epoch WHERE epoch <= $t")"
+
+# A dispatch that takes its epoch while a generation opens keeps it: the generation never
+# moves an epoch back (one that had waited for the generations' lock, holding the time it
+# started with, overwrote a newer epoch; that dispatch then found the database below its
+# epoch and opened another generation, needlessly). Three sessions, in a fixed order: the
+# lock held (S3) until S1 has taken its epoch; the generation (S2) waiting for it, then for
+# S1's row; S1 committing once S2 waits for its row.
+psql_as() { PGAPPNAME=$1 "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -f -; }
+waits() { # APP LOCKTYPE: APP's session waits for a lock of that type
+	sql "$TEST_DB" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	                WHERE a.application_name = '$1' AND NOT l.granted AND l.locktype = '$2'"
+}
+s2_waits_lock() { [[ $(waits og-test-s2 relation) == 1 ]]; }
+psql_as og-test-s3 >/dev/null <<-'EOF2' &
+	BEGIN;
+	LOCK og.database_generation IN EXCLUSIVE MODE;
+	DO $$ BEGIN
+	  WHILE NOT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	                     WHERE a.application_name = 'og-test-s1' AND l.granted
+	                       AND l.relation = 'og.dispatch_epoch'::regclass
+	                       AND l.mode = 'RowExclusiveLock') LOOP
+	    PERFORM pg_sleep(0.02);
+	  END LOOP;
+	END $$;
+	COMMIT;
+EOF2
+s3=$!
+held() { [[ $(sql "$TEST_DB" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                              WHERE a.application_name = 'og-test-s3' AND l.granted
+                                AND l.relation = 'og.database_generation'::regclass
+                                AND l.mode = 'ExclusiveLock'") == 1 ]]; }
+og_poll 30 held || fail "S3 did not take the generations' lock"
+echo "SELECT og.new_generation('restore.sh: a generation opening while a dispatch starts')" |
+	psql_as og-test-s2 >/dev/null 2>&1 &
+s2=$!
+og_poll 30 s2_waits_lock || fail "the generation did not wait for the lock"
+psql_as og-test-s1 >"$TEST_DIR/s1.out" <<-'EOF2' &
+	BEGIN;
+	SELECT og.take_epoch('6502', 'restore.sh S1');
+	DO $$ BEGIN
+	  WHILE NOT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	                     WHERE a.application_name = 'og-test-s2' AND NOT l.granted
+	                       AND l.locktype = 'transactionid') LOOP
+	    PERFORM pg_sleep(0.02);
+	  END LOOP;
+	END $$;
+	COMMIT;
+EOF2
+s1=$!
+for p in $s1 $s3 $s2; do wait "$p" || fail "a session of the race failed"; done
+assert_ge "the epoch taken while the generation opened was not moved back" "$(head -1 "$TEST_DIR/s1.out")" \
+	"$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")"
