@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uthash.h>
 #include <zlib.h>
@@ -22,6 +23,10 @@
 /* After a failed compaction (a full disk, mostly), answers to wait for before trying
  * again, rather than copying every live event once per answer. */
 #define COMPACT_BACKOFF 1000
+/* A lock held by another holder is waited for this long, in steps of LOCK_STEP_MS, before
+ * open says the outbox is in use: see open_locked. */
+#define LOCK_WAIT_MS 1000
+#define LOCK_STEP_MS 2
 
 struct live { /* an unanswered event's place in the file, for compaction */
     uint64_t token;
@@ -340,9 +345,14 @@ static int load(struct og_outbox *ob, struct og_outbox_stats *st, char *err, siz
 
 /* Opens path and locks it; retries when the file was replaced (by the previous holder's
  * compaction) between the open and the lock, which would leave us a lock on a file that
- * is no longer the outbox. */
+ * is no longer the outbox. A held lock is waited for up to LOCK_WAIT_MS: its holder may be
+ * exiting (a restart right after it), and the kernel lets a lock go with the last reference
+ * to the file, which a mapping unmapped just before the close can leave to an instant
+ * later under load (a process reopening the outbox it had just closed, after load's mmap,
+ * was refused once in about 800,000 reopens beside stress-ng, and not at the next try). */
 static int open_locked(const char *path, char *err, size_t errlen)
 {
+    int waited_ms = 0;
     for (int tries = 0; tries < 100; tries++) {
         struct stat a, b;
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -351,7 +361,14 @@ static int open_locked(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "could not open outbox \"%s\": %s", path, strerror(e));
             return -e;
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int locked;
+        while ((locked = flock(fd, LOCK_EX | LOCK_NB)) != 0 && errno == EWOULDBLOCK &&
+               waited_ms < LOCK_WAIT_MS) {
+            struct timespec step = {0, LOCK_STEP_MS * 1000000L};
+            nanosleep(&step, NULL);
+            waited_ms += LOCK_STEP_MS;
+        }
+        if (locked != 0) {
             int e = errno;
             close(fd);
             if (e == EWOULDBLOCK) {

@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -560,6 +561,42 @@ static void test_one_process_per_outbox(void **state)
     og_outbox_close(&ob);
 }
 
+/* A holder that lets go a moment later (exiting, as before a restart) is waited for: the
+ * open succeeds, where it used to say the outbox was in use. */
+static void test_lock_released_soon_is_waited_for(void **state)
+{
+    struct fx *f = *state;
+    struct seen s;
+    char err[256] = "", go;
+    struct og_outbox *ob;
+    int ready[2];
+    pid_t pid;
+    int status;
+
+    assert_int_equal(pipe(ready), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct og_outbox *o = og_outbox_open(f->path, 1 << 20, collect, &s, NULL, err, 256);
+        struct timespec hold = {0, 50 * 1000000L};
+        if (!o || write(ready[1], "x", 1) != 1)
+            _exit(1);
+        nanosleep(&hold, NULL);
+        og_outbox_close(&o);
+        _exit(0);
+    }
+    close(ready[1]);
+    assert_int_equal(read(ready[0], &go, 1), 1); /* the child holds the lock now */
+    ob = og_outbox_open(f->path, 1 << 20, collect, &s, NULL, err, sizeof(err));
+    if (!ob)
+        fail_msg("refused while the holder was letting go: %s", err);
+    og_outbox_close(&ob);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(ready[0]);
+}
+
 /* A stale PATH.tmp is removed on open (it may be what fills the disk); one planted later,
  * even a symlink, is removed by the compaction, never written through. */
 static void test_stale_temporary_file(void **state)
@@ -616,6 +653,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damage_then_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut_silently, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_process_per_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_released_soon_is_waited_for, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_temporary_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
