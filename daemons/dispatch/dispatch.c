@@ -251,10 +251,10 @@ static const char SQL_FIND_COMMITTED[] =
 /* The database gives epochs in order and never takes one back: a shard epoch below ours,
  * which we took from it, means it went back to before it gave ours and kept its identity (a
  * snapshot of the data directory put back, a restore into the same database), which
- * og.generation_check cannot see. archive holds our records meanwhile (it cannot tell that
- * from a dispatch of another database). og.epoch_went_back opens a new generation, which
- * moves every counter past what the lost time gave and makes our records stale; this
- * dispatch decides nothing more and exits to load the database again. Checked at every
+ * og.generation_check cannot see. archive holds the records it gets of our epoch meanwhile
+ * (it cannot tell that from a dispatch of another database). og.epoch_went_back opens a new
+ * generation, which moves every counter past what the lost time gave and makes our records stale;
+ * this dispatch decides nothing more and exits to load the database again. Checked at every
  * reconnection and, while decisions wait for archive, every EPOCH_CHECK_EVERY_US. */
 static void check_epoch(struct og_dispatch *d)
 {
@@ -570,8 +570,8 @@ static void on_archive_answer(Onegrid__V1__Frame *f, void *arg)
         else if (g > 0)
             og_log(LOG_CRIT,
                    "archive answered with epoch %llu, ours is %llu: the database is of "
-                   "generation %d, not %d as when this dispatch loaded its cases (it went back "
-                   "in time: audit.database_generations); exiting to load it again",
+                   "generation %d, not %d as when this dispatch loaded its cases (restored, "
+                   "promoted or moved: audit.database_generations); exiting to load it again",
                    (unsigned long long)f->epoch, (unsigned long long)d->epoch, g, d->generation);
         else if (!d->fenced)
             og_log(LOG_CRIT,
