@@ -166,7 +166,7 @@ g_identity=$(identity)
 	echo 'DROP SCHEMA og, audit, feed CASCADE;'
 	echo 'DROP TABLE public.onegrid_migration, public.onegrid_repeatable;'
 	"$PG_BIN/pg_restore" -f - "$TEST_DIR/t2.dump"
-} | psql -X -q -1 -v ON_ERROR_STOP=1 -d "$TEST_DB" >/dev/null
+} | PGOPTIONS='-c client_min_messages=warning' psql -X -q -1 -v ON_ERROR_STOP=1 -d "$TEST_DB" >/dev/null
 assert_eq "the database went back and kept its identity" "$g_identity" "$(identity)"
 assert_eq "so no generation was opened for it" "$g_gen" \
 	"$(sql "$TEST_DB" "SELECT og.generation_check()")"
@@ -223,51 +223,39 @@ assert_eq "a new generation moves every shard's epoch past the time" 0 \
 # A dispatch that takes its epoch while a generation opens keeps it: the generation never
 # moves an epoch back (one that had waited for the generations' lock, holding the time it
 # started with, overwrote a newer epoch; that dispatch then found the database below its
-# epoch and opened another generation, needlessly). Three sessions, in a fixed order: the
-# lock held (S3) until S1 has taken its epoch; the generation (S2) waiting for it, then for
-# S1's row; S1 committing once S2 waits for its row.
-psql_as() { PGAPPNAME=$1 "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" -f -; }
-waits() { # APP LOCKTYPE: APP's session waits for a lock of that type
-	sql "$TEST_DB" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-	                WHERE a.application_name = '$1' AND NOT l.granted AND l.locktype = '$2'"
+# epoch and opened another generation, needlessly). Three sessions, each fed its statements
+# one at a time, each step taken once the last one shows in pg_locks or pg_stat_activity:
+# S3 holds the generations' lock; S2's generation waits for it; S1 takes an epoch; S3
+# commits; S2 waits for S1's row; S1 commits.
+session() { # NAME VAR: a psql session reading its statements from file descriptor $VAR
+	local fd
+	exec {fd}> >(PGAPPNAME=og-test-$1 "$PG_BIN/psql" -XAtq -v ON_ERROR_STOP=1 -d "$TEST_DB" \
+		>"$TEST_DIR/$1.out" 2>&1)
+	printf -v "$2" %s "$fd"
 }
-s2_waits_lock() { [[ $(waits og-test-s2 relation) == 1 ]]; }
-psql_as og-test-s3 >/dev/null <<-'EOF2' &
-	BEGIN;
-	LOCK og.database_generation IN EXCLUSIVE MODE;
-	DO $$ BEGIN
-	  WHILE NOT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-	                     WHERE a.application_name = 'og-test-s1' AND l.granted
-	                       AND l.relation = 'og.dispatch_epoch'::regclass
-	                       AND l.mode = 'RowExclusiveLock') LOOP
-	    PERFORM pg_sleep(0.02);
-	  END LOOP;
-	END $$;
-	COMMIT;
-EOF2
-s3=$!
-held() { [[ $(sql "$TEST_DB" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-                              WHERE a.application_name = 'og-test-s3' AND l.granted
-                                AND l.relation = 'og.database_generation'::regclass
-                                AND l.mode = 'ExclusiveLock'") == 1 ]]; }
-og_poll 30 held || fail "S3 did not take the generations' lock"
-echo "SELECT og.new_generation('restore.sh: a generation opening while a dispatch starts')" |
-	psql_as og-test-s2 >/dev/null 2>&1 &
-s2=$!
-og_poll 30 s2_waits_lock || fail "the generation did not wait for the lock"
-psql_as og-test-s1 >"$TEST_DIR/s1.out" <<-'EOF2' &
-	BEGIN;
-	SELECT og.take_epoch('6502', 'restore.sh S1');
-	DO $$ BEGIN
-	  WHILE NOT EXISTS (SELECT FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-	                     WHERE a.application_name = 'og-test-s2' AND NOT l.granted
-	                       AND l.locktype = 'transactionid') LOOP
-	    PERFORM pg_sleep(0.02);
-	  END LOOP;
-	END $$;
-	COMMIT;
-EOF2
-s1=$!
-for p in $s1 $s3 $s2; do wait "$p" || fail "a session of the race failed"; done
-assert_ge "the epoch taken while the generation opened was not moved back" "$(head -1 "$TEST_DIR/s1.out")" \
+seen() { [[ $(sql "$TEST_DB" "$1") == 1 ]]; }
+lock_of() { # APP GRANTED LOCKTYPE
+	echo "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	      WHERE a.application_name = 'og-test-$1' AND l.granted = $2 AND l.locktype = '$3'
+	        AND ('$3' <> 'relation' OR l.relation = 'og.database_generation'::regclass)"
+}
+session s3 s3
+echo "BEGIN; LOCK og.database_generation IN EXCLUSIVE MODE;" >&"$s3"
+og_poll 60 seen "$(lock_of s3 true relation)" || fail "S3 did not take the generations' lock"
+session s2 s2
+echo "SELECT og.new_generation('restore.sh: a generation opening while a dispatch starts');" >&"$s2"
+og_poll 60 seen "$(lock_of s2 false relation)" || fail "the generation did not wait for the lock"
+session s1 s1
+echo "BEGIN; SELECT og.take_epoch('6502', 'restore.sh S1');" >&"$s1"
+og_poll 60 seen "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'og-test-s1' AND state = 'idle in transaction'" ||
+	fail "S1 did not take its epoch"
+echo "COMMIT;" >&"$s3"
+og_poll 60 seen "$(lock_of s2 false transactionid)" || fail "the generation did not wait for S1's row"
+echo "COMMIT;" >&"$s1"
+exec {s1}>&- {s2}>&- {s3}>&-
+gone() { seen "SELECT (count(*) = 0)::int FROM pg_stat_activity WHERE application_name LIKE 'og-test-s_'"; }
+og_poll 60 gone || fail "the sessions did not end"
+assert_ge "the epoch taken while the generation opened was not moved back" \
+	"$(grep -E '^[0-9]+$' "$TEST_DIR/s1.out" | head -1)" \
 	"$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")"
