@@ -33,6 +33,17 @@ restore() {
 	sql postgres "ALTER DATABASE ${TEST_DB}_r RENAME TO $TEST_DB"
 }
 feed_max() { sql "$TEST_DB" "SELECT coalesce(max(seq), 0) FROM og.assignment"; }
+# publish_through_restarts NAME: publishes NAME.jsonl, starting dispatch again whenever it
+# exits to reload (as systemd would), and checks that every event was answered.
+publish_through_restarts() {
+	local pub rc=0
+	og_publish_named "$TEST_DIR" "$1" &
+	pub=$!
+	on_exit "kill $pub 2>/dev/null || true"
+	og_restart_while dispatch "$TEST_DIR" "$pub"
+	wait "$pub" || rc=$?
+	assert_eq "the publisher got every answer ($1)" 0 "$rc"
+}
 
 og_publish_named "$TEST_DIR" a
 assert_eq "20 stored before the backup" 20 "$(stored_in a)"
@@ -89,14 +100,7 @@ d_feed=$(feed_max)
 "$ONEGRID_BIN/onegridctl" audit heads --db "dbname=$TEST_DB user=onegrid_audit" >"$TEST_DIR/heads-d.txt"
 d_epoch=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch")
 restore "$TEST_DIR/t1.dump"
-# As systemd would, start dispatch again when it exits to reload.
-og_publish_named "$TEST_DIR" e &
-pub=$!
-on_exit "kill $pub 2>/dev/null || true"
-og_restart_while dispatch "$TEST_DIR" "$pub"
-rc=0
-wait "$pub" || rc=$?
-assert_eq "the publisher got every answer" 0 "$rc"
+publish_through_restarts e
 assert_eq "every report after the restore stored" 20 "$(stored_in e)"
 assert_match "the dispatch that outlived the restore said why it stopped deciding" \
 	"the database is of generation 3, not 2 as when this dispatch loaded its cases" \
@@ -170,13 +174,7 @@ g_identity=$(identity)
 assert_eq "the database went back and kept its identity" "$g_identity" "$(identity)"
 assert_eq "so no generation was opened for it" "$g_gen" \
 	"$(sql "$TEST_DB" "SELECT og.generation_check()")"
-og_publish_named "$TEST_DIR" h &
-pub=$!
-on_exit "kill $pub 2>/dev/null || true"
-og_restart_while dispatch "$TEST_DIR" "$pub"
-rc=0
-wait "$pub" || rc=$?
-assert_eq "the publisher got every answer" 0 "$rc"
+publish_through_restarts h
 assert_eq "every report after the restore stored" 20 "$(stored_in h)"
 assert_match "the dispatch that outlived the restore found it out, and opened a generation" \
 	"<2>the database went back in time and kept its identity .*: shard 6502's epoch there is below ours, $g_epoch, which it gave; it is of generation $((g_gen + 1)) now " \
