@@ -491,7 +491,9 @@ size_t og_cases_count(const struct og_cases *cs)
     "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "                        \
     "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)), "                      \
     "floor(extract(epoch FROM clock_started_at))::bigint, "                                        \
-    "floor(extract(epoch FROM extension_lapsed_at))::bigint "
+    "floor(extract(epoch FROM extension_lapsed_at))::bigint, "                                     \
+    "floor(extract(epoch FROM lapsed_paused_at))::bigint, "                                        \
+    "floor(extract(epoch FROM lapsed_paused_deadline_at))::bigint "
 
 #define REPORT_COLUMNS                                                                             \
     "r.source_system, r.source_event_id, r.case_id, r.area_code, "                                 \
@@ -541,6 +543,8 @@ static int put_row(struct og_cases *cs, const PGresult *r, int i)
     k.extension_days = (int)secs(r, i, 19);
     k.clock_started = secs(r, i, 21);
     k.lapsed_at = secs(r, i, 22);
+    k.lapsed_paused_at = secs(r, i, 23);
+    k.lapsed_paused_deadline = secs(r, i, 24);
     if (returned && *returned) {
         size_t n = 1;
         char *save = NULL;

@@ -70,8 +70,12 @@ static int describe(Onegrid__V1__Decision *d, const struct og_case *c, const cha
     d->extension_days = c->paused_at ? c->extension_days : 0;
     d->clock_started = ts(c->deadline ? c->clock_started : 0);
     d->extension_lapsed = ts(c->lapsed_at);
+    d->lapsed_paused_at = ts(c->lapsed_at ? c->lapsed_paused_at : 0);
+    d->lapsed_paused_deadline = ts(c->lapsed_at ? c->lapsed_paused_deadline : 0);
     if ((c->paused_at && !d->paused_at) || (c->deadline && c->clock_started && !d->clock_started) ||
-        (c->lapsed_at && !d->extension_lapsed))
+        (c->lapsed_at && !d->extension_lapsed) ||
+        (c->lapsed_at && c->lapsed_paused_at && !d->lapsed_paused_at) ||
+        (c->lapsed_at && c->lapsed_paused_deadline && !d->lapsed_paused_deadline))
         return -ENOMEM;
     if (c->n_returned) {
         d->returned_units = calloc(c->n_returned, sizeof(*d->returned_units));
@@ -143,11 +147,38 @@ static void resume_clock(struct og_decider *dc, struct og_case *c, int64_t now)
     c->extension_days = 0;
 }
 
-/* c's pending extension request lapses undecided at `at`: its clock runs again from then. */
+/* c's pending extension request lapses undecided at `at`: its clock runs again from then.
+ * The pause is kept (lapsed_paused_*) for a decision on the request that was received
+ * before then but comes after (unlapse). */
 static void lapse(struct og_decider *dc, struct og_case *c, int64_t at)
 {
+    c->lapsed_paused_at = c->paused_at;
+    c->lapsed_paused_deadline = c->deadline;
     resume_clock(dc, c, at);
     c->lapsed_at = at;
+}
+
+/* An approval or refusal of c's last request that intake received at `received`, while it
+ * was pending, decided after the lapse was recorded: the clock runs again as of its
+ * receipt, as if it had come first, not as of the lapse (which gave the unit the time in
+ * between). Only while the deadline is still the one the lapse left: a step since (a
+ * return's new clock, a direct grant of more days) is not undone. Nor where the case does
+ * not know the pause (a lapse recorded before migration 029), or this was received before
+ * that request was made. */
+static void unlapse(struct og_decider *dc, struct og_case *c, int64_t received)
+{
+    if (!c->lapsed_paused_at || !c->lapsed_paused_deadline || c->paused_at ||
+        received < c->lapsed_paused_at || received >= c->lapsed_at)
+        return;
+    struct og_case was = *c;
+    was.deadline = c->lapsed_paused_deadline;
+    was.paused_at = c->lapsed_paused_at;
+    if (resumed_deadline(dc, &was, c->lapsed_at) != c->deadline)
+        return;
+    int64_t before = c->deadline;
+    c->deadline = resumed_deadline(dc, &was, received);
+    if (c->clock_started)
+        c->clock_started += c->deadline - before;
 }
 
 /* The same, recorded by decision d of the unit's next step, which came before dispatch's
@@ -581,15 +612,17 @@ static int status_update(struct og_decider *dc, const char *source,
         c->extension_days = u->extension_working_days;
         return move(c, next, now, d);
     }
-    /* Decided, or lapsed by the unit's next step; or lapsed undecided before this came. A
-     * refusal of a request that lapsed after this was received (lapsed_after) finds the
-     * clock running already: recorded, nothing changes. The clock runs again as of when
-     * intake received this, as a request pauses it then: the time dispatch took to decide
-     * it (away, or holding its events while the database was) is neither the unit's nor
-     * given to it (review: a refusal received at 02:55 and decided at 04:00 gave the unit
-     * an hour more). */
+    /* Decided, or lapsed by the unit's next step; or lapsed undecided before this came. The
+     * clock runs again as of when intake received this, as a request pauses it then: the
+     * time dispatch took to decide it (away, or holding its events while the database was)
+     * is neither the unit's nor given to it (review: a refusal received at 02:55 and
+     * decided at 04:00 gave the unit an hour more). So too for a decision on a request that
+     * lapsed after this was received (lapsed_after): the scan had resumed the clock as of
+     * the lapse, and an approval or refusal moves it back to its receipt (unlapse). */
     if (lapsed_before && (rc = lapse_recorded(dc, c, lapses, d)) < 0)
         return rc;
+    if (lapsed_after && (approve || refuse_ext))
+        unlapse(dc, c, received);
     resume_clock(dc, c, c->paused_at && received < c->paused_at ? c->paused_at : received);
     if (strcmp(next, OG_STATE_RETURNED) == 0)
         return reroute(dc, c, now, d);

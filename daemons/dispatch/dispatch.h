@@ -224,6 +224,8 @@ struct og_case {
     int64_t paused_at;     /* an extension request is pending since then (0: clock runs) */
     int64_t clock_started; /* when the current clock started (0: none) */
     int64_t lapsed_at;     /* when its last extension request lapsed undecided (0: none) */
+    /* The pause that lapse ended: since when, and the deadline it paused (0: unknown). */
+    int64_t lapsed_paused_at, lapsed_paused_deadline;
     int extension_days;    /* the working days it asks for */
     char **returned_units; /* units that returned the case (退回), never routed back to */
     size_t n_returned;

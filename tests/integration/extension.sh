@@ -288,6 +288,56 @@ escalated_c() { (($(levels "$C") >= 1)); }
 og_poll 60 escalated_c || fail "C, overdue after its request lapsed, escalates"
 pass "C, overdue after its request lapsed, escalates"
 
+# G: a supervisor's refusal that intake received while the request was pending, but that
+# dispatch decides only after its scan recorded the lapse: the clock runs as of the refusal's
+# receipt. Mon Dec 14 10:00 a new repair G, due Mon Dec 21 17:00; at once its unit asks for
+# 3 days. Tue Dec 15 09:30 the district refuses; intake (its clock set then) receives it
+# while dispatch is away, and is frozen before dispatch is back. Dispatch, restarted Wed
+# Dec 16 09:30, waits 30 s for an intake, scans without it, and records the lapse of Tue
+# 17:00: the 47 working hours left at the request run from Wed 09:00 to Wed Dec 23 16:00.
+# Intake thawed, the refusal is decided: from Tue 09:30 they end Tue Dec 22 16:30. Before,
+# the clock the lapse had resumed stayed: the unit was given a working day.
+dispatch_at "2026-12-14 02:00:00"
+G=$(open_repair repair-g)
+assert_eq "G is due at the close of the 5th working day" "2026-12-21 09:00:00+00" "$(deadline "$G")"
+assert_match "G's request is stored" '"outcome":"stored"' "$(send "$HOLDER" "$G" STATUS_EXTENSION_REQUESTED 3)"
+og_stop dispatch "$TEST_DIR"
+og_restart_at intake "$TEST_DIR" "2026-12-15 01:30:00"
+before=$(og_metric "$IPORT" onegrid_intake_received_total)
+SEND_ID=g2 send "$DISTRICT_SUP" "$G" STATUS_EXTENSION_REFUSED >"$TEST_DIR/g2.txt" &
+g2=$!
+og_poll 30 og_metric_at_least "$IPORT" onegrid_intake_received_total $((before + 1)) ||
+	fail "intake receives the district's refusal of G's request"
+kill -STOP "$(cat "$TEST_DIR/intake.pid")"
+on_exit "kill -CONT $(cat "$TEST_DIR/intake.pid") 2>/dev/null || true"
+dispatch_at "2026-12-16 01:30:00"
+lapsed_g() { [[ $(sql "$TEST_DB" "SELECT clock FROM og.case WHERE case_id = '$G'") == running ]]; }
+og_poll 90 lapsed_g || fail "with no intake, dispatch scans and records the lapse of G's request"
+assert_eq "the lapse resumed G's clock as of the lapse, and the case keeps the pause it ended" \
+	"2026-12-23 09:00:00+00|2026-12-15 09:00:00+00|2026-12-14 02:00|2026-12-21 09:00:00+00" \
+	"$(sql "$TEST_DB" "SELECT deadline_at, extension_lapsed_at, to_char(lapsed_paused_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
+	                          lapsed_paused_deadline_at FROM og.case WHERE case_id = '$G'")"
+kill -CONT "$(cat "$TEST_DIR/intake.pid")"
+wait "$g2"
+assert_match "the refusal, received before the lapse, is stored" '"outcome":"stored"' "$(cat "$TEST_DIR/g2.txt")"
+assert_eq "G's clock runs as of the refusal's receipt, not of the lapse" "2026-12-22 09:00:00+00|running" \
+	"$(sql "$TEST_DB" "SELECT deadline_at, clock FROM og.case WHERE case_id = '$G'")"
+assert_eq "the holder hears of the earlier deadline in its feed" 1 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.assignment WHERE case_id = '$G' AND unit_code = '$HOLDER'
+	                   AND kind = 'deadline_changed' AND deadline_at = '2026-12-22 09:00:00+00'")"
+# Restarted: dispatch loads the pause the lapse ended with the case (the next decision
+# carries it again).
+dispatch_at "2026-12-16 01:40:00"
+og_stop intake "$TEST_DIR" && og_start intake "$TEST_DIR"
+assert_match "the holder's acceptance after the restart is stored" '"outcome":"stored"' \
+	"$(send "$HOLDER" "$G" STATUS_ACCEPTED)"
+assert_eq "its decision carries the lapse and the pause it ended as they were" \
+	"2026-12-15 09:00:00+00|2026-12-14 02:00|2026-12-21 09:00:00+00|2026-12-22 09:00:00+00" \
+	"$(sql "$TEST_DB" "SELECT (detail ->> 'extension_lapsed')::timestamptz,
+	                          to_char((detail ->> 'lapsed_paused_at')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'),
+	                          (detail ->> 'lapsed_paused_deadline')::timestamptz, (detail ->> 'deadline')::timestamptz
+	                     FROM og.ledger WHERE kind = 'decision' AND case_id = '$G' AND detail ->> 'state' = 'accepted'")"
+
 assert_eq "the projection rebuilds from the ledger" 0 \
 	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
 assert_eq "the record verifies" 0 \

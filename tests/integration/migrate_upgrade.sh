@@ -81,7 +81,8 @@ rows() {
 		--exclude-table=og.database_generation -d "$1" 2>/dev/null |
 		grep -v '^\\\(un\)\?restrict '
 	sql "$1" "COPY (SELECT to_jsonb(c) - '{first_resolved_at, deadline_when_resolved, first_closed_at,
-	                   deadline_when_closed, returned, reworks, last_evaluation, stage, clock, clock_started_at, extension_lapsed_at}'::text[]
+	                   deadline_when_closed, returned, reworks, last_evaluation, stage, clock, clock_started_at, extension_lapsed_at,
+	                   lapsed_paused_at, lapsed_paused_deadline_at}'::text[]
 	                 FROM og.case c ORDER BY case_id) TO STDOUT"
 }
 rows "$OLD_DB" >"$TEST_DIR/old-rows-before.sql"
@@ -161,9 +162,11 @@ data() {
 	for t in $(sql "$1" "SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'og'::regnamespace
 	                     AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY c.oid::regclass::text"); do
 		echo "== $t"
-		# og.case's clock_started_at: the old daemons did not send it (025), the new do.
+		# og.case's clock_started_at: the old daemons did not send it (025), the new do;
+		# nor the lapse and the pause it ended (025, 029).
 		if [[ $t == 'og."case"' ]]; then
-			sql "$1" "COPY (SELECT to_jsonb(c) - '{clock_started_at, extension_lapsed_at}'::text[] FROM og.case c) TO STDOUT"
+			sql "$1" "COPY (SELECT to_jsonb(c) - '{clock_started_at, extension_lapsed_at, lapsed_paused_at,
+			                lapsed_paused_deadline_at}'::text[] FROM og.case c) TO STDOUT"
 		elif [[ $t == og.batch || $t == og.dispatch_epoch ]]; then
 			# Epochs: the old og.take_epoch counted 1, 2, ...; this one takes the time.
 			sql "$1" "COPY (SELECT to_jsonb(x) - 'epoch' FROM $t x) TO STDOUT"

@@ -1095,8 +1095,9 @@ static void test_extension_request_lapses(void **state)
 
     /* Nothing is pending now: a refusal intake received after the lapse is refused. One it
      * received before (dispatch away until the scan had lapsed the request) found it
-     * pending: recorded, and the clock, running already, stays as it is. So does a second
-     * request received then: one was pending. */
+     * pending: recorded, and the clock runs as of its receipt (test_refusal_received_
+     * before_a_recorded_lapse). A second request received then is refused: one was
+     * pending. */
     expect_reject("a refusal after the lapse",
                   extension(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses + 3600),
                   R(INVALID_TRANSITION), "no extension request is pending");
@@ -1108,6 +1109,7 @@ static void test_extension_request_lapses(void **state)
     d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, lapses - 60,
                            lapses + 4 * 86400);
     assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    resumed = og_calendar_resume(cal, due, asked, lapses - 60, "working_days");
     assert_int_equal(d->deadline->seconds, resumed);
     assert_non_null(d->extension_lapsed);
     assert_int_equal(d->extension_lapsed->seconds, lapses);
@@ -1171,6 +1173,103 @@ static void test_extension_lapse_judged_by_receipt(void **state)
     assert_null(d->paused_at);
     assert_int_equal(d->deadline->seconds,
                      og_calendar_resume(cal, resumed, lapses + 60, lapses + 120, "working_days"));
+    decision_free(d);
+}
+
+/* A supervisor's refusal or approval that intake received while the request was pending,
+ * which dispatch decides only after its scan recorded the lapse (it was away, or held the
+ * event while the database was): the clock runs again as of the receipt, from the pause the
+ * lapse kept, not as of the lapse. Before, the refusal left the clock the lapse had resumed
+ * and the approval added its days to it: the unit was given the time from the receipt to
+ * the lapse (here a working day). lapsing_request's request, lapsed by the scan an hour
+ * after it lapsed; *due: the deadline the request paused. */
+static struct og_case *lapsed_request(struct fixture *fx, char *id, int64_t *asked, int64_t *lapses,
+                                      int64_t *resumed, int64_t *due)
+{
+    struct og_case *c = lapsing_request(fx, id, asked, lapses, resumed);
+    *due = c->deadline;
+    Onegrid__V1__Decision *d = decision_new();
+    assert_int_equal(og_lapse(&fx->dc, c, *lapses + 3600, d), 1);
+    assert_int_equal(d->deadline->seconds, *resumed);
+    /* The decision carries the pause the lapse ended. */
+    assert_non_null(d->lapsed_paused_at);
+    assert_int_equal(d->lapsed_paused_at->seconds, *asked);
+    assert_non_null(d->lapsed_paused_deadline);
+    assert_int_equal(d->lapsed_paused_deadline->seconds, *due);
+    decision_free(d);
+    return c;
+}
+
+static void test_refusal_received_before_a_recorded_lapse(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    int64_t asked, lapses, resumed, due;
+    struct og_case *c = lapsed_request(fx, id, &asked, &lapses, &resumed, &due);
+    /* The lapse moved the clock's start on as far as its deadline. */
+    int64_t started = c->clock_started - (resumed - due);
+
+    /* A refusal received a minute after the request, decided after the lapse. */
+    int64_t refused = asked + 60;
+    int64_t at_refusal = og_calendar_resume(cal, due, asked, refused, "working_days");
+    assert_true(at_refusal < resumed); /* or this test could not tell */
+    Onegrid__V1__Decision *d =
+        extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, refused, lapses + 7200);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_null(d->paused_at);
+    assert_int_equal(d->deadline->seconds, at_refusal);
+    assert_int_equal(c->deadline, at_refusal);
+    assert_int_equal(c->clock_started, started + (at_refusal - due));
+    assert_int_equal(d->extension_lapsed->seconds, lapses); /* the lapse stays recorded */
+    decision_free(d);
+    /* Once: the same refusal again moves nothing (the deadline is no longer the lapse's). */
+    d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, refused + 1,
+                           lapses + 7300);
+    assert_int_equal(d->deadline->seconds, at_refusal);
+    decision_free(d);
+    /* Received before the request was made: no pause of it to end. */
+    d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, asked - 60,
+                           lapses + 7400);
+    assert_int_equal(c->deadline, at_refusal);
+    decision_free(d);
+}
+
+/* An approval so received: the days granted from the clock resumed at its receipt. */
+static void test_approval_received_before_a_recorded_lapse(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    int64_t asked, lapses, resumed, due;
+    (void)lapsed_request(fx, id, &asked, &lapses, &resumed, &due);
+    int64_t approved = asked + 60;
+    Onegrid__V1__Decision *d =
+        extension_received(fx, id, "sup-street", S(EXTENDED), 3, approved, lapses + 7200);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    int64_t granted = og_calendar_deadline(
+        cal, og_calendar_resume(cal, due, asked, approved, "working_days"), 3, "working_days");
+    assert_true(granted < og_calendar_deadline(cal, resumed, 3, "working_days"));
+    assert_int_equal(d->deadline->seconds, granted);
+    decision_free(d);
+}
+
+/* A return (退回) after the lapse gave the next unit a clock of its own: a refusal received
+ * before the lapse, decided after both, leaves that clock as it is. */
+static void test_refusal_before_a_recorded_lapse_after_a_return(void **state)
+{
+    struct fixture *fx = *state;
+    char id[32];
+    int64_t asked, lapses, resumed, due;
+    struct og_case *c = lapsed_request(fx, id, &asked, &lapses, &resumed, &due);
+    decision_free(
+        extension_received(fx, id, "unit-a", S(RETURNED), 0, lapses + 3700, lapses + 3700));
+    int64_t next_clock = c->deadline;
+    assert_true(next_clock != resumed);
+    Onegrid__V1__Decision *d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0,
+                                                  asked + 60, lapses + 7200);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_int_equal(c->deadline, next_clock);
     decision_free(d);
 }
 
@@ -2074,6 +2173,9 @@ int main(void)
         TC(test_extension_request_pauses_clock),
         TC(test_extension_request_lapses),
         TC(test_extension_lapse_judged_by_receipt),
+        TC(test_refusal_received_before_a_recorded_lapse),
+        TC(test_approval_received_before_a_recorded_lapse),
+        TC(test_refusal_before_a_recorded_lapse_after_a_return),
         TC(test_lapse_deadline_before_the_step),
         TC(test_extension_decided_as_received),
         TC(test_clock_started),

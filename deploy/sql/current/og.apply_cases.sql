@@ -35,6 +35,8 @@ BEGIN
                        returned_units = m.returned_units, stage = m.stage, clock = m.clock,
                        clock_started_at = m.clock_started_at,
                        extension_lapsed_at = m.extension_lapsed_at,
+                       lapsed_paused_at = m.lapsed_paused_at,
+                       lapsed_paused_deadline_at = m.lapsed_paused_deadline_at,
                        updated_at = now(), last_ledger_id = a.ledger_id,
                        first_resolved_at = coalesce(c.first_resolved_at, f.resolved_at),
                        deadline_when_resolved = CASE WHEN c.first_resolved_at IS NULL

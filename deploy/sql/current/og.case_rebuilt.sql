@@ -16,7 +16,7 @@ CREATE OR REPLACE VIEW og.case_rebuilt AS
          m.supervisor_unit, op.latitude, op.longitude, m.severity, m.paused_at, m.extension_days,
          m.returned_units, f.first_resolved_at, f.deadline_when_resolved, f.first_closed_at,
          f.deadline_when_closed, f.returned, f.reworks, f.last_evaluation, m.stage, m.clock,
-         m.clock_started_at, m.extension_lapsed_at
+         m.clock_started_at, m.extension_lapsed_at, m.lapsed_paused_at, m.lapsed_paused_deadline_at
     FROM og.case_facts_rebuilt f
     JOIN og.ledger o ON o.ledger_id = f.opened_ledger_id AND o.recorded_at = f.opened_recorded_at
     JOIN og.batch b ON b.batch_id = o.batch_id

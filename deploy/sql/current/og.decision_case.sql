@@ -26,11 +26,15 @@
 --                               (migration 025; NULL: no clock, or an older decision)
 --   extension_lapsed_at         "extension_lapsed": when its last extension request
 --                               lapsed undecided (migration 025; NULL: none did)
+--   lapsed_paused_at,           "lapsed_paused_at", "lapsed_paused_deadline": when that
+--   lapsed_paused_deadline_at   request paused the clock, and the deadline it paused
+--                               (migration 029; NULL: none lapsed, or an older decision)
 -- SQL, set-returning, not SECURITY DEFINER: the planner inlines it into the statement that
 -- calls it in FROM.
 
--- Its result gained clock_started_at and extension_lapsed_at (025): dropped and made again, with the views that
--- read it (og.case_rebuilt, and what reads that), which migrate makes again.
+-- Its result gained clock_started_at and extension_lapsed_at (025), lapsed_paused_at and
+-- lapsed_paused_deadline_at (029): dropped and made again, with the views that read it
+-- (og.case_rebuilt, and what reads that), which migrate makes again.
 DROP FUNCTION IF EXISTS og.decision_case(jsonb) CASCADE;
 
 CREATE OR REPLACE FUNCTION og.decision_case(d jsonb)
@@ -39,7 +43,8 @@ CREATE OR REPLACE FUNCTION og.decision_case(d jsonb)
                  escalation_level integer, supervisor_unit text, severity integer,
                  paused_at timestamptz, extension_days integer, returned_units text[],
                  stage text, clock text, clock_started_at timestamptz,
-                 extension_lapsed_at timestamptz)
+                 extension_lapsed_at timestamptz, lapsed_paused_at timestamptz,
+                 lapsed_paused_deadline_at timestamptz)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT d ->> 'case_id', d ->> 'state', d ->> 'unit', (d ->> 'rule_id')::bigint,
          CASE WHEN d ? 'rule_id' THEN (d ->> 'rule_version')::integer END,
@@ -53,5 +58,6 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
          coalesce(d ->> 'clock', og.case_clock(og.case_stage(d ->> 'state'),
                                                 (d ->> 'deadline')::timestamptz,
                                                 (d ->> 'paused_at')::timestamptz)),
-         (d ->> 'clock_started')::timestamptz, (d ->> 'extension_lapsed')::timestamptz
+         (d ->> 'clock_started')::timestamptz, (d ->> 'extension_lapsed')::timestamptz,
+         (d ->> 'lapsed_paused_at')::timestamptz, (d ->> 'lapsed_paused_deadline')::timestamptz
 $$;

@@ -35,7 +35,7 @@ BEGIN
                        severity, paused_at, extension_days, returned_units, first_resolved_at,
                        deadline_when_resolved, first_closed_at, deadline_when_closed, returned,
                        reworks, last_evaluation, stage, clock, clock_started_at,
-                       extension_lapsed_at)
+                       extension_lapsed_at, lapsed_paused_at, lapsed_paused_deadline_at)
     SELECT m.case_id, v_shard, o.district_code, o.area_code, o.category_code, m.state,
            m.unit_code, m.rule_id, m.rule_version, o.title, o.channel, a.source, a.event_id,
            o.occurred_at, o.opened_at, m.deadline_at, m.closed_at, m.contacts, now(),
@@ -43,7 +43,7 @@ BEGIN
            m.severity, m.paused_at, m.extension_days, m.returned_units, f.resolved_at,
            f.resolved_deadline, f.closed_at, f.closed_deadline, f.returned, f.reworks,
            a.evaluation #>> '{evaluation,result}', m.stage, m.clock, m.clock_started_at,
-           m.extension_lapsed_at
+           m.extension_lapsed_at, m.lapsed_paused_at, m.lapsed_paused_deadline_at
       FROM unnest(p_ledger_id, p_decision, p_report, p_source, p_event_id, p_evaluation)
              WITH ORDINALITY AS a(ledger_id, decision, report, source, event_id, evaluation, n),
            LATERAL og.decision_case(a.decision) m,
