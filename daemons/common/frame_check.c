@@ -322,6 +322,9 @@ static int decision(const Onegrid__V1__Frame *f, const Onegrid__V1__Decision *d,
         timestamp("decision.clock_started", d->clock_started, false, why, whylen) ||
         timestamp("decision.extension_lapsed", d->extension_lapsed, false, why, whylen) ||
         timestamp("decision.lapse_deadline", d->lapse_deadline, false, why, whylen) ||
+        timestamp("decision.lapsed_paused_at", d->lapsed_paused_at, false, why, whylen) ||
+        timestamp("decision.lapsed_paused_deadline", d->lapsed_paused_deadline, false, why,
+                  whylen) ||
         timestamp("decision.follow_up_due", d->follow_up_due, false, why, whylen))
         return -EBADMSG;
     if (d->escalation_level < 0 || d->escalation_level > 3 || d->severity < 0 || d->severity > 4 ||

@@ -111,6 +111,17 @@ static bool case_limit(const struct og_decider *dc, const struct og_case *c, int
     return true;
 }
 
+/* The pause a lapse ended (lapse, unlapse) is kept only until the clock changes again
+ * otherwise: a new clock, a pause ended, days granted, the clock stopped. A decision on
+ * the lapsed request that comes later then leaves the clock as it is: recomputing from
+ * that pause would undo the change (review: a return's new clock, due at the same close
+ * as the lapse's, was moved back a day). */
+static void forget_lapsed_pause(struct og_case *c)
+{
+    c->lapsed_paused_at = 0;
+    c->lapsed_paused_deadline = 0;
+}
+
 /* Starts a new clock for c at now (filing, re-routing, reopening, a meeting's assignment). */
 static void new_clock(struct og_decider *dc, struct og_case *c, int64_t now)
 {
@@ -122,6 +133,7 @@ static void new_clock(struct og_decider *dc, struct og_case *c, int64_t now)
     c->clock_started = c->deadline ? now : 0;
     c->paused_at = 0;
     c->extension_days = 0;
+    forget_lapsed_pause(c);
 }
 
 /* The deadline c's paused clock would have if it ran again from now. */
@@ -145,6 +157,7 @@ static void resume_clock(struct og_decider *dc, struct og_case *c, int64_t now)
         c->clock_started += c->deadline - before;
     c->paused_at = 0;
     c->extension_days = 0;
+    forget_lapsed_pause(c);
 }
 
 /* c's pending extension request lapses undecided at `at`: its clock runs again from then.
@@ -152,33 +165,36 @@ static void resume_clock(struct og_decider *dc, struct og_case *c, int64_t now)
  * before then but comes after (unlapse). */
 static void lapse(struct og_decider *dc, struct og_case *c, int64_t at)
 {
-    c->lapsed_paused_at = c->paused_at;
-    c->lapsed_paused_deadline = c->deadline;
+    int64_t paused_at = c->paused_at, paused_deadline = c->deadline;
     resume_clock(dc, c, at);
     c->lapsed_at = at;
+    c->lapsed_paused_at = paused_at;
+    c->lapsed_paused_deadline = paused_deadline;
 }
 
-/* An approval or refusal of c's last request that intake received at `received`, while it
- * was pending, decided after the lapse was recorded: the clock runs again as of its
- * receipt, as if it had come first, not as of the lapse (which gave the unit the time in
- * between). Only while the deadline is still the one the lapse left: a step since (a
- * return's new clock, a direct grant of more days) is not undone. Nor where the case does
- * not know the pause (a lapse recorded before migration 029), or this was received before
- * that request was made. */
+/* A step (a supervisor's approval or refusal, the unit's own next step) that intake
+ * received at `received`, while c's last request was pending, decided after the lapse was
+ * recorded: the clock runs again as of its receipt, as if it had come first, not as of
+ * the lapse (which gave the unit the time in between). If the unit has asked again since,
+ * the paused clock is that one's. Only while the pause the lapse ended is kept
+ * (forget_lapsed_pause) and the deadline is still the one the lapse left; not where the
+ * case does not know the pause (a lapse recorded before migration 029), or this was
+ * received before that request was made. Once: the pause is forgotten. */
 static void unlapse(struct og_decider *dc, struct og_case *c, int64_t received)
 {
-    if (!c->lapsed_paused_at || !c->lapsed_paused_deadline || c->paused_at ||
-        received < c->lapsed_paused_at || received >= c->lapsed_at)
+    if (!c->lapsed_paused_at || !c->lapsed_paused_deadline || received < c->lapsed_paused_at ||
+        received >= c->lapsed_at)
         return;
     struct og_case was = *c;
     was.deadline = c->lapsed_paused_deadline;
     was.paused_at = c->lapsed_paused_at;
-    if (resumed_deadline(dc, &was, c->lapsed_at) != c->deadline)
-        return;
-    int64_t before = c->deadline;
-    c->deadline = resumed_deadline(dc, &was, received);
-    if (c->clock_started)
-        c->clock_started += c->deadline - before;
+    if (resumed_deadline(dc, &was, c->lapsed_at) == c->deadline) {
+        int64_t before = c->deadline;
+        c->deadline = resumed_deadline(dc, &was, received);
+        if (c->clock_started)
+            c->clock_started += c->deadline - before;
+    }
+    forget_lapsed_pause(c);
 }
 
 /* The same, recorded by decision d of the unit's next step, which came before dispatch's
@@ -542,8 +558,13 @@ static int status_update(struct og_decider *dc, const char *source,
         received = now;
     const int64_t lapses = og_extension_lapses(dc, c);
     const bool lapsed_before = c->paused_at && lapses && received >= lapses;
-    const bool pending = c->paused_at && !lapsed_before;
-    const bool lapsed_after = !c->paused_at && c->lapsed_at && received < c->lapsed_at;
+    /* Received while the request that lapsed last was pending (before its lapse, which
+     * dispatch recorded first), and before any request the unit made since: about that
+     * one, not the one pending now (review: a late refusal of the first request ended the
+     * second). */
+    const bool lapsed_after =
+        c->lapsed_at && received < c->lapsed_at && (!c->paused_at || received < c->paused_at);
+    const bool pending = c->paused_at && !lapsed_before && !lapsed_after;
     if (duty >= 0 && holder)
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
                       "status.unit: case %s is held by \"%s\", which may not %s its own case "
@@ -616,20 +637,23 @@ static int status_update(struct og_decider *dc, const char *source,
      * clock runs again as of when intake received this, as a request pauses it then: the
      * time dispatch took to decide it (away, or holding its events while the database was)
      * is neither the unit's nor given to it (review: a refusal received at 02:55 and
-     * decided at 04:00 gave the unit an hour more). So too for a decision on a request that
-     * lapsed after this was received (lapsed_after): the scan had resumed the clock as of
-     * the lapse, and an approval or refusal moves it back to its receipt (unlapse). */
+     * decided at 04:00 gave the unit an hour more). So too for a step received while a
+     * request was pending that lapsed before dispatch decided the step (lapsed_after): the
+     * scan had resumed the clock as of the lapse; the step moves it back to its receipt
+     * (unlapse). */
     if (lapsed_before && (rc = lapse_recorded(dc, c, lapses, d)) < 0)
         return rc;
-    if (lapsed_after && (approve || refuse_ext))
-        unlapse(dc, c, received);
-    resume_clock(dc, c, c->paused_at && received < c->paused_at ? c->paused_at : received);
+    if (lapsed_after)
+        unlapse(dc, c, received); /* the pause of a request asked since stays */
+    else
+        resume_clock(dc, c, c->paused_at && received < c->paused_at ? c->paused_at : received);
     if (strcmp(next, OG_STATE_RETURNED) == 0)
         return reroute(dc, c, now, d);
     if (strcmp(next, OG_STATE_SHELVED) == 0) {
         /* Into the demand list: no unit can meet a deadline alone, so none runs. */
         c->deadline = 0;
         c->clock_started = 0;
+        forget_lapsed_pause(c);
         clear_supervision(c);
     } else if (approve) {
         if (!c->deadline) /* a clock starts with it, when the approval was given */
@@ -637,6 +661,7 @@ static int status_update(struct og_decider *dc, const char *source,
         c->deadline = og_calendar_deadline(og_registry_calendar(dc->reg),
                                            c->deadline ? c->deadline : received,
                                            u->extension_working_days, "working_days");
+        forget_lapsed_pause(c);
     }
     bool taking = og_cases_takes_reports(c->state);
     if ((rc = move(c, next, now, d)) == 0 && u->mediation)

@@ -1273,6 +1273,111 @@ static void test_refusal_before_a_recorded_lapse_after_a_return(void **state)
     decision_free(d);
 }
 
+/* The review of the first form (guarded by the deadline alone): a return the morning after
+ * the lapse gave the next unit a clock due at the same close as the lapse's; the late
+ * refusal then moved that unit's deadline back a day. The pause is forgotten with a new
+ * clock. */
+static void test_late_refusal_leaves_a_new_clock_due_at_the_same_close(void **state)
+{
+    struct fixture *fx = *state;
+    char id[32];
+    int64_t asked, lapses, resumed, due;
+    struct og_case *c = lapsed_request(fx, id, &asked, &lapses, &resumed, &due);
+    int64_t ret = lapses + 16 * 3600; /* 09:00 the day after the lapse */
+    decision_free(extension_received(fx, id, "unit-a", S(RETURNED), 0, ret, ret));
+    assert_string_equal(c->unit, "sup-dist");
+    int64_t next_clock = c->deadline, next_started = c->clock_started;
+    assert_int_equal(next_clock, resumed); /* the same close, or this could not tell */
+    Onegrid__V1__Decision *d =
+        extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, asked + 60, ret + 3600);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_null(d->lapsed_paused_at); /* forgotten with the new clock */
+    decision_free(d);
+    assert_int_equal(c->deadline, next_clock);
+    assert_int_equal(c->clock_started, next_started);
+}
+
+/* The unit asked again after the lapse; the refusal of the first request, received before
+ * the lapse, is decided while the second is pending: it is about the first. The second stays
+ * pending (before: the refusal ended it), and the clock it paused is the one the refusal
+ * would have left. */
+static void test_late_refusal_of_the_first_request_while_a_second_waits(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    int64_t asked, lapses, resumed, due;
+    struct og_case *c = lapsed_request(fx, id, &asked, &lapses, &resumed, &due);
+    int64_t again = lapses + 3700;
+    decision_free(extension_received(fx, id, "unit-a", S(EXTENSION_REQUESTED), 2, again, again));
+    assert_int_equal(c->paused_at, again);
+    Onegrid__V1__Decision *d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0,
+                                                  asked + 60, lapses + 7200);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_non_null(d->paused_at);
+    assert_int_equal(d->paused_at->seconds, again); /* the second request still waits */
+    assert_int_equal(d->extension_days, 2);
+    assert_int_equal(d->deadline->seconds,
+                     og_calendar_resume(cal, due, asked, asked + 60, "working_days"));
+    decision_free(d);
+}
+
+/* A lapse recorded before migration 029 (the pause unknown): nothing moves, as before. */
+static void test_late_refusal_of_a_lapse_without_its_pause(void **state)
+{
+    struct fixture *fx = *state;
+    char id[32];
+    int64_t asked, lapses, resumed, due;
+    struct og_case *c = lapsed_request(fx, id, &asked, &lapses, &resumed, &due);
+    c->lapsed_paused_at = c->lapsed_paused_deadline = 0; /* as cases.c loads NULL */
+    int64_t started = c->clock_started;
+    Onegrid__V1__Decision *d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0,
+                                                  asked + 60, lapses + 7200);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_int_equal(c->deadline, resumed);
+    assert_int_equal(c->clock_started, started);
+    assert_null(d->lapsed_paused_at);
+    assert_null(d->lapsed_paused_deadline);
+    decision_free(d);
+}
+
+/* The unit's own next step (accepted), received while its request was pending, ends the
+ * pause as of its receipt, as a refusal does, when dispatch decides it after the scan
+ * recorded the lapse. So does a refusal after a lapse the unit's step recorded. */
+static void test_holder_step_received_before_a_recorded_lapse(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    int64_t asked, lapses, resumed, due;
+    struct og_case *c = lapsed_request(fx, id, &asked, &lapses, &resumed, &due);
+    Onegrid__V1__Decision *d =
+        extension_received(fx, id, "unit-a", S(ACCEPTED), 0, asked + 60, lapses + 7200);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    decision_free(d);
+    assert_int_equal(c->deadline, og_calendar_resume(cal, due, asked, asked + 60, "working_days"));
+}
+
+static void test_late_refusal_after_a_lapse_a_step_recorded(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    int64_t asked, lapses, resumed;
+    struct og_case *c = lapsing_request(fx, id, &asked, &lapses, &resumed);
+    int64_t due = c->deadline;
+    Onegrid__V1__Decision *d =
+        extension_received(fx, id, "unit-a", S(ACCEPTED), 0, lapses + 60, lapses + 60);
+    assert_non_null(d->lapsed_paused_at);
+    assert_int_equal(d->lapsed_paused_deadline->seconds, due);
+    assert_int_equal(d->deadline->seconds, resumed);
+    decision_free(d);
+    d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, asked + 60, lapses + 120);
+    assert_int_equal(d->deadline->seconds,
+                     og_calendar_resume(cal, due, asked, asked + 60, "working_days"));
+    decision_free(d);
+}
+
 /* A lapse the unit's next step records (the step came before dispatch's scan did) is told
  * in that decision: lapse_deadline, the deadline the lapse left, which the step may change
  * again. A return (退回) gives the next unit a clock of its own: without lapse_deadline,
@@ -2176,6 +2281,11 @@ int main(void)
         TC(test_refusal_received_before_a_recorded_lapse),
         TC(test_approval_received_before_a_recorded_lapse),
         TC(test_refusal_before_a_recorded_lapse_after_a_return),
+        TC(test_late_refusal_leaves_a_new_clock_due_at_the_same_close),
+        TC(test_late_refusal_of_the_first_request_while_a_second_waits),
+        TC(test_late_refusal_of_a_lapse_without_its_pause),
+        TC(test_holder_step_received_before_a_recorded_lapse),
+        TC(test_late_refusal_after_a_lapse_a_step_recorded),
         TC(test_lapse_deadline_before_the_step),
         TC(test_extension_decided_as_received),
         TC(test_clock_started),

@@ -469,6 +469,16 @@ static void test_malformed_to_archive(void **state)
     z.dec.escalation_level = 7;
     assert_bad(&z, DISPATCH_ARCHIVE, "escalation_level");
 
+    /* The pause a lapse ended: a time the database can store, or none. */
+    to_archive(&z, ex_report);
+    Onegrid__V1__Timestamp far = ONEGRID__V1__TIMESTAMP__INIT;
+    far.seconds = INT64_MAX;
+    z.dec.lapsed_paused_deadline = &far;
+    assert_bad(&z, DISPATCH_ARCHIVE, "decision.lapsed_paused_deadline");
+    to_archive(&z, ex_report);
+    z.dec.lapsed_paused_at = &far;
+    assert_bad(&z, DISPATCH_ARCHIVE, "decision.lapsed_paused_at");
+
     /* dispatch's conclusions: one of og.case's values, or none (an older dispatch). */
     to_archive(&z, ex_report);
     z.dec.stage = (char *)"waiting";
