@@ -558,12 +558,11 @@ static int status_update(struct og_decider *dc, const char *source,
         received = now;
     const int64_t lapses = og_extension_lapses(dc, c);
     const bool lapsed_before = c->paused_at && lapses && received >= lapses;
-    /* Received while the request that lapsed last was pending (before its lapse, which
-     * dispatch recorded first), and before any request the unit made since: about that
-     * one, not the one pending now (review: a late refusal of the first request ended the
-     * second). */
-    const bool lapsed_after =
-        c->lapsed_at && received < c->lapsed_at && (!c->paused_at || received < c->paused_at);
+    /* Received before the lapse dispatch recorded last (so while that request was pending):
+     * about that request, also when the unit has asked again since (a request pending now
+     * was received after that lapse), not the one pending now (review: a late refusal of
+     * the first request ended the second). */
+    const bool lapsed_after = c->lapsed_at && received < c->lapsed_at;
     const bool pending = c->paused_at && !lapsed_before && !lapsed_after;
     if (duty >= 0 && holder)
         return refuse(d, ONEGRID__V1__REASON__REASON_INVALID_TRANSITION,
@@ -643,10 +642,22 @@ static int status_update(struct og_decider *dc, const char *source,
      * (unlapse). */
     if (lapsed_before && (rc = lapse_recorded(dc, c, lapses, d)) < 0)
         return rc;
-    if (lapsed_after)
-        unlapse(dc, c, received); /* the pause of a request asked since stays */
-    else
+    if (lapsed_after) {
+        unlapse(dc, c, received);
+        /* A request the unit made since stays pending through a decision on the lapsed one
+         * and through the unit's work on the case, but ends (its pause used no time) where
+         * it could not have been made had this come first: this takes the case from the
+         * unit's hands (resolved, returned, shelved, voided: review, a voided case kept a
+         * pending request), or the clock this leaves had run out when it was made. */
+        if (c->paused_at &&
+            ((!approve && !refuse_ext &&
+              (strcmp(og_lifecycle_stage(next), OG_STAGE_HANDLING) != 0 ||
+               strcmp(next, OG_STATE_RETURNED) == 0 || strcmp(next, OG_STATE_SHELVED) == 0)) ||
+             (!approve && c->deadline && c->deadline <= c->paused_at)))
+            resume_clock(dc, c, c->paused_at);
+    } else {
         resume_clock(dc, c, c->paused_at && received < c->paused_at ? c->paused_at : received);
+    }
     if (strcmp(next, OG_STATE_RETURNED) == 0)
         return reroute(dc, c, now, d);
     if (strcmp(next, OG_STATE_SHELVED) == 0) {
@@ -662,6 +673,8 @@ static int status_update(struct og_decider *dc, const char *source,
                                            c->deadline ? c->deadline : received,
                                            u->extension_working_days, "working_days");
         forget_lapsed_pause(c);
+        if (lapsed_after && c->paused_at && c->deadline <= c->paused_at)
+            resume_clock(dc, c, c->paused_at); /* as above: the days came too late for it */
     }
     bool taking = og_cases_takes_reports(c->state);
     if ((rc = move(c, next, now, d)) == 0 && u->mediation)

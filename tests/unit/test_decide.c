@@ -1378,6 +1378,59 @@ static void test_late_refusal_after_a_lapse_a_step_recorded(void **state)
     decision_free(d);
 }
 
+/* The second review: the unit's own step that takes the case from its hands (resolved),
+ * received before the lapse and decided while the unit's next request waits, ends that
+ * request (its pause using no time): had it come first, the request could not have been
+ * made. Before, the resolved case kept a pending request. */
+static void test_late_resolution_ends_a_request_made_since(void **state)
+{
+    struct fixture *fx = *state;
+    char id[32];
+    int64_t asked, lapses, resumed, due;
+    struct og_case *c = lapsed_request(fx, id, &asked, &lapses, &resumed, &due);
+    int64_t again = lapses + 3700;
+    decision_free(extension_received(fx, id, "unit-a", S(ACCEPTED), 0, asked + 30, asked + 30));
+    decision_free(extension_received(fx, id, "unit-a", S(EXTENSION_REQUESTED), 2, again, again));
+    assert_int_equal(c->paused_at, again);
+    Onegrid__V1__Decision *d =
+        extension_received(fx, id, "unit-a", S(RESOLVED), 0, asked + 60, lapses + 7200);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    assert_string_equal(d->state, OG_STATE_RESOLVED);
+    assert_null(d->paused_at);
+    assert_int_equal(c->paused_at, 0);
+    decision_free(d);
+}
+
+/* And a refusal of the lapsed request that leaves a clock which had run out when the unit
+ * asked again: that request was late, had the refusal come first. It ends; the case is
+ * overdue from the deadline the refusal leaves. */
+static void test_late_refusal_ends_a_request_made_too_late(void **state)
+{
+    struct fixture *fx = *state;
+    struct og_calendar *cal = og_registry_calendar(fx->reg);
+    char id[32];
+    struct og_case *c = demand_case(fx, id);
+    int64_t due = c->deadline, asked = due - 2 * 3600; /* two hours before its deadline */
+    fx->dc.extension_decision_days = 1;
+    decision_free(extension_received(fx, id, "unit-a", S(EXTENSION_REQUESTED), 3, asked, asked));
+    int64_t lapses = og_extension_lapses(&fx->dc, c);
+    Onegrid__V1__Decision *d = decision_new();
+    assert_int_equal(og_lapse(&fx->dc, c, lapses + 600, d), 1);
+    decision_free(d);
+    int64_t again = lapses + 3600;
+    assert_true(again < c->deadline); /* in time against the clock the lapse left */
+    decision_free(extension_received(fx, id, "unit-a", S(EXTENSION_REQUESTED), 2, again, again));
+    assert_int_equal(c->paused_at, again);
+    d = extension_received(fx, id, "sup-street", S(EXTENSION_REFUSED), 0, asked + 60, again + 600);
+    assert_int_equal(d->kind, KIND(UPDATE_CASE));
+    int64_t left = og_calendar_resume(cal, due, asked, asked + 60, "working_days");
+    assert_true(left <= again);
+    assert_int_equal(c->deadline, left);
+    assert_int_equal(c->paused_at, 0);
+    assert_null(d->paused_at);
+    decision_free(d);
+}
+
 /* A lapse the unit's next step records (the step came before dispatch's scan did) is told
  * in that decision: lapse_deadline, the deadline the lapse left, which the step may change
  * again. A return (退回) gives the next unit a clock of its own: without lapse_deadline,
@@ -2286,6 +2339,8 @@ int main(void)
         TC(test_late_refusal_of_a_lapse_without_its_pause),
         TC(test_holder_step_received_before_a_recorded_lapse),
         TC(test_late_refusal_after_a_lapse_a_step_recorded),
+        TC(test_late_resolution_ends_a_request_made_since),
+        TC(test_late_refusal_ends_a_request_made_too_late),
         TC(test_lapse_deadline_before_the_step),
         TC(test_extension_decided_as_received),
         TC(test_clock_started),
