@@ -648,12 +648,11 @@ static int status_update(struct og_decider *dc, const char *source,
          * and through the unit's work on the case, but ends (its pause used no time) where
          * it could not have been made had this come first: this takes the case from the
          * unit's hands (resolved, returned, shelved, voided: review, a voided case kept a
-         * pending request), or the clock this leaves had run out when it was made. */
-        if (c->paused_at &&
-            ((!approve && !refuse_ext &&
-              (strcmp(og_lifecycle_stage(next), OG_STAGE_HANDLING) != 0 ||
-               strcmp(next, OG_STATE_RETURNED) == 0 || strcmp(next, OG_STATE_SHELVED) == 0)) ||
-             (!approve && c->deadline && c->deadline <= c->paused_at)))
+         * pending request), or (below) the clock this leaves had run out when it was
+         * made. */
+        if (c->paused_at && !approve && !refuse_ext &&
+            (strcmp(og_lifecycle_stage(next), OG_STAGE_HANDLING) != 0 ||
+             strcmp(next, OG_STATE_RETURNED) == 0 || strcmp(next, OG_STATE_SHELVED) == 0))
             resume_clock(dc, c, c->paused_at);
     } else {
         resume_clock(dc, c, c->paused_at && received < c->paused_at ? c->paused_at : received);
@@ -673,9 +672,9 @@ static int status_update(struct og_decider *dc, const char *source,
                                            c->deadline ? c->deadline : received,
                                            u->extension_working_days, "working_days");
         forget_lapsed_pause(c);
-        if (lapsed_after && c->paused_at && c->deadline <= c->paused_at)
-            resume_clock(dc, c, c->paused_at); /* as above: the days came too late for it */
     }
+    if (lapsed_after && c->paused_at && c->deadline && c->deadline <= c->paused_at)
+        resume_clock(dc, c, c->paused_at); /* as above: an approval's days included */
     bool taking = og_cases_takes_reports(c->state);
     if ((rc = move(c, next, now, d)) == 0 && u->mediation)
         rc = record_mediation(u->mediation, d);

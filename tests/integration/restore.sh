@@ -254,6 +254,10 @@ echo "COMMIT;" >&"$s1"
 exec {s1}>&- {s2}>&- {s3}>&-
 gone() { seen "SELECT (count(*) = 0)::int FROM pg_stat_activity WHERE application_name LIKE 'og-test-s_'"; }
 og_poll 60 gone || fail "the sessions did not end"
+assert_eq "no session of the race failed" "" "$(grep -h 'ERROR' "$TEST_DIR"/s[123].out || true)"
+assert_eq "the generation opened while S1 took its epoch" 1 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.database_generation
+	                   WHERE why = 'restore.sh: a generation opening while a dispatch starts'")"
 assert_ge "the epoch taken while the generation opened was not moved back" \
 	"$(grep -E '^[0-9]+$' "$TEST_DIR/s1.out" | head -1)" \
 	"$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")"
