@@ -111,6 +111,18 @@ assert_ge() {
 	fi
 }
 
+# assert_le WHAT MAX ACTUAL: integer ACTUAL <= MAX.
+assert_le() {
+	(($# == 3)) || fail "assert_le needs WHAT MAX ACTUAL, got $# arguments"
+	if [[ ! $2 =~ ^-?[0-9]+$ || ! $3 =~ ^-?[0-9]+$ ]]; then
+		_tl_not_ok "$1" "not integers: maximum \"$2\", actual \"$3\""
+	elif (($3 <= $2)); then
+		pass "$1"
+	else
+		_tl_not_ok "$1" "expected at most: $2" "actual:           $3"
+	fi
+}
+
 # assert_match WHAT REGEX ACTUAL: ACTUAL matches the extended regular expression.
 assert_match() {
 	(($# == 3)) || fail "assert_match needs WHAT REGEX ACTUAL, got $# arguments"
