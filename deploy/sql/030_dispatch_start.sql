@@ -1,9 +1,9 @@
--- 030: dispatch's start reads what it keeps, not the whole record. Each of its three
--- start-up queries read every case of its shard (og_cases_load in daemons/dispatch/
--- cases.c): the districts' highest case numbers, the cases still open, and the reports
--- merged into those. At a million cases, 50,000 open, that was 2.2 s of its 2.5 s start,
--- growing with the closed cases, which dispatch does not keep. These indexes let each
--- query read what it returns:
+-- 030: dispatch's start reads what it keeps, not the whole record. Its start-up queries
+-- (og_cases_load in daemons/dispatch/cases.c) read every case of its shard twice: for the
+-- districts' highest case numbers, and for the cases still open; and, as the plan fell,
+-- every report for the reports merged into those. At a million cases, 50,000 open, the
+-- load took 2.2 s of its 2.5 s start, growing with the closed cases, which dispatch does
+-- not keep. These indexes let each query read what it returns:
 --   case_number    each district's highest number, read from the end of its range. The
 --                  expression is NULL for an id that is not "DISTRICT-NUMBER" (none that
 --                  dispatch makes), so that no case can be refused for its id;
