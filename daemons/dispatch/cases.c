@@ -678,8 +678,8 @@ int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, 
                     2, params, put_row, err, errlen);
     /* The reports merged into them: an operator may split one off (拆分). A closed case's
      * come with it when an event fetches it. "stage <> 'final'" and "joined = 'merged'"
-     * are the predicates of indexes og.case_open and og.case_report_merged (030): the
-     * queries read the open cases and the merged reports, not the shard's record. */
+     * are the predicates of indexes og.case_open and og.case_report_joined_merged (030):
+     * the queries read the open cases and the merged reports, not the shard's record. */
     if (rc == 0)
         rc = stream(cs, c,
                     "SELECT " REPORT_COLUMNS "FROM og.case_report r JOIN og.case k USING (case_id) "

@@ -85,7 +85,12 @@ const char *og_lifecycle_evaluation(const char *state, int result, char *why, si
                                                                          : OG_STATE_EVALUATED;
 }
 
-/* Named once: og_lifecycle_final and the queries that load only the other cases read it. */
+/* Named once: og_lifecycle_final and the queries that load only the other cases read it.
+ * Those queries also read og.case.stage (index og.case_open, migration 030), which is
+ * og_lifecycle_stage of the state for every row dispatch writes and og.case_stage for the
+ * rest (023's backfill, decisions of older releases): a state added here or taken away
+ * needs a migration that sets the stage of the rows already stored, and og.case_stage
+ * changed to match, or a case whose stored stage says final would not be loaded. */
 static const char *const final_states[] = {OG_STATE_CLOSED, OG_STATE_EVALUATED, OG_STATE_VOIDED};
 
 bool og_lifecycle_final(const char *state)

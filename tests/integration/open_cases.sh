@@ -113,8 +113,9 @@ assert_match "the restarted dispatch holds only the open case" \
 	"epoch $(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch"): .* 1 cases open" "$(cat "$TEST_DIR/dispatch.log")"
 RSS_FEW=$(dispatch_rss)
 
-# Many closed cases, written straight into og.case (no ledger, no feed: this test only
-# looks at what dispatch loads), numbered above the others in A's district.
+# Many closed cases, written straight into og.case, each with the report that opened it in
+# og.case_report (no ledger, no feed: this test only looks at what dispatch loads),
+# numbered above the others in A's district.
 sql "$TEST_DB" >/dev/null <<-EOF
 	SET session_replication_role = replica;
 	INSERT INTO og.case
@@ -122,12 +123,24 @@ sql "$TEST_DB" >/dev/null <<-EOF
 	          'case_id', '$DIST-' || lpad((500000 + g)::text, 8, '0'),
 	          'source_event_id', 'fill-' || g, 'title', '楼道扶手松动, 已修复 ' || g))).*
 	  FROM og.case c, generate_series(1, $FILL) g WHERE c.case_id = '$B';
+	INSERT INTO og.case_report
+	SELECT (jsonb_populate_record(r, jsonb_build_object(
+	          'case_id', '$DIST-' || lpad((500000 + g)::text, 8, '0'),
+	          'source_event_id', 'fill-' || g))).*
+	  FROM og.case_report r, generate_series(1, $FILL) g
+	 WHERE r.case_id = '$B' AND r.joined = 'opened';
 	ANALYZE og.case, og.case_report;
 EOF
 # Nor does its start read them (migration 030's indexes): the rows PostgreSQL's sequential
 # scans of og.case and og.case_report returned while it started, counted once its session
 # is gone (a session's counts are flushed when it ends, before it leaves pg_stat_activity).
-# It read every case of the shard, and every report, three times before.
+# Before, it read every case of the shard twice, and every report as the plan fell. Other
+# sessions' counts may land in the window (a session that ended a transaction less than a
+# second after its last flush keeps them up to 10 s), but they are of the few rows these
+# tables held before the fill: a tenth of it is far above them, and far below one scan.
+# (Here the merged reports are read through og.case_report's index of case_id, for the one
+# open case; with many open, the planner read all of og.case_report, which 030's index of
+# the merged reports spares. The bench shows that: tests/bench/volume.)
 seq_read() {
 	sql "$TEST_DB" "SELECT sum(seq_tup_read) FROM pg_stat_user_tables
 	                WHERE relid IN ('og.case'::regclass, 'og.case_report'::regclass)"
@@ -145,8 +158,8 @@ og_stop dispatch "$TEST_DIR"
 og_poll 30 dispatch_gone || fail "dispatch's session ended"
 SEQ_READ=$(($(seq_read) - SEQ_BEFORE))
 echo "# rows sequential scans of og.case and og.case_report returned while dispatch started: $SEQ_READ"
-assert_le "dispatch's start read no closed case (at most 100 rows by sequential scans, of $((2 * FILL)))" \
-	100 "$SEQ_READ"
+assert_le "dispatch's start read no closed case (at most $((FILL / 10)) rows by sequential scans; a scan reads $FILL)" \
+	"$((FILL / 10))" "$SEQ_READ"
 og_start dispatch "$TEST_DIR"
 echo "# dispatch's peak resident set at start-up: $RSS_FEW kB with 4 closed cases, $RSS_MANY kB with $((FILL + 4))"
 assert_le "closed cases cost dispatch no memory: $((RSS_MANY - RSS_FEW)) kB more for $FILL (at most 4 MiB)" \
