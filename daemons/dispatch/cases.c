@@ -668,24 +668,24 @@ static int load_numbers(struct og_cases *cs, PGconn *c, const char *shard, char 
 
 int og_cases_load(struct og_cases *cs, PGconn *c, const char *shard, char *err, size_t errlen)
 {
-    const char *params[] = {shard, og_lifecycle_final_array()};
+    const char *params[] = {shard};
     int rc = load_numbers(cs, c, shard, err, errlen);
 
     if (rc == 0)
         rc = stream(cs, c,
-                    "SELECT " CASE_COLUMNS "FROM og.case "
-                    "WHERE shard = $1 AND stage <> 'final' AND state <> ALL ($2)",
-                    2, params, put_row, err, errlen);
+                    "SELECT " CASE_COLUMNS "FROM og.case WHERE shard = $1 AND stage <> 'final'", 1,
+                    params, put_row, err, errlen);
     /* The reports merged into them: an operator may split one off (拆分). A closed case's
      * come with it when an event fetches it. "stage <> 'final'" and "joined = 'merged'"
      * are the predicates of indexes og.case_open and og.case_report_joined_merged (030):
-     * the queries read the open cases and the merged reports, not the shard's record. */
+     * the queries read the open cases and the merged reports, not the shard's record. The
+     * stage alone says final (og_lifecycle_stage wrote it): the state's test as well made
+     * PostgreSQL count the open cases twice over, 2,445 expected of 50,154 at 1M. */
     if (rc == 0)
         rc = stream(cs, c,
                     "SELECT " REPORT_COLUMNS "FROM og.case_report r JOIN og.case k USING (case_id) "
-                    "WHERE k.shard = $1 AND k.stage <> 'final' AND k.state <> ALL ($2) "
-                    "AND r.joined = 'merged'",
-                    2, params, put_report_row, err, errlen);
+                    "WHERE k.shard = $1 AND k.stage <> 'final' AND r.joined = 'merged'",
+                    1, params, put_report_row, err, errlen);
     return rc;
 }
 

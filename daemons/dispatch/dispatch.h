@@ -184,9 +184,6 @@ const char *og_lifecycle_status(const char *state, int status, bool check_requir
 const char *og_lifecycle_evaluation(const char *state, int result, char *why, size_t whylen);
 /* True for states that no longer need a unit's work. */
 bool og_lifecycle_final(const char *state);
-/* The same states as a PostgreSQL text[] literal ("{closed,evaluated,voided}"), for the
- * queries that load only the cases that are not final. */
-const char *og_lifecycle_final_array(void);
 
 /* dispatch's conclusions on a case, written into each decision (Decision.stage, .clock)
  * and kept by og.case as columns: what the auditor's views, KPIs and the feed read. */

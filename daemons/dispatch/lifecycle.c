@@ -85,8 +85,8 @@ const char *og_lifecycle_evaluation(const char *state, int result, char *why, si
                                                                          : OG_STATE_EVALUATED;
 }
 
-/* Named once: og_lifecycle_final and the queries that load only the other cases read it.
- * Those queries also read og.case.stage (index og.case_open, migration 030), which is
+/* Named once: og_lifecycle_final and og_lifecycle_stage read it. The queries that load only
+ * the other cases read og.case.stage (index og.case_open, migration 030), which is
  * og_lifecycle_stage of the state for every row dispatch writes and og.case_stage for the
  * rest (023's backfill, decisions of older releases): a state added here or taken away
  * needs a migration that sets the stage of the rows already stored, and og.case_stage
@@ -99,19 +99,6 @@ bool og_lifecycle_final(const char *state)
         if (strcmp(state, final_states[i]) == 0)
             return true;
     return false;
-}
-
-const char *og_lifecycle_final_array(void)
-{
-    static char array[64];
-    if (!array[0]) {
-        size_t len = 0;
-        for (size_t i = 0; i < sizeof(final_states) / sizeof(final_states[0]); i++)
-            len += (size_t)snprintf(array + len, sizeof(array) - len, "%c%s", i ? ',' : '{',
-                                    final_states[i]);
-        snprintf(array + len, sizeof(array) - len, "}");
-    }
-    return array;
 }
 
 const char *og_lifecycle_stage(const char *state)

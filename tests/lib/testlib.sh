@@ -99,28 +99,29 @@ assert_eq() {
 	fi
 }
 
+# _tl_bound WHAT BOUND ACTUAL OP KIND: integer ACTUAL OP BOUND (OP >= or <=; KIND
+# "least" or "most", for the message).
+_tl_bound() {
+	local what=$1 bound=$2 actual=$3 op=$4 kind=$5
+	if [[ ! $bound =~ ^-?[0-9]+$ || ! $actual =~ ^-?[0-9]+$ ]]; then
+		_tl_not_ok "$what" "not integers: bound \"$bound\", actual \"$actual\""
+	elif ((actual $op bound)); then
+		pass "$what"
+	else
+		_tl_not_ok "$what" "expected at $kind: $bound" "actual: $actual"
+	fi
+}
+
 # assert_ge WHAT MIN ACTUAL: integer ACTUAL >= MIN.
 assert_ge() {
 	(($# == 3)) || fail "assert_ge needs WHAT MIN ACTUAL, got $# arguments"
-	if [[ ! $2 =~ ^-?[0-9]+$ || ! $3 =~ ^-?[0-9]+$ ]]; then
-		_tl_not_ok "$1" "not integers: minimum \"$2\", actual \"$3\""
-	elif (($3 >= $2)); then
-		pass "$1"
-	else
-		_tl_not_ok "$1" "expected at least: $2" "actual:            $3"
-	fi
+	_tl_bound "$1" "$2" "$3" ">=" least
 }
 
 # assert_le WHAT MAX ACTUAL: integer ACTUAL <= MAX.
 assert_le() {
 	(($# == 3)) || fail "assert_le needs WHAT MAX ACTUAL, got $# arguments"
-	if [[ ! $2 =~ ^-?[0-9]+$ || ! $3 =~ ^-?[0-9]+$ ]]; then
-		_tl_not_ok "$1" "not integers: maximum \"$2\", actual \"$3\""
-	elif (($3 <= $2)); then
-		pass "$1"
-	else
-		_tl_not_ok "$1" "expected at most: $2" "actual:           $3"
-	fi
+	_tl_bound "$1" "$2" "$3" "<=" most
 }
 
 # assert_match WHAT REGEX ACTUAL: ACTUAL matches the extended regular expression.

@@ -193,25 +193,6 @@ static void test_final(void **state)
             fail_msg("og_lifecycle_final(\"%s\") != %d", cases[i].state, cases[i].final);
 }
 
-/* The loader's SQL array names exactly the final states (dispatch loads the others). */
-static void test_final_array(void **state)
-{
-    char buf[64], *save = NULL;
-    size_t n = 0, final = 0;
-    (void)state;
-    snprintf(buf, sizeof(buf), "%s", og_lifecycle_final_array());
-    assert_int_equal(buf[0], '{');
-    assert_int_equal(buf[strlen(buf) - 1], '}');
-    buf[strlen(buf) - 1] = '\0';
-    for (char *s = strtok_r(buf + 1, ",", &save); s; s = strtok_r(NULL, ",", &save), n++)
-        if (!og_lifecycle_final(s))
-            fail_msg("\"%s\" in %s is not final", s, og_lifecycle_final_array());
-    for (size_t i = 0; i < OG_ARRAY_SIZE(states); i++)
-        final += og_lifecycle_final(states[i]);
-    assert_int_equal(n, final);
-    assert_string_equal(og_lifecycle_final_array(), "{closed,evaluated,voided}");
-}
-
 /* dispatch's conclusions (Decision.stage, .clock; og.case's columns): every state has a
  * stage, final exactly where og_lifecycle_final says; only a handling case with a deadline
  * has a clock, paused while an extension request is pending. */
@@ -246,7 +227,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_every_pair), cmocka_unit_test(test_status_returns_constants),
         cmocka_unit_test(test_evaluation),        cmocka_unit_test(test_final),
-        cmocka_unit_test(test_final_array),       cmocka_unit_test(test_stage_and_clock),
+        cmocka_unit_test(test_stage_and_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
