@@ -218,6 +218,22 @@ sql "$TEST_DB" "SELECT og.new_generation('restore.sh: every shard')" >/dev/null 
 assert_eq "a new generation moves every shard's epoch past the time" 0 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.dispatch_epoch WHERE epoch <= $t")"
 
+# A case id that is not "district-number" (made by hand, or damaged) has no number: the
+# generation still opens, and moves the numbers past the highest well-formed one (the cast
+# of every id failed on it: "invalid input syntax for type bigint").
+sql "$TEST_DB" "INSERT INTO og.case
+                SELECT (jsonb_populate_record(c, jsonb_build_object('case_id', c.district_code || '-7a'))).*
+                  FROM og.case c ORDER BY c.case_id LIMIT 1" >/dev/null
+highest=$(sql "$TEST_DB" "SELECT max(substr(case_id, 8)::bigint) FROM og.case WHERE case_id ~ '^[0-9]{6}-[0-9]+$'")
+[[ $highest =~ ^[0-9]+$ ]] || fail "no well-formed case id to compare with: \"$highest\""
+rc=0
+out=$(sql "$TEST_DB" "SELECT og.new_generation('restore.sh: a malformed case id')" 2>&1) || rc=$?
+((rc == 0)) || echo "# $out"
+assert_eq "a generation opens beside a malformed case id" 0 "$rc"
+assert_eq "and reads the highest well-formed case number" "$highest" \
+	"$(sql "$TEST_DB" "SELECT moved -> 'case_number' ->> 0 FROM og.database_generation ORDER BY generation DESC LIMIT 1")"
+sql "$TEST_DB" "DELETE FROM og.case WHERE case_id !~ '^[0-9]{6}-[0-9]+$'" >/dev/null
+
 # A dispatch that takes its epoch while a generation opens keeps it: the generation never
 # moves an epoch back (one that had waited for the generations' lock, holding the time it
 # started with, overwrote a newer epoch; that dispatch then found the database below its

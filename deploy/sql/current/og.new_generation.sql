@@ -49,8 +49,12 @@ BEGIN
   target := greatest(v + 1, now_us + 1, og.generation_moved('epoch') + 1);
   UPDATE og.dispatch_epoch SET epoch = greatest(epoch + 1, target);
   moved := moved || jsonb_build_object('epoch', jsonb_build_array(v, target));
-  -- Case numbers: every id is "district-number" (dispatch's og_cases_open).
-  SELECT coalesce(max(substr(c.case_id, length(c.district_code) + 2)::bigint), 0)
+  -- Case numbers: every id dispatch makes is "district-number" (og_cases_open). Any other
+  -- id has no number (NULL), as for dispatch's load (og.case_number's expression), so that
+  -- one hand-made or damaged id cannot stop a generation from opening.
+  SELECT coalesce(max(CASE WHEN starts_with(c.case_id, c.district_code || '-')
+                                AND substr(c.case_id, length(c.district_code) + 2) ~ '^[0-9]{1,18}$'
+                           THEN substr(c.case_id, length(c.district_code) + 2)::bigint END), 0)
     INTO v FROM og.case c;
   target := greatest(v, now_us / 1000, og.generation_moved('case_number'));
   moved := moved || jsonb_build_object('case_number', jsonb_build_array(v, target));
