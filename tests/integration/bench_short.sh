@@ -29,6 +29,9 @@ out=$(bash "$BENCH/volume" --cases 2000 --runs 1 --json 2>"$TEST_DIR/volume.err"
 check_json volume "$out" cases fill_ms kpi_ms overdue_ms timeline_ms dispatch_start_ms \
 	dispatch_rss_mib verify_rows_per_s
 assert_eq "volume filled 2000 cases" 2000 "$(sql "$TEST_DB" "SELECT '$out'::jsonb ->> 'cases'")"
+# Both say whether the server kept its shared memory in huge pages, as the cluster does.
+huge=$(pgcluster_huge_pages) || fail "ask the cluster whether it uses huge pages"
+assert_eq "volume says whether the server used huge pages" "$huge" "$(sql "$TEST_DB" "SELECT '$out'::jsonb ->> 'huge_pages'")"
 
 out=$(bash "$BENCH/throughput" --events 3000 --naive-events 300 --rounds 2 --json 2>"$TEST_DIR/throughput.err") ||
 	fail "tests/bench/throughput --events 3000 --rounds 2 --json: $(tail -n 20 "$TEST_DIR/throughput.err")"
@@ -41,3 +44,24 @@ assert_eq "throughput ran 2 rounds, and each median lies between its rounds' low
 	                          (j ->> 'p99_ms_min')::numeric <= (j ->> 'p99_ms')::numeric
 	                          AND (j ->> 'p99_ms')::numeric <= (j ->> 'p99_ms_max')::numeric
 	                     FROM (SELECT '$out'::jsonb AS j) x")"
+assert_eq "throughput says whether the server used huge pages" "$huge" "$(sql "$TEST_DB" "SELECT '$out'::jsonb ->> 'huge_pages'")"
+
+# --huge-pages starts the bench's own cluster: refused beside one given (exit 2, at once).
+rc=0
+bash "$BENCH/volume" --huge-pages --cases 10 >"$TEST_DIR/huge.out" 2>&1 || rc=$?
+assert_eq "volume --huge-pages is refused with OG_PGCLUSTER_DIR set" 2 "$rc"
+
+# PGCLUSTER_HUGE_PAGES=1 (what --huge-pages sets): the cluster reserves the huge pages its
+# server needs, keeps its shared memory in them, and gives them back when stopped.
+before=$(</proc/sys/vm/nr_hugepages)
+mkdir "$TEST_DIR/hp"
+on_exit "pgcluster_stop '$TEST_DIR/hp' || true"
+(
+	unset PGHOST PGPORT PGUSER
+	PGCLUSTER_HUGE_PAGES=1 pgcluster_start "$TEST_DIR/hp" || exit 1
+	echo "reserved $(($(</proc/sys/vm/nr_hugepages) - before)) of $(<"$TEST_DIR/hp/hugepages") $(pgcluster_huge_pages)"
+	pgcluster_stop "$TEST_DIR/hp"
+) >"$TEST_DIR/hp.out" 2>&1 || fail "a cluster in huge pages: $(cat "$TEST_DIR/hp.out")"
+read -r _ got _ need used <"$TEST_DIR/hp.out"
+assert_eq "it reserved what its server needs, and used them" "$need on" "$got $used"
+assert_eq "and gave them back" "$before" "$(</proc/sys/vm/nr_hugepages)"

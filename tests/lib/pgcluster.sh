@@ -12,8 +12,16 @@
 #                                    name, migrate it, make the login roles, load the
 #                                    sample registry
 #
+#   pgcluster_huge_pages             prints whether the server PGHOST/PGPORT name keeps
+#                                    its shared memory in huge pages: on, off or unknown
+#
 # PGCLUSTER_LISTEN (e.g. "127.0.0.1"), when set, is the cluster's listen_addresses: it then
 # takes TCP connections too (trust from 127.0.0.1, initdb's pg_hba.conf).
+# PGCLUSTER_HUGE_PAGES=1: the cluster keeps its shared memory in huge pages (huge_pages =
+# on), as docs/operating.md recommends for a database at volume; pgcluster_start reserves
+# as many as the server needs (vm.nr_hugepages: root only) and pgcluster_stop gives them
+# back. Without it the cluster runs as initdb made it (huge_pages = try, which finds none
+# on a machine that reserved none).
 #
 # Layout: DIR/data (PGDATA), DIR/sock (the only socket; no TCP), DIR/log/postgresql.log,
 # DIR/env (sourceable exports). The server refuses to run as root, so the cluster belongs
@@ -48,6 +56,64 @@ _pgc_os_user() {
 				return 1
 		fi
 		echo onegrid-pg
+	fi
+}
+
+# Reserves $1 more huge pages (vm.nr_hugepages), or releases them (-$1), under a lock, as
+# clusters starting and stopping at once would otherwise undo each other's count. Fails,
+# reserving none, when the kernel does not give them all.
+_PGC_HUGEPAGES=/proc/sys/vm/nr_hugepages
+_pgc_hugepages_add() {
+	local n=$1 fd cur got rc=0
+	exec {fd}>>/tmp/.onegrid-pgcluster-hugepages.lock || return 1
+	flock "$fd" || rc=1
+	if ((rc == 0)); then
+		cur=$(<"$_PGC_HUGEPAGES") || rc=1
+	fi
+	if ((rc == 0)) && ((cur + n < 0)); then
+		n=$((-cur))
+	fi
+	if ((rc == 0)) && ! echo $((cur + n)) 2>/dev/null >"$_PGC_HUGEPAGES"; then
+		_pgc_err "cannot set vm.nr_hugepages to $((cur + n)) (root only)"
+		rc=1
+	fi
+	if ((rc == 0 && n > 0)); then
+		got=$(<"$_PGC_HUGEPAGES")
+		if ((got < cur + n)); then
+			echo "$cur" >"$_PGC_HUGEPAGES"
+			_pgc_err "the kernel gave $((got - cur)) of the $n huge pages asked for (memory too fragmented or too small)"
+			rc=1
+		fi
+	fi
+	exec {fd}>&-
+	return "$rc"
+}
+
+# Gives back the huge pages pgcluster_start reserved for the cluster in $1, if any.
+_pgc_hugepages_release() {
+	local dir=$1 n
+	[[ -s $dir/hugepages ]] || return 0
+	n=$(<"$dir/hugepages")
+	_pgc_hugepages_add "-$n" || return 1
+	rm -f "$dir/hugepages"
+}
+
+pgcluster_huge_pages() {
+	local setting ddir pid
+	setting=$("$PG_BIN/psql" -XAtq -d postgres -c "SHOW huge_pages") || return 1
+	case $setting in
+	on | off) echo "$setting"; return 0 ;;
+	esac
+	# "try": the server used them if it found them. Its shared memory is a mapping of
+	# /anon_hugepage when it did (as root, or as its owner, the postmaster's maps say).
+	ddir=$("$PG_BIN/psql" -XAtq -d postgres -c "SHOW data_directory") || return 1
+	pid=$(head -n 1 "$ddir/postmaster.pid" 2>/dev/null) || pid=
+	if [[ -z $pid || ! -r /proc/$pid/maps ]]; then
+		echo unknown
+	elif grep -q '/anon_hugepage' "/proc/$pid/maps"; then
+		echo on
+	else
+		echo off
 	fi
 }
 
@@ -158,11 +224,25 @@ pgcluster_start() {
 		full_page_writes = on
 		log_line_prefix = '%m [%p] %q%u@%d '
 	EOF
+	if [[ ${PGCLUSTER_HUGE_PAGES:-0} == 1 ]]; then
+		local pages
+		# What the server will ask for, computed from the configuration (a stopped
+		# server can say it).
+		if ! pages=$(_pgc_as "$user" "$PG_BIN/postgres" -D "$dir/data" -C shared_memory_size_in_huge_pages) ||
+			[[ ! $pages =~ ^[0-9]+$ ]]; then
+			_pgc_err "could not learn how many huge pages the server needs: \"$pages\""
+			return 1
+		fi
+		_pgc_hugepages_add "$pages" || return 1
+		echo "$pages" >"$dir/hugepages" || return 1
+		echo "huge_pages = on" | _pgc_as "$user" tee -a "$dir/data/postgresql.conf" >/dev/null || return 1
+	fi
 
 	if ! _pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log/postgresql.log" \
 		-w -t 60 start >"$dir/log/pg_ctl.log" 2>&1; then
 		_pgc_err "could not start the cluster in \"$dir\":"
 		tail -n 20 "$dir/log/postgresql.log" "$dir/log/pg_ctl.log" >&2
+		_pgc_hugepages_release "$dir"
 		return 1
 	fi
 
@@ -185,13 +265,13 @@ pgcluster_stop() {
 	user=$(_pgc_owner "$dir") || return 1
 	# pg_ctl status: 0 running, 3 not running, 4 no usable data directory.
 	_pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 || rc=$?
-	((rc == 3 || rc == 4)) && return 0
-	if ! _pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop \
+	if ((rc != 3 && rc != 4)) && ! _pgc_as "$user" "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop \
 		>>"$dir/log/pg_ctl.log" 2>&1; then
 		_pgc_err "could not stop the cluster in \"$dir\":"
 		tail -n 20 "$dir/log/pg_ctl.log" >&2
 		return 1
 	fi
+	_pgc_hugepages_release "$dir"
 }
 
 # Simulates a crash of the database server (no shutdown checkpoint, crash recovery on
