@@ -986,29 +986,128 @@ static void migrate_release(struct migrate *m)
         PQfinish(m->conn);
 }
 
+/* Everything in og, audit and feed, the schemas too, is onegrid_owner's (019): the
+ * SECURITY DEFINER functions run with their owner's rights, and migrate applies the
+ * current definitions as onegrid_owner, which cannot replace what it does not own. A copy
+ * restored without ownership (pg_restore --no-owner, or as a role that took what it made)
+ * has another owner for some or all of it: the functions then run with that role's
+ * rights, the superuser's often. Each row: what the object is, and the statement that
+ * gives it back. Sequences of a column follow their table. */
+#define IN_SCHEMAS " IN ('og', 'audit', 'feed')"
+static const char SQL_OTHER_OWNERS[] =
+    "SELECT format('schema %I (owner %s)', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)),"
+    "       format('ALTER SCHEMA %I OWNER TO " OWNER "', n.nspname)"
+    "  FROM pg_catalog.pg_namespace n"
+    " WHERE n.nspname" IN_SCHEMAS "   AND pg_catalog.pg_get_userbyid(n.nspowner) <> '" OWNER "'"
+    " UNION ALL "
+    "SELECT format('%s %s (owner %s)', lower(k), p.oid::regprocedure,"
+    "              pg_catalog.pg_get_userbyid(p.proowner)),"
+    "       format('ALTER %s %s OWNER TO " OWNER "', k, p.oid::regprocedure)"
+    "  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace,"
+    "       LATERAL (SELECT CASE p.prokind WHEN 'a' THEN 'AGGREGATE' WHEN 'p' THEN 'PROCEDURE'"
+    "                                      ELSE 'FUNCTION' END) x(k)"
+    " WHERE n.nspname" IN_SCHEMAS "   AND pg_catalog.pg_get_userbyid(p.proowner) <> '" OWNER "'"
+    " UNION ALL "
+    "SELECT format('%s %I.%I (owner %s)', lower(k), n.nspname, c.relname,"
+    "              pg_catalog.pg_get_userbyid(c.relowner)),"
+    "       format('ALTER %s %I.%I OWNER TO " OWNER "', k, n.nspname, c.relname)"
+    "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,"
+    "       LATERAL (SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'"
+    "                                      WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'"
+    "                                      WHEN 'c' THEN 'TYPE' ELSE 'TABLE' END) x(k)"
+    " WHERE n.nspname" IN_SCHEMAS " AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c')"
+    "   AND pg_catalog.pg_get_userbyid(c.relowner) <> '" OWNER "'"
+    "   AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+    "                                         WHERE d.objid = c.oid AND d.deptype IN ('a', 'i')))"
+    " UNION ALL "
+    "SELECT format('type %s (owner %s)', t.oid::regtype, pg_catalog.pg_get_userbyid(t.typowner)),"
+    "       format('ALTER TYPE %s OWNER TO " OWNER "', t.oid::regtype)"
+    "  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
+    " WHERE n.nspname" IN_SCHEMAS " AND t.typtype IN ('d', 'e', 'r', 'm')"
+    "   AND pg_catalog.pg_get_userbyid(t.typowner) <> '" OWNER "'"
+    " ORDER BY 1";
+#define OWNERS_SHOWN 10
+
+/* Checks the owners (SQL_OTHER_OWNERS), once migration 019 has given everything to
+ * onegrid_owner (before, it will). With reassign, gives back what another role owns, in
+ * one transaction, as this session's role (the superuser, or a member of both roles), and
+ * says what; otherwise names them and how to give them back. 0 when all is
+ * onegrid_owner's now, 1 when not, -1 on error (reported). */
+static int check_owners(struct migrate *m, bool reassign, const char *conninfo)
+{
+    char err[1024];
+    if (!recorded(m, 19))
+        return 0;
+    PGresult *r = og_db_query(m->conn, SQL_OTHER_OWNERS, 0, NULL, err, sizeof(err));
+    if (!r) {
+        fprintf(stderr, "onegridctl migrate: owners: %s\n", err);
+        return -1;
+    }
+    int n = PQntuples(r), rc = 0;
+    if (n > 0 && reassign) {
+        rc = run(m->conn, "BEGIN", "owners");
+        for (int i = 0; rc == 0 && i < n; i++)
+            rc = run(m->conn, PQgetvalue(r, i, 1), PQgetvalue(r, i, 0));
+        if (rc == 0)
+            rc = run(m->conn, "COMMIT", "owners");
+        else
+            run(m->conn, "ROLLBACK", "owners");
+        if (rc == 0)
+            printf("gave %d object%s of og, audit and feed back to " OWNER ":\n", n,
+                   n == 1 ? "" : "s");
+        for (int i = 0; rc == 0 && i < n; i++)
+            printf("  %s\n", PQgetvalue(r, i, 0));
+    } else if (n > 0) {
+        fprintf(stderr,
+                "onegridctl migrate: %d object%s of og, audit and feed belong%s to another role "
+                "than " OWNER " (a copy restored without its owners?):\n",
+                n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+        for (int i = 0; i < n && i < OWNERS_SHOWN; i++)
+            fprintf(stderr, "  %s\n", PQgetvalue(r, i, 0));
+        if (n > OWNERS_SHOWN)
+            fprintf(stderr, "  and %d more\n", n - OWNERS_SHOWN);
+        fprintf(stderr,
+                "onegridctl migrate: their SECURITY DEFINER functions run with that role's rights, "
+                "and migrate cannot replace them, so it applies nothing until they are given back, "
+                "as the superuser: onegridctl migrate --reassign-owners --db \"%s\"\n",
+                conninfo);
+        rc = 1;
+    }
+    PQclear(r);
+    return rc;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: onegridctl migrate --db CONNINFO [--sql-dir DIR] [--status | --dry-run]\n"
+            "usage: onegridctl migrate --db CONNINFO [--sql-dir DIR]\n"
+            "                          [--status | --dry-run | --reassign-owners]\n"
             "  applies the versioned migrations DIR/NNN_*.sql not applied yet, in order, then\n"
             "  the current definitions DIR/current/*.sql whose text changed, in the order of\n"
             "  DIR/current/ORDER (default DIR: %s)\n"
             "  --status   print the state of each migration and definition, change nothing\n"
-            "  --dry-run  print what would be applied, change nothing\n",
+            "  --dry-run  print what would be applied, change nothing\n"
+            "  --reassign-owners\n"
+            "             first give back to onegrid_owner whatever of og, audit and feed\n"
+            "             another role owns (a copy restored without its owners), as the\n"
+            "             superuser; without it, migrate names them and applies nothing\n",
             ONEGRID_SQL_DIR);
 }
 
 int og_cmd_migrate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"sql-dir", required_argument, NULL, 's'},
-        {"status", no_argument, NULL, 'S'},   {"dry-run", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
+                                         {"sql-dir", required_argument, NULL, 's'},
+                                         {"status", no_argument, NULL, 'S'},
+                                         {"dry-run", no_argument, NULL, 'n'},
+                                         {"reassign-owners", no_argument, NULL, 'R'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct migrate m = {.dir = getenv("ONEGRID_SQL_DIR")};
     const char *conninfo = NULL;
     char err[1024];
     int c, rc = OG_EXIT_FAIL, applied = 0, planned;
-    bool status = false, dry_run = false;
+    bool status = false, dry_run = false, reassign = false;
 
     if (!m.dir)
         m.dir = ONEGRID_SQL_DIR;
@@ -1027,6 +1126,9 @@ int og_cmd_migrate(int argc, char **argv)
         case 'n':
             dry_run = true;
             break;
+        case 'R':
+            reassign = true;
+            break;
         case 'h':
             usage(stdout);
             return OG_EXIT_OK;
@@ -1034,7 +1136,7 @@ int og_cmd_migrate(int argc, char **argv)
             return OG_EXIT_USAGE;
         }
     }
-    if (!conninfo || optind != argc || (status && dry_run)) {
+    if (!conninfo || optind != argc || (status && dry_run) || (reassign && (status || dry_run))) {
         usage(stderr);
         return OG_EXIT_USAGE;
     }
@@ -1069,12 +1171,15 @@ int og_cmd_migrate(int argc, char **argv)
     planned = plan_versioned(&m);
     if (plan_current(&m))
         goto out;
+    int owners = check_owners(&m, reassign, conninfo);
+    if (owners < 0)
+        goto out;
     if (status) {
         print_status(&m);
-        rc = planned ? OG_EXIT_FAIL : OG_EXIT_OK;
+        rc = planned || owners ? OG_EXIT_FAIL : OG_EXIT_OK;
         goto out;
     }
-    if (planned)
+    if (planned || owners)
         goto out;
     if (dry_run) {
         print_plan(&m);
