@@ -128,7 +128,7 @@ for ((i = 0; i < 100; i++)); do
 done
 assert_match "dispatch says whom it refused, and why" \
 	"refusing a link client from 127.0.0.1: unknown key .* \\(not in $TEST_DIR/dispatch.clients\\)" \
-	"$(grep -F "$stranger" "$TEST_DIR/dispatch.log")"
+	"$(grep -F -e "$stranger" "$TEST_DIR/dispatch.log")"
 assert_match "the rogue intake says its next hop does not answer, and why that may be" \
 	'dispatch has not answered for [0-9]+ s while [0-9]+ frames wait for it \(not connected\): is it running, and listening where \[intake\] dispatch says\? \(with CURVE: is this daemon.s link key in its link_clients_file' \
 	"$(cat "$rogue/intake.log")"
