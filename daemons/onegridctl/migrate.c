@@ -1033,7 +1033,7 @@ static const char SQL_OTHER_OWNERS[] =
  * one transaction, as this session's role (the superuser, or a member of both roles), and
  * says what; otherwise names them and how to give them back. 0 when all is
  * onegrid_owner's now, 1 when not, -1 on error (reported). */
-static int check_owners(struct migrate *m, bool reassign, const char *conninfo)
+static int check_owners(struct migrate *m, bool reassign)
 {
     char err[1024];
     if (!recorded(m, 19))
@@ -1068,9 +1068,8 @@ static int check_owners(struct migrate *m, bool reassign, const char *conninfo)
             fprintf(stderr, "  and %d more\n", n - OWNERS_SHOWN);
         fprintf(stderr,
                 "onegridctl migrate: their SECURITY DEFINER functions run with that role's rights, "
-                "and migrate cannot replace them, so it applies nothing until they are given back, "
-                "as the superuser: onegridctl migrate --reassign-owners --db \"%s\"\n",
-                conninfo);
+                "and migrate cannot replace them, so it applies nothing until they are given back: "
+                "run it again with --reassign-owners, as the superuser\n");
         rc = 1;
     }
     PQclear(r);
@@ -1171,7 +1170,7 @@ int og_cmd_migrate(int argc, char **argv)
     planned = plan_versioned(&m);
     if (plan_current(&m))
         goto out;
-    int owners = check_owners(&m, reassign, conninfo);
+    int owners = check_owners(&m, reassign);
     if (owners < 0)
         goto out;
     if (status) {
