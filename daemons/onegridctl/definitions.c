@@ -10,8 +10,13 @@
  * as the server deparses it from the catalog (which any login may read: it runs as the
  * auditor role), and with --expect compares the list with one taken from a database the
  * auditor made with `onegridctl migrate` of the same release (or taken earlier from this
- * one). Table rows, sequence values, the names of og.ledger's monthly partitions, roles
- * and their memberships, and database or role settings are not part of it.
+ * one). It also lists who may act as onegrid's roles (their attributes, memberships and
+ * settings, the roles that hold their rights, the superusers), this database's owner,
+ * grants and settings, and the default privileges new objects of the record's would get:
+ * a login given onegrid_writer stores batches that verify. Table rows, sequence values and
+ * the names of og.ledger's monthly partitions are not part of it, nor the members of
+ * onegrid_feed (the units' systems, granted with the registry). Roles are the server's: a
+ * reference made on another server names its own logins and superusers.
  *
  * The reference must come from the same PostgreSQL major version: the deparsed text of a
  * view can differ between versions. */
@@ -33,7 +38,56 @@
  * search_path = pg_catalog, so every name is schema-qualified the same way whatever the
  * login's settings. */
 static const char *const SQL_DEFINITIONS[] = {
-    "WITH ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname IN ('og', 'audit', 'feed')),\n"
+    "WITH RECURSIVE ns AS (SELECT oid, nspname FROM pg_namespace WHERE nspname IN ('og', "
+    "'audit', 'feed')),\n"
+    /* onegrid's roles, and every role that holds the rights of one of them but
+     * onegrid_feed (whose members are the units' systems, granted and revoked with the
+     * registry: og.feed_grant), directly or through another: a login of onegrid_writer's
+     * writes records that verify. Roles are the cluster's, not the database's. */
+    "grp AS (SELECT oid, rolname FROM pg_roles WHERE rolname IN ('onegrid_owner', "
+    "'onegrid_writer', 'onegrid_reader', 'onegrid_auditor', 'onegrid_feed')),\n"
+    "holder(roleid, member, admin_option) AS (\n"
+    "  SELECT a.roleid, a.member, a.admin_option FROM pg_auth_members a JOIN grp g ON g.oid = "
+    "a.roleid\n"
+    "   WHERE g.rolname <> 'onegrid_feed'\n"
+    "  UNION\n"
+    "  SELECT a.roleid, a.member, a.admin_option FROM pg_auth_members a JOIN holder h ON "
+    "a.roleid = h.member),\n"
+    /* A role's attributes, and its settings for this database or every one (ALTER ROLE ...
+     * SET: session_replication_role = replica, say, turns the ledger's triggers off). */
+    "roleinfo AS (\n"
+    "  SELECT r.oid, r.rolname,\n"
+    "         concat_ws(E'\\n', concat_ws(' ', CASE WHEN r.rolsuper THEN 'superuser' END,\n"
+    "                                    CASE WHEN NOT r.rolinherit THEN 'noinherit' END,\n"
+    "                                    CASE WHEN r.rolcreaterole THEN 'createrole' END,\n"
+    "                                    CASE WHEN r.rolcreatedb THEN 'createdb' END,\n"
+    "                                    CASE WHEN r.rolcanlogin THEN 'login' END,\n"
+    "                                    CASE WHEN r.rolreplication THEN 'replication' END,\n"
+    "                                    CASE WHEN r.rolbypassrls THEN 'bypassrls' END),\n"
+    "                   (SELECT string_agg(CASE s.setdatabase WHEN 0 THEN 'in every database: '\n"
+    "                                      ELSE 'in this database: ' END\n"
+    "                                      || array_to_string(s.setconfig, ','), E'\\n'\n"
+    "                                      ORDER BY s.setdatabase)\n"
+    "                      FROM pg_db_role_setting s\n"
+    "                     WHERE s.setrole = r.oid\n"
+    "                       AND s.setdatabase IN (0, (SELECT oid FROM pg_database\n"
+    "                                                 WHERE datname = current_database())))) AS "
+    "attrs\n"
+    "    FROM pg_roles r),\n"
+    /* An ACL as "grantee privilege[ with grant option]" lines, its grantors left out. */
+    "acl(item, acl) AS (\n"
+    "  SELECT x.item, (SELECT string_agg(t, E'\\n' ORDER BY t)\n"
+    "                    FROM (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'\n"
+    "                                      ELSE quote_ident(pg_get_userbyid(a.grantee)) END\n"
+    "                                 || ' ' || a.privilege_type\n"
+    "                                 || CASE WHEN a.is_grantable THEN ' with grant option' "
+    "ELSE '' END\n"
+    "                            FROM aclexplode(x.acl) a) e(t))\n"
+    "    FROM (SELECT 'database', coalesce(d.datacl, acldefault('d', d.datdba)) FROM pg_database "
+    "d\n"
+    "           WHERE d.datname = current_database()\n"
+    "          UNION ALL\n"
+    "          SELECT x.oid::text, x.defaclacl FROM pg_default_acl x) x(item, acl)),\n"
     "rel AS (\n"
     "  SELECT c.*, n.nspname,\n"
     "         n.nspname = 'og' AND c.relispartition AND c.relkind = 'r'\n"
@@ -143,6 +197,49 @@ static const char *const SQL_DEFINITIONS[] = {
     "o.oprrest::regproc::text,\n"
     "                   o.oprjoin::regproc::text)\n"
     "    FROM pg_operator o JOIN ns n ON n.oid = o.oprnamespace\n",
+    "  UNION ALL\n"
+    "  SELECT 'role', quote_ident(g.rolname),\n"
+    "         concat_ws(E'\\n', i.attrs,\n"
+    "                   (SELECT string_agg('member of ' || quote_ident(p.rolname)\n"
+    "                                      || CASE WHEN a.admin_option THEN ' with admin option' "
+    "ELSE '' END,\n"
+    "                                      E'\\n' ORDER BY p.rolname)\n"
+    "                      FROM pg_auth_members a JOIN pg_roles p ON p.oid = a.roleid WHERE "
+    "a.member = g.oid))\n"
+    "    FROM grp g JOIN roleinfo i ON i.oid = g.oid\n"
+    "  UNION ALL\n"
+    "  SELECT 'member', format('%I %I', r.rolname, i.rolname),\n"
+    "         concat_ws(E'\\n', CASE WHEN h.admin_option THEN 'with admin option' END, "
+    "i.attrs)\n"
+    "    FROM holder h JOIN pg_roles r ON r.oid = h.roleid JOIN roleinfo i ON i.oid = "
+    "h.member\n"
+    "  UNION ALL\n"
+    "  SELECT 'superuser', quote_ident(i.rolname), i.attrs FROM roleinfo i JOIN pg_roles r ON "
+    "r.oid = i.oid\n"
+    "   WHERE r.rolsuper\n"
+    "  UNION ALL\n"
+    /* This database: its owner, who may connect and make schemas or temporary tables in it
+     * (PUBLIC, by default), and its settings (ALTER DATABASE ... SET). */
+    "  SELECT 'database', 'this',\n"
+    "         concat_ws(E'\\n', 'owner ' || quote_ident(pg_get_userbyid(d.datdba)),\n"
+    "                   (SELECT acl FROM acl WHERE item = 'database'),\n"
+    "                   (SELECT string_agg(array_to_string(s.setconfig, ','), E'\\n')\n"
+    "                      FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole "
+    "= 0))\n"
+    "    FROM pg_database d WHERE d.datname = current_database()\n"
+    "  UNION ALL\n"
+    /* ALTER DEFAULT PRIVILEGES: the grants every new object of a schema of the record's, or
+     * made by one of onegrid's roles or their holders, is to get. */
+    "  SELECT 'default_privileges',\n"
+    "         concat_ws(' ', quote_ident(pg_get_userbyid(x.defaclrole)),\n"
+    "                   coalesce(quote_ident(n.nspname), '*'),\n"
+    "                   CASE x.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences'\n"
+    "                                        WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types'\n"
+    "                                        WHEN 'n' THEN 'schemas' END),\n"
+    "         (SELECT acl FROM acl WHERE item = x.oid::text)\n"
+    "    FROM pg_default_acl x LEFT JOIN pg_namespace n ON n.oid = x.defaclnamespace\n"
+    "   WHERE x.defaclnamespace IN (SELECT oid FROM ns) OR x.defaclrole IN (SELECT oid FROM grp)\n"
+    "      OR x.defaclrole IN (SELECT member FROM holder)\n"
     "  UNION ALL\n"
     "  SELECT 'event_trigger', quote_ident(e.evtname),\n"
     "         concat_ws(E'\\n', e.evtevent, e.evtfoid::regproc::text, e.evtenabled::text, "
@@ -355,8 +452,9 @@ int og_cmd_audit_definitions(int argc, char **argv)
         "usage: onegridctl audit definitions --db CONNINFO [--expect FILE]\n"
         "  list every table, view, function, trigger, index, constraint, type, operator,\n"
         "  policy and rule of schemas og, audit and feed, the tables that inherit theirs, and\n"
-        "  each event trigger, with the SHA-256 of its definition as the server deparses it:\n"
-        "  kind, SHA-256, name\n"
+        "  each event trigger, with the SHA-256 of its definition as the server deparses it;\n"
+        "  onegrid's roles, the roles that hold their rights, the superusers, this database's\n"
+        "  grants and settings, and default privileges: kind, SHA-256, name\n"
         "  --expect  compare with a list printed earlier, from this database or from one made\n"
         "            with `onegridctl migrate` of the same release on the same PostgreSQL\n"
         "            major version; exit 0 when every object is as listed, 1 naming each\n"

@@ -196,6 +196,40 @@ static const char SQL_NO_PUBLIC_TEMPORARY[] =
     "current_database(), current_database(); "
     "END $$";
 
+/* Migration 018 granted onegrid's roles their rights in the database: CONNECT to each,
+ * CREATE and TEMPORARY to onegrid_owner (`registry import` stages its files in temporary
+ * tables). A copy restored without pg_restore --create has none of them, and once the
+ * right PUBLIC had is taken (above), a login of onegrid_owner's that is not a superuser
+ * could no longer import the registry; `audit definitions` names the difference
+ * ("CHANGED database"). Each run grants what is missing, and says so. */
+static const char SQL_DATABASE_GRANTS[] =
+    "DO $$ DECLARE g record; granted text; refused text; BEGIN "
+    "FOR g IN SELECT r.role, r.priv FROM (VALUES ('onegrid_owner', 'CONNECT'), "
+    "('onegrid_owner', 'CREATE'), ('onegrid_owner', 'TEMPORARY'), ('onegrid_writer', 'CONNECT'), "
+    "('onegrid_reader', 'CONNECT'), ('onegrid_auditor', 'CONNECT'), ('onegrid_feed', 'CONNECT')) "
+    "AS r(role, priv) "
+    "WHERE NOT EXISTS (SELECT 1 FROM pg_database d, "
+    "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
+    "WHERE d.datname = current_database() AND a.grantee = r.role::regrole "
+    "AND a.privilege_type = r.priv) LOOP "
+    "BEGIN "
+    "EXECUTE format('GRANT %s ON DATABASE %I TO %I', g.priv, current_database(), g.role); "
+    "granted := concat_ws(', ', granted, g.priv || ' to ' || g.role); "
+    "EXCEPTION WHEN insufficient_privilege THEN "
+    "refused := concat_ws(', ', refused, g.priv || ' to ' || g.role); "
+    "END; "
+    "END LOOP; "
+    "IF granted IS NOT NULL THEN "
+    "RAISE WARNING 'database % had lost rights migration 018 granted (a copy restored "
+    "without pg_restore --create?): granted % again', current_database(), granted; "
+    "END IF; "
+    "IF refused IS NOT NULL THEN "
+    "RAISE WARNING 'database % lacks rights migration 018 granted (%), and this role may not "
+    "grant them: run `onegridctl migrate` again as the database''s owner', "
+    "current_database(), refused; "
+    "END IF; "
+    "END $$";
+
 /* One migrator at a time, for the whole run. Before migration 027 any role could take an
  * advisory lock, the auditors' login too (review: one that held this one kept migrate
  * waiting, unseen); now onegrid_owner's members and the database's owner may. When
@@ -1194,7 +1228,8 @@ int og_cmd_migrate(int argc, char **argv)
     }
     bool forced = applied > 0;
     if (with_lock_retries(&m, "the current definitions", currents_step, &forced) ||
-        run(m.conn, SQL_NO_PUBLIC_TEMPORARY, "PUBLIC's right to temporary tables"))
+        run(m.conn, SQL_NO_PUBLIC_TEMPORARY, "PUBLIC's right to temporary tables") ||
+        run(m.conn, SQL_DATABASE_GRANTS, "onegrid's rights in the database"))
         goto out;
     print_summary(&m, applied);
     rc = OG_EXIT_OK;
