@@ -1096,9 +1096,10 @@ static int find_table(const char *base)
 
 /* Extension requests waiting for a supervisor that supervisors.csv replaces (or removes, or
  * gives an area that had none): the feed told the units registered when the request came,
- * and tells those registered when it ends, so the replaced unit's work list keeps it and the
- * new one is told of an end it never heard requested. Warned of, not refused: the operator
- * may be replacing a unit that is gone. -1 when the query failed. */
+ * and tells the same units when it ends (og.extension_asked), but dispatch takes a decision
+ * from the units registered when it comes: the replaced unit was asked and may no longer
+ * decide, the new one may and was never told. Warned of, not refused: the operator may be
+ * replacing a unit that is gone. -1 when the query failed. */
 static int warn_pending_extensions(PGconn *c, const struct given *g)
 {
     int sup = find_table("supervisors.csv");
@@ -1124,8 +1125,8 @@ static int warn_pending_extensions(PGconn *c, const struct given *g)
         fprintf(stderr,
                 "onegridctl registry: warning: case %s waits for a decision on an extension "
                 "request, and %s changes the supervisor of area %s from %s to %s: the feed told "
-                "%s of the request and tells %s when it ends; have it decided first "
-                "(docs/integrating.md)\n",
+                "%s of the request, and only %s may decide it from then on; have it decided "
+                "first (docs/integrating.md)\n",
                 PQgetvalue(r, i, 0), g[sup].path, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
                 PQgetvalue(r, i, 3), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
     PQclear(r);

@@ -239,7 +239,26 @@ assert_eq "the units asked hear that the request the unit's own step ended is no
 assert_match "a refusal of it now: nothing is pending" 'REASON_INVALID_TRANSITION.*no extension request is pending' \
 	"$(send "$DISTRICT_SUP" "$D" STATUS_EXTENSION_REFUSED)"
 dispatch_at "2026-11-30 01:30:00"
+# Before the district decides A, the operator makes that change all the same (the street
+# office was merged, say). The units told of the request are the ones to hear that it
+# ended (migration 031): the replaced street office too, whose work list holds it, and not
+# the new one, which never heard it requested (before: the other way round).
+sql "$TEST_DB" "COPY (SELECT area_code, unit_code FROM og.supervisor ORDER BY 1) TO STDOUT (FORMAT csv, HEADER)" \
+	>"$TEST_DIR/supervisors-before.csv"
+"$ONEGRID_BIN/onegridctl" registry import --db "dbname=$TEST_DB" "$TEST_DIR/reg/supervisors.csv" \
+	>"$TEST_DIR/reg.out" 2>"$TEST_DIR/reg.err" || fail "registry import: $(cat "$TEST_DIR/reg.err")"
+assert_eq "the street has another supervisor now" "$OTHER_ST" \
+	"$(sql "$TEST_DB" "SELECT unit_code FROM og.supervisor WHERE area_code = left('$AREA', 9)")"
 assert_match "the district refuses" '"outcome":"stored"' "$(send "$DISTRICT_SUP" "$A" STATUS_EXTENSION_REFUSED)"
+assert_eq "the units told of the request hear it ended, the replaced street office too, not its successor" \
+	"$ASKED" "$(sql "$TEST_DB" "SELECT string_agg(unit_code, ' ' ORDER BY unit_code) || ' ' FROM og.assignment
+	                           WHERE case_id = '$A' AND kind = 'extension_ended'
+	                             AND seq > (SELECT max(seq) FROM og.assignment WHERE case_id = '$A'
+	                                          AND kind = 'extension_requested')")"
+mkdir -p "$TEST_DIR/reg-back"
+mv "$TEST_DIR/supervisors-before.csv" "$TEST_DIR/reg-back/supervisors.csv"
+"$ONEGRID_BIN/onegridctl" registry import --db "dbname=$TEST_DB" "$TEST_DIR/reg-back/supervisors.csv" \
+	>"$TEST_DIR/reg.out" 2>"$TEST_DIR/reg.err" || fail "registry import back: $(cat "$TEST_DIR/reg.err")"
 assert_eq "the clock resumes as it was" "2026-12-07 09:00:00+00" "$(deadline "$A")"
 assert_match "a refusal with nothing pending: refused" 'REASON_INVALID_TRANSITION.*no extension request is pending' \
 	"$(send "$DISTRICT_SUP" "$A" STATUS_EXTENSION_REFUSED)"

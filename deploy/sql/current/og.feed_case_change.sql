@@ -19,8 +19,8 @@
 --                           a supervisor (督办) was given the case / lost it (the case went
 --                           to another supervisor, left supervision, or was finished)
 --   extension_lapsed        an extension request lapsed undecided
---                           (extension_decision_days): the units it waited for hear that it
---                           is no longer theirs to decide
+--                           (extension_decision_days): the units it waited for (those told
+--                           of it) hear that it is no longer theirs to decide
 --   extension_ended         an extension request stopped waiting otherwise: approved or
 --                           refused by one of those units, ended by the holding unit's own
 --                           next step (a return too), or the case voided: the same units
@@ -124,21 +124,20 @@ BEGIN
              -- one decision: the clock paused before and after, at another moment.
              -- Never the unit that asked, which held the case before this decision (its
              -- return may have recorded the lapse and given the case to one of them).
+             -- The lapse and the end below are told to the units told of the request
+             -- (og.extension_asked: its extension_requested rows), whoever supervises the
+             -- case's areas now (migration 031).
              SELECT DISTINCT 6, v.unit_code, 'extension_lapsed'
-               FROM og.supervisor v
+               FROM og.extension_asked(c.case_id, c.area_code) v(unit_code)
               WHERE c.lapsed IS NOT NULL AND c.lapsed IS DISTINCT FROM c.old_lapsed
-                AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
-                                    left(c.area_code, 6))
                 AND v.unit_code IS DISTINCT FROM c.old_unit
              UNION ALL
              -- A pending request ended otherwise: decided (by one of them), ended by the
              -- holder's own step, or the case voided. Told to the units asked.
              SELECT DISTINCT 6, v.unit_code, 'extension_ended'
-               FROM og.supervisor v
+               FROM og.extension_asked(c.case_id, c.area_code) v(unit_code)
               WHERE c.old_paused IS NOT NULL AND c.paused_at IS NULL
                 AND c.lapsed IS NOT DISTINCT FROM c.old_lapsed
-                AND v.area_code IN (left(c.area_code, 12), left(c.area_code, 9),
-                                    left(c.area_code, 6))
                 AND v.unit_code IS DISTINCT FROM c.old_unit
              UNION ALL
              SELECT DISTINCT 7, v.unit_code, 'extension_requested'
