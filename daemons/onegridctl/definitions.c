@@ -12,7 +12,8 @@
  * auditor made with `onegridctl migrate` of the same release (or taken earlier from this
  * one). It also lists who may act as onegrid's roles (their attributes, memberships and
  * settings, the roles that hold their rights, the superusers), this database's owner,
- * grants and settings, and the default privileges new objects of the record's would get:
+ * grants and settings, the default privileges new objects of the record's would get, and
+ * the functions and relations of pg_catalog whose grants are not initdb's:
  * a login given onegrid_writer stores batches that verify. Table rows, sequence values and
  * the names of og.ledger's monthly partitions are not part of it, nor the members of
  * onegrid_feed (the units' systems, granted with the registry). Roles are the server's: a
@@ -73,7 +74,24 @@ static const char *const SQL_DEFINITIONS[] = {
     "                       AND s.setdatabase IN (0, (SELECT oid FROM pg_database\n"
     "                                                 WHERE datname = current_database())))) AS "
     "attrs\n"
-    "    FROM pg_roles r),\n"
+    "    FROM pg_roles r),\n",
+    /* The functions and relations of pg_catalog whose grants are not initdb's (migration 027
+     * took the advisory locks and large objects from PUBLIC; EXECUTE on pg_read_file given
+     * to a login reads the server's files). */
+    "catalog_changed(item, name, acl) AS (\n"
+    "  SELECT 'proc ' || p.oid, 'pg_catalog.' || p.oid::regprocedure::text,\n"
+    "         coalesce(p.proacl, acldefault('f', p.proowner))\n"
+    "    FROM pg_proc p LEFT JOIN pg_init_privs i\n"
+    "         ON i.objoid = p.oid AND i.classoid = 'pg_proc'::regclass AND i.objsubid = 0\n"
+    "   WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proacl IS DISTINCT FROM "
+    "i.initprivs\n"
+    "  UNION ALL\n"
+    "  SELECT 'class ' || c.oid, 'pg_catalog.' || quote_ident(c.relname),\n"
+    "         coalesce(c.relacl, acldefault('r', c.relowner))\n"
+    "    FROM pg_class c LEFT JOIN pg_init_privs i\n"
+    "         ON i.objoid = c.oid AND i.classoid = 'pg_class'::regclass AND i.objsubid = 0\n"
+    "   WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relacl IS DISTINCT FROM "
+    "i.initprivs),\n"
     /* An ACL as "grantee privilege[ with grant option]" lines, its grantors left out. */
     "acl(item, acl) AS (\n"
     "  SELECT x.item, (SELECT string_agg(t, E'\\n' ORDER BY t)\n"
@@ -87,7 +105,9 @@ static const char *const SQL_DEFINITIONS[] = {
     "d\n"
     "           WHERE d.datname = current_database()\n"
     "          UNION ALL\n"
-    "          SELECT x.oid::text, x.defaclacl FROM pg_default_acl x) x(item, acl)),\n"
+    "          SELECT x.oid::text, x.defaclacl FROM pg_default_acl x\n"
+    "          UNION ALL\n"
+    "          SELECT k.item, k.acl FROM catalog_changed k) x(item, acl)),\n"
     "rel AS (\n"
     "  SELECT c.*, n.nspname,\n"
     "         n.nspname = 'og' AND c.relispartition AND c.relkind = 'r'\n"
@@ -240,6 +260,9 @@ static const char *const SQL_DEFINITIONS[] = {
     "    FROM pg_default_acl x LEFT JOIN pg_namespace n ON n.oid = x.defaclnamespace\n"
     "   WHERE x.defaclnamespace IN (SELECT oid FROM ns) OR x.defaclrole IN (SELECT oid FROM grp)\n"
     "      OR x.defaclrole IN (SELECT member FROM holder)\n"
+    "  UNION ALL\n"
+    "  SELECT 'catalog_grants', k.name, (SELECT acl FROM acl WHERE item = k.item) FROM "
+    "catalog_changed k\n"
     "  UNION ALL\n"
     "  SELECT 'event_trigger', quote_ident(e.evtname),\n"
     "         concat_ws(E'\\n', e.evtevent, e.evtfoid::regproc::text, e.evtenabled::text, "
@@ -454,7 +477,8 @@ int og_cmd_audit_definitions(int argc, char **argv)
         "  policy and rule of schemas og, audit and feed, the tables that inherit theirs, and\n"
         "  each event trigger, with the SHA-256 of its definition as the server deparses it;\n"
         "  onegrid's roles, the roles that hold their rights, the superusers, this database's\n"
-        "  grants and settings, and default privileges: kind, SHA-256, name\n"
+        "  grants and settings, default privileges, and the grants on pg_catalog that are\n"
+        "  not initdb's: kind, SHA-256, name\n"
         "  --expect  compare with a list printed earlier, from this database or from one made\n"
         "            with `onegridctl migrate` of the same release on the same PostgreSQL\n"
         "            major version; exit 0 when every object is as listed, 1 naming each\n"

@@ -90,9 +90,9 @@ assert_eq "(which audit verify, reading the records, does not see)" 0 "$rc"
 # writes the record: a login given onegrid_writer stores batches that verify. Each role of
 # onegrid's (its attributes, what it is a member of, its settings), each role that holds
 # one's rights (but onegrid_feed's members, which the registry grants), each superuser,
-# this database's owner, grants and settings, and the default privileges that would give
-# new objects away are listed too. (Roles are the cluster's: the tests that change them
-# hold ctest's lock "cluster_roles".)
+# this database's owner, grants and settings, the default privileges that would give new
+# objects away, and the grants on pg_catalog that are not initdb's are listed too. (Roles
+# are the cluster's: the tests that change them hold ctest's lock "cluster_roles".)
 sql "$TEST_DB" "DROP EVENT TRIGGER t_hush" >/dev/null
 defs "$TEST_DB" | sed '$d' >"$TEST_DIR/now.txt"
 m=$(grep -vc '^#' "$TEST_DIR/now.txt")
@@ -104,14 +104,18 @@ sql "$TEST_DB" "CREATE ROLE $inner NOLOGIN IN ROLE onegrid_writer;
 	ALTER ROLE onegrid_reader BYPASSRLS;
 	ALTER ROLE onegrid_auditor IN DATABASE $TEST_DB SET session_replication_role = replica;
 	GRANT TEMPORARY ON DATABASE $TEST_DB TO PUBLIC;
-	ALTER DEFAULT PRIVILEGES FOR ROLE onegrid_owner IN SCHEMA og GRANT INSERT ON TABLES TO $rogue;" >/dev/null
-assert_eq "a role that writes, one through another, role attributes and settings, the database's grants and default privileges are named" \
-	"CHANGED database this|ADDED   default_privileges onegrid_owner og tables|ADDED   member onegrid_writer $inner|ADDED   member $inner $rogue|CHANGED role onegrid_auditor|CHANGED role onegrid_reader|definitions: 6 of $((m + 3)) objects differ from $TEST_DIR/now.txt|rc=1" \
+	ALTER DEFAULT PRIVILEGES FOR ROLE onegrid_owner IN SCHEMA og GRANT INSERT ON TABLES TO $rogue;
+	GRANT EXECUTE ON FUNCTION pg_advisory_lock(bigint) TO PUBLIC;
+	GRANT EXECUTE ON FUNCTION pg_read_file(text) TO onegrid_auditor;" >/dev/null
+assert_eq "a role that writes, one through another, role attributes and settings, the database's grants, default privileges and grants on the catalog are named" \
+	"CHANGED catalog_grants pg_catalog.pg_advisory_lock(bigint)|ADDED   catalog_grants pg_catalog.pg_read_file(text)|CHANGED database this|ADDED   default_privileges onegrid_owner og tables|ADDED   member onegrid_writer $inner|ADDED   member $inner $rogue|CHANGED role onegrid_auditor|CHANGED role onegrid_reader|definitions: 8 of $((m + 4)) objects differ from $TEST_DIR/now.txt|rc=1" \
 	"$(defs "$TEST_DB" --expect "$TEST_DIR/now.txt" | paste -sd'|')"
 sql "$TEST_DB" "ALTER DEFAULT PRIVILEGES FOR ROLE onegrid_owner IN SCHEMA og REVOKE INSERT ON TABLES FROM $rogue;
 	DROP ROLE $rogue; DROP ROLE $inner; ALTER ROLE onegrid_reader NOBYPASSRLS;
 	ALTER ROLE onegrid_auditor IN DATABASE $TEST_DB RESET session_replication_role;
-	REVOKE TEMPORARY ON DATABASE $TEST_DB FROM PUBLIC" >/dev/null
+	REVOKE TEMPORARY ON DATABASE $TEST_DB FROM PUBLIC;
+	REVOKE EXECUTE ON FUNCTION pg_advisory_lock(bigint) FROM PUBLIC;
+	REVOKE EXECUTE ON FUNCTION pg_read_file(text) FROM onegrid_auditor" >/dev/null
 assert_eq "undone, nothing differs" "definitions: $m objects, each as in $TEST_DIR/now.txt|rc=0" \
 	"$(defs "$TEST_DB" --expect "$TEST_DIR/now.txt" | paste -sd'|')"
 
