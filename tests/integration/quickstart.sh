@@ -82,6 +82,9 @@ assert_ge "level 1: escalations today" 1 "$(day 6)"
 # the projection.
 assert_match "the record verifies" "audit verify: passed" "$summary"
 assert_match "its definitions are the release's" "definitions: [0-9]+ objects, each as in" "$summary"
+assert_match "it says who may write the record: archive's login holds onegrid_writer" \
+	"Who may act as onegrid's roles.*
+  onegrid_writer +onegrid_archive" "$summary"
 assert_match "its cases rebuild from the ledger" "0 rows differ between og.case and the ledger" "$summary"
 
 # 4. Metrics and health.
