@@ -11,13 +11,13 @@
  * auditor role), and with --expect compares the list with one taken from a database the
  * auditor made with `onegridctl migrate` of the same release (or taken earlier from this
  * one). It also lists who may act as onegrid's roles (their attributes, memberships and
- * settings, the roles that hold their rights, the superusers), this database's owner,
- * grants and settings, the default privileges new objects of the record's would get, and
- * the functions and relations of pg_catalog whose grants are not initdb's:
- * a login given onegrid_writer stores batches that verify. Table rows, sequence values and
- * the names of og.ledger's monthly partitions are not part of it, nor the members of
- * onegrid_feed (the units' systems, granted with the registry). Roles are the server's: a
- * reference made on another server names its own logins and superusers.
+ * settings, the roles that hold their rights, the superusers and CREATEROLE roles), this
+ * database's owner, grants and settings, the default privileges new objects of the
+ * record's would get, and the functions and relations of pg_catalog whose grants are not
+ * initdb's: a login given onegrid_writer stores batches that verify. Table rows, sequence
+ * values and the names of og.ledger's monthly partitions are not part of it, nor the
+ * members of onegrid_feed (the units' systems, granted with the registry). Roles are the
+ * server's: a reference made on another server names its own logins and superusers.
  *
  * The reference must come from the same PostgreSQL major version: the deparsed text of a
  * view can differ between versions. */
@@ -43,14 +43,17 @@ static const char *const SQL_DEFINITIONS[] = {
     "'audit', 'feed')),\n"
     /* onegrid's roles, and every role that holds the rights of one of them but
      * onegrid_feed (whose members are the units' systems, granted and revoked with the
-     * registry: og.feed_grant), directly or through another: a login of onegrid_writer's
-     * writes records that verify. Roles are the cluster's, not the database's. */
+     * registry: og.feed_grant), or of pg_write_all_data or pg_read_all_data, directly or
+     * through another: a login of onegrid_writer's writes records that verify. Roles are
+     * the cluster's, not the database's. */
     "grp AS (SELECT oid, rolname FROM pg_roles WHERE rolname IN ('onegrid_owner', "
     "'onegrid_writer', 'onegrid_reader', 'onegrid_auditor', 'onegrid_feed')),\n"
     "holder(roleid, member, admin_option) AS (\n"
-    "  SELECT a.roleid, a.member, a.admin_option FROM pg_auth_members a JOIN grp g ON g.oid = "
-    "a.roleid\n"
-    "   WHERE g.rolname <> 'onegrid_feed'\n"
+    "  SELECT a.roleid, a.member, a.admin_option FROM pg_auth_members a JOIN pg_roles g ON g.oid "
+    "= a.roleid\n"
+    "   WHERE g.rolname IN ('onegrid_owner', 'onegrid_writer', 'onegrid_reader', "
+    "'onegrid_auditor',\n"
+    "                       'pg_write_all_data', 'pg_read_all_data')\n"
     "  UNION\n"
     "  SELECT a.roleid, a.member, a.admin_option FROM pg_auth_members a JOIN holder h ON "
     "a.roleid = h.member),\n"
@@ -77,37 +80,51 @@ static const char *const SQL_DEFINITIONS[] = {
     "    FROM pg_roles r),\n",
     /* The functions and relations of pg_catalog whose grants are not initdb's (migration 027
      * took the advisory locks and large objects from PUBLIC; EXECUTE on pg_read_file given
-     * to a login reads the server's files). */
-    "catalog_changed(item, name, acl) AS (\n"
-    "  SELECT 'proc ' || p.oid, 'pg_catalog.' || p.oid::regprocedure::text,\n"
-    "         coalesce(p.proacl, acldefault('f', p.proowner))\n"
+     * to a login reads the server's files), compared as sets: a grant revoked again leaves
+     * an ACL written out that equals the default. */
+    "catalog_acl(item, name, owner, acl, init) AS (\n"
+    "  SELECT 'proc ' || p.oid, 'pg_catalog.' || p.oid::regprocedure::text, p.proowner,\n"
+    "         coalesce(p.proacl, acldefault('f', p.proowner)),\n"
+    "         coalesce(i.initprivs, acldefault('f', p.proowner))\n"
     "    FROM pg_proc p LEFT JOIN pg_init_privs i\n"
     "         ON i.objoid = p.oid AND i.classoid = 'pg_proc'::regclass AND i.objsubid = 0\n"
     "   WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proacl IS DISTINCT FROM "
     "i.initprivs\n"
     "  UNION ALL\n"
-    "  SELECT 'class ' || c.oid, 'pg_catalog.' || quote_ident(c.relname),\n"
-    "         coalesce(c.relacl, acldefault('r', c.relowner))\n"
+    "  SELECT 'class ' || c.oid, 'pg_catalog.' || quote_ident(c.relname), c.relowner,\n"
+    "         coalesce(c.relacl, acldefault('r', c.relowner)),\n"
+    "         coalesce(i.initprivs, acldefault('r', c.relowner))\n"
     "    FROM pg_class c LEFT JOIN pg_init_privs i\n"
     "         ON i.objoid = c.oid AND i.classoid = 'pg_class'::regclass AND i.objsubid = 0\n"
     "   WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relacl IS DISTINCT FROM "
     "i.initprivs),\n"
-    /* An ACL as "grantee privilege[ with grant option]" lines, its grantors left out. */
+    "catalog_changed AS (\n"
+    "  SELECT k.* FROM catalog_acl k\n"
+    "   WHERE (SELECT array_agg(a::text ORDER BY a::text) FROM unnest(k.acl) a)\n"
+    "         IS DISTINCT FROM (SELECT array_agg(a::text ORDER BY a::text)\n"
+    "                             FROM unnest(k.init) a)),\n"
+    /* An ACL as "grantee privilege[ with grant option]" lines, its grantors left out, and
+     * the object's owner and the database's as such, not by name: a bootstrap superuser is
+     * called postgres on one server and otherwise on another. */
     "acl(item, acl) AS (\n"
     "  SELECT x.item, (SELECT string_agg(t, E'\\n' ORDER BY t)\n"
     "                    FROM (SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'\n"
+    "                                      WHEN a.grantee = x.owner THEN 'owner'\n"
+    "                                      WHEN a.grantee = (SELECT datdba FROM pg_database\n"
+    "                                                         WHERE datname = "
+    "current_database())\n"
+    "                                        THEN 'the database''s owner'\n"
     "                                      ELSE quote_ident(pg_get_userbyid(a.grantee)) END\n"
     "                                 || ' ' || a.privilege_type\n"
     "                                 || CASE WHEN a.is_grantable THEN ' with grant option' "
     "ELSE '' END\n"
     "                            FROM aclexplode(x.acl) a) e(t))\n"
-    "    FROM (SELECT 'database', coalesce(d.datacl, acldefault('d', d.datdba)) FROM pg_database "
-    "d\n"
-    "           WHERE d.datname = current_database()\n"
+    "    FROM (SELECT 'database', d.datdba, coalesce(d.datacl, acldefault('d', d.datdba))\n"
+    "            FROM pg_database d WHERE d.datname = current_database()\n"
     "          UNION ALL\n"
-    "          SELECT x.oid::text, x.defaclacl FROM pg_default_acl x\n"
+    "          SELECT x.oid::text, x.defaclrole, x.defaclacl FROM pg_default_acl x\n"
     "          UNION ALL\n"
-    "          SELECT k.item, k.acl FROM catalog_changed k) x(item, acl)),\n"
+    "          SELECT k.item, k.owner, k.acl FROM catalog_changed k) x(item, owner, acl)),\n"
     "rel AS (\n"
     "  SELECT c.*, n.nspname,\n"
     "         n.nspname = 'og' AND c.relispartition AND c.relkind = 'r'\n"
@@ -234,18 +251,26 @@ static const char *const SQL_DEFINITIONS[] = {
     "    FROM holder h JOIN pg_roles r ON r.oid = h.roleid JOIN roleinfo i ON i.oid = "
     "h.member\n"
     "  UNION ALL\n"
-    "  SELECT 'superuser', quote_ident(i.rolname), i.attrs FROM roleinfo i JOIN pg_roles r ON "
-    "r.oid = i.oid\n"
-    "   WHERE r.rolsuper\n"
+    /* Who may make themselves a member of any of them: the superusers, and (PostgreSQL 15)
+     * the roles with CREATEROLE. By name only: their settings are the server's (a superuser
+     * that logs every statement is no change to the record). */
+    "  SELECT CASE WHEN r.rolsuper THEN 'superuser' ELSE 'createrole' END, "
+    "quote_ident(r.rolname), ''\n"
+    "    FROM pg_roles r WHERE r.rolsuper OR r.rolcreaterole\n"
     "  UNION ALL\n"
     /* This database: its owner, who may connect and make schemas or temporary tables in it
      * (PUBLIC, by default), and its settings (ALTER DATABASE ... SET). */
     "  SELECT 'database', 'this',\n"
-    "         concat_ws(E'\\n', 'owner ' || quote_ident(pg_get_userbyid(d.datdba)),\n"
+    "         concat_ws(E'\\n', 'owner ' || (SELECT CASE WHEN o.rolsuper THEN 'a superuser'\n"
+    "                                                     ELSE quote_ident(o.rolname) END\n"
+    "                                           FROM pg_roles o WHERE o.oid = d.datdba),\n"
     "                   (SELECT acl FROM acl WHERE item = 'database'),\n"
-    "                   (SELECT string_agg(array_to_string(s.setconfig, ','), E'\\n')\n"
-    "                      FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole "
-    "= 0))\n"
+    "                   (SELECT string_agg(CASE s.setdatabase WHEN 0 THEN 'every role, every "
+    "database: '\n"
+    "                                      ELSE '' END || array_to_string(s.setconfig, ','),\n"
+    "                                      E'\\n' ORDER BY s.setdatabase)\n"
+    "                      FROM pg_db_role_setting s\n"
+    "                     WHERE s.setdatabase IN (0, d.oid) AND s.setrole = 0))\n"
     "    FROM pg_database d WHERE d.datname = current_database()\n"
     "  UNION ALL\n"
     /* ALTER DEFAULT PRIVILEGES: the grants every new object of a schema of the record's, or

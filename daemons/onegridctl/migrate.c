@@ -203,21 +203,29 @@ static const char SQL_NO_PUBLIC_TEMPORARY[] =
  * could no longer import the registry; `audit definitions` names the difference
  * ("CHANGED database"). Each run grants what is missing, and says so. */
 static const char SQL_DATABASE_GRANTS[] =
-    "DO $$ DECLARE g record; granted text; refused text; BEGIN "
+    "DO $$ DECLARE g record; held boolean; granted text; refused text; "
+    /* Whether role $1 holds right $2 on this database by a grant of its own. */
+    "has_grant constant text := 'SELECT EXISTS (SELECT 1 FROM pg_database d, "
+    "aclexplode(coalesce(d.datacl, acldefault(''d'', d.datdba))) a "
+    "WHERE d.datname = current_database() AND a.grantee = $1::regrole "
+    "AND a.privilege_type = $2)'; "
+    "BEGIN "
     "FOR g IN SELECT r.role, r.priv FROM (VALUES ('onegrid_owner', 'CONNECT'), "
     "('onegrid_owner', 'CREATE'), ('onegrid_owner', 'TEMPORARY'), ('onegrid_writer', 'CONNECT'), "
     "('onegrid_reader', 'CONNECT'), ('onegrid_auditor', 'CONNECT'), ('onegrid_feed', 'CONNECT')) "
-    "AS r(role, priv) "
-    "WHERE NOT EXISTS (SELECT 1 FROM pg_database d, "
-    "aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a "
-    "WHERE d.datname = current_database() AND a.grantee = r.role::regrole "
-    "AND a.privilege_type = r.priv) LOOP "
+    "AS r(role, priv) LOOP "
+    "EXECUTE has_grant INTO held USING g.role, g.priv; "
+    "CONTINUE WHEN held; "
+    /* A role that may not grant it gets an error, or only a warning ("no privileges were
+     * granted") when it holds some right on the database: the grant is looked for again. */
     "BEGIN "
     "EXECUTE format('GRANT %s ON DATABASE %I TO %I', g.priv, current_database(), g.role); "
-    "granted := concat_ws(', ', granted, g.priv || ' to ' || g.role); "
-    "EXCEPTION WHEN insufficient_privilege THEN "
-    "refused := concat_ws(', ', refused, g.priv || ' to ' || g.role); "
+    "EXCEPTION WHEN insufficient_privilege THEN NULL; "
     "END; "
+    "EXECUTE has_grant INTO held USING g.role, g.priv; "
+    "IF held THEN granted := concat_ws(', ', granted, g.priv || ' to ' || g.role); "
+    "ELSE refused := concat_ws(', ', refused, g.priv || ' to ' || g.role); "
+    "END IF; "
     "END LOOP; "
     "IF granted IS NOT NULL THEN "
     "RAISE WARNING 'database % had lost rights migration 018 granted (a copy restored "

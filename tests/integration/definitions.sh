@@ -96,11 +96,15 @@ assert_eq "(which audit verify, reading the records, does not see)" 0 "$rc"
 sql "$TEST_DB" "DROP EVENT TRIGGER t_hush" >/dev/null
 defs "$TEST_DB" | sed '$d' >"$TEST_DIR/now.txt"
 m=$(grep -vc '^#' "$TEST_DIR/now.txt")
-rogue=t_rogue_$$ inner=t_inner_$$
-on_exit "\"\$PG_BIN/psql\" -X -q -d postgres -c 'DROP ROLE IF EXISTS $rogue' -c 'DROP ROLE IF EXISTS $inner' >/dev/null 2>&1"
-on_exit "\"\$PG_BIN/psql\" -X -q -d postgres -c 'ALTER ROLE onegrid_reader NOBYPASSRLS' >/dev/null 2>&1"
+rogue=t_rogue_$$ inner=t_inner_$$ maker=t_maker_$$
+# (Handlers run before the database is dropped: the default privileges go first, or the
+# role cannot be dropped.)
+on_exit "\"\$PG_BIN/psql\" -X -q -d postgres -c 'DROP ROLE IF EXISTS $rogue' -c 'DROP ROLE IF EXISTS $inner' -c 'DROP ROLE IF EXISTS $maker' >/dev/null 2>&1"
+on_exit "\"\$PG_BIN/psql\" -X -q -d $TEST_DB -c 'DROP OWNED BY $rogue' >/dev/null 2>&1"
+on_exit "\"\$PG_BIN/psql\" -X -q -d postgres -c 'ALTER ROLE onegrid_reader NOBYPASSRLS' -c 'ALTER ROLE ALL RESET t_onegrid.x' >/dev/null 2>&1"
 sql "$TEST_DB" "CREATE ROLE $inner NOLOGIN IN ROLE onegrid_writer;
-	CREATE ROLE $rogue LOGIN IN ROLE $inner;
+	CREATE ROLE $rogue LOGIN IN ROLE $inner, pg_write_all_data;
+	CREATE ROLE $maker LOGIN CREATEROLE;
 	ALTER ROLE onegrid_reader BYPASSRLS;
 	ALTER ROLE onegrid_auditor IN DATABASE $TEST_DB SET session_replication_role = replica;
 	GRANT TEMPORARY ON DATABASE $TEST_DB TO PUBLIC;
@@ -108,16 +112,22 @@ sql "$TEST_DB" "CREATE ROLE $inner NOLOGIN IN ROLE onegrid_writer;
 	GRANT EXECUTE ON FUNCTION pg_advisory_lock(bigint) TO PUBLIC;
 	GRANT EXECUTE ON FUNCTION pg_read_file(text) TO onegrid_auditor;" >/dev/null
 assert_eq "a role that writes, one through another, role attributes and settings, the database's grants, default privileges and grants on the catalog are named" \
-	"CHANGED catalog_grants pg_catalog.pg_advisory_lock(bigint)|ADDED   catalog_grants pg_catalog.pg_read_file(text)|CHANGED database this|ADDED   default_privileges onegrid_owner og tables|ADDED   member onegrid_writer $inner|ADDED   member $inner $rogue|CHANGED role onegrid_auditor|CHANGED role onegrid_reader|definitions: 8 of $((m + 4)) objects differ from $TEST_DIR/now.txt|rc=1" \
+	"CHANGED catalog_grants pg_catalog.pg_advisory_lock(bigint)|ADDED   catalog_grants pg_catalog.pg_read_file(text)|ADDED   createrole $maker|CHANGED database this|ADDED   default_privileges onegrid_owner og tables|ADDED   member onegrid_writer $inner|ADDED   member pg_write_all_data $rogue|ADDED   member $inner $rogue|CHANGED role onegrid_auditor|CHANGED role onegrid_reader|definitions: 10 of $((m + 6)) objects differ from $TEST_DIR/now.txt|rc=1" \
 	"$(defs "$TEST_DB" --expect "$TEST_DIR/now.txt" | paste -sd'|')"
 sql "$TEST_DB" "ALTER DEFAULT PRIVILEGES FOR ROLE onegrid_owner IN SCHEMA og REVOKE INSERT ON TABLES FROM $rogue;
-	DROP ROLE $rogue; DROP ROLE $inner; ALTER ROLE onegrid_reader NOBYPASSRLS;
+	DROP ROLE $rogue; DROP ROLE $inner; DROP ROLE $maker; ALTER ROLE onegrid_reader NOBYPASSRLS;
 	ALTER ROLE onegrid_auditor IN DATABASE $TEST_DB RESET session_replication_role;
 	REVOKE TEMPORARY ON DATABASE $TEST_DB FROM PUBLIC;
 	REVOKE EXECUTE ON FUNCTION pg_advisory_lock(bigint) FROM PUBLIC;
 	REVOKE EXECUTE ON FUNCTION pg_read_file(text) FROM onegrid_auditor" >/dev/null
 assert_eq "undone, nothing differs" "definitions: $m objects, each as in $TEST_DIR/now.txt|rc=0" \
 	"$(defs "$TEST_DB" --expect "$TEST_DIR/now.txt" | paste -sd'|')"
+# A setting for every role in every database (ALTER ROLE ALL SET; a harmless one here).
+sql postgres "ALTER ROLE ALL SET t_onegrid.x = '1'" >/dev/null
+assert_eq "a setting of every role's is named" \
+	"CHANGED database this|definitions: 1 of $m objects differ from $TEST_DIR/now.txt|rc=1" \
+	"$(defs "$TEST_DB" --expect "$TEST_DIR/now.txt" | paste -sd'|')"
+sql postgres "ALTER ROLE ALL RESET t_onegrid.x" >/dev/null
 
 # A list from another PostgreSQL major version is compared all the same, with a warning;
 # a line that is not a definition stops the comparison.

@@ -355,3 +355,28 @@ assert_eq "the projection rebuilds from the ledger" 0 \
 	"$("$ONEGRID_BIN/onegridctl" rebuild-cases --db "dbname=$TEST_DB" >/dev/null; echo $?)"
 assert_eq "the record verifies" 0 \
 	"$("$ONEGRID_BIN/onegridctl" audit verify --db "dbname=$TEST_DB user=onegrid_audit" >/dev/null; echo $?)"
+
+# og.extension_asked on its own, in a transaction rolled back (review): which request's
+# units hear of an end. Case x1: request 1 told U-A and U-B, and ended; request 2 told no
+# one (its only supervisor held the case): its end goes to no one, not to request 1's
+# units. x2: a lapse and a new request in one decision (one ledger id, the lapse first):
+# the new request's unit. x3: no extension row (asked before the feed told of requests):
+# the supervisors registered now.
+SUPS=$(sql "$TEST_DB" "SELECT string_agg(DISTINCT unit_code, ' ' ORDER BY unit_code) FROM og.supervisor
+                       WHERE area_code IN (left('$AREA', 12), left('$AREA', 9), left('$AREA', 6))")
+assert_eq "the end of a request goes to the units told of it, and only to them" "-|U-C|$SUPS" \
+	"$(sql "$TEST_DB" <<-EOF
+		BEGIN;
+		INSERT INTO og.assignment (seq, unit_code, case_id, kind, state, ledger_id)
+		SELECT m + n, u, c, k, 'dispatched', l
+		  FROM (SELECT coalesce(max(seq), 0) AS m FROM og.assignment) s,
+		       (VALUES (1, 'U-A', 'x1', 'extension_requested', 10), (2, 'U-B', 'x1', 'extension_requested', 10),
+		               (3, 'U-A', 'x1', 'extension_ended', 12), (4, 'U-B', 'x1', 'extension_ended', 12),
+		               (5, 'U-A', 'x2', 'extension_requested', 10), (6, 'U-A', 'x2', 'extension_lapsed', 20),
+		               (7, 'U-C', 'x2', 'extension_requested', 20)) v(n, u, c, k, l);
+		SELECT string_agg(coalesce((SELECT string_agg(u, ' ' ORDER BY u)
+		                              FROM og.extension_asked(x.c, '$AREA') u), '-'), '|' ORDER BY x.c)
+		  FROM (VALUES ('x1'), ('x2'), ('x3')) x(c);
+		ROLLBACK;
+	EOF
+	)"
