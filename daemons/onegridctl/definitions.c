@@ -34,7 +34,7 @@
 #include "util.h"
 
 /* One query in parts (C99 promises string literals of 4095 bytes): kind, SHA-256 in hex,
- * name, now(), version(): one row per object (several for og.ledger's
+ * name, now(), version(), the text digested: one row per object (several for og.ledger's
  * monthly partitions when they are not all made alike). Names and deparsed texts with
  * search_path = pg_catalog, so every name is schema-qualified the same way whatever the
  * login's settings. */
@@ -327,7 +327,7 @@ static const char *const SQL_DEFINITIONS[] = {
     "                     WHERE x.indrelid = c.oid AND NOT i.relispartition)) AS d\n"
     "            FROM rel c WHERE c.month) m)\n"
     "SELECT kind, encode(sha256(convert_to(coalesce(def, ''), 'UTF8')), 'hex'), name, now(), "
-    "version() FROM obj\n"
+    "version(), coalesce(def, '') FROM obj\n"
     " ORDER BY kind COLLATE \"C\", name COLLATE \"C\", 2\n",
 };
 
@@ -497,7 +497,7 @@ static long compare(const struct defs *live, const struct defs *want)
 int og_cmd_audit_definitions(int argc, char **argv)
 {
     static const char usage[] =
-        "usage: onegridctl audit definitions --db CONNINFO [--expect FILE]\n"
+        "usage: onegridctl audit definitions --db CONNINFO [--expect FILE | --show \"KIND NAME\"]\n"
         "  list every table, view, function, trigger, index, constraint, type, operator,\n"
         "  policy and rule of schemas og, audit and feed, the tables that inherit theirs, and\n"
         "  each event trigger, with the SHA-256 of its definition as the server deparses it;\n"
@@ -508,12 +508,17 @@ int og_cmd_audit_definitions(int argc, char **argv)
         "            with `onegridctl migrate` of the same release on the same PostgreSQL\n"
         "            major version; exit 0 when every object is as listed, 1 naming each\n"
         "            object ADDED, MISSING or CHANGED\n"
+        "  --show \"KIND NAME\"\n"
+        "            print the text whose SHA-256 is listed for that object (each, for the\n"
+        "            partitions), to see what differs: run it here and on the reference\n"
+        "            database, and compare; exit 1 when there is no such object\n"
         "CONNINFO may log in as the auditor role: only the catalog is read.\n";
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
                                          {"expect", required_argument, NULL, 'e'},
+                                         {"show", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *conninfo = NULL, *expect = NULL;
+    const char *conninfo = NULL, *expect = NULL, *show = NULL;
     struct defs live = {0}, want = {0};
     long want_major = 0;
     char err[1024];
@@ -523,17 +528,19 @@ int og_cmd_audit_definitions(int argc, char **argv)
     int rc = OG_EXIT_FAIL, o;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "d:e:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "d:e:s:h", opts, NULL)) != -1) {
         if (o == 'd') {
             conninfo = optarg;
         } else if (o == 'e') {
             expect = optarg;
+        } else if (o == 's') {
+            show = optarg;
         } else {
             fputs(usage, o == 'h' ? stdout : stderr);
             return o == 'h' ? OG_EXIT_OK : OG_EXIT_USAGE;
         }
     }
-    if (!conninfo || optind != argc) {
+    if (!conninfo || optind != argc || (expect && show) || (show && !strchr(show, ' '))) {
         fputs(usage, stderr);
         return OG_EXIT_USAGE;
     }
@@ -575,6 +582,22 @@ int og_cmd_audit_definitions(int argc, char **argv)
             fprintf(stderr, "onegridctl audit definitions: out of memory\n");
             goto out;
         }
+    if (show) {
+        size_t kind_len = (size_t)(strchr(show, ' ') - show);
+        long found = 0;
+        for (int i = 0; i < PQntuples(r); i++) {
+            const char *kind = PQgetvalue(r, i, 0), *name = PQgetvalue(r, i, 2);
+            if (strlen(kind) != kind_len || strncmp(kind, show, kind_len) != 0 ||
+                strcmp(name, show + kind_len + 1) != 0)
+                continue;
+            printf("# %s %s %s\n%s\n", kind, PQgetvalue(r, i, 1), name, PQgetvalue(r, i, 5));
+            found++;
+        }
+        if (!found)
+            fprintf(stderr, "onegridctl audit definitions: no %s in the list\n", show);
+        rc = found ? OG_EXIT_OK : OG_EXIT_FAIL;
+        goto out;
+    }
     if (!expect) {
         printf("# onegrid definitions at %s, %s: kind, SHA-256 of the definition, name\n",
                PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 4));

@@ -129,6 +129,21 @@ assert_eq "a setting of every role's is named" \
 	"$(defs "$TEST_DB" --expect "$TEST_DIR/now.txt" | paste -sd'|')"
 sql postgres "ALTER ROLE ALL RESET t_onegrid.x" >/dev/null
 
+# --show prints the text a line's SHA-256 is of: what an auditor compares to see what a
+# CHANGED line changed.
+line=$(grep '^role [0-9a-f]* onegrid_owner$' "$TEST_DIR/now.txt")
+"$CTL" audit definitions --db "dbname=$TEST_DB user=onegrid_audit" --show "role onegrid_owner" >"$TEST_DIR/show.txt" ||
+	fail "audit definitions --show"
+assert_eq "--show heads the text with the object's line" "# $line" "$(head -1 "$TEST_DIR/show.txt")"
+assert_match "and prints what it is: onegrid_owner is a member of onegrid_feed" "member of onegrid_feed with admin option" \
+	"$(cat "$TEST_DIR/show.txt")"
+assert_eq "the text printed is the one whose SHA-256 is listed" "$(cut -d' ' -f2 <<<"$line")" \
+	"$(sed '1d' "$TEST_DIR/show.txt" | head -c -1 | sha256sum | cut -d' ' -f1)"
+rc=0
+"$CTL" audit definitions --db "dbname=$TEST_DB user=onegrid_audit" --show "view audit.no_such_view" >/dev/null 2>"$TEST_DIR/show.err" || rc=$?
+assert_eq "an object not in the list: exit 1, said" "1|onegridctl audit definitions: no view audit.no_such_view in the list" \
+	"$rc|$(cat "$TEST_DIR/show.err")"
+
 # A list from another PostgreSQL major version is compared all the same, with a warning;
 # a line that is not a definition stops the comparison.
 sed '1s/PostgreSQL [0-9]*/PostgreSQL 14/' "$TEST_DIR/ref.txt" >"$TEST_DIR/ref14.txt"
