@@ -1070,6 +1070,23 @@ static const char SQL_OTHER_OWNERS[] =
     " ORDER BY 1";
 #define OWNERS_SHOWN 10
 
+/* Gives back the objects SQL_OTHER_OWNERS found (a PGresult: description, statement), in
+ * one transaction. Each ALTER ... OWNER takes its object's strongest lock: on a live
+ * database it runs under with_lock_retries, so that archive and dispatch, and the readers
+ * of a view, are not queued behind it while another session holds the object. */
+static int reassign_step(struct migrate *m, void *arg)
+{
+    const PGresult *r = arg;
+    int rc = begin(m);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+        rc = run(m->conn, PQgetvalue(r, i, 1), PQgetvalue(r, i, 0));
+    if (rc == 0)
+        rc = run(m->conn, "COMMIT", "owners");
+    if (rc != 0)
+        undo(m);
+    return rc;
+}
+
 /* Checks the owners (SQL_OTHER_OWNERS), once migration 019 has given everything to
  * onegrid_owner (before, it will). With reassign, gives back what another role owns, in
  * one transaction, as this session's role (the superuser, or a member of both roles), and
@@ -1087,13 +1104,7 @@ static int check_owners(struct migrate *m, bool reassign)
     }
     int n = PQntuples(r), rc = 0;
     if (n > 0 && reassign) {
-        rc = run(m->conn, "BEGIN", "owners");
-        for (int i = 0; rc == 0 && i < n; i++)
-            rc = run(m->conn, PQgetvalue(r, i, 1), PQgetvalue(r, i, 0));
-        if (rc == 0)
-            rc = run(m->conn, "COMMIT", "owners");
-        else
-            run(m->conn, "ROLLBACK", "owners");
+        rc = with_lock_retries(m, "giving the owners back", reassign_step, r);
         if (rc == 0)
             printf("gave %d object%s of og, audit and feed back to " OWNER ":\n", n,
                    n == 1 ? "" : "s");
