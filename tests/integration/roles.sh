@@ -210,6 +210,7 @@ sql "$TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE use
                 AND datname = current_database() AND query LIKE '%pg_sleep%'" >/dev/null
 rc=0
 wait "$reassigning" || rc=$?
+assert_eq "once it ends, migrate --reassign-owners runs (exit status 0; $(cat "$TEST_DIR/owners.err"))" 0 "$rc"
 assert_match "and says what it gave back" "gave 3 objects of og, audit and feed back to onegrid_owner: +function og.end_batch\\(\\) \\(owner postgres\\) +schema audit \\(owner postgres\\) +view audit.kpi \\(owner postgres\\) +schema up to date" \
 	"$(tr '\n' ' ' <"$TEST_DIR/owners.out")"
 assert_eq "everything in og, audit and feed is onegrid_owner's again" "onegrid_owner onegrid_owner onegrid_owner" \
