@@ -305,26 +305,7 @@ out=$(unset ONEGRID_SQL_DIR && show /usr/bin/onegridctl migrate --db "dbname=$TE
 	fail "onegridctl migrate from /usr/share/onegrid/sql: $out"
 echo "$out"
 assert_match "onegridctl migrate brought the schema up to date" "schema up to date" "$out"
-sql "$TEST_DB" <<-'EOF'
-	DO $$
-	DECLARE
-	  login text[] := ARRAY['onegrid_archive', 'onegrid_dispatch'];
-	  grp   text[] := ARRAY['onegrid_writer',  'onegrid_reader'];
-	BEGIN
-	  FOR i IN 1 .. array_length(login, 1) LOOP
-	    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login[i]) THEN
-	      BEGIN
-	        EXECUTE format('CREATE ROLE %I LOGIN IN ROLE %I', login[i], grp[i]);
-	      EXCEPTION WHEN duplicate_object OR unique_violation THEN
-	        NULL;
-	      END;
-	    END IF;
-	    IF NOT pg_has_role(login[i], grp[i], 'MEMBER') THEN
-	      EXECUTE format('GRANT %I TO %I', grp[i], login[i]);
-	    END IF;
-	  END LOOP;
-	END $$;
-EOF
+pgcluster_login_roles "$TEST_DB" || fail "make the login roles"
 sql "$TEST_DB" <"$src/deploy/sample/karamay-registry.sql" >/dev/null
 pass "database $TEST_DB: migrated, login roles, the sample registry"
 

@@ -12,8 +12,13 @@
 #                                    name, migrate it, make the login roles, load the
 #                                    sample registry
 #
+#   pgcluster_login_roles DB         make the tests' login roles (onegrid_archive,
+#                                    onegrid_dispatch, onegrid_audit) through DB
 #   pgcluster_huge_pages             prints whether the server PGHOST/PGPORT name keeps
 #                                    its shared memory in huge pages: on, off or unknown
+#   pgcluster_huge_pages_reserved DIR
+#                                    prints how many huge pages pgcluster_start reserved
+#                                    for the cluster in DIR (0: none)
 #
 # PGCLUSTER_LISTEN (e.g. "127.0.0.1"), when set, is the cluster's listen_addresses: it then
 # takes TCP connections too (trust from 127.0.0.1, initdb's pg_hba.conf).
@@ -59,43 +64,132 @@ _pgc_os_user() {
 	fi
 }
 
-# Reserves $1 more huge pages (vm.nr_hugepages), or releases them (-$1), under a lock, as
-# clusters starting and stopping at once would otherwise undo each other's count. Fails,
-# reserving none, when the kernel does not give them all.
+# Huge pages reserved for private clusters. vm.nr_hugepages is one number for the whole
+# machine, so each reservation is also written down, one file per cluster in _PGC_HP_DIR:
+# "PAGES PID START DIR", PAGES reserved for the cluster in DIR by the process PID (START:
+# its start time, field 22 of /proc/PID/stat, so a reused pid is not taken for it). They
+# live on /run, which a reboot empties as it resets vm.nr_hugepages. A caller killed with
+# SIGKILL cannot give its pages back; the next reservation does, once that cluster's
+# server has gone, and names a cluster still running whose caller has gone.
 _PGC_HUGEPAGES=/proc/sys/vm/nr_hugepages
-_pgc_hugepages_add() {
-	local n=$1 fd cur got rc=0
-	exec {fd}>>/tmp/.onegrid-pgcluster-hugepages.lock || return 1
-	flock "$fd" || rc=1
-	if ((rc == 0)); then
-		cur=$(<"$_PGC_HUGEPAGES") || rc=1
-	fi
-	if ((rc == 0)) && ((cur + n < 0)); then
-		n=$((-cur))
-	fi
-	if ((rc == 0)) && ! echo $((cur + n)) 2>/dev/null >"$_PGC_HUGEPAGES"; then
+_PGC_HP_DIR=/run/onegrid-pgcluster-hugepages
+_pgc_hp_fd=
+
+# Takes and drops the lock over vm.nr_hugepages and the records: clusters starting and
+# stopping at once would otherwise undo each other's count.
+_pgc_hp_lock() {
+	mkdir -p "$_PGC_HP_DIR" && exec {_pgc_hp_fd}>>"$_PGC_HP_DIR/lock" && flock "$_pgc_hp_fd"
+}
+_pgc_hp_unlock() {
+	[[ -n $_pgc_hp_fd ]] && exec {_pgc_hp_fd}>&-
+	_pgc_hp_fd=
+}
+
+# Under the lock: reserves $1 more huge pages, or releases them (-$1). Fails, reserving
+# none, when the kernel does not give them all.
+_pgc_hp_adjust() {
+	local n=$1 cur got
+	cur=$(<"$_PGC_HUGEPAGES") || return 1
+	((cur + n >= 0)) || n=$((-cur))
+	if ! echo $((cur + n)) 2>/dev/null >"$_PGC_HUGEPAGES"; then
 		_pgc_err "cannot set vm.nr_hugepages to $((cur + n)) (root only)"
-		rc=1
+		return 1
 	fi
-	if ((rc == 0 && n > 0)); then
+	if ((n > 0)); then
 		got=$(<"$_PGC_HUGEPAGES")
 		if ((got < cur + n)); then
 			echo "$cur" >"$_PGC_HUGEPAGES"
 			_pgc_err "the kernel gave $((got - cur)) of the $n huge pages asked for (memory too fragmented or too small)"
-			rc=1
+			return 1
 		fi
 	fi
-	exec {fd}>&-
+}
+
+# The record of the cluster in directory $1 (an absolute path).
+_pgc_hp_record() {
+	local sum
+	sum=$(printf '%s' "$1" | sha256sum) || return 1
+	echo "$_PGC_HP_DIR/${sum:0:16}"
+}
+
+# Prints the start time of process $1 (field 22 of its stat; the name, field 2, may hold
+# spaces and parentheses, so count from the last ')'). Fails if there is no such process.
+_pgc_proc_start() {
+	local stat f
+	stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
+	read -ra f <<<"${stat##*) }"
+	echo "${f[19]}"
+}
+
+# True if the server of the cluster in $1 runs: its postmaster.pid names a live postgres.
+_pgc_running() {
+	local pid
+	pid=$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]]
+}
+
+# Under the lock: gives back the pages of every record whose cluster no longer runs, and
+# names those still running whose caller has gone.
+_pgc_hp_sweep() {
+	local f pages pid start dir
+	for f in "$_PGC_HP_DIR"/*; do
+		[[ -f $f && ${f##*/} =~ ^[0-9a-f]{16}$ ]] || continue
+		read -r pages pid start dir <"$f" || continue
+		[[ $pages =~ ^[0-9]+$ ]] || continue
+		if ! _pgc_running "$dir"; then
+			_pgc_hp_adjust "-$pages" && rm -f "$f" &&
+				_pgc_err "gave back the $pages huge pages reserved for the cluster in \"$dir\", which no longer runs (its caller was killed)"
+		elif [[ $(_pgc_proc_start "$pid" 2>/dev/null) != "$start" ]]; then
+			_pgc_err "the cluster in \"$dir\" still holds $pages huge pages, and the process that started it ($pid) has gone: stop it with: source '$ONEGRID_REPO/tests/lib/pgcluster.sh' && pgcluster_stop '$dir'"
+		fi
+	done
+}
+
+# Reserves $2 huge pages for the cluster in $1, after giving back those of clusters that
+# have gone.
+_pgc_hugepages_reserve() {
+	local dir=$1 n=$2 record start rc=0
+	record=$(_pgc_hp_record "$dir") || return 1
+	start=$(_pgc_proc_start $$) || return 1
+	_pgc_hp_lock || return 1
+	_pgc_hp_sweep
+	_pgc_hp_adjust "$n" || rc=1
+	if ((rc == 0)) && ! echo "$n $$ $start $dir" >"$record"; then
+		_pgc_hp_adjust "-$n"
+		rc=1
+	fi
+	_pgc_hp_unlock
 	return "$rc"
 }
 
-# Gives back the huge pages pgcluster_start reserved for the cluster in $1, if any.
+# Gives back the huge pages pgcluster_start reserved for the cluster in $1, if any, and
+# those of clusters that have gone (best effort: a caller that is not root and reserved
+# none may not take the lock).
 _pgc_hugepages_release() {
-	local dir=$1 n
-	[[ -s $dir/hugepages ]] || return 0
-	n=$(<"$dir/hugepages")
-	_pgc_hugepages_add "-$n" || return 1
-	rm -f "$dir/hugepages"
+	local dir record pages rc=0
+	[[ -d $_PGC_HP_DIR ]] || return 0
+	dir=$(cd "$1" 2>/dev/null && pwd) || dir=$1
+	record=$(_pgc_hp_record "$dir") || return 1
+	if [[ ! -f $record ]]; then
+		_pgc_hp_lock 2>/dev/null && _pgc_hp_sweep
+		_pgc_hp_unlock
+		return 0
+	fi
+	_pgc_hp_lock || return 1
+	if read -r pages _ <"$record" 2>/dev/null; then
+		_pgc_hp_adjust "-$pages" && rm -f "$record" || rc=1
+	fi
+	_pgc_hp_sweep
+	_pgc_hp_unlock
+	return "$rc"
+}
+
+# Prints how many huge pages are reserved for the cluster in $1 (0: none).
+pgcluster_huge_pages_reserved() {
+	local record pages=0
+	record=$(_pgc_hp_record "$(cd "${1:?usage: pgcluster_huge_pages_reserved DIR}" && pwd)") || return 1
+	[[ -f $record ]] && read -r pages _ <"$record"
+	echo "$pages"
 }
 
 pgcluster_huge_pages() {
@@ -233,8 +327,7 @@ pgcluster_start() {
 			_pgc_err "could not learn how many huge pages the server needs: \"$pages\""
 			return 1
 		fi
-		_pgc_hugepages_add "$pages" || return 1
-		echo "$pages" >"$dir/hugepages" || return 1
+		_pgc_hugepages_reserve "$dir" "$pages" || return 1
 		echo "huge_pages = on" | _pgc_as "$user" tee -a "$dir/data/postgresql.conf" >/dev/null || return 1
 	fi
 
@@ -302,6 +395,35 @@ _pgc_psql() {
 		"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"
 }
 
+# Makes the test login roles onegrid_archive, onegrid_dispatch and onegrid_audit, members
+# of onegrid_writer, onegrid_reader and onegrid_auditor, through database $1. Login roles
+# are cluster-wide and other tests may already have made them (or be making them right
+# now: the exception handler covers that race). Membership is granted separately so a
+# role left over without it is repaired.
+pgcluster_login_roles() {
+	local name=${1:?usage: pgcluster_login_roles DB}
+	_pgc_psql "$name" <<-'EOF'
+		DO $$
+		DECLARE
+		  login text[] := ARRAY['onegrid_archive', 'onegrid_dispatch', 'onegrid_audit'];
+		  grp   text[] := ARRAY['onegrid_writer',  'onegrid_reader',   'onegrid_auditor'];
+		BEGIN
+		  FOR i IN 1 .. array_length(login, 1) LOOP
+		    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login[i]) THEN
+		      BEGIN
+		        EXECUTE format('CREATE ROLE %I LOGIN IN ROLE %I', login[i], grp[i]);
+		      EXCEPTION WHEN duplicate_object OR unique_violation THEN
+		        NULL;
+		      END;
+		    END IF;
+		    IF NOT pg_has_role(login[i], grp[i], 'MEMBER') THEN
+		      EXECUTE format('GRANT %I TO %I', grp[i], login[i]);
+		    END IF;
+		  END LOOP;
+		END $$;
+	EOF
+}
+
 pgcluster_createdb() {
 	local name=${1:?usage: pgcluster_createdb NAME [--no-registry]} registry=1
 	if [[ ${2:-} == --no-registry ]]; then
@@ -335,29 +457,7 @@ pgcluster_createdb() {
 		return 1
 	fi
 
-	# Login roles are cluster-wide and other tests may already have made them (or be
-	# making them right now: the exception handler covers that race). Membership is
-	# granted separately so a role left over without it is repaired.
-	_pgc_psql "$name" <<-'EOF' || return 1
-		DO $$
-		DECLARE
-		  login text[] := ARRAY['onegrid_archive', 'onegrid_dispatch', 'onegrid_audit'];
-		  grp   text[] := ARRAY['onegrid_writer',  'onegrid_reader',   'onegrid_auditor'];
-		BEGIN
-		  FOR i IN 1 .. array_length(login, 1) LOOP
-		    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login[i]) THEN
-		      BEGIN
-		        EXECUTE format('CREATE ROLE %I LOGIN IN ROLE %I', login[i], grp[i]);
-		      EXCEPTION WHEN duplicate_object OR unique_violation THEN
-		        NULL;
-		      END;
-		    END IF;
-		    IF NOT pg_has_role(login[i], grp[i], 'MEMBER') THEN
-		      EXECUTE format('GRANT %I TO %I', grp[i], login[i]);
-		    END IF;
-		  END LOOP;
-		END $$;
-	EOF
+	pgcluster_login_roles "$name" || return 1
 
 	if ((registry)); then
 		local reg=$ONEGRID_REPO/deploy/sample/karamay-registry.sql
