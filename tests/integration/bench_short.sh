@@ -59,9 +59,38 @@ on_exit "pgcluster_stop '$TEST_DIR/hp' || true"
 (
 	unset PGHOST PGPORT PGUSER
 	PGCLUSTER_HUGE_PAGES=1 pgcluster_start "$TEST_DIR/hp" || exit 1
-	echo "reserved $(($(</proc/sys/vm/nr_hugepages) - before)) of $(<"$TEST_DIR/hp/hugepages") $(pgcluster_huge_pages)"
+	echo "reserved $(($(</proc/sys/vm/nr_hugepages) - before)) of $(pgcluster_huge_pages_reserved "$TEST_DIR/hp") $(pgcluster_huge_pages)"
 	pgcluster_stop "$TEST_DIR/hp"
 ) >"$TEST_DIR/hp.out" 2>&1 || fail "a cluster in huge pages: $(cat "$TEST_DIR/hp.out")"
 read -r _ got _ need used <"$TEST_DIR/hp.out"
 assert_eq "it reserved what its server needs, and used them" "$need on" "$got $used"
 assert_eq "and gave them back" "$before" "$(</proc/sys/vm/nr_hugepages)"
+
+# A caller killed with SIGKILL cannot give its pages back. The next cluster to reserve
+# names its cluster while that still runs, and whichever reserves or gives back pages once
+# it has stopped gives back its pages too.
+mkdir "$TEST_DIR/hp2" "$TEST_DIR/hp3"
+on_exit "pgcluster_stop '$TEST_DIR/hp2' || true; pgcluster_stop '$TEST_DIR/hp3' || true"
+hp_as() { # hp_as DIR COMMAND: runs COMMAND (pgcluster's) on DIR in a shell of its own
+	env -u PGHOST -u PGPORT -u PGUSER PGCLUSTER_HUGE_PAGES=1 \
+		bash -c "source '$ONEGRID_REPO/tests/lib/pgcluster.sh' && $2 '$1' && echo done" 2>&1
+}
+# Killed right after its cluster started: its pages stay reserved.
+{ env -u PGHOST -u PGPORT -u PGUSER PGCLUSTER_HUGE_PAGES=1 \
+	bash -c "source '$ONEGRID_REPO/tests/lib/pgcluster.sh' && pgcluster_start '$TEST_DIR/hp2' && kill -KILL \$\$" \
+	>"$TEST_DIR/hp2.out" 2>&1; } 2>/dev/null || true
+need2=$(pgcluster_huge_pages_reserved "$TEST_DIR/hp2")
+assert_eq "a killed caller's cluster keeps its pages reserved" "$((before + need2)) t" \
+	"$(</proc/sys/vm/nr_hugepages) $( ((need2 > 0)) && echo t)"
+out=$(hp_as "$TEST_DIR/hp3" pgcluster_start)
+assert_match "the next cluster names the killed caller's, still running" \
+	"cluster in \"$TEST_DIR/hp2\" still holds $need2 huge pages, and the process that started it \([0-9]+\) has gone: stop it with: .*pgcluster_stop '$TEST_DIR/hp2'.*done" "$out"
+need3=$(pgcluster_huge_pages_reserved "$TEST_DIR/hp3")
+# Its server stopped by other means than pgcluster_stop (pg_ctl by hand, a crash).
+runuser -u "$(stat -c %U "$TEST_DIR/hp2/data")" -- "$PG_BIN/pg_ctl" -D "$TEST_DIR/hp2/data" -m fast -w stop >/dev/null 2>&1 ||
+	fail "stop the killed caller's cluster with pg_ctl"
+out=$(hp_as "$TEST_DIR/hp3" pgcluster_stop)
+assert_match "stopping another cluster gives back the pages of the one that stopped" \
+	"gave back the $need2 huge pages reserved for the cluster in \"$TEST_DIR/hp2\", which no longer runs.*done" "$out"
+assert_eq "all of both clusters' pages are back ($need2 and $need3)" "$before 0 0" \
+	"$(</proc/sys/vm/nr_hugepages) $(pgcluster_huge_pages_reserved "$TEST_DIR/hp2") $(pgcluster_huge_pages_reserved "$TEST_DIR/hp3")"
