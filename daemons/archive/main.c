@@ -2,6 +2,7 @@
  * archive.c and store.c. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -71,7 +72,21 @@ int main(int argc, char **argv)
     }
     if (gethostname(host, sizeof(host)) != 0)
         snprintf(host, sizeof(host), "localhost");
-    snprintf(name, sizeof(name), "%s", og_config_str(cfg, "archive", "name", host));
+    /* The name is stored with each batch (og.batch.archive): cut, it could end inside a
+     * character, and every batch would then fail in the database for ever. */
+    const char *named = og_config_str(cfg, "archive", "name", host);
+    if (!*named || strlen(named) >= sizeof(name)) {
+        og_err("[archive] name: %zu bytes; give 1 to %zu", strlen(named), sizeof(name) - 1);
+        goto out;
+    }
+    for (const char *ch = named; *ch; ch++)
+        if ((unsigned char)*ch < 0x20 || *ch == 0x7f) {
+            og_err("[archive] name: a control character (byte 0x%02x); the name is shown to "
+                   "auditors",
+                   (unsigned char)*ch);
+            goto out;
+        }
+    snprintf(name, sizeof(name), "%s", named);
     o.batch_max = (size_t)batch_max;
     o.batch_wait = wait_ms * 1000;
     o.name = name;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util.h"
 
 struct entry {
     char *section;
@@ -29,7 +30,8 @@ struct load {
     bool continues; /* the line last read continues the value of that key */
     char *err;
     size_t errlen;
-    int error; /* 0, or -errno once err is filled */
+    int error;      /* 0, or -errno once err is filled */
+    int error_line; /* the line err names */
 };
 
 /* libinih's reader: fgets, following each line as libinih (r55, multi-line values on)
@@ -77,6 +79,15 @@ static int on_entry(void *user, const char *section, const char *key, const char
     if (l->error)
         return 0;
     l->after_key = true;
+    /* Values reach the logs and the database (archive's name is stored with each batch). */
+    if (!og_utf8_valid((const uint8_t *)value, strlen(value)) ||
+        !og_utf8_valid((const uint8_t *)key, strlen(key)) ||
+        !og_utf8_valid((const uint8_t *)section, strlen(section))) {
+        snprintf(l->err, l->errlen, "\"%s\" line %d is not valid UTF-8", l->path, l->line);
+        l->error = -EINVAL;
+        l->error_line = l->line;
+        return 0;
+    }
     /* An indented line continues the value above (as the shipped onegrid.conf says), joined
      * with a space: libinih hands it over as the same key again, which must add to the
      * value, not replace it. */
@@ -100,6 +111,7 @@ static int on_entry(void *user, const char *section, const char *key, const char
             snprintf(l->err, l->errlen, "\"%s\" line %d: [%s] %s is set twice", l->path, l->line,
                      section, key);
             l->error = -EINVAL;
+            l->error_line = l->line;
             return 0;
         }
     if (!(e = calloc(1, sizeof(*e))))
@@ -163,6 +175,17 @@ struct og_config *og_config_load(const char *path, char *err, size_t errlen)
     rc = ini_parse_stream(read_line, &l, on_entry, &l);
     if (ferror(l.f)) {
         snprintf(err, errlen, "could not read config file \"%s\": %s", path, strerror(errno));
+        goto fail;
+    }
+    /* libinih reads on past a line it cannot parse (rc: the first line it failed, ours
+     * included, since on_entry returning 0 counts as one), so a later line's error (a key set
+     * twice, because the lines after a broken [section] header still belong to the section before)
+     * must not hide it. */
+    if (rc > 0 && (!l.error || (l.error_line && rc < l.error_line))) {
+        snprintf(err, errlen,
+                 "syntax error in \"%s\" at line %d: not a [section] header, a key = value, "
+                 "a comment or an indented continuation",
+                 path, rc);
         goto fail;
     }
     if (l.error)

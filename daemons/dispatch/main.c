@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -81,6 +82,14 @@ int main(int argc, char **argv)
     if (!listen || !archive || !o.shard || !o.conninfo) {
         og_err("[dispatch] listen, archive, shard and conninfo (or [database] conninfo) are "
                "required");
+        goto out;
+    }
+    /* A shard is a prefix of the unified area codes (digits): anything else would start,
+     * take an epoch and refuse every report as outside it, blaming the publishers. */
+    if (!*o.shard || strlen(o.shard) > 15 || strspn(o.shard, "0123456789") != strlen(o.shard)) {
+        og_err("[dispatch] shard: \"%s\" is not a unified area code prefix (1 to 15 digits: "
+               "6502 for a city, 650204 for a district)",
+               o.shard);
         goto out;
     }
     if (og_metrics_server_config(cfg, "dispatch", !og_check_config, &metrics, err, sizeof(err)) <

@@ -82,6 +82,23 @@ bad "a port out of range" intake "s|^listen = ipc://$TEST_DIR/intake.sock|listen
 bad "a mistyped ipc:// directory" intake "s|^dispatch = .*|dispatch = ipc://$TEST_DIR/no-such-dir/dispatch.sock|" \
 	"\[intake\] dispatch: \"ipc://$TEST_DIR/no-such-dir/dispatch.sock\": directory \"$TEST_DIR/no-such-dir\": No such file or directory"
 bad "an unknown key" intake 's/^max_event_bytes = /max_event_byte = /' '\[intake\] max_event_byte: unknown setting'
+# A shard that is no area-code prefix would start and refuse every report as outside it,
+# as the publisher's fault.
+bad "a shard that is not an area code prefix" dispatch 's/^shard = .*/shard = 6502%s%n/' \
+	'\[dispatch\] shard: "6502%s%n" is not a unified area code prefix \(1 to 15 digits'
+# archive's name is stored with each batch: one that would be cut (inside a character) or
+# is not UTF-8 would make every batch fail in the database, for ever.
+long_name=$(printf 'é%.0s' {1..70})
+bad "an archive name longer than the record keeps" archive "s/^\[archive\]$/[archive]\nname = $long_name/" \
+	'\[archive\] name: 140 bytes; give 1 to 127'
+bad "an archive name with a control character" archive "s/^\[archive\]$/[archive]\nname = a$(printf '\033')[31mb/" \
+	'\[archive\] name: a control character \(byte 0x1b\)'
+bad "a value that is not UTF-8" archive "s/^\[archive\]$/[archive]\nname = caf$(printf '\xe9')/" \
+	'line [0-9]+ is not valid UTF-8'
+# A section header without its "]": the lines after it belong to the section before, so a
+# key set there again is only the symptom. The error names the header.
+bad "a section header without its ]" archive 's/^\[archive\]$/[archive/' \
+	'syntax error in ".*" at line [0-9]+: not a \[section\] header'
 # A refused event travels to dispatch whole and with its raw bytes: both together must fit
 # a link's frame (4 MiB), or the refusal would cut the link and be resent for ever.
 bad "events too large for the link when refused" intake 's/^max_event_bytes = .*/max_event_bytes = 4194304/' \

@@ -236,6 +236,15 @@ static void test_syntax_error(void **state)
     assert_null(cfg);
     assert_non_null(strstr(err, "line 2"));
 
+    /* The lines after a header without its "]" still belong to the section before: a key
+     * set there again is a later symptom. The error names the broken header's line. */
+    path = write_file("header.ini", "[dispatch]\nlisten = a\n[archive\nlisten = b\n");
+    cfg = og_config_load(path, err, sizeof(err));
+    assert_null(cfg);
+    assert_non_null(strstr(err, "syntax error"));
+    assert_non_null(strstr(err, "line 3"));
+    assert_null(strstr(err, "set twice"));
+
     /* An empty file is a valid, empty configuration. */
     cfg = og_config_load(write_file("empty.ini", ""), err, sizeof(err));
     assert_non_null(cfg);
@@ -264,6 +273,23 @@ static void test_repeated_key(void **state)
     assert_non_null(cfg);
     assert_string_equal(og_config_get(cfg, "intake", "conninfo"), "a");
     assert_string_equal(og_config_get(cfg, "archive", "conninfo"), "b");
+    og_config_destroy(&cfg);
+}
+
+/* Values reach the logs and the database (archive's name is stored with each batch): a
+ * line that is not UTF-8 is refused by its number, in a comment too. */
+static void test_not_utf8(void **state)
+{
+    char err[256] = "";
+    struct og_config *cfg = og_config_load(
+        write_file("latin1.ini", "[archive]\nbatch_max = 5\nname = caf\xe9\n"), err, sizeof(err));
+    assert_null(cfg);
+    assert_non_null(strstr(err, "line 3 is not valid UTF-8"));
+
+    cfg =
+        og_config_load(write_file("utf8.ini", "[archive]\nname = 克拉玛依 é\n"), err, sizeof(err));
+    assert_non_null(cfg);
+    assert_string_equal(og_config_get(cfg, "archive", "name"), "克拉玛依 é");
     og_config_destroy(&cfg);
 }
 
@@ -368,8 +394,9 @@ static void test_check_sections(void **state)
     assert_non_null(cfg);
     assert_int_equal(og_config_check_sections(cfg, known, err, sizeof(err)), 0);
     og_config_destroy(&cfg);
-    cfg = og_config_load(write_file("typo.ini", "[intake]\nlisten = ipc:///x\n[dispach]\nshard = 1\n"),
-                         err, sizeof(err));
+    cfg = og_config_load(
+        write_file("typo.ini", "[intake]\nlisten = ipc:///x\n[dispach]\nshard = 1\n"), err,
+        sizeof(err));
     assert_non_null(cfg);
     assert_int_equal(og_config_check_sections(cfg, known, err, sizeof(err)), -ENOENT);
     assert_string_equal(err, "[dispach]: unknown section (known: [database] [intake] [dispatch] "
@@ -380,12 +407,18 @@ static void test_check_sections(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),          cmocka_unit_test(test_str),
-        cmocka_unit_test(test_int),          cmocka_unit_test(test_check_keys),
-        cmocka_unit_test(test_syntax_error), cmocka_unit_test(test_repeated_key),
-        cmocka_unit_test(test_long_value),   cmocka_unit_test(test_continued_value),
-        cmocka_unit_test(test_unreadable),   cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_get),
+        cmocka_unit_test(test_str),
+        cmocka_unit_test(test_int),
+        cmocka_unit_test(test_check_keys),
+        cmocka_unit_test(test_syntax_error),
+        cmocka_unit_test(test_repeated_key),
+        cmocka_unit_test(test_long_value),
+        cmocka_unit_test(test_continued_value),
+        cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_check_sections),
+        cmocka_unit_test(test_not_utf8),
     };
     return cmocka_run_group_tests(tests, setup_dir, remove_dir);
 }
