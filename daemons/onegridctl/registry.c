@@ -468,6 +468,7 @@ static int ring(json_object *geom, struct sb *out, char *err, size_t errlen)
 
     if (!json_object_is_type(geom, json_type_object) ||
         !json_object_object_get_ex(geom, "type", &type) ||
+        !json_object_is_type(type, json_type_string) ||
         !json_object_object_get_ex(geom, "coordinates", &coords) ||
         !json_object_is_type(coords, json_type_array)) {
         snprintf(err, errlen, "no geometry with a type and coordinates");
@@ -600,6 +601,7 @@ static int load_geojson(PGconn *c, const struct table *t, const char *path, long
         return -1;
     if (!json_object_is_type(root, json_type_object) ||
         !json_object_object_get_ex(root, "type", &type) ||
+        !json_object_is_type(type, json_type_string) ||
         strcmp(json_object_get_string(type), "FeatureCollection") != 0 ||
         !json_object_object_get_ex(root, "features", &features) ||
         !json_object_is_type(features, json_type_array)) {

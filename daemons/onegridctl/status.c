@@ -272,8 +272,10 @@ static void ask(struct daemon_status *d, int timeout_ms)
 static const char *health_str(const struct daemon_status *d, const char *key)
 {
     json_object *v;
-    return d->health && json_object_object_get_ex(d->health, key, &v) ? json_object_get_string(v)
-                                                                      : "";
+    const char *s = d->health && json_object_object_get_ex(d->health, key, &v)
+                        ? json_object_get_string(v)
+                        : NULL;
+    return s ? s : ""; /* a JSON null gives NULL */
 }
 
 static int64_t health_int(const struct daemon_status *d, const char *key)

@@ -239,4 +239,31 @@ rc=0
 assert_match "intake degraded: no credit from dispatch" \
 	"intake +degraded.*no credit from dispatch" "$(tr '\n' ' ' <"$TEST_DIR/status3.txt")"
 
+# Another program on a daemon's metrics port, whose /health has JSON nulls where strings
+# belong: status says what it read, and does not crash (review: SIGSEGV in --json).
+cat >"$TEST_DIR/fake_health.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (b'{"daemon":"intake","version":null,"last_error":null,"last_error_time":1}'
+                if self.path == "/health" else b"onegrid_database_up 1\n")
+        self.send_response(200); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_port, flush=True)
+s.serve_forever()
+PY
+coproc FAKE { exec python3 "$TEST_DIR/fake_health.py"; }
+on_exit "kill $FAKE_PID 2>/dev/null || true"
+read -r fake_port <&"${FAKE[0]}"
+printf '[intake]\nmetrics_listen = 127.0.0.1:%s\n' "$fake_port" >"$TEST_DIR/fake.conf"
+for mode in --json ""; do
+	rc=0
+	# shellcheck disable=SC2086 # no mode: the text report
+	"$ONEGRID_BIN/onegridctl" status --config "$TEST_DIR/fake.conf" $mode >"$TEST_DIR/fake.out" 2>&1 || rc=$?
+	assert_eq "status ${mode:-(text)} of a /health with nulls: an answer, not a crash ($(head -c 300 "$TEST_DIR/fake.out"))" \
+		t "$( ((rc < 3)) && echo t)"
+done
+assert_match "and the nulls read as nothing" "version , pid 0.*last error 1970-01-01T00:00:01Z: " "$(tr "\n" " " <"$TEST_DIR/fake.out")"
+
 echo "# passed: $_tl_passed checks"
