@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
+#include "util.h"
 
 /* Working time: China has one time zone and no daylight saving, so local time is UTC+8
  * throughout; a working day runs from 09:00 to 17:00 local time (8 working hours). */
@@ -77,6 +78,14 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
+/* No deadline beyond the last second a timestamp may hold (year 9999): archive refuses a
+ * decision that names one, so it would be sent again for ever. The registry bounds a time
+ * limit to what the calendar counts (migration 032); this holds whatever it says. */
+static int64_t bounded(int64_t t)
+{
+    return t > OG_TIME_MAX ? OG_TIME_MAX : t;
+}
+
 int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int limit,
                              const char *unit)
 {
@@ -85,15 +94,15 @@ int64_t og_calendar_deadline(const struct og_calendar *cal, int64_t start, int l
     if (limit <= 0)
         return start;
     if (strcmp(unit, "working_hours") != 0 && strcmp(unit, "working_days") != 0)
-        return start + (int64_t)limit * 3600; /* "hours": the clock runs day and night */
-    if (strcmp(unit, "working_days") == 0) {  /* the end of the limit-th working day after */
+        return bounded(start + (int64_t)limit * 3600); /* "hours": day and night */
+    if (strcmp(unit, "working_days") == 0) { /* the end of the limit-th working day after */
         int n = 0;
         for (int guard = 0; n < limit && guard < 3660; guard++)
             if (og_calendar_working(cal, ++day))
                 n++;
         if (n < limit) /* a calendar without working days: plain days */
-            return start + (int64_t)limit * 86400;
-        return day * 86400 + DAY_END - TZ_OFFSET;
+            return bounded(start + (int64_t)limit * 86400);
+        return bounded(day * 86400 + DAY_END - TZ_OFFSET);
     }
     /* "working_hours": only time within working days' 09:00-17:00 counts. */
     return og_calendar_add_working(cal, start, (int64_t)limit * 3600);
@@ -113,10 +122,10 @@ int64_t og_calendar_add_working(const struct og_calendar *cal, int64_t start, in
         if (from >= DAY_END)
             continue;
         if (DAY_END - from >= left)
-            return day * 86400 + from + left - TZ_OFFSET;
+            return bounded(day * 86400 + from + left - TZ_OFFSET);
         left -= DAY_END - from;
     }
-    return start + seconds; /* a calendar without working days: plain time */
+    return bounded(start + seconds); /* a calendar without working days: plain time */
 }
 
 int64_t og_calendar_working_between(const struct og_calendar *cal, int64_t from, int64_t to)

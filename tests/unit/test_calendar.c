@@ -193,11 +193,30 @@ static void test_no_working_days(void **state)
     og_calendar_destroy(&cal);
 }
 
+/* A limit the registry should never hold (migration 032 bounds it) still gives a deadline
+ * a timestamp can hold: archive refuses a decision due after the year 9999, so one would
+ * be sent again for ever and its report never answered. */
+static void test_limit_beyond_time(void **state)
+{
+    struct og_calendar *cal = og_calendar_new();
+    const char *units[] = {"hours", "working_hours", "working_days"};
+    for (size_t i = 0; i < 3; i++) {
+        int64_t d = og_calendar_deadline(cal, cst("2026-11-23T10:00"), INT32_MAX, units[i]);
+        assert_true(d > cst("2026-11-23T10:00"));
+        assert_true(d <= OG_TIME_MAX);
+    }
+    assert_int_equal(og_calendar_add_working(cal, OG_TIME_MAX - 10, 3600), OG_TIME_MAX);
+    og_calendar_destroy(&cal);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_working_days),    cmocka_unit_test(test_deadlines),
-        cmocka_unit_test(test_working_time),    cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_working_days),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_limit_beyond_time),
+        cmocka_unit_test(test_working_time),
+        cmocka_unit_test(test_resume),
         cmocka_unit_test(test_no_working_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
