@@ -36,7 +36,9 @@ static int refuse(Onegrid__V1__Decision *d, Onegrid__V1__Reason reason, const ch
 
 static int refuse(Onegrid__V1__Decision *d, Onegrid__V1__Reason reason, const char *fmt, ...)
 {
-    char text[256];
+    /* As long as archive stores and answers: a subject of 64 four-byte characters quoted
+     * in it left no room for the rest of the text in 256 bytes (review). */
+    char text[OG_REFUSAL_TEXT_MAX + 1];
     va_list ap;
     Onegrid__V1__Nack *n = malloc(sizeof(*n));
     if (!n)

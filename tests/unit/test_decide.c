@@ -15,6 +15,7 @@
 
 #include "dispatch.h"
 #include "util.h"
+#include "validate.h"
 #include "wire.h"
 
 #define R(x)    ONEGRID__V1__REASON__REASON_##x
@@ -474,21 +475,32 @@ static void test_authorisation_extension(void **state)
 }
 
 /* A refusal quoting a long value is cut on a character boundary: PostgreSQL refuses a
- * text cut inside a UTF-8 character, and the real reason was lost. */
+ * text cut inside a UTF-8 character, and the real reason was lost. The longest subject
+ * intake lets through (64 characters of 4 bytes) leaves the whole text: it used to be cut
+ * at 255 bytes, inside the quoted subject, losing the reason's explanation (review). */
 static void test_refusal_text_stays_utf8(void **state)
 {
     struct fixture *fx = *state;
     struct ex x;
-    char subject[100 * 3 + 1] = "";
+    char subject[400 * 3 + 1] = "";
 
-    for (int i = 0; i < 100; i++)
-        strcat(subject, "\xe7\xbd\x91"); /* 网, 3 bytes: 10 + 3k never ends at 255 */
+    for (int i = 0; i < 64; i++)
+        strcat(subject, "\xf0\x9f\x98\x80"); /* U+1F600, 4 bytes */
     ex_report(&x);
     x.e.subject = subject;
     Onegrid__V1__Decision *d = decide(fx, &x);
     assert_int_equal(d->kind, KIND(REJECT));
-    assert_true(strlen(d->rejection->text) <= 255);
-    assert_true(strlen(d->rejection->text) > 200);
+    assert_non_null(strstr(d->rejection->text, subject));
+    assert_non_null(strstr(d->rejection->text, "zongzhi"));
+    decision_free(d);
+
+    subject[0] = '\0';
+    for (int i = 0; i < 400; i++)
+        strcat(subject, "\xe7\xbd\x91"); /* 网, 3 bytes: 10 + 3k never ends at 1024 */
+    d = decide(fx, &x);
+    assert_int_equal(d->kind, KIND(REJECT));
+    assert_true(strlen(d->rejection->text) <= OG_REFUSAL_TEXT_MAX);
+    assert_true(strlen(d->rejection->text) > 1000);
     assert_true(og_utf8_valid((const uint8_t *)d->rejection->text, strlen(d->rejection->text)));
     decision_free(d);
 }
