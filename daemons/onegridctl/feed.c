@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +124,8 @@ int og_cmd_feed(int argc, char **argv)
             unit = optarg;
             break;
         case 'a':
-            after = strtoll(optarg, NULL, 10);
+            if (og_cli_integer("feed", "--after", optarg, 0, INT64_MAX, &after) < 0)
+                return OG_EXIT_USAGE;
             break;
         case 'f':
             follow = true;

@@ -1,8 +1,27 @@
 /* onegridctl: subcommand dispatch. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "onegridctl.h"
+
+int og_cli_integer(const char *cmd, const char *opt, const char *arg, long long min, long long max,
+                   long long *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || v < min || v > max) {
+        fprintf(stderr, "onegridctl %s: %s: \"%s\" is not an integer in %lld..%lld\n", cmd, opt,
+                arg, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
 
 static void usage(FILE *out)
 {

@@ -23,6 +23,12 @@
 #define OG_EXIT_UNANSWERED 4 /* publish: some events got no answer in time */
 #define OG_EXIT_NO_SPACE   5 /* publish: the outbox's file system stayed full too long */
 
+/* main.c */
+/* The whole of arg as an integer in [min, max], for option opt of subcommand cmd: 0, or
+ * -1 with why printed ("onegridctl feed: --after: \"abc\" is not an integer in 0..N"). */
+int og_cli_integer(const char *cmd, const char *opt, const char *arg, long long min, long long max,
+                   long long *out);
+
 /* migrate.c */
 int og_cmd_migrate(int argc, char **argv);
 

@@ -394,14 +394,27 @@ int og_cmd_publish(int argc, char **argv)
             endpoint = optarg;
             break;
         case 'w':
-            po.window = (unsigned)strtoul(optarg, NULL, 10);
-            break;
         case 't':
-            timeout_s = strtol(optarg, NULL, 10);
+        case 'W': {
+            long long v;
+            if (og_cli_integer("publish",
+                               c == 'w'   ? "--window"
+                               : c == 't' ? "--timeout"
+                                          : "--wait-space",
+                               optarg, c == 'W' ? 0 : 1, c == 'w' ? 1000000 : 86400 * 365,
+                               &v) < 0) {
+                if (run.results)
+                    fclose(run.results);
+                return OG_EXIT_USAGE;
+            }
+            if (c == 'w')
+                po.window = (unsigned)v;
+            else if (c == 't')
+                timeout_s = (long)v;
+            else
+                wait_space_s = (long)v;
             break;
-        case 'W':
-            wait_space_s = strtol(optarg, NULL, 10);
-            break;
+        }
         case 'r':
             run.results = fopen(optarg, "w");
             if (!run.results) {

@@ -92,6 +92,18 @@ printf '{"id":"ret-1","source":"zongzhi","type":"status","time":"%s","status":{"
 out=$("$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$UNIT" --after "$SEEN")
 assert_eq "catching up after being offline: f-4, f-5 assigned, f-5 withdrawn" "assigned assigned withdrawn" \
 	"$(grep -o '"kind" : "[a-z]*"' <<<"$out" | cut -d'"' -f4 | tr '\n' ' ' | sed 's/ $//')"
+# A position that is not a number is refused, not read as 0 (the whole feed again) or
+# as the digits before the typo.
+for bad in abc 1x 99999999999999999999 -1; do
+	rc=0
+	out=$("$ONEGRID_BIN/onegridctl" feed --db "$FEED" --unit "$UNIT" --after "$bad" 2>&1) || rc=$?
+	assert_eq "--after $bad: refused (2), nothing printed ($out)" "2 1" "$rc $(wc -l <<<"$out")"
+	assert_match "--after $bad: says why" "onegridctl feed: --after: \"$bad\" is not an integer in 0\.\." "$out"
+done
+rc=0
+out=$("$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --window abc "$TEST_DIR/ret.jsonl" 2>&1) || rc=$?
+assert_eq "publish --window abc: refused (2) ($out)" 2 "$rc"
+assert_match "and says why" 'onegridctl publish: --window: "abc" is not an integer in 1\.\.' "$out"
 NEW_UNIT=$(sql "$TEST_DB" "SELECT unit_code FROM og.case WHERE case_id = '$C5'")
 sql "$TEST_DB" "SELECT og.feed_grant('unit_other', '$NEW_UNIT')" >/dev/null
 assert_match "the unit it went to has it in its feed" "\"case_id\" : \"$C5\"" \
