@@ -97,6 +97,49 @@ static int print_after(PGconn *c, const char *unit, long long *after)
     }
 }
 
+/* Sleeps ms milliseconds, or less when a signal ends it. */
+static void pause_ms(long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    select(0, NULL, NULL, NULL, &tv);
+}
+
+/* Connects again after *c was lost, after 1, 2, 4 ... 30 s, saying so, until it connects,
+ * may still read unit and listens: 1 with *c the new connection; 0 when interrupted; -1
+ * when the login may no longer read the unit (as at start: exit status 1). */
+static int reconnect(PGconn **c, const char *conninfo, const char *unit)
+{
+    char err[1024];
+    long wait_ms = 1000;
+
+    snprintf(err, sizeof(err), "%s", PQerrorMessage(*c));
+    err[strcspn(err, "\n")] = '\0';
+    fprintf(stderr, "onegridctl feed: the connection was lost (%s); connecting again\n", err);
+    PQfinish(*c);
+    *c = NULL;
+    while (!stop) {
+        pause_ms(wait_ms);
+        if (stop)
+            break;
+        int may = -1;
+        if ((*c = og_db_connect(conninfo, "onegridctl feed", err, sizeof(err))) &&
+            (may = may_read(*c, unit, err, sizeof(err))) == 1 &&
+            og_db_exec(*c, "LISTEN onegrid_assignment", err, sizeof(err)) == 0) {
+            fprintf(stderr, "onegridctl feed: connected again\n");
+            return 1;
+        }
+        PQfinish(*c);
+        *c = NULL;
+        if (may == 0) {
+            fprintf(stderr, "onegridctl feed: %s\n", err);
+            return -1;
+        }
+        wait_ms = wait_ms < 15000 ? wait_ms * 2 : 30000;
+        fprintf(stderr, "onegridctl feed: %s; trying again in %ld s\n", err, wait_ms / 1000);
+    }
+    return 0;
+}
+
 int og_cmd_feed(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -106,7 +149,8 @@ int og_cmd_feed(int argc, char **argv)
     static const char usage[] =
         "usage: onegridctl feed --db CONNINFO --unit UNIT [--after SEQ] [--follow]\n"
         "  prints UNIT's assignments after sequence number SEQ (default 0) as JSON Lines;\n"
-        "  --follow keeps waiting for new ones until interrupted\n";
+        "  --follow keeps waiting for new ones until interrupted, connecting again when\n"
+        "  the connection is lost\n";
     const char *conninfo = NULL, *unit = NULL;
     long long after = 0;
     bool follow = false;
@@ -169,12 +213,23 @@ int og_cmd_feed(int argc, char **argv)
         FD_SET(sock, &fds);
         if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 && errno != EINTR)
             break;
-        if (!PQconsumeInput(c)) {
+        if (PQconsumeInput(c)) {
+            while ((n = PQnotifies(c)))
+                PQfreemem(n);
+            if (print_after(c, unit, &after) >= 0)
+                continue;
+        }
+        /* A lost connection (the server restarted, the network broke) is taken up again
+         * where it left off: what follows the last seq printed, nothing missed or twice. */
+        if (PQstatus(c) != CONNECTION_BAD) {
             fprintf(stderr, "onegridctl feed: %s", PQerrorMessage(c));
             goto out;
         }
-        while ((n = PQnotifies(c)))
-            PQfreemem(n);
+        int again = reconnect(&c, conninfo, unit);
+        if (again < 0)
+            goto out;
+        if (again == 0)
+            break; /* interrupted while connecting */
         if (print_after(c, unit, &after) < 0)
             goto out;
     }
