@@ -243,6 +243,26 @@ static int check_str(struct og_verdict *v, const char *name, const char *s, size
     return 0;
 }
 
+/* A title: 1..128 characters, not white space alone (spaces, tabs, line breaks, U+00A0,
+ * U+3000), which would say nothing on a work list. */
+static int check_title(struct og_verdict *v, const char *name, const char *s)
+{
+    if (check_str(v, name, s, 1, 128))
+        return -EINVAL;
+    for (const char *c = s; *c;) {
+        if (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r' || *c == '\v' || *c == '\f')
+            c++;
+        else if (strncmp(c, "\xc2\xa0", 2) == 0)
+            c += 2;
+        else if (strncmp(c, "\xe3\x80\x80", 3) == 0)
+            c += 3;
+        else
+            return 0;
+    }
+    return refuse(v, ONEGRID__V1__REASON__REASON_MISSING_FIELD, "%s: required (white space only)",
+                  name);
+}
+
 static int check_enum_set(struct og_verdict *v, const char *name, int value)
 {
     if (value == 0)
@@ -337,7 +357,7 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e,
         const Onegrid__V1__NewReport *r = e->report;
         if (check_str(v, "subject", e->subject, 1, 64) ||
             check_str(v, "report.category", r->category, 1, 64) ||
-            check_str(v, "report.title", r->title, 1, 128) ||
+            check_title(v, "report.title", r->title) ||
             check_str(v, "report.description", r->description, 0, 4096) ||
             check_enum_set(v, "report.channel", r->channel))
             return -EINVAL;
@@ -406,7 +426,7 @@ static int check_payload(struct og_verdict *v, const Onegrid__V1__Envelope *e,
         return check_str(v, "subject", e->subject, 1, 64) ||
                        check_str(v, "sensor_alert.category", a->category, 1, 64) ||
                        check_id(v, "sensor_alert.sensor_id", a->sensor_id) ||
-                       check_str(v, "sensor_alert.title", a->title, 1, 128) ||
+                       check_title(v, "sensor_alert.title", a->title) ||
                        check_enum_set(v, "sensor_alert.urgency", a->urgency) ||
                        check_enum_set(v, "sensor_alert.severity", a->severity) ||
                        check_enum_set(v, "sensor_alert.certainty", a->certainty) ||
@@ -464,7 +484,8 @@ Onegrid__V1__Envelope *og_validate_envelope(const uint8_t *buf, size_t len,
         return NULL;
     }
     if (len == 0) {
-        refuse(v, ONEGRID__V1__REASON__REASON_UNDECODABLE, "empty frame");
+        refuse(v, ONEGRID__V1__REASON__REASON_UNDECODABLE,
+               "empty event: no Envelope in the Submit");
         return NULL;
     }
     if (og_validate_wire(&onegrid__v1__envelope__descriptor, buf, len, v))

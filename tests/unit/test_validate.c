@@ -173,7 +173,7 @@ static void test_undecodable(void **state)
         size_t len;
         const char *needle;
     } cases[] = {
-        {"empty frame", "", 0, "empty"},
+        {"empty event", "", 0, "empty event: no Envelope in the Submit"},
         {"garbage: unterminated varint tag", "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", 11,
          "tag"},
         {"field number 0", "\x00\x01", 2, "tag"},
@@ -360,6 +360,12 @@ static void test_missing_field(void **state)
     ex_report(&x);
     x.report.title = (char *)"";
     expect_ex("empty report.title", &x, R(MISSING_FIELD), "report.title");
+    /* White space alone says nothing on a work list (review: " " and "\n" passed). */
+    x.report.title = (char *)" \n\t\xe3\x80\x80\xc2\xa0";
+    expect_ex("white-space report.title", &x, R(MISSING_FIELD),
+              "report.title: required (white space only)");
+    x.report.title = (char *)" \xe3\x80\x80扶手 ";
+    expect_ex("a report.title with white space around it", &x, R(UNSPECIFIED), NULL);
 
     ex_report(&x);
     x.report.channel = ONEGRID__V1__CHANNEL__CHANNEL_UNSPECIFIED;
