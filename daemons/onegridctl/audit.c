@@ -686,6 +686,16 @@ static int verify_expected(struct verify *v)
         uint8_t hash[HASH];
 
         lineno++;
+        /* A line fgets could not end: longer than the buffer, or a NUL byte before its line
+         * break (/dev/zero was read for ever, as empty lines). */
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr,
+                    "onegridctl audit verify: %s:%ld: longer than %zu bytes, or a NUL byte: "
+                    "not a file of heads as `audit heads` prints them\n",
+                    v->expect, lineno, sizeof(line) - 2);
+            fclose(f);
+            return -2;
+        }
         static const char header[] = "# onegrid chain heads at ";
         const char *end;
         if (!*kept_at && strncmp(line, header, sizeof(header) - 1) == 0 &&

@@ -132,6 +132,13 @@ int og_cmd_keygen(int argc, char **argv)
         fputs(usage, stderr);
         return OG_EXIT_USAGE;
     }
+    /* An empty name would write hidden ".sign.secret" files, or "" and ".pub", into the
+     * working directory. */
+    if (!*(out ? out : signing)) {
+        fprintf(stderr, "onegridctl keygen: %s: give a file name, not an empty one\n",
+                out ? "--out" : "--signing");
+        return OG_EXIT_USAGE;
+    }
     if (signing)
         return keygen_signing(signing);
     if (zmq_curve_keypair(pub, sec) != 0) {

@@ -19,6 +19,13 @@ done
 assert_eq "keygen: the secret key file is private" 600 "$(stat -c %a "$TEST_DIR/zz.key")"
 assert_match "keygen: refuses to overwrite a key" "File exists" \
 	"$("$ctl" keygen --out "$TEST_DIR/zz.key" 2>&1 || true)"
+# An empty name wrote hidden .sign.* files (or "" and ".pub") into the working directory.
+for opt in --out --signing; do
+	rc=0
+	out=$(cd "$TEST_DIR" && "$ctl" keygen "$opt" '' 2>&1) || rc=$?
+	assert_eq "keygen $opt '': refused (2), nothing written ($out)" "2 " \
+		"$rc $(cd "$TEST_DIR" && ls -A | grep -E '^(\.sign|\.pub$)' || true)"
+done
 {
 	echo "# onegrid-intake: publisher keys (onegridctl keygen), source system, name"
 	echo "$(cat "$TEST_DIR/zz.key.pub")  zongzhi  zongzhi-app-1   # 综治 grid app"

@@ -84,6 +84,12 @@ rc=0
 out=$("$CTL" audit verify --db "$AUDITOR" --public-key "$PUB" --expect-heads "$TEST_DIR/heads1.txt") || rc=$?
 assert_eq "heads kept before the third batch are still in their chains" 0 "$rc"
 assert_match "and were read" "expected heads: [0-9]+ read from" "$out"
+# Not a file of heads: a device that never ends a line is refused at once (review: it was
+# read for ever).
+rc=0
+out=$(timeout 20 "$CTL" audit verify --db "$AUDITOR" --public-key "$PUB" --expect-heads /dev/zero 2>&1) || rc=$?
+assert_eq "--expect-heads /dev/zero: refused (2), not read for ever" 2 "$rc"
+assert_match "and says why" "/dev/zero:1: longer than 1022 bytes, or a NUL byte" "$out"
 
 # Tampering, each on its own copy (daemons stopped: copies need that).
 og_stop_all "$TEST_DIR"
