@@ -307,10 +307,15 @@ static void disconnected(struct og_peers *p, int fd, const struct og_zevent *fai
         const char *addr =
             c ? c->addr : "an address intake did not see (the connection ended at once)";
         p->stats.refused++;
+        /* Once a minute per address and kind of failure: a client without CURVE must not
+         * hide, for a minute, that a publisher from the same host has the wrong server key
+         * (review). */
+        char kind[48];
+        snprintf(kind, sizeof(kind), "handshake %u %llx", failure->event,
+                 (unsigned long long)failure->value);
         if (why)
             say(p, failure->event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL ? LOG_INFO : LOG_WARNING,
-                "handshake", c ? c->addr : "?", now, "refusing a connection from %s: %s", addr,
-                why);
+                kind, c ? c->addr : "?", now, "refusing a connection from %s: %s", addr, why);
     }
     if (!c) {
         /* Gone before intake could track it: libzmq dropped it at once (a loaded intake
