@@ -346,6 +346,9 @@ static int check_phone(struct og_verdict *v, const char *s)
         if (!strchr("0123456789+- ", *c))
             return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
                           "report.contact.phone: only digits, spaces, '+' and '-' are allowed");
+    if (*s && !strpbrk(s, "0123456789")) /* "   " or "+-": no number to call */
+        return refuse(v, ONEGRID__V1__REASON__REASON_INVALID_FIELD,
+                      "report.contact.phone: no digit (leave it empty when there is no number)");
     return 0;
 }
 

@@ -486,6 +486,10 @@ static void test_invalid_field_lengths(void **state)
     ex_report(&x);
     x.contact.phone = (char *)"138-0000-0000 ext 5";
     expect_ex("phone with letters", &x, R(INVALID_FIELD), "report.contact.phone");
+    x.contact.phone = (char *)" + - ";
+    expect_ex("phone without a digit", &x, R(INVALID_FIELD), "report.contact.phone: no digit");
+    x.contact.phone = (char *)"";
+    expect_ex("no phone", &x, R(UNSPECIFIED), NULL);
 
     ex_decision(&x);
     char *many[101];
