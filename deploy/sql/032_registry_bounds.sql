@@ -57,24 +57,28 @@ BEGIN
   END IF;
 END $$;
 
+-- Written as flat chains of AND (no BETWEEN, which nests one): PostgreSQL keeps an
+-- expression as it was parsed, and a restored dump parses the printed text again, flat;
+-- audit definitions compares the two.
 ALTER TABLE og.category
   ADD CONSTRAINT category_time_limit_bound
     CHECK (time_limit <= CASE time_unit WHEN 'hours' THEN 87600 WHEN 'working_hours' THEN 16000
                                         ELSE 2000 END),
   ADD CONSTRAINT category_code_length CHECK (length(code) <= 64),
   ADD CONSTRAINT category_names
-    CHECK (length(name) BETWEEN 1 AND 200 AND name !~ '[\x01-\x1f\x7f-\x9f]'
-           AND length(major) BETWEEN 1 AND 200 AND major !~ '[\x01-\x1f\x7f-\x9f]'
-           AND length(minor) BETWEEN 1 AND 200 AND minor !~ '[\x01-\x1f\x7f-\x9f]');
+    CHECK (length(name) >= 1 AND length(name) <= 200 AND name !~ '[\x01-\x1f\x7f-\x9f]'
+           AND length(major) >= 1 AND length(major) <= 200 AND major !~ '[\x01-\x1f\x7f-\x9f]'
+           AND length(minor) >= 1 AND length(minor) <= 200 AND minor !~ '[\x01-\x1f\x7f-\x9f]');
 ALTER TABLE og.severity_limit
   ADD CONSTRAINT severity_limit_time_limit_bound
     CHECK (time_limit <= CASE time_unit WHEN 'hours' THEN 87600 WHEN 'working_hours' THEN 16000
                                         ELSE 2000 END);
 ALTER TABLE og.area
-  ADD CONSTRAINT area_name CHECK (length(name) BETWEEN 1 AND 200 AND name !~ '[\x01-\x1f\x7f-\x9f]');
+  ADD CONSTRAINT area_name
+    CHECK (length(name) >= 1 AND length(name) <= 200 AND name !~ '[\x01-\x1f\x7f-\x9f]');
 ALTER TABLE og.source_system
   ADD CONSTRAINT source_system_name
-    CHECK (length(name) BETWEEN 1 AND 200 AND name !~ '[\x01-\x1f\x7f-\x9f]');
+    CHECK (length(name) >= 1 AND length(name) <= 200 AND name !~ '[\x01-\x1f\x7f-\x9f]');
 ALTER TABLE og.handling_unit
   ADD CONSTRAINT handling_unit_name
-    CHECK (length(name) BETWEEN 1 AND 200 AND name !~ '[\x01-\x1f\x7f-\x9f]');
+    CHECK (length(name) >= 1 AND length(name) <= 200 AND name !~ '[\x01-\x1f\x7f-\x9f]');
