@@ -79,11 +79,15 @@ int main(int argc, char **argv)
         og_err("[archive] name: %zu bytes; give 1 to %zu", strlen(named), sizeof(name) - 1);
         goto out;
     }
+    /* No control character (C0, DEL, C1: U+0080 to U+009F, as migration 032 has it for
+     * the registry's names): the name is shown to auditors. */
     for (const char *ch = named; *ch; ch++)
-        if ((unsigned char)*ch < 0x20 || *ch == 0x7f) {
-            og_err("[archive] name: a control character (byte 0x%02x); the name is shown to "
+        if ((unsigned char)*ch < 0x20 || *ch == 0x7f ||
+            ((unsigned char)ch[0] == 0xc2 && (unsigned char)ch[1] >= 0x80 &&
+             (unsigned char)ch[1] <= 0x9f)) {
+            og_err("[archive] name: a control character (byte 0x%02x%s); the name is shown to "
                    "auditors",
-                   (unsigned char)*ch);
+                   (unsigned char)*ch, (unsigned char)*ch == 0xc2 ? ", U+0080 to U+009F" : "");
             goto out;
         }
     snprintf(name, sizeof(name), "%s", named);

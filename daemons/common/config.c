@@ -79,15 +79,6 @@ static int on_entry(void *user, const char *section, const char *key, const char
     if (l->error)
         return 0;
     l->after_key = true;
-    /* Values reach the logs and the database (archive's name is stored with each batch). */
-    if (!og_utf8_valid((const uint8_t *)value, strlen(value)) ||
-        !og_utf8_valid((const uint8_t *)key, strlen(key)) ||
-        !og_utf8_valid((const uint8_t *)section, strlen(section))) {
-        snprintf(l->err, l->errlen, "\"%s\" line %d is not valid UTF-8", l->path, l->line);
-        l->error = -EINVAL;
-        l->error_line = l->line;
-        return 0;
-    }
     /* An indented line continues the value above (as the shipped onegrid.conf says), joined
      * with a space: libinih hands it over as the same key again, which must add to the
      * value, not replace it. */
@@ -125,13 +116,22 @@ static int on_entry(void *user, const char *section, const char *key, const char
 
 /* libinih as packaged reads at most INI_MAX_LINE (200) bytes of a line and parses the
  * rest as a new line, silently; and it ends a line at a NUL byte. Refuse such lines
- * instead of misreading them. */
+ * instead of misreading them. And the file is UTF-8, comments too: values reach the logs
+ * and the database (archive's name is stored with each batch). */
 static int check_lines(FILE *f, const char *path, char *err, size_t errlen)
 {
     int c, line = 1;
     long len = 0;
-    while ((c = getc(f)) != EOF) {
-        if (c == '\n') {
+    uint8_t text[INI_MAX_LINE];
+    for (;;) {
+        c = getc(f);
+        if (c == '\n' || c == EOF) {
+            if (!og_utf8_valid(text, (size_t)len)) {
+                snprintf(err, errlen, "\"%s\" line %d is not valid UTF-8", path, line);
+                return -EINVAL;
+            }
+            if (c == EOF)
+                break;
             line++, len = 0;
             continue;
         }
@@ -139,6 +139,7 @@ static int check_lines(FILE *f, const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "\"%s\" line %d contains a NUL byte", path, line);
             return -EINVAL;
         }
+        text[len] = (uint8_t)c;
         if (++len >= INI_MAX_LINE - 1) {
             snprintf(err, errlen,
                      "\"%s\" line %d is longer than %d characters, which the configuration "

@@ -80,7 +80,8 @@ static int print_after(PGconn *c, const char *unit, long long *after)
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             char err[1024];
             og_db_error(c, r, err, sizeof(err));
-            fprintf(stderr, "onegridctl feed: %s\n", err);
+            if (PQstatus(c) != CONNECTION_BAD) /* a lost connection: reconnect says so */
+                fprintf(stderr, "onegridctl feed: %s\n", err);
             PQclear(r);
             return -1;
         }
@@ -104,6 +105,25 @@ static void pause_ms(long ms)
     select(0, NULL, NULL, NULL, &tv);
 }
 
+/* s on one line: libpq's messages go on after a line break ("...\n\tIs the server
+ * running ..."). */
+static char *one_line(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r == '\n' || *r == '\t' || *r == '\r') {
+            if (w > s && w[-1] != ' ')
+                *w++ = ' ';
+        } else {
+            *w++ = *r;
+        }
+    }
+    while (w > s && w[-1] == ' ')
+        w--;
+    *w = '\0';
+    return s;
+}
+
 /* Connects again after *c was lost, after 1, 2, 4 ... 30 s, saying so, until it connects,
  * may still read unit and listens: 1 with *c the new connection; 0 when interrupted; -1
  * when the login may no longer read the unit (as at start: exit status 1). */
@@ -113,8 +133,8 @@ static int reconnect(PGconn **c, const char *conninfo, const char *unit)
     long wait_ms = 1000;
 
     snprintf(err, sizeof(err), "%s", PQerrorMessage(*c));
-    err[strcspn(err, "\n")] = '\0';
-    fprintf(stderr, "onegridctl feed: the connection was lost (%s); connecting again\n", err);
+    fprintf(stderr, "onegridctl feed: the connection was lost (%s); connecting again\n",
+            one_line(err));
     PQfinish(*c);
     *c = NULL;
     while (!stop) {
@@ -135,7 +155,8 @@ static int reconnect(PGconn **c, const char *conninfo, const char *unit)
             return -1;
         }
         wait_ms = wait_ms < 15000 ? wait_ms * 2 : 30000;
-        fprintf(stderr, "onegridctl feed: %s; trying again in %ld s\n", err, wait_ms / 1000);
+        fprintf(stderr, "onegridctl feed: %s; trying again in %ld s\n", one_line(err),
+                wait_ms / 1000);
     }
     return 0;
 }
@@ -202,8 +223,11 @@ int og_cmd_feed(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    if (print_after(c, unit, &after) < 0)
+    if (print_after(c, unit, &after) < 0) {
+        if (PQstatus(c) == CONNECTION_BAD)
+            fprintf(stderr, "onegridctl feed: %s", PQerrorMessage(c));
         goto out;
+    }
     while (follow && !stop) {
         fd_set fds;
         struct timeval tv = {5, 0}; /* also poll now and then: a lost notification costs 5 s */
@@ -213,26 +237,29 @@ int og_cmd_feed(int argc, char **argv)
         FD_SET(sock, &fds);
         if (select(sock + 1, &fds, NULL, NULL, &tv) < 0 && errno != EINTR)
             break;
-        if (PQconsumeInput(c)) {
+        bool ok = PQconsumeInput(c);
+        if (ok) {
             while ((n = PQnotifies(c)))
                 PQfreemem(n);
-            if (print_after(c, unit, &after) >= 0)
-                continue;
+            ok = print_after(c, unit, &after) >= 0;
+        } else if (PQstatus(c) != CONNECTION_BAD) {
+            fprintf(stderr, "onegridctl feed: %s", PQerrorMessage(c));
         }
         /* A lost connection (the server restarted, the network broke) is taken up again
-         * where it left off: what follows the last seq printed, nothing missed or twice. */
-        if (PQstatus(c) != CONNECTION_BAD) {
-            fprintf(stderr, "onegridctl feed: %s", PQerrorMessage(c));
-            goto out;
+         * where it left off: what follows the last seq printed, nothing missed or twice;
+         * lost again before that was read, again. Any other failure ends it (said). */
+        while (!ok) {
+            if (PQstatus(c) != CONNECTION_BAD)
+                goto out;
+            int again = reconnect(&c, conninfo, unit);
+            if (again < 0)
+                goto out;
+            if (again == 0)
+                goto done; /* interrupted while connecting */
+            ok = print_after(c, unit, &after) >= 0;
         }
-        int again = reconnect(&c, conninfo, unit);
-        if (again < 0)
-            goto out;
-        if (again == 0)
-            break; /* interrupted while connecting */
-        if (print_after(c, unit, &after) < 0)
-            goto out;
     }
+done:
     rc = OG_EXIT_OK;
 out:
     PQfinish(c);

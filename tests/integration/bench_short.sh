@@ -94,3 +94,34 @@ assert_match "stopping another cluster gives back the pages of the one that stop
 	"gave back the $need2 huge pages reserved for the cluster in \"$TEST_DIR/hp2\", which no longer runs.*done" "$out"
 assert_eq "all of both clusters' pages are back ($need2 and $need3)" "$before 0 0" \
 	"$(</proc/sys/vm/nr_hugepages) $(pgcluster_huge_pages_reserved "$TEST_DIR/hp2") $(pgcluster_huge_pages_reserved "$TEST_DIR/hp3")"
+
+# A caller still alive may be starting its cluster (its record comes before pg_ctl start):
+# whoever sweeps leaves its pages reserved until that caller has gone (review: a parallel
+# test's pgcluster_stop took them).
+mkdir "$TEST_DIR/hp4"
+bash -c "source '$ONEGRID_REPO/tests/lib/pgcluster.sh' && _pgc_hugepages_reserve '$TEST_DIR/hp4' 1 && echo reserved && exec sleep 600" \
+	>"$TEST_DIR/hp4.out" 2>&1 &
+starter=$!
+on_exit "kill $starter 2>/dev/null || true"
+for _ in $(seq 300); do grep -q reserved "$TEST_DIR/hp4.out" && break; sleep 0.1; done
+grep -q reserved "$TEST_DIR/hp4.out" || fail "reserve a page for a cluster about to start: $(cat "$TEST_DIR/hp4.out")"
+hp_as "$TEST_DIR/hp3" pgcluster_stop >/dev/null
+assert_eq "a sweep leaves the pages of a cluster whose caller is alive" "1 $((before + 1))" \
+	"$(pgcluster_huge_pages_reserved "$TEST_DIR/hp4") $(</proc/sys/vm/nr_hugepages)"
+kill "$starter"
+wait "$starter" 2>/dev/null || true
+hp_as "$TEST_DIR/hp3" pgcluster_stop >/dev/null
+assert_eq "and gives them back once it has gone" "0 $before" \
+	"$(pgcluster_huge_pages_reserved "$TEST_DIR/hp4") $(</proc/sys/vm/nr_hugepages)"
+
+# A record of an earlier boot is forgotten, its pages not counted off this boot's.
+mkdir "$TEST_DIR/hp5"
+bash -c "source '$ONEGRID_REPO/tests/lib/pgcluster.sh' && _pgc_hugepages_reserve '$TEST_DIR/hp5' 1" ||
+	fail "reserve a page"
+record=$(bash -c "source '$ONEGRID_REPO/tests/lib/pgcluster.sh' && _pgc_hp_record '$TEST_DIR/hp5'")
+sed -i 's/^\([0-9]* [0-9]* [0-9]*\) [^ ]* /\1 00000000-0000-0000-0000-000000000000 /' "$record"
+echo $((before + 1)) >/proc/sys/vm/nr_hugepages # as the boot's own sysctl would have it
+hp_as "$TEST_DIR/hp3" pgcluster_stop >/dev/null
+assert_eq "a record of another boot is forgotten, and what this boot reserved stays" "0 $((before + 1))" \
+	"$(pgcluster_huge_pages_reserved "$TEST_DIR/hp5") $(</proc/sys/vm/nr_hugepages)"
+echo "$before" >/proc/sys/vm/nr_hugepages

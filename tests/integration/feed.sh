@@ -94,7 +94,9 @@ SEEN=$(tail -1 "$TEST_DIR/follow.out" | grep -o '"seq" : [0-9]*' | grep -o '[0-9
 	>"$TEST_DIR/follow2.out" 2>"$TEST_DIR/follow2.err" &
 follower=$!
 on_exit "kill $follower 2>/dev/null || true"
-feed_sessions="SELECT count(*) FROM pg_stat_activity WHERE application_name = 'onegridctl feed' AND datname = current_database()"
+# Once it listens and has read (idle after its first query): not while it starts.
+feed_sessions="SELECT count(*) FROM pg_stat_activity WHERE application_name = 'onegridctl feed'
+               AND datname = current_database() AND state = 'idle' AND query LIKE 'SELECT seq%'"
 for _ in $(seq 300); do [[ $(sql "$TEST_DB" "$feed_sessions") == 1 ]] && break; sleep 0.1; done
 assert_eq "the follower ended" t "$(sql "$TEST_DB" "SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity
                                                   WHERE application_name = 'onegridctl feed' AND datname = current_database()")"

@@ -278,13 +278,19 @@ try:
 except OSError:
     pass
 PY
+# (The first may be logged already, by the clients above; the second, a new kind, must be
+# now. Each is logged with the address, or, when intake was too busy to see the
+# connection before it failed, without it.)
 python3 "$TEST_DIR/greet.py" 127.0.0.1 "$PORT" null
-og_poll 10 grep -qF "refusing a connection from 127.0.0.1: it does not use CURVE" "$log" ||
-	fail "7: intake logs a client without CURVE it saw connect, with its address"
+og_poll 10 grep -qE "refusing a connection from (127.0.0.1|an address intake did not see .*): it does not use CURVE" "$log" ||
+	fail "7: intake logs a client without CURVE"
+before=$(lines "ZMTP protocol error")
 python3 "$TEST_DIR/greet.py" 127.0.0.1 "$PORT" hello
-og_poll 10 grep -qE "refusing a connection from 127.0.0.1: ZMTP protocol error 0x[0-9a-f]+ in its handshake" "$log" ||
+og_poll 10 eval '(($(lines "ZMTP protocol error") > before))' ||
 	fail "7: intake logs another kind of handshake failure from the same address within the minute"
-pass "7: two kinds of handshake failure from one address within a minute: both logged"
+assert_match "7: two kinds of handshake failure from one address within a minute: both logged" \
+	"refusing a connection from (127.0.0.1|an address intake did not see .*): ZMTP protocol error 0x[0-9a-f]+ in its handshake" \
+	"$(grep "ZMTP protocol error" "$log" | tail -1)"
 
 kill -STOP "$(<"$TEST_DIR/dispatch.pid")"
 peak_reset

@@ -66,13 +66,16 @@ _pgc_os_user() {
 
 # Huge pages reserved for private clusters. vm.nr_hugepages is one number for the whole
 # machine, so each reservation is also written down, one file per cluster in _PGC_HP_DIR:
-# "PAGES PID START DIR", PAGES reserved for the cluster in DIR by the process PID (START:
-# its start time, field 22 of /proc/PID/stat, so a reused pid is not taken for it). They
-# live on /run, which a reboot empties as it resets vm.nr_hugepages. A caller killed with
-# SIGKILL cannot give its pages back; the next reservation does, once that cluster's
-# server has gone, and names a cluster still running whose caller has gone.
+# "PAGES PID START BOOT DIR", PAGES reserved for the cluster in DIR by the process PID
+# (START: its start time, field 22 of /proc/PID/stat, so a reused pid is not taken for it)
+# during the boot BOOT (/proc/sys/kernel/random/boot_id: a reboot resets vm.nr_hugepages,
+# and /run need not be a tmpfs that a reboot empties). A caller killed with SIGKILL cannot
+# give its pages back; the next reservation or release does, once that caller has gone
+# and its cluster's server has stopped, and names a cluster still running whose caller
+# has gone.
 _PGC_HUGEPAGES=/proc/sys/vm/nr_hugepages
 _PGC_HP_DIR=/run/onegrid-pgcluster-hugepages
+_PGC_BOOT_ID=/proc/sys/kernel/random/boot_id
 _pgc_hp_fd=
 
 # Takes and drops the lock over vm.nr_hugepages and the records: clusters starting and
@@ -128,18 +131,25 @@ _pgc_running() {
 	[[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == postgres ]]
 }
 
-# Under the lock: gives back the pages of every record whose cluster no longer runs, and
-# names those still running whose caller has gone.
+# Under the lock: forgets the records of an earlier boot (their pages went with it); gives
+# back the pages of every record whose caller has gone and whose cluster no longer runs
+# (a caller still alive may be starting its cluster); names the clusters still running
+# whose caller has gone.
 _pgc_hp_sweep() {
-	local f pages pid start dir
+	local f pages pid start boot dir now_boot
+	now_boot=$(<"$_PGC_BOOT_ID") || return 1
 	for f in "$_PGC_HP_DIR"/*; do
 		[[ -f $f && ${f##*/} =~ ^[0-9a-f]{16}$ ]] || continue
-		read -r pages pid start dir <"$f" || continue
+		read -r pages pid start boot dir <"$f" || continue
 		[[ $pages =~ ^[0-9]+$ ]] || continue
-		if ! _pgc_running "$dir"; then
+		if [[ $boot != "$now_boot" ]]; then
+			rm -f "$f"
+		elif [[ $(_pgc_proc_start "$pid" 2>/dev/null) == "$start" ]]; then
+			continue
+		elif ! _pgc_running "$dir"; then
 			_pgc_hp_adjust "-$pages" && rm -f "$f" &&
 				_pgc_err "gave back the $pages huge pages reserved for the cluster in \"$dir\", which no longer runs (its caller was killed)"
-		elif [[ $(_pgc_proc_start "$pid" 2>/dev/null) != "$start" ]]; then
+		else
 			_pgc_err "the cluster in \"$dir\" still holds $pages huge pages, and the process that started it ($pid) has gone: stop it with: source '$ONEGRID_REPO/tests/lib/pgcluster.sh' && pgcluster_stop '$dir'"
 		fi
 	done
@@ -148,13 +158,15 @@ _pgc_hp_sweep() {
 # Reserves $2 huge pages for the cluster in $1, after giving back those of clusters that
 # have gone.
 _pgc_hugepages_reserve() {
-	local dir=$1 n=$2 record start rc=0
+	# The process that calls pgcluster_start, a subshell's own (not $$, its parent's).
+	local dir=$1 n=$2 me=$BASHPID record start boot rc=0
 	record=$(_pgc_hp_record "$dir") || return 1
-	start=$(_pgc_proc_start $$) || return 1
+	start=$(_pgc_proc_start "$me") || return 1
+	boot=$(<"$_PGC_BOOT_ID") || return 1
 	_pgc_hp_lock || return 1
 	_pgc_hp_sweep
 	_pgc_hp_adjust "$n" || rc=1
-	if ((rc == 0)) && ! echo "$n $$ $start $dir" >"$record"; then
+	if ((rc == 0)) && ! echo "$n $me $start $boot $dir" >"$record"; then
 		_pgc_hp_adjust "-$n"
 		rc=1
 	fi

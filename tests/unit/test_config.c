@@ -285,6 +285,10 @@ static void test_not_utf8(void **state)
         write_file("latin1.ini", "[archive]\nbatch_max = 5\nname = caf\xe9\n"), err, sizeof(err));
     assert_null(cfg);
     assert_non_null(strstr(err, "line 3 is not valid UTF-8"));
+    cfg = og_config_load(write_file("comment.ini", "# caf\xe9\n[archive]\nbatch_max = 5\n"), err,
+                         sizeof(err));
+    assert_null(cfg);
+    assert_non_null(strstr(err, "line 1 is not valid UTF-8"));
 
     cfg =
         og_config_load(write_file("utf8.ini", "[archive]\nname = 克拉玛依 é\n"), err, sizeof(err));
