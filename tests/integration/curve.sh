@@ -24,7 +24,7 @@ for opt in --out --signing; do
 	rc=0
 	out=$(cd "$TEST_DIR" && "$ctl" keygen "$opt" '' 2>&1) || rc=$?
 	assert_eq "keygen $opt '': refused (2), nothing written ($out)" "2 " \
-		"$rc $(cd "$TEST_DIR" && ls -A | grep -E '^(\.sign|\.pub$)' || true)"
+		"$rc $(find "$TEST_DIR" -maxdepth 1 \( -name '.sign*' -o -name '.pub' \) -printf '%f ')"
 done
 {
 	echo "# onegrid-intake: publisher keys (onegridctl keygen), source system, name"
