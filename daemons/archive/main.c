@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
 
 static const char *const known_keys[] = {"metrics_listen",
                                          "metrics_allow_remote",
@@ -79,17 +80,15 @@ int main(int argc, char **argv)
         og_err("[archive] name: %zu bytes; give 1 to %zu", strlen(named), sizeof(name) - 1);
         goto out;
     }
-    /* No control character (C0, DEL, C1: U+0080 to U+009F, as migration 032 has it for
-     * the registry's names): the name is shown to auditors. */
-    for (const char *ch = named; *ch; ch++)
-        if ((unsigned char)*ch < 0x20 || *ch == 0x7f ||
-            ((unsigned char)ch[0] == 0xc2 && (unsigned char)ch[1] >= 0x80 &&
-             (unsigned char)ch[1] <= 0x9f)) {
-            og_err("[archive] name: a control character (byte 0x%02x%s); the name is shown to "
-                   "auditors",
-                   (unsigned char)*ch, (unsigned char)*ch == 0xc2 ? ", U+0080 to U+009F" : "");
-            goto out;
-        }
+    /* No control character (og_utf8_safe's: C0, DEL, C1): the name is shown to auditors. */
+    char safe[sizeof(name)];
+    if (strcmp(og_utf8_safe((const uint8_t *)named, strlen(named), safe, sizeof(safe)), named) !=
+        0) {
+        og_err("[archive] name: \"%s\" has control characters (shown as ?): the name is shown "
+               "to auditors",
+               safe);
+        goto out;
+    }
     snprintf(name, sizeof(name), "%s", named);
     o.batch_max = (size_t)batch_max;
     o.batch_wait = wait_ms * 1000;

@@ -92,9 +92,9 @@ long_name=$(printf 'é%.0s' {1..70})
 bad "an archive name longer than the record keeps" archive "s/^\[archive\]$/[archive]\nname = $long_name/" \
 	'\[archive\] name: 140 bytes; give 1 to 127'
 bad "an archive name with a control character" archive "s/^\[archive\]$/[archive]\nname = a$(printf '\033')[31mb/" \
-	'\[archive\] name: a control character \(byte 0x1b\)'
+	'\[archive\] name: "a\?\[31mb" has control characters \(shown as \?\)'
 bad "an archive name with a C1 control character" archive "s/^\[archive\]$/[archive]\nname = a$(printf '\xc2\x9b')31mb/" \
-	'\[archive\] name: a control character \(byte 0xc2, U\+0080 to U\+009F\)'
+	'\[archive\] name: "a\?31mb" has control characters \(shown as \?\)'
 bad "a comment that is not UTF-8" archive "1s/^/# caf$(printf '\xe9')\n/" '"[^"]*" line 1 is not valid UTF-8'
 bad "a value that is not UTF-8" archive "s/^\[archive\]$/[archive]\nname = caf$(printf '\xe9')/" \
 	'line [0-9]+ is not valid UTF-8'
