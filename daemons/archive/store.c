@@ -16,6 +16,22 @@
 #include "util.h"
 #include "validate.h"
 
+/* The arrays og.store_opened and og.store_moved take, in PostgreSQL's binary array format: one
+ * dimension, lower bound 1, each element its length (-1: NULL) and its bytes (jsonb: a version
+ * byte, 1, then its text). */
+enum { SET_ARGS = 9 };
+
+struct pgarray {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t n;
+    bool nulls, oom;
+};
+
+/* The most room a store keeps for a set-based call's arrays between batches (each): what an
+ * ordinary batch of 1,000 events needs, so that one is built without allocating. */
+#define OG_STORE_ARRAY_KEEP (2u << 20)
+
 struct og_store {
     char *conninfo;
     char *name;
@@ -29,6 +45,9 @@ struct og_store {
     int generation; /* the database's (og_db_generation) at the last connection */
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
     uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES];
+    /* The arrays of the last set-based call, kept for the next (up to OG_STORE_ARRAY_KEEP
+     * each): a batch's megabytes are not allocated, faulted in and given back each time. */
+    struct pgarray args[SET_ARGS];
 };
 
 static const char SQL_BEGIN_BATCH[] = "SELECT og.begin_batch($1, $2, $3)";
@@ -83,6 +102,8 @@ void og_store_destroy(struct og_store **sp)
     if (s->conn)
         PQfinish(s->conn);
     pthread_mutex_destroy(&s->cancel_mu);
+    for (int k = 0; k < SET_ARGS; k++)
+        free(s->args[k].buf);
     sodium_memzero(s->sk, sizeof(s->sk));
     free(s->conninfo);
     free(s->name);
@@ -385,6 +406,7 @@ struct og_rendered {
     char *event, *decision, *contact;
     uint8_t *ebody, *dbody;
     size_t elen, dlen;
+    size_t event_len, decision_len, contact_len; /* strlen of each JSON text (0: NULL) */
 };
 
 static char *json_text(json_object *j)
@@ -444,7 +466,16 @@ static int render(const struct og_store_item *it, struct og_rendered *r)
         rendered_clear(r);
         return -ENOMEM;
     }
+    r->event_len = strlen(r->event);
+    r->decision_len = strlen(r->decision);
+    r->contact_len = r->contact ? strlen(r->contact) : 0;
     return 0;
+}
+
+/* The bytes a set-based call carries for a rendered item: its JSON texts and bytes. */
+static size_t rendered_bytes(const struct og_rendered *r)
+{
+    return r->event_len + r->elen + r->decision_len + r->dlen + r->contact_len;
 }
 
 void og_store_item_prepare(struct og_store_item *item)
@@ -521,18 +552,6 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     return ok ? 0 : -EIO;
 }
 
-/* The arrays og.store_opened and og.store_moved take, in PostgreSQL's binary array format: one
- * dimension, lower bound 1, each element its length (-1: NULL) and its bytes (jsonb: a version
- * byte, 1, then its text). */
-enum { SET_ARGS = 9 };
-
-struct pgarray {
-    uint8_t *buf;
-    size_t len, cap;
-    uint32_t n;
-    bool nulls, oom;
-};
-
 static void arr_put(struct pgarray *a, const void *data, size_t len)
 {
     if (a->oom)
@@ -584,6 +603,33 @@ static void arr_text(struct pgarray *a, const char *s, bool jsonb)
     arr_add(a, s, s ? strlen(s) : 0, jsonb);
 }
 
+/* Empties a, keeping its room, and makes room for elements of bytes bytes in all (their
+ * lengths and version bytes included) beside the header, so that a whole batch is copied
+ * once. Without memory, the array grows as it is filled. */
+static void arr_reset(struct pgarray *a, size_t bytes)
+{
+    uint8_t *b;
+    a->len = 0;
+    a->n = 0;
+    a->nulls = a->oom = false;
+    if (bytes == 0 || bytes > SIZE_MAX - 20 || a->cap >= bytes + 20 || !(b = malloc(bytes + 20)))
+        return;
+    free(a->buf);
+    a->buf = b;
+    a->cap = bytes + 20;
+}
+
+/* After a call: a's room is kept for the next, unless a batch of unusual size made it
+ * larger than OG_STORE_ARRAY_KEEP. */
+static void arr_release(struct pgarray *a)
+{
+    if (a->cap <= OG_STORE_ARRAY_KEEP)
+        return;
+    free(a->buf);
+    a->buf = NULL;
+    a->cap = 0;
+}
+
 /* Writes the header: ndim 1, the NULL flag, the element type, n elements from 1. */
 static void arr_finish(struct pgarray *a, uint32_t oid)
 {
@@ -605,11 +651,24 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
 {
     /* Element types: text 25, bytea 17, jsonb 3802 (pg_type.h). */
     static const uint32_t oid[SET_ARGS] = {25, 25, 25, 25, 3802, 17, 3802, 17, 3802};
-    struct pgarray a[SET_ARGS] = {0};
+    struct pgarray *a = s->args;
     const char *v[SET_ARGS];
     int len[SET_ARGS], fmt[SET_ARGS];
+    size_t room[SET_ARGS] = {0};
     int rc = 0;
 
+    for (size_t j = 0; j < m; j++) {
+        const struct og_rendered *r = items[idx[j]].rendered;
+        if (!r)
+            continue;
+        room[4] += 5 + r->event_len;
+        room[5] += 4 + r->elen;
+        room[6] += 5 + r->decision_len;
+        room[7] += 4 + r->dlen;
+        room[8] += 5 + r->contact_len;
+    }
+    for (int k = 0; k < SET_ARGS; k++)
+        arr_reset(&a[k], room[k]);
     for (size_t j = 0; rc == 0 && j < m; j++) {
         const struct og_store_item *it = &items[idx[j]];
         const Onegrid__V1__Submission *sub = it->frame->submission;
@@ -625,11 +684,11 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
         arr_text(&a[1], sub->event->id, false);
         arr_text(&a[2], sub->event->type, false);
         arr_text(&a[3], it->frame->decision->district, false);
-        arr_text(&a[4], r->event, true);
+        arr_add(&a[4], r->event, r->event_len, true);
         arr_add(&a[5], r->ebody, r->elen, false);
-        arr_text(&a[6], r->decision, true);
+        arr_add(&a[6], r->decision, r->decision_len, true);
         arr_add(&a[7], r->dbody, r->dlen, false);
-        arr_text(&a[8], r->contact, true);
+        arr_add(&a[8], r->contact, r->contact_len, true);
         if (r == &own)
             rendered_clear(&own);
     }
@@ -644,7 +703,7 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
     if (rc == 0 && !PQsendQueryPrepared(s->conn, stmt, SET_ARGS, v, len, fmt, 0))
         rc = -EIO;
     for (int k = 0; k < SET_ARGS; k++)
-        free(a[k].buf);
+        arr_release(&a[k]);
     return rc;
 }
 
@@ -872,12 +931,13 @@ static bool moves_alone(const struct og_store_item *it)
            it->frame->submission->event;
 }
 
-/* The most bytes of events and decisions (packed) one og.store_opened or og.store_moved
- * call takes; the events of a batch beyond it are stored one by one. Their arguments carry
- * each event about three times (JSON, bytes, the decision), and PostgreSQL refuses a
- * message of 1 GB or more by closing the connection: a batch of 1,000 events of 4 MiB sent
- * whole would fail the same way each time it was tried. Ordinary events are a kilobyte or
- * two: a whole batch fits. */
+/* The most bytes of events' arguments one og.store_opened or og.store_moved call carries
+ * (each event's JSON and bytes, its decision's, its contact: what og_store_item_prepare
+ * rendered; an item not rendered yet counts three times its event and decision packed); the
+ * events of a batch beyond it are stored one by one. PostgreSQL refuses a message of 1 GB or
+ * more by closing the connection: a batch of 1,000 events of 4 MiB sent whole would fail the
+ * same way each time it was tried. Ordinary events come to a few kilobytes: a whole batch
+ * fits. */
 #define OG_STORE_SET_BYTES (16u << 20)
 
 /* Says in how[] how each item is stored: OPENED by og.store_opened (opens_alone), MOVED by
@@ -945,8 +1005,10 @@ static int set_items(const struct og_store_item *items, size_t n, int *how, size
         if (how[i] == ONE_BY_ONE)
             continue;
         const Onegrid__V1__Frame *f = items[i].frame;
-        size_t size = protobuf_c_message_get_packed_size(&f->submission->event->base) +
-                      protobuf_c_message_get_packed_size(&f->decision->base);
+        size_t size = items[i].rendered
+                          ? rendered_bytes(items[i].rendered)
+                          : 3 * (protobuf_c_message_get_packed_size(&f->submission->event->base) +
+                                 protobuf_c_message_get_packed_size(&f->decision->base));
         int w = how[i];
         if (size > OG_STORE_SET_BYTES - bytes[w]) {
             how[i] = ONE_BY_ONE;
