@@ -19,7 +19,7 @@
 /* The arrays og.store_opened and og.store_moved take, in PostgreSQL's binary array format: one
  * dimension, lower bound 1, each element its length (-1: NULL) and its bytes (jsonb: a version
  * byte, 1, then its text). */
-enum { SET_ARGS = 9 };
+enum { SET_ARGS = 9, CONTACTS = 8 };
 
 struct pgarray {
     uint8_t *buf;
@@ -28,8 +28,9 @@ struct pgarray {
     bool nulls, oom;
 };
 
-/* The most room a store keeps for a set-based call's arrays between batches (each): what an
- * ordinary batch of 1,000 events needs, so that one is built without allocating. */
+/* The most room a store keeps for each of a set-based call's arrays between calls: more than
+ * an ordinary batch of 1,000 events needs, so that its call is built into room already
+ * there (an array that needed more is given back after its call). 18 MiB at most in all. */
 #define OG_STORE_ARRAY_KEEP (2u << 20)
 
 struct og_store {
@@ -46,7 +47,9 @@ struct og_store {
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
     uint8_t pk[OG_CHAINSIG_PUBLIC_BYTES];
     /* The arrays of the last set-based call, kept for the next (up to OG_STORE_ARRAY_KEEP
-     * each): a batch's megabytes are not allocated, faulted in and given back each time. */
+     * each): a call's megabytes are not allocated, faulted in and given back each time.
+     * args[CONTACTS] is wiped after each call: reporters' contacts are kept apart so that
+     * they can be erased. */
     struct pgarray args[SET_ARGS];
 };
 
@@ -102,7 +105,7 @@ void og_store_destroy(struct og_store **sp)
     if (s->conn)
         PQfinish(s->conn);
     pthread_mutex_destroy(&s->cancel_mu);
-    for (int k = 0; k < SET_ARGS; k++)
+    for (int k = 0; k < SET_ARGS; k++) /* args[CONTACTS] was wiped after its call */
         free(s->args[k].buf);
     sodium_memzero(s->sk, sizeof(s->sk));
     free(s->conninfo);
@@ -472,12 +475,6 @@ static int render(const struct og_store_item *it, struct og_rendered *r)
     return 0;
 }
 
-/* The bytes a set-based call carries for a rendered item: its JSON texts and bytes. */
-static size_t rendered_bytes(const struct og_rendered *r)
-{
-    return r->event_len + r->elen + r->decision_len + r->dlen + r->contact_len;
-}
-
 void og_store_item_prepare(struct og_store_item *item)
 {
     struct og_rendered *r;
@@ -603,9 +600,10 @@ static void arr_text(struct pgarray *a, const char *s, bool jsonb)
     arr_add(a, s, s ? strlen(s) : 0, jsonb);
 }
 
-/* Empties a, keeping its room, and makes room for elements of bytes bytes in all (their
- * lengths and version bytes included) beside the header, so that a whole batch is copied
- * once. Without memory, the array grows as it is filled. */
+/* Empties a and makes room for elements of bytes bytes in all (their lengths and version
+ * bytes included) beside the header, so that a call's elements are copied once: the room a
+ * has is kept if it is enough, else replaced. Without memory (or bytes 0: not known), the
+ * array grows as it is filled. */
 static void arr_reset(struct pgarray *a, size_t bytes)
 {
     uint8_t *b;
@@ -619,10 +617,12 @@ static void arr_reset(struct pgarray *a, size_t bytes)
     a->cap = bytes + 20;
 }
 
-/* After a call: a's room is kept for the next, unless a batch of unusual size made it
- * larger than OG_STORE_ARRAY_KEEP. */
-static void arr_release(struct pgarray *a)
+/* After a call: a's room is kept for the next, unless a call of unusual size made it larger
+ * than OG_STORE_ARRAY_KEEP; wipe: its bytes are zeroed first (contacts). */
+static void arr_release(struct pgarray *a, bool wipe)
 {
+    if (wipe && a->buf)
+        sodium_memzero(a->buf, a->len);
     if (a->cap <= OG_STORE_ARRAY_KEEP)
         return;
     free(a->buf);
@@ -665,7 +665,7 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
         room[5] += 4 + r->elen;
         room[6] += 5 + r->decision_len;
         room[7] += 4 + r->dlen;
-        room[8] += 5 + r->contact_len;
+        room[CONTACTS] += 5 + r->contact_len;
     }
     for (int k = 0; k < SET_ARGS; k++)
         arr_reset(&a[k], room[k]);
@@ -688,7 +688,7 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
         arr_add(&a[5], r->ebody, r->elen, false);
         arr_add(&a[6], r->decision, r->decision_len, true);
         arr_add(&a[7], r->dbody, r->dlen, false);
-        arr_add(&a[8], r->contact, r->contact_len, true);
+        arr_add(&a[CONTACTS], r->contact, r->contact_len, true);
         if (r == &own)
             rendered_clear(&own);
     }
@@ -703,7 +703,7 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
     if (rc == 0 && !PQsendQueryPrepared(s->conn, stmt, SET_ARGS, v, len, fmt, 0))
         rc = -EIO;
     for (int k = 0; k < SET_ARGS; k++)
-        arr_release(&a[k]);
+        arr_release(&a[k], k == CONTACTS);
     return rc;
 }
 
@@ -931,13 +931,14 @@ static bool moves_alone(const struct og_store_item *it)
            it->frame->submission->event;
 }
 
-/* The most bytes of events' arguments one og.store_opened or og.store_moved call carries
- * (each event's JSON and bytes, its decision's, its contact: what og_store_item_prepare
- * rendered; an item not rendered yet counts three times its event and decision packed); the
- * events of a batch beyond it are stored one by one. PostgreSQL refuses a message of 1 GB or
- * more by closing the connection: a batch of 1,000 events of 4 MiB sent whole would fail the
- * same way each time it was tried. Ordinary events come to a few kilobytes: a whole batch
- * fits. */
+/* The most bytes of events and decisions (packed) one og.store_opened or og.store_moved
+ * call takes; the events of a batch beyond it are stored one by one. Their arguments carry
+ * each event about three times (JSON, bytes, the decision), and PostgreSQL refuses a
+ * message of 1 GB or more by closing the connection: a batch of 1,000 events of 4 MiB sent
+ * whole would fail the same way each time it was tried. Ordinary events are a kilobyte or
+ * two: a whole batch fits. The sizes are those og_store_item_prepare found when it
+ * rendered the record (the event packed without its contact, and the contact's JSON), so
+ * that planning a batch does not pack it again. */
 #define OG_STORE_SET_BYTES (16u << 20)
 
 /* Says in how[] how each item is stored: OPENED by og.store_opened (opens_alone), MOVED by
@@ -1005,10 +1006,10 @@ static int set_items(const struct og_store_item *items, size_t n, int *how, size
         if (how[i] == ONE_BY_ONE)
             continue;
         const Onegrid__V1__Frame *f = items[i].frame;
-        size_t size = items[i].rendered
-                          ? rendered_bytes(items[i].rendered)
-                          : 3 * (protobuf_c_message_get_packed_size(&f->submission->event->base) +
-                                 protobuf_c_message_get_packed_size(&f->decision->base));
+        const struct og_rendered *r = items[i].rendered;
+        size_t size = r ? r->elen + r->contact_len + r->dlen /* packed when rendered */
+                        : protobuf_c_message_get_packed_size(&f->submission->event->base) +
+                              protobuf_c_message_get_packed_size(&f->decision->base);
         int w = how[i];
         if (size > OG_STORE_SET_BYTES - bytes[w]) {
             how[i] = ONE_BY_ONE;
