@@ -30,7 +30,7 @@ struct pgarray {
 
 /* The most room a store keeps for each of a set-based call's arrays between calls: more than
  * an ordinary batch of 1,000 events needs, so that its call is built into room already
- * there (an array that needed more is given back after its call). 18 MiB at most in all. */
+ * there (an array that grew beyond it is given back after its call). 18 MiB at most. */
 #define OG_STORE_ARRAY_KEEP (2u << 20)
 
 struct og_store {
@@ -409,7 +409,6 @@ struct og_rendered {
     char *event, *decision, *contact;
     uint8_t *ebody, *dbody;
     size_t elen, dlen;
-    size_t event_len, decision_len, contact_len; /* strlen of each JSON text (0: NULL) */
 };
 
 static char *json_text(json_object *j)
@@ -469,9 +468,6 @@ static int render(const struct og_store_item *it, struct og_rendered *r)
         rendered_clear(r);
         return -ENOMEM;
     }
-    r->event_len = strlen(r->event);
-    r->decision_len = strlen(r->decision);
-    r->contact_len = r->contact ? strlen(r->contact) : 0;
     return 0;
 }
 
@@ -600,21 +596,12 @@ static void arr_text(struct pgarray *a, const char *s, bool jsonb)
     arr_add(a, s, s ? strlen(s) : 0, jsonb);
 }
 
-/* Empties a and makes room for elements of bytes bytes in all (their lengths and version
- * bytes included) beside the header, so that a call's elements are copied once: the room a
- * has is kept if it is enough, else replaced. Without memory (or bytes 0: not known), the
- * array grows as it is filled. */
-static void arr_reset(struct pgarray *a, size_t bytes)
+/* Empties a for a call, keeping its room (arr_put grows it when a call needs more). */
+static void arr_reset(struct pgarray *a)
 {
-    uint8_t *b;
     a->len = 0;
     a->n = 0;
     a->nulls = a->oom = false;
-    if (bytes == 0 || bytes > SIZE_MAX - 20 || a->cap >= bytes + 20 || !(b = malloc(bytes + 20)))
-        return;
-    free(a->buf);
-    a->buf = b;
-    a->cap = bytes + 20;
 }
 
 /* After a call: a's room is kept for the next, unless a call of unusual size made it larger
@@ -654,21 +641,10 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
     struct pgarray *a = s->args;
     const char *v[SET_ARGS];
     int len[SET_ARGS], fmt[SET_ARGS];
-    size_t room[SET_ARGS] = {0};
     int rc = 0;
 
-    for (size_t j = 0; j < m; j++) {
-        const struct og_rendered *r = items[idx[j]].rendered;
-        if (!r)
-            continue;
-        room[4] += 5 + r->event_len;
-        room[5] += 4 + r->elen;
-        room[6] += 5 + r->decision_len;
-        room[7] += 4 + r->dlen;
-        room[CONTACTS] += 5 + r->contact_len;
-    }
     for (int k = 0; k < SET_ARGS; k++)
-        arr_reset(&a[k], room[k]);
+        arr_reset(&a[k]);
     for (size_t j = 0; rc == 0 && j < m; j++) {
         const struct og_store_item *it = &items[idx[j]];
         const Onegrid__V1__Submission *sub = it->frame->submission;
@@ -684,11 +660,11 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
         arr_text(&a[1], sub->event->id, false);
         arr_text(&a[2], sub->event->type, false);
         arr_text(&a[3], it->frame->decision->district, false);
-        arr_add(&a[4], r->event, r->event_len, true);
+        arr_text(&a[4], r->event, true);
         arr_add(&a[5], r->ebody, r->elen, false);
-        arr_add(&a[6], r->decision, r->decision_len, true);
+        arr_text(&a[6], r->decision, true);
         arr_add(&a[7], r->dbody, r->dlen, false);
-        arr_add(&a[CONTACTS], r->contact, r->contact_len, true);
+        arr_text(&a[CONTACTS], r->contact, true);
         if (r == &own)
             rendered_clear(&own);
     }
@@ -937,8 +913,8 @@ static bool moves_alone(const struct og_store_item *it)
  * message of 1 GB or more by closing the connection: a batch of 1,000 events of 4 MiB sent
  * whole would fail the same way each time it was tried. Ordinary events are a kilobyte or
  * two: a whole batch fits. The sizes are those og_store_item_prepare found when it
- * rendered the record (the event packed without its contact, and the contact's JSON), so
- * that planning a batch does not pack it again. */
+ * rendered the record (the event packed without its contact, which validation holds to a
+ * few hundred bytes), so that planning a batch does not pack it again. */
 #define OG_STORE_SET_BYTES (16u << 20)
 
 /* Says in how[] how each item is stored: OPENED by og.store_opened (opens_alone), MOVED by
@@ -1007,7 +983,7 @@ static int set_items(const struct og_store_item *items, size_t n, int *how, size
             continue;
         const Onegrid__V1__Frame *f = items[i].frame;
         const struct og_rendered *r = items[i].rendered;
-        size_t size = r ? r->elen + r->contact_len + r->dlen /* packed when rendered */
+        size_t size = r ? r->elen + r->dlen /* packed when rendered */
                         : protobuf_c_message_get_packed_size(&f->submission->event->base) +
                               protobuf_c_message_get_packed_size(&f->decision->base);
         int w = how[i];
