@@ -27,6 +27,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib/testlib.sh"
 
 say() { echo "$*"; }
 now_ms() { date +%s%3N; }
+# CPU the whole machine has spent, in clock ticks: user, nice, system, irq and softirq
+# of /proc/stat's first line (not idle, iowait or steal; guest time is within user).
+machine_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+# KiB the machine has read from its block devices (/proc/vmstat's pgpgin): whether a phase
+# found its data in memory or waited for the disk.
+disk_read_kib() { awk '$1 == "pgpgin" { print $2; exit }' /proc/vmstat; }
 
 bench_huge_pages() {
 	huge_pages=$(pgcluster_huge_pages) || fail "ask the server whether it uses huge pages"

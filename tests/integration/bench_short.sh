@@ -27,7 +27,7 @@ check_json() {
 out=$(bash "$BENCH/volume" --cases 2000 --runs 1 --json 2>"$TEST_DIR/volume.err") ||
 	fail "tests/bench/volume --cases 2000 --runs 1 --json: $(tail -n 20 "$TEST_DIR/volume.err")"
 check_json volume "$out" cases fill_ms kpi_ms overdue_ms timeline_ms dispatch_start_ms \
-	dispatch_rss_mib verify_rows_per_s
+	dispatch_rss_mib verify_rows_per_s ledger_mib
 assert_eq "volume filled 2000 cases" 2000 "$(sql "$TEST_DB" "SELECT '$out'::jsonb ->> 'cases'")"
 # Both say whether the server kept its shared memory in huge pages, as the cluster does.
 huge=$(pgcluster_huge_pages) || fail "ask the cluster whether it uses huge pages"
