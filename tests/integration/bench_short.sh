@@ -45,6 +45,13 @@ assert_eq "throughput ran 2 rounds, and each median lies between its rounds' low
 	                          AND (j ->> 'p99_ms')::numeric <= (j ->> 'p99_ms_max')::numeric
 	                     FROM (SELECT '$out'::jsonb AS j) x")"
 assert_eq "throughput says whether the server used huge pages" "$huge" "$(sql "$TEST_DB" "SELECT '$out'::jsonb ->> 'huge_pages'")"
+# archive's slow commits during the latency rounds: counted (0 on a quiet machine), and the
+# rounds' lines say how many batches each committed.
+assert_eq "throughput counts archive's commits over 25 ms in the latency rounds" "number|t" \
+	"$(sql "$TEST_DB" "SELECT jsonb_typeof(j -> 'latency_slow_commits'), (j ->> 'latency_slow_commits')::numeric >= 0
+	                     FROM (SELECT '$out'::jsonb AS j) x")"
+assert_eq "each latency round's line names its batches" 2 \
+	"$(grep -c '^#   round [0-9]*: p50 .* [0-9]* batches, of which [0-9]* committed in over 25 ms' "$TEST_DIR/throughput.err")"
 
 # --huge-pages starts the bench's own cluster: refused beside one given (exit 2, at once).
 rc=0
