@@ -657,8 +657,10 @@ int og_intake_run(struct og_intake *in, int drain_ms)
         int64_t now;
 
         /* Woken often enough to see a connection that holds too much (peers.c): a
-         * message that never ends grows at the speed of the network. */
-        if (zmq_poll(items, npoll, in->peers ? 20 : 100) < 0 && errno != EINTR) {
+         * message that never ends grows at the speed of the network; every 2 ms once
+         * resident memory is past half of max_memory_mb. */
+        int wait_ms = !in->peers ? 100 : og_peers_pressed(in->peers) ? 2 : 20;
+        if (zmq_poll(items, npoll, wait_ms) < 0 && errno != EINTR) {
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }

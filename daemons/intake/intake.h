@@ -157,6 +157,9 @@ void og_peers_read(struct og_peers *p, int fd, size_t parts, size_t bytes, int64
  * knowingly (events in flight), not counted against memory_max. Cheap: call it every
  * loop turn. */
 void og_peers_check(struct og_peers *p, int64_t now_us, size_t accounted);
+/* Resident memory, as last looked at, is over half of memory_max: the loop should turn
+ * more often, so that a connection growing fast is seen before it takes the rest. */
+bool og_peers_pressed(const struct og_peers *p);
 const struct og_peers_stats *og_peers_stats(const struct og_peers *p);
 
 #endif

@@ -85,8 +85,10 @@ struct og_peers {
     int64_t last_check, last_trim;
     size_t rss_at_check;
     /* A connection dropped for memory: until libzmq has freed what it held (its end is
-     * reported) no other is dropped for memory; then the freed memory is given back. */
+     * reported) no other is dropped for memory, unless resident memory grew by GROWTH
+     * more meanwhile (rss_at_drop); then the freed memory is given back. */
     int64_t freeing_since;
+    size_t rss_at_drop;
     bool trim;
     struct og_peers_stats stats;
 };
@@ -161,6 +163,11 @@ void og_peers_destroy(struct og_peers **pp, void *router)
 void *og_peers_socket(const struct og_peers *p)
 {
     return og_zmonitor_socket(p->monitor);
+}
+
+bool og_peers_pressed(const struct og_peers *p)
+{
+    return p->o.memory_max && p->rss_at_check > p->o.memory_max / 2;
 }
 
 const struct og_peers_stats *og_peers_stats(const struct og_peers *p)
@@ -430,8 +437,11 @@ void og_peers_check(struct og_peers *p, int64_t now, size_t accounted)
     int64_t dt = now - p->last_check;
 
     /* What libzmq freed for a dropped connection stays in malloc's free lists, resident,
-     * unless given back; malloc_trim walks those lists, so at most 4 times a second. */
-    if (p->trim && now - p->last_trim >= 250000) {
+     * unless given back; malloc_trim walks those lists, so at most 4 times a second, or 50
+     * while over the bound: several connections growing at once (six sending 1-byte frames
+     * took intake 27 MiB past max_memory_mb) must not wait a quarter of a second each. */
+    bool above = p->o.memory_max && rss > p->o.memory_max + accounted;
+    if (p->trim && now - p->last_trim >= (above ? 20000 : 250000)) {
         malloc_trim(0);
         p->trim = false;
         p->last_trim = now;
@@ -461,13 +471,16 @@ void og_peers_check(struct og_peers *p, int64_t now, size_t accounted)
             stalest = c;
     }
     /* Over the bound: one connection at a time, and the next only once libzmq freed what
-     * the last one held (or a second later, if its end is not reported). */
-    if (!over || (p->freeing_since && now - p->freeing_since < 1000000))
+     * the last one held (or a second later, if its end is not reported), or at once if
+     * memory still grows: others are sending too. */
+    if (!over ||
+        (p->freeing_since && now - p->freeing_since < 1000000 && rss < p->rss_at_drop + GROWTH))
         return;
     p->freeing_since = 0;
     if (most && most->level >= HOLD_FLOOR) {
         drop(p, most, "memory");
         p->freeing_since = now;
+        p->rss_at_drop = rss;
         say(p, LOG_WARNING, "memory", most->addr, now,
             "dropping the connection from %s: intake's resident memory is %zu MiB, over "
             "max_memory_mb (%zu), and it holds the most (%llu bytes that are not a whole message)",
@@ -475,6 +488,7 @@ void og_peers_check(struct og_peers *p, int64_t now, size_t accounted)
     } else if (stalest && now - stalest->last_msg > 1000000) {
         drop(p, stalest, "memory");
         p->freeing_since = now;
+        p->rss_at_drop = rss;
         say(p, LOG_WARNING, "memory", stalest->addr, now,
             "dropping the connection from %s: intake's resident memory is %zu MiB, over "
             "max_memory_mb (%zu), and it sent no whole message for the longest (%lld s)",
