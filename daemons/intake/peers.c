@@ -430,6 +430,12 @@ static bool measure(struct og_peers *p, struct conn *c, int64_t dt)
     return true;
 }
 
+/* Resident memory past memory_max, beside what intake holds knowingly. */
+static bool over_bound(const struct og_peers *p, size_t rss, size_t accounted)
+{
+    return p->o.memory_max && rss > p->o.memory_max + accounted;
+}
+
 void og_peers_check(struct og_peers *p, int64_t now, size_t accounted)
 {
     size_t rss = resident(p);
@@ -440,15 +446,14 @@ void og_peers_check(struct og_peers *p, int64_t now, size_t accounted)
      * unless given back; malloc_trim walks those lists, so at most 4 times a second, or 50
      * while over the bound: several connections growing at once (six sending 1-byte frames
      * took intake 27 MiB past max_memory_mb) must not wait a quarter of a second each. */
-    bool above = p->o.memory_max && rss > p->o.memory_max + accounted;
-    if (p->trim && now - p->last_trim >= (above ? 20000 : 250000)) {
+    if (p->trim && now - p->last_trim >= (over_bound(p, rss, accounted) ? 20000 : 250000)) {
         malloc_trim(0);
         p->trim = false;
         p->last_trim = now;
         rss = resident(p);
     }
     /* Judged once what was freed is given back. */
-    bool over = p->o.memory_max && rss > p->o.memory_max + accounted && !p->trim;
+    bool over = over_bound(p, rss, accounted) && !p->trim;
     if (dt < CHECK_US && rss < p->rss_at_check + GROWTH && !over)
         return;
     p->last_check = now;
