@@ -43,6 +43,9 @@ struct og_cases {
     int64_t floor; /* every district numbers above it (og.database_generation) */
     struct bucket *buckets;
     struct report_entry *reports; /* merged reports, by "source\x1fevent id" */
+    /* The walk under way (og_cases_walk): the case it visits next, NULL at its end. */
+    struct entry *walk;
+    bool walking;
 };
 
 static void free_case(struct og_case *c)
@@ -404,6 +407,8 @@ static void drop(struct og_cases *cs, struct entry *e)
         }
     }
     unindex(cs, &e->c);
+    if (cs->walk == e)
+        cs->walk = e->hh.next;
     HASH_DEL(cs->by_id, e);
     free_case(&e->c);
     free(e);
@@ -462,16 +467,33 @@ bool og_cases_evict(struct og_cases *cs, const char *id)
     return true;
 }
 
-int og_cases_each(struct og_cases *cs, int (*fn)(struct og_case *c, void *arg), void *arg)
+void og_cases_walk_begin(struct og_cases *cs)
 {
-    struct entry *e, *t;
-    int rc = 0;
-    HASH_ITER(hh, cs->by_id, e, t)
-    {
-        if ((rc = fn(&e->c, arg)) != 0)
-            break;
+    cs->walk = cs->by_id;
+    cs->walking = cs->walk != NULL;
+}
+
+bool og_cases_walking(const struct og_cases *cs)
+{
+    return cs->walking;
+}
+
+/* uthash keeps its elements in a list in the order they were added, which rehashing does
+ * not change: a case added during the walk is visited (at its end), and drop moves the
+ * walk past a case it forgets. */
+int og_cases_walk(struct og_cases *cs, size_t max, int (*fn)(struct og_case *c, void *arg),
+                  void *arg)
+{
+    for (size_t n = 0; n < max && cs->walk; n++) {
+        struct entry *e = cs->walk;
+        int rc = fn(&e->c, arg);
+        if (rc != 0)
+            return rc; /* the walk stays here: e is visited again by the next step */
+        if (cs->walk == e)
+            cs->walk = e->hh.next;
     }
-    return rc;
+    cs->walking = cs->walk != NULL;
+    return 0;
 }
 
 size_t og_cases_count(const struct og_cases *cs)

@@ -353,8 +353,20 @@ int64_t og_extension_lapses(const struct og_decider *dc, const struct og_case *c
  * clock as of the moment it lapsed and fills d (KIND_UPDATE_CASE, the state unchanged);
  * returns 1. Returns 0 when nothing lapsed, -ENOMEM. */
 int og_lapse(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1__Decision *d);
-/* Calls fn for every case (in no particular order) until it returns non-zero. */
-int og_cases_each(struct og_cases *cs, int (*fn)(struct og_case *c, void *arg), void *arg);
+/* A walk over every case in memory, a step at a time, with other work between the steps
+ * (dispatch's scan for overdue cases: a step decides nothing else meanwhile, so each is
+ * short). og_cases_walk_begin starts one (over again if one was under way). Each case
+ * there when it began and still there when the walk reaches it is visited once; a case
+ * added meanwhile is visited too, one forgotten (evicted) meanwhile is not. */
+void og_cases_walk_begin(struct og_cases *cs);
+/* Whether the walk has cases left to visit. */
+bool og_cases_walking(const struct og_cases *cs);
+/* Calls fn for the walk's next cases, at most max of them. When fn returns non-zero the
+ * step ends there and returns that value, and the next step begins with the same case
+ * again (fn waits for something: room on a link); otherwise 0. fn may change, add or
+ * forget cases. */
+int og_cases_walk(struct og_cases *cs, size_t max, int (*fn)(struct og_case *c, void *arg),
+                  void *arg);
 
 /* clock.c */
 

@@ -2145,6 +2145,78 @@ static void test_final_case_leaves_memory(void **state)
     og_cases_destroy(&db.rows);
 }
 
+/* The scan for overdue cases walks them a step at a time (dispatch decides intake's events
+ * between the steps): each case is visited once, whatever came and went meanwhile, and a
+ * step that stopped to wait begins again with the case it stopped at. */
+struct walk_log {
+    char seen[16][32];
+    size_t n_seen, calls;
+    const char *refuse_once; /* the case whose first visit waits (returns 1) */
+};
+
+static int walk_visit(struct og_case *c, void *arg)
+{
+    struct walk_log *w = arg;
+    w->calls++;
+    if (w->refuse_once && strcmp(c->id, w->refuse_once) == 0) {
+        w->refuse_once = NULL;
+        return 1;
+    }
+    assert_true(w->n_seen < OG_ARRAY_SIZE(w->seen));
+    snprintf(w->seen[w->n_seen++], sizeof(w->seen[0]), "%s", c->id);
+    return 0;
+}
+
+static void test_cases_walked_in_steps(void **state)
+{
+    struct og_cases *cs = ((struct fixture *)*state)->cases;
+    char id[12][32];
+    struct walk_log w = {0};
+
+    for (int i = 0; i < 10; i++) {
+        struct og_case *c = og_cases_open(cs, "650204", "650204001001001", "facility.handrail");
+        assert_non_null(c);
+        snprintf(id[i], sizeof(id[i]), "%s", c->id);
+    }
+    og_cases_walk_begin(cs);
+    assert_true(og_cases_walking(cs));
+    assert_int_equal(og_cases_walk(cs, 3, walk_visit, &w), 0);
+    assert_int_equal(w.n_seen, 3);
+    assert_true(og_cases_walking(cs));
+    /* Between steps: the case the walk is at and one further on leave memory (final), and
+     * a new case comes. */
+    for (int i = 3; i <= 6; i += 3) {
+        struct og_case *c = og_cases_find(cs, id[i]);
+        snprintf(c->state, sizeof(c->state), "%s", OG_STATE_CLOSED);
+        assert_true(og_cases_evict(cs, id[i]));
+    }
+    struct og_case *fresh = og_cases_open(cs, "650204", "650204001001002", "facility.handrail");
+    assert_non_null(fresh);
+    snprintf(id[10], sizeof(id[10]), "%s", fresh->id);
+    /* A step that waits at a case stops there, and the next begins with it. */
+    w.refuse_once = id[4];
+    assert_int_equal(og_cases_walk(cs, 3, walk_visit, &w), 1);
+    assert_int_equal(w.n_seen, 3);
+    assert_true(og_cases_walking(cs));
+    size_t steps = 0;
+    while (og_cases_walking(cs) && steps++ < 10)
+        assert_int_equal(og_cases_walk(cs, 3, walk_visit, &w), 0);
+    assert_false(og_cases_walking(cs));
+    assert_int_equal(steps, 2); /* the 5th, 6th and 8th cases; the 9th, 10th and the new one */
+    const int expect[] = {0, 1, 2, 4, 5, 7, 8, 9, 10};
+    assert_int_equal(w.n_seen, OG_ARRAY_SIZE(expect));
+    for (size_t i = 0; i < OG_ARRAY_SIZE(expect); i++)
+        assert_string_equal(w.seen[i], id[expect[i]]);
+    assert_int_equal(w.calls, OG_ARRAY_SIZE(expect) + 1);
+    /* A walk over again visits every case in memory, and ends with the step that reaches
+     * its end. */
+    og_cases_walk_begin(cs);
+    w.n_seen = 0;
+    assert_int_equal(og_cases_walk(cs, 100, walk_visit, &w), 0);
+    assert_int_equal(w.n_seen, og_cases_count(cs));
+    assert_false(og_cases_walking(cs));
+}
+
 /* A refusal of a closed case's event, with the case in memory, to compare with. */
 struct refusal {
     Onegrid__V1__Reason reason;
@@ -2361,6 +2433,7 @@ int main(void)
         TC(test_stranded_return_keeps_supervision),
         TC(test_severity_sets_every_clock),
         TC(test_final_case_leaves_memory),
+        TC(test_cases_walked_in_steps),
         TC(test_closed_case_fetched_on_demand),
         TC(test_fetch_fault_is_no_refusal),
     };
