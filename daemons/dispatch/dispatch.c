@@ -45,7 +45,7 @@ struct inbox_item {
 struct dispatch_metrics {
     struct og_metric *decided, *duplicate, *refused[OG_METRICS_REASONS], *escalations[4];
     struct og_metric *faults, *db_up, *cases_open, *inbox, *pending, *epoch, *clock_trusted;
-    struct og_metric *malformed_intake, *malformed_archive, *scan_seconds;
+    struct og_metric *malformed_intake, *malformed_archive, *scan_seconds, *scan_step_seconds;
     struct og_metrics_link to_archive, from_intake;
 };
 
@@ -86,8 +86,14 @@ static void metrics_init(struct dispatch_metrics *m)
     static const double scan_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
     m->scan_seconds = og_metrics_histogram(
         "onegrid_dispatch_escalation_scan_seconds", NULL,
-        "Time a scan for overdue cases took (dispatch decides nothing else meanwhile)", scan_bounds,
-        sizeof(scan_bounds) / sizeof(*scan_bounds));
+        "Time a pass over the open cases for overdue ones took in all (its steps, with events "
+        "decided between them)",
+        scan_bounds, sizeof(scan_bounds) / sizeof(*scan_bounds));
+    static const double step_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05};
+    m->scan_step_seconds = og_metrics_histogram(
+        "onegrid_dispatch_escalation_scan_step_seconds", NULL,
+        "Time a step of that pass took (dispatch decides nothing else meanwhile)", step_bounds,
+        sizeof(step_bounds) / sizeof(*step_bounds));
     og_metrics_link_client_init(&m->to_archive, "archive");
     og_metrics_link_server_init(&m->from_intake, "intake");
 }
@@ -1238,6 +1244,10 @@ static bool scan_step(struct og_dispatch *d, int64_t now)
 {
     struct scan sc = {.d = d, .now = now};
     int64_t began = og_mono_us();
+    /* Room freed by archive's answers goes to intake's events first (receive, before the
+     * step), so that under a load that keeps the link full the pass waits for it. */
+    if (og_link_client_room(d->out) <= d->n_inbox)
+        return false;
     for (size_t i = 0; i < d->n_inbox; i++) {
         const Onegrid__V1__Submission *w = d->inbox[i].frame->submission;
         /* payload is a union: test its case, never the pointers (a joint meeting's
@@ -1248,7 +1258,9 @@ static bool scan_step(struct og_dispatch *d, int64_t now)
     if (sc.n_waiting)
         qsort(sc.waiting, sc.n_waiting, sizeof(*sc.waiting), str_cmp);
     int rc = og_cases_walk(d->cases, SCAN_STEP_CASES, escalate_one, &sc);
-    d->scan_us += og_mono_us() - began;
+    int64_t took = og_mono_us() - began;
+    d->scan_us += took;
+    og_metrics_observe(d->m.scan_step_seconds, (double)took / 1e6);
     if (!og_cases_walking(d->cases))
         og_metrics_observe(d->m.scan_seconds, (double)d->scan_us / 1e6);
     return og_cases_walking(d->cases) && rc != SCAN_WAIT;
@@ -1278,11 +1290,15 @@ static void receive(struct og_dispatch *d)
 
 int og_dispatch_run(struct og_dispatch *d)
 {
-    int64_t drain_until = 0, last_status = 0, last_scan = 0;
+    int64_t drain_until = 0, last_status = 0;
     bool scan_more = false; /* a step of the pass over the open cases may follow at once */
     struct og_daemon_hop hop = {.name = "archive", .setting = "[dispatch] archive"};
 
     d->started_us = og_mono_us();
+    /* The first pass is due at once (once intake has caught up): og_mono_us counts from
+     * the host's boot, and with last_scan = 0 a dispatch started within escalation_scan_ms
+     * of it waited that long for its first pass. */
+    int64_t last_scan = d->started_us - d->o.escalation_scan_us;
 
     for (;;) {
         /* Handshakes (CURVE: the ZAP handler's requests) go on whatever else waits. */

@@ -356,8 +356,9 @@ int og_lapse(struct og_decider *dc, struct og_case *c, int64_t now, Onegrid__V1_
 /* A walk over every case in memory, a step at a time, with other work between the steps
  * (dispatch's scan for overdue cases: a step decides nothing else meanwhile, so each is
  * short). og_cases_walk_begin starts one (over again if one was under way). Each case
- * there when it began and still there when the walk reaches it is visited once; a case
- * added meanwhile is visited too, one forgotten (evicted) meanwhile is not. */
+ * there when it began and still there when the walk reaches it is visited once; one
+ * forgotten (evicted) meanwhile is not, and one added meanwhile is visited unless the
+ * walk had already passed the last case (one fetched back after its eviction: again). */
 void og_cases_walk_begin(struct og_cases *cs);
 /* Whether the walk has cases left to visit. */
 bool og_cases_walking(const struct og_cases *cs);

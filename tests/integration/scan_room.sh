@@ -6,8 +6,10 @@
 # with 5,000 cases falling due at once and the default window of 4,000, a minute).
 #
 # window = 100 on the link to archive, an hour between passes, 150 gas cases overdue at
-# once: all escalate within the first pass, in steps of at most 64 escalations that stop
-# when the window is full.
+# once, archive frozen: the first pass makes 64 escalations in a step, 36 in the next (the
+# window is full) and waits; archive back, it goes on, and all 150 escalate in that pass.
+# The pass is due as dispatch starts, however long the host has been up (before, dispatch
+# counted the interval from the host's boot: within an hour of it, none came).
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -37,7 +39,17 @@ assert_eq "150 gas cases open, none escalated" "150|0" \
 	"$(sql "$TEST_DB" "SELECT count(*), sum(escalation_level) FROM og.case WHERE category_code = 'hazard.gas'")"
 
 # Half an hour past their deadline: the first pass finds all 150 overdue.
+APID=$(<"$TEST_DIR/archive.pid")
+kill -STOP "$APID"
+on_exit "kill -CONT $APID 2>/dev/null || true"
 og_restart_at dispatch "$TEST_DIR" "$DAY 12:30:00"
+metric() { og_metric "$MPORT" "$1"; }
+og_poll 60 bash -c "[[ \$(curl -sS --max-time 5 http://127.0.0.1:$MPORT/metrics |
+                     awk '\$1 == \"onegrid_dispatch_pending\" { print \$2 }') == 100 ]]" || true
+assert_eq "archive frozen: the window's 100 escalations wait for it" 100 "$(metric onegrid_dispatch_pending)"
+assert_eq "in two steps, and the pass waits (not counted yet)" "2|0" \
+	"$(metric onegrid_dispatch_escalation_scan_step_seconds_count)|$(metric onegrid_dispatch_escalation_scan_seconds_count)"
+kill -CONT "$APID"
 escalated="SELECT count(*) FROM og.case WHERE category_code = 'hazard.gas' AND escalation_level = 1"
 og_poll 60 bash -c "[[ \$('$PG_BIN/psql' -XAtq -d '$TEST_DB' -c \"$escalated\") == 150 ]]" || true
 assert_eq "all escalated in the first pass" 150 "$(sql "$TEST_DB" "$escalated")"
