@@ -2215,6 +2215,19 @@ static void test_cases_walked_in_steps(void **state)
     assert_int_equal(og_cases_walk(cs, 100, walk_visit, &w), 0);
     assert_int_equal(w.n_seen, og_cases_count(cs));
     assert_false(og_cases_walking(cs));
+    /* The walk at the last case when it leaves memory: the walk is past the end, and a case
+     * added then waits for the next walk. */
+    size_t n = og_cases_count(cs);
+    og_cases_walk_begin(cs);
+    w.n_seen = 0;
+    assert_int_equal(og_cases_walk(cs, n - 1, walk_visit, &w), 0);
+    assert_true(og_cases_walking(cs));
+    snprintf(fresh->state, sizeof(fresh->state), "%s", OG_STATE_CLOSED);
+    assert_true(og_cases_evict(cs, id[10])); /* the last added */
+    assert_non_null(og_cases_open(cs, "650204", "650204001001002", "facility.handrail"));
+    assert_int_equal(og_cases_walk(cs, 100, walk_visit, &w), 0);
+    assert_int_equal(w.n_seen, n - 1);
+    assert_false(og_cases_walking(cs));
 }
 
 /* A refusal of a closed case's event, with the case in memory, to compare with. */
