@@ -239,6 +239,7 @@ struct intake_metrics {
     struct og_metric *rejected[OG_METRICS_REASONS]; /* answers: refused, by reason */
     struct og_metric *refused[OG_METRICS_REASONS];  /* refused by intake itself */
     struct og_metric *waiting, *connections, *handshakes_failed, *dropped;
+    struct og_metric *answer_seconds;
     struct og_metrics_link link;
 };
 
@@ -266,6 +267,15 @@ static void metrics_init(struct intake_metrics *m)
     m->dropped = og_metrics_counter("onegrid_intake_connections_dropped_total", NULL,
                                     "Publisher connections intake ended (too many, holding too "
                                     "much)");
+    /* What a publisher waits for its answer, as intake sees it: the pipeline's latency
+     * (dispatch, archive's batch and commit), the one figure an operator promises. */
+    static const double seconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,   0.25,   0.5,   1,    2.5,   10};
+    m->answer_seconds = og_metrics_histogram(
+        "onegrid_intake_answer_seconds", NULL,
+        "Time from a Submit passed on to dispatch to its answer (identical copies: from the "
+        "first)",
+        seconds, sizeof(seconds) / sizeof(*seconds));
     og_metrics_link_client_init(&m->link, "dispatch");
 }
 
@@ -391,6 +401,7 @@ struct answering {
     Onegrid__V1__Ack__Outcome outcome; /* the answer for the Submit that was forwarded */
     uint8_t tag[OG_MAX_TAG];           /* that Submit's tag */
     size_t tag_len;
+    int64_t now_us; /* og_mono_us() as the answer came */
 };
 
 /* Answers each Submit an entry holds. The first Submit of an event is the one forwarded;
@@ -425,6 +436,8 @@ static void answer_waiter(const struct og_waiter *w, bool first, void *arg)
             return;
         }
         a->in->answered++;
+        if (w->since_us)
+            og_metrics_observe(a->in->m.answer_seconds, (double)(a->now_us - w->since_us) / 1e6);
         og_metrics_inc(!ack ? og_metrics_reason(a->in->m.rejected, r->nack->reason)
                        : r->ack->outcome == ONEGRID__V1__ACK__OUTCOME__OUTCOME_STORED
                            ? a->in->m.stored
@@ -435,7 +448,7 @@ static void answer_waiter(const struct og_waiter *w, bool first, void *arg)
 static void on_answer(Onegrid__V1__Frame *f, void *arg)
 {
     struct og_intake *in = arg;
-    struct answering a = {.in = in, .reply = f->reply};
+    struct answering a = {.in = in, .reply = f->reply, .now_us = og_mono_us()};
 
     if (f->reply) {
         og_waiters_take(in->waiters, f->key, answer_waiter, &a);
@@ -454,7 +467,7 @@ static void reply_busy(struct og_intake *in, const struct waiter *wt, const char
 {
     Onegrid__V1__Reply r = ONEGRID__V1__REPLY__INIT;
     Onegrid__V1__Nack n = ONEGRID__V1__NACK__INIT;
-    struct og_waiter w = {wt->route, wt->route_len, wt->tag, wt->tag_len, 1};
+    struct og_waiter w = {wt->route, wt->route_len, wt->tag, wt->tag_len, 1, 0};
 
     n.reason = ONEGRID__V1__REASON__REASON_BUSY;
     n.text = (char *)text;

@@ -86,7 +86,8 @@ struct og_waiter {
     size_t route_len;
     const uint8_t *tag;
     size_t tag_len;
-    uint32_t copies; /* Submits waiting, each owed its own answer */
+    uint32_t copies;  /* Submits waiting, each owed its own answer */
+    int64_t since_us; /* og_mono_us() when the first of them came (0: not known) */
 };
 
 /* A table holding at most max entries, and at most per_route of them for one routing id

@@ -12,9 +12,12 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "util.h"
+
 struct entry {
     UT_hash_handle hh; /* by id[], within the key; iterated in the order added */
     uint32_t copies;   /* identical Submits in flight, each owed an answer */
+    int64_t since_us;  /* og_mono_us() when the first of them came */
     uint16_t route_len;
     uint8_t tag_len;
     uint8_t id[]; /* the hash key: route_len (2 bytes, big-endian), route, tag */
@@ -196,6 +199,7 @@ int og_waiters_add(struct og_waiters *ws, const char *key, const uint8_t *route,
         goto nomem;
     }
     e->copies = 1;
+    e->since_us = og_mono_us();
     e->route_len = (uint16_t)route_len;
     e->tag_len = (uint8_t)tag_len;
     memcpy(e->id, id, id_len);
@@ -223,8 +227,8 @@ size_t og_waiters_take(struct og_waiters *ws, const char *key,
     if (!w)
         return 0;
     for (e = w->entries; e; e = e->hh.next) {
-        struct og_waiter v = {e->id + 2, e->route_len, e->id + 2 + e->route_len, e->tag_len,
-                              e->copies};
+        struct og_waiter v = {e->id + 2,  e->route_len, e->id + 2 + e->route_len,
+                              e->tag_len, e->copies,    e->since_us};
         if (fn)
             fn(&v, e == w->entries, arg);
         n += e->copies;

@@ -103,6 +103,12 @@ assert_eq "intake: link to dispatch up" 1 \
 	"$(value 'onegrid_link_connected{side="client",peer="dispatch"}' "$I")"
 assert_eq "intake: link to dispatch sent 22" 22 \
 	"$(value 'onegrid_link_sent_total{side="client",peer="dispatch"}' "$I")"
+# How long each of the 22 waited for its answer: all within the 10 s bucket, none in no
+# time (the histogram is cumulative; the sum is in seconds).
+assert_eq "intake: 22 answers timed, all under 10 s" "22|22" \
+	"$(value onegrid_intake_answer_seconds_count "$I")|$(value 'onegrid_intake_answer_seconds_bucket{le="10"}' "$I")"
+assert_eq "intake: their times add up to more than nothing" 1 \
+	"$(awk -v v="$(value onegrid_intake_answer_seconds_sum "$I")" 'BEGIN { print (v > 0) }')"
 assert_match "intake: build info names the version" \
 	"onegrid_build_info\\{daemon=\"intake\",version=\"$("$ONEGRID_BIN/onegrid-intake" --version | cut -d' ' -f2)\"\\} 1" \
 	"$(cat "$I")"

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "intake.h"
+#include "util.h"
 
 #define MAX_SEEN 2048
 
@@ -24,6 +25,7 @@ struct seen {
         uint8_t route[OG_MAX_ROUTE], tag[OG_MAX_TAG];
         size_t route_len, tag_len;
         uint32_t copies;
+        int64_t since_us;
         bool first;
     } w[MAX_SEEN];
 };
@@ -37,6 +39,7 @@ static void record(const struct og_waiter *w, bool first, void *arg)
     s->w[s->n].route_len = w->route_len;
     s->w[s->n].tag_len = w->tag_len;
     s->w[s->n].copies = w->copies;
+    s->w[s->n].since_us = w->since_us;
     s->w[s->n].first = first;
     s->n++;
 }
@@ -216,6 +219,30 @@ static void test_destroy(void **state)
     og_waiters_destroy(&none);
 }
 
+/* Each entry says when its first Submit came (onegrid_intake_answer_seconds is timed from
+ * it): a copy keeps the first one's time, another entry has its own. */
+static void test_since_the_first_copy(void **state)
+{
+    (void)state;
+    struct og_waiters *ws = og_waiters_new(10, 0);
+    static struct seen s;
+
+    memset(&s, 0, sizeof(s));
+    int64_t before = og_mono_us();
+    assert_int_equal(add(ws, "k", "a", "1"), 0);
+    int64_t after = og_mono_us();
+    while (og_mono_us() <= after) /* the clock moves on (a microsecond) */
+        ;
+    assert_int_equal(add(ws, "k", "a", "1"), 0);
+    assert_int_equal(add(ws, "k", "b", "1"), 0);
+    assert_int_equal(og_waiters_take(ws, "k", record, &s), 3);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.w[0].copies, 2);
+    assert_true(s.w[0].since_us >= before && s.w[0].since_us <= after);
+    assert_true(s.w[1].since_us > after);
+    og_waiters_destroy(&ws);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_route_and_tag_apart),
         cmocka_unit_test(test_per_route),
         cmocka_unit_test(test_destroy),
+        cmocka_unit_test(test_since_the_first_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
