@@ -1244,8 +1244,9 @@ static bool scan_step(struct og_dispatch *d, int64_t now)
 {
     struct scan sc = {.d = d, .now = now};
     int64_t began = og_mono_us();
-    /* Room freed by archive's answers goes to intake's events first (receive, before the
-     * step), so that under a load that keeps the link full the pass waits for it. */
+    /* While the link is full dispatch reads nothing from intake, so the room archive's
+     * answers free goes to a waiting pass first; with room to spare, the events read in a
+     * turn come before the step. */
     if (og_link_client_room(d->out) <= d->n_inbox)
         return false;
     for (size_t i = 0; i < d->n_inbox; i++) {

@@ -7,7 +7,10 @@
 #
 # window = 100 on the link to archive, an hour between passes, 150 gas cases overdue at
 # once, archive frozen: the first pass makes 64 escalations in a step, 36 in the next (the
-# window is full) and waits; archive back, it goes on, and all 150 escalate in that pass.
+# window is full) and waits; 300 reports come and wait too. Archive back, the pass takes
+# the room its answers free before the reports do (dispatch reads intake only with room,
+# so the turn that frees it runs the pass's step first), and all 150 escalate in that
+# pass.
 # The pass is due as dispatch starts, however long the host has been up (before, dispatch
 # counted the interval from the host's boot: within an hour of it, none came).
 set -euo pipefail
@@ -18,9 +21,9 @@ source "$(dirname "$0")/../lib/faults.sh"
 test_begin "scan_room"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
-MPORT=$(og_free_tcp_port)
+read -r MPORT IPORT < <(og_free_tcp_ports 2)
 sed -i -e "s/^\[dispatch\]$/[dispatch]\nescalation_scan_ms = 3600000\nwindow = 100\nmetrics_listen = 127.0.0.1:$MPORT/" \
-	"$TEST_DIR/onegrid.conf"
+	-e "s/^\[intake\]$/[intake]\nmetrics_listen = 127.0.0.1:$IPORT/" "$TEST_DIR/onegrid.conf"
 if ! grep -q '^window = 100$' "$TEST_DIR/onegrid.conf" || ! grep -q '^escalation_scan_ms = 3600000$' "$TEST_DIR/onegrid.conf"; then
 	fail "set dispatch's window and escalation_scan_ms in $TEST_DIR/onegrid.conf"
 fi
@@ -49,7 +52,22 @@ og_poll 60 bash -c "[[ \$(curl -sS --max-time 5 http://127.0.0.1:$MPORT/metrics 
 assert_eq "archive frozen: the window's 100 escalations wait for it" 100 "$(metric onegrid_dispatch_pending)"
 assert_eq "in two steps, and the pass waits (not counted yet)" "2|0" \
 	"$(metric onegrid_dispatch_escalation_scan_step_seconds_count)|$(metric onegrid_dispatch_escalation_scan_seconds_count)"
+# 300 reports meanwhile: intake passes them on, and they wait for room too.
+og_gen_reports "$TEST_DB" 300 late >"$TEST_DIR/late.jsonl"
+og_publish_named "$TEST_DIR" late &
+pub=$!
+on_exit "kill $pub 2>/dev/null || true"
+og_poll 60 bash -c "[[ \$(curl -sS --max-time 5 http://127.0.0.1:$IPORT/metrics |
+                     awk '\$1 == \"onegrid_intake_waiting_submits\" { print \$2 }') == 300 ]]" || true
+assert_eq "the 300 reports wait" 300 "$(og_metric "$IPORT" onegrid_intake_waiting_submits)"
 kill -CONT "$APID"
+rc=0
+wait "$pub" || rc=$?
+assert_eq "the reports are stored" "0|300" \
+	"$rc|$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id LIKE 'late-%'")"
+assert_eq "the pass's escalations went to archive before the reports" t \
+	"$(sql "$TEST_DB" "SELECT (SELECT max(batch_id) FROM og.ledger WHERE kind = 'event' AND source_system = 'onegrid')
+	                       <= (SELECT min(batch_id) FROM og.ledger WHERE kind = 'event' AND source_event_id LIKE 'late-%')")"
 escalated="SELECT count(*) FROM og.case WHERE category_code = 'hazard.gas' AND escalation_level = 1"
 og_poll 60 bash -c "[[ \$('$PG_BIN/psql' -XAtq -d '$TEST_DB' -c \"$escalated\") == 150 ]]" || true
 assert_eq "all escalated in the first pass" 150 "$(sql "$TEST_DB" "$escalated")"
