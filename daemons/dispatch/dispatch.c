@@ -1242,13 +1242,13 @@ static bool intake_caught_up(struct og_dispatch *d)
  * for room on the way to archive. */
 static bool scan_step(struct og_dispatch *d, int64_t now)
 {
-    struct scan sc = {.d = d, .now = now};
-    int64_t began = og_mono_us();
     /* While the link is full dispatch reads nothing from intake, so the room archive's
      * answers free goes to a waiting pass first; with room to spare, the events read in a
      * turn come before the step. */
     if (og_link_client_room(d->out) <= d->n_inbox)
         return false;
+    struct scan sc = {.d = d, .now = now};
+    int64_t began = og_mono_us();
     for (size_t i = 0; i < d->n_inbox; i++) {
         const Onegrid__V1__Submission *w = d->inbox[i].frame->submission;
         /* payload is a union: test its case, never the pointers (a joint meeting's

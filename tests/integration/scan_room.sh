@@ -47,8 +47,7 @@ kill -STOP "$APID"
 on_exit "kill -CONT $APID 2>/dev/null || true"
 og_restart_at dispatch "$TEST_DIR" "$DAY 12:30:00"
 metric() { og_metric "$MPORT" "$1"; }
-og_poll 60 bash -c "[[ \$(curl -sS --max-time 5 http://127.0.0.1:$MPORT/metrics |
-                     awk '\$1 == \"onegrid_dispatch_pending\" { print \$2 }') == 100 ]]" || true
+og_poll 60 og_metric_at_least "$MPORT" onegrid_dispatch_pending 100 || true
 assert_eq "archive frozen: the window's 100 escalations wait for it" 100 "$(metric onegrid_dispatch_pending)"
 assert_eq "in two steps, and the pass waits (not counted yet)" "2|0" \
 	"$(metric onegrid_dispatch_escalation_scan_step_seconds_count)|$(metric onegrid_dispatch_escalation_scan_seconds_count)"
@@ -57,8 +56,7 @@ og_gen_reports "$TEST_DB" 300 late >"$TEST_DIR/late.jsonl"
 og_publish_named "$TEST_DIR" late &
 pub=$!
 on_exit "kill $pub 2>/dev/null || true"
-og_poll 60 bash -c "[[ \$(curl -sS --max-time 5 http://127.0.0.1:$IPORT/metrics |
-                     awk '\$1 == \"onegrid_intake_waiting_submits\" { print \$2 }') == 300 ]]" || true
+og_poll 60 og_metric_at_least "$IPORT" onegrid_intake_waiting_submits 300 || true
 assert_eq "the 300 reports wait" 300 "$(og_metric "$IPORT" onegrid_intake_waiting_submits)"
 kill -CONT "$APID"
 rc=0
@@ -68,14 +66,13 @@ assert_eq "the reports are stored" "0|300" \
 assert_eq "the pass's escalations went to archive before the reports" t \
 	"$(sql "$TEST_DB" "SELECT (SELECT max(batch_id) FROM og.ledger WHERE kind = 'event' AND source_system = 'onegrid')
 	                       <= (SELECT min(batch_id) FROM og.ledger WHERE kind = 'event' AND source_event_id LIKE 'late-%')")"
-escalated="SELECT count(*) FROM og.case WHERE category_code = 'hazard.gas' AND escalation_level = 1"
-og_poll 60 bash -c "[[ \$('$PG_BIN/psql' -XAtq -d '$TEST_DB' -c \"$escalated\") == 150 ]]" || true
-assert_eq "all escalated in the first pass" 150 "$(sql "$TEST_DB" "$escalated")"
+escalated() { sql "$TEST_DB" "SELECT count(*) FROM og.case WHERE category_code = 'hazard.gas' AND escalation_level = 1"; }
+all_escalated() { [[ $(escalated) == 150 ]]; }
+og_poll 60 all_escalated || true
+assert_eq "all escalated in the first pass" 150 "$(escalated)"
 assert_eq "one escalation event each, stored once" 150 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_system = 'onegrid' AND source_event_id LIKE 'esc-%'")"
 # The pass is one observation of onegrid_dispatch_escalation_scan_seconds, however many
 # steps and waits it took.
-og_poll 30 bash -c "[[ \$(curl -sS --max-time 5 http://127.0.0.1:$MPORT/metrics |
-                     awk '\$1 == \"onegrid_dispatch_escalation_scan_seconds_count\" { print \$2 }') == 1 ]]" ||
-	fail "the pass is counted once: $(og_metric "$MPORT" onegrid_dispatch_escalation_scan_seconds_count)"
-pass "the pass is counted once"
+og_poll 30 og_metric_at_least "$MPORT" onegrid_dispatch_escalation_scan_seconds_count 1 || true
+assert_eq "the pass is counted once" 1 "$(metric onegrid_dispatch_escalation_scan_seconds_count)"

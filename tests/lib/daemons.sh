@@ -391,9 +391,17 @@ og_stop_all() {
 	return "$rc"
 }
 
+# og_metric PORT SERIES...: each series' value (0 when absent), a line each, from one
+# scrape of the daemon's /metrics: values read together agree with each other (a histogram's
+# buckets and count).
 og_metric() {
-	curl -sS --max-time 5 "http://127.0.0.1:${1:?usage: og_metric PORT SERIES}/metrics" |
-		awk -v m="${2:?usage: og_metric PORT SERIES}" '$1 == m { v = $2 } END { print v + 0 }'
+	local port=${1:?usage: og_metric PORT SERIES...}
+	shift
+	(($# > 0)) || { _og_err "usage: og_metric PORT SERIES..."; return 2; }
+	curl -sS --max-time 5 "http://127.0.0.1:$port/metrics" |
+		awk 'BEGIN { n = ARGC - 1; for (i = 1; i <= n; i++) want[ARGV[i]] = i; ARGC = 1 }
+		     $1 in want { v[want[$1]] = $2 }
+		     END { for (i = 1; i <= n; i++) print v[i] + 0 }' "$@"
 }
 
 og_metric_at_least() {
