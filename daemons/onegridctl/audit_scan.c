@@ -22,7 +22,7 @@
  *
  * The event keys are kept: 56 bytes each (the ledger id, the digest of the key's canonical
  * text, a keyed fingerprint of its source system and event id: SipHash, so that no key can
- * be made to pass for another), and about 12 more to find them by ledger id (keys_merge),
+ * be made to pass for another), and 12 to 20 more to find them by ledger id (keys_merge),
  * since the view cannot give them in the ledger's order without a sort of all of them on
  * the server. */
 #include "audit_scan.h"
@@ -112,6 +112,7 @@ struct og_audit_scan {
     size_t id_span;
     struct map key_map;
     uint8_t sip[crypto_shorthash_KEYBYTES];
+    uint64_t key_seed; /* the key table's hash, this run's: ids chosen to collide cannot be */
     EVP_MD *sha256;
     long stray_rows, stray_keys;
     int64_t bounds[CHUNKS - 1]; /* the ledger's ranges of batches (chunk_bounds) */
@@ -644,6 +645,7 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
         }
         l = &s->links[s->n_links++];
         memset(l, 0, sizeof(*l));
+        l->last_id[0] = l->last_id[1] = INT64_MIN;
         l->chain = ch;
         l->seq = be64(f[1].p);
         l->batch = be64(f[2].p);
@@ -783,6 +785,11 @@ out:
     return NULL;
 }
 
+static size_t key_slot(const struct og_audit_scan *s, int64_t id)
+{
+    return mix((uint64_t)id ^ s->key_seed) & s->key_map.mask;
+}
+
 /* The keys both streams read, in one table by ledger id. */
 static int keys_merge(struct og_audit_scan *s, struct worker w[2])
 {
@@ -807,15 +814,15 @@ static int keys_merge(struct og_audit_scan *s, struct worker w[2])
      * at random per event row took 15 % of verify's own CPU). Sparse ids (a restore, or a
      * record someone edited) take the hash table. */
     if (n) {
-        uint64_t lo = UINT64_MAX, hi = 0;
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
         for (size_t i = 0; i < n; i++) {
-            uint64_t id = (uint64_t)k[i].ledger_id ^ (1ULL << 63); /* ordered as unsigned */
-            lo = id < lo ? id : lo;
-            hi = id > hi ? id : hi;
+            lo = k[i].ledger_id < lo ? k[i].ledger_id : lo;
+            hi = k[i].ledger_id > hi ? k[i].ledger_id : hi;
         }
-        if (hi - lo < DENSE_SPAN * (uint64_t)n) {
-            s->id_min = (int64_t)(lo ^ (1ULL << 63));
-            s->id_span = (size_t)(hi - lo) + 1;
+        /* hi - lo, exact as unsigned (hi >= lo) */
+        if ((uint64_t)hi - (uint64_t)lo < DENSE_SPAN * (uint64_t)n) {
+            s->id_min = lo;
+            s->id_span = (size_t)((uint64_t)hi - (uint64_t)lo) + 1;
             if (!(s->by_id = malloc(s->id_span * sizeof(*s->by_id))))
                 return -ENOMEM;
             memset(s->by_id, 0xff, s->id_span * sizeof(*s->by_id));
@@ -830,7 +837,7 @@ static int keys_merge(struct og_audit_scan *s, struct worker w[2])
         if (s->by_id) {
             head = &s->by_id[(uint64_t)k[i].ledger_id - (uint64_t)s->id_min];
         } else {
-            size_t slot = mix((uint64_t)k[i].ledger_id) & s->key_map.mask;
+            size_t slot = key_slot(s, k[i].ledger_id);
             while (s->key_map.slot[slot] != NONE &&
                    k[s->key_map.slot[slot]].ledger_id != k[i].ledger_id)
                 slot = (slot + 1) & s->key_map.mask;
@@ -849,7 +856,7 @@ static uint32_t key_first(const struct og_audit_scan *s, int64_t id)
         uint64_t at = (uint64_t)id - (uint64_t)s->id_min;
         return at < s->id_span ? s->by_id[at] : NONE;
     }
-    for (size_t i = mix((uint64_t)id) & s->key_map.mask;; i = (i + 1) & s->key_map.mask) {
+    for (size_t i = key_slot(s, id);; i = (i + 1) & s->key_map.mask) {
         uint32_t k = s->key_map.slot[i];
         if (k == NONE || s->keys[k].ledger_id == id)
             return k;
@@ -1300,13 +1307,17 @@ static void chunk_bounds(struct og_audit_scan *s)
  * stream that keeps up with its backend waits for each 8 kB the backend sends, and as a
  * normal thread, woken, it preempts the backend making the next rows: in one verify of 1.4
  * million ledger rows on 2 cores, 145,000 context switches, and the CPU the streams saved
- * (keys_merge) spent in the kernel. Under SCHED_BATCH (sched(7): no preemption on wakeup;
- * unprivileged), 14,000, and 5 % less time. The threads the pass starts inherit it; the
- * caller's policy is given back at the end. A process under any other policy keeps it. */
+ * (keys_merge) spent in the kernel. Under SCHED_BATCH (sched(7): taken for CPU-bound, with
+ * a penalty on wakeup; Linux does not let its wakeups preempt; unprivileged), 14,000, and
+ * 5 % less time. The calling thread takes it, and the thread it starts inherits it; the
+ * caller's policy is given back at the end (if that fails, verify only runs as batch work
+ * to its end). A thread under any other policy keeps it. */
 static bool batch_policy(void)
 {
     struct sched_param p = {0};
-    return sched_getscheduler(0) == SCHED_OTHER && sched_setscheduler(0, SCHED_BATCH, &p) == 0;
+    int policy;
+    return pthread_getschedparam(pthread_self(), &policy, &p) == 0 && policy == SCHED_OTHER &&
+           pthread_setschedparam(pthread_self(), SCHED_BATCH, &p) == 0;
 }
 
 /* Runs fn in both workers, the second in a thread of its own (when it has a connection).
@@ -1314,8 +1325,9 @@ static bool batch_policy(void)
 static int both(struct worker w[2], void *(*fn)(void *), char *err, size_t errlen)
 {
     pthread_t thread;
-    if (w[1].c && pthread_create(&thread, NULL, fn, &w[1]) != 0) {
-        snprintf(err, errlen, "could not start a thread: %s", strerror(errno));
+    int e;
+    if (w[1].c && (e = pthread_create(&thread, NULL, fn, &w[1])) != 0) {
+        snprintf(err, errlen, "could not start a thread: %s", strerror(e));
         return -EAGAIN;
     }
     fn(&w[0]);
@@ -1343,6 +1355,7 @@ struct og_audit_scan *og_audit_scan_run(PGconn *c, const char *conninfo, char *e
     if (!s)
         goto fail;
     crypto_shorthash_keygen(s->sip);
+    randombytes_buf(&s->key_seed, sizeof(s->key_seed));
     if (!(s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) {
         snprintf(err, errlen, "OpenSSL has no SHA-256");
         goto fail;
@@ -1431,7 +1444,7 @@ fail:
     }
     if (batch) {
         struct sched_param p = {0};
-        sched_setscheduler(0, SCHED_OTHER, &p);
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &p);
     }
     if (rc < 0) {
         if (!*err)

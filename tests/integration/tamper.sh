@@ -198,25 +198,30 @@ assert_match "and names it" "BROKEN: 1 event keys \\(ledger ids 999999\\.\\.9999
 
 # 7a. A twin of a real event key (another event id, the same ledger id), stored before the
 # real one, so that the pass finds the twin first among the keys of that id and must go on
-# to the real one. With the ids as a sequence gives them, the pass finds keys by an array
-# indexed by ledger id; a key forged far off (ledger id 10^12) makes the ids sparse, and it
-# finds them by a hash table: both ways name the twin and the far key, and nothing else.
+# to the real one. With the ids as a sequence gives them (and one forged key just below
+# them, at -1), the pass finds keys by an array indexed by ledger id; with keys forged far
+# off (10^12, and bigint's least and greatest), the ids are sparse, and it finds them by a
+# hash table. The first copy names the twin and the key at -1, the second the twin and the
+# three far keys; neither anything else.
 TWIN="CREATE TEMP TABLE k AS SELECT * FROM og.event_key WHERE ledger_id = $ROW;
       DELETE FROM og.event_key WHERE ledger_id = $ROW;
       INSERT INTO og.event_key SELECT source_system, source_event_id || '-twin', district_code, case_id, ledger_id, stored_at FROM k;
       INSERT INTO og.event_key SELECT * FROM k;"
 copy key_twin
-sql "$DB" "SET session_replication_role = replica; $TWIN" >/dev/null
+sql "$DB" "SET session_replication_role = replica; $TWIN
+           INSERT INTO og.event_key VALUES ('zongzhi', 'below', '650204', NULL, -1, now())" >/dev/null
 verify
-assert_eq "a twin of an event key: verify fails" 1 "$rc"
-assert_match "and names the twin" "BROKEN: 1 event keys \\(ledger ids $ROW\\.\\.$ROW\\) name no stored event" "$out"
-assert_eq "and nothing else (the real key was found after it)" 1 "$(grep -c BROKEN <<<"$out")"
+assert_eq "a twin of an event key, and a key at -1: verify fails" 1 "$rc"
+assert_match "and names both" "BROKEN: 2 event keys \\(ledger ids -1\\.\\.$ROW\\) name no stored event" "$out"
+assert_eq "and nothing else (the real key was found after its twin)" 1 "$(grep -c BROKEN <<<"$out")"
 copy key_twin_far
 sql "$DB" "SET session_replication_role = replica; $TWIN
-           INSERT INTO og.event_key VALUES ('zongzhi', 'far-off', '650204', NULL, 1000000000000, now())" >/dev/null
+           INSERT INTO og.event_key VALUES ('zongzhi', 'far-off', '650204', NULL, 1000000000000, now()),
+                  ('zongzhi', 'least', '650204', NULL, -9223372036854775808, now()),
+                  ('zongzhi', 'greatest', '650204', NULL, 9223372036854775807, now())" >/dev/null
 verify
-assert_eq "a twin and a key far off: verify fails" 1 "$rc"
-assert_match "and names both" "BROKEN: 2 event keys \\(ledger ids $ROW\\.\\.1000000000000\\) name no stored event" "$out"
+assert_eq "a twin and keys far off: verify fails" 1 "$rc"
+assert_match "and names them" "BROKEN: 4 event keys \\(ledger ids -9223372036854775808\\.\\.9223372036854775807\\) name no stored event" "$out"
 assert_eq "and nothing else" 1 "$(grep -c BROKEN <<<"$out")"
 
 # 7b. Ledger rows the pass over the record must not take for intact: a row edited with its
