@@ -112,7 +112,7 @@ struct og_audit_scan {
     size_t id_span;
     struct map key_map;
     uint8_t sip[crypto_shorthash_KEYBYTES];
-    uint64_t key_seed; /* the key table's hash, this run's: ids chosen to collide cannot be */
+    uint64_t seed; /* the tables' hash by id, this run's: ids chosen to collide cannot be */
     EVP_MD *sha256;
     long stray_rows, stray_keys;
     int64_t bounds[CHUNKS - 1]; /* the ledger's ranges of batches (chunk_bounds) */
@@ -460,14 +460,15 @@ static int chain_map_grow(struct og_audit_scan *s)
     return 0;
 }
 
-static size_t batch_slot(const struct map *m, int64_t batch, uint32_t chain)
+static size_t batch_slot(const struct og_audit_scan *s, const struct map *m, int64_t batch,
+                         uint32_t chain)
 {
-    return mix((uint64_t)batch * 31 + chain) & m->mask;
+    return mix(((uint64_t)batch * 31 + chain) ^ s->seed) & m->mask;
 }
 
 static uint32_t link_by_batch(const struct og_audit_scan *s, int64_t batch, uint32_t chain)
 {
-    for (size_t i = batch_slot(&s->by_batch, batch, chain);; i = (i + 1) & s->by_batch.mask) {
+    for (size_t i = batch_slot(s, &s->by_batch, batch, chain);; i = (i + 1) & s->by_batch.mask) {
         uint32_t l = s->by_batch.slot[i];
         if (l == NONE || (s->links[l].batch == batch && s->links[l].chain == chain))
             return l;
@@ -476,7 +477,7 @@ static uint32_t link_by_batch(const struct og_audit_scan *s, int64_t batch, uint
 
 static uint32_t link_by_seq(const struct og_audit_scan *s, uint32_t chain, int64_t seq)
 {
-    for (size_t i = batch_slot(&s->by_seq, seq, chain);; i = (i + 1) & s->by_seq.mask) {
+    for (size_t i = batch_slot(s, &s->by_seq, seq, chain);; i = (i + 1) & s->by_seq.mask) {
         uint32_t l = s->by_seq.slot[i];
         if (l == NONE || (s->links[l].seq == seq && s->links[l].chain == chain))
             return l;
@@ -671,7 +672,7 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
     /* Two links for one batch of a chain, or with one number: audit.c sorts them out. */
     for (uint32_t i = 0; i < s->n_links; i++) {
         struct link *l = &s->links[i];
-        size_t k = batch_slot(&s->by_batch, l->batch, l->chain);
+        size_t k = batch_slot(s, &s->by_batch, l->batch, l->chain);
         uint32_t o = link_by_batch(s, l->batch, l->chain);
         if (o != NONE) {
             s->links[o].state = l->state = UNSURE;
@@ -680,7 +681,7 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
                 k = (k + 1) & s->by_batch.mask;
             s->by_batch.slot[k] = i;
         }
-        k = batch_slot(&s->by_seq, l->seq, l->chain);
+        k = batch_slot(s, &s->by_seq, l->seq, l->chain);
         o = link_by_seq(s, l->chain, l->seq);
         if (o != NONE) {
             s->links[o].state = l->state = UNSURE;
@@ -787,7 +788,7 @@ out:
 
 static size_t key_slot(const struct og_audit_scan *s, int64_t id)
 {
-    return mix((uint64_t)id ^ s->key_seed) & s->key_map.mask;
+    return mix((uint64_t)id ^ s->seed) & s->key_map.mask;
 }
 
 /* The keys both streams read, in one table by ledger id. */
@@ -1355,7 +1356,7 @@ struct og_audit_scan *og_audit_scan_run(PGconn *c, const char *conninfo, char *e
     if (!s)
         goto fail;
     crypto_shorthash_keygen(s->sip);
-    randombytes_buf(&s->key_seed, sizeof(s->key_seed));
+    randombytes_buf(&s->seed, sizeof(s->seed));
     if (!(s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) {
         snprintf(err, errlen, "OpenSSL has no SHA-256");
         goto fail;
