@@ -140,14 +140,6 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static uint64_t hash_bytes(const uint8_t *p, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return mix(h);
-}
-
 static int map_init(struct map *m, size_t n)
 {
     size_t size = 16;
@@ -430,18 +422,31 @@ static void rd_close(struct reader *r)
 
 /* Chains and links --------------------------------------------------------------------- */
 
+/* A chain's name comes from the record, which an editor may have chosen: it is hashed with
+ * this run's SipHash key (as the event keys' fingerprints are), so that no set of names
+ * made to collide can make each ledger row's lookup walk them all. */
+static uint64_t chain_hash(const struct og_audit_scan *s, const uint8_t *name, size_t len)
+{
+    uint8_t out[crypto_shorthash_BYTES];
+    uint64_t h;
+    crypto_shorthash(out, name, len, s->sip);
+    memcpy(&h, out, sizeof(h));
+    return h;
+}
+
 static uint32_t chain_find(const struct og_audit_scan *s, const uint8_t *name, size_t len)
 {
-    for (size_t i = hash_bytes(name, len) & s->chain_map.mask;; i = (i + 1) & s->chain_map.mask) {
+    for (size_t i = chain_hash(s, name, len) & s->chain_map.mask;;
+         i = (i + 1) & s->chain_map.mask) {
         uint32_t c = s->chain_map.slot[i];
         if (c == NONE || (s->chains[c].len == len && memcmp(s->chains[c].name, name, len) == 0))
             return c;
     }
 }
 
-static void chain_put(struct map *m, const struct chain *chains, uint32_t ch)
+static void chain_put(const struct og_audit_scan *s, struct map *m, uint32_t ch)
 {
-    size_t i = hash_bytes((const uint8_t *)chains[ch].name, chains[ch].len) & m->mask;
+    size_t i = chain_hash(s, (const uint8_t *)s->chains[ch].name, s->chains[ch].len) & m->mask;
     while (m->slot[i] != NONE)
         i = (i + 1) & m->mask;
     m->slot[i] = ch;
@@ -454,7 +459,7 @@ static int chain_map_grow(struct og_audit_scan *s)
     if (map_init(&m, s->chain_map.mask + 1) < 0)
         return -ENOMEM;
     for (uint32_t ch = 0; ch < s->n_chains; ch++)
-        chain_put(&m, s->chains, ch);
+        chain_put(s, &m, ch);
     free(s->chain_map.slot);
     s->chain_map = m;
     return 0;
@@ -641,7 +646,7 @@ static int load_links(struct og_audit_scan *s, PGconn *c, char *err, size_t errl
             memcpy(s->chains[ch].name, f[0].p, (size_t)f[0].len);
             s->chains[ch].name[f[0].len] = '\0';
             s->chains[ch].shard = strncmp(s->chains[ch].name, SHARD_PFX, strlen(SHARD_PFX)) == 0;
-            chain_put(&s->chain_map, s->chains, ch);
+            chain_put(s, &s->chain_map, ch);
             s->n_chains++;
         }
         l = &s->links[s->n_links++];
@@ -707,6 +712,7 @@ struct worker {
     size_t n_keys;
     long odd_keys; /* keys without a ledger id, source system or event id: join nothing */
     long stray_rows;
+    uint32_t last_chain; /* the chain of the last ledger row that had one (NONE: none yet) */
     int rc;
     char err[512];
 };
@@ -931,8 +937,16 @@ static int ledger_row(struct worker *w, const struct fld *f)
         return -EPROTO;
     if (f[2].len >= 0 && !get_i64(&f[2], &batch))
         return -EPROTO;
-    if (f[2].len >= 0 && f[3].len >= 0 && (ch = chain_find(s, f[3].p, (size_t)f[3].len)) != NONE)
-        li = link_by_batch(s, batch, ch);
+    if (f[2].len >= 0 && f[3].len >= 0) {
+        /* Rows of one district often come together: the last row's chain is tried first. */
+        const struct chain *last = w->last_chain != NONE ? &s->chains[w->last_chain] : NULL;
+        if (last && last->len == (size_t)f[3].len && memcmp(last->name, f[3].p, last->len) == 0)
+            ch = w->last_chain;
+        else if ((ch = chain_find(s, f[3].p, (size_t)f[3].len)) != NONE)
+            w->last_chain = ch;
+        if (ch != NONE)
+            li = link_by_batch(s, batch, ch);
+    }
     /* A row of no link, or of a shard's chain (whose links cover batches, no ledger row). */
     if (li == NONE || s->chains[ch].shard)
         w->stray_rows++;
@@ -1363,6 +1377,7 @@ struct og_audit_scan *og_audit_scan_run(PGconn *c, const char *conninfo, char *e
     }
     for (int i = 0; i < 2; i++) {
         w[i].s = s;
+        w[i].last_chain = NONE;
         if (!(w[i].ctx = EVP_MD_CTX_new()))
             goto fail;
     }
