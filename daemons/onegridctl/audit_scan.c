@@ -434,12 +434,18 @@ static uint64_t chain_hash(const struct og_audit_scan *s, const uint8_t *name, s
     return h;
 }
 
+/* Whether chain c is the one named name. */
+static bool chain_is(const struct og_audit_scan *s, uint32_t c, const uint8_t *name, size_t len)
+{
+    return s->chains[c].len == len && memcmp(s->chains[c].name, name, len) == 0;
+}
+
 static uint32_t chain_find(const struct og_audit_scan *s, const uint8_t *name, size_t len)
 {
     for (size_t i = chain_hash(s, name, len) & s->chain_map.mask;;
          i = (i + 1) & s->chain_map.mask) {
         uint32_t c = s->chain_map.slot[i];
-        if (c == NONE || (s->chains[c].len == len && memcmp(s->chains[c].name, name, len) == 0))
+        if (c == NONE || chain_is(s, c, name, len))
             return c;
     }
 }
@@ -939,8 +945,7 @@ static int ledger_row(struct worker *w, const struct fld *f)
         return -EPROTO;
     if (f[2].len >= 0 && f[3].len >= 0) {
         /* Rows of one district often come together: the last row's chain is tried first. */
-        const struct chain *last = w->last_chain != NONE ? &s->chains[w->last_chain] : NULL;
-        if (last && last->len == (size_t)f[3].len && memcmp(last->name, f[3].p, last->len) == 0)
+        if (w->last_chain != NONE && chain_is(s, w->last_chain, f[3].p, (size_t)f[3].len))
             ch = w->last_chain;
         else if ((ch = chain_find(s, f[3].p, (size_t)f[3].len)) != NONE)
             w->last_chain = ch;
