@@ -60,6 +60,10 @@ BEGIN
      JOIN unnest(fresh, lids) AS f(n, lid) ON f.n = a.n
    HAVING count(*) > 0;
 
+  -- No ON CONFLICT (3.5 µs an event, a third of the insert): a report's row is only ever
+  -- made in the transaction that stores its event's key, and these keys were stored now.
+  -- Were one there, the unique violation would store nothing of the batch, and archive
+  -- would store it event by event, through og.store_event.
   INSERT INTO og.case_report
     SELECT a.source, a.event_id, a.decision ->> 'case_id', 'opened', o.area_code,
            coalesce((a.event ->> 'time')::timestamptz, o.opened_at), o.latitude, o.longitude,
@@ -68,8 +72,7 @@ BEGIN
              WITH ORDINALITY AS a(source, event_id, event, decision, n)
       JOIN unnest(fresh, dids) AS f(n, did) ON f.n = a.n,
            LATERAL og.case_opening(a.decision, a.event) o
-     ORDER BY a.n
-    ON CONFLICT DO NOTHING;
+     ORDER BY a.n;
 
   RETURN QUERY SELECT * FROM og.batch_outcomes(p_source, p_event_id, p_event_detail,
                                                p_decision_detail, fresh);
