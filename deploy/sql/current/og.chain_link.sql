@@ -67,7 +67,7 @@ BEGIN
     -- Every row of the batch, whenever it was recorded; no row: a link of no record.
     SELECT d.digests, d.rows, d.first_ledger_id, d.last_ledger_id, d.records
       INTO digests, nrows, first_id, last_id, nrecords
-      FROM og.district_records(p_batch, '-infinity') d WHERE d.district_code = p_chain;
+      FROM og.district_records(p_batch, '-infinity', false) d WHERE d.district_code = p_chain;
     IF NOT FOUND THEN
       digests := ''::bytea;
       nrows := 0;

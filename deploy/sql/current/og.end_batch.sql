@@ -29,7 +29,7 @@ BEGIN
   FOR c IN SELECT * FROM (
              SELECT r.district_code AS chain, false AS shard, r.digests, r.rows,
                     r.first_ledger_id, r.last_ledger_id, r.records
-               FROM og.district_records(bid, now()) r
+               FROM og.district_records(bid, now(), true) r
              UNION ALL
              SELECT 'shard:' || b.shard, true, NULL, 0, NULL, NULL, NULL
                FROM og.batch b WHERE b.batch_id = bid) x
