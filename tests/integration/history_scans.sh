@@ -12,7 +12,8 @@
 #    parses and plans a SQL function it cannot inline at every call, which took 11.7 % of
 #    archive's database session on batches of one or two events. So does og.decision_facts,
 #    which og.open_cases and og.apply_cases call once per decision: as PL/pgSQL it cost
-#    each decision a function call (2 to 3 µs, against 0.8 inlined).
+#    each decision a function call (2 to 3 µs, against 0.8 inlined). And og.district_records,
+#    the pass over the batch's ledger rows og.end_batch makes its links of.
 #
 # Here og.batch starts with a history of $OG_HISTORY_BATCHES batches (300,000 by default;
 # about a year of a district whose events trickle in, one batch per event), then reports
@@ -20,8 +21,8 @@
 # published through the real daemons. PostgreSQL's own counters then show how often
 # og.batch was read by a sequential scan meanwhile (pg_stat_user_tables: never) and how
 # often each function was called as a function rather than inlined (pg_stat_user_functions,
-# track_functions = all: og.batch_outcomes and og.decision_facts never, og.store_opened
-# once per batch).
+# track_functions = all: og.batch_outcomes, og.decision_facts and og.district_records never,
+# og.store_opened and og.end_batch once per batch).
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
@@ -125,3 +126,7 @@ assert_eq "og.batch_outcomes inlined: no call of it counted beside $OPENED of og
 	0 "$(calls batch_outcomes)"
 assert_eq "og.decision_facts inlined: no call of it counted beside $OPENED of og.store_opened" \
 	0 "$(calls decision_facts)"
+ENDED=$(calls end_batch)
+((ENDED > 0)) || fail "og.end_batch shows no calls in archive's session"
+assert_eq "og.district_records inlined: no call of it counted beside $ENDED of og.end_batch" \
+	0 "$(calls district_records)"
