@@ -5,7 +5,8 @@
 -- which hold the format described below: og.district_records and og.shard_records (each
 -- record's canonical text and digest, a link's digests in order), og.link_hash (the
 -- link's hash). og.end_batch makes all of a batch's district links from one pass over its
--- ledger rows.
+-- ledger rows, and its event keys' records from their ledger rows (its batch's keys were
+-- stored with those values in the same transaction); this reads each key as stored.
 -- `onegridctl audit verify` does not call it: it rebuilds every text and hash itself from
 -- the audit views.
 --

@@ -1,6 +1,7 @@
--- og.district_records(batch, since, keys_from_ledger): what the link of each district chain for batch
--- `batch` covers (og.chain_link: the district's ledger rows of the batch, then the event
--- key of each of those rows that is an event), in one pass over the batch's ledger rows:
+-- og.district_records(batch, since, keys_from_ledger): what the link of each district
+-- chain for batch `batch` covers (og.chain_link: the district's ledger rows of the batch,
+-- then the event key of each of those rows that is an event), in one pass over the
+-- batch's ledger rows:
 -- one row per district, with the records' digests in the link's order (ledger rows by
 -- ledger_id, then event keys by ledger_id), the number of ledger rows and their first and
 -- last ledger_id, and the number of records. A district the batch wrote no row for has no
@@ -24,7 +25,8 @@
 
 DROP FUNCTION IF EXISTS og.district_records(bigint, timestamptz);
 
-CREATE OR REPLACE FUNCTION og.district_records(p_batch bigint, p_since timestamptz, p_keys_from_ledger boolean)
+CREATE OR REPLACE FUNCTION og.district_records(p_batch bigint, p_since timestamptz,
+                                               p_keys_from_ledger boolean)
   RETURNS TABLE (district_code text, digests bytea, rows integer, first_ledger_id bigint,
                  last_ledger_id bigint, records integer)
 LANGUAGE sql STABLE AS $$
@@ -68,7 +70,8 @@ LANGUAGE sql STABLE AS $$
               SELECT k.source_system, k.source_event_id, k.district_code, k.case_id, k.ledger_id,
                      s.stored
                 FROM (SELECT * FROM og.event_key k
-                       WHERE NOT p_keys_from_ledger AND l.kind = 'event' AND k.source_system = l.source_system
+                       WHERE NOT p_keys_from_ledger AND l.kind = 'event'
+                         AND k.source_system = l.source_system
                          AND k.source_event_id = l.source_event_id AND k.ledger_id = l.ledger_id
                        LIMIT 1) k,
                      LATERAL (SELECT ((extract(epoch FROM k.stored_at) * 1000000)::bigint)::text

@@ -60,10 +60,11 @@ BEGIN
      JOIN unnest(fresh, lids) AS f(n, lid) ON f.n = a.n
    HAVING count(*) > 0;
 
-  -- No ON CONFLICT (3.5 µs an event, a third of the insert): a report's row is only ever
-  -- made in the transaction that stores its event's key, and these keys were stored now.
-  -- Were one there, the unique violation would store nothing of the batch, and archive
-  -- would store it event by event, through og.store_event.
+  -- No ON CONFLICT (3.5 µs an event, a third of the insert): a report's row exists only
+  -- for a stored event key (made with the key, or rebuilt from the ledger by
+  -- `onegridctl rebuild-cases`), and these keys were not stored before this call. Were a
+  -- row there, the unique violation would store nothing of the batch, and archive would
+  -- store it event by event, through og.store_event.
   INSERT INTO og.case_report
     SELECT a.source, a.event_id, a.decision ->> 'case_id', 'opened', o.area_code,
            coalesce((a.event ->> 'time')::timestamptz, o.opened_at), o.latitude, o.longitude,
