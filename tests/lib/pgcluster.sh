@@ -347,6 +347,14 @@ pgcluster_start() {
 		-w -t 60 start >"$dir/log/pg_ctl.log" 2>&1; then
 		_pgc_err "could not start the cluster in \"$dir\":"
 		tail -n 20 "$dir/log/postgresql.log" "$dir/log/pg_ctl.log" >&2
+		if [[ ${PGCLUSTER_HUGE_PAGES:-0} == 1 ]]; then
+			# Who held the huge pages reserved for it: the kernel's count and the
+			# reservations on record ("PAGES PID START BOOT DIR").
+			_pgc_err "huge pages when it failed: $(grep -h '^HugePages_' /proc/meminfo | tr -s ' \n' ' ')"
+			for f in "$_PGC_HP_DIR"/*; do
+				[[ -f $f && ${f##*/} =~ ^[0-9a-f]{16}$ ]] && _pgc_err "reserved: $(<"$f")"
+			done
+		fi
 		_pgc_hugepages_release "$dir"
 		return 1
 	fi
