@@ -422,14 +422,14 @@ static void rd_close(struct reader *r)
 
 /* Chains and links --------------------------------------------------------------------- */
 
-/* A chain's name comes from the record, which an editor may have chosen: it is hashed with
- * this run's SipHash key (as the event keys' fingerprints are), so that no set of names
- * made to collide can make each ledger row's lookup walk them all. */
-static uint64_t chain_hash(const struct og_audit_scan *s, const uint8_t *name, size_t len)
+/* Bytes the record holds (an editor may have chosen them), hashed with this run's SipHash
+ * key: no set of values made to collide can make a lookup walk them all. For chains' names
+ * and event keys' fingerprints (key_fp). */
+static uint64_t keyed_hash(const struct og_audit_scan *s, const uint8_t *p, size_t len)
 {
     uint8_t out[crypto_shorthash_BYTES];
     uint64_t h;
-    crypto_shorthash(out, name, len, s->sip);
+    crypto_shorthash(out, p, len, s->sip);
     memcpy(&h, out, sizeof(h));
     return h;
 }
@@ -442,7 +442,7 @@ static bool chain_is(const struct og_audit_scan *s, uint32_t c, const uint8_t *n
 
 static uint32_t chain_find(const struct og_audit_scan *s, const uint8_t *name, size_t len)
 {
-    for (size_t i = chain_hash(s, name, len) & s->chain_map.mask;;
+    for (size_t i = keyed_hash(s, name, len) & s->chain_map.mask;;
          i = (i + 1) & s->chain_map.mask) {
         uint32_t c = s->chain_map.slot[i];
         if (c == NONE || chain_is(s, c, name, len))
@@ -452,7 +452,7 @@ static uint32_t chain_find(const struct og_audit_scan *s, const uint8_t *name, s
 
 static void chain_put(const struct og_audit_scan *s, struct map *m, uint32_t ch)
 {
-    size_t i = chain_hash(s, (const uint8_t *)s->chains[ch].name, s->chains[ch].len) & m->mask;
+    size_t i = keyed_hash(s, (const uint8_t *)s->chains[ch].name, s->chains[ch].len) & m->mask;
     while (m->slot[i] != NONE)
         i = (i + 1) & m->mask;
     m->slot[i] = ch;
@@ -726,16 +726,12 @@ struct worker {
 static uint64_t key_fp(const struct og_audit_scan *s, struct buf *b, const struct fld *system,
                        const struct fld *id)
 {
-    uint8_t out[crypto_shorthash_BYTES];
-    uint64_t fp;
     b->len = 0;
     /* Room was made by the caller's canonical text, which holds both fields. */
     put(b, &system->len, sizeof(system->len));
     put(b, system->p, (size_t)system->len);
     put(b, id->p, (size_t)id->len);
-    crypto_shorthash(out, b->p, b->len, s->sip);
-    memcpy(&fp, out, sizeof(fp));
-    return fp;
+    return keyed_hash(s, b->p, b->len);
 }
 
 static void *keys_stream(void *arg)
