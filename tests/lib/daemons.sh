@@ -26,7 +26,7 @@
 #
 # Environment: ONEGRID_BIN (default <repo>/build/bin); ONEGRID_WRAPPER, a command put in
 # front of each daemon (e.g. "valgrind --error-exitcode=99 --leak-check=full
-# --soname-synonyms=somalloc=*jemalloc*": dispatch and archive allocate with jemalloc);
+# --soname-synonyms=somalloc=*mimalloc*": dispatch and archive allocate with mimalloc);
 # OG_START_TIMEOUT (20 s) and OG_STOP_TIMEOUT (15 s), to be raised under slow wrappers.
 #
 # Functions return non-zero on failure and say why on stderr; they never exit.
