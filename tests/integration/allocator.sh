@@ -22,8 +22,7 @@ og_start_all "$TEST_DIR"
 publish() {
 	local rc=0
 	og_gen_reports "$TEST_DB" "$2" "$1" >"$TEST_DIR/$1.jsonl"
-	"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 30 \
-		"$TEST_DIR/$1.jsonl" >"$TEST_DIR/$1.txt" 2>&1 || rc=$?
+	og_publish_named "$TEST_DIR" "$1" || rc=$?
 	echo "$rc|$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id LIKE '$1%'")"
 }
 assert_eq "200 reports stored" "0|200" "$(publish al 200)"
@@ -39,7 +38,7 @@ maps_has() {
 expect=${OG_MIMALLOC:-}
 if [[ -z $expect ]]; then
 	expect=ON
-	[[ $(maps_has intake libasan) == yes ]] && expect=OFF
+	og_sanitized && expect=OFF
 fi
 assert_eq "onegrid-intake runs with glibc's malloc" no "$(maps_has intake libmimalloc)"
 for d in dispatch archive; do

@@ -81,9 +81,7 @@ peak_reset() {
 # Under AddressSanitizer resident memory is mostly ASan's own: the peaks are shown, not
 # judged (and intake does not apply max_memory_mb).
 SANITIZED=0
-# (grep reads all of ldd's output: with -q it could stop at the match while ldd still
-# wrote, and pipefail took ldd's SIGPIPE for "not sanitized": memory judged under ASan.)
-ldd "$ONEGRID_BIN/onegrid-intake" | grep libasan >/dev/null && SANITIZED=1
+og_sanitized && SANITIZED=1
 peak_check() { # peak_check WHAT
 	local kb
 	kb=$(og_vmhwm "$(ipid)")

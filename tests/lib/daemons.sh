@@ -360,6 +360,13 @@ og_restart_while() {
 	done
 }
 
+# og_sanitized: true if the daemons of ONEGRID_BIN are built with AddressSanitizer.
+# (grep reads all of ldd's output: with -q it could stop at the match while ldd still
+# wrote, and pipefail took ldd's SIGPIPE for "not sanitized".)
+og_sanitized() {
+	ldd "$ONEGRID_BIN/onegrid-intake" | grep libasan >/dev/null
+}
+
 # og_restart_at NAME DIR "YYYY-MM-DD HH:MM:SS": restarts a daemon whose wall clock starts
 # at that UTC time (libfaketime, from Debian's faketime package) and runs on from there;
 # monotonic time is left alone for libzmq. For tests of deadlines, KPIs and escalation.
