@@ -146,7 +146,8 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
      * be cancelled at stop like a commit. */
     set_cancel(s, s->conn);
     int rc = -EIO;
-    if (og_db_limit_lock_waits(s->conn, s->lock_timeout_ms, err, errlen))
+    if (og_db_limit_lock_waits(s->conn, s->lock_timeout_ms, err, errlen) ||
+        og_db_settle_backend_heap(s->conn, err, errlen))
         goto fail;
     /* Stores into a schema this build was not made for could fail, or worse, not. */
     rc = og_db_schema_check(s->conn, err, errlen);

@@ -37,6 +37,11 @@ const char *og_db_sqlstate(const PGresult *r);
  * connection loss, shutdown, serialisation failures, missing privileges or functions) is
  * a fault of the system around the record: keep it and try again. */
 bool og_db_record_error(const char *sqlstate);
+/* Raises glibc's malloc thresholds in the session's server process, so that it keeps the
+ * memory a batch needs from one batch to the next instead of giving it back to the kernel
+ * and faulting it in again: one allocation of 30 MiB, freed at once (see db.c). For a
+ * session that stores batches (archive's). 0, or -EIO with err filled. */
+int og_db_settle_backend_heap(PGconn *c, char *err, size_t errlen);
 /* Bounds the session's lock waits by ms, unless the server, the database or the role
  * already sets a lock_timeout of its own (an operator's choice is kept); nothing when ms
  * is 0. A statement that waits longer for a lock then fails with SQLSTATE 55P03: a fault,

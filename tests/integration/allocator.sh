@@ -8,9 +8,16 @@
 # Then dispatch and intake with their clocks set by libfaketime, as the quickstart and the
 # clock tests run them: an allocator that asks the time while it starts (jemalloc) hangs
 # there (libfaketime issue 130).
+# And the allocator of archive's database backend, glibc's in PostgreSQL's server process:
+# archive settles its thresholds when it connects (og_db_settle_backend_heap,
+# daemons/common/db.c), so the heap a batch needs is kept for the next one, not given back
+# and faulted in again page by page (in the throughput bench, 50,000 page faults a second
+# and a tenth of the backend's CPU). strace watches the backend's brk calls while 10,000
+# reports come in batches of up to 1,000: its heap may grow, never shrink.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testlib.sh"
 source "$(dirname "$0")/../lib/events.sh"
+source "$(dirname "$0")/../lib/faults.sh"
 
 test_begin "allocator"
 test_createdb
@@ -49,6 +56,37 @@ for d in dispatch archive; do
 			no "$(maps_has "$d" libmimalloc)"
 	fi
 done
+
+# The backend archive stores through, and its brk calls while 10,000 reports come with
+# 1,000 in flight (large batches, as at full load: each made the backend allocate and free
+# 12 to 16 MiB).
+apid=$(og_backend_pids "$TEST_DB" onegrid-archive)
+[[ $apid =~ ^[0-9]+$ ]] || fail "find archive's database backend: \"$apid\""
+strace -qq -e trace=brk -p "$apid" -o "$TEST_DIR/brk.trace" &
+spid=$!
+on_exit "kill $spid 2>/dev/null || true"
+traced() { [[ $(awk '$1 == "TracerPid:" { print $2 }' "/proc/$apid/status") != 0 ]]; }
+og_poll 30 traced || fail "strace did not attach to archive's database backend ($apid)"
+og_gen_reports "$TEST_DB" 10000 br >"$TEST_DIR/br.jsonl"
+"$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 120 \
+	--window 1000 --results "$TEST_DIR/br.out" "$TEST_DIR/br.jsonl" >"$TEST_DIR/br.txt" 2>&1 ||
+	fail "publish 10,000 reports: $(tail -n 3 "$TEST_DIR/br.txt")"
+kill -INT "$spid"
+wait "$spid" || true
+assert_eq "10,000 reports stored, in batches of up to 1,000" 10000 \
+	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id LIKE 'br%'")"
+assert_eq "archive's backend stored them in batches of over 100 events" t \
+	"$(sql "$TEST_DB" "SELECT max(n) > 100 FROM (SELECT count(*) AS n FROM og.ledger
+	                     WHERE source_event_id LIKE 'br%' AND kind = 'event' GROUP BY batch_id) b")"
+# brk's answers in order: each the heap's end after the call; a lower one than the last
+# gave memory back.
+calls=0 shrinks=0 last=0
+while read -r end; do
+	(($((end)) < last)) && shrinks=$((shrinks + 1))
+	last=$((end)) calls=$((calls + 1))
+done < <(sed -n 's/^brk(.*) *= \(0x[0-9a-f]*\)$/\1/p' "$TEST_DIR/brk.trace")
+assert_eq "archive's database backend kept its heap between batches (of $calls brk calls, those that shrank it)" \
+	0 "$shrinks"
 
 # Two days ahead: the reports are of the hour before now, so not from their future. They
 # name the same grids and categories as the first 20: each opens a case of its own because
