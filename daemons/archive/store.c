@@ -146,9 +146,18 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
      * be cancelled at stop like a commit. */
     set_cancel(s, s->conn);
     int rc = -EIO;
-    if (og_db_limit_lock_waits(s->conn, s->lock_timeout_ms, err, errlen) ||
-        og_db_settle_backend_heap(s->conn, err, errlen))
+    if (og_db_limit_lock_waits(s->conn, s->lock_timeout_ms, err, errlen))
         goto fail;
+    /* Only speed depends on it: a refusal (a short statement_timeout, no memory for it) is
+     * said and the session goes on as it is. */
+    if (og_db_settle_backend_heap(s->conn, err, errlen) < 0) {
+        if (og_db_broken(s->conn))
+            goto fail;
+        og_log(LOG_WARNING,
+               "could not raise the malloc thresholds of the database's server process (its "
+               "heap may be given back and faulted in again at every batch): %s",
+               err);
+    }
     /* Stores into a schema this build was not made for could fail, or worse, not. */
     rc = og_db_schema_check(s->conn, err, errlen);
     if (rc < 0)

@@ -40,7 +40,9 @@ bool og_db_record_error(const char *sqlstate);
 /* Raises glibc's malloc thresholds in the session's server process, so that it keeps the
  * memory a batch needs from one batch to the next instead of giving it back to the kernel
  * and faulting it in again: one allocation of 30 MiB, freed at once (see db.c). For a
- * session that stores batches (archive's). 0, or -EIO with err filled. */
+ * session that stores batches (archive's). 0, or -EIO with err filled: a failure (a
+ * statement_timeout shorter than it, no memory for it) leaves the session as it was, to
+ * go on with. */
 int og_db_settle_backend_heap(PGconn *c, char *err, size_t errlen);
 /* Bounds the session's lock waits by ms, unless the server, the database or the role
  * already sets a lock_timeout of its own (an operator's choice is kept); nothing when ms

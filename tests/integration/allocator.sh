@@ -60,19 +60,24 @@ done
 # The backend archive stores through, and its brk calls while 10,000 reports come with
 # 1,000 in flight (large batches, as at full load: each made the backend allocate and free
 # 12 to 16 MiB).
+command -v strace >/dev/null || fail "strace not found (deploy/install-deps installs it)"
 apid=$(og_backend_pids "$TEST_DB" onegrid-archive)
 [[ $apid =~ ^[0-9]+$ ]] || fail "find archive's database backend: \"$apid\""
-strace -qq -e trace=brk -p "$apid" -o "$TEST_DIR/brk.trace" &
+strace -qq -e trace=brk -p "$apid" -o "$TEST_DIR/brk.trace" 2>"$TEST_DIR/strace.err" &
 spid=$!
 on_exit "kill $spid 2>/dev/null || true"
-traced() { [[ $(awk '$1 == "TracerPid:" { print $2 }' "/proc/$apid/status") != 0 ]]; }
-og_poll 30 traced || fail "strace did not attach to archive's database backend ($apid)"
+# Attached: the backend's tracer is a process (not 0, nor nothing: the backend gone).
+traced() { [[ $(awk '$1 == "TracerPid:" { print $2 }' "/proc/$apid/status" 2>/dev/null) =~ ^[1-9] ]]; }
+og_poll 30 traced ||
+	fail "strace did not attach to archive's database backend ($apid; it needs CAP_SYS_PTRACE): $(cat "$TEST_DIR/strace.err")"
 og_gen_reports "$TEST_DB" 10000 br >"$TEST_DIR/br.jsonl"
 "$ONEGRID_BIN/onegridctl" publish --endpoint "ipc://$TEST_DIR/intake.sock" --timeout 120 \
 	--window 1000 --results "$TEST_DIR/br.out" "$TEST_DIR/br.jsonl" >"$TEST_DIR/br.txt" 2>&1 ||
 	fail "publish 10,000 reports: $(tail -n 3 "$TEST_DIR/br.txt")"
-kill -INT "$spid"
+kill -INT "$spid" 2>/dev/null || true
 wait "$spid" || true
+assert_eq "archive stored them all through the backend strace watched" "$apid" \
+	"$(og_backend_pids "$TEST_DB" onegrid-archive)"
 assert_eq "10,000 reports stored, in batches of up to 1,000" 10000 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.event_key WHERE source_event_id LIKE 'br%'")"
 assert_eq "archive's backend stored them in batches of over 100 events" t \
@@ -82,11 +87,26 @@ assert_eq "archive's backend stored them in batches of over 100 events" t \
 # gave memory back.
 calls=0 shrinks=0 last=0
 while read -r end; do
-	(($((end)) < last)) && shrinks=$((shrinks + 1))
+	if ((end < last)); then
+		shrinks=$((shrinks + 1))
+	fi
 	last=$((end)) calls=$((calls + 1))
 done < <(sed -n 's/^brk(.*) *= \(0x[0-9a-f]*\)$/\1/p' "$TEST_DIR/brk.trace")
+# Its heap grew at least once: strace saw the batches' allocations.
+((calls > 0)) || fail "strace saw no brk call of archive's database backend: $(head -c 300 "$TEST_DIR/brk.trace")"
 assert_eq "archive's database backend kept its heap between batches (of $calls brk calls, those that shrank it)" \
 	0 "$shrinks"
+
+# A session that cannot run that query (here, no EXECUTE on repeat(); a statement_timeout
+# shorter than it, or no memory for it, fail the same way) stores all the same: archive
+# says so in its log, and goes on.
+sql "$TEST_DB" "REVOKE EXECUTE ON FUNCTION pg_catalog.repeat(text, integer) FROM PUBLIC"
+og_stop archive "$TEST_DIR" || fail "stop onegrid-archive"
+og_start archive "$TEST_DIR" || fail "onegrid-archive starts when it cannot raise its backend's malloc thresholds"
+assert_eq "with no EXECUTE on repeat(), 20 more reports stored" "0|20" "$(publish rp 20)"
+assert_eq "and archive's log says why its backend may give its heap back" 1 \
+	"$(grep -c "could not raise the malloc thresholds of the database's server process .*permission denied for function repeat" "$TEST_DIR/archive.log")"
+sql "$TEST_DB" "GRANT EXECUTE ON FUNCTION pg_catalog.repeat(text, integer) TO PUBLIC"
 
 # Two days ahead: the reports are of the hour before now, so not from their future. They
 # name the same grids and categories as the first 20: each opens a case of its own because

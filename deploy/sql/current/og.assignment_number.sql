@@ -51,7 +51,8 @@ BEGIN
   END IF;
   -- RETURNING p: rows of og.assignment_pending's own type. (RETURNING p.* made rows of an
   -- anonymous type, which PL/pgSQL converted to held's through their text, row by row:
-  -- record_out and record_in, a timestamptz parsed twice a row, 4 % of archive's backend.)
+  -- record_out and record_in, each row's times printed and parsed again: about 3 % of archive's
+  -- backend.)
   WITH d AS (DELETE FROM og.assignment_pending p WHERE p.xact = pg_current_xact_id() RETURNING p)
   SELECT array_agg(d.p ORDER BY (d.p).n) INTO held FROM d;
   IF held IS NULL THEN
