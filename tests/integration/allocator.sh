@@ -104,8 +104,10 @@ sql "$TEST_DB" "REVOKE EXECUTE ON FUNCTION pg_catalog.repeat(text, integer) FROM
 og_stop archive "$TEST_DIR" || fail "stop onegrid-archive"
 og_start archive "$TEST_DIR" || fail "onegrid-archive starts when it cannot raise its backend's malloc thresholds"
 assert_eq "with no EXECUTE on repeat(), 20 more reports stored" "0|20" "$(publish rp 20)"
-assert_eq "and archive's log says why its backend may give its heap back" 1 \
-	"$(grep -c "could not raise the malloc thresholds of the database's server process .*permission denied for function repeat" "$TEST_DIR/archive.log")"
+said=no
+grep -q "could not raise the malloc thresholds of the database's server process .*permission denied for function repeat" \
+	"$TEST_DIR/archive.log" && said=yes
+assert_eq "and archive's log says why its backend may give its heap back" yes "$said"
 sql "$TEST_DB" "GRANT EXECUTE ON FUNCTION pg_catalog.repeat(text, integer) TO PUBLIC"
 
 # Two days ahead: the reports are of the hour before now, so not from their future. They
