@@ -39,7 +39,7 @@ const char *og_db_sqlstate(const PGresult *r);
 bool og_db_record_error(const char *sqlstate);
 /* Raises glibc's malloc thresholds in the session's server process, so that it keeps the
  * memory a batch needs from one batch to the next instead of giving it back to the kernel
- * and faulting it in again: one allocation of 30 MiB, freed at once (see db.c). For a
+ * and faulting it in again: a 30 MiB text made and freed by one query (see db.c). For a
  * session that stores batches (archive's). 0, or -EIO with err filled: a failure (a
  * statement_timeout shorter than it, no memory for it) leaves the session as it was, to
  * go on with. */
