@@ -37,7 +37,7 @@ struct held {
 struct archive_metrics {
     struct og_metric *stored, *duplicate, *refused[OG_METRICS_REASONS];
     struct og_metric *batches, *batch_size, *commit_seconds, *faults, *storage_refused;
-    struct og_metric *stale, *unstored, *held, *db_up, *malformed;
+    struct og_metric *stale, *unstored, *held, *db_up, *malformed, *given, *own_digests;
     struct og_metrics_link link;
 };
 
@@ -77,6 +77,14 @@ static void metrics_init(struct archive_metrics *m)
                                "Records received and not committed yet");
     m->db_up = og_metrics_gauge("onegrid_database_up", NULL,
                                 "1 while the database connection works, 0 while it fails");
+    m->given = og_metrics_counter(
+        "onegrid_archive_given_digests_total", NULL,
+        "Ledger rows whose hash-chain digests archive made and og.end_batch took");
+    m->own_digests = og_metrics_gauge(
+        "onegrid_archive_own_digests", NULL,
+        "1 while archive makes the digests of the rows it stores set-based, 0 once the "
+        "database found one that differs from its own (until archive restarts)");
+    og_metrics_set(m->own_digests, 1);
     m->malformed =
         og_metrics_counter("onegrid_link_malformed_total", "side=\"server\",peer=\"dispatch\"",
                            "Frames from the peer that failed the checks and were dropped");
@@ -98,6 +106,8 @@ struct job {
     bool empty;             /* every record was left out: nothing went to the database */
     bool connect;           /* connect again first (after a fault) */
     bool connected;         /* the store's connection was up after it */
+    uint64_t given;         /* og_store_given_rows after it */
+    bool own_digests;       /* og_store_own_digests after it */
     int64_t started, ended; /* og_mono_us(): handed to the thread, done on it */
     char err[512];
 };
@@ -411,6 +421,8 @@ static void commit_run(struct og_archive *a, struct job *j)
             free(at);
             j->rc = rc;
             j->connected = false;
+            j->given = og_store_given_rows(a->store);
+            j->own_digests = og_store_own_digests(a->store);
             j->ended = og_mono_us();
             return;
         }
@@ -420,6 +432,8 @@ static void commit_run(struct og_archive *a, struct job *j)
         free(at);
         j->rc = -ENOMEM;
         j->connected = og_store_connected(a->store);
+        j->given = og_store_given_rows(a->store);
+        j->own_digests = og_store_own_digests(a->store);
         j->ended = og_mono_us();
         return;
     }
@@ -483,6 +497,8 @@ static void commit_run(struct og_archive *a, struct job *j)
     free(items);
     free(at);
     j->connected = og_store_connected(a->store);
+    j->given = og_store_given_rows(a->store);
+    j->own_digests = og_store_own_digests(a->store);
     j->ended = og_mono_us();
 }
 
@@ -535,6 +551,8 @@ static void commit_finish(struct og_archive *a)
     a->committing = false;
     a->db_up = j->connected;
     a->refused_records += j->refused;
+    og_metrics_counter_set(a->m.given, j->given);
+    og_metrics_set(a->m.own_digests, j->own_digests);
     /* The loop turned: the commit returned. */
     og_daemon_watchdog();
     og_metrics_loop();

@@ -46,6 +46,10 @@ void og_store_destroy(struct og_store **s);
 void og_store_lock_timeout(struct og_store *s, long ms);
 /* Whether the last connection made is still up, as far as libpq knows (for the metrics). */
 bool og_store_connected(const struct og_store *s);
+/* The ledger rows whose digests archive made, in batches committed since it started; and
+ * whether it still makes them (og.end_batch found none that differs from its own). */
+uint64_t og_store_given_rows(const struct og_store *s);
+bool og_store_own_digests(const struct og_store *s);
 /* Reads the Ed25519 secret key file path (og_chainsig_secret_read: refused when its group
  * or others may read it); from then on every link a commit appends to a hash chain is
  * signed with it, in the same transaction (og.sign_link). The key stays in s and is wiped

@@ -11,8 +11,10 @@
 
 #include "chainsig.h"
 #include "db.h"
+#include "jsonb_text.h"
 #include "log.h"
 #include "pbjson.h"
+#include "records.h"
 #include "util.h"
 #include "validate.h"
 
@@ -42,6 +44,13 @@ struct og_store {
     PGcancel *cancel;
     pthread_mutex_t cancel_mu;
     bool signing; /* sign each link end_batch appends with sk */
+    /* Whether archive makes the digests of the records the set-based calls store, for
+     * og.end_batch (given rows), rather than leave them to the database: until og.end_batch
+     * finds one that differs from its own (og.given_digests, end_given), or fails. */
+    bool own_digests;
+    uint64_t given;   /* rows whose digests were given, in committed batches */
+    unsigned batches; /* given digests since the connection was made: every
+                       * OG_STORE_CHECK_EVERY-th, the first included, is checked */
     long lock_timeout_ms;
     int generation; /* the database's (og_db_generation) at the last connection */
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
@@ -54,13 +63,16 @@ struct og_store {
 };
 
 static const char SQL_BEGIN_BATCH[] = "SELECT og.begin_batch($1, $2, $3)";
+/* now(), as the ledger rows' recorded_at and the event keys' stored_at are hashed. */
+static const char SQL_NOW[] = "SELECT (extract(epoch FROM now()) * 1000000)::bigint";
 static const char SQL_RETIRE_EPOCH[] = "SELECT og.retire_epoch($1, $2, $3)";
 static const char SQL_STORE_EVENT[] =
     "SELECT outcome, case_id FROM og.store_event($1, $2, $3, $4, $5::jsonb, $6::bytea, "
     "$7::jsonb, $8::bytea, $9::boolean, $10::jsonb)";
 /* og.store_opened and og.store_moved take the same arrays and answer alike. */
 #define SQL_STORE_SET(fn)                                                                          \
-    "SELECT i, outcome, case_id FROM " fn "($1::text[], $2::text[], $3::text[], $4::text[], "      \
+    "SELECT i, outcome, case_id, ledger_id, decision_ledger_id FROM " fn "($1::text[], "           \
+    "$2::text[], $3::text[], $4::text[], "                                                         \
     "$5::jsonb[], $6::bytea[], $7::jsonb[], $8::bytea[], $9::jsonb[])"
 static const char SQL_STORE_REJECTION[] =
     "SELECT og.store_rejection($1::timestamptz, $2, $3, $4, $5, $6, $7::bytea, $8::integer, "
@@ -77,6 +89,18 @@ static const char SQL_STORE_DECISION[] =
  * sign_and_commit reads. */
 static const char SQL_END_BATCH[] =
     "SELECT district_code, seq, batch_id, format, encode(hash, 'hex') FROM og.end_batch()";
+/* The same, given the digests of the rows the set-based calls stored (send_end_given); then
+ * why og.end_batch did not use them, if it did not (NULL when it did). */
+static const char SQL_END_BATCH_GIVEN[] =
+    "SELECT district_code, seq, batch_id, format, encode(hash, 'hex') FROM og.end_batch("
+    "$1::bigint, $2::text[], $3::bytea[], $4::bytea[], $5::integer[], $6::integer[], "
+    "$7::bigint[], $8::bigint[], $9::boolean)";
+static const char SQL_GIVEN_REFUSED[] = "SELECT current_setting('og.given_digests', true)";
+/* og.end_batch compares archive's digests with its own for the first batch on each
+ * connection and one in this many after it: a change in how the database hashes a record
+ * (a definition archive was not built for is refused at connect, og_db_schema_check)
+ * shows at once, for 1/64 of the digests' cost. */
+#define OG_STORE_CHECK_EVERY 64u
 static const char SQL_SIGN_LINK[] = "SELECT og.sign_link($1, $2::bigint, $3::bytea, $4::bytea)";
 
 struct og_store *og_store_new(const char *conninfo, const char *name)
@@ -90,6 +114,7 @@ struct og_store *og_store_new(const char *conninfo, const char *name)
     }
     s->conninfo = strdup(conninfo);
     s->name = strdup(name);
+    s->own_digests = true;
     if (!s->conninfo || !s->name)
         og_store_destroy(&s);
     return s;
@@ -134,6 +159,26 @@ static void set_cancel(struct og_store *s, PGconn *conn)
         PQfreeCancel(old);
 }
 
+/* The database's notices and warnings on the store's connection, in archive's log (not on
+ * its standard error). og.end_batch's OG005 is not: end_given says it. Runs on the thread
+ * that commits. */
+static void store_notice(void *arg, const PGresult *r)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    const char *severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    char msg[1024];
+
+    (void)arg;
+    if (state && strcmp(state, "OG005") == 0)
+        return;
+    m = m ? m : "";
+    og_utf8_safe((const uint8_t *)m, strlen(m), msg, sizeof(msg));
+    severity = severity ? severity : "NOTICE";
+    og_log(strcmp(severity, "WARNING") == 0 ? LOG_WARNING : LOG_NOTICE, "database %s: %s", severity,
+           msg);
+}
+
 int og_store_connect(struct og_store *s, char *err, size_t errlen)
 {
     set_cancel(s, NULL);
@@ -142,6 +187,8 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     s->conn = og_db_connect(s->conninfo, "onegrid-archive", err, errlen);
     if (!s->conn)
         return -EIO;
+    PQsetNoticeReceiver(s->conn, store_notice, NULL);
+    s->batches = 0;
     /* The set-up below can wait (a lock a migration holds, with no lock_timeout): it can
      * be cancelled at stop like a commit. */
     set_cancel(s, s->conn);
@@ -182,6 +229,9 @@ int og_store_connect(struct og_store *s, char *err, size_t errlen)
     rc = -EIO;
     /* Prepared statements belong to the session: made again after every reconnect. */
     if (prepare(s->conn, "begin_batch", SQL_BEGIN_BATCH, err, errlen) ||
+        prepare(s->conn, "now", SQL_NOW, err, errlen) ||
+        prepare(s->conn, "end_batch_given", SQL_END_BATCH_GIVEN, err, errlen) ||
+        prepare(s->conn, "given_refused", SQL_GIVEN_REFUSED, err, errlen) ||
         prepare(s->conn, "store_event", SQL_STORE_EVENT, err, errlen) ||
         prepare(s->conn, "store_opened", SQL_STORE_SET("og.store_opened"), err, errlen) ||
         prepare(s->conn, "store_moved", SQL_STORE_SET("og.store_moved"), err, errlen) ||
@@ -215,6 +265,16 @@ int og_store_cancel(struct og_store *s, char *err, size_t errlen)
 void og_store_lock_timeout(struct og_store *s, long ms)
 {
     s->lock_timeout_ms = ms;
+}
+
+uint64_t og_store_given_rows(const struct og_store *s)
+{
+    return s->given;
+}
+
+bool og_store_own_digests(const struct og_store *s)
+{
+    return s->own_digests;
 }
 
 bool og_store_connected(const struct og_store *s)
@@ -273,12 +333,11 @@ static void p_bytes(struct params *p, const uint8_t *data, size_t len, char *own
     p->n++;
 }
 
+/* JSON as the text jsonb gives back for it (og_jsonb_text): what archive hashes of a record
+ * is what the database stores. */
 static void p_json(struct params *p, json_object *j)
 {
-    char *s = j ? strdup(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
-                                                               JSON_C_TO_STRING_NOSLASHESCAPE))
-                : NULL;
-    p_owned(p, s);
+    p_owned(p, j ? og_jsonb_text(j, NULL) : NULL);
 }
 
 static void p_clear(struct params *p)
@@ -423,9 +482,7 @@ struct og_rendered {
 
 static char *json_text(json_object *j)
 {
-    char *s = j ? strdup(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
-                                                               JSON_C_TO_STRING_NOSLASHESCAPE))
-                : NULL;
+    char *s = j ? og_jsonb_text(j, NULL) : NULL;
     json_object_put(j);
     return s;
 }
@@ -1008,17 +1065,23 @@ static int set_items(const struct og_store_item *items, size_t n, int *how, size
 }
 
 /* Answers the items a set-based call (stored) stored from its rows (position from 1,
- * outcome, case); the number answered, or -EIO (err filled) for a row that answers nothing
- * true. */
+ * outcome, case, the ledger ids of an event stored now and of its decision); the number
+ * answered, or -EIO (err filled) for a row that answers nothing true. ids (one pair per item
+ * of the batch, or NULL): the ledger ids of each item stored now. */
 static int answer_set(const char *stored, struct og_store_item *items, const size_t *idx, size_t m,
-                      const PGresult *r, char *err, size_t errlen)
+                      const PGresult *r, int64_t (*ids)[2], char *err, size_t errlen)
 {
     int rows = PQntuples(r);
     for (int j = 0; j < rows; j++) {
         long pos = strtol(PQgetvalue(r, j, 0), NULL, 10);
-        if (pos < 1 || (size_t)pos > m || PQgetisnull(r, j, 1)) {
+        if (pos < 1 || (size_t)pos > m || PQgetisnull(r, j, 1) ||
+            PQgetisnull(r, j, 3) != PQgetisnull(r, j, 4)) {
             snprintf(err, errlen, "og.%s answered row %d without an outcome", stored, j);
             return -EIO;
+        }
+        if (ids && !PQgetisnull(r, j, 3)) {
+            ids[idx[pos - 1]][0] = strtoll(PQgetvalue(r, j, 3), NULL, 10);
+            ids[idx[pos - 1]][1] = strtoll(PQgetvalue(r, j, 4), NULL, 10);
         }
         struct og_store_item *it = &items[idx[pos - 1]];
         og_store_item_clear(it);
@@ -1035,6 +1098,196 @@ static void free_plan(int *how, size_t *idx[SETS])
     free(how);
     for (int w = 0; w < SETS; w++)
         free(idx[w]);
+}
+
+/* A ledger row a set-based call stored, whose digests archive gives og.end_batch. */
+struct given_row {
+    const char *district;
+    int64_t ledger_id;
+    bool event; /* its event key's digest in key */
+    uint8_t digest[OG_RECORD_DIGEST_BYTES], key[OG_RECORD_DIGEST_BYTES];
+};
+
+static int given_cmp(const void *x, const void *y)
+{
+    const struct given_row *a = x, *b = y;
+    int c = strcmp(a->district, b->district);
+    return c ? c : (a->ledger_id > b->ledger_id) - (a->ledger_id < b->ledger_id);
+}
+
+static void arr_int(struct pgarray *a, int64_t v, int bytes)
+{
+    uint8_t b[8];
+    for (int i = 0; i < bytes; i++)
+        b[i] = (uint8_t)((uint64_t)v >> (8 * (bytes - 1 - i)));
+    arr_add(a, b, (size_t)bytes, false);
+}
+
+/* Queues og.end_batch given the digests of the rows og.store_opened and og.store_moved
+ * stored (ids[i]: item i's event and decision ledger ids, 0 when it was not stored by them),
+ * recorded at now_us in batch batch_id (deploy/sql/current/og.end_batch.sql), asking it to
+ * compare them all with its own in every OG_STORE_CHECK_EVERY-th batch that gives any; or
+ * the plain og.end_batch when they stored nothing. 1 (given), 0 (plain), -ENOMEM, -EIO (not
+ * sent). */
+static int send_end_given(struct og_store *s, const struct og_store_item *items, size_t n,
+                          const int64_t (*ids)[2], int64_t batch_id, int64_t now_us)
+{
+    enum { DISTRICTS, LEDGER, KEYS, ROWS, EVENTS, FIRSTS, LASTS, ARRAYS };
+    static const uint32_t oid[ARRAYS] = {25, 17, 17, 23, 23, 20, 20};
+    struct pgarray a[ARRAYS] = {0};
+    size_t m = 0, k = 0;
+    int64_t upto = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        m += ids[i][0] > 0 ? 2 : 0;
+    if (m == 0) /* they stored nothing new: the plain og.end_batch */
+        return PQsendQueryPrepared(s->conn, "end_batch", 0, NULL, NULL, NULL, 0) ? 0 : -EIO;
+    bool check = s->batches++ % OG_STORE_CHECK_EVERY == 0;
+    struct given_row *g = calloc(m, sizeof(*g));
+    uint8_t *buf = malloc(m * OG_RECORD_DIGEST_BYTES);
+    if (!g || !buf) {
+        free(g);
+        free(buf);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (ids[i][0] <= 0)
+            continue;
+        const struct og_store_item *it = &items[i];
+        const Onegrid__V1__Submission *sub = it->frame->submission;
+        const Onegrid__V1__Decision *d = it->frame->decision;
+        const char *case_id = *d->case_id ? d->case_id : NULL; /* decision ->> 'case_id' */
+        struct og_rendered own;
+        const struct og_rendered *r = it->rendered;
+        if (!r && render(it, &own) < 0) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (!r)
+            r = &own;
+        g[k] = (struct given_row){d->district, ids[i][0], true, {0}, {0}};
+        og_ledger_digest(g[k].digest, ids[i][0], now_us, batch_id, d->district, "event", case_id,
+                         sub->source, sub->event->id, sub->event->type, r->event, r->ebody,
+                         r->elen);
+        og_event_key_digest(g[k].key, sub->source, sub->event->id, d->district, case_id, ids[i][0],
+                            now_us);
+        k++;
+        g[k] = (struct given_row){d->district, ids[i][1], false, {0}, {0}};
+        og_ledger_digest(g[k].digest, ids[i][1], now_us, batch_id, d->district, "decision", case_id,
+                         sub->source, sub->event->id, sub->event->type, r->decision, r->dbody,
+                         r->dlen);
+        k++;
+        for (int j = 0; j < 2; j++)
+            upto = ids[i][j] > upto ? ids[i][j] : upto;
+        if (r == &own)
+            rendered_clear(&own);
+    }
+    qsort(g, k, sizeof(*g), given_cmp);
+    /* One element of each array per district: its rows' digests by ledger_id, then their
+     * events' keys'. */
+    for (size_t i = 0, j; rc == 0 && i < k; i = j) {
+        size_t events = 0, len = 0;
+        for (j = i; j < k && strcmp(g[j].district, g[i].district) == 0; j++)
+            memcpy(buf + OG_RECORD_DIGEST_BYTES * (j - i), g[j].digest, OG_RECORD_DIGEST_BYTES);
+        arr_text(&a[DISTRICTS], g[i].district, false);
+        arr_add(&a[LEDGER], buf, OG_RECORD_DIGEST_BYTES * (j - i), false);
+        for (size_t x = i; x < j; x++)
+            if (g[x].event) {
+                memcpy(buf + len, g[x].key, OG_RECORD_DIGEST_BYTES);
+                len += OG_RECORD_DIGEST_BYTES;
+                events++;
+            }
+        arr_add(&a[KEYS], buf, len, false);
+        arr_int(&a[ROWS], (int64_t)(j - i), 4);
+        arr_int(&a[EVENTS], (int64_t)events, 4);
+        arr_int(&a[FIRSTS], g[i].ledger_id, 8);
+        arr_int(&a[LASTS], g[j - 1].ledger_id, 8);
+    }
+    char upto_s[24];
+    const char *v[ARRAYS + 2];
+    int len[ARRAYS + 2], fmt[ARRAYS + 2];
+    snprintf(upto_s, sizeof(upto_s), "%lld", (long long)upto);
+    v[0] = upto_s, len[0] = 0, fmt[0] = 0;
+    v[ARRAYS + 1] = check ? "true" : "false", len[ARRAYS + 1] = 0, fmt[ARRAYS + 1] = 0;
+    for (int x = 0; x < ARRAYS; x++) {
+        arr_finish(&a[x], oid[x]);
+        if (a[x].oom || a[x].len == 0)
+            rc = rc ? rc : -ENOMEM;
+        v[x + 1] = (const char *)a[x].buf;
+        len[x + 1] = (int)a[x].len;
+        fmt[x + 1] = 1;
+    }
+    if (rc == 0 && (!PQsendQueryPrepared(s->conn, "end_batch_given", ARRAYS + 2, v, len, fmt, 0) ||
+                    !PQsendQueryPrepared(s->conn, "given_refused", 0, NULL, NULL, NULL, 0)))
+        rc = -EIO;
+    for (int x = 0; x < ARRAYS; x++)
+        free(a[x].buf);
+    free(g);
+    free(buf);
+    return rc < 0 ? rc : 1;
+}
+
+/* The second round trip of a batch with own digests: og.end_batch given them (and whether it
+ * used them), then COMMIT (not when signing: *links gets end_batch's links to sign), then a
+ * sync, read up to it. Any failure is a fault (-EIO, -ENOMEM; err filled), never a
+ * record's. *given: whether og.end_batch took archive's digests. archive makes none after
+ * og.end_batch did not take them, or failed given them (a failure that would come back
+ * with them: the batch is tried again without). */
+static int end_given(struct og_store *s, const struct og_store_item *items, size_t n,
+                     const int64_t (*ids)[2], int64_t batch_id, int64_t now_us, PGresult **links,
+                     bool *given, char *err, size_t errlen)
+{
+    int sent = send_end_given(s, items, n, ids, batch_id, now_us), rc = sent < 0 ? sent : 0;
+    *given = sent == 1;
+    if (rc == 0 &&
+        ((!s->signing && !PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) ||
+         !PQpipelineSync(s->conn)))
+        rc = -EIO;
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            snprintf(err, errlen, "out of memory");
+        else
+            og_db_error(s->conn, NULL, err, errlen);
+        if (PQpipelineSync(s->conn))
+            drain(s->conn);
+        return rc;
+    }
+    for (int q = 0;; q++) {
+        PGresult *r = next_result(s->conn, err, errlen);
+        if (!r)
+            return -EIO;
+        ExecStatusType st = PQresultStatus(r);
+        if (rc == 0 && st == PGRES_FATAL_ERROR) {
+            og_db_error(s->conn, r, err, errlen);
+            rc = -EIO;
+            if (q == 0 && *given) {
+                og_log(LOG_ERR,
+                       "og.end_batch failed given archive's digests (%s): the database makes "
+                       "every digest of the record from now on, until archive restarts",
+                       err);
+                s->own_digests = false;
+            }
+        } else if (rc == 0 && q == 1 && *given && st == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                   !PQgetisnull(r, 0, 0) && *PQgetvalue(r, 0, 0)) {
+            char why[256];
+            const char *v = PQgetvalue(r, 0, 0);
+            og_log(LOG_ERR,
+                   "og.end_batch did not take archive's digests of batch %lld, which differ "
+                   "from the database's (%s): the database makes every digest of the record "
+                   "from now on, until archive restarts",
+                   (long long)batch_id,
+                   og_utf8_safe((const uint8_t *)v, strlen(v), why, sizeof(why)));
+            s->own_digests = false;
+            *given = false;
+        } else if (rc == 0 && q == 0 && st == PGRES_TUPLES_OK && s->signing) {
+            *links = r;
+            r = NULL;
+        }
+        PQclear(r);
+        if (st == PGRES_PIPELINE_SYNC)
+            return rc;
+    }
 }
 
 /* One attempt at storing a batch; set_based: the events og.store_opened and og.store_moved
@@ -1054,6 +1307,10 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
     size_t m[SETS] = {0}, got = 0;
     int calls[SETS], sets = 0; /* the set-based calls sent, in order */
     int rc = 0;
+    /* Given digests (own): the ledger ids of each item the set-based calls stored, the
+     * batch's id and now(). */
+    int64_t(*ids)[2] = NULL, batch_id = 0, now_us = 0;
+    bool own = false;
 
     if (!how || !idx[OPENED] || !idx[MOVED]) {
         free_plan(how, idx);
@@ -1064,10 +1321,14 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
         how[i] = ONE_BY_ONE;
     if (set_based)
         (void)set_items(items, n, how, idx, m); /* no memory: every record one by one */
+    /* Without memory for the ids, the database makes every digest. */
+    if (s->own_digests && m[OPENED] + m[MOVED] > 0)
+        own = (ids = calloc(n, sizeof(*ids))) != NULL;
     snprintf(epoch_s, sizeof(epoch_s), "%llu", (unsigned long long)epoch);
     if (!PQenterPipelineMode(s->conn)) {
         og_db_error(s->conn, NULL, err, errlen);
         free_plan(how, idx);
+        free(ids);
         return -EIO;
     }
     /* BEGIN; begin_batch; og.store_opened for the events that each open a case, and
@@ -1075,9 +1336,14 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
      * record, in order; end_batch; COMMIT; then one sync:
      * one round trip. When signing, the links end_batch returns must be read first: the
      * first round trip ends after end_batch, the second signs them and commits
-     * (sign_and_commit). */
+     * (sign_and_commit).
+     * With own digests, the first round trip also reads now() after begin_batch, and ends
+     * after the records' statements: their ledger ids are in the answers of the set-based
+     * calls. The second gives end_batch the digests of their rows (send_end_given), and
+     * commits. */
     if (!PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
-        !PQsendQueryPrepared(s->conn, "begin_batch", 3, bv, NULL, NULL, 0))
+        !PQsendQueryPrepared(s->conn, "begin_batch", 3, bv, NULL, NULL, 0) ||
+        (own && !PQsendQueryPrepared(s->conn, "now", 0, NULL, NULL, NULL, 0)))
         rc = -EIO;
     for (int w = 0; rc == 0 && w < SETS; w++)
         if (m[w] > 0) {
@@ -1089,7 +1355,9 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
             rc = send_item(s, &items[i]);
     /* end_batch appends this batch's links to the hash chains of its districts and
      * shard. */
-    if (rc == 0 &&
+    if (rc == 0 && own && !PQpipelineSync(s->conn))
+        rc = -EIO;
+    if (rc == 0 && !own &&
         (!PQsendQueryPrepared(s->conn, "end_batch", 0, NULL, NULL, NULL, 0) ||
          (!s->signing && !PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) ||
          !PQpipelineSync(s->conn)))
@@ -1106,6 +1374,7 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
         if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
             PQclear(PQexec(s->conn, "ROLLBACK"));
         free_plan(how, idx);
+        free(ids);
         return rc == -ENOMEM ? -ENOMEM : -EIO;
     }
 
@@ -1116,14 +1385,14 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
      * Only a record's own statement failing for its own content makes the record the
      * cause; BEGIN, begin_batch, end_batch, signing and COMMIT failing is never a record's
      * fault. */
-    size_t total = 0, item = 0, sub = 0, first = 2 + (size_t)sets;
+    size_t total = 0, item = 0, sub = 0, sets_at = own ? 3 : 2, first = sets_at + (size_t)sets;
     for (size_t i = 0; i < n; i++)
         if (how[i] == ONE_BY_ONE)
             total += statements(&items[i]);
     while (item < n && how[item] != ONE_BY_ONE)
         item++;
-    for (size_t q = 0; q < first + total + (s->signing ? 1 : 2) + 1; q++) {
-        bool record = q >= first && q < first + total, set = q >= 2 && q < first;
+    for (size_t q = 0; q < first + total + (own ? 0 : s->signing ? 1 : 2) + 1; q++) {
+        bool record = q >= first && q < first + total, set = q >= sets_at && q < first;
         if (!(r = next_result(s->conn, err, errlen))) {
             rc = -EIO; /* connection lost: whatever was read before says nothing */
             break;
@@ -1143,9 +1412,17 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
             } else {
                 rc = -EIO;
             }
+        } else if (rc == 0 && own && q < sets_at && q > 0 && st == PGRES_TUPLES_OK) {
+            /* begin_batch's batch id, then now() */
+            int64_t v = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+            *(q == 1 ? &batch_id : &now_us) = v;
+            if (v <= 0) {
+                snprintf(err, errlen, "%s answered no value", q == 1 ? "og.begin_batch" : "now()");
+                rc = -EIO;
+            }
         } else if (rc == 0 && set && st == PGRES_TUPLES_OK) {
-            int w = calls[q - 2];
-            int k = answer_set(stmt[w], items, idx[w], m[w], r, err, errlen);
+            int w = calls[q - sets_at];
+            int k = answer_set(stmt[w], items, idx[w], m[w], r, ids, err, errlen);
             if (k < 0)
                 rc = k;
             else
@@ -1165,7 +1442,7 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
                 got++;
             else
                 rc = -ENOMEM;
-        } else if (rc == 0 && q == first + total && st == PGRES_TUPLES_OK && s->signing) {
+        } else if (rc == 0 && !own && q == first + total && st == PGRES_TUPLES_OK && s->signing) {
             links = r; /* end_batch's links, signed below */
             r = NULL;
         }
@@ -1180,6 +1457,15 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
     }
     free_plan(how, idx);
     drain(s->conn);
+    uint64_t given = 0;
+    if (rc == 0 && own) {
+        bool took = false;
+        rc = end_given(s, items, n, (const int64_t(*)[2])ids, batch_id, now_us, &links, &took, err,
+                       errlen);
+        for (size_t i = 0; took && i < n; i++)
+            given += ids[i][0] > 0 ? 2 : 0;
+    }
+    free(ids);
     if (rc == 0 && s->signing) {
         if (PQstatus(s->conn) != CONNECTION_OK) {
             og_db_error(s->conn, NULL, err, errlen);
@@ -1206,6 +1492,8 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
     }
     if (rc == -ESTALE && read_epoch(s, shard, current) < 0)
         rc = -EIO;
+    if (rc == 0 && got == n)
+        s->given += given;
     if (rc < 0 || got != n) {
         for (size_t i = 0; i < n; i++)
             og_store_item_clear(&items[i]);

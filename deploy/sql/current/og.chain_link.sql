@@ -66,9 +66,11 @@ BEGIN
     SELECT s.digests, s.records INTO digests, nrecords FROM og.shard_records(p_batch) s;
   ELSE
     -- Every row of the batch, whenever it was recorded; no row: a link of no record.
-    SELECT d.digests, d.rows, d.first_ledger_id, d.last_ledger_id, d.records
+    SELECT d.ledger_digests || d.key_digests, d.rows, d.first_ledger_id, d.last_ledger_id,
+           d.records
       INTO digests, nrows, first_id, last_id, nrecords
-      FROM og.district_records(p_batch, '-infinity', false) d WHERE d.district_code = p_chain;
+      FROM og.district_records(p_batch, '-infinity', false, 0, '{}') d
+     WHERE d.district_code = p_chain;
     IF NOT FOUND THEN
       digests := ''::bytea;
       nrows := 0;

@@ -1,12 +1,17 @@
--- og.district_records(batch, since, keys_from_ledger): what the link of each district
+-- og.district_records(batch, since, keys_from_ledger, after, also): what the link of each district
 -- chain for batch `batch` covers (og.chain_link: the district's ledger rows of the batch,
 -- then the event key of each of those rows that is an event), in one pass over the
 -- batch's ledger rows:
--- one row per district, with the records' digests in the link's order (ledger rows by
--- ledger_id, then event keys by ledger_id), the number of ledger rows and their first and
--- last ledger_id, and the number of records. A district the batch wrote no row for has no
--- row here. Rows filed under a shard's chain name are not a district's (a shard's link
--- hashes no ledger row; `onegridctl audit verify` names such a row as a stray).
+-- one row per district, with the digests of its ledger rows (by ledger_id) and those of
+-- their event keys (by ledger_id), the two parts of the link's digests in its order, the
+-- number of ledger rows and their first and last ledger_id, and the number of records. A
+-- district the batch wrote no row for has no row here.
+-- Only the rows whose ledger_id is above `after` (0: all) or in `also` are read:
+-- og.end_batch takes the digests of those up to it from archive, which made them from the
+-- values it stored, and checks some of them (`also`).
+-- Rows filed under a shard's chain name are not a district's (a shard's link hashes no
+-- ledger row; `onegridctl audit verify` names such a row as a stray). (Its arguments and
+-- columns changed: the file drops it first.)
 -- Only the rows recorded at `since` or later are read: og.chain_link gives '-infinity'
 -- (every row); og.end_batch gives now(), the start of the transaction that began the
 -- batch, when og.store_* recorded every row of it (recorded_at = now()), so that only the
@@ -24,18 +29,22 @@
 -- they start.
 
 DROP FUNCTION IF EXISTS og.district_records(bigint, timestamptz);
+DROP FUNCTION IF EXISTS og.district_records(bigint, timestamptz, boolean);
+DROP FUNCTION IF EXISTS og.district_records(bigint, timestamptz, boolean, bigint);
+DROP FUNCTION IF EXISTS og.district_records(bigint, timestamptz, boolean, bigint, bigint[]);
 
 CREATE OR REPLACE FUNCTION og.district_records(p_batch bigint, p_since timestamptz,
-                                               p_keys_from_ledger boolean)
-  RETURNS TABLE (district_code text, digests bytea, rows integer, first_ledger_id bigint,
-                 last_ledger_id bigint, records integer)
+                                               p_keys_from_ledger boolean, p_after bigint,
+                                               p_also bigint[])
+  RETURNS TABLE (district_code text, ledger_digests bytea, key_digests bytea, rows integer,
+                 first_ledger_id bigint, last_ledger_id bigint, records integer)
 LANGUAGE sql STABLE AS $$
   -- Each record's canonical text (og.chain_link). Values that are costly to make (jsonb
   -- and bytea as text, times as microseconds) are made once per row, behind OFFSET 0:
   -- og.ns, inlined, refers to its argument three times.
   SELECT l.district_code,
-         string_agg(r.digest, ''::bytea ORDER BY l.ledger_id)
-           || coalesce(string_agg(k.digest, ''::bytea ORDER BY l.ledger_id), ''::bytea),
+         string_agg(r.digest, ''::bytea ORDER BY l.ledger_id),
+         coalesce(string_agg(k.digest, ''::bytea ORDER BY l.ledger_id), ''::bytea),
          count(*)::integer, min(l.ledger_id), max(l.ledger_id),
          (count(*) + count(k.digest))::integer
     FROM og.ledger l
@@ -78,8 +87,11 @@ LANGUAGE sql STABLE AS $$
                               OFFSET 0) s(stored)
              ) k(source_system, source_event_id, district_code, case_id, ledger_id, stored)
     ) k(digest) ON true
-   WHERE l.batch_id = p_batch AND l.recorded_at >= p_since AND l.district_code NOT LIKE 'shard:%'
+   WHERE l.batch_id = p_batch AND l.recorded_at >= p_since
+     AND (l.ledger_id > p_after OR l.ledger_id = ANY (p_also))
+     AND l.district_code NOT LIKE 'shard:%'
    GROUP BY l.district_code
 $$;
 
-REVOKE ALL ON FUNCTION og.district_records(bigint, timestamptz, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION og.district_records(bigint, timestamptz, boolean, bigint, bigint[])
+  FROM PUBLIC;

@@ -22,10 +22,13 @@
 -- report's og.case_report row (og.case_report_merged, as og.store_event writes it).
 -- SQLSTATE OG002 when a case does not exist.
 --
--- Returns one row per event, as og.store_opened does (og.batch_outcomes). Any error stores
--- nothing: archive then stores the batch event by event, so the event at fault is the one
--- refused.
+-- Returns one row per event, as og.store_opened does (og.batch_outcomes, and the ledger
+-- ids of the events stored now; the columns it returns changed: the file drops it first).
+-- Any error stores nothing: archive then stores the batch event by event, so the event at
+-- fault is the one refused.
 
+DROP FUNCTION IF EXISTS og.store_moved(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
+                                       bytea[], jsonb[]);
 DROP FUNCTION IF EXISTS og.store_moved(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
                                        bytea[], jsonb[], jsonb[]);
 
@@ -33,7 +36,8 @@ CREATE OR REPLACE FUNCTION og.store_moved(p_source text[], p_event_id text[], p_
                                           p_district text[], p_event_detail jsonb[],
                                           p_event_body bytea[], p_decision_detail jsonb[],
                                           p_decision_body bytea[], p_contact jsonb[])
-  RETURNS TABLE (i integer, outcome text, case_id text)
+  RETURNS TABLE (i integer, outcome text, case_id text, ledger_id bigint,
+                 decision_ledger_id bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
@@ -84,8 +88,11 @@ BEGIN
       ON CONFLICT DO NOTHING;
   END IF;
 
-  RETURN QUERY SELECT * FROM og.batch_outcomes(p_source, p_event_id, p_event_detail,
-                                               p_decision_detail, fresh);
+  -- With the ledger ids of the events stored now (a join on the positions, as above).
+  RETURN QUERY SELECT o.i, o.outcome, o.case_id, f.lid, f.did
+                 FROM og.batch_outcomes(p_source, p_event_id, p_event_detail, p_decision_detail,
+                                        fresh) o
+                 LEFT JOIN unnest(fresh, lids, dids) AS f(n, lid, did) ON f.n = o.i;
 END $$;
 
 REVOKE ALL ON FUNCTION og.store_moved(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],

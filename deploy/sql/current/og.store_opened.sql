@@ -23,10 +23,14 @@
 --
 -- Returns one row per event: its position in the arrays (from 1) and what og.store_event
 -- would answer: ('stored', the case) when stored now, else og.stored_outcome's answer
--- (og.batch_outcomes).
+-- (og.batch_outcomes); and for an event stored now the ledger ids of its event and of its
+-- decision (NULL for the others), from which archive makes the digests of their records
+-- for og.end_batch. (The columns it returns changed: the file drops it first.)
 -- Any error stores nothing: archive then stores the batch event by event, so the event at
 -- fault is the one refused.
 
+DROP FUNCTION IF EXISTS og.store_opened(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
+                                        bytea[], jsonb[]);
 DROP FUNCTION IF EXISTS og.store_opened(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
                                         bytea[], jsonb[], jsonb[]);
 
@@ -34,7 +38,8 @@ CREATE OR REPLACE FUNCTION og.store_opened(p_source text[], p_event_id text[], p
                                            p_district text[], p_event_detail jsonb[],
                                            p_event_body bytea[], p_decision_detail jsonb[],
                                            p_decision_body bytea[], p_contact jsonb[])
-  RETURNS TABLE (i integer, outcome text, case_id text)
+  RETURNS TABLE (i integer, outcome text, case_id text, ledger_id bigint,
+                 decision_ledger_id bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
@@ -75,8 +80,11 @@ BEGIN
            LATERAL og.case_opening(a.decision, a.event) o
      ORDER BY a.n;
 
-  RETURN QUERY SELECT * FROM og.batch_outcomes(p_source, p_event_id, p_event_detail,
-                                               p_decision_detail, fresh);
+  -- With the ledger ids of the events stored now (a join on the positions, as above).
+  RETURN QUERY SELECT o.i, o.outcome, o.case_id, f.lid, f.did
+                 FROM og.batch_outcomes(p_source, p_event_id, p_event_detail, p_decision_detail,
+                                        fresh) o
+                 LEFT JOIN unnest(fresh, lids, dids) AS f(n, lid, did) ON f.n = o.i;
 END $$;
 
 REVOKE ALL ON FUNCTION og.store_opened(text[], text[], text[], text[], jsonb[], bytea[], jsonb[],
