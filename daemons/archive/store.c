@@ -48,9 +48,10 @@ struct og_store {
      * og.end_batch (given rows), rather than leave them to the database: until og.end_batch
      * finds one that differs from its own (og.given_digests, end_given), or fails. */
     bool own_digests;
-    uint64_t given;   /* rows whose digests were given, in committed batches */
-    unsigned batches; /* given digests since the connection was made: every
-                       * OG_STORE_CHECK_EVERY-th, the first included, is checked */
+    uint64_t given;             /* rows whose digests were given, in committed batches */
+    struct og_records *records; /* makes them; NULL: none made */
+    unsigned batches;           /* given digests since the connection was made: every
+                                 * OG_STORE_CHECK_EVERY-th, the first included, is checked */
     long lock_timeout_ms;
     int generation; /* the database's (og_db_generation) at the last connection */
     uint8_t sk[OG_CHAINSIG_SECRET_BYTES];
@@ -114,7 +115,8 @@ struct og_store *og_store_new(const char *conninfo, const char *name)
     }
     s->conninfo = strdup(conninfo);
     s->name = strdup(name);
-    s->own_digests = true;
+    s->records = og_records_new();
+    s->own_digests = s->records != NULL;
     if (!s->conninfo || !s->name)
         og_store_destroy(&s);
     return s;
@@ -133,6 +135,7 @@ void og_store_destroy(struct og_store **sp)
     for (int k = 0; k < SET_ARGS; k++) /* args[CONTACTS] was wiped after its call */
         free(s->args[k].buf);
     sodium_memzero(s->sk, sizeof(s->sk));
+    og_records_free(s->records);
     free(s->conninfo);
     free(s->name);
     free(s);
@@ -1167,21 +1170,29 @@ static int send_end_given(struct og_store *s, const struct og_store_item *items,
         if (!r)
             r = &own;
         g[k] = (struct given_row){d->district, ids[i][0], true, {0}, {0}};
-        og_ledger_digest(g[k].digest, ids[i][0], now_us, batch_id, d->district, "event", case_id,
-                         sub->source, sub->event->id, sub->event->type, r->event, r->ebody,
-                         r->elen);
-        og_event_key_digest(g[k].key, sub->source, sub->event->id, d->district, case_id, ids[i][0],
-                            now_us);
-        k++;
-        g[k] = (struct given_row){d->district, ids[i][1], false, {0}, {0}};
-        og_ledger_digest(g[k].digest, ids[i][1], now_us, batch_id, d->district, "decision", case_id,
-                         sub->source, sub->event->id, sub->event->type, r->decision, r->dbody,
-                         r->dlen);
-        k++;
+        g[k + 1] = (struct given_row){d->district, ids[i][1], false, {0}, {0}};
+        if (og_ledger_digest(s->records, g[k].digest, ids[i][0], now_us, batch_id, d->district,
+                             "event", case_id, sub->source, sub->event->id, sub->event->type,
+                             r->event, r->ebody, r->elen) < 0 ||
+            og_event_key_digest(s->records, g[k].key, sub->source, sub->event->id, d->district,
+                                case_id, ids[i][0], now_us) < 0 ||
+            og_ledger_digest(s->records, g[k + 1].digest, ids[i][1], now_us, batch_id, d->district,
+                             "decision", case_id, sub->source, sub->event->id, sub->event->type,
+                             r->decision, r->dbody, r->dlen) < 0)
+            rc = -EPROTO;
+        k += 2;
         for (int j = 0; j < 2; j++)
             upto = ids[i][j] > upto ? ids[i][j] : upto;
         if (r == &own)
             rendered_clear(&own);
+    }
+    if (rc == -EPROTO) { /* libcrypto failed: the database makes them, from now on */
+        og_log(LOG_ERR, "libcrypto could not make a record's SHA-256: the database makes every "
+                        "digest of the record from now on, until archive restarts");
+        s->own_digests = false;
+        free(g);
+        free(buf);
+        return PQsendQueryPrepared(s->conn, "end_batch", 0, NULL, NULL, NULL, 0) ? 0 : -EIO;
     }
     qsort(g, k, sizeof(*g), given_cmp);
     /* One element of each array per district: its rows' digests by ledger_id, then their
