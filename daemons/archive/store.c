@@ -541,6 +541,16 @@ static int render(const struct og_store_item *it, struct og_rendered *r)
     return 0;
 }
 
+/* What item is stored as: what og_store_item_prepare made, or made now into own (clear it
+ * after, when the result is own); NULL without memory. */
+static const struct og_rendered *rendered_of(const struct og_store_item *item,
+                                             struct og_rendered *own)
+{
+    if (item->rendered)
+        return item->rendered;
+    return render(item, own) < 0 ? NULL : own;
+}
+
 void og_store_item_prepare(struct og_store_item *item)
 {
     struct og_rendered *r;
@@ -573,16 +583,14 @@ static int send_item(struct og_store *s, const struct og_store_item *it)
     const Onegrid__V1__Decision *d = f->decision;
     struct params p = {0};
     struct og_rendered own;
-    const struct og_rendered *r = it->rendered;
+    const struct og_rendered *r;
     size_t dlen;
     int ok;
 
     if (is_refusal(d))
         return send_refusal(s, it);
-    if (!r && render(it, &own) < 0)
+    if (!(r = rendered_of(it, &own)))
         return -ENOMEM;
-    if (!r)
-        r = &own;
     p_text(&p, sub->source);
     p_text(&p, sub->event->id);
     p_text(&p, sub->event->type);
@@ -719,13 +727,11 @@ static int send_set(struct og_store *s, const char *stmt, const struct og_store_
         const struct og_store_item *it = &items[idx[j]];
         const Onegrid__V1__Submission *sub = it->frame->submission;
         struct og_rendered own;
-        const struct og_rendered *r = it->rendered;
-        if (!r && render(it, &own) < 0) {
+        const struct og_rendered *r = rendered_of(it, &own);
+        if (!r) {
             rc = -ENOMEM;
             break;
         }
-        if (!r)
-            r = &own;
         arr_text(&a[0], sub->source, false);
         arr_text(&a[1], sub->event->id, false);
         arr_text(&a[2], sub->event->type, false);
@@ -841,6 +847,18 @@ static void drain(PGconn *c)
         if (PQstatus(c) != CONNECTION_OK)
             return;
     }
+}
+
+/* Queuing a batch's statements failed (rc: -ENOMEM, or -EIO from libpq): says so in err,
+ * and reads what was queued and throws it away (nothing was committed). */
+static void queue_failed(PGconn *c, int rc, char *err, size_t errlen)
+{
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    else
+        og_db_error(c, NULL, err, errlen);
+    if (PQpipelineSync(c))
+        drain(c);
 }
 
 int og_store_retire_epoch(struct og_store *s, const char *shard, uint64_t epoch, char *err,
@@ -1162,13 +1180,11 @@ static int send_end_given(struct og_store *s, const struct og_store_item *items,
         const Onegrid__V1__Decision *d = it->frame->decision;
         const char *case_id = *d->case_id ? d->case_id : NULL; /* decision ->> 'case_id' */
         struct og_rendered own;
-        const struct og_rendered *r = it->rendered;
-        if (!r && render(it, &own) < 0) {
+        const struct og_rendered *r = rendered_of(it, &own);
+        if (!r) {
             rc = -ENOMEM;
             break;
         }
-        if (!r)
-            r = &own;
         g[k] = (struct given_row){d->district, ids[i][0], true, {0}, {0}};
         g[k + 1] = (struct given_row){d->district, ids[i][1], false, {0}, {0}};
         if (og_ledger_digest(s->records, g[k].digest, ids[i][0], now_us, batch_id, d->district,
@@ -1256,12 +1272,7 @@ static int end_given(struct og_store *s, const struct og_store_item *items, size
          !PQpipelineSync(s->conn)))
         rc = -EIO;
     if (rc < 0) {
-        if (rc == -ENOMEM)
-            snprintf(err, errlen, "out of memory");
-        else
-            og_db_error(s->conn, NULL, err, errlen);
-        if (PQpipelineSync(s->conn))
-            drain(s->conn);
+        queue_failed(s->conn, rc, err, errlen);
         return rc;
     }
     for (int q = 0;; q++) {
@@ -1374,13 +1385,7 @@ static int commit_batch(struct og_store *s, const char *shard, uint64_t epoch,
          !PQpipelineSync(s->conn)))
         rc = -EIO;
     if (rc < 0) {
-        if (rc == -ENOMEM)
-            snprintf(err, errlen, "out of memory");
-        else
-            og_db_error(s->conn, NULL, err, errlen);
-        /* What was queued is read and thrown away: nothing was committed. */
-        if (PQpipelineSync(s->conn))
-            drain(s->conn);
+        queue_failed(s->conn, rc, err, errlen);
         PQexitPipelineMode(s->conn);
         if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
             PQclear(PQexec(s->conn, "ROLLBACK"));
