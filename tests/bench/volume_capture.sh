@@ -91,11 +91,13 @@ _bc_wrappers() {
 			                       p_district text[], p_event_detail jsonb[], p_event_body bytea[],
 			                       p_decision_detail jsonb[], p_decision_body bytea[],
 			                       p_contact jsonb[])
-			  RETURNS TABLE (i integer, outcome text, case_id text)
+			  RETURNS TABLE (i integer, outcome text, case_id text, ledger_id bigint,
+			                 decision_ledger_id bigint)
 			LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS \$\$
 			BEGIN
+			  -- No ledger ids: archive gives og.end_batch no digest of these rows.
 			  FOR k IN 1 .. cardinality(p_source) LOOP
-			    RETURN QUERY SELECT k, s.outcome, s.case_id
+			    RETURN QUERY SELECT k, s.outcome, s.case_id, NULL::bigint, NULL::bigint
 			      FROM og.store_event(p_source[k], p_event_id[k], p_type[k], p_district[k],
 			                          p_event_detail[k], p_event_body[k], p_decision_detail[k],
 			                          p_decision_body[k], $opens, p_contact[k]) s;
