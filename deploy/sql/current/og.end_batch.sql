@@ -3,11 +3,12 @@
 -- the chain of each district the batch wrote ledger rows for, then one to its shard's
 -- chain, and moves each chain's head (og.chain_head). Returns the links, for archive to
 -- sign (og.sign_link). The links are those og.chain_link makes (format 2), from the same
--- parts: the digests of every district's records come from one pass over the batch's
--- ledger rows (og.district_records), made before any head is locked, each event key's
--- record from its event's ledger row (keys_from_ledger: the batch's keys were stored in
--- this transaction with their ledger rows' values), not read back; those of the shard's
--- (og.shard_records) once the district links it covers are in og.chain.
+-- parts: the digests of every district's records are archive's for the rows it gives
+-- (below) and come from one pass over the batch's other ledger rows (og.district_records),
+-- made before any head is locked, each event key's record from its event's ledger row
+-- (keys_from_ledger: the batch's keys were stored in this transaction with their ledger
+-- rows' values), not read back; those of the shard's (og.shard_records) once the district
+-- links it covers are in og.chain.
 -- The head of each chain is locked while its link is added, so two archives never fork a
 -- chain. Chains are locked in order of their names, districts first, then the shard (a
 -- district code is made of digits, so that is also byte order), so batches committing at
