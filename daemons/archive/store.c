@@ -1283,7 +1283,10 @@ static int end_given(struct og_store *s, const struct og_store_item *items, size
         if (rc == 0 && st == PGRES_FATAL_ERROR) {
             og_db_error(s->conn, r, err, errlen);
             rc = -EIO;
-            if (q == 0 && *given) {
+            /* For what it was given (og_db_record_error: the data), not a fault that
+             * passes (a cancel, a lock wait, the connection): it would fail again with
+             * them, and the batch would never be stored. */
+            if (q == 0 && *given && og_db_record_error(og_db_sqlstate(r))) {
                 og_log(LOG_ERR,
                        "og.end_batch failed given archive's digests (%s): the database makes "
                        "every digest of the record from now on, until archive restarts",

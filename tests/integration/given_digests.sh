@@ -124,6 +124,24 @@ assert_eq "the reports' rows given, the updates' not, and archive still makes th
 	"$(og_metric "$APORT" onegrid_archive_given_digests_total onegrid_archive_own_digests | paste -sd' ')"
 verify "given and made digests in the same links"
 
+# A fault that passes (archive's og.end_batch cancelled while it waits for a chain's head)
+# is tried again, with digests: it says nothing about them.
+og_lock_take "$TEST_DB" gd-lock og.chain_head SHARE || fail "a session takes the lock"
+og_gen_reports "$TEST_DB" 5 gc >"$TEST_DIR/c.jsonl"
+publish "$TEST_DIR/c.jsonl" &
+PUB=$!
+waiting() { og_backend_waiting "$TEST_DB" onegrid-archive; }
+og_poll 30 waiting || fail "archive did not wait for the chain's head"
+og_backend_cancel "$TEST_DB" onegrid-archive >/dev/null
+og_lock_release "$TEST_DB" gd-lock
+wait "$PUB" || fail "the reports published while archive waited"
+og_poll 30 given "$((GIVEN + 70))" || true # asserted below
+assert_eq "stored after the cancel, their rows given: archive still makes the digests" \
+	"$((GIVEN + 70)) 1" \
+	"$(og_metric "$APORT" onegrid_archive_given_digests_total onegrid_archive_own_digests | paste -sd' ')"
+assert_match "the cancel was a fault archive tried again" "canceling statement due to user request" \
+	"$(cat "$TEST_DIR/archive.log")"
+
 # og.end_batch's contract, in transactions rolled back: rows as archive stores them (ten of
 # the reports' rows, stored again under new keys), and what archive could give for them.
 EPOCH=$(sql "$TEST_DB" "SELECT epoch FROM og.dispatch_epoch WHERE shard = '6502'")
@@ -206,7 +224,7 @@ og_poll 30 grep -q "did not take archive's digests" "$TEST_DIR/archive.log" ||
 pass "archive says so: $(grep -m 1 "did not take archive's digests" "$TEST_DIR/archive.log" | cut -c1-240)"
 own_off() { [[ $(og_metric "$APORT" onegrid_archive_own_digests) == 0 ]]; }
 og_poll 30 own_off || true # asserted below
-assert_eq "and makes no more digests (given: none more)" "$((GIVEN + 60)) 0" \
+assert_eq "and makes no more digests (given: none more)" "$((GIVEN + 70)) 0" \
 	"$(og_metric "$APORT" onegrid_archive_given_digests_total onegrid_archive_own_digests | paste -sd' ')"
 assert_eq "the rows stored are those the trigger changed" 100 \
 	"$(sql "$TEST_DB" "SELECT count(*) FROM og.ledger WHERE detail ? 'changed'")"
