@@ -87,10 +87,11 @@ assert_eq "texts stored as sent: the control characters, the 4-byte character, t
 	                          bool_or(detail #>> '{report,description}' LIKE '%😀%')::int,
 	                          bool_or(detail #>> '{report,title}' LIKE '%\"%\\\\%')::int
 	                     FROM og.ledger WHERE kind = 'event'" | tr '|' ' ')"
-assert_eq "coordinates C writes with an exponent (1e-07) stored, and no number text with one" "t 0" \
+# (jsonb keeps numbers as numeric, so the stored text never has an exponent: what this
+# checks is that the digests above covered such numbers.)
+assert_eq "the rows hold coordinates C writes with an exponent (1e-07, 1e-05)" "t t" \
 	"$(sql "$TEST_DB" "SELECT bool_or((detail #>> '{location,longitude}')::float8 = 1e-7),
-	                          count(*) FILTER (WHERE concat(detail #>> '{location,latitude}',
-	                                                        detail #>> '{location,longitude}') ~ '[eE]')
+	                          bool_or((detail #>> '{location,latitude}')::float8 = 0.00001)
 	                     FROM og.ledger WHERE kind = 'event'" | tr '|' ' ')"
 verify "every digest of the reports and updates made by archive"
 

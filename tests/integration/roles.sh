@@ -171,10 +171,10 @@ assert_match "and has nothing to apply" "schema up to date" "$(cat "$TEST_DIR/mi
 # and applies nothing (it checked no owner: the first definition it had to apply failed
 # with "must be owner", and with none to apply it said "up to date"); --reassign-owners
 # gives them back.
-sql "$TEST_DB" "ALTER SCHEMA audit OWNER TO postgres; ALTER FUNCTION og.end_batch() OWNER TO postgres;
+sql "$TEST_DB" "ALTER SCHEMA audit OWNER TO postgres; ALTER FUNCTION og.generation_check() OWNER TO postgres;
                 ALTER VIEW audit.kpi OWNER TO postgres" >/dev/null
 migrate() { "$ONEGRID_BIN/onegridctl" migrate --db "dbname=$TEST_DB" --sql-dir "$ONEGRID_REPO/deploy/sql" "$@"; }
-others="3 objects of og, audit and feed belong to another role than onegrid_owner \\(a copy restored without its owners\\?\\): +function og.end_batch\\(\\) \\(owner postgres\\) +schema audit \\(owner postgres\\) +view audit.kpi \\(owner postgres\\) "
+others="3 objects of og, audit and feed belong to another role than onegrid_owner \\(a copy restored without its owners\\?\\): +function og.generation_check\\(\\) \\(owner postgres\\) +schema audit \\(owner postgres\\) +view audit.kpi \\(owner postgres\\) "
 for how in "" --status --dry-run; do
 	rc=0
 	migrate $how >"$TEST_DIR/owners.out" 2>"$TEST_DIR/owners.err" || rc=$?
@@ -185,7 +185,7 @@ done
 assert_match "and says how to give them back" "run it again with --reassign-owners, as the superuser" \
 	"$(cat "$TEST_DIR/owners.err")"
 assert_eq "a run changed no owner" "postgres postgres postgres" \
-	"$(sql "$TEST_DB" "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'audit'") $(sql "$TEST_DB" "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'og.end_batch()'::regprocedure") $(sql "$TEST_DB" "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'audit.kpi'::regclass")"
+	"$(sql "$TEST_DB" "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'audit'") $(sql "$TEST_DB" "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'og.generation_check()'::regprocedure") $(sql "$TEST_DB" "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'audit.kpi'::regclass")"
 # On a live database: an auditor's transaction reads audit.kpi and stays open. Giving the
 # view back takes its strongest lock; migrate waits at most a few seconds at a time, names
 # the session, and tries again, so another auditor's query of the view is not queued
@@ -211,10 +211,10 @@ sql "$TEST_DB" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE use
 rc=0
 wait "$reassigning" || rc=$?
 assert_eq "once it ends, migrate --reassign-owners runs (exit status 0; $(cat "$TEST_DIR/owners.err"))" 0 "$rc"
-assert_match "and says what it gave back" "gave 3 objects of og, audit and feed back to onegrid_owner: +function og.end_batch\\(\\) \\(owner postgres\\) +schema audit \\(owner postgres\\) +view audit.kpi \\(owner postgres\\) +schema up to date" \
+assert_match "and says what it gave back" "gave 3 objects of og, audit and feed back to onegrid_owner: +function og.generation_check\\(\\) \\(owner postgres\\) +schema audit \\(owner postgres\\) +view audit.kpi \\(owner postgres\\) +schema up to date" \
 	"$(tr '\n' ' ' <"$TEST_DIR/owners.out")"
 assert_eq "everything in og, audit and feed is onegrid_owner's again" "onegrid_owner onegrid_owner onegrid_owner" \
-	"$(sql "$TEST_DB" "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'audit'") $(sql "$TEST_DB" "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'og.end_batch()'::regprocedure") $(sql "$TEST_DB" "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'audit.kpi'::regclass")"
+	"$(sql "$TEST_DB" "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'audit'") $(sql "$TEST_DB" "SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE oid = 'og.generation_check()'::regprocedure") $(sql "$TEST_DB" "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'audit.kpi'::regclass")"
 rc=0
 migrate >"$TEST_DIR/owners.out" 2>&1 || rc=$?
 assert_eq "and a run finds nothing to give back" "0 schema up to date" "$rc $(grep -o 'schema up to date' "$TEST_DIR/owners.out")"

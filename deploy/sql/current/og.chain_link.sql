@@ -4,9 +4,11 @@
 -- archive signs links: og.sign_link). It and og.end_batch make links from the same parts,
 -- which hold the format described below: og.district_records and og.shard_records (each
 -- record's canonical text and digest, a link's digests in order), og.link_hash (the
--- link's hash). og.end_batch makes all of a batch's district links from one pass over its
+-- link's hash). og.end_batch makes a batch's district links from the digests archive made
+-- of the rows it stored set-based (checked against the rows) and one pass over its other
 -- ledger rows, and its event keys' records from their ledger rows (its batch's keys were
--- stored with those values in the same transaction); this reads each key as stored.
+-- stored with those values in the same transaction); this reads every row and each key as
+-- stored.
 -- `onegridctl audit verify` does not call it: it rebuilds every text and hash itself from
 -- the audit views.
 --

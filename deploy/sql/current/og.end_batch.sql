@@ -1,5 +1,6 @@
--- og.end_batch(given_upto, districts, ledger, keys, rows, events, firsts, lasts, check):
--- called by archive last in each batch, before COMMIT: appends one link to
+-- og.end_batch(given_upto, districts, ledger, keys, rows, events, firsts, lasts, check), or
+-- og.end_batch() (nothing given: every digest made here): called by archive last in each
+-- batch, before COMMIT: appends one link to
 -- the chain of each district the batch wrote ledger rows for, then one to its shard's
 -- chain, and moves each chain's head (og.chain_head). Returns the links, for archive to
 -- sign (og.sign_link). The links are those og.chain_link makes (format 2), from the same
@@ -42,16 +43,24 @@
 -- value archive writes otherwise than jsonb gives it back) would make a link
 -- `onegridctl audit verify` reports as not matching its records: verify makes every
 -- digest from the rows, independently of both.
--- og.end_batch() makes every digest here.
+-- og.end_batch() makes every digest here (each argument has a default: nothing given).
+-- (Before, og.end_batch() was a function of its own: the file drops it first.)
 -- A generic plan, kept for the session (as og.chain_link's): planning the pass over the
 -- ledger takes ~1 ms (~3 ms with 42 monthly partitions), ten times what running it takes
 -- for a small batch, and a custom plan would prune no more partitions (now() is known
 -- only when the plan starts, which prunes them then).
 
-CREATE OR REPLACE FUNCTION og.end_batch(p_given_upto bigint, p_districts text[],
-                                         p_ledger bytea[], p_keys bytea[], p_rows integer[],
-                                         p_events integer[], p_firsts bigint[],
-                                         p_lasts bigint[], p_check boolean)
+DROP FUNCTION IF EXISTS og.end_batch();
+
+CREATE OR REPLACE FUNCTION og.end_batch(p_given_upto bigint DEFAULT 0,
+                                         p_districts text[] DEFAULT '{}',
+                                         p_ledger bytea[] DEFAULT '{}',
+                                         p_keys bytea[] DEFAULT '{}',
+                                         p_rows integer[] DEFAULT '{}',
+                                         p_events integer[] DEFAULT '{}',
+                                         p_firsts bigint[] DEFAULT '{}',
+                                         p_lasts bigint[] DEFAULT '{}',
+                                         p_check boolean DEFAULT false)
   RETURNS SETOF og.chain
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp
 SET plan_cache_mode = force_generic_plan AS $$
@@ -181,14 +190,7 @@ BEGIN
   END LOOP;
 END $$;
 
-CREATE OR REPLACE FUNCTION og.end_batch() RETURNS SETOF og.chain
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $$
-  SELECT * FROM og.end_batch(0, '{}', '{}', '{}', '{}', '{}', '{}', '{}', false)
-$$;
-
 REVOKE ALL ON FUNCTION og.end_batch(bigint, text[], bytea[], bytea[], integer[], integer[],
                                     bigint[], bigint[], boolean) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION og.end_batch(bigint, text[], bytea[], bytea[], integer[], integer[],
                                        bigint[], bigint[], boolean) TO onegrid_writer;
-REVOKE ALL ON FUNCTION og.end_batch() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION og.end_batch() TO onegrid_writer;
