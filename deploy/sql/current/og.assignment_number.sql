@@ -49,12 +49,7 @@ BEGIN
     RAISE EXCEPTION 'og.assignment_number() numbers og.assignment_pending only, not %',
       TG_RELID::regclass;
   END IF;
-  -- RETURNING p: rows of og.assignment_pending's own type. (RETURNING p.* made rows of an
-  -- anonymous type, which PL/pgSQL converted to held's through their text, row by row:
-  -- record_out and record_in, each row's times printed and parsed again: about 3 % of archive's
-  -- backend.)
-  WITH d AS (DELETE FROM og.assignment_pending p WHERE p.xact = pg_current_xact_id() RETURNING p)
-  SELECT array_agg(d.p ORDER BY (d.p).n) INTO held FROM d;
+  held := og.pending_taken();
   IF held IS NULL THEN
     RETURN NULL;
   END IF;

@@ -23,9 +23,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, og, pg_temp AS $$
      WHERE a.case_id = p_case_id
        AND a.kind IN ('extension_requested', 'extension_lapsed', 'extension_ended')
     UNION ALL
-    SELECT p.unit_code, p.kind, p.ledger_id, true, p.n FROM og.assignment_pending p
-     WHERE p.xact = pg_current_xact_id() AND p.case_id = p_case_id
-       AND p.kind IN ('extension_requested', 'extension_lapsed', 'extension_ended')
+    SELECT p.unit_code, p.kind, p.ledger_id, true, p.n FROM og.pending_rows(p_case_id) p
+     WHERE p.kind IN ('extension_requested', 'extension_lapsed', 'extension_ended')
   ), last_end AS (
     SELECT e.pending, e.pos FROM ext e WHERE e.kind <> 'extension_requested'
      ORDER BY e.pending DESC, e.pos DESC LIMIT 1

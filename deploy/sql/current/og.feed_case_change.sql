@@ -47,8 +47,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, og, pg_temp AS $
 DECLARE
   -- Rows of this transaction already pending: the statement does not see its own rows,
   -- so the NOT EXISTS is about earlier statements'.
-  earlier constant boolean := EXISTS (SELECT 1 FROM og.assignment_pending p
-                                       WHERE p.xact = pg_current_xact_id());
+  earlier constant boolean := og.pending_exists();
 BEGIN
   -- Owner's rights, so only og.case's own triggers may run it: no EXECUTE for PUBLIC
   -- (below), and a trigger on any other table (a login's temporary one, with rows it made
