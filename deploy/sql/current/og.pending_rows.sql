@@ -1,7 +1,7 @@
--- og.pending_rows(case): the current transaction's rows of og.assignment_pending (those of
--- case `case` only, when given), found by the index on xact whatever the table's
--- statistics say; og.pending_exists(), og.pending_taken() likewise. The only ways the
--- feed's functions read og.assignment_pending (og.feed_case_change, og.extension_asked,
+-- og.pending_rows(case): the current transaction's rows of og.assignment_pending for case
+-- `case`, found by the index on xact whatever the table's statistics say;
+-- og.pending_exists(), og.pending_taken() likewise. The only ways the feed's functions
+-- read og.assignment_pending (og.feed_case_change, og.extension_asked,
 -- og.assignment_number).
 --
 -- Why by the index, always: every row leaves the table in the transaction that added it,
@@ -16,14 +16,16 @@
 -- also priced the scan of og.assignment_counter, which has no other path, above
 -- jit_above_cost, and each commit compiled it (58 ms).
 
-CREATE OR REPLACE FUNCTION og.pending_rows(p_case_id text DEFAULT NULL)
-  RETURNS SETOF og.assignment_pending
+-- Its first definition gave the case a default (NULL: every case), which CREATE OR REPLACE
+-- cannot take away: made again.
+DROP FUNCTION IF EXISTS og.pending_rows(text);
+
+CREATE FUNCTION og.pending_rows(p_case_id text) RETURNS SETOF og.assignment_pending
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, og, pg_temp
 SET enable_seqscan = off AS $$
 BEGIN
   RETURN QUERY SELECT * FROM og.assignment_pending p
-                WHERE p.xact = pg_current_xact_id()
-                  AND (p_case_id IS NULL OR p.case_id = p_case_id);
+                WHERE p.xact = pg_current_xact_id() AND p.case_id = p_case_id;
 END $$;
 
 REVOKE ALL ON FUNCTION og.pending_rows(text) FROM PUBLIC;
