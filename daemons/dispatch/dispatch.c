@@ -23,6 +23,19 @@
 #define DB_CLOCK_HOLDING_EVERY_US (1000000LL)
 /* How often, while decisions wait for archive, the shard's epoch is compared with ours. */
 #define EPOCH_CHECK_EVERY_US (5 * 1000000LL)
+/* The inbox's check against the database (find_committed, one round trip) begins at most
+ * once every INBOX_CHECK_EVERY_US, unless INBOX_CHECK_AT_ONCE submissions wait; meanwhile
+ * intake is not read, and what it sends waits in the socket for the next check. A check
+ * costs dispatch's backend about the same for one submission as for a few dozen (its
+ * start-up and its round trip). Checked as soon as one came, at 7,500 events/s (half this
+ * 2-core machine's maximum) the inbox held 3 or 4 at each of about 2,000 checks a second,
+ * and the backend spent 37 µs an event on them. With this bound the machine's CPU an event
+ * at half load was 226 and 246 µs against 244 and 276 (tests/bench/throughput, run
+ * alternately with the code before: docs/operating.md, known limits), and a submission
+ * waits at most a millisecond more. A trickle (one every millisecond or more) is checked
+ * at once, as before: its last check was long enough ago. */
+#define INBOX_CHECK_EVERY_US 1000LL
+#define INBOX_CHECK_AT_ONCE  64
 
 /* A submission passed to archive, waiting for its answer. */
 struct pending {
@@ -46,6 +59,7 @@ struct dispatch_metrics {
     struct og_metric *decided, *duplicate, *refused[OG_METRICS_REASONS], *escalations[4];
     struct og_metric *faults, *db_up, *cases_open, *inbox, *pending, *epoch, *clock_trusted;
     struct og_metric *malformed_intake, *malformed_archive, *scan_seconds, *scan_step_seconds;
+    struct og_metric *inbox_checks;
     struct og_metrics_link to_archive, from_intake;
 };
 
@@ -73,6 +87,10 @@ static void metrics_init(struct dispatch_metrics *m)
                                      "Cases held in memory (open ones, and final ones in flight)");
     m->inbox = og_metrics_gauge("onegrid_dispatch_inbox", NULL,
                                 "Submissions received and not decided yet");
+    m->inbox_checks = og_metrics_counter("onegrid_dispatch_inbox_checks_total", NULL,
+                                         "Checks of the inbox against the database (whether "
+                                         "its submissions are stored already): one round trip "
+                                         "each, at most one a millisecond unless 64 wait");
     m->pending = og_metrics_gauge("onegrid_dispatch_pending", NULL,
                                   "Decisions passed to archive and not answered yet");
     m->epoch = og_metrics_gauge("onegrid_dispatch_epoch", NULL, "The fencing epoch held");
@@ -118,6 +136,7 @@ struct og_dispatch {
     bool must_reload;     /* memory disagrees with the database: drain, then exit to reload */
     bool not_stored;      /* archive left a record out: it retires this epoch (og.retire_epoch) */
     int64_t epoch_checked_at; /* og_mono_us() of the last check_epoch */
+    int64_t inbox_checked_at; /* og_mono_us() when the last find_committed began */
     uint64_t decided, duplicates, refused;
     struct og_clock clock; /* whether the wall clock may date decisions and escalate */
     int64_t db_clock_at;   /* og_mono_us() of the last reading of the database's clock */
@@ -957,6 +976,8 @@ static void process_inbox(struct og_dispatch *d)
         d->holding_said = true;
         return;
     }
+    d->inbox_checked_at = og_mono_us();
+    og_metrics_add(d->m.inbox_checks, 1);
     rc = find_committed(d, committed, err, sizeof(err));
     if (rc < 0) {
         for (size_t i = 0; i < d->n_inbox; i++)
@@ -1267,6 +1288,16 @@ static bool scan_step(struct og_dispatch *d, int64_t now)
     return og_cases_walking(d->cases) && rc != SCAN_WAIT;
 }
 
+/* How long the inbox waits for its next check (INBOX_CHECK_EVERY_US); 0: it may be
+ * checked now. */
+static int64_t inbox_wait_us(const struct og_dispatch *d)
+{
+    if (d->n_inbox == 0 || d->n_inbox >= INBOX_CHECK_AT_ONCE)
+        return 0;
+    int64_t left = d->inbox_checked_at + INBOX_CHECK_EVERY_US - og_mono_us();
+    return left > 0 ? left : 0;
+}
+
 static void receive(struct og_dispatch *d)
 {
     /* Every inbox item may become a frame for archive: never take more than fits. */
@@ -1309,12 +1340,20 @@ int og_dispatch_run(struct og_dispatch *d)
             {auth ? auth : og_link_client_socket(d->out), 0, ZMQ_POLLIN, 0},
             {og_link_server_socket(d->in), 0, ZMQ_POLLIN, 0},
         };
-        /* Read intake only with room on the way to archive: credit flows backwards. */
-        int n =
-            !drain_until && d->n_inbox < BURST && d->n_inbox < og_link_client_room(d->out) ? 3 : 2;
+        /* Read intake only with room on the way to archive (credit flows backwards), and
+         * not while the inbox waits for its next check: what comes meanwhile joins it then. */
+        int64_t wait_us = inbox_wait_us(d);
+        int n = !drain_until && wait_us == 0 && d->n_inbox < BURST &&
+                        d->n_inbox < og_link_client_room(d->out)
+                    ? 3
+                    : 2;
+        long timeout = scan_more     ? 0
+                       : wait_us > 0 ? (long)((wait_us + 999) / 1000)
+                       : d->n_inbox  ? 10
+                                     : 100;
         int64_t now;
 
-        if (zmq_poll(items, n, scan_more ? 0 : d->n_inbox ? 10 : 100) < 0 && errno != EINTR) {
+        if (zmq_poll(items, n, timeout) < 0 && errno != EINTR) {
             og_err("zmq_poll: %s", zmq_strerror(errno));
             return -errno;
         }
@@ -1330,7 +1369,8 @@ int og_dispatch_run(struct og_dispatch *d)
         }
         if (n == 3)
             receive(d);
-        process_inbox(d);
+        if (inbox_wait_us(d) == 0)
+            process_inbox(d);
         if (d->fenced)
             return -ESTALE;
         scan_more = false;

@@ -39,7 +39,8 @@ check_json throughput "$out" events_per_s copy_events_per_s naive_events_per_s r
 	ratio_naive p50_ms p99_ms ratio_copy_min ratio_copy_max cpu_us_per_event copy_cpu_us_per_event \
 	daemons_cpu_us_per_event ratio_cpu p99_ms_min p99_ms_max latency_cpu_us_per_event \
 	latency_daemons_cpu_us_per_event latency_answer_gap_ms latency_answer_gap_ms_max \
-	db_cpu_us_per_event latency_db_cpu_us_per_event latency_events_per_batch
+	db_cpu_us_per_event latency_db_cpu_us_per_event latency_events_per_batch \
+	latency_events_per_check
 assert_eq "throughput ran 2 rounds, and each median lies between its rounds' lowest and highest" "2|t|t" \
 	"$(sql "$TEST_DB" "SELECT j ->> 'rounds', (j ->> 'ratio_copy_min')::numeric <= (j ->> 'ratio_copy')::numeric
 	                          AND (j ->> 'ratio_copy')::numeric <= (j ->> 'ratio_copy_max')::numeric,
@@ -47,11 +48,13 @@ assert_eq "throughput ran 2 rounds, and each median lies between its rounds' low
 	                          AND (j ->> 'p99_ms')::numeric <= (j ->> 'p99_ms_max')::numeric
 	                     FROM (SELECT '$out'::jsonb AS j) x")"
 # The server's share of the CPU: its processes were found (the postmaster's children), and
-# did the storing; a latency round's batches were counted.
-assert_eq "throughput counts PostgreSQL's CPU in both phases, and the events a batch" "t|t|t" \
+# did the storing; a latency round's batches and dispatch's inbox checks were counted.
+assert_eq "throughput counts PostgreSQL's CPU in both phases, the events a batch and a check" \
+	"t|t|t|t" \
 	"$(sql "$TEST_DB" "SELECT (j ->> 'db_cpu_us_per_event')::numeric > 0,
 	                          (j ->> 'latency_db_cpu_us_per_event')::numeric > 0,
-	                          (j ->> 'latency_events_per_batch')::numeric >= 1
+	                          (j ->> 'latency_events_per_batch')::numeric >= 1,
+	                          (j ->> 'latency_events_per_check')::numeric >= 1
 	                     FROM (SELECT '$out'::jsonb AS j) x")"
 assert_eq "throughput says whether the server used huge pages" "$huge" "$(sql "$TEST_DB" "SELECT '$out'::jsonb ->> 'huge_pages'")"
 # archive's slow commits during the latency rounds: counted (0 on a quiet machine), and the
@@ -60,7 +63,7 @@ assert_eq "throughput counts archive's commits over 25 ms in the latency rounds"
 	"$(sql "$TEST_DB" "SELECT jsonb_typeof(j -> 'latency_slow_commits'), (j ->> 'latency_slow_commits')::numeric >= 0
 	                     FROM (SELECT '$out'::jsonb AS j) x")"
 assert_eq "each latency round's line names its batches" 2 \
-	"$(grep -c '^#   round [0-9]*: p50 .*, CPU [0-9]* µs/event (daemons [0-9]*, PostgreSQL [0-9]*; [0-9.]* events a batch), longest time without an answer [0-9.]* ms; [0-9]* answered in over 25 ms (by intake.s clock, from its receipt: [0-9]*); [0-9]* batches, of which [0-9]* committed in over 25 ms.*; dispatch.s passes for overdue cases over [0-9]* open: [0-9]*, [0-9]* ms in all, in [0-9]* steps, of which [0-9]* took over 2 ms' "$TEST_DIR/throughput.err")"
+	"$(grep -c '^#   round [0-9]*: p50 .*, CPU [0-9]* µs/event (daemons [0-9]*, PostgreSQL [0-9]*; [0-9.]* events a batch, [0-9.]* a check of dispatch.s inbox), longest time without an answer [0-9.]* ms; [0-9]* answered in over 25 ms (by intake.s clock, from its receipt: [0-9]*); [0-9]* batches, of which [0-9]* committed in over 25 ms.*; dispatch.s passes for overdue cases over [0-9]* open: [0-9]*, [0-9]* ms in all, in [0-9]* steps, of which [0-9]* took over 2 ms' "$TEST_DIR/throughput.err")"
 
 # --huge-pages starts the bench's own cluster: refused beside one given (exit 2, at once).
 rc=0
