@@ -104,7 +104,8 @@ void og_store_item_free(struct og_store_item *item);
 struct og_archive_opts {
     size_t batch_max;   /* records per transaction */
     int64_t batch_wait; /* microseconds a record that finds the database idle may wait for
-                           more to join its batch (one that came during a commit does not) */
+                           more to join its batch (one that came during a commit does not);
+                           0 by default: dispatch sends its records in bursts already */
     const char *name;   /* recorded in og.batch.archive */
 };
 

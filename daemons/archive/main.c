@@ -46,7 +46,7 @@ int main(int argc, char **argv)
         return OG_EXIT_CONFIG;
     if (og_config_check_keys(cfg, "archive", known_keys, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "batch_max", 1000, 1, 10000, &batch_max, err, sizeof(err)) ||
-        og_config_int(cfg, "archive", "batch_wait_ms", 5, 0, 10000, &wait_ms, err, sizeof(err)) ||
+        og_config_int(cfg, "archive", "batch_wait_ms", 0, 0, 10000, &wait_ms, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "credit", 2000, 1, 100000, &credit, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "drain_ms", 10000, 0, 600000, &drain_ms, err, sizeof(err)) ||
         og_config_int(cfg, "archive", "lock_timeout_ms", 20000, 0, 3600000, &lock_ms, err,

@@ -140,7 +140,11 @@ DECLARE
   bad bigint;
   how text;
 BEGIN
-  DROP TABLE IF EXISTS pg_temp.fill_call;
+  -- Not DROP TABLE IF EXISTS: without a temporary schema yet it says so in a NOTICE, one a
+  -- call.
+  IF to_regclass('pg_temp.fill_call') IS NOT NULL THEN
+    DROP TABLE pg_temp.fill_call;
+  END IF;
   CREATE TEMP TABLE fill_call (k integer, step bigint, fn text, source text,
     event_id text, type text, district text, event_detail jsonb, event_body bytea,
     decision_detail jsonb, decision_body bytea, opens boolean, contact jsonb, how text);

@@ -4,7 +4,8 @@
 # for that commit already: it goes into the next batch as soon as the commit ends, not
 # batch_wait_ms later. The commit is made on a thread of its own, so archive takes (and
 # makes ready) what comes meanwhile: its held_records gauge counts the third report while
-# the first two commit; a commit that does not return still shows as a stall of the loop. Here batch_wait_ms is 10 s (the most allowed) and batch_max 2: two
+# the first two commit; a commit that does not return still shows as a stall of the loop.
+# Here batch_wait_ms is 10 s (the most allowed) and batch_max 2: two
 # reports fill a batch at once, whose commit is held up by a lock another session takes
 # on og.batch; a third report reaches archive meanwhile. Released, the first batch
 # commits and the third is answered well before its 10 s would have run out (before this
@@ -18,9 +19,11 @@ test_begin "group commit"
 test_createdb
 og_write_config "$TEST_DIR" "$TEST_DB"
 read -r PORT APORT < <(og_free_tcp_ports 2)
-sed -i -e 's/^batch_max = 1000$/batch_max = 2/' -e 's/^batch_wait_ms = 5$/batch_wait_ms = 10000/' \
+sed -i -e 's/^batch_max = [0-9]*$/batch_max = 2/' -e 's/^batch_wait_ms = [0-9]*$/batch_wait_ms = 10000/' \
 	-e "/^\[dispatch\]$/a metrics_listen = 127.0.0.1:$PORT" \
 	-e "/^\[archive\]$/a metrics_listen = 127.0.0.1:$APORT\ndrain_ms = 1000" "$TEST_DIR/onegrid.conf"
+[[ $(grep -c -e '^batch_max = 2$' -e '^batch_wait_ms = 10000$' "$TEST_DIR/onegrid.conf") == 2 ]] ||
+	fail "set archive's batch_max and batch_wait_ms"
 og_start_all "$TEST_DIR"
 EP="ipc://$TEST_DIR/intake.sock"
 og_gen_reports "$TEST_DB" 3 gc >"$TEST_DIR/all.jsonl"

@@ -103,7 +103,7 @@ og_write_config() {
 		listen = ipc://$dir/archive.sock
 		conninfo = $base user=onegrid_archive
 		batch_max = 1000
-		batch_wait_ms = 5
+		batch_wait_ms = 0
 	EOF
 }
 
