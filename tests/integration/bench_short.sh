@@ -62,6 +62,18 @@ assert_eq "throughput says whether the server used huge pages" "$huge" "$(sql "$
 assert_eq "throughput counts archive's commits over 25 ms in the latency rounds" "number|t" \
 	"$(sql "$TEST_DB" "SELECT jsonb_typeof(j -> 'latency_slow_commits'), (j ->> 'latency_slow_commits')::numeric >= 0
 	                     FROM (SELECT '$out'::jsonb AS j) x")"
+# The statements over 25 ms in the server's log and the checkpoints, during the latency
+# rounds: counted (0 on a quiet machine), no more COMMITs than statements, and named in
+# each round's line.
+assert_eq "throughput counts the slow statements and checkpoints of the latency rounds" \
+	"number|number|number|t" \
+	"$(sql "$TEST_DB" "SELECT jsonb_typeof(j -> 'latency_slow_statements'), jsonb_typeof(j -> 'latency_slow_commit_statements'),
+	                          jsonb_typeof(j -> 'latency_checkpoints'),
+	                          (j ->> 'latency_slow_commit_statements')::int BETWEEN 0 AND (j ->> 'latency_slow_statements')::int
+	                          AND (j ->> 'latency_checkpoints')::int >= 0
+	                     FROM (SELECT '$out'::jsonb AS j) x")"
+assert_eq "each latency round's line names its slow statements and checkpoints" 2 \
+	"$(grep -cE '^#   round [0-9]+: p50 .*; statements over 25 ms in the server.s log: (none|[A-Za-z0-9_.]+ [0-9]+ \((longest )?[0-9.]+ ms\)(, [A-Za-z0-9_.]+ [0-9]+ \((longest )?[0-9.]+ ms\))*); checkpoints begun during it: [0-9]+;' "$TEST_DIR/throughput.err")"
 assert_eq "each latency round's line names its batches" 2 \
 	"$(grep -c '^#   round [0-9]*: p50 .*, CPU [0-9]* µs/event (daemons [0-9]*, PostgreSQL [0-9]*; [0-9.]* events a batch, [0-9.]* a check of dispatch.s inbox), longest time without an answer [0-9.]* ms; [0-9]* answered in over 25 ms (by intake.s clock, from its receipt: [0-9]*); [0-9]* batches, of which [0-9]* committed in over 25 ms.*; dispatch.s passes for overdue cases over [0-9]* open: [0-9]*, [0-9]* ms in all, in [0-9]* steps, of which [0-9]* took over 2 ms' "$TEST_DIR/throughput.err")"
 
