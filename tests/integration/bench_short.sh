@@ -73,7 +73,7 @@ assert_eq "throughput counts the slow statements and checkpoints of the latency 
 	                          AND (j ->> 'latency_checkpoints')::int >= 0
 	                     FROM (SELECT '$out'::jsonb AS j) x")"
 assert_eq "each latency round's line names its slow statements and checkpoints" 2 \
-	"$(grep -cE '^#   round [0-9]+: p50 .*; statements over 25 ms in the server.s log: (none|[A-Za-z0-9_.]+ [0-9]+ \((longest )?[0-9.]+ ms\)(, [A-Za-z0-9_.]+ [0-9]+ \((longest )?[0-9.]+ ms\))*); checkpoints begun during it: [0-9]+;' "$TEST_DIR/throughput.err")"
+	"$(grep -cE '^#   round [0-9]+: p50 .*; statements over 25 ms in the server.s log: (none|[A-Za-z0-9_.:]+ [0-9]+ \((longest )?[0-9.]+ ms\)(, [A-Za-z0-9_.:]+ [0-9]+ \((longest )?[0-9.]+ ms\))*); checkpoints begun during it: [0-9]+;' "$TEST_DIR/throughput.err")"
 assert_eq "each latency round's line names its batches" 2 \
 	"$(grep -c '^#   round [0-9]*: p50 .*, CPU [0-9]* µs/event (daemons [0-9]*, PostgreSQL [0-9]*; [0-9.]* events a batch, [0-9.]* a check of dispatch.s inbox), longest time without an answer [0-9.]* ms; [0-9]* answered in over 25 ms (by intake.s clock, from its receipt: [0-9]*); [0-9]* batches, of which [0-9]* committed in over 25 ms.*; dispatch.s passes for overdue cases over [0-9]* open: [0-9]*, [0-9]* ms in all, in [0-9]* steps, of which [0-9]* took over 2 ms' "$TEST_DIR/throughput.err")"
 
