@@ -295,8 +295,7 @@ before_event=$(calls store_event)
 before_moved=$(calls store_moved)
 # og.store_moved refusing the call is seen in the server's log only: the batch is then
 # stored event by event, as the order needs, and its failed call is not counted.
-pglog=${_tl_pgdir:-${OG_PGCLUSTER_DIR:-}}/log/postgresql.log
-[[ -r $pglog ]] || fail "the server's log $pglog cannot be read"
+pglog=$(test_pglog) || fail "the server's log cannot be read"
 refused() { grep -c "@$TEST_DB ERROR:  case .* does not exist, or is named twice in one call" "$pglog" || true; }
 before_refused=$(refused)
 statuses "$TEST_DIR/pair.jsonl" pa "'STATUS_ACCEPTED'" "c.case_id = '$PAIR'"

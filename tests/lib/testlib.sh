@@ -55,11 +55,19 @@ _tl_diag() {
 	done <<<"$(printf '%s\n' "$@")"
 }
 
+# test_pglog: prints the path of the test cluster's server log (the private cluster's, or
+# tests/run's); false when there is none this test can read.
+test_pglog() {
+	local dir=${_tl_pgdir:-${OG_PGCLUSTER_DIR:-}}
+	[[ -n $dir && -r $dir/log/postgresql.log ]] || return 1
+	echo "$dir/log/postgresql.log"
+}
+
 # Everything that helps explain a failure: daemon logs, then the server's log.
 _tl_dump() {
 	[[ -n $TEST_DIR && -d $TEST_DIR ]] && og_dump_logs "$TEST_DIR" 30
-	local pglog=${_tl_pgdir:-${OG_PGCLUSTER_DIR:-}}/log/postgresql.log
-	if [[ -n ${_tl_pgdir:-${OG_PGCLUSTER_DIR:-}} && -r $pglog ]]; then
+	local pglog
+	if pglog=$(test_pglog); then
 		echo "# ---- last 15 lines of $pglog"
 		tail -n 15 "$pglog" | sed 's/^/#   /'
 	fi
